@@ -1,0 +1,111 @@
+/**
+ * Every error type Strata raises on purpose, and the HTTP status each maps to.
+ *
+ * Modelled on Fastify's `lib/errors.js`: one file owns the catalogue so that the
+ * mapping to HTTP codes happens in exactly one place (`http/error-handler.ts`).
+ * Anything thrown that is not a `StrataError` is an engine fault and becomes 500.
+ */
+
+/** Base class: `statusCode` is the HTTP status, `code` a stable machine-readable name. */
+export class StrataError extends Error {
+  readonly statusCode: number;
+  readonly code: string;
+  constructor(message: string, statusCode: number, code: string) {
+    super(message);
+    this.name = new.target.name;
+    this.statusCode = statusCode;
+    this.code = code;
+  }
+}
+
+/** 400: the request as a whole is malformed (bad parameter, undecodable body, bad name). */
+export class BadRequestError extends StrataError {
+  constructor(message: string) {
+    super(message, 400, 'bad_request');
+  }
+}
+
+/** 413: the body, raw or after decompression, exceeds the configured cap in bytes. */
+export class PayloadTooLargeError extends StrataError {
+  constructor(limitBytes: number, what = 'request body') {
+    super(`${what} exceeds the limit of ${limitBytes} bytes`, 413, 'payload_too_large');
+  }
+}
+
+/** One rejected line (line protocol, 1-based) or item (MessagePack, 0-based index). */
+export interface LineError {
+  /** 1-based line number for line protocol, 0-based item/row index for MessagePack. */
+  readonly line: number;
+  readonly message: string;
+}
+
+/**
+ * 400 for a write where some lines were rejected. Follows InfluxDB's partial write:
+ * the valid records of the same body were accepted and are not lost; the message
+ * names the first rejected lines and says how many were dropped.
+ */
+export class PartialWriteError extends StrataError {
+  readonly accepted: number;
+  readonly rejected: number;
+  readonly lineErrors: readonly LineError[];
+  constructor(lineErrors: readonly LineError[], accepted: number, unit = 'line') {
+    const shown = lineErrors.slice(0, 10).map((e) => `${unit} ${e.line}: ${e.message}`);
+    const more = lineErrors.length > shown.length ? `; and ${lineErrors.length - shown.length} more` : '';
+    const prefix = accepted > 0 ? 'partial write' : 'write rejected';
+    super(`${prefix}: ${shown.join('; ')}${more} (accepted=${accepted} rejected=${lineErrors.length})`, 400, 'partial_write');
+    this.accepted = accepted;
+    this.rejected = lineErrors.length;
+    this.lineErrors = lineErrors;
+  }
+}
+
+/**
+ * 429 (buffers full) or 503 (storage failing): the write was not taken and the
+ * client should retry after `retryAfterSeconds`.
+ */
+export class BackpressureError extends StrataError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, statusCode: 429 | 503, retryAfterSeconds: number) {
+    super(message, statusCode, statusCode === 429 ? 'too_many_requests' : 'unavailable');
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** 503: the server has not finished starting, or is shutting down. */
+export class NotReadyError extends StrataError {
+  constructor(reason: string) {
+    super(reason, 503, 'not_ready');
+  }
+}
+
+/** 400: SQL that does not parse, or that the sandbox refuses. */
+export class QueryRejectedError extends StrataError {
+  constructor(message: string) {
+    super(message, 400, 'query_rejected');
+  }
+}
+
+/** 500: DuckDB failed while running a query that parsed and planned. */
+export class QueryExecutionError extends StrataError {
+  constructor(message: string) {
+    super(message, 500, 'query_failed');
+  }
+}
+
+/** Raised at start-up for an invalid configuration value; names the key at fault. */
+export class ConfigError extends Error {
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(`invalid configuration ${key}: ${message}`);
+    this.name = 'ConfigError';
+    this.key = key;
+  }
+}
+
+/** A Parquet write or storage operation failed; the records stay buffered and are retried. */
+export class FlushError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FlushError';
+  }
+}

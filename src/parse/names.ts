@@ -1,0 +1,46 @@
+/**
+ * Rules for database, measurement, tag and field names.
+ *
+ * Databases and measurements become directory names, so the names that would escape
+ * the data directory (`.`, `..`, anything with `/` or NUL) are refused; every other
+ * character is accepted (Telegraf sends dotted names such as `net.bytes`) and the
+ * ones file systems or globs dislike are percent-encoded on disk by
+ * `encodePathSegment`.
+ */
+
+/** What a name is for; used in error messages. */
+export type NameKind = 'database' | 'measurement' | 'tag key' | 'field key';
+
+/** Longest accepted name, in UTF-16 code units (file systems allow 255 bytes per segment). */
+export const MAX_NAME_LENGTH = 200;
+
+/**
+ * Returns why `name` is not acceptable as a `kind`, or `undefined` when it is.
+ * Tag and field keys may not be `time`, which is the time column.
+ */
+export function nameError(kind: NameKind, name: string): string | undefined {
+  if (name.length === 0) return `empty ${kind}`;
+  if (name.length > MAX_NAME_LENGTH) return `${kind} longer than ${MAX_NAME_LENGTH} characters`;
+  if (name.includes('\u0000')) return `${kind} contains a NUL character`;
+  if (kind === 'database' || kind === 'measurement') {
+    if (name === '.' || name === '..') return `${kind} "${name}" is not allowed`;
+    if (name.includes('/')) return `${kind} "${name}" contains "/"`;
+  } else if (name === 'time') {
+    return `${kind} "time" is reserved for the timestamp`;
+  }
+  return undefined;
+}
+
+// Characters that are unsafe in a path segment on some file system, in an S3 key, or
+// in a DuckDB glob; `%` itself so that decoding is unambiguous.
+const UNSAFE = /[\u0000-\u001f\u007f%\\:*?"<>|[\]{}#]|^\./g;
+
+/** Encodes a database or measurement name as a directory name (reversible with `decodePathSegment`). */
+export function encodePathSegment(name: string): string {
+  return name.replace(UNSAFE, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
+}
+
+/** Inverse of `encodePathSegment`. */
+export function decodePathSegment(segment: string): string {
+  return segment.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
