@@ -1,0 +1,227 @@
+/**
+ * The in-memory buffer of one (database, measurement): records held as columns
+ * (typed arrays, dictionary-encoded tags), never as one object per record.
+ *
+ * `snapshot()` detaches the buffered columns as an immutable `BufferSnapshot` for the
+ * Parquet writer and starts a fresh buffer. Snapshots have the same column shapes as
+ * `ColumnarBatch`, so a later reader (queries over unflushed records) can consume
+ * the live buffer and pending snapshots alike.
+ */
+import type { ColumnarBatch, FieldColumn, FieldType, TagColumn } from '../parse/batch.js';
+
+/** Buffered records of one measurement, detached for writing. Arrays are exactly `rowCount` long. */
+export interface BufferSnapshot {
+  readonly database: string;
+  readonly measurement: string;
+  readonly rowCount: number;
+  /** µs since the epoch, in arrival order (the writer sorts). */
+  readonly time: Float64Array;
+  readonly tags: readonly TagColumn[];
+  readonly fields: readonly FieldColumn[];
+  /** Approximate heap bytes held. */
+  readonly bytes: number;
+}
+
+type Column =
+  | { kind: 'tag'; name: string; codes: Uint32Array; dictionary: string[]; index: Map<string, number> }
+  | { kind: 'float64'; name: string; valid: Uint8Array; values: Float64Array }
+  | { kind: 'int64'; name: string; valid: Uint8Array; values: BigInt64Array }
+  | { kind: 'bool'; name: string; valid: Uint8Array; values: Uint8Array }
+  | { kind: 'string'; name: string; valid: Uint8Array; values: string[] };
+
+/** Bytes per row a column kind costs, for the memory estimate (strings counted at append). */
+const ROW_BYTES: Record<Column['kind'], number> = { tag: 4, float64: 9, int64: 9, bool: 2, string: 9 };
+
+function resized<T extends Uint8Array | Uint32Array | Float64Array | BigInt64Array>(a: T, capacity: number): T {
+  const next = new (a.constructor as new (n: number) => T)(capacity);
+  next.set(a.subarray(0, Math.min(a.length, capacity)) as never);
+  return next;
+}
+
+export class MeasurementBuffer {
+  readonly database: string;
+  readonly measurement: string;
+  private rows = 0;
+  private capacity = 0;
+  private time = new Float64Array(0);
+  private columns = new Map<string, Column>();
+  private stringBytes = 0;
+  /** `performance.now()` when the oldest buffered record arrived; NaN when empty. */
+  private oldestAt = NaN;
+
+  constructor(database: string, measurement: string) {
+    this.database = database;
+    this.measurement = measurement;
+  }
+
+  /** Records held. */
+  get rowCount(): number {
+    return this.rows;
+  }
+
+  /** Age of the oldest held record in ms (0 when empty). */
+  ageMs(now = performance.now()): number {
+    return this.rows === 0 ? 0 : now - this.oldestAt;
+  }
+
+  /** Approximate heap bytes held. */
+  get bytes(): number {
+    let perRow = 8;
+    for (const c of this.columns.values()) perRow += ROW_BYTES[c.kind];
+    return this.rows * perRow + this.stringBytes;
+  }
+
+  /** Physical kind of buffered column `name`, if any. */
+  kindOf(name: string): Column['kind'] | undefined {
+    return this.columns.get(name)?.kind;
+  }
+
+  /**
+   * Appends the rows of `batch` whose `rejected[row]` is 0 (all rows when `rejected`
+   * is null), skipping the columns in `skip` (the losers of a type clash, whose rows
+   * were all rejected). Tag and string columns convert into each other (both are
+   * Parquet strings); every other column must already match the buffered type.
+   * @returns the number of records appended.
+   */
+  append(batch: ColumnarBatch, rejected: Uint8Array | null, skip: ReadonlySet<object>): number {
+    const rowsIdx = acceptedRows(batch.rowCount, rejected);
+    const n = rowsIdx === null ? batch.rowCount : rowsIdx.length;
+    if (n === 0) return 0;
+    if (this.rows === 0) this.oldestAt = performance.now();
+    this.reserve(this.rows + n);
+    const base = this.rows;
+    const src = (i: number): number => (rowsIdx === null ? i : rowsIdx[i]);
+
+    for (let i = 0; i < n; i++) this.time[base + i] = batch.time[src(i)];
+    for (const t of batch.tags) {
+      if (skip.has(t)) continue;
+      const col = this.column(t.name, 'tag');
+      if (col.kind === 'tag') {
+        const remap = new Uint32Array(t.dictionary.length + 1);
+        for (let k = 0; k < t.dictionary.length; k++) remap[k + 1] = intern(col, t.dictionary[k]);
+        for (let i = 0; i < n; i++) col.codes[base + i] = remap[t.codes[src(i)]];
+      } else if (col.kind === 'string') {
+        for (let i = 0; i < n; i++) {
+          const code = t.codes[src(i)];
+          if (code !== 0) this.setString(col, base + i, t.dictionary[code - 1]);
+        }
+      }
+    }
+    for (const f of batch.fields) {
+      if (skip.has(f)) continue;
+      const col = this.column(f.name, f.type);
+      if (col.kind === 'tag' && f.type === 'string') {
+        for (let i = 0; i < n; i++) if (f.valid[src(i)] === 1) col.codes[base + i] = intern(col, f.values[src(i)]);
+        continue;
+      }
+      if (col.kind === 'string' && f.type === 'string') {
+        for (let i = 0; i < n; i++) if (f.valid[src(i)] === 1) this.setString(col, base + i, f.values[src(i)]);
+        continue;
+      }
+      if (col.kind !== f.type || f.type === 'string') continue;
+      if (rowsIdx === null) {
+        col.valid.set(f.valid, base);
+        (col.values as Float64Array).set(f.values as Float64Array, base);
+      } else {
+        const values = col.values as Float64Array;
+        const from = f.values as Float64Array;
+        for (let i = 0; i < n; i++) {
+          col.valid[base + i] = f.valid[rowsIdx[i]];
+          values[base + i] = from[rowsIdx[i]];
+        }
+      }
+    }
+    this.rows += n;
+    return n;
+  }
+
+  /** Detaches everything buffered as a snapshot and empties the buffer. */
+  snapshot(): BufferSnapshot {
+    const n = this.rows;
+    const tags: TagColumn[] = [];
+    const fields: FieldColumn[] = [];
+    for (const c of this.columns.values()) {
+      if (c.kind === 'tag') tags.push({ name: c.name, codes: c.codes.subarray(0, n), dictionary: c.dictionary });
+      else if (c.kind === 'string') fields.push({ name: c.name, type: 'string', valid: c.valid.subarray(0, n), values: c.values.slice(0, n) });
+      else if (c.kind === 'float64') fields.push({ name: c.name, type: 'float64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
+      else if (c.kind === 'int64') fields.push({ name: c.name, type: 'int64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
+      else fields.push({ name: c.name, type: 'bool', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
+    }
+    const snap: BufferSnapshot = {
+      database: this.database, measurement: this.measurement, rowCount: n,
+      time: this.time.subarray(0, n), tags, fields, bytes: this.bytes,
+    };
+    this.rows = 0;
+    this.capacity = 0;
+    this.time = new Float64Array(0);
+    this.columns = new Map();
+    this.stringBytes = 0;
+    this.oldestAt = NaN;
+    return snap;
+  }
+
+  private setString(col: Extract<Column, { kind: 'string' }>, row: number, value: string): void {
+    col.values[row] = value;
+    col.valid[row] = 1;
+    this.stringBytes += 16 + value.length * 2;
+  }
+
+  private column(name: string, kind: Column['kind']): Column {
+    const existing = this.columns.get(name);
+    if (existing !== undefined) return existing;
+    let col: Column;
+    const cap = this.capacity;
+    if (kind === 'tag') col = { kind, name, codes: new Uint32Array(cap), dictionary: [], index: new Map() };
+    else if (kind === 'float64') col = { kind, name, valid: new Uint8Array(cap), values: new Float64Array(cap) };
+    else if (kind === 'int64') col = { kind, name, valid: new Uint8Array(cap), values: new BigInt64Array(cap) };
+    else if (kind === 'bool') col = { kind, name, valid: new Uint8Array(cap), values: new Uint8Array(cap) };
+    else col = { kind, name, valid: new Uint8Array(cap), values: new Array<string>(cap).fill('') };
+    this.columns.set(name, col);
+    return col;
+  }
+
+  private reserve(rows: number): void {
+    if (rows <= this.capacity) return;
+    const cap = Math.max(rows, this.capacity * 2, 1024);
+    this.capacity = cap;
+    this.time = resized(this.time, cap);
+    for (const c of this.columns.values()) {
+      if (c.kind === 'tag') {
+        c.codes = resized(c.codes, cap);
+        continue;
+      }
+      c.valid = resized(c.valid, cap);
+      if (c.kind === 'string') while (c.values.length < cap) c.values.push('');
+      else if (c.kind === 'float64') c.values = resized(c.values, cap);
+      else if (c.kind === 'int64') c.values = resized(c.values, cap);
+      else c.values = resized(c.values, cap);
+    }
+  }
+}
+
+function intern(col: Extract<Column, { kind: 'tag' }>, value: string): number {
+  let code = col.index.get(value);
+  if (code === undefined) {
+    col.dictionary.push(value);
+    code = col.dictionary.length;
+    col.index.set(value, code);
+  }
+  return code;
+}
+
+/** Indexes of accepted rows, or null when every row is accepted. */
+function acceptedRows(rowCount: number, rejected: Uint8Array | null): Int32Array | null {
+  if (rejected === null) return null;
+  let n = 0;
+  for (let i = 0; i < rowCount; i++) if (rejected[i] === 0) n++;
+  if (n === rowCount) return null;
+  const out = new Int32Array(n);
+  for (let i = 0, j = 0; i < rowCount; i++) if (rejected[i] === 0) out[j++] = i;
+  return out;
+}
+
+/** Parquet physical type of a schema entry; tags and string fields are both strings. */
+export type ColumnKind = 'tag' | FieldType;
+export function storedType(kind: ColumnKind): Exclude<FieldType, never> {
+  return kind === 'tag' ? 'string' : kind;
+}
