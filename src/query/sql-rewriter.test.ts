@@ -1,0 +1,297 @@
+/**
+ * Tests for the SQL rewriter against real DuckDB: each case is analysed, rewritten over
+ * real Parquet files and executed in an instance that has no tables at all (so a
+ * reference the rewrite missed fails instead of silently reading something), and,
+ * unless the case opts out, its rows are compared with the original SQL run on an
+ * "oracle" instance holding the same data as real tables, so name resolution (CTEs,
+ * scoping, aliases) matches DuckDB's own binder.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { QueryRejectedError } from '../errors.js';
+import { analyzeSql, readParquetSource, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+
+let dir: string;
+let sandboxDb: DuckDBInstance;
+let sandbox: DuckDBConnection;
+let oracleDb: DuckDBInstance;
+let oracle: DuckDBConnection;
+let parser: SqlParser;
+/** `database/measurement` -> Parquet files. */
+const files = new Map<string, string[]>();
+
+/** Each file: database, measurement, file name, and the SELECT that produces its rows. */
+const DATA: readonly [string, string, string, string][] = [
+  ['default', 'cpu', 'a.parquet', `SELECT * FROM (VALUES
+     (TIMESTAMP '2024-01-01 00:00:00', 'a', 1.0::DOUBLE, 'us'),
+     (TIMESTAMP '2024-01-01 00:01:00', 'b', 2.0::DOUBLE, 'eu')) t(time, host, usage, region)`],
+  // A later file with an extra column: read together only thanks to union_by_name.
+  ['default', 'cpu', 'b.parquet', `SELECT TIMESTAMP '2024-01-01 00:02:00' AS time, 'a' AS host, 3.0::DOUBLE AS usage, 'us' AS region, 7 AS core`],
+  // A quote in the file name exercises readParquetSource's escaping.
+  ['default', 'mem', "it's.parquet", `SELECT * FROM (VALUES
+     (TIMESTAMP '2024-01-01 00:00:30', 'a', 10),
+     (TIMESTAMP '2024-01-01 00:01:30', 'b', 20)) t(time, host, used)`],
+  ['db2', 'cpu', 'x.parquet', `SELECT * FROM (VALUES
+     (TIMESTAMP '2024-01-01 00:00:00', 'a', 50.0::DOUBLE),
+     (TIMESTAMP '2024-01-01 00:05:00', 'x', 60.0::DOUBLE)) t(time, host, usage)`],
+  ['default', 'my-measurement', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 'm' AS host, 1 AS v`],
+  ['default', 'CPU', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 'upper' AS host`],
+];
+
+function literal(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+async function serialize(conn: DuckDBConnection, sql: string): Promise<string> {
+  const result = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
+  return String(result.getRows()[0][0]);
+}
+
+function sourceFor(ref: MeasurementRef): string {
+  const paths = files.get(`${ref.database}/${ref.measurement}`);
+  assert.ok(paths, `no files for ${ref.database}.${ref.measurement}`);
+  return readParquetSource(paths);
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'strata-sql-rewriter-'));
+  sandboxDb = await DuckDBInstance.create(':memory:');
+  sandbox = await sandboxDb.connect();
+  oracleDb = await DuckDBInstance.create(':memory:');
+  oracle = await oracleDb.connect();
+  parser = { serialize: (sql) => serialize(sandbox, sql) };
+  for (const [database, measurement, name, select] of DATA) {
+    await mkdir(join(dir, database, measurement), { recursive: true });
+    const path = join(dir, database, measurement, name);
+    await sandbox.run(`COPY (${select}) TO ${literal(path)} (FORMAT parquet)`);
+    const key = `${database}/${measurement}`;
+    files.set(key, [...(files.get(key) ?? []), path]);
+  }
+  // The oracle cannot hold both `cpu` and `CPU` (DuckDB names are case-insensitive).
+  await oracle.run('CREATE SCHEMA db2');
+  for (const [key, paths] of files) {
+    if (key === 'default/CPU') continue;
+    const [database, measurement] = key.split('/');
+    const table = `${database === 'default' ? '' : `"${database}".`}"${measurement}"`;
+    await oracle.run(`CREATE TABLE ${table} AS FROM ${readParquetSource(paths)}`);
+  }
+});
+
+after(async () => {
+  sandbox.closeSync();
+  sandboxDb.closeSync();
+  oracle.closeSync();
+  oracleDb.closeSync();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Case {
+  readonly name: string;
+  readonly sql: string;
+  /** Expected refs as `database.measurement`, in order of first appearance. */
+  readonly refs: readonly string[];
+  readonly tableFunctions?: readonly string[];
+  /** Rows of the rewritten SQL (`getRowsJson` form); omitted when the SQL must not run. */
+  readonly rows?: readonly (readonly unknown[])[];
+  /** False when the oracle cannot express the case (case-sensitive names, another default database). */
+  readonly oracle?: false;
+  readonly defaultDatabase?: string;
+}
+
+const T0 = '2024-01-01 00:00:00';
+
+const CASES: readonly Case[] = [
+  { name: 'plain select', sql: 'SELECT host, usage FROM cpu ORDER BY time', refs: ['default.cpu'], rows: [['a', 1], ['b', 2], ['a', 3]] },
+  { name: 'files with different columns are read by name', sql: 'SELECT host, core FROM cpu ORDER BY time', refs: ['default.cpu'], rows: [['a', null], ['b', null], ['a', 7]] },
+  { name: 'table alias', sql: 'SELECT c.host FROM cpu c WHERE c.usage > 1 ORDER BY c.time', refs: ['default.cpu'], rows: [['b'], ['a']] },
+  { name: 'alias with column aliases', sql: 'SELECT t, h FROM cpu AS c(t, h) ORDER BY t LIMIT 1', refs: ['default.cpu'], rows: [[T0, 'a']] },
+  { name: 'unaliased measurement qualifies columns', sql: 'SELECT cpu.host FROM cpu WHERE cpu.usage = 2', refs: ['default.cpu'], rows: [['b']] },
+  { name: 'database-qualified measurement binds as the measurement name', sql: 'SELECT cpu.host, cpu.usage FROM db2.cpu ORDER BY cpu.time', refs: ['db2.cpu'], rows: [['a', 50], ['x', 60]] },
+  { name: 'quoted database and measurement', sql: 'SELECT host FROM "db2"."cpu" ORDER BY host', refs: ['db2.cpu'], rows: [['a'], ['x']] },
+  { name: 'quoted measurement with a dash', sql: 'SELECT host, v FROM "my-measurement"', refs: ['default.my-measurement'], rows: [['m', 1]] },
+  { name: 'measurement names are case-sensitive', sql: 'SELECT host FROM CPU', refs: ['default.CPU'], rows: [['upper']], oracle: false },
+  { name: 'unqualified names use the request database', sql: 'SELECT count(*) AS n FROM cpu', defaultDatabase: 'db2', refs: ['db2.cpu'], rows: [['2']], oracle: false },
+  { name: 'join of cpu and db2.cpu', sql: 'SELECT a.host, a.usage, b.usage FROM cpu a JOIN db2.cpu b USING (host) ORDER BY a.time', refs: ['default.cpu', 'db2.cpu'], rows: [['a', 1, 50], ['a', 3, 50]] },
+  { name: 'same measurement twice', sql: "SELECT a.usage, b.usage FROM cpu a JOIN cpu b ON b.time > a.time WHERE a.host = 'a' ORDER BY 1, 2", refs: ['default.cpu'], rows: [[1, 2], [1, 3]] },
+  { name: 'string literal containing FROM', sql: "SELECT 'FROM cpu' AS s", refs: [], rows: [['FROM cpu']] },
+  { name: 'comments containing FROM', sql: 'SELECT host -- FROM mem\nFROM cpu /* FROM mem */ WHERE usage > 2', refs: ['default.cpu'], rows: [['a']] },
+  { name: 'non-ASCII text before the reference', sql: "SELECT 'é😀' AS s, host FROM cpu WHERE usage = 1", refs: ['default.cpu'], rows: [['é😀', 'a']] },
+  { name: 'select without tables', sql: 'SELECT 1 AS one', refs: [], rows: [[1]] },
+  { name: 'CTE shadows the measurement its body reads', sql: 'WITH cpu AS (SELECT host, usage FROM cpu WHERE usage > 1) SELECT host FROM cpu ORDER BY usage', refs: ['default.cpu'], rows: [['b'], ['a']] },
+  {
+    name: 'CTE body sees earlier CTEs only',
+    sql: "WITH x AS (SELECT host FROM mem), mem AS (SELECT 'cte' AS host) SELECT host FROM x UNION ALL SELECT host FROM mem ORDER BY host",
+    refs: ['default.mem'], rows: [['a'], ['b'], ['cte']],
+  },
+  { name: 'CTE names match case-insensitively', sql: "WITH CPU AS (SELECT 'cte' AS host) SELECT host FROM cpu", refs: [], rows: [['cte']] },
+  {
+    name: 'CTE in a subquery is local to it',
+    sql: 'SELECT (SELECT count(*) FROM (WITH mem AS (SELECT 1 AS x) SELECT * FROM mem)) AS local, (SELECT count(*) FROM mem) AS measurement',
+    refs: ['default.mem'], rows: [['1', '2']],
+  },
+  {
+    name: 'nested WITH sees the outer CTE',
+    sql: "WITH h AS (SELECT DISTINCT host FROM cpu) SELECT * FROM (WITH g AS (SELECT host FROM h WHERE host <> 'b') SELECT host FROM g) ORDER BY host",
+    refs: ['default.cpu'], rows: [['a']],
+  },
+  { name: 'schema-qualified name is never a CTE', sql: "WITH cpu AS (SELECT 'cte' AS host) SELECT host FROM db2.cpu ORDER BY host", refs: ['db2.cpu'], rows: [['a'], ['x']] },
+  {
+    name: 'recursive CTE reading a measurement',
+    sql: 'WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < (SELECT count(*) FROM cpu)) SELECT max(n) AS n FROM t',
+    refs: ['default.cpu'], rows: [[3]],
+  },
+  {
+    name: 'recursive CTE named like the measurement it seeds from',
+    sql: 'WITH RECURSIVE mem AS (SELECT host, used FROM mem UNION ALL SELECT host, used + 100 FROM mem WHERE used < 100) SELECT host, used FROM mem ORDER BY used',
+    refs: ['default.mem'], rows: [['a', 10], ['b', 20], ['a', 110], ['b', 120]],
+  },
+  {
+    name: 'subqueries in SELECT, IN and EXISTS',
+    sql: "SELECT host, (SELECT max(used) FROM mem) AS mx FROM cpu WHERE host IN (SELECT host FROM mem WHERE used > 15) AND EXISTS (SELECT 1 FROM db2.cpu WHERE cpu.host = 'x')",
+    refs: ['default.mem', 'default.cpu', 'db2.cpu'], rows: [['b', 20]],
+  },
+  {
+    name: 'LEFT JOIN ON',
+    sql: 'SELECT c.host, m.used FROM cpu c LEFT JOIN mem m ON m.host = c.host AND m.used > 15 ORDER BY c.time',
+    refs: ['default.cpu', 'default.mem'], rows: [['a', null], ['b', 20], ['a', null]],
+  },
+  {
+    name: 'ASOF JOIN',
+    sql: 'SELECT c.time, m.used FROM cpu c ASOF JOIN mem m ON c.host = m.host AND c.time >= m.time ORDER BY c.time',
+    refs: ['default.cpu', 'default.mem'], rows: [['2024-01-01 00:02:00', 10]],
+  },
+  { name: 'POSITIONAL JOIN', sql: 'SELECT cpu.host, mem.used FROM cpu POSITIONAL JOIN mem', refs: ['default.cpu', 'default.mem'], rows: [['a', 10], ['b', 20], ['a', null]] },
+  {
+    name: 'CROSS JOIN LATERAL',
+    sql: 'SELECT c.host, l.used FROM cpu c CROSS JOIN LATERAL (SELECT used FROM mem m WHERE m.host = c.host) l ORDER BY c.time',
+    refs: ['default.cpu', 'default.mem'], rows: [['a', 10], ['b', 20], ['a', 10]],
+  },
+  {
+    name: 'SEMI and ANTI joins with USING',
+    sql: 'SELECT host FROM db2.cpu SEMI JOIN mem USING (host) UNION ALL SELECT host FROM db2.cpu ANTI JOIN mem USING (host) ORDER BY host',
+    refs: ['db2.cpu', 'default.mem'], rows: [['a'], ['x']],
+  },
+  {
+    name: 'UNION, INTERSECT and EXCEPT',
+    sql: "SELECT host FROM cpu INTERSECT SELECT host FROM db2.cpu UNION SELECT host FROM mem EXCEPT SELECT 'b' ORDER BY host",
+    refs: ['default.cpu', 'db2.cpu', 'default.mem'], rows: [['a']],
+  },
+  {
+    name: 'set operation inside a CTE',
+    sql: 'WITH hosts AS (SELECT host FROM cpu UNION SELECT host FROM mem) SELECT count(*) AS n FROM hosts',
+    refs: ['default.cpu', 'default.mem'], rows: [['2']],
+  },
+  {
+    name: 'window function and QUALIFY',
+    sql: 'SELECT host, usage FROM cpu QUALIFY row_number() OVER (PARTITION BY host ORDER BY time DESC) = 1 ORDER BY host',
+    refs: ['default.cpu'], rows: [['a', 3], ['b', 2]],
+  },
+  { name: 'FROM-first syntax', sql: 'FROM db2.cpu SELECT host WHERE usage > 55', refs: ['db2.cpu'], rows: [['x']] },
+  { name: 'TABLESAMPLE after an unaliased name', sql: 'SELECT count(*) AS n FROM cpu TABLESAMPLE 100%', refs: ['default.cpu'], rows: [['3']] },
+  {
+    name: 'PIVOT clause over a measurement',
+    sql: "SELECT * FROM (FROM mem PIVOT (sum(used) FOR host IN ('a', 'b'))) ORDER BY time",
+    refs: ['default.mem'], rows: [['2024-01-01 00:00:30', '10', null], ['2024-01-01 00:01:30', null, '20']],
+  },
+  {
+    name: 'UNPIVOT statement over a measurement',
+    sql: 'UNPIVOT db2.cpu ON usage INTO NAME k VALUE v',
+    refs: ['db2.cpu'], rows: [[T0, 'a', 'usage', 50], ['2024-01-01 00:05:00', 'x', 'usage', 60]],
+  },
+  {
+    name: 'allowed table function is reported and runs',
+    sql: 'SELECT r.range AS i, cpu.host FROM range(2) r, cpu WHERE cpu.usage = 1 ORDER BY i',
+    refs: ['default.cpu'], tableFunctions: ['range'], rows: [['0', 'a'], ['1', 'a']],
+  },
+  {
+    name: 'file-reading table functions are reported',
+    sql: "SELECT * FROM read_csv('/etc/passwd') UNION ALL SELECT * FROM glob('/*') UNION ALL SELECT * FROM cpu, Read_Parquet('x.parquet')",
+    refs: ['default.cpu'], tableFunctions: ['glob', 'read_csv', 'read_parquet'],
+  },
+  {
+    name: 'table function in a WHERE subquery is reported',
+    sql: "SELECT host FROM cpu WHERE host IN (SELECT * FROM read_text('/etc/hosts'))",
+    refs: ['default.cpu'], tableFunctions: ['read_text'],
+  },
+];
+
+for (const c of CASES) {
+  test(c.name, async () => {
+    const analyzed = await analyzeSql(c.sql, c.defaultDatabase ?? 'default', parser);
+    assert.deepEqual(analyzed.refs.map((r) => `${r.database}.${r.measurement}`), c.refs);
+    assert.deepEqual([...analyzed.tableFunctions].sort(), c.tableFunctions ?? []);
+    if (c.rows === undefined) return;
+    const rewritten = analyzed.render(sourceFor);
+    const rows = (await sandbox.runAndReadAll(rewritten)).getRowsJson();
+    assert.deepEqual(rows, c.rows, `rewritten SQL: ${rewritten}`);
+    if (c.oracle !== false) assert.deepEqual(rows, (await oracle.runAndReadAll(c.sql)).getRowsJson(), 'differs from DuckDB on real tables');
+  });
+}
+
+const REJECTED: readonly { name: string; sql: string; message: RegExp }[] = [
+  { name: 'DROP TABLE is rejected', sql: 'DROP TABLE cpu', message: /^only SELECT statements are allowed: Only SELECT statements can be serialized to json!$/ },
+  { name: 'COPY is rejected', sql: "COPY cpu TO '/tmp/out.csv'", message: /^only SELECT statements are allowed/ },
+  { name: 'ATTACH is rejected', sql: "ATTACH '/tmp/other.duckdb' AS other", message: /^only SELECT statements are allowed/ },
+  { name: 'EXPLAIN is rejected', sql: 'EXPLAIN SELECT * FROM cpu', message: /^only SELECT statements are allowed/ },
+  { name: 'PIVOT statement is rejected', sql: 'PIVOT cpu ON host USING sum(usage)', message: /^only SELECT statements are allowed/ },
+  { name: 'SELECT followed by DROP is rejected', sql: 'SELECT 1; DROP TABLE cpu', message: /^only SELECT statements are allowed/ },
+  { name: 'two SELECT statements are rejected', sql: 'SELECT 1; SELECT 2', message: /^expected one SELECT statement, got 2$/ },
+  { name: 'empty SQL is rejected', sql: '  -- nothing here\n', message: /^empty query/ },
+  { name: 'syntax error carries DuckDB message and position', sql: 'SELEC host FROM cpu', message: /^invalid SQL: syntax error at or near "SELEC" \(at character 0\)$/ },
+  { name: 'syntax error position counts characters, not bytes', sql: "SELECT 'é😀' FROM cpu WHERE )", message: /^invalid SQL: syntax error at or near "\)" \(at character 27\)$/ },
+  { name: 'DESCRIBE is rejected', sql: 'DESCRIBE cpu', message: /^DESCRIBE, SHOW and SUMMARIZE are not supported/ },
+  { name: 'SHOW TABLES is rejected', sql: 'SHOW TABLES', message: /^DESCRIBE, SHOW and SUMMARIZE are not supported/ },
+  { name: 'SUMMARIZE in a subquery is rejected', sql: 'SELECT * FROM (SUMMARIZE cpu)', message: /^DESCRIBE, SHOW and SUMMARIZE are not supported/ },
+  { name: 'file path in FROM is rejected', sql: "SELECT * FROM '/etc/passwd'", message: /^FROM '\/etc\/passwd' reads a file by path/ },
+  { name: 'dollar-quoted file path in FROM is rejected', sql: 'SELECT * FROM cpu, $$data.csv$$', message: /^FROM 'data.csv' reads a file by path/ },
+  { name: 'three-part name is rejected', sql: 'SELECT * FROM memory.main.cpu', message: /three-part names are not supported/ },
+  { name: 'time travel is rejected', sql: 'SELECT * FROM cpu AT (VERSION => 1)', message: /^AT \(\.\.\.\) time travel is not supported on measurement "cpu"$/ },
+  { name: 'TABLE shorthand is rejected', sql: 'TABLE cpu', message: /^this form of query needs a plain table name/ },
+  { name: 'database name escaping the data directory is rejected', sql: 'SELECT * FROM "../etc".passwd', message: /^database "\.\.\/etc" contains "\/"$/ },
+  { name: 'measurement named .. is rejected', sql: 'SELECT * FROM ".."', message: /^measurement "\.\." is not allowed$/ },
+];
+
+for (const c of REJECTED) {
+  test(c.name, async () => {
+    await assert.rejects(analyzeSql(c.sql, 'default', parser), (err: unknown) => {
+      assert.ok(err instanceof QueryRejectedError, `expected QueryRejectedError, got ${String(err)}`);
+      assert.equal(err.statusCode, 400);
+      assert.match(err.message, c.message);
+      return true;
+    });
+  });
+}
+
+test('occurrences expose each reference node by path and alias', async () => {
+  const analyzed = await analyzeSql('SELECT * FROM cpu c WHERE EXISTS (SELECT 1 FROM db2.cpu)', 'default', parser);
+  assert.deepEqual(analyzed.occurrences.map((o) => o.alias), ['c', 'cpu']);
+  for (const o of analyzed.occurrences) {
+    const node = o.path.reduce<unknown>((n, key) => (n as Record<string | number, unknown>)[key], analyzed.statement);
+    assert.equal(node, o.node);
+    assert.equal(o.node.table_name, o.ref.measurement);
+  }
+  assert.deepEqual(analyzed.occurrences[0].path, ['from_table']);
+});
+
+test('render asks for each distinct measurement once and keeps the rest of the text', async () => {
+  const sql = 'SELECT 1 FROM cpu a, cpu /* note */ , db2 . cpu;';
+  const analyzed = await analyzeSql(sql, 'default', parser);
+  const asked: string[] = [];
+  const rendered = analyzed.render((ref) => {
+    asked.push(`${ref.database}.${ref.measurement}`);
+    return `src_${asked.length}()`;
+  });
+  assert.deepEqual(asked, ['default.cpu', 'db2.cpu']);
+  assert.equal(rendered, 'SELECT 1 FROM src_1() a, src_1() AS "cpu" /* note */ , src_2() AS "cpu";');
+});
+
+test('readParquetSource quotes paths and reads by column name', () => {
+  assert.equal(
+    readParquetSource(['/d/a.parquet', "/d/it's.parquet"]),
+    "read_parquet(['/d/a.parquet', '/d/it''s.parquet'], union_by_name = true, hive_partitioning = false)",
+  );
+});

@@ -1,0 +1,386 @@
+/**
+ * Finds the measurements a user's SQL reads and rewrites each reference into a
+ * `read_parquet(...)` over that measurement's files.
+ *
+ * The SQL is parsed by DuckDB itself (`json_serialize_sql`), never by patterns over
+ * the text, so string literals, comments, quoted identifiers and CTE names cannot
+ * be mistaken for table references. The rewrite splices the user's own text at the
+ * byte offsets (`query_location`) DuckDB reports for each table reference rather
+ * than re-rendering the edited AST with `json_deserialize_sql`: the re-rendering is
+ * lossy in DuckDB 1.5 (a nested PIVOT fails to render, `1e3` comes back as the
+ * DECIMAL `1000.0`, lambdas change syntax), and a JS round trip of the JSON corrupts
+ * it (the 2^64-1 "no location" sentinel and whole-valued doubles such as `100.0` do
+ * not survive `JSON.parse`/`JSON.stringify`). Splicing changes nothing but the names.
+ *
+ * Name resolution follows DuckDB's binder, checked against real tables:
+ * - an unqualified name that matches a CTE in scope (ASCII case-insensitively, quoted
+ *   or not) is that CTE; a schema-qualified name never is;
+ * - a CTE is in scope in the query node that defines it and in every subquery below
+ *   it, but not outside (a WITH inside a subquery is local to that subquery);
+ * - inside a WITH list, a CTE's body sees only the CTEs before it, so
+ *   `WITH cpu AS (SELECT * FROM cpu)` reads the measurement;
+ * - in `WITH RECURSIVE x AS (A UNION B)` only B sees `x`.
+ */
+import { QueryRejectedError } from '../errors.js';
+import { nameError } from '../parse/names.js';
+import { quoteIdentifier, quoteLiteral } from './sql-text.js';
+
+/** A measurement as SQL names it: `cpu` (the request's database) or `db.cpu`. Both case-sensitive. */
+export interface MeasurementRef {
+  readonly database: string;
+  readonly measurement: string;
+}
+
+/** A JSON value as `JSON.parse` returns it. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+/** A JSON object as `JSON.parse` returns it. */
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** One place in the SQL where a measurement is read; the hook for later AST walks (time-range pruning). */
+export interface MeasurementOccurrence {
+  readonly ref: MeasurementRef;
+  /** Keys and indexes from `AnalyzedQuery.statement` down to `node`; walking it upwards finds the enclosing SELECT_NODE and its `where_clause`. */
+  readonly path: readonly (string | number)[];
+  /** The BASE_TABLE node DuckDB produced for this reference. */
+  readonly node: JsonObject;
+  /** The name the rewritten SQL binds the rows to: the user's alias, else the measurement name. */
+  readonly alias: string;
+}
+
+/** Result of `analyzeSql`: what the query reads, and how to rewrite it. */
+export interface AnalyzedQuery {
+  /** Distinct measurements referenced (for file listing), in order of first appearance in the text. */
+  readonly refs: readonly MeasurementRef[];
+  /** Table functions the SQL calls in FROM position, lower-cased and distinct (e.g. 'read_csv'). */
+  readonly tableFunctions: readonly string[];
+  /**
+   * The root query node as DuckDB serialized it (`statements[0].node`). Integers beyond
+   * 2^53 (e.g. nanosecond epochs in constants) are rounded by `JSON.parse`, so a walk that
+   * needs such constants exactly must not read them from here.
+   */
+  readonly statement: JsonObject;
+  /** Every measurement reference, in text order (a measurement read twice appears twice). */
+  readonly occurrences: readonly MeasurementOccurrence[];
+  /**
+   * The SQL with every measurement reference replaced by `sourceFor(ref)` (called once per
+   * distinct ref), e.g. "read_parquet(['/a.parquet'], union_by_name = true)". A user alias
+   * is kept; a reference without one gets `AS "<measurement>"` so `cpu.host` still binds.
+   * Everything else, comments and a trailing `;` included, is the user's text unchanged.
+   */
+  render(sourceFor: (ref: MeasurementRef) => string): string;
+}
+
+/**
+ * Access to DuckDB's parser on a connection the caller owns (keeps pooling out of here).
+ * `serialize` must return the single VARCHAR of `SELECT json_serialize_sql($1::VARCHAR)`
+ * with `sql` bound to $1; DuckDB reports parse errors inside that JSON, so it only throws
+ * when the connection itself fails.
+ */
+export interface SqlParser {
+  serialize(sql: string): Promise<string>;
+}
+
+/**
+ * Parses `sql` with DuckDB and finds its measurement references and table functions.
+ * `defaultDatabase` is the database of unqualified names (from `x-arc-database`, else
+ * `default`).
+ *
+ * @throws QueryRejectedError, with DuckDB's message where there is one, when the SQL does
+ *   not parse; is not exactly one SELECT statement (DuckDB serializes only SELECT, so
+ *   DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN, CALL and PIVOT statements are refused);
+ *   is DESCRIBE/SHOW/SUMMARIZE; reads a file by path (`FROM 'x.csv'`); uses a three-part
+ *   name or `AT (...)` time travel on a measurement; names an invalid database or
+ *   measurement (see `nameError`); or uses a syntax that only accepts a plain table name
+ *   (`TABLE cpu`), so that the rewrite would not parse.
+ */
+export async function analyzeSql(sql: string, defaultDatabase: string, parser: SqlParser): Promise<AnalyzedQuery> {
+  const statement = await parseSingleSelect(sql, parser);
+  const walker = new ReferenceWalker(sql, defaultDatabase);
+  walker.visit(statement, new Set());
+  const occurrences = walker.occurrences.sort((a, b) => a.start - b.start);
+  const rendering = (sourceFor: (ref: MeasurementRef) => string): string => splice(sql, occurrences, sourceFor);
+
+  // Some syntaxes take only a bare table name (`TABLE cpu`); find them now, while the
+  // error can still be a 400, by parsing the rewrite with a stand-in table function.
+  // The re-walk also proves the splice left no table name behind.
+  if (occurrences.length > 0) {
+    const rewritten = rendering(() => 'strata_source()');
+    let check: ReferenceWalker;
+    try {
+      const root = await parseSingleSelect(rewritten, parser);
+      check = new ReferenceWalker(rewritten, defaultDatabase);
+      check.visit(root, new Set());
+    } catch (err) {
+      if (!(err instanceof QueryRejectedError)) throw err;
+      // DuckDB's message would point into the stand-in text, not the user's.
+      throw new QueryRejectedError('this form of query needs a plain table name and cannot read measurements; write e.g. SELECT * FROM cpu instead of TABLE cpu');
+    }
+    if (check.occurrences.length !== 0) throw new Error(`internal error: rewritten SQL still reads ${check.occurrences.length} table(s)`);
+  }
+
+  const refs = new Map<string, MeasurementRef>();
+  for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
+  return {
+    refs: [...refs.values()],
+    tableFunctions: [...walker.tableFunctions],
+    statement,
+    occurrences: occurrences.map(({ ref, path, node, alias }) => ({ ref, path, node, alias })),
+    render: rendering,
+  };
+}
+
+/**
+ * Builds the `sourceFor` text for `AnalyzedQuery.render`:
+ * `read_parquet(['/a.parquet', ...], union_by_name = true, hive_partitioning = false)`.
+ * Single quotes in paths are doubled (DuckDB string literals have no backslash escapes).
+ * `union_by_name` lets files written before and after a new field appeared be read
+ * together; `hive_partitioning = false` stops DuckDB from turning a `k=v` directory
+ * name (legal in database and measurement names) into a column.
+ * DuckDB still expands glob characters in each path; `encodePathSegment` keeps stored
+ * paths free of them. An empty `paths` renders `read_parquet([])`, which DuckDB refuses
+ * at bind time: a measurement with no files is the caller's to handle before rendering.
+ */
+export function readParquetSource(paths: readonly string[]): string {
+  const list = paths.map(quoteLiteral).join(', ');
+  return `read_parquet([${list}], union_by_name = true, hive_partitioning = false)`;
+}
+
+/** The shape of `json_serialize_sql`'s output that is read here. */
+interface SerializedSql {
+  readonly error: boolean;
+  readonly error_type?: string;
+  readonly error_message?: string;
+  /** Character (code point) offset into the SQL, as a decimal string; unlike `query_location`, not bytes. */
+  readonly position?: string;
+  readonly statements?: readonly { readonly node: JsonObject }[];
+}
+
+/** Parses `sql` and returns its one statement's root query node, or throws QueryRejectedError. */
+async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonObject> {
+  const result = JSON.parse(await parser.serialize(sql)) as SerializedSql;
+  if (result.error) {
+    // 'not implemented' is how json_serialize_sql reports any non-SELECT statement.
+    const what = result.error_type === 'not implemented' ? 'only SELECT statements are allowed' : 'invalid SQL';
+    const at = result.position === undefined ? '' : ` (at character ${result.position})`;
+    throw new QueryRejectedError(`${what}: ${result.error_message ?? result.error_type ?? 'unknown parser error'}${at}`);
+  }
+  const statements = result.statements ?? [];
+  if (statements.length !== 1) {
+    throw new QueryRejectedError(statements.length === 0 ? 'empty query: expected one SELECT statement' : `expected one SELECT statement, got ${statements.length}`);
+  }
+  return statements[0].node;
+}
+
+/** A measurement reference plus where its name sits in the text (UTF-16 indexes). */
+interface Located extends MeasurementOccurrence {
+  readonly start: number;
+  readonly end: number;
+  readonly hasAlias: boolean;
+}
+
+/**
+ * Walks every object and array of the AST, so no node type that can hold a table
+ * reference or subquery is missed, while carrying the CTE names in scope. Query nodes
+ * (SELECT_NODE, SET_OPERATION_NODE, RECURSIVE_CTE_NODE) are the objects with a `cte_map`.
+ */
+class ReferenceWalker {
+  readonly occurrences: Located[] = [];
+  readonly tableFunctions = new Set<string>();
+  private readonly path: (string | number)[] = [];
+  private readonly bytes: Buffer;
+
+  constructor(
+    private readonly sql: string,
+    private readonly defaultDatabase: string,
+  ) {
+    this.bytes = Buffer.from(sql, 'utf8');
+  }
+
+  /** `ctes` holds the ASCII-lower-cased CTE names visible at `value`. */
+  visit(value: JsonValue, ctes: ReadonlySet<string>): void {
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => this.child(i, item, ctes));
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    if ('cte_map' in value) {
+      this.queryNode(value, ctes);
+      return;
+    }
+    switch (value.type) {
+      case 'BASE_TABLE':
+        this.baseTable(value, ctes);
+        break;
+      case 'TABLE_FUNCTION': {
+        const fn = value.function as JsonObject;
+        this.tableFunctions.add(String(fn.function_name).toLowerCase());
+        break;
+      }
+      case 'SHOW_REF':
+        throw new QueryRejectedError('DESCRIBE, SHOW and SUMMARIZE are not supported; query measurements with SELECT');
+    }
+    for (const [key, item] of Object.entries(value)) this.child(key, item, ctes);
+  }
+
+  private child(key: string | number, value: JsonValue, ctes: ReadonlySet<string>): void {
+    this.path.push(key);
+    this.visit(value, ctes);
+    this.path.pop();
+  }
+
+  private queryNode(node: JsonObject, outer: ReadonlySet<string>): void {
+    const entries = (node.cte_map as JsonObject).map as JsonObject[];
+    let ctes = outer;
+    this.path.push('cte_map', 'map');
+    entries.forEach((entry, i) => {
+      this.path.push(i);
+      this.child('value', entry.value, ctes);
+      this.path.pop();
+      ctes = withName(ctes, String(entry.key));
+    });
+    this.path.pop();
+    this.path.pop();
+    for (const [key, item] of Object.entries(node)) {
+      if (key === 'cte_map') continue;
+      const recursive = node.type === 'RECURSIVE_CTE_NODE' && key === 'right';
+      this.child(key, item, recursive ? withName(ctes, String(node.cte_name)) : ctes);
+    }
+  }
+
+  private baseTable(node: JsonObject, ctes: ReadonlySet<string>): void {
+    const catalog = String(node.catalog_name);
+    const schema = String(node.schema_name);
+    const table = String(node.table_name);
+    if (catalog === '' && schema === '' && ctes.has(asciiLower(table))) return;
+    const [start, end] = this.locateName(node, [catalog, schema, table].filter((p) => p !== ''));
+    if (catalog !== '') {
+      throw new QueryRejectedError(`"${catalog}"."${schema}"."${table}": three-part names are not supported; write database.measurement`);
+    }
+    if (node.at_clause !== null) throw new QueryRejectedError(`AT (...) time travel is not supported on measurement "${table}"`);
+    const ref: MeasurementRef = { database: schema === '' ? this.defaultDatabase : schema, measurement: table };
+    const invalid = nameError('database', ref.database) ?? nameError('measurement', ref.measurement);
+    if (invalid !== undefined) throw new QueryRejectedError(invalid);
+    const alias = String(node.alias);
+    this.occurrences.push({ ref, path: [...this.path], node, alias: alias === '' ? table : alias, hasAlias: alias !== '', start, end });
+  }
+
+  /**
+   * Returns the UTF-16 range of the table name DuckDB placed at the node's
+   * `query_location` (a UTF-8 byte offset), checking that the text there spells the
+   * same name parts. The only BASE_TABLE whose text is not identifiers is a string
+   * (`FROM 'data.csv'`, `FROM $$x$$`), which DuckDB would read as a file.
+   */
+  private locateName(node: JsonObject, parts: readonly string[]): [number, number] {
+    const printable = parts.map((p) => `"${p}"`).join('.');
+    const start = byteToCharIndex(this.bytes, Number(node.query_location));
+    if (start === undefined) throw new QueryRejectedError(`unsupported use of table ${printable}: DuckDB gives no position for it`);
+    const name = lexQualifiedName(this.sql, start);
+    if (name === undefined || name.parts.length !== parts.length || name.parts.some((p, i) => p !== parts[i])) {
+      throw new QueryRejectedError(`FROM '${parts.join('.')}' reads a file by path, which is not allowed; name a measurement instead`);
+    }
+    return [start, name.end];
+  }
+}
+
+/** Replaces each located name (sorted, non-overlapping) by its source. */
+function splice(sql: string, occurrences: readonly Located[], sourceFor: (ref: MeasurementRef) => string): string {
+  const sources = new Map<string, string>();
+  let out = '';
+  let at = 0;
+  for (const o of occurrences) {
+    const key = refKey(o.ref);
+    let source = sources.get(key);
+    if (source === undefined) {
+      source = sourceFor(o.ref);
+      sources.set(key, source);
+    }
+    out += sql.slice(at, o.start) + source + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
+    at = o.end;
+  }
+  return out + sql.slice(at);
+}
+
+function refKey(ref: MeasurementRef): string {
+  return `${ref.database}\u0000${ref.measurement}`;
+}
+
+function withName(ctes: ReadonlySet<string>, name: string): ReadonlySet<string> {
+  return new Set([...ctes, asciiLower(name)]);
+}
+
+/** DuckDB compares identifiers case-insensitively in ASCII only (`"É"` does not match `"é"`). */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+/** Converts a byte offset into the UTF-8 `bytes` of the SQL to a UTF-16 index; undefined when out of range (DuckDB's "no location" is 2^64-1). */
+function byteToCharIndex(bytes: Buffer, byteOffset: number): number | undefined {
+  if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset > bytes.length) return undefined;
+  return bytes.subarray(0, byteOffset).toString('utf8').length;
+}
+
+/**
+ * Reads `ident ( . ident )*` at `start`, following DuckDB's (PostgreSQL's) lexer:
+ * identifiers are `"..."` with `""` for a quote, or a letter, `_` or non-ASCII character
+ * followed by those, digits and `$`; whitespace and comments may surround the dots.
+ * `end` is just after the last identifier.
+ */
+function lexQualifiedName(sql: string, start: number): { parts: string[]; end: number } | undefined {
+  const parts: string[] = [];
+  let i = start;
+  for (;;) {
+    const ident = lexIdentifier(sql, i);
+    if (ident === undefined) return undefined;
+    parts.push(ident.value);
+    const next = skipBlanks(sql, ident.end);
+    if (sql[next] !== '.') return { parts, end: ident.end };
+    i = skipBlanks(sql, next + 1);
+  }
+}
+
+function lexIdentifier(sql: string, i: number): { value: string; end: number } | undefined {
+  if (sql[i] === '"') {
+    let value = '';
+    for (let j = i + 1; j < sql.length; j++) {
+      if (sql[j] !== '"') value += sql[j];
+      else if (sql[j + 1] === '"') value += sql[++j];
+      else return { value, end: j + 1 };
+    }
+    return undefined;
+  }
+  if (!isIdentStart(sql.charCodeAt(i))) return undefined;
+  let j = i + 1;
+  while (j < sql.length && (isIdentStart(sql.charCodeAt(j)) || isDigit(sql.charCodeAt(j)) || sql[j] === '$')) j++;
+  return { value: sql.slice(i, j), end: j };
+}
+
+function isIdentStart(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c >= 0x80;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** Skips whitespace, `-- line` comments and (nested, as in PostgreSQL) block comments. */
+function skipBlanks(sql: string, i: number): number {
+  for (;;) {
+    if (i < sql.length && ' \t\n\r\f\v'.includes(sql[i])) {
+      i++;
+    } else if (sql.startsWith('--', i)) {
+      const nl = sql.indexOf('\n', i);
+      i = nl === -1 ? sql.length : nl + 1;
+    } else if (sql.startsWith('/*', i)) {
+      let depth = 0;
+      do {
+        if (sql.startsWith('/*', i)) { depth++; i += 2; }
+        else if (sql.startsWith('*/', i)) { depth--; i += 2; }
+        else i++;
+      } while (depth > 0 && i < sql.length);
+    } else {
+      return i;
+    }
+  }
+}
