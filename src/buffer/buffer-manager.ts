@@ -104,6 +104,11 @@ export class BufferManager {
     return { accepted, errors };
   }
 
+  /** Counts records a parser rejected before they reached `ingest`, for `stats()`. */
+  countRejected(records: number): void {
+    this.counters.rejected += records;
+  }
+
   /**
    * Flushes every buffer and resolves when everything accepted so far is written.
    * @throws FlushError when a write fails meanwhile; the records stay queued for retry.

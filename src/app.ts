@@ -1,0 +1,107 @@
+/**
+ * The composition root: creates every component once and wires them along the data
+ * path HTTP → parse → buffer → write → storage, and storage → query. Components get
+ * their dependencies here; none imports another's instance.
+ */
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { FastifyInstance } from 'fastify';
+import { BufferManager } from './buffer/buffer-manager.js';
+import { SchemaRegistry } from './buffer/schema.js';
+import type { StrataConfig } from './config/config.js';
+import { NotReadyError } from './errors.js';
+import { buildServer } from './http/server.js';
+import { Catalog } from './query/catalog.js';
+import { DuckDBPool } from './query/duckdb-pool.js';
+import { QueryService } from './query/query-service.js';
+import { LocalStorage } from './storage/local.js';
+import { ParquetWriter } from './write/parquet-writer.js';
+
+/** Parquet files written concurrently (each holds one DuckDB connection). */
+const FLUSH_WORKERS = 2;
+
+/** A wired Strata server. */
+export interface Strata {
+  readonly server: FastifyInstance;
+  readonly buffers: BufferManager;
+  /** Starts listening; resolves to the bound address (`http://host:port`). */
+  start(): Promise<string>;
+  /**
+   * Stops accepting requests, waits for those in flight, flushes every buffer and
+   * closes DuckDB.
+   * @throws FlushError when the final flush fails (the records could not be written).
+   */
+  stop(): Promise<void>;
+}
+
+/** Creates the components for `config` (creating the data directory); does not listen yet. */
+export async function createStrata(config: StrataConfig): Promise<Strata> {
+  const storage = new LocalStorage(config.storage.data_dir);
+  await storage.init();
+  const duckdbOptions: Record<string, string> = { temp_directory: join(storage.root, '.duckdb-tmp') };
+  if (config.query.threads > 0) duckdbOptions.threads = String(config.query.threads);
+  if (config.query.memory_limit !== '') duckdbOptions.memory_limit = config.query.memory_limit;
+  const instance = await DuckDBInstance.create(':memory:', duckdbOptions);
+  const pool = await DuckDBPool.create(instance, config.query.pool_size);
+  const catalog = new Catalog(storage, pool);
+  const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
+  const writer = new ParquetWriter(writerConnections, storage, {
+    compression: config.parquet.compression, rowGroupSize: config.parquet.row_group_size,
+  });
+
+  let phase: 'starting' | 'ready' | 'stopping' = 'starting';
+  const notReadyReason = (): string | undefined =>
+    phase === 'ready' ? undefined : phase === 'starting' ? 'starting up' : 'shutting down';
+
+  // The logger exists only once the server does; flush errors are reported through it.
+  let server: FastifyInstance | undefined;
+  const buffers = new BufferManager({
+    maxRecords: config.buffer.max_records,
+    maxAgeMs: config.buffer.max_age_ms,
+    workers: FLUSH_WORKERS,
+    schemas: new SchemaRegistry((db, m) => catalog.storedSchema(db, m)),
+    write: async (snapshot, doneHours) => {
+      await writer.write(snapshot, doneHours);
+    },
+    onFlushError: (err, snapshot, attempt) => server?.log.error(
+      { err, database: snapshot.database, measurement: snapshot.measurement, records: snapshot.rowCount, attempt },
+      'flush failed; records kept and retried',
+    ),
+  });
+  server = buildServer({
+    logLevel: config.log.level,
+    buffers,
+    queries: new QueryService(pool, catalog),
+    maxBodyBytes: config.server.max_body_bytes,
+    maxDecompressedBytes: config.server.max_decompressed_bytes,
+    notReadyReason,
+    assertAccepting: () => {
+      const reason = notReadyReason();
+      if (reason !== undefined) throw new NotReadyError(reason);
+    },
+  });
+  const app = server;
+
+  return {
+    server: app,
+    buffers,
+    async start() {
+      const address = await app.listen({ host: config.server.host, port: config.server.port });
+      buffers.start();
+      phase = 'ready';
+      return address;
+    },
+    async stop() {
+      phase = 'stopping';
+      await app.close();
+      buffers.stop();
+      try {
+        await buffers.flushAll();
+      } finally {
+        for (const c of writerConnections) c.closeSync();
+        pool.close();
+        instance.closeSync();
+      }
+    },
+  };
+}

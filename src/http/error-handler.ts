@@ -1,0 +1,41 @@
+/**
+ * The one place errors become HTTP responses.
+ *
+ * `StrataError`s carry their status (see `errors.ts`); Fastify's own client errors
+ * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
+ * Query routes answer in Arc's query shape `{"success":false,"error":…}`, every other
+ * route `{"error":…}` (Arc and InfluxDB v1 write errors).
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { BackpressureError, FlushError, PartialWriteError, StrataError } from '../errors.js';
+
+/** Route config flag selecting Arc's query error shape. */
+export interface ErrorShapeConfig {
+  errorShape?: 'query';
+}
+
+/** HTTP status for any thrown value. */
+export function statusOf(err: unknown): number {
+  if (err instanceof StrataError) return err.statusCode;
+  if (err instanceof FlushError) return 503;
+  const status = (err as FastifyError).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+}
+
+/** Installs the handler on `app` (and, through encapsulation, every plugin in it). */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const status = statusOf(err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    if (err instanceof BackpressureError) void reply.header('Retry-After', String(err.retryAfterSeconds));
+    const message = err instanceof Error ? err.message : String(err);
+    const body: Record<string, unknown> = (request.routeOptions.config as ErrorShapeConfig).errorShape === 'query'
+      ? { success: false, error: message }
+      : { error: message };
+    if (err instanceof PartialWriteError) Object.assign(body, { accepted: err.accepted, rejected: err.rejected });
+    void reply.code(status).type('application/json').send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: `Cannot ${request.method} ${request.url.split('?')[0]}` });
+  });
+}

@@ -1,0 +1,36 @@
+/**
+ * Builds the Fastify server: logging (pino, through Fastify), the error handler and
+ * the route plugins. Receives every component it serves; owns none of them.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { BufferManager } from '../buffer/buffer-manager.js';
+import type { QueryService } from '../query/query-service.js';
+import { installErrorHandler } from './error-handler.js';
+import { healthRoutes } from './routes/health.js';
+import { queryRoutes } from './routes/query.js';
+import { writeRoutes } from './routes/write.js';
+
+export interface ServerDependencies {
+  logLevel: string;
+  buffers: BufferManager;
+  queries: QueryService;
+  maxBodyBytes: number;
+  maxDecompressedBytes: number;
+  /** Why the server is not ready (undefined when it is). */
+  notReadyReason: () => string | undefined;
+  /** Throws NotReadyError when writes must not be taken. */
+  assertAccepting: () => void;
+}
+
+/** Returns a configured, not yet listening, Fastify instance. */
+export function buildServer(d: ServerDependencies): FastifyInstance {
+  // Per-request access logs cost more than a small write; errors are still logged.
+  const app = Fastify({ logger: { level: d.logLevel }, disableRequestLogging: true });
+  installErrorHandler(app);
+  void app.register(healthRoutes, { notReadyReason: d.notReadyReason });
+  void app.register(writeRoutes, {
+    buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
+  });
+  void app.register(queryRoutes, { queries: d.queries });
+  return app;
+}
