@@ -8,6 +8,7 @@
  * validity (a column absent from a row is NULL there, as in InfluxDB's sparse
  * series model).
  */
+import type { LineError } from '../errors.js';
 
 /** Physical type of a field column; maps 1:1 to Parquet INT64, DOUBLE, BYTE_ARRAY (UTF8), BOOLEAN. */
 export type FieldType = 'int64' | 'float64' | 'string' | 'bool';
@@ -72,6 +73,18 @@ export interface ColumnarBatch {
   readonly fields: readonly FieldColumn[];
   /** Per row, where it came from for error messages: 1-based line number (line protocol) or item index (MessagePack). */
   readonly sourceLine: Int32Array;
+}
+
+/**
+ * What every protocol parser returns for one request body.
+ * `errors[i].line` is the 1-based physical line (line protocol) or the 0-based item
+ * index (MessagePack); the valid records of the body are in `batches` regardless.
+ */
+export interface ParseResult {
+  batches: ColumnarBatch[];
+  errors: LineError[];
+  /** Records accepted, summed over `batches`. */
+  accepted: number;
 }
 
 /**

@@ -1,0 +1,599 @@
+/**
+ * InfluxDB line protocol → `ColumnarBatch`, one batch per measurement.
+ *
+ * Follows the InfluxDB v2 line-protocol reference
+ * (https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/) and the
+ * behaviour of InfluxDB's own parser where the reference is silent (`.5` and `1.`
+ * are floats, `+1` is not, duplicate tag keys reject the line). Laid out like
+ * VictoriaMetrics' `lib/protoparser/influx`: this file parses whole lines held in
+ * memory, `stream.ts` cuts a request body into chunks and feeds them here.
+ *
+ * The scanner makes one pass over the text with `charCodeAt`: no regular
+ * expressions, no per-line `split`, no per-line objects. A line is first scanned
+ * into reusable scratch arrays and only copied into its measurement's
+ * `BatchBuilder` once it has proved valid, because the builder needs the
+ * timestamp, which comes last, before anything else of the row.
+ */
+import { BatchBuilder, flatString, type ColumnarBatch } from '../batch.js';
+import type { LineError } from '../../errors.js';
+import { nameError } from '../names.js';
+import { MAX_TIME_US, MICROS_PER_UNIT, type Precision } from '../time.js';
+
+import type { ParseResult } from '../batch.js';
+export type { ParseResult };
+
+const LF = '\n';
+const TAB = 0x09;
+const CR = 0x0d;
+const SPACE = 0x20;
+const QUOTE = 0x22;
+const HASH = 0x23;
+const PLUS = 0x2b;
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+const EQUALS = 0x3d;
+const UPPER_E = 0x45;
+const BACKSLASH = 0x5c;
+const LOWER_E = 0x65;
+const LOWER_I = 0x69;
+const LOWER_U = 0x75;
+
+// Escape sets: the characters a backslash escapes in each kind of token. In keys and
+// tag values they are also exactly the unescaped delimiters.
+const IN_MEASUREMENT = 0; // \, and "\ "
+const IN_KEY = 1; // tag keys, tag values, field keys: \, \= and "\ "
+const IN_STRING = 2; // string field values: \" and \\
+
+function isEscapable(set: number, c: number): boolean {
+  if (set === IN_STRING) return c === QUOTE || c === BACKSLASH;
+  return c === COMMA || c === SPACE || (set === IN_KEY && c === EQUALS);
+}
+
+/**
+ * `text[start, end)` without the backslashes of `set`'s escape sequences. A backslash
+ * before any other character is kept, as InfluxDB does, and does not escape the
+ * character after it, so `a\\,b` in a measurement is `a\,b`.
+ */
+function unescape(text: string, start: number, end: number, set: number): string {
+  let out = '';
+  let from = start;
+  for (let i = start; i < end - 1; i++) {
+    if (text.charCodeAt(i) === BACKSLASH && isEscapable(set, text.charCodeAt(i + 1))) {
+      out += text.slice(from, i);
+      from = ++i;
+    }
+  }
+  return out + text.slice(from, end);
+}
+
+/** A name or token for an error message: JSON-quoted, cut short so that a huge garbage line cannot make a huge message. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+}
+
+// Field value kinds in the scratch arrays.
+const K_FLOAT = 0;
+const K_INT = 1; // integer of at most SAFE_DIGITS digits, held as a number
+const K_BIGINT = 2; // integer beyond 15 digits, held as a bigint
+const K_BOOL = 3;
+const K_STRING = 4;
+
+// Integers of up to 15 digits are below 2^53, so accumulating them in a double is exact.
+const SAFE_DIGITS = 15;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * A measurement's builder plus the key lists of the last line whose keys were
+ * validated. Consecutive lines of one measurement nearly always repeat their keys
+ * in the same order; a key equal to the remembered one at the same position is
+ * reused as is: no slice, no re-hash in the builder's maps (V8 caches a string's
+ * hash), no `nameError`. A line whose keys all match a prefix of a remembered list
+ * cannot hold duplicates, because remembered lists never do. Remembered strings
+ * are flat copies, so they do not keep a chunk of the request body alive.
+ */
+class Measurement {
+  readonly builder: BatchBuilder;
+  readonly tagKeys: string[] = [];
+  tagKeyCount = 0;
+  readonly fieldKeys: string[] = [];
+  fieldKeyCount = 0;
+
+  constructor(name: string) {
+    this.builder = new BatchBuilder(flatString(name));
+  }
+}
+
+/**
+ * Incremental line-protocol parser: `feed` it whole lines in as many pieces as
+ * wanted, then call `finish` once. Same-measurement lines from different pieces
+ * land in the same batch. `parseLineProtocol` is the one-piece form; `stream.ts`
+ * uses this class to parse a large body in chunks.
+ */
+export class LineProtocolParser {
+  private readonly nowUs: number;
+  private readonly precision: Precision;
+  /** µs per timestamp unit, or 0 for `ns`, which divides instead. */
+  private readonly multiplier: number;
+  private readonly measurements = new Map<string, Measurement>();
+  private readonly errors: LineError[] = [];
+  private accepted = 0;
+
+  private text = '';
+  private lastName = '';
+  private last: Measurement | undefined;
+  /** Why the scanner that just returned -1 (or NaN) rejected the line. */
+  private error = '';
+  /** Whether the token `scanKey` just returned holds an escape sequence. */
+  private escaped = false;
+  /** Whether the key `keyAt` just returned equals the remembered key at its position. */
+  private hit = false;
+
+  // Scratch for the line being parsed; reused from line to line.
+  private tagCount = 0;
+  private readonly tagKeys: string[] = [];
+  private readonly tagValues: string[] = [];
+  private fieldCount = 0;
+  private readonly fieldKeys: string[] = [];
+  private readonly fieldKinds: number[] = [];
+  private readonly fieldNumbers: number[] = [];
+  private readonly fieldBigInts: bigint[] = [];
+  private readonly fieldStrings: string[] = [];
+
+  /**
+   * @param precision unit of the timestamps in the text (the request's `precision`).
+   * @param nowUs server time in integral µs since the epoch, for lines without a timestamp.
+   */
+  constructor(precision: Precision, nowUs: number) {
+    this.precision = precision;
+    this.nowUs = nowUs;
+    this.multiplier = precision === 'ns' ? 0 : MICROS_PER_UNIT[precision];
+  }
+
+  /**
+   * Parses `text`, which must hold whole lines (a final line without '\n' is
+   * complete too). `firstLine` is the 1-based physical line number of its first
+   * line; returns the number of the line after the text's last '\n', i.e. the
+   * `firstLine` of the next piece.
+   */
+  feed(text: string, firstLine: number): number {
+    this.text = text;
+    const length = text.length;
+    let line = firstLine;
+    let pos = 0;
+    while (pos < length) {
+      const newline = text.indexOf(LF, pos);
+      let end = newline === -1 ? length : newline;
+      if (end > pos && text.charCodeAt(end - 1) === CR) end--;
+      let start = pos;
+      let c = 0;
+      while (start < end && ((c = text.charCodeAt(start)) === SPACE || c === TAB)) start++;
+      if (start < end && c !== HASH) {
+        const fault = this.parseLine(start, end, line);
+        if (fault !== undefined) this.errors.push({ line, message: fault });
+      }
+      if (newline === -1) break;
+      pos = newline + 1;
+      line++;
+    }
+    this.text = '';
+    return line;
+  }
+
+  /** The batches (measurements with no accepted line are left out), errors and count; call once, after the last `feed`. */
+  finish(): ParseResult {
+    const batches: ColumnarBatch[] = [];
+    for (const m of this.measurements.values()) if (m.builder.rowCount > 0) batches.push(m.builder.build());
+    return { batches, errors: this.errors, accepted: this.accepted };
+  }
+
+  /** Parses one line `text[start, end)` (no leading blank, not a comment); returns why it was rejected, or undefined. */
+  private parseLine(start: number, end: number, line: number): string | undefined {
+    const text = this.text;
+    if (text.charCodeAt(start) === COMMA) return 'missing measurement';
+    let i = start;
+    let escaped = false;
+    let c = 0;
+    for (; i < end; i++) {
+      c = text.charCodeAt(i);
+      if (c > COMMA && c !== BACKSLASH) continue;
+      if (c === COMMA || c === SPACE) break;
+      if (c === BACKSLASH && i + 1 < end && isEscapable(IN_MEASUREMENT, text.charCodeAt(i + 1))) {
+        escaped = true;
+        i++;
+      }
+    }
+    if (i === end) return 'missing fields';
+    const m = this.measurementAt(start, i, escaped);
+    if (m === undefined) return this.error;
+
+    this.tagCount = 0;
+    if (c === COMMA) {
+      i = this.scanTags(m, i + 1, end);
+      if (i < 0) return this.error;
+    }
+    // InfluxDB tolerates runs of spaces between the sections.
+    while (i < end && text.charCodeAt(i) === SPACE) i++;
+    if (i === end) return 'missing fields';
+    i = this.scanFields(m, i, end);
+    if (i < 0) return this.error;
+    while (i < end && text.charCodeAt(i) === SPACE) i++;
+    let timeUs = this.nowUs;
+    if (i < end) {
+      timeUs = this.parseTime(i, end);
+      if (Number.isNaN(timeUs)) return this.error;
+    }
+    return this.emit(m, timeUs, line);
+  }
+
+  private fail(message: string): -1 {
+    this.error = message;
+    return -1;
+  }
+
+  private badTime(message: string): number {
+    this.error = message;
+    return NaN;
+  }
+
+  private measurementAt(start: number, stop: number, escaped: boolean): Measurement | undefined {
+    const text = this.text;
+    const last = this.lastName;
+    if (!escaped && last.length === stop - start && text.startsWith(last, start)) return this.last;
+    const name = escaped ? unescape(text, start, stop, IN_MEASUREMENT) : text.slice(start, stop);
+    let m = this.measurements.get(name);
+    if (m === undefined) {
+      const fault = nameError('measurement', name);
+      if (fault !== undefined) {
+        this.error = fault;
+        return undefined;
+      }
+      m = new Measurement(name);
+      this.measurements.set(m.builder.measurement, m);
+    }
+    this.lastName = m.builder.measurement;
+    this.last = m;
+    return m;
+  }
+
+  /** Returns where the tag key, tag value or field key starting at `i` stops: an unescaped ',', '=', ' ' or `end`. */
+  private scanKey(i: number, end: number): number {
+    const text = this.text;
+    let escaped = false;
+    for (; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c > EQUALS && c !== BACKSLASH) continue;
+      if (c === COMMA || c === EQUALS || c === SPACE) break;
+      if (c === BACKSLASH && i + 1 < end && isEscapable(IN_KEY, text.charCodeAt(i + 1))) {
+        escaped = true;
+        i++;
+      }
+    }
+    this.escaped = escaped;
+    return i;
+  }
+
+  /** The key `text[start, stop)` just scanned, as the remembered string `known[n]` when it is the same. */
+  private keyAt(start: number, stop: number, known: string[], knownCount: number, n: number): string {
+    const text = this.text;
+    if (n < knownCount) {
+      const k = known[n];
+      if (!this.escaped && k.length === stop - start && text.startsWith(k, start)) {
+        this.hit = true;
+        return k;
+      }
+      const key = this.escaped ? unescape(text, start, stop, IN_KEY) : text.slice(start, stop);
+      this.hit = key === k;
+      return this.hit ? k : key;
+    }
+    this.hit = false;
+    return this.escaped ? unescape(text, start, stop, IN_KEY) : text.slice(start, stop);
+  }
+
+  /** Scans `key=value[,key=value...]` from `i` into the tag scratch; returns the position of the space that ends it, or -1. */
+  private scanTags(m: Measurement, i: number, end: number): number {
+    const text = this.text;
+    const known = m.tagKeys;
+    const knownCount = m.tagKeyCount;
+    const keys = this.tagKeys;
+    const values = this.tagValues;
+    let n = 0;
+    let allKnown = true;
+    for (;;) {
+      const j = this.scanKey(i, end);
+      if (j === i) return this.fail('missing tag key');
+      const key = this.keyAt(i, j, known, knownCount, n);
+      allKnown &&= this.hit;
+      if (j === end || text.charCodeAt(j) !== EQUALS) return this.fail(`missing tag value for key ${quote(key)}`);
+      i = j + 1;
+      const k = this.scanKey(i, end);
+      if (k < end && text.charCodeAt(k) === EQUALS) {
+        return this.fail(`invalid tag value for key ${quote(key)}: unescaped "=" (write it as \\=)`);
+      }
+      if (k === i) return this.fail(`missing tag value for key ${quote(key)}`);
+      keys[n] = key;
+      values[n] = this.escaped ? unescape(text, i, k, IN_KEY) : text.slice(i, k);
+      n++;
+      if (k === end) return this.fail('missing fields');
+      if (text.charCodeAt(k) === SPACE) {
+        i = k;
+        break;
+      }
+      i = k + 1;
+    }
+    if (!allKnown) {
+      for (let a = 0; a < n; a++) {
+        const fault = nameError('tag key', keys[a]);
+        if (fault !== undefined) return this.fail(fault);
+        for (let b = 0; b < a; b++) if (keys[b] === keys[a]) return this.fail(`duplicate tag key ${quote(keys[a])}`);
+      }
+      for (let a = 0; a < n; a++) known[a] = flatString(keys[a]);
+      m.tagKeyCount = n;
+    }
+    this.tagCount = n;
+    return i;
+  }
+
+  /** Scans the field set from `i` into the field scratch; returns the position just after it (a space or `end`), or -1. */
+  private scanFields(m: Measurement, i: number, end: number): number {
+    const text = this.text;
+    const known = m.fieldKeys;
+    const knownCount = m.fieldKeyCount;
+    const keys = this.fieldKeys;
+    let n = 0;
+    let allKnown = true;
+    for (;;) {
+      const j = this.scanKey(i, end);
+      if (j === i) return this.fail('missing field key');
+      const key = this.keyAt(i, j, known, knownCount, n);
+      allKnown &&= this.hit;
+      if (j === end || text.charCodeAt(j) !== EQUALS) return this.fail(`missing field value for ${quote(key)}`);
+      const k = this.parseFieldValue(n, key, j + 1, end);
+      if (k < 0) return -1;
+      keys[n++] = key;
+      if (k === end) {
+        i = k;
+        break;
+      }
+      const c = text.charCodeAt(k);
+      if (c === SPACE) {
+        i = k;
+        break;
+      }
+      // Numbers and booleans stop only at ',' or ' '; a closing quote can be followed by anything.
+      if (c !== COMMA) return this.fail(`invalid field value for ${quote(key)}: unexpected text after the closing quote`);
+      i = k + 1;
+    }
+    if (!allKnown) {
+      // Validate the names and fold duplicate keys: the last value wins, at the first one's position.
+      let unique = 0;
+      for (let a = 0; a < n; a++) {
+        const key = keys[a];
+        const fault = nameError('field key', key);
+        if (fault !== undefined) return this.fail(fault);
+        let b = 0;
+        while (b < unique && keys[b] !== key) b++;
+        if (b === unique) unique++;
+        if (b !== a) this.moveField(a, b);
+      }
+      n = unique;
+      for (let a = 0; a < n; a++) known[a] = flatString(keys[a]);
+      m.fieldKeyCount = n;
+    }
+    this.fieldCount = n;
+    return i;
+  }
+
+  private moveField(from: number, to: number): void {
+    this.fieldKeys[to] = this.fieldKeys[from];
+    this.fieldKinds[to] = this.fieldKinds[from];
+    this.fieldNumbers[to] = this.fieldNumbers[from];
+    this.fieldBigInts[to] = this.fieldBigInts[from];
+    this.fieldStrings[to] = this.fieldStrings[from];
+  }
+
+  /** Parses the value of field `key` starting at `i` into scratch slot `n`; returns the position after it, or -1. */
+  private parseFieldValue(n: number, key: string, i: number, end: number): number {
+    const text = this.text;
+    if (i === end) return this.fail(`missing field value for ${quote(key)}`);
+    let c = text.charCodeAt(i);
+    if (c === QUOTE) return this.parseString(n, key, i, end);
+    if ((c >= ZERO && c <= NINE) || c === MINUS || c === DOT) return this.parseNumber(n, key, i, end);
+    if (c === COMMA || c === SPACE) return this.fail(`missing field value for ${quote(key)}`);
+    let j = i + 1;
+    while (j < end && (c = text.charCodeAt(j)) !== COMMA && c !== SPACE) j++;
+    let value: number;
+    switch (text.slice(i, j)) {
+      case 't': case 'T': case 'true': case 'True': case 'TRUE':
+        value = 1;
+        break;
+      case 'f': case 'F': case 'false': case 'False': case 'FALSE':
+        value = 0;
+        break;
+      default:
+        return this.invalidValue(key, i, end);
+    }
+    this.fieldKinds[n] = K_BOOL;
+    this.fieldNumbers[n] = value;
+    return j;
+  }
+
+  /** Float `-?digits[.digits][(e|E)[+-]digits]` (at least one digit), integer `-?digits` + `i`, unsigned `digits` + `u`. */
+  private parseNumber(n: number, key: string, i: number, end: number): number {
+    const text = this.text;
+    let j = i;
+    const negative = text.charCodeAt(j) === MINUS;
+    if (negative) j++;
+    const digitsStart = j;
+    let mantissa = 0;
+    for (; j < end; j++) {
+      const d = text.charCodeAt(j) - ZERO;
+      if (d < 0 || d > 9) break;
+      mantissa = mantissa * 10 + d;
+    }
+    const intDigits = j - digitsStart;
+    let c = j < end ? text.charCodeAt(j) : SPACE;
+    if (c === LOWER_I || c === LOWER_U) {
+      const unsigned = c === LOWER_U;
+      const next = j + 1;
+      if (intDigits === 0 || (unsigned && negative)) return this.invalidValue(key, i, end);
+      if (next < end && (c = text.charCodeAt(next)) !== COMMA && c !== SPACE) return this.invalidValue(key, i, end);
+      if (intDigits <= SAFE_DIGITS) {
+        this.fieldKinds[n] = K_INT;
+        this.fieldNumbers[n] = negative ? -mantissa : mantissa;
+        return next;
+      }
+      const big = BigInt(text.slice(i, j));
+      if (big > INT64_MAX || big < INT64_MIN) {
+        const token = quote(text.slice(i, next));
+        return this.fail(unsigned
+          ? `unsigned value ${token} of field ${quote(key)} exceeds int64 (max 9223372036854775807), the largest integer Strata stores`
+          : `integer value ${token} of field ${quote(key)} is out of int64 range`);
+      }
+      this.fieldKinds[n] = K_BIGINT;
+      this.fieldBigInts[n] = big;
+      return next;
+    }
+    let fracDigits = 0;
+    if (c === DOT) {
+      const fracStart = ++j;
+      while (j < end && (c = text.charCodeAt(j)) >= ZERO && c <= NINE) j++;
+      fracDigits = j - fracStart;
+    }
+    if (intDigits + fracDigits === 0) return this.invalidValue(key, i, end);
+    if (j < end && ((c = text.charCodeAt(j)) === LOWER_E || c === UPPER_E)) {
+      j++;
+      if (j < end && ((c = text.charCodeAt(j)) === PLUS || c === MINUS)) j++;
+      const expStart = j;
+      while (j < end && (c = text.charCodeAt(j)) >= ZERO && c <= NINE) j++;
+      if (j === expStart) return this.invalidValue(key, i, end);
+    }
+    if (j < end && (c = text.charCodeAt(j)) !== COMMA && c !== SPACE) return this.invalidValue(key, i, end);
+    const value = Number(text.slice(i, j));
+    if (!Number.isFinite(value)) return this.fail(`float value ${quote(text.slice(i, j))} of field ${quote(key)} is out of float64 range`);
+    this.fieldKinds[n] = K_FLOAT;
+    this.fieldNumbers[n] = value;
+    return j;
+  }
+
+  /** A `"..."` string value; only `\"` and `\\` are escapes, any other backslash is kept. */
+  private parseString(n: number, key: string, i: number, end: number): number {
+    const text = this.text;
+    let j = i + 1;
+    let escaped = false;
+    for (;;) {
+      if (j >= end) return this.fail(`unterminated string in field ${quote(key)}`);
+      const c = text.charCodeAt(j);
+      if (c === QUOTE) break;
+      if (c === BACKSLASH && j + 1 < end && isEscapable(IN_STRING, text.charCodeAt(j + 1))) {
+        escaped = true;
+        j += 2;
+      } else {
+        j++;
+      }
+    }
+    this.fieldKinds[n] = K_STRING;
+    this.fieldStrings[n] = escaped ? unescape(text, i + 1, j, IN_STRING) : text.slice(i + 1, j);
+    return j + 1;
+  }
+
+  private invalidValue(key: string, i: number, end: number): -1 {
+    const text = this.text;
+    let j = i;
+    let c = 0;
+    while (j < end && (c = text.charCodeAt(j)) !== COMMA && c !== SPACE) j++;
+    return this.fail(
+      `invalid field value for ${quote(key)} (${quote(text.slice(i, j))}): ` +
+      'expected a number, an integer (123i), unsigned (123u), boolean or "string"',
+    );
+  }
+
+  /**
+   * The timestamp token at `i` in integral µs, or NaN. The digits are split rather
+   * than read as one double, which cannot hold 19-digit nanoseconds exactly: for
+   * `ns` the last three digits only decide the floor (so -1500 ns is -2 µs).
+   */
+  private parseTime(i: number, end: number): number {
+    const text = this.text;
+    let stop = i;
+    while (stop < end && text.charCodeAt(stop) !== SPACE) stop++;
+    let j = i;
+    const negative = text.charCodeAt(j) === MINUS;
+    if (negative) j++;
+    if (j === stop) return this.badTime(`timestamp ${quote(text.slice(i, stop))} is not an integer`);
+    const multiplier = this.multiplier;
+    const split = multiplier === 0 ? Math.max(j, stop - 3) : stop;
+    // `high` may round once it passes 2^53, but rounding is monotonic, so the range check below stays right.
+    let high = 0;
+    let low = 0;
+    for (; j < stop; j++) {
+      const d = text.charCodeAt(j) - ZERO;
+      if (d < 0 || d > 9) return this.badTime(`timestamp ${quote(text.slice(i, stop))} is not an integer`);
+      if (j < split) high = high * 10 + d;
+      else low = low * 10 + d;
+    }
+    let us: number;
+    if (multiplier === 0) us = negative ? 0 - high - (low > 0 ? 1 : 0) : high;
+    else us = negative ? 0 - high * multiplier : high * multiplier;
+    if (!(us <= MAX_TIME_US && us >= -MAX_TIME_US)) {
+      return this.badTime(`timestamp ${quote(text.slice(i, stop))} (precision ${this.precision}) is out of range: ` +
+        'must be within ±2^53 µs of 1970 (1684-07-28 to 2255-06-05)');
+    }
+    while (stop < end && text.charCodeAt(stop) === SPACE) stop++;
+    if (stop < end) return this.badTime(`unexpected text after timestamp: ${quote(text.slice(stop, end))}`);
+    return us;
+  }
+
+  /** Copies the scanned line into its builder; returns why it was rejected after all, or undefined. */
+  private emit(m: Measurement, timeUs: number, line: number): string | undefined {
+    const b = m.builder;
+    b.addRow(timeUs, line);
+    const tagCount = this.tagCount;
+    for (let k = 0; k < tagCount; k++) b.setTag(this.tagKeys[k], this.tagValues[k]);
+    const fieldCount = this.fieldCount;
+    for (let k = 0; k < fieldCount; k++) {
+      let key = this.fieldKeys[k];
+      // Arc's rule: a field named like a tag of the same line is stored as `<key>_value`.
+      if (tagCount !== 0 && b.hasTag(key)) {
+        key += '_value';
+        const fault = nameError('field key', key);
+        if (fault !== undefined) {
+          b.discardRow();
+          return fault;
+        }
+      }
+      switch (this.fieldKinds[k]) {
+        case K_FLOAT: b.setFloat(key, this.fieldNumbers[k]); break;
+        case K_INT: b.setInt(key, this.fieldNumbers[k]); break;
+        case K_BIGINT: b.setInt(key, this.fieldBigInts[k]); break;
+        case K_BOOL: b.setBool(key, this.fieldNumbers[k] === 1); break;
+        default: b.setString(key, this.fieldStrings[k]);
+      }
+    }
+    this.accepted++;
+    return undefined;
+  }
+}
+
+/**
+ * Parses an InfluxDB line-protocol text into one `ColumnarBatch` per measurement.
+ *
+ * `text` holds whole lines separated by '\n' (a trailing '\r' is dropped; blank lines
+ * and `#` comments are skipped but counted). Timestamps are integers in `precision`
+ * and become integral µs exactly (`ns` floors, so -1500 ns is -2 µs); lines without
+ * one get `nowUs` (µs). `firstLine` is the physical line number of the text's first
+ * line (default 1), used in `errors` and in the batches' `sourceLine`.
+ *
+ * Never throws for bad input: each malformed line (syntax, bad value, int64 or
+ * timestamp range, `nameError`) is listed in `errors` with a message that names the
+ * fault and the key, and the valid lines are kept (InfluxDB's partial write). A
+ * field whose key is also a tag key of the line is stored as `<key>_value`.
+ */
+export function parseLineProtocol(text: string, precision: Precision, nowUs: number, firstLine = 1): ParseResult {
+  const parser = new LineProtocolParser(precision, nowUs);
+  parser.feed(text, firstLine);
+  return parser.finish();
+}

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseLineProtocol } from './parser.js';
+import { parseLineProtocolBody } from './stream.js';
+
+const NOW = Date.UTC(2026, 0, 1) * 1000;
+
+/** 300 lines mixing measurements, CRLF, comments, multi-byte UTF-8 and a bad line every 37. */
+function mixedBody(): Buffer {
+  const lines: string[] = [];
+  for (let i = 1; i <= 300; i++) {
+    if (i % 37 === 0) lines.push(`cpu,host=h${i} usage=oops`);
+    else if (i % 50 === 0) lines.push('# comment');
+    else if (i % 3 === 0) lines.push(`mem,host=h${i % 7} used=${i}i,note="ä ✓ ${i}" ${i}000\r`);
+    else lines.push(`cpu,host=h${i % 7},région=é usage=${i / 4} ${i}000`);
+  }
+  return Buffer.from(lines.join('\n') + '\n');
+}
+
+test('a body larger than chunkBytes parses as the direct parser does, with global line numbers', async () => {
+  const body = mixedBody();
+  const direct = parseLineProtocol(body.toString('utf8'), 'ns', NOW);
+  for (const chunkBytes of [1, 64, 1000, body.length, 1 << 20]) {
+    const streamed = await parseLineProtocolBody(body, 'ns', NOW, chunkBytes);
+    assert.deepStrictEqual(streamed, direct, `chunkBytes ${chunkBytes}`);
+  }
+  assert.deepEqual(direct.errors.map((e) => e.line), [37, 74, 111, 148, 185, 222, 259, 296]);
+  assert.equal(direct.accepted, 300 - 8 - 6);
+  assert.deepEqual(direct.batches.map((b) => b.measurement), ['cpu', 'mem']);
+});
+
+test('a body without a final newline keeps its last line', async () => {
+  const result = await parseLineProtocolBody(Buffer.from('m v=1\nm v=2\nm v=3'), 'ns', NOW, 4);
+  assert.equal(result.accepted, 3);
+  assert.deepEqual([...result.batches[0].sourceLine], [1, 2, 3]);
+});
+
+test('yields to the event loop between chunks', async () => {
+  let ticks = 0;
+  let done = false;
+  const tick = (): void => {
+    ticks++;
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const result = await parseLineProtocolBody(mixedBody(), 'ns', NOW, 2048);
+  done = true;
+  assert.ok(ticks >= 3, `only ${ticks} event-loop turns while parsing`);
+  assert.equal(result.accepted, 286);
+});
+
+test('rejects a chunk size below 1', async () => {
+  await assert.rejects(parseLineProtocolBody(Buffer.from('m v=1'), 'ns', NOW, 0), RangeError);
+});

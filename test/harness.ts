@@ -1,0 +1,132 @@
+/**
+ * Test harness: runs the real Strata server (`dist/src/main.js`) as a child process on
+ * 127.0.0.1 with its own temporary data directory, and talks to it over HTTP.
+ * Nothing of Strata is mocked.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+
+/** A fresh temporary directory (removed by `removeDir`). */
+export function tempDir(prefix = 'strata-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A running server process. */
+export class TestServer {
+  readonly dataDir: string;
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** Everything the process wrote to stdout and stderr. */
+  output: string;
+
+  private constructor(dataDir: string, url: string, child: ChildProcess, output: string) {
+    this.dataDir = dataDir;
+    this.url = url;
+    this.process = child;
+    this.output = output;
+  }
+
+  /**
+   * Starts a server on a free port over `dataDir` (a new temp dir by default) with extra
+   * environment `env`; resolves once it answers `/ready` with 200.
+   */
+  static async start(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestServer> {
+    const child = spawn(process.execPath, ['--max-semi-space-size=64', MAIN], {
+      env: {
+        ...process.env, UV_THREADPOOL_SIZE: '8', STRATA_HOST: '127.0.0.1', STRATA_PORT: '0',
+        STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: 'info', STRATA_QUERY_POOL_SIZE: '2', ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+        if (m) resolve(m[1]);
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${output}`)));
+      setTimeout(() => reject(new Error(`server did not start in 20 s:\n${output}`)), 20_000).unref();
+    });
+    const server = new TestServer(dataDir, url, child, output);
+    child.stdout!.on('data', (c: Buffer) => { server.output += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => { server.output += c.toString(); });
+    for (let i = 0; i < 100; i++) {
+      if ((await fetch(`${url}/ready`)).status === 200) return server;
+      await sleep(50);
+    }
+    throw new Error('server never became ready');
+  }
+
+  /** POSTs `body` to `path` (relative to the server). */
+  post(path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
+    return fetch(this.url + path, { method: 'POST', body: body as string, headers });
+  }
+
+  /** Writes line protocol through InfluxDB's v1 endpoint; resolves to the response. */
+  writeLines(lines: string, query = 'db=default', gzip = false): Promise<Response> {
+    const body = gzip ? gzipSync(lines) : lines;
+    return this.post(`/write?${query}`, body, gzip ? { 'content-encoding': 'gzip' } : {});
+  }
+
+  /** `POST /api/v1/write/flush`, asserting success. */
+  async flush(): Promise<void> {
+    const res = await this.post('/api/v1/write/flush', '');
+    if (res.status !== 200) throw new Error(`flush failed: ${res.status} ${await res.text()}`);
+  }
+
+  /** Runs SQL through `POST /api/v1/query`; returns status and parsed body. */
+  async query(sql: string, database?: string): Promise<{ status: number; body: QueryBody }> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (database !== undefined) headers['x-arc-database'] = database;
+    const res = await this.post('/api/v1/query', JSON.stringify({ sql }), headers);
+    return { status: res.status, body: (await res.json()) as QueryBody };
+  }
+
+  /** Runs SQL and returns the rows, failing on any non-200. */
+  async rows(sql: string, database?: string): Promise<unknown[][]> {
+    const { status, body } = await this.query(sql, database);
+    if (status !== 200) throw new Error(`query failed (${status}): ${body.error}`);
+    return body.data;
+  }
+
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.process.exitCode !== null) return Promise.resolve(this.process.exitCode);
+    return new Promise((resolve) => {
+      this.process.once('exit', (code) => resolve(code));
+      this.process.kill(signal);
+    });
+  }
+}
+
+/** Arc's query response. */
+export interface QueryBody {
+  success: boolean;
+  columns: string[];
+  data: unknown[][];
+  row_count: number;
+  error?: string;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A DuckDB connection of the test's own, for inspecting files independently of the server. */
+export async function inspector(): Promise<DuckDBConnection> {
+  return (await DuckDBInstance.create(':memory:')).connect();
+}

@@ -1,0 +1,142 @@
+/**
+ * End to end: records written with the official InfluxDB client (v2 API), raw HTTP to
+ * InfluxDB v1 `/write`, and Arc MessagePack in all four shapes are read back with SQL
+ * and compared value by value.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { InfluxDB, Point } from '@influxdata/influxdb-client';
+import { Packr } from 'msgpackr';
+import { removeDir, TestServer } from './harness.js';
+
+let server: TestServer;
+const packr = new Packr({ useRecords: false });
+
+before(async () => {
+  server = await TestServer.start();
+});
+after(async () => {
+  assert.equal(await server.stop(), 0);
+  removeDir(server.dataDir);
+});
+
+describe('InfluxDB v2 client', () => {
+  test('points written with @influxdata/influxdb-client read back exactly', async () => {
+    const writeApi = new InfluxDB({ url: server.url, token: 'unused' }).getWriteApi('my-org', 'influx', 'ns');
+    writeApi.writePoints([
+      new Point('weather').tag('station', 'a b,c=d').floatField('temp', 21.5).intField('count', -42)
+        .booleanField('raining', true).stringField('note', 'say "hi" \\ bye').timestamp('1700000000123456789'),
+      new Point('weather').tag('station', 'north').floatField('temp', -3.25).timestamp('1700003600000000000'),
+      // Pre-1970: negative nanoseconds.
+      new Point('weather').tag('station', 'old').floatField('temp', 1e-7).timestamp('-86400000000000'),
+    ]);
+    await writeApi.close();
+    await server.flush();
+    const rows = await server.rows('SELECT time, station, temp, count, raining, note FROM weather ORDER BY time', 'influx');
+    assert.deepEqual(rows, [
+      ['1969-12-31T00:00:00Z', 'old', 1e-7, null, null, null],
+      ['2023-11-14T22:13:20.123456Z', 'a b,c=d', 21.5, -42, true, 'say "hi" \\ bye'],
+      ['2023-11-14T23:13:20Z', 'north', -3.25, null, null, null],
+    ]);
+  });
+});
+
+describe('InfluxDB v1 /write', () => {
+  test('raw line protocol with escapes, every field type and several hour partitions', async () => {
+    const body = [
+      '# a comment, then a blank line',
+      '',
+      'disk\\ io,host=srv\\,1,path=/var\\ log used=1i,free=9223372036854775807i,ratio=0.5,ok=F,label="x=1, y=\\"2\\"" 1600000000000',
+      'disk\\ io,host=srv2 ratio=1.5e3,count=7u 1600003600000\r',
+      'disk\\ io,host=srv2 ratio=-2.5 1600007200000',
+    ].join('\n');
+    const res = await server.writeLines(body, 'db=v1db&precision=ms');
+    assert.equal(res.status, 204, await res.text());
+    await server.flush();
+    const rows = await server.rows('SELECT time, host, path, used, free, ratio, ok, label, count FROM "disk io" ORDER BY time', 'v1db');
+    assert.deepEqual(rows, [
+      ['2020-09-13T12:26:40Z', 'srv,1', '/var log', 1, 2 ** 63, 0.5, false, 'x=1, y="2"', null],
+      ['2020-09-13T13:26:40Z', 'srv2', null, null, null, 1500, null, null, 7],
+      ['2020-09-13T14:26:40Z', 'srv2', null, null, null, -2.5, null, null, null],
+    ]);
+    // JSON.parse rounds int64; the exact value is checked as text.
+    const exact = await server.rows('SELECT free::VARCHAR FROM "disk io" WHERE free IS NOT NULL', 'v1db');
+    assert.deepEqual(exact, [['9223372036854775807']]);
+  });
+
+  test('gzip bodies (by header and by magic bytes) and InfluxDB v2 path with bucket', async () => {
+    const a = await server.post('/api/v2/write?org=o&bucket=gz&precision=s', gzipSync('m v=1 1700000000\n'), { 'content-encoding': 'gzip' });
+    assert.equal(a.status, 204, await a.text());
+    const b = await server.post('/api/v2/write?org=o&bucket=gz&precision=s', gzipSync('m v=2 1700000001\n'));
+    assert.equal(b.status, 204, await b.text());
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT v FROM m ORDER BY time', 'gz'), [[1], [2]]);
+  });
+});
+
+describe('Arc MessagePack', () => {
+  test('columnar item: strings become tags, ms time guessed, nil is NULL', async () => {
+    const res = await server.post('/api/v1/write/msgpack', packr.pack({
+      m: 'cpu',
+      columns: { time: [1700000000000, 1700000001000, 1700000002000], host: ['a', 'b', null], usage: [0.5, null, 2.25], busy: [true, false, true] },
+    }), { 'content-type': 'application/msgpack', 'x-arc-database': 'mp' });
+    assert.equal(res.status, 204, await res.text());
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT time, host, usage, busy FROM cpu ORDER BY time', 'mp'), [
+      ['2023-11-14T22:13:20Z', 'a', 0.5, true],
+      ['2023-11-14T22:13:21Z', 'b', null, false],
+      ['2023-11-14T22:13:22Z', null, 2.25, true],
+    ]);
+  });
+
+  test('row item, batch map mixing shapes, and top-level array (gzip)', async () => {
+    const row = { m: 'mem', t: 1700000000000000, tags: { host: 'r1' }, fields: { free: 10, pct: 0.25 } };
+    const batch = { batch: [
+      { m: 'mem', t: 1700000001, h: 'r2', fields: { free: 11 } },
+      { m: 'mem', columns: { time: [1700000002000000000], host: ['r3'], free: [12] } },
+    ] };
+    const array = [{ m: 'mem', t: 1700000003000, tags: { host: 'r4' }, fields: { free: 13 } }];
+    for (const payload of [row, batch, array]) {
+      const res = await server.post('/api/v1/write/msgpack', gzipSync(packr.pack(payload)), { 'content-encoding': 'gzip', 'x-arc-database': 'mp' });
+      assert.equal(res.status, 204, await res.text());
+    }
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT time, host, free, pct FROM mem ORDER BY time', 'mp'), [
+      ['2023-11-14T22:13:20Z', 'r1', 10, 0.25],
+      ['2023-11-14T22:13:21Z', 'r2', 11, null],
+      ['2023-11-14T22:13:22Z', 'r3', 12, null],
+      ['2023-11-14T22:13:23Z', 'r4', 13, null],
+    ]);
+  });
+
+  test('a row without "h" gets no host tag (Arc would write host="unknown")', async () => {
+    const res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'nohost', t: 1700000000, fields: { v: 1.5 } }));
+    assert.equal(res.status, 204);
+    await server.flush();
+    const { body } = await server.query('SELECT * FROM nohost');
+    assert.deepEqual(body.columns, ['time', 'v']);
+    assert.deepEqual(body.data, [['2023-11-14T22:13:20Z', 1.5]]);
+  });
+});
+
+describe('schema evolution and partitions', () => {
+  test('a field added later reads back as one table with NULLs', async () => {
+    assert.equal((await server.writeLines('evo,host=a v=1 1700000000000000000', 'db=evo')).status, 204);
+    await server.flush();
+    assert.equal((await server.writeLines('evo,host=b v=2,extra="new" 1700000001000000000', 'db=evo')).status, 204);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT host, v, extra FROM evo ORDER BY time', 'evo'), [['a', 1, null], ['b', 2, 'new']]);
+  });
+
+  test('records spanning several hours land in one file per hour and read back in order', async () => {
+    const base = Date.UTC(2026, 2, 1, 22, 30) * 1000;
+    const lines = Array.from({ length: 6 }, (_, i) => `span,host=h v=${i} ${(base + i * 1_800_000_000) * 1000}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=span')).status, 204);
+    await server.flush();
+    const rows = await server.rows('SELECT v FROM span ORDER BY time', 'span');
+    assert.deepEqual(rows, [[0], [1], [2], [3], [4], [5]]);
+    const tables = await server.rows('SHOW TABLES FROM span');
+    assert.equal(tables[0][3], 4, 'four hour partitions: 22h, 23h, 00h, 01h');
+  });
+});
