@@ -1,0 +1,85 @@
+/**
+ * Buffer flush triggers and process lifecycle: flush by size and by age without a
+ * flush call, SIGTERM flushing every buffer, and data readable after a restart.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { test } from 'node:test';
+import { removeDir, sleep, TestServer } from './harness.js';
+
+/** Parquet files under `dir`, recursively. */
+function parquetFiles(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.parquet') && !f.includes('.staging'));
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await sleep(25);
+  }
+  return check();
+}
+
+test('a buffer reaching STRATA_BUFFER_MAX_RECORDS is flushed without a flush call', async () => {
+  const server = await TestServer.start({ STRATA_BUFFER_MAX_RECORDS: '100', STRATA_BUFFER_MAX_AGE_MS: '3600000' });
+  try {
+    const lines = Array.from({ length: 250 }, (_, i) => `size,host=h${i % 7} v=${i} ${1700000000 + i}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=default&precision=s')).status, 204);
+    assert.ok(await waitFor(() => parquetFiles(server.dataDir).length >= 1, 5000), 'a file appears without a flush');
+    // 250 records in one request exceed the limit once: one flush of 250; nothing left behind.
+    const rows = await server.rows('SELECT count(*), count(DISTINCT v), min(v), max(v) FROM size');
+    assert.deepEqual(rows, [[250, 250, 0, 249]]);
+  } finally {
+    await server.stop();
+    removeDir(server.dataDir);
+  }
+});
+
+test('a buffer older than STRATA_BUFFER_MAX_AGE_MS is flushed without a flush call', async () => {
+  const server = await TestServer.start({ STRATA_BUFFER_MAX_AGE_MS: '300' });
+  try {
+    assert.equal((await server.writeLines('age,host=a v=1 1700000000', 'db=default&precision=s')).status, 204);
+    const stats = await (await fetch(`${server.url}/api/v1/write/stats`)).json() as { stats: { records_buffered: number } };
+    assert.equal(stats.stats.records_buffered, 1);
+    assert.ok(await waitFor(() => parquetFiles(server.dataDir).length === 1, 5000), 'flushed by age');
+    assert.deepEqual(await server.rows('SELECT host, v FROM age'), [['a', 1]]);
+  } finally {
+    await server.stop();
+    removeDir(server.dataDir);
+  }
+});
+
+test('SIGTERM flushes every buffer, exits 0, and the data is readable after a restart', async () => {
+  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000' };
+  const first = await TestServer.start(env);
+  const lines = ['a', 'b', 'c'].map((m, i) => `${m},host=x v=${i} ${1700000000 + i}`).join('\n');
+  assert.equal((await first.writeLines(lines, 'db=one&precision=s')).status, 204);
+  assert.equal((await first.writeLines('d v=9 1700000009', 'db=two&precision=s')).status, 204);
+  assert.equal(parquetFiles(first.dataDir).length, 0, 'nothing flushed before the signal');
+  assert.equal(await first.stop('SIGTERM'), 0);
+  assert.equal(parquetFiles(first.dataDir).length, 4);
+
+  const second = await TestServer.start(env, first.dataDir);
+  try {
+    assert.deepEqual(await second.rows('SELECT v FROM a UNION ALL SELECT v FROM b UNION ALL SELECT v FROM c ORDER BY v', 'one'), [[0], [1], [2]]);
+    assert.deepEqual(await second.rows('SELECT * FROM two.d'), [['2023-11-14T22:13:29Z', 9]]);
+    assert.deepEqual((await second.rows('SHOW DATABASES')).flat(), ['one', 'two']);
+  } finally {
+    assert.equal(await second.stop('SIGINT'), 0);
+    removeDir(first.dataDir);
+  }
+});
+
+test('/ready is 503 while shutting down and writes are refused, never half-taken', async () => {
+  const server = await TestServer.start();
+  try {
+    const stopping = server.stop('SIGTERM');
+    const res = await fetch(`${server.url}/ready`).catch(() => undefined);
+    // Either the listener is already closed or it answers 503: never "ready".
+    if (res !== undefined) assert.notEqual(res.status, 200);
+    assert.equal(await stopping, 0);
+  } finally {
+    removeDir(server.dataDir);
+  }
+});

@@ -1,0 +1,78 @@
+/**
+ * The Parquet files on disk: the `{db}/{m}/YYYY/MM/DD/HH/{m}_{YYYYMMDD_HHMMSS}_{nrows}_{unique}.parquet`
+ * layout, time-sorted rows, column statistics, dictionary-encoded tags, TIMESTAMP(MICROS, UTC)
+ * time and the configured compression — checked with DuckDB's `parquet_metadata()` and
+ * `parquet_schema()` on a connection of the test's own.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { inspector, removeDir, TestServer } from './harness.js';
+
+let conn: DuckDBConnection;
+before(async () => {
+  conn = await inspector();
+});
+after(() => conn.closeSync());
+
+const FILE = /^(?<db>[^/]+)\/(?<m>[^/]+)\/(?<y>\d{4})\/(?<mo>\d{2})\/(?<d>\d{2})\/(?<h>\d{2})\/(?<m2>[^/]+)_(?<stamp>\d{8}_\d{6})_(?<n>\d+)_(?<u>[0-9a-z]+)\.parquet$/;
+
+function files(root: string): string[] {
+  return (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.parquet') && !f.startsWith('.')).sort();
+}
+
+async function rows(sql: string): Promise<unknown[][]> {
+  return (await conn.runAndReadAll(sql)).getRowsJS() as unknown[][];
+}
+
+for (const compression of ['snappy', 'zstd'] as const) {
+  test(`files follow the layout, are time-sorted, carry statistics and dictionary tags (${compression})`, async () => {
+    const server = await TestServer.start({ STRATA_PARQUET_COMPRESSION: compression });
+    try {
+      // Records out of time order, spanning two hours, one of them pre-1970.
+      const lines = [
+        'cpu,host=b,dc=x usage=3 1700003700',
+        'cpu,host=a,dc=x usage=1 1700000000',
+        'cpu,host=a,dc=y usage=2 1700000100',
+        'cpu,host=c usage=4 1700003600',
+        'cpu,host=z usage=5 -3600',
+      ].join('\n');
+      assert.equal((await server.writeLines(lines, 'db=lay&precision=s')).status, 204);
+      await server.flush();
+      const found = files(server.dataDir);
+      assert.equal(found.length, 3);
+      const parsed = found.map((f) => FILE.exec(f)?.groups);
+      for (const g of parsed) {
+        assert.ok(g, `layout: ${found.join(', ')}`);
+        assert.equal(g.db, 'lay');
+        assert.equal(g.m, 'cpu');
+        assert.equal(g.m2, 'cpu');
+      }
+      assert.deepEqual(parsed.map((g) => `${g!.y}-${g!.mo}-${g!.d}T${g!.h}`), ['1969-12-31T23', '2023-11-14T22', '2023-11-14T23']);
+      assert.deepEqual(parsed.map((g) => Number(g!.n)), [1, 2, 2], 'nrows in the name');
+
+      for (const f of found) {
+        const path = join(server.dataDir, f);
+        const times = (await rows(`SELECT epoch_us(time) FROM read_parquet('${path}')`)).map((r) => Number(r[0]));
+        assert.deepEqual(times, [...times].sort((a, b) => a - b), `${f} is time-sorted`);
+        const meta = await rows(`SELECT path_in_schema, encodings, compression, stats_min IS NOT NULL, stats_max IS NOT NULL FROM parquet_metadata('${path}')`);
+        for (const [column, encodings, codec, hasMin, hasMax] of meta) {
+          assert.equal(codec, compression.toUpperCase(), `${column} compression`);
+          assert.ok(hasMin && hasMax, `${column} has statistics`);
+          if (column === 'host' || column === 'dc') assert.match(String(encodings), /DICTIONARY/, `${column} is dictionary-encoded`);
+        }
+        const [timeType] = await rows(`SELECT logical_type::VARCHAR, type FROM parquet_schema('${path}') WHERE name = 'time'`);
+        assert.match(String(timeType[0]), /TimestampType\(isAdjustedToUTC=1, unit=TimeUnit\(MILLIS=<null>, MICROS=MicroSeconds\(\)/);
+        assert.equal(timeType[1], 'INT64');
+      }
+      const inHour = await rows(`SELECT host FROM read_parquet('${join(server.dataDir, found[2])}')`);
+      assert.deepEqual(inHour, [['c'], ['b']]);
+      assert.deepEqual(await rows(`SELECT count(*) FROM glob('${server.dataDir}/.staging/*')`), [[0n]], 'no temp files left');
+    } finally {
+      await server.stop();
+      removeDir(server.dataDir);
+    }
+  });
+}
