@@ -6,7 +6,7 @@
  * 9 low-cardinality tags), 10 float64 fields, one record per host every 10 s.
  * Deterministic for a given seed so that runs are comparable.
  */
-import { Packr } from 'msgpackr';
+import { encode } from '@msgpack/msgpack';
 
 export const TAG_KEYS = [
   'hostname', 'region', 'datacenter', 'rack', 'os', 'arch', 'team', 'service', 'service_version', 'service_environment',
@@ -77,7 +77,7 @@ export class CpuGenerator {
     for (let i = 0; i < n; i++, this.next++) {
       host[i] = this.next % this.hosts;
       timeUs[i] = this.startUs + Math.floor(this.next / this.hosts) * this.intervalUs;
-      // Fractional values: a whole number would be sent by msgpackr as an integer.
+      // Fractional values: a whole number would be encoded as a MessagePack integer.
       for (const f of fields) f[i] = Math.round(this.random() * 1e6) / 1e4 + 0.0001;
     }
     return { timeUs, host, fields };
@@ -101,6 +101,6 @@ export class CpuGenerator {
     const columns: Record<string, unknown[]> = { time: Array.from(timeUs, (t) => Math.floor(t / 1000)) };
     TAG_KEYS.forEach((k, j) => { columns[k] = Array.from(host, (h) => this.tags[h][j]); });
     FIELD_KEYS.forEach((k, j) => { columns[k] = Array.from(fields[j]); });
-    return new Packr({ useRecords: false }).pack({ m: 'cpu', columns }) as Buffer;
+    return Buffer.from(encode({ m: 'cpu', columns }));
   }
 }

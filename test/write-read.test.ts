@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
-import { Packr } from 'msgpackr';
+import { encode } from '@msgpack/msgpack';
 import { removeDir, TestServer } from './harness.js';
 
 let server: TestServer;
-const packr = new Packr({ useRecords: false });
+const packr = { pack: (v: unknown): Buffer => Buffer.from(encode(v, { useBigInt64: true })) };
 
 before(async () => {
   server = await TestServer.start();

@@ -5,10 +5,10 @@
  *
  * Payloads: the TSBS cpu shape (10 string tags, 10 float fields) as one 10,000-row
  * columnar item with ms times (what Telegraf sends), the same with int64 ns times, and
- * as 10,000 row items. msgpackr decoding the columnar body to plain objects is printed
+ * as 10,000 row items. @msgpack/msgpack decoding the columnar body to plain objects is printed
  * for reference (it produces no batches). Each figure is the median of several runs.
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { decode, encode } from '@msgpack/msgpack';
 import { CpuGenerator, FIELD_KEYS, TAG_KEYS } from '../../../bench/tsbs.js';
 import { parseMsgpack } from './parser.js';
 
@@ -16,7 +16,7 @@ const ROWS = 10_000;
 const BODIES = 10;
 const RUNS = 9;
 const NOW = 1_767_225_600_000_000;
-const packr = new Packr({ useRecords: false });
+const packr = { pack: (v: unknown): Buffer => Buffer.from(encode(v, { useBigInt64: true })) };
 
 /** Columnar body whose time column is int64 nanoseconds (BigInt → 0xd3 on the wire). */
 function columnarNs(gen: CpuGenerator): Uint8Array {
@@ -66,10 +66,10 @@ const gen = new CpuGenerator({ hosts: 1000 });
 const columnar = Array.from({ length: BODIES }, () => gen.msgpackColumnar(ROWS));
 const nanos = Array.from({ length: BODIES }, () => columnarNs(gen));
 const rows = Array.from({ length: BODIES }, () => rowItems(gen));
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
 
 console.log(`Arc MessagePack decode, ${ROWS} rows per body, median of ${RUNS} runs over ${BODIES} bodies (node ${process.version})`);
 measure('columnar TSBS (ms times)', columnar, (b) => parseMsgpack(b, NOW));
 measure('columnar TSBS (int64 ns times)', nanos, (b) => parseMsgpack(b, NOW));
 measure('row items TSBS (10 tags, 10 fields)', rows, (b) => parseMsgpack(b, NOW));
-measure('reference: msgpackr unpack of columnar TSBS', columnar, (b) => unpackr.unpack(b));
+measure('reference: @msgpack/msgpack decode of columnar TSBS', columnar, (b) => decode(b));

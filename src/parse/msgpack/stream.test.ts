@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Packr } from 'msgpackr';
+import { encode } from '@msgpack/msgpack';
 import { CpuGenerator } from '../../../bench/tsbs.js';
 import { BadRequestError } from '../../errors.js';
 import { parseMsgpack } from './parser.js';
 import { parseMsgpackBody } from './stream.js';
 
 const NOW = 1_767_225_600_000_000;
-const packr = new Packr({ useRecords: false });
+const packr = { pack: (v: unknown): Buffer => Buffer.from(encode(v, { useBigInt64: true })) };
 
 /** A top-level array of `n` row items, every 10th one invalid (no fields). */
 function rowItems(n: number): Uint8Array {
