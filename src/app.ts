@@ -14,7 +14,12 @@ import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
 import { QueryService } from './query/query-service.js';
+import { FileCache } from './storage/file-cache.js';
 import { LocalStorage } from './storage/local.js';
+import { resolveNodeId } from './storage/node-id.js';
+import { S3Storage } from './storage/s3.js';
+import type { Storage } from './storage/storage.js';
+import { FileNamer } from './write/layout.js';
 import { ParquetWriter } from './write/parquet-writer.js';
 
 /** Parquet files written concurrently (each holds one DuckDB connection). */
@@ -34,11 +39,27 @@ export interface Strata {
   stop(): Promise<void>;
 }
 
-/** Creates the components for `config` (creating the data directory); does not listen yet. */
+/** The configured storage backend, not yet initialised. */
+function createStorage(config: StrataConfig, nodeId: string): Storage {
+  if (config.storage.backend === 'local') return new LocalStorage(config.storage.data_dir);
+  const s3 = config.s3;
+  return new S3Storage({
+    bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.force_path_style,
+    accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, maxAttempts: s3.max_attempts,
+    requestTimeoutMs: s3.request_timeout_ms, listTtlMs: s3.list_ttl_ms, nodeId,
+    cache: new FileCache(config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir, config.cache.max_bytes),
+  });
+}
+
+/**
+ * Creates the components for `config` (creating the data directory); does not listen yet.
+ * @throws StorageUnavailableError when the storage backend is unreachable or not writable.
+ */
 export async function createStrata(config: StrataConfig): Promise<Strata> {
-  const storage = new LocalStorage(config.storage.data_dir);
+  const nodeId = await resolveNodeId(config.storage.node_id, config.storage.data_dir);
+  const storage = createStorage(config, nodeId);
   await storage.init();
-  const duckdbOptions: Record<string, string> = { temp_directory: join(storage.root, '.duckdb-tmp') };
+  const duckdbOptions: Record<string, string> = { temp_directory: join(config.storage.data_dir, '.duckdb-tmp') };
   if (config.query.threads > 0) duckdbOptions.threads = String(config.query.threads);
   if (config.query.memory_limit !== '') duckdbOptions.memory_limit = config.query.memory_limit;
   const instance = await DuckDBInstance.create(':memory:', duckdbOptions);
@@ -46,7 +67,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   const catalog = new Catalog(storage, pool);
   const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
   const writer = new ParquetWriter(writerConnections, storage, {
-    compression: config.parquet.compression, rowGroupSize: config.parquet.row_group_size,
+    compression: config.parquet.compression, rowGroupSize: config.parquet.row_group_size, namer: new FileNamer(nodeId),
   });
 
   let phase: 'starting' | 'ready' | 'stopping' = 'starting';
@@ -74,6 +95,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     queries: new QueryService(pool, catalog),
     maxBodyBytes: config.server.max_body_bytes,
     maxDecompressedBytes: config.server.max_decompressed_bytes,
+    storage,
     notReadyReason,
     assertAccepting: () => {
       const reason = notReadyReason();
@@ -87,6 +109,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     buffers,
     async start() {
       const address = await app.listen({ host: config.server.host, port: config.server.port });
+      app.log.info({ storage: storage.description, nodeId }, 'storage ready');
       buffers.start();
       phase = 'ready';
       return address;

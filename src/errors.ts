@@ -78,6 +78,18 @@ export class NotReadyError extends StrataError {
   }
 }
 
+/**
+ * 503: the storage backend (S3, the local disk) failed an operation a request needed
+ * (listing or downloading files for a query), or is unreachable or not writable at
+ * start-up. `cause` holds the backend's own error.
+ */
+export class StorageUnavailableError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 503, 'storage_unavailable');
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
 /** 400: SQL that does not parse, or that the sandbox refuses. */
 export class QueryRejectedError extends StrataError {
   constructor(message: string) {

@@ -6,7 +6,7 @@
  */
 import { createStrata } from './app.js';
 import { loadConfig } from './config/config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, StorageUnavailableError } from './errors.js';
 
 async function main(): Promise<void> {
   let config;
@@ -19,7 +19,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const strata = await createStrata(config);
+  let strata;
+  try {
+    strata = await createStrata(config);
+  } catch (err) {
+    if (err instanceof StorageUnavailableError) {
+      process.stderr.write(`strata: storage unavailable: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
   const log = strata.server.log;
   await strata.start();
   let stopping = false;

@@ -17,7 +17,7 @@ before(async () => {
 });
 after(() => conn.closeSync());
 
-const FILE = /^(?<db>[^/]+)\/(?<m>[^/]+)\/(?<y>\d{4})\/(?<mo>\d{2})\/(?<d>\d{2})\/(?<h>\d{2})\/(?<m2>[^/]+)_(?<stamp>\d{8}_\d{6})_(?<n>\d+)_(?<u>[0-9a-z]+)\.parquet$/;
+const FILE = /^(?<db>[^/]+)\/(?<m>[^/]+)\/(?<y>\d{4})\/(?<mo>\d{2})\/(?<d>\d{2})\/(?<h>\d{2})\/(?<m2>[^/]+)_(?<stamp>\d{8}_\d{6})_(?<n>\d+)_(?<u>[0-9a-z]+-[0-9a-z]+)\.parquet$/;
 
 function files(root: string): string[] {
   return (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.parquet') && !f.startsWith('.')).sort();

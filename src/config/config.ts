@@ -21,7 +21,24 @@ const schema = z.object({
     max_body_bytes: positiveInt,
     max_decompressed_bytes: positiveInt,
   }),
-  storage: z.object({ data_dir: z.string().min(1) }),
+  storage: z.object({
+    data_dir: z.string().min(1),
+    backend: z.enum(['local', 's3']),
+    node_id: z.string().regex(/^([a-z0-9]{1,32})?$/, 'expected 1 to 32 lowercase letters and digits, or empty for a persisted random id'),
+  }),
+  s3: z.object({
+    bucket: z.string(),
+    prefix: z.string(),
+    endpoint: z.string(),
+    region: z.string().min(1),
+    force_path_style: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]),
+    access_key_id: z.string(),
+    secret_access_key: z.string(),
+    max_attempts: positiveInt,
+    request_timeout_ms: positiveInt,
+    list_ttl_ms: z.coerce.number().int().min(0),
+  }),
+  cache: z.object({ dir: z.string(), max_bytes: positiveInt }),
   buffer: z.object({ max_records: positiveInt, max_age_ms: positiveInt }),
   parquet: z.object({ compression: z.enum(['snappy', 'zstd']), row_group_size: positiveInt }),
   query: z.object({
@@ -42,6 +59,20 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_MAX_BODY_BYTES: 'server.max_body_bytes',
   STRATA_MAX_DECOMPRESSED_BYTES: 'server.max_decompressed_bytes',
   STRATA_DATA_DIR: 'storage.data_dir',
+  STRATA_STORAGE_BACKEND: 'storage.backend',
+  STRATA_NODE_ID: 'storage.node_id',
+  STRATA_S3_BUCKET: 's3.bucket',
+  STRATA_S3_PREFIX: 's3.prefix',
+  STRATA_S3_ENDPOINT: 's3.endpoint',
+  STRATA_S3_REGION: 's3.region',
+  STRATA_S3_FORCE_PATH_STYLE: 's3.force_path_style',
+  STRATA_S3_ACCESS_KEY_ID: 's3.access_key_id',
+  STRATA_S3_SECRET_ACCESS_KEY: 's3.secret_access_key',
+  STRATA_S3_MAX_ATTEMPTS: 's3.max_attempts',
+  STRATA_S3_REQUEST_TIMEOUT_MS: 's3.request_timeout_ms',
+  STRATA_S3_LIST_TTL_MS: 's3.list_ttl_ms',
+  STRATA_CACHE_DIR: 'cache.dir',
+  STRATA_CACHE_MAX_BYTES: 'cache.max_bytes',
   STRATA_BUFFER_MAX_RECORDS: 'buffer.max_records',
   STRATA_BUFFER_MAX_AGE_MS: 'buffer.max_age_ms',
   STRATA_PARQUET_COMPRESSION: 'parquet.compression',
@@ -85,6 +116,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     const issue = result.error.issues[0];
     const path = issue.path.join('.');
     throw new ConfigError(source.get(path) ?? path, issue.message);
+  }
+  if (result.data.storage.backend === 's3' && result.data.s3.bucket === '') {
+    throw new ConfigError(source.get('s3.bucket') ?? 's3.bucket', 'required when the storage backend is s3 (STRATA_S3_BUCKET)');
   }
   return result.data;
 }

@@ -5,9 +5,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { QueryService } from '../query/query-service.js';
+import type { Storage } from '../storage/storage.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { queryRoutes } from './routes/query.js';
+import { storageRoutes } from './routes/storage.js';
 import { writeRoutes } from './routes/write.js';
 
 export interface ServerDependencies {
@@ -16,6 +18,8 @@ export interface ServerDependencies {
   queries: QueryService;
   maxBodyBytes: number;
   maxDecompressedBytes: number;
+  /** Reported by `/ready` and `GET /api/v1/storage/stats`. */
+  storage: Storage;
   /** Why the server is not ready (undefined when it is). */
   notReadyReason: () => string | undefined;
   /** Throws NotReadyError when writes must not be taken. */
@@ -27,7 +31,8 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   // Per-request access logs cost more than a small write; errors are still logged.
   const app = Fastify({ logger: { level: d.logLevel }, disableRequestLogging: true });
   installErrorHandler(app);
-  void app.register(healthRoutes, { notReadyReason: d.notReadyReason });
+  void app.register(healthRoutes, { notReadyReason: d.notReadyReason, storage: d.storage });
+  void app.register(storageRoutes, { storage: d.storage });
   void app.register(writeRoutes, {
     buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
   });

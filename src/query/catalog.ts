@@ -1,11 +1,15 @@
 /**
  * What is stored: databases, measurements, their files and stored schemas, read from
  * the storage backend's layout (`write/layout.ts`).
+ *
+ * Listings come from the backend, so with S3 they may lag other nodes' writes by up
+ * to `s3.list_ttl_ms` (see `storage/storage.ts`).
  */
 import type { MeasurementSchema } from '../buffer/schema.js';
 import { decodePathSegment } from '../parse/names.js';
-import type { Storage, StoredObject } from '../storage/storage.js';
-import { databasePrefix, measurementPrefix } from '../write/layout.js';
+import { forEachLimit } from '../storage/concurrency.js';
+import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
+import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
 import type { DuckDBPool } from './duckdb-pool.js';
 import { readParquetSource } from './sql-rewriter.js';
 
@@ -19,6 +23,20 @@ export interface MeasurementInfo {
   /** Total size in bytes. */
   totalBytes: number;
 }
+
+/** An inclusive range of hour partitions (hours since the epoch, `layout.ts` `hourOf`). */
+export interface HourRange {
+  from: number;
+  to: number;
+}
+
+/**
+ * Hour ranges up to this many hours are listed one hour prefix at a time (cheap on
+ * S3 for a recent window of a long history); wider ones list the measurement once
+ * and filter.
+ */
+const MAX_HOUR_LISTINGS = 168;
+const LISTING_CONCURRENCY = 16;
 
 export class Catalog {
   private readonly storage: Storage;
@@ -49,14 +67,38 @@ export class Catalog {
     return out;
   }
 
-  /** Every stored Parquet file of a measurement, in key order. */
-  files(database: string, measurement: string): Promise<StoredObject[]> {
-    return this.storage.list(measurementPrefix(database, measurement));
+  /**
+   * The stored Parquet files of a measurement, in key order: all of them, or only
+   * those in the hour partitions of `hours` (the partitions a query's time range can
+   * touch), listing only those partitions' prefixes when the range is short.
+   * @throws StorageUnavailableError when the backend cannot list.
+   */
+  async files(database: string, measurement: string, hours?: HourRange): Promise<StoredObject[]> {
+    if (hours === undefined) return this.storage.list(measurementPrefix(database, measurement));
+    if (hours.to < hours.from) return [];
+    if (hours.to - hours.from + 1 > MAX_HOUR_LISTINGS) {
+      const all = await this.storage.list(measurementPrefix(database, measurement));
+      return all.filter((f) => {
+        const hour = hourOfKey(f.key);
+        return hour !== undefined && hour >= hours.from && hour <= hours.to;
+      });
+    }
+    const perHour: StoredObject[][] = [];
+    const offsets = Array.from({ length: hours.to - hours.from + 1 }, (_, i) => i);
+    await forEachLimit(offsets, LISTING_CONCURRENCY, async (i) => {
+      perHour[i] = await this.storage.list(hourPrefix(database, measurement, hours.from + i));
+    });
+    // Hour prefixes sort chronologically, so the concatenation is in key order.
+    return perHour.flat();
   }
 
-  /** Local paths DuckDB can read for the given files. */
-  localPaths(files: readonly StoredObject[]): Promise<string[]> {
-    return Promise.all(files.map((f) => this.storage.localPath(f.key)));
+  /**
+   * Local paths DuckDB can read for `files`, pinned in the backend's cache until the
+   * caller's `release()` (call it once DuckDB is done, also on error).
+   * @throws StorageUnavailableError when a file cannot be fetched.
+   */
+  open(files: readonly StoredObject[]): Promise<LocalFiles> {
+    return this.storage.open(files.map((f) => f.key));
   }
 
   /**
@@ -69,8 +111,14 @@ export class Catalog {
     const schema: MeasurementSchema = new Map();
     const files = await this.files(database, measurement);
     if (files.length === 0) return schema;
-    const source = readParquetSource(await this.localPaths(files));
-    const reader = await this.pool.use((conn) => conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`));
+    const local = await this.open(files);
+    let reader;
+    try {
+      const source = readParquetSource(local.paths);
+      reader = await this.pool.use((conn) => conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`));
+    } finally {
+      local.release();
+    }
     for (const [name, type] of reader.getRows()) {
       const kind = ({ VARCHAR: 'string', BIGINT: 'int64', DOUBLE: 'float64', BOOLEAN: 'bool' } as const)[String(type) as 'VARCHAR'];
       if (name !== 'time' && kind !== undefined) schema.set(String(name), kind);

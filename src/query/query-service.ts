@@ -9,6 +9,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { QueryExecutionError, QueryRejectedError } from '../errors.js';
+import type { LocalFiles } from '../storage/storage.js';
 import type { Catalog } from './catalog.js';
 import type { DuckDBPool } from './duckdb-pool.js';
 import { encodePlainRows, encodeRows, type JsonRows } from './json-result.js';
@@ -66,13 +67,21 @@ export class QueryService {
     }
     const sources = new Map<string, string>();
     const keyOf = (ref: MeasurementRef): string => `${ref.database}\u0000${ref.measurement}`;
-    for (const ref of analyzed.refs) {
-      const files = await this.catalog.files(ref.database, ref.measurement);
-      if (files.length === 0) return EMPTY;
-      sources.set(keyOf(ref), readParquetSource(await this.catalog.localPaths(files)));
+    // Files stay pinned in the storage cache until DuckDB has read them.
+    const opened: LocalFiles[] = [];
+    try {
+      for (const ref of analyzed.refs) {
+        const files = await this.catalog.files(ref.database, ref.measurement);
+        if (files.length === 0) return EMPTY;
+        const local = await this.catalog.open(files);
+        opened.push(local);
+        sources.set(keyOf(ref), readParquetSource(local.paths));
+      }
+      const rendered = analyzed.render((ref) => sources.get(keyOf(ref))!);
+      return await this.pool.use((conn) => run(conn, rendered));
+    } finally {
+      for (const local of opened) local.release();
     }
-    const rendered = analyzed.render((ref) => sources.get(keyOf(ref))!);
-    return this.pool.use((conn) => run(conn, rendered));
   }
 }
 

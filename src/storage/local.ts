@@ -7,12 +7,15 @@
  */
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import type { Storage, StoredObject } from './storage.js';
+import { StorageUnavailableError } from '../errors.js';
+import { HealthTracker } from './health.js';
+import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
 
 export class LocalStorage implements Storage {
   readonly root: string;
   readonly stagingDir: string;
   readonly description: string;
+  private readonly healthTracker = new HealthTracker();
 
   /** @param root data directory; created (with the staging directory) by `init()`. */
   constructor(root: string) {
@@ -21,16 +24,30 @@ export class LocalStorage implements Storage {
     this.description = `local:${this.root}`;
   }
 
-  /** Creates the data and staging directories and removes staging leftovers of a crash. */
+  /**
+   * Creates the data and staging directories and removes staging leftovers of a crash.
+   * @throws StorageUnavailableError when the directory cannot be created or written.
+   */
   async init(): Promise<void> {
-    await rm(this.stagingDir, { recursive: true, force: true });
-    await mkdir(this.stagingDir, { recursive: true });
+    try {
+      await rm(this.stagingDir, { recursive: true, force: true });
+      await mkdir(this.stagingDir, { recursive: true });
+    } catch (err) {
+      throw new StorageUnavailableError(`data directory ${this.root} is not writable: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   async putFile(key: string, localPath: string): Promise<void> {
     const target = this.pathOf(key);
-    await mkdir(join(target, '..'), { recursive: true });
-    await rename(localPath, target);
+    try {
+      await this.healthTracker.track(async () => {
+        await mkdir(join(target, '..'), { recursive: true });
+        await rename(localPath, target);
+      });
+    } catch (err) {
+      await rm(localPath, { force: true });
+      throw new StorageUnavailableError(`storing ${key} failed: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   async list(prefix: string): Promise<StoredObject[]> {
@@ -70,8 +87,26 @@ export class LocalStorage implements Storage {
     await rm(this.pathOf(key), { force: true });
   }
 
-  async localPath(key: string): Promise<string> {
-    return this.pathOf(key);
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      return { key, size: (await stat(this.pathOf(key))).size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** The files themselves: nothing to pin, a file is only removed by `delete`. */
+  async open(keys: readonly string[]): Promise<LocalFiles> {
+    return { paths: keys.map((k) => this.pathOf(k)), release: () => undefined };
+  }
+
+  health(): StorageHealth {
+    return this.healthTracker.get();
+  }
+
+  stats(): StorageStats {
+    return { backend: 'local', description: this.description, health: this.health() };
   }
 
   private pathOf(key: string): string {

@@ -3,8 +3,12 @@
  *
  * Keys are `/`-separated relative paths in the layout
  * `{database}/{measurement}/YYYY/MM/DD/HH/{file}.parquet` (segments encoded by
- * `parse/names.ts`). Implementations: `LocalStorage` (the embedded default); an S3
- * backend implements the same contract.
+ * `parse/names.ts`). Implementations: `LocalStorage` (the embedded default) and
+ * `S3Storage` (S3-compatible object storage, read through a local Parquet cache).
+ *
+ * Freshness: `list`/`listChildren` of `LocalStorage` are always current; `S3Storage`
+ * caches listings for `s3.list_ttl_ms`, so files written by *another* node appear
+ * within that delay (this node's own writes are visible at once).
  */
 
 /** One stored object. */
@@ -14,12 +18,76 @@ export interface StoredObject {
   readonly size: number;
 }
 
+/**
+ * Local paths DuckDB can read for a set of stored objects, pinned (a cache never
+ * evicts them) until `release()`.
+ */
+export interface LocalFiles {
+  /** One path per requested key, in the same order. */
+  readonly paths: readonly string[];
+  /** Unpins the files once DuckDB is done with them; calling it again does nothing. */
+  release(): void;
+}
+
+/**
+ * Whether the backend's last operations succeeded: the signal `/ready`, the stats and
+ * the write path's backpressure use to tell "storage is failing" from "busy".
+ */
+export interface StorageHealth {
+  /** False from the first failed operation until the next successful one. */
+  readonly ok: boolean;
+  /** Message of the most recent failure, or null when none happened yet. */
+  readonly last_error: string | null;
+  /** When the current state (ok or failing) began, RFC 3339. */
+  readonly since: string;
+  /** Failed operations since the last success. */
+  readonly consecutive_failures: number;
+}
+
+/** Counters of the local Parquet cache of a remote backend (`GET /api/v1/storage/stats`). */
+export interface CacheStats {
+  readonly dir: string;
+  /** Configured bound, bytes; pinned files may exceed it while queries run. */
+  readonly max_bytes: number;
+  /** Bytes of cached files. */
+  readonly bytes: number;
+  readonly files: number;
+  /** Files pinned by running queries. */
+  readonly pinned_files: number;
+  /** Files a query found cached. */
+  readonly hits: number;
+  /** Files a query had to download. */
+  readonly misses: number;
+  /** Bytes downloaded into the cache. */
+  readonly downloaded_bytes: number;
+  /** Files evicted to stay under `max_bytes`. */
+  readonly evictions: number;
+}
+
+/** What `GET /api/v1/storage/stats` reports. */
+export interface StorageStats {
+  readonly backend: 'local' | 's3';
+  readonly description: string;
+  readonly health: StorageHealth;
+  /** Only for a backend with a local cache. */
+  readonly cache?: CacheStats;
+}
+
 export interface Storage {
   /** Human-readable description for logs and stats (e.g. `local:/var/lib/strata`). */
   readonly description: string;
   /**
+   * Prepares the backend: creates local directories, rebuilds caches, and checks that
+   * the backend is reachable and writable.
+   * @throws StorageUnavailableError naming what is wrong (bucket missing, credentials, network).
+   */
+  init(): Promise<void>;
+  /**
    * Moves the finished local file `localPath` to `key` atomically: readers see either
-   * no object or the whole file, never part of it. `localPath` is consumed.
+   * no object or the whole file, never part of it. `localPath` is consumed, whether
+   * the put succeeds or fails (a failed write is retried by re-staging the file from
+   * the records the buffer still holds). Writing an existing key replaces it.
+   * @throws StorageUnavailableError when the backend fails (after its own retries).
    */
   putFile(key: string, localPath: string): Promise<void>;
   /** Lists objects whose key starts with `prefix` (a directory-like prefix ending in `/`), in key order. */
@@ -28,11 +96,19 @@ export interface Storage {
   listChildren(prefix: string): Promise<string[]>;
   /** Deletes `key`; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /** Size of `key`, or undefined when it does not exist. */
+  stat(key: string): Promise<StoredObject | undefined>;
   /**
-   * A local filesystem path DuckDB can read for `key`. The local backend returns the
-   * file itself; a remote backend returns a path in its local cache.
+   * Local paths DuckDB can read for `keys`, pinned until `release()`. The local
+   * backend returns the files themselves; a remote backend downloads missing ones
+   * into its cache (concurrently) and returns the cached paths.
+   * @throws StorageUnavailableError when a download fails (nothing stays pinned).
    */
-  localPath(key: string): Promise<string>;
+  open(keys: readonly string[]): Promise<LocalFiles>;
+  /** Current health (see `StorageHealth`); cheap, no I/O. */
+  health(): StorageHealth;
+  /** Backend, health and cache counters; cheap, no I/O. */
+  stats(): StorageStats;
   /**
    * A directory on the same filesystem as the backend's files, where writers create
    * temporary files that `putFile` then moves into place with a rename.

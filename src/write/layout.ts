@@ -4,7 +4,8 @@
  *
  * YYYY/MM/DD/HH is the UTC hour of the data (floor division, so pre-1970 records land
  * in the right hour, as in Arc); the file name's date and time are the wall clock at
- * flush; `unique` keeps names from colliding between flushes and processes.
+ * flush; `unique` (see `FileNamer`) keeps names from colliding between flushes,
+ * restarts and nodes writing to the same bucket.
  */
 import { randomBytes } from 'node:crypto';
 import { encodePathSegment } from '../parse/names.js';
@@ -35,15 +36,43 @@ export function hourPrefix(database: string, measurement: string, hour: number):
   return `${measurementPrefix(database, measurement)}${pad(d.getUTCFullYear(), 4)}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/${pad(d.getUTCHours())}/`;
 }
 
-const processTag = randomBytes(3).toString('hex');
-let sequence = 0;
+/** Valid node ids: lowercase letters and digits (they end file names, so no `_` or `-`). */
+export const NODE_ID_PATTERN = /^[a-z0-9]{1,32}$/;
 
 /**
- * Key for a new file of `rows` records in hour partition `hour`, named at wall-clock
- * time `now`. `unique` = a per-process random tag and a sequence number.
+ * Names new files. `unique` = `{nodeId}-{run}{sequence}`: the node id keeps nodes
+ * sharing a bucket apart, `run` (4 random hex digits per process) keeps a restarted
+ * node from reusing a name of its previous run, and the base-36 sequence keeps one
+ * process's names apart.
  */
-export function fileKey(database: string, measurement: string, hour: number, rows: number, now = new Date()): string {
-  const stamp = `${pad(now.getUTCFullYear(), 4)}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}_${pad(now.getUTCHours())}${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}`;
-  const unique = `${processTag}${(sequence++).toString(36).padStart(4, '0')}`;
-  return `${hourPrefix(database, measurement, hour)}${encodePathSegment(measurement)}_${stamp}_${rows}_${unique}.parquet`;
+export class FileNamer {
+  readonly nodeId: string;
+  private readonly run = randomBytes(2).toString('hex');
+  private sequence = 0;
+
+  /** @throws Error when `nodeId` does not match `NODE_ID_PATTERN`. */
+  constructor(nodeId: string) {
+    if (!NODE_ID_PATTERN.test(nodeId)) throw new Error(`invalid node id ${JSON.stringify(nodeId)}: expected ${NODE_ID_PATTERN}`);
+    this.nodeId = nodeId;
+  }
+
+  /** Key for a new file of `rows` records in hour partition `hour`, named at wall-clock time `now`. */
+  fileKey(database: string, measurement: string, hour: number, rows: number, now = new Date()): string {
+    const stamp = `${pad(now.getUTCFullYear(), 4)}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}_${pad(now.getUTCHours())}${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}`;
+    const unique = `${this.nodeId}-${this.run}${(this.sequence++).toString(36).padStart(4, '0')}`;
+    return `${hourPrefix(database, measurement, hour)}${encodePathSegment(measurement)}_${stamp}_${rows}_${unique}.parquet`;
+  }
+}
+
+const HOUR_SEGMENTS = /(?:^|\/)(-?\d{4,})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]+$/;
+
+/** The hour partition of a file key (the inverse of `hourPrefix`), or undefined for a key outside the layout. */
+export function hourOfKey(key: string): number | undefined {
+  const m = HOUR_SEGMENTS.exec(key);
+  if (m === null) return undefined;
+  // setUTCFullYear, unlike Date.UTC, does not map years 0–99 to 1900–1999.
+  const d = new Date(0);
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  d.setUTCHours(Number(m[4]));
+  return d.getTime() / 3_600_000;
 }

@@ -18,7 +18,7 @@ import {
 import type { FieldColumn, TagColumn } from '../parse/batch.js';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import type { Storage } from '../storage/storage.js';
-import { fileKey, hourOf, HOUR_US } from './layout.js';
+import { hourOf, HOUR_US, type FileNamer } from './layout.js';
 import { quoteIdentifier, quoteLiteral } from '../query/sql-text.js';
 
 /** Parquet compression codecs offered by configuration. */
@@ -28,6 +28,8 @@ export interface ParquetWriterOptions {
   compression: Compression;
   /** Rows per Parquet row group. */
   rowGroupSize: number;
+  /** Names new files (carries the node id). */
+  namer: FileNamer;
 }
 
 /** A file written by a flush. */
@@ -53,6 +55,13 @@ export class ParquetWriter {
   private readonly free: DuckDBConnection[];
   private readonly storage: Storage;
   private readonly options: ParquetWriterOptions;
+  /**
+   * Keys chosen for a snapshot's hours, reused when a failed write is retried: a put
+   * that failed from the client's point of view may still have stored the object
+   * (e.g. S3 answered after the timeout), and writing the same key again replaces it
+   * instead of leaving a duplicate file.
+   */
+  private readonly keys = new WeakMap<BufferSnapshot, Map<number, string>>();
 
   /** @param connections one connection per concurrent `write` (temp tables are connection-local). */
   constructor(connections: DuckDBConnection[], storage: Storage, options: ParquetWriterOptions) {
@@ -77,8 +86,11 @@ export class ParquetWriter {
     try {
       await this.load(conn, table, snapshot);
       const written: WrittenFile[] = [];
+      let keys = this.keys.get(snapshot);
+      if (keys === undefined) this.keys.set(snapshot, (keys = new Map()));
       for (const [hour, rows] of todo) {
-        const key = fileKey(snapshot.database, snapshot.measurement, hour, rows);
+        let key = keys.get(hour);
+        if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
         const staged = join(this.storage.stagingDir, `${table}_${hour}.parquet`);
         const tagNames = snapshot.tags.map((t) => t.name).sort().join(',');
         await conn.run(

@@ -1,0 +1,245 @@
+/**
+ * The local Parquet cache of a remote backend: DuckDB reads S3 objects from here
+ * (httpfs is not available, and a local copy is faster for repeated queries anyway).
+ *
+ * Layout: `{dir}/{key}` (the storage layout, so the cache is browsable), downloads in
+ * progress and files being written under `{dir}/.part/` and renamed into place, so a cached path is always a
+ * whole file. The index is rebuilt from the directory at start-up (least recently
+ * used = oldest modification time), so the cache survives restarts.
+ *
+ * Bound and eviction: least recently used files are deleted while the cached bytes
+ * exceed `maxBytes`; files pinned by a running query (`open` until `release`) are
+ * never evicted, so while queries hold more than the bound the cache stays above it.
+ * Why not the `lru-cache` package: its size bound evicts regardless of pins; pinned
+ * entries would have to leave and re-enter it with a moving bound, which is more code
+ * than the Map-ordered LRU below (a JS Map iterates in insertion order; re-inserting
+ * a key moves it to the end).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { forEachLimit } from './concurrency.js';
+import type { CacheStats, LocalFiles } from './storage.js';
+
+/** Downloads `key` into the new local file `destination`. */
+export type Fetcher = (key: string, destination: string) => Promise<void>;
+
+interface Entry {
+  size: number;
+  pins: number;
+}
+
+const PART_DIR = '.part';
+
+export class FileCache {
+  readonly dir: string;
+  /**
+   * Scratch directory inside the cache (so renames from it are atomic): downloads in
+   * progress, and the staging directory of the backend's writers. Emptied by `init`.
+   */
+  readonly partDir: string;
+  private readonly maxBytes: number;
+  private readonly fetchConcurrency: number;
+  /** In LRU order: first = least recently used. */
+  private readonly index = new Map<string, Entry>();
+  private readonly downloads = new Map<string, Promise<void>>();
+  private readonly unlinks = new Map<string, Promise<void>>();
+  private bytes = 0;
+  private readonly counters = { hits: 0, misses: 0, downloadedBytes: 0, evictions: 0 };
+
+  /**
+   * @param dir cache directory (created by `init`).
+   * @param maxBytes bound on cached bytes (pinned files excepted).
+   * @param fetchConcurrency downloads run at once per `open`.
+   */
+  constructor(dir: string, maxBytes: number, fetchConcurrency = 8) {
+    this.dir = resolve(dir);
+    this.partDir = join(this.dir, PART_DIR);
+    this.maxBytes = maxBytes;
+    this.fetchConcurrency = fetchConcurrency;
+  }
+
+  /** Creates the directory, drops interrupted downloads, rebuilds the index, evicts down to the bound. */
+  async init(): Promise<void> {
+    await rm(this.partDir, { recursive: true, force: true });
+    await mkdir(this.partDir, { recursive: true });
+    const names = (await readdir(this.dir, { recursive: true })) as string[];
+    const found: { key: string; size: number; mtimeMs: number }[] = [];
+    for (const name of names) {
+      if (!name.endsWith('.parquet') || name.split(sep).some((s) => s.startsWith('.'))) continue;
+      const info = await stat(join(this.dir, name));
+      if (info.isFile()) found.push({ key: name.split(sep).join('/'), size: info.size, mtimeMs: info.mtimeMs });
+    }
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const f of found) this.insert(f.key, f.size);
+    await this.evict();
+  }
+
+  /** Path of `key` in the cache (whether cached or not). */
+  pathOf(key: string): string {
+    return join(this.dir, ...key.split('/'));
+  }
+
+  /**
+   * Pins `keys`, downloading those not cached with `fetch` (at most
+   * `fetchConcurrency` at a time; one download per key however many queries want it).
+   * @throws whatever `fetch` throws; nothing stays pinned then.
+   */
+  async open(keys: readonly string[], fetch: Fetcher): Promise<LocalFiles> {
+    const pinned: string[] = [];
+    try {
+      await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
+        await this.pin(key, fetch);
+        pinned.push(key);
+      });
+    } catch (err) {
+      for (const key of pinned) this.unpin(key);
+      throw err;
+    }
+    await this.evict();
+    let released = false;
+    return {
+      paths: keys.map((k) => this.pathOf(k)),
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const key of pinned) this.unpin(key);
+        void this.evict();
+      },
+    };
+  }
+
+  /** Moves the local file `localPath` (on the cache's filesystem) into the cache as `key`: write-through. */
+  async adopt(key: string, localPath: string): Promise<void> {
+    const size = (await stat(localPath)).size;
+    await this.place(key, localPath);
+    this.insert(key, size);
+    await this.evict();
+  }
+
+  /** Drops `key` from the cache (the object was deleted). A pinned file stays until released. */
+  async remove(key: string): Promise<void> {
+    const entry = this.index.get(key);
+    if (entry === undefined || entry.pins > 0) return;
+    this.drop(key, entry);
+    await this.unlinks.get(key);
+  }
+
+  stats(): CacheStats {
+    let pinned = 0;
+    for (const e of this.index.values()) if (e.pins > 0) pinned++;
+    return {
+      dir: this.dir, max_bytes: this.maxBytes, bytes: this.bytes, files: this.index.size, pinned_files: pinned,
+      hits: this.counters.hits, misses: this.counters.misses,
+      downloaded_bytes: this.counters.downloadedBytes, evictions: this.counters.evictions,
+    };
+  }
+
+  private async pin(key: string, fetch: Fetcher): Promise<void> {
+    const cached = this.index.get(key);
+    if (cached !== undefined) {
+      cached.pins++;
+      this.touch(key, cached);
+      // Someone may have wiped the directory under us (tmp cleaners, an operator).
+      if (await exists(this.pathOf(key))) {
+        this.counters.hits++;
+        return;
+      }
+      cached.pins--;
+      if (this.index.get(key) === cached) this.forget(key, cached);
+    }
+    this.counters.misses++;
+    // A download finished by another query may be evicted before this continuation
+    // runs (it is unpinned until then): fetch again in that case.
+    for (;;) {
+      let download = this.downloads.get(key);
+      if (download === undefined) {
+        download = this.download(key, fetch).finally(() => this.downloads.delete(key));
+        this.downloads.set(key, download);
+      }
+      await download;
+      const entry = this.index.get(key);
+      if (entry !== undefined) {
+        entry.pins++;
+        return;
+      }
+    }
+  }
+
+  private unpin(key: string): void {
+    const entry = this.index.get(key);
+    if (entry !== undefined && entry.pins > 0) entry.pins--;
+  }
+
+  private async download(key: string, fetch: Fetcher): Promise<void> {
+    const part = join(this.partDir, `${randomBytes(8).toString('hex')}.parquet`);
+    try {
+      await fetch(key, part);
+      const size = (await stat(part)).size;
+      await this.place(key, part);
+      this.counters.downloadedBytes += size;
+      this.insert(key, size);
+    } catch (err) {
+      await rm(part, { force: true });
+      throw err;
+    }
+  }
+
+  /** Renames `source` to `key`'s path, after any pending unlink of an evicted copy of it. */
+  private async place(key: string, source: string): Promise<void> {
+    await this.unlinks.get(key);
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(source, target);
+  }
+
+  private insert(key: string, size: number): void {
+    const old = this.index.get(key);
+    if (old !== undefined) this.forget(key, old);
+    this.index.set(key, { size, pins: old?.pins ?? 0 });
+    this.bytes += size;
+  }
+
+  private touch(key: string, entry: Entry): void {
+    this.index.delete(key);
+    this.index.set(key, entry);
+  }
+
+  /** Removes `key` from the index only. */
+  private forget(key: string, entry: Entry): void {
+    this.index.delete(key);
+    this.bytes -= entry.size;
+  }
+
+  /** Removes `key` from the index and deletes its file. */
+  private drop(key: string, entry: Entry): void {
+    this.forget(key, entry);
+    const path = this.pathOf(key);
+    const unlink = rm(path, { force: true }).catch(() => undefined).finally(() => {
+      if (this.unlinks.get(key) === unlink) this.unlinks.delete(key);
+    });
+    this.unlinks.set(key, unlink);
+  }
+
+  private async evict(): Promise<void> {
+    if (this.bytes <= this.maxBytes) return;
+    const victims: string[] = [];
+    for (const [key, entry] of this.index) {
+      if (this.bytes <= this.maxBytes) break;
+      if (entry.pins > 0) continue;
+      this.drop(key, entry);
+      this.counters.evictions++;
+      victims.push(key);
+    }
+    await Promise.all(victims.map((k) => this.unlinks.get(k)));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Tracks a storage backend's health from the outcome of its operations (see
+ * `StorageHealth` in `storage.ts`): any failure marks it failing, the next success
+ * marks it healthy again.
+ */
+import type { StorageHealth } from './storage.js';
+
+export class HealthTracker {
+  private state: StorageHealth = { ok: true, last_error: null, since: new Date().toISOString(), consecutive_failures: 0 };
+
+  /** Runs `operation`, recording its success or failure; rethrows its error. */
+  async track<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      const result = await operation();
+      this.succeeded();
+      return result;
+    } catch (err) {
+      this.failed(err);
+      throw err;
+    }
+  }
+
+  succeeded(): void {
+    if (this.state.ok) return;
+    this.state = { ok: true, last_error: this.state.last_error, since: new Date().toISOString(), consecutive_failures: 0 };
+  }
+
+  failed(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.state = {
+      ok: false,
+      last_error: message,
+      since: this.state.ok ? new Date().toISOString() : this.state.since,
+      consecutive_failures: this.state.consecutive_failures + 1,
+    };
+  }
+
+  get(): StorageHealth {
+    return this.state;
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * S3-compatible object storage backend (AWS S3, MinIO, Ceph RGW, R2) with
+ * `@aws-sdk/client-s3`, read through a local Parquet cache (`file-cache.ts`).
+ *
+ * - Objects: `{prefix}{key}` in `bucket`, key as in the local layout.
+ * - Writes: `@aws-sdk/lib-storage`'s `Upload` (one PutObject up to `PART_BYTES`,
+ *   multipart above, parts sent `PART_QUEUE` at a time; a failed multipart upload is
+ *   aborted). S3 PUTs are atomic: a reader sees no object or the whole object. The
+ *   uploaded file then moves into the cache (write-through).
+ * - Retries and timeouts: the SDK's standard retry strategy (exponential backoff with
+ *   full jitter, `maxAttempts` tries, throttling and 5xx and network errors retried);
+ *   a connection must open within `CONNECT_TIMEOUT_MS` and a socket idle longer than
+ *   `requestTimeoutMs` fails the attempt. A put that still fails throws: the writer's
+ *   caller (`BufferManager`) keeps the records and retries the flush with its own
+ *   jittered backoff, re-staging the file.
+ * - Listings are cached for `listTtlMs` (an LRU of at most `LISTING_CACHE_ENTRIES`
+ *   prefixes), so a file written by another node appears within that delay; this
+ *   node's writes and deletes invalidate the cached listings they touch at once.
+ * - Checksums are only sent when an operation requires them (`WHEN_REQUIRED`):
+ *   S3-compatible servers other than AWS often reject the SDK's default CRC32 trailers.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
+  PutObjectCommand, S3Client, type ListObjectsV2CommandOutput,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { LRUCache } from 'lru-cache';
+import { StorageUnavailableError } from '../errors.js';
+import type { FileCache } from './file-cache.js';
+import { HealthTracker } from './health.js';
+import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
+
+export interface S3StorageOptions {
+  bucket: string;
+  /** Key prefix inside the bucket; `''` or a string ending in `/` (one is appended otherwise). */
+  prefix: string;
+  /** Endpoint URL for S3-compatible servers (`http://minio:9000`); `''` = AWS. */
+  endpoint: string;
+  region: string;
+  /** Path-style addressing (`endpoint/bucket/key`), which MinIO and s3rver need. */
+  forcePathStyle: boolean;
+  /** Static credentials; both empty = the standard AWS credential chain (env, profile, IMDS…). */
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Tries per request, the first included (SDK standard retry strategy). */
+  maxAttempts: number;
+  /** Socket inactivity limit per attempt, ms. */
+  requestTimeoutMs: number;
+  /** How long a listing is reused, ms (0 = never cached). */
+  listTtlMs: number;
+  /** This node's id: names the start-up probe object so that nodes do not race on it. */
+  nodeId: string;
+  /** Local Parquet cache; its `partDir` is the staging directory (files are renamed from it into the cache). */
+  cache: FileCache;
+}
+
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Objects up to this size go up in one PutObject; larger ones in parts of this size. */
+const PART_BYTES = 16 * 1024 * 1024;
+const PART_QUEUE = 4;
+const LISTING_CACHE_ENTRIES = 10_000;
+
+export class S3Storage implements Storage {
+  readonly description: string;
+  readonly stagingDir: string;
+  private readonly o: S3StorageOptions;
+  private readonly prefix: string;
+  private readonly client: S3Client;
+  private readonly healthTracker = new HealthTracker();
+  private readonly listings: LRUCache<string, Promise<StoredObject[] | string[]>> | undefined;
+
+  constructor(options: S3StorageOptions) {
+    this.o = options;
+    this.prefix = options.prefix === '' || options.prefix.endsWith('/') ? options.prefix : `${options.prefix}/`;
+    this.stagingDir = options.cache.partDir;
+    this.description = `s3://${options.bucket}/${this.prefix}${options.endpoint === '' ? '' : ` at ${options.endpoint}`}`;
+    this.client = new S3Client({
+      region: options.region,
+      endpoint: options.endpoint === '' ? undefined : options.endpoint,
+      forcePathStyle: options.forcePathStyle,
+      credentials: options.accessKeyId !== '' || options.secretAccessKey !== ''
+        ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
+        : undefined,
+      maxAttempts: options.maxAttempts,
+      retryMode: 'standard',
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: options.requestTimeoutMs },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    this.listings = options.listTtlMs > 0
+      ? new LRUCache({ max: LISTING_CACHE_ENTRIES, ttl: options.listTtlMs })
+      : undefined;
+  }
+
+  /**
+   * Rebuilds the cache index, then checks the bucket: HeadBucket (reachable,
+   * credentials valid) and a PutObject + DeleteObject of `{prefix}.strata/probe-{node}`
+   * (writable).
+   * @throws StorageUnavailableError naming the bucket, endpoint and S3's answer.
+   */
+  async init(): Promise<void> {
+    await this.o.cache.init();
+    const probe = `${this.prefix}.strata/probe-${this.o.nodeId}`;
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.o.bucket }));
+    } catch (err) {
+      throw new StorageUnavailableError(`S3 bucket ${this.description} is not reachable: ${describe(err)}`, { cause: err });
+    }
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: probe, Body: 'strata write probe' }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: probe }));
+    } catch (err) {
+      throw new StorageUnavailableError(`S3 bucket ${this.description} is not writable: ${describe(err)}`, { cause: err });
+    }
+  }
+
+  async putFile(key: string, localPath: string): Promise<void> {
+    try {
+      await this.call(`upload ${key}`, () => new Upload({
+        client: this.client,
+        params: { Bucket: this.o.bucket, Key: this.prefix + key, Body: createReadStream(localPath), ContentType: 'application/vnd.apache.parquet' },
+        partSize: PART_BYTES,
+        queueSize: PART_QUEUE,
+        leavePartsOnError: false,
+      }).done());
+    } catch (err) {
+      await rm(localPath, { force: true });
+      throw err;
+    }
+    this.invalidate(key);
+    await this.o.cache.adopt(key, localPath);
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    return this.cached(`L${prefix}`, async () => {
+      const out: StoredObject[] = [];
+      for await (const page of this.pages(prefix, undefined)) {
+        for (const o of page.Contents ?? []) {
+          const key = o.Key!.slice(this.prefix.length);
+          if (!key.endsWith('.parquet') || key.split('/').some((s) => s.startsWith('.'))) continue;
+          out.push({ key, size: o.Size ?? 0 });
+        }
+      }
+      // S3 lists in UTF-8 binary order; the contract is JS string order (as LocalStorage sorts).
+      return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }) as Promise<StoredObject[]>;
+  }
+
+  async listChildren(prefix: string): Promise<string[]> {
+    return this.cached(`C${prefix}`, async () => {
+      const out: string[] = [];
+      for await (const page of this.pages(prefix, '/')) {
+        for (const p of page.CommonPrefixes ?? []) {
+          const name = p.Prefix!.slice(this.prefix.length + prefix.length, -1);
+          if (!name.startsWith('.')) out.push(name);
+        }
+      }
+      return out.sort();
+    }) as Promise<string[]>;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key })));
+    this.invalidate(key);
+    await this.o.cache.remove(key);
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    return this.call(`stat ${key}`, async () => {
+      try {
+        const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
+        return { key, size: head.ContentLength ?? 0 };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  open(keys: readonly string[]): Promise<LocalFiles> {
+    return this.o.cache.open(keys, (key, destination) => this.call(`download ${key}`, async () => {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
+      await pipeline(object.Body as Readable, createWriteStream(destination));
+    }));
+  }
+
+  health(): StorageHealth {
+    return this.healthTracker.get();
+  }
+
+  stats(): StorageStats {
+    return { backend: 's3', description: this.description, health: this.health(), cache: this.o.cache.stats() };
+  }
+
+  /** Every page of ListObjectsV2 under `prefix`. */
+  private async *pages(prefix: string, delimiter: string | undefined): AsyncGenerator<ListObjectsV2CommandOutput> {
+    let token: string | undefined;
+    do {
+      const page = await this.call(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({
+        Bucket: this.o.bucket, Prefix: this.prefix + prefix, Delimiter: delimiter, ContinuationToken: token,
+      })));
+      yield page;
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  /** Reuses a listing younger than the TTL; a failed listing is not kept. */
+  private cached(id: string, load: () => Promise<StoredObject[] | string[]>): Promise<StoredObject[] | string[]> {
+    if (this.listings === undefined) return load();
+    let listing = this.listings.get(id);
+    if (listing === undefined) {
+      listing = load();
+      this.listings.set(id, listing);
+      listing.catch(() => {
+        if (this.listings!.get(id) === listing) this.listings!.delete(id);
+      });
+    }
+    return listing;
+  }
+
+  /** Drops cached listings that `key` belongs to (its file listings and its parents' children). */
+  private invalidate(key: string): void {
+    if (this.listings === undefined) return;
+    for (const id of [...this.listings.keys()]) if (key.startsWith(id.slice(1))) this.listings.delete(id);
+  }
+
+  /** Runs one S3 operation, recording health; failures become StorageUnavailableError. */
+  private async call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await this.healthTracker.track(operation);
+    } catch (err) {
+      throw new StorageUnavailableError(`S3 ${what} failed: ${describe(err)}`, { cause: err });
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** S3's error name and message, which alone are often empty (a HEAD has no body). */
+function describe(err: unknown): string {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const text = [e.name, e.message].filter((s) => s !== undefined && s !== '' && s !== 'UnknownError').join(': ');
+  return status !== undefined ? `${text} (HTTP ${status})` : text;
+}

@@ -1,0 +1,82 @@
+/**
+ * Runs a real S3 server (`test/s3-server.ts`, s3rver) as a separate process on
+ * 127.0.0.1 for end-to-end tests of the S3 backend, and the Strata environment that
+ * points a `TestServer` at it. The server can be killed and restarted over the same
+ * directory on the same port, to simulate an outage.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { removeDir, tempDir } from './harness.js';
+
+const SCRIPT = fileURLToPath(new URL('./s3-server.js', import.meta.url));
+
+export class S3TestServer {
+  readonly dir: string;
+  readonly bucket: string;
+  private port = 0;
+  private child: ChildProcess | undefined;
+
+  private constructor(dir: string, bucket: string) {
+    this.dir = dir;
+    this.bucket = bucket;
+  }
+
+  /** Starts a server on a free port over a new temporary directory with bucket `bucket`. */
+  static async start(bucket = 'strata'): Promise<S3TestServer> {
+    const server = new S3TestServer(tempDir('strata-s3-'), bucket);
+    await server.restart();
+    return server;
+  }
+
+  /** `http://127.0.0.1:PORT`. */
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Environment that makes Strata use this server (plus `extra`). */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      STRATA_STORAGE_BACKEND: 's3', STRATA_S3_BUCKET: this.bucket, STRATA_S3_ENDPOINT: this.endpoint,
+      STRATA_S3_FORCE_PATH_STYLE: 'true', STRATA_S3_REGION: 'us-east-1',
+      STRATA_S3_ACCESS_KEY_ID: 'S3RVER', STRATA_S3_SECRET_ACCESS_KEY: 'S3RVER', ...extra,
+    };
+  }
+
+  /** (Re)starts the process over the same directory, on the same port once one was chosen. */
+  async restart(): Promise<void> {
+    if (this.child !== undefined) throw new Error('S3 server already running');
+    const child = spawn(process.execPath, [SCRIPT, `--dir=${this.dir}`, `--bucket=${this.bucket}`, `--port=${this.port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    this.port = await new Promise<number>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        const m = /S3 listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+        if (m) resolve(Number(m[1]));
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`S3 server exited with ${code}:\n${output}`)));
+      setTimeout(() => reject(new Error(`S3 server did not start in 10 s:\n${output}`)), 10_000).unref();
+    });
+    this.child = child;
+  }
+
+  /** Stops the process (SIGKILL by default: an abrupt outage) and waits for its exit. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+
+  /** Stops the process and deletes its directory. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    removeDir(this.dir);
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The S3 backend end to end, against a real S3 server process (s3rver): records
+ * written over HTTP, flushed to the bucket in the storage layout, read back with SQL;
+ * the local Parquet cache (write-through, read-through after a wipe, LRU eviction
+ * under a small bound, rebuilt after a restart); the start-up bucket check.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { inspector, removeDir, tempDir, TestServer } from './harness.js';
+import { S3TestServer } from './s3-harness.js';
+
+let s3: S3TestServer;
+let client: S3Client;
+
+before(async () => {
+  s3 = await S3TestServer.start();
+  client = new S3Client({
+    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+});
+after(async () => {
+  client.destroy();
+  await s3.destroy();
+});
+
+/** Keys in the bucket under `prefix`. */
+async function bucketKeys(prefix: string): Promise<string[]> {
+  const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
+  return (page.Contents ?? []).map((o) => o.Key!).sort();
+}
+
+/** Parquet files under `dir`, recursively, relative. */
+function localParquet(dir: string): string[] {
+  try {
+    return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.parquet') && !f.startsWith('.')).sort();
+  } catch {
+    return [];
+  }
+}
+
+interface StorageStatsBody {
+  stats: {
+    backend: string;
+    health: { ok: boolean; last_error: string | null };
+    cache: { bytes: number; max_bytes: number; files: number; pinned_files: number; hits: number; misses: number; evictions: number; downloaded_bytes: number };
+  };
+}
+
+async function storageStats(server: TestServer): Promise<StorageStatsBody['stats']> {
+  return ((await (await fetch(`${server.url}/api/v1/storage/stats`)).json()) as StorageStatsBody).stats;
+}
+
+const FILE = /^tenant\/(?<db>[^/]+)\/(?<m>[^/]+)\/(?<y>\d{4})\/(?<mo>\d{2})\/(?<d>\d{2})\/(?<h>\d{2})\/(?<m2>[^/]+)_\d{8}_\d{6}_(?<n>\d+)_(?<node>[0-9a-z]+)-[0-9a-z]+\.parquet$/;
+
+describe('S3 backend', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'tenant/', STRATA_NODE_ID: 'alpha' }));
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  });
+
+  test('write, flush and query: objects in the layout with the node id, rows read back exactly', async () => {
+    const lines = [
+      'cpu,host=b,dc=x usage=3,procs=7i,note="z" 1700003700',
+      'cpu,host=a,dc=x usage=1,procs=5i 1700000000',
+      'cpu,host=a,dc=y usage=2 1700000100',
+      'cpu,host=z usage=5,ok=true -3600',
+      'net\\ io,host=a bytes=9223372036854775807i 1700000000',
+    ].join('\n');
+    assert.equal((await server.writeLines(lines, 'db=s3db&precision=s')).status, 204);
+    await server.flush();
+
+    const keys = await bucketKeys('tenant/');
+    const parsed = keys.map((k) => FILE.exec(k)?.groups);
+    assert.equal(keys.length, 4, keys.join(', '));
+    for (const g of parsed) {
+      assert.ok(g, `layout: ${keys.join(', ')}`);
+      assert.equal(g.db, 's3db');
+      assert.equal(g.node, 'alpha');
+    }
+    assert.deepEqual(parsed.map((g) => `${g!.m}/${g!.y}-${g!.mo}-${g!.d}T${g!.h}/${g!.n}`), [
+      'cpu/1969-12-31T23/1', 'cpu/2023-11-14T22/2', 'cpu/2023-11-14T23/1', 'net io/2023-11-14T22/1',
+    ]);
+    // Nothing of the data lands in the data directory outside the cache.
+    assert.deepEqual(localParquet(server.dataDir), []);
+    // Write-through: every uploaded file is in the cache, byte-identical.
+    const cacheDir = join(server.dataDir, '.cache');
+    assert.deepEqual(localParquet(cacheDir).map((f) => `tenant/${f}`), keys);
+    const conn = await inspector();
+    try {
+      const body = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: keys[1] }));
+      const fromBucket = join(tempDir(), 'f.parquet');
+      await writeFile(fromBucket, await body.Body!.transformToByteArray());
+      const read = async (p: string) => (await conn.runAndReadAll(`SELECT * FROM read_parquet('${p}') ORDER BY time`)).getRowsJS();
+      assert.deepEqual(await read(fromBucket), await read(join(cacheDir, keys[1].slice('tenant/'.length))));
+      removeDir(join(fromBucket, '..'));
+    } finally {
+      conn.closeSync();
+    }
+
+    assert.deepEqual(await server.rows('SELECT time, host, dc, usage, procs, note, ok FROM cpu ORDER BY time', 's3db'), [
+      ['1969-12-31T23:00:00Z', 'z', null, 5, null, null, true],
+      ['2023-11-14T22:13:20Z', 'a', 'x', 1, 5, null, null],
+      ['2023-11-14T22:15:00Z', 'a', 'y', 2, null, null, null],
+      ['2023-11-14T23:15:00Z', 'b', 'x', 3, 7, 'z', null],
+    ]);
+    assert.deepEqual(await server.rows('SELECT bytes::VARCHAR FROM "net io"', 's3db'), [['9223372036854775807']]);
+    assert.deepEqual(await server.rows('SHOW DATABASES'), [['s3db']]);
+    assert.deepEqual((await server.rows('SHOW TABLES', 's3db')).map((r) => [r[1], r[3]]), [['cpu', 3], ['net io', 1]]);
+
+    const stats = await storageStats(server);
+    assert.equal(stats.backend, 's3');
+    assert.equal(stats.health.ok, true);
+    assert.equal(stats.cache.files, 4);
+    assert.equal(stats.cache.misses, 0, 'write-through: queries found every file cached');
+    assert.ok(stats.cache.hits >= 4);
+    const ready = (await (await fetch(`${server.url}/ready`)).json()) as { storage: { backend: string; ok: boolean } };
+    assert.deepEqual([ready.storage.backend, ready.storage.ok], ['s3', true]);
+  });
+
+  test('type conflicts are checked against the schema stored in S3 after a restart', async () => {
+    assert.equal((await server.writeLines('typed v=1i 1700000000', 'db=s3types&precision=s')).status, 204);
+    await server.flush();
+    assert.equal(await server.stop(), 0);
+    // The cache is wiped too: the schema must come from the bucket.
+    rmSync(join(server.dataDir, '.cache'), { recursive: true, force: true });
+    server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'tenant/', STRATA_NODE_ID: 'alpha' }), server.dataDir);
+    const res = await server.writeLines('typed v="text" 1700000001', 'db=s3types&precision=s');
+    assert.equal(res.status, 400, 'conflicting type rejected');
+    assert.deepEqual(await server.rows('SELECT v FROM typed', 's3types'), [[1]]);
+  });
+
+  test('a query after the cache is wiped (while running and across a restart) returns every row', async () => {
+    const lines = Array.from({ length: 48 }, (_, i) => `wipe,host=h${i % 3} v=${i}i ${1700000000 + i * 1800}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=wipe&precision=s')).status, 204);
+    await server.flush();
+    const expected = [[48, 1128, 24]];
+    const sql = 'SELECT count(*), sum(v), count(DISTINCT date_trunc(\'hour\', time)) FROM wipe';
+    assert.deepEqual(await server.rows(sql, 'wipe'), expected);
+
+    // Wiped under the running server: the cache notices the missing files and downloads them.
+    rmSync(join(server.dataDir, '.cache', 'wipe'), { recursive: true, force: true });
+    const before = await storageStats(server);
+    assert.deepEqual(await server.rows(sql, 'wipe'), expected);
+    const afterWipe = await storageStats(server);
+    assert.equal(afterWipe.cache.misses - before.cache.misses, 24, 'each of the 24 hour files downloaded once');
+    assert.equal(localParquet(join(server.dataDir, '.cache', 'wipe')).length, 24);
+
+    // Restart with an empty cache: the index is rebuilt (empty), everything read through.
+    assert.equal(await server.stop(), 0);
+    rmSync(join(server.dataDir, '.cache'), { recursive: true, force: true });
+    server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'tenant/', STRATA_NODE_ID: 'alpha' }), server.dataDir);
+    assert.deepEqual(await server.rows(sql, 'wipe'), expected);
+    assert.equal((await storageStats(server)).cache.misses, 24);
+
+    // Restart with the cache kept: the index is rebuilt from the directory, nothing downloaded.
+    assert.equal(await server.stop(), 0);
+    server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'tenant/', STRATA_NODE_ID: 'alpha' }), server.dataDir);
+    const rebuilt = await storageStats(server);
+    assert.ok(rebuilt.cache.files >= 24, `index rebuilt: ${rebuilt.cache.files} files`);
+    assert.deepEqual(await server.rows(sql, 'wipe'), expected);
+    const warm = await storageStats(server);
+    assert.equal(warm.cache.misses, 0);
+    assert.equal(warm.cache.hits, 24);
+  });
+});
+
+test('S3 backend: eviction under a small cache bound keeps queries correct', async () => {
+  // Each file is ~1 KB; a 6 KB bound holds a handful of the 30 files.
+  const server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'evict/', STRATA_CACHE_MAX_BYTES: '6000' }));
+  try {
+    const lines = Array.from({ length: 300 }, (_, i) => `ev,host=h${i % 5} v=${i}i ${1700000000 + Math.floor(i / 10) * 3600 + (i % 10)}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=ev&precision=s')).status, 204);
+    await server.flush();
+    assert.equal((await bucketKeys('evict/')).length, 30);
+    let stats = await storageStats(server);
+    assert.ok(stats.cache.bytes <= 6000, `cache within its bound after writes: ${stats.cache.bytes}`);
+    assert.ok(stats.cache.evictions >= 20, `evictions: ${stats.cache.evictions}`);
+
+    for (let round = 0; round < 3; round++) {
+      // Every query needs all 30 files: they are pinned while it runs (over the bound), then evicted.
+      assert.deepEqual(await server.rows('SELECT count(*), sum(v), min(v), max(v) FROM ev', 'ev'), [[300, 44850, 0, 299]]);
+      assert.deepEqual(await server.rows('SELECT host, count(*) FROM ev GROUP BY host ORDER BY host', 'ev'),
+        [['h0', 60], ['h1', 60], ['h2', 60], ['h3', 60], ['h4', 60]]);
+    }
+    stats = await storageStats(server);
+    assert.ok(stats.cache.bytes <= 6000, `cache back within its bound: ${stats.cache.bytes}`);
+    assert.equal(stats.cache.pinned_files, 0, 'queries released their files');
+    assert.ok(stats.cache.misses >= 30, `misses: ${stats.cache.misses}`);
+    assert.ok(stats.cache.evictions >= 50, `evictions: ${stats.cache.evictions}`);
+    assert.ok(localParquet(join(server.dataDir, '.cache')).length <= stats.cache.files);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  }
+});
+
+test('S3 backend: start-up fails with a clear message when the bucket is missing', async () => {
+  const dataDir = tempDir();
+  try {
+    await assert.rejects(
+      TestServer.start(s3.env({ STRATA_S3_BUCKET: 'no-such-bucket', STRATA_S3_MAX_ATTEMPTS: '1' }), dataDir),
+      /server exited with 1 before listening:[\s\S]*storage unavailable: S3 bucket s3:\/\/no-such-bucket\/ at http:\/\/127\.0\.0\.1:\d+ is not reachable: .*404/,
+    );
+  } finally {
+    removeDir(dataDir);
+  }
+});
