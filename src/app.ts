@@ -19,6 +19,9 @@ import { LocalStorage } from './storage/local.js';
 import { resolveNodeId } from './storage/node-id.js';
 import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/storage.js';
+import { CoverageIndex, coverageMetadata } from './wal/coverage.js';
+import { replayWal } from './wal/replay.js';
+import { WriteAheadLog } from './wal/wal.js';
 import { FileNamer } from './write/layout.js';
 import { ParquetWriter } from './write/parquet-writer.js';
 
@@ -66,19 +69,30 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   const pool = await DuckDBPool.create(instance, config.query.pool_size);
   const catalog = new Catalog(storage, pool);
   const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
+  // The logger exists only once the server does; flush and WAL errors are reported through it.
+  let server: FastifyInstance | undefined;
+  const wal = config.wal.enabled
+    ? new WriteAheadLog({
+      dir: config.wal.dir === '' ? join(config.storage.data_dir, '.wal') : config.wal.dir,
+      sync: config.wal.sync, syncIntervalMs: config.wal.sync_interval_ms, segmentBytes: config.wal.segment_bytes,
+      log: { warn: (obj, msg) => server?.log.warn(obj, msg), error: (obj, msg) => server?.log.error(obj, msg) },
+    })
+    : undefined;
+  await wal?.open();
   const writer = new ParquetWriter(writerConnections, storage, {
     compression: config.parquet.compression, rowGroupSize: config.parquet.row_group_size, namer: new FileNamer(nodeId),
+    metadata: wal === undefined ? undefined : (snapshot) => coverageMetadata(wal.id, snapshot.lsns),
   });
 
   let phase: 'starting' | 'ready' | 'stopping' = 'starting';
   const notReadyReason = (): string | undefined =>
     phase === 'ready' ? undefined : phase === 'starting' ? 'starting up' : 'shutting down';
 
-  // The logger exists only once the server does; flush errors are reported through it.
-  let server: FastifyInstance | undefined;
   const buffers = new BufferManager({
     maxRecords: config.buffer.max_records,
     maxAgeMs: config.buffer.max_age_ms,
+    maxBytes: config.buffer.max_bytes,
+    lsns: wal,
     workers: FLUSH_WORKERS,
     schemas: new SchemaRegistry((db, m) => catalog.storedSchema(db, m)),
     write: async (snapshot, doneHours) => {
@@ -96,6 +110,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     maxBodyBytes: config.server.max_body_bytes,
     maxDecompressedBytes: config.server.max_decompressed_bytes,
     storage,
+    wal,
     notReadyReason,
     assertAccepting: () => {
       const reason = notReadyReason();
@@ -111,6 +126,13 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       app.log.info({ storage: storage.description, nodeId }, 'storage ready');
       buffers.start();
+      if (wal !== undefined) {
+        // Writes are refused (not ready) until the log is replayed and appends start.
+        const summary = await replayWal({ wal, buffers, coverage: new CoverageIndex(storage, pool, wal.id), log: app.log });
+        await buffers.flushAll().catch((err: unknown) => app.log.error({ err }, 'WAL replay: flush failed; records kept in the log and retried'));
+        await wal.startAppending();
+        app.log.info({ ...summary, wal: wal.options.dir, sync: wal.options.sync }, 'WAL replayed');
+      }
       phase = 'ready';
       return address;
     },
@@ -121,6 +143,8 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       try {
         await buffers.flushAll();
       } finally {
+        // Leaves an empty log after a complete flush, the records' segments otherwise.
+        await wal?.close();
         for (const c of writerConnections) c.closeSync();
         pool.close();
         instance.closeSync();

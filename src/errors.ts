@@ -90,6 +90,17 @@ export class StorageUnavailableError extends StrataError {
   }
 }
 
+/**
+ * 503: the write-ahead log could not be written (disk full, I/O error); the write was
+ * not acknowledged and the client should retry. `cause` holds the file system's error.
+ */
+export class WalWriteError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 503, 'wal_unavailable');
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
 /** 400: SQL that does not parse, or that the sandbox refuses. */
 export class QueryRejectedError extends StrataError {
   constructor(message: string) {

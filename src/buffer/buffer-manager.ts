@@ -7,11 +7,39 @@
  * again at once, so writes never wait for Parquet) and queues it; `workers` snapshots
  * are written concurrently. A snapshot whose write fails stays queued and is retried
  * with exponential backoff: accepted records are never dropped.
+ *
+ * Backpressure: the bytes held (live buffers plus snapshots not yet written) are
+ * bounded by `maxBytes`. `admit()`, called by the write path before it takes a
+ * request, refuses with 429 above the bound, or 503 while flushes are failing (the
+ * storage backend is the cause); the bound can be overshot by the requests admitted
+ * concurrently, never more.
+ *
+ * Write-ahead log: `ingest` may name the WAL entry (LSN) the batches came from. All
+ * records of one entry for one measurement are appended in one synchronous step (no
+ * flush can cut between them), so they land in one snapshot, which lists the entry in
+ * `lsns`; `lsns.retain` is called when a buffer first takes records of an entry and
+ * `lsns.release` with a snapshot's LSNs once it is written (see `wal/coverage.ts`).
  */
 import type { ColumnarBatch } from '../parse/batch.js';
-import { FlushError, type LineError } from '../errors.js';
+import { BackpressureError, FlushError, type LineError } from '../errors.js';
 import { MeasurementBuffer, type BufferSnapshot } from './measurement-buffer.js';
 import { SchemaRegistry } from './schema.js';
+
+/** Segment holds of the write-ahead log (`WriteAheadLog` implements it). */
+export interface LsnTracker {
+  /** A buffer took records of entry `lsn`. */
+  retain(lsn: number): void;
+  /** The records of entries `lsns` of one snapshot are written. */
+  release(lsns: readonly number[]): void;
+}
+
+/** Where the records of `ingest` came from, and which of them to leave out. */
+export interface IngestOptions {
+  /** WAL entry of the batches. */
+  lsn?: number;
+  /** Per batch, rows (1) already stored, to skip silently (WAL replay). */
+  omit?: ReadonlyMap<ColumnarBatch, Uint8Array>;
+}
 
 /** Writes one snapshot durably; `doneHours` records the hour partitions already written, so a retry skips them. */
 export type SnapshotWriter = (snapshot: BufferSnapshot, doneHours: Set<number>) => Promise<void>;
@@ -23,6 +51,9 @@ export interface BufferManagerOptions {
   maxAgeMs: number;
   /** Snapshots written concurrently. */
   workers: number;
+  /** Bound on bytes held (approximate heap bytes of buffers and unwritten snapshots). */
+  maxBytes: number;
+  lsns?: LsnTracker;
   schemas: SchemaRegistry;
   write: SnapshotWriter;
   /** Called with each failed flush attempt (for logs); the snapshot is retried. */
@@ -45,6 +76,13 @@ export interface BufferStats {
   flushes: number;
   flush_errors: number;
   oldest_buffer_age_ms: number;
+  /** Bytes held by buffers and snapshots not yet written, against `max_bytes`. */
+  bytes_held: number;
+  max_bytes: number;
+  /** `ok`, `buffers_full` (writes get 429) or `storage_failing` (writes get 503 once full). */
+  backpressure: 'ok' | 'buffers_full' | 'storage_failing';
+  /** Write requests refused by backpressure. */
+  writes_refused: number;
   measurements: { database: string; measurement: string; records: number; bytes: number; age_ms: number }[];
 }
 
@@ -55,6 +93,9 @@ interface QueuedFlush {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** Retry-After, seconds: buffers full (a flush is under way), storage failing (retries back off). */
+const RETRY_AFTER_FULL_S = 1;
+const RETRY_AFTER_FAILING_S = 5;
 
 export class BufferManager {
   private readonly o: BufferManagerOptions;
@@ -64,7 +105,8 @@ export class BufferManager {
   private inFlight = 0;
   private idleWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly counters = { written: 0, rejected: 0, flushes: 0, flushErrors: 0 };
+  private readonly counters = { written: 0, rejected: 0, flushes: 0, flushErrors: 0, refused: 0 };
+  private heldBytes = 0;
 
   constructor(options: BufferManagerOptions) {
     this.o = options;
@@ -83,22 +125,51 @@ export class BufferManager {
   }
 
   /**
-   * Buffers `batches` for `database`. Rows whose fields conflict with the measurement's
-   * schema are rejected (returned in `errors`, by source line); all other rows are held
-   * and will be written.
+   * Refuses a write while the bytes held are at or above `maxBytes`.
+   * @throws BackpressureError 503 when flushes are failing (records wait for the
+   *   storage backend), else 429; with Retry-After seconds.
    */
-  async ingest(database: string, batches: readonly ColumnarBatch[]): Promise<IngestResult> {
+  admit(): void {
+    if (!this.full) return;
+    this.counters.refused++;
+    if (this.retrying.size > 0) {
+      throw new BackpressureError(`storage is failing and ${this.heldBytes} bytes wait to be written (limit ${this.o.maxBytes}); retry later`, 503, RETRY_AFTER_FAILING_S);
+    }
+    throw new BackpressureError(`write buffers full (${this.heldBytes} bytes held, limit ${this.o.maxBytes}); retry later`, 429, RETRY_AFTER_FULL_S);
+  }
+
+  /** True when the bytes held by buffers and unwritten snapshots reach `maxBytes`. */
+  get full(): boolean {
+    return this.heldBytes >= this.o.maxBytes;
+  }
+
+  /**
+   * Buffers `batches` for `database`. Rows whose fields conflict with the measurement's
+   * schema are rejected (returned in `errors`, by source line); rows in `options.omit`
+   * are skipped; all other rows are held and will be written.
+   * @throws whatever loading a measurement's stored schema throws (nothing is buffered then).
+   */
+  async ingest(database: string, batches: readonly ColumnarBatch[], options: IngestOptions = {}): Promise<IngestResult> {
+    const live = batches.filter((b) => b.rowCount > 0);
+    const schemas = await Promise.all(live.map((b) => this.o.schemas.get(database, b.measurement)));
+    // From here on synchronous: all records of the request reach their buffers before
+    // any of those buffers can be snapshotted (see the module comment).
     let accepted = 0;
     const errors: LineError[] = [];
-    for (const batch of batches) {
-      if (batch.rowCount === 0) continue;
-      const schema = await this.o.schemas.get(database, batch.measurement);
-      const check = SchemaRegistry.check(schema, batch);
+    const full = new Set<MeasurementBuffer>();
+    live.forEach((batch, i) => {
+      const check = SchemaRegistry.check(schemas[i], batch);
+      const rejected = orMasks(check.rejected, options.omit?.get(batch));
       errors.push(...check.errors);
       const buffer = this.bufferFor(database, batch.measurement);
-      accepted += buffer.append(batch, check.rejected, check.skip);
-      if (buffer.rowCount >= this.o.maxRecords) this.enqueue(buffer);
-    }
+      const before = buffer.bytes;
+      const n = buffer.append(batch, rejected, check.skip);
+      this.heldBytes += buffer.bytes - before;
+      accepted += n;
+      if (n > 0 && options.lsn !== undefined && buffer.noteLsn(options.lsn)) this.o.lsns?.retain(options.lsn);
+      if (buffer.rowCount >= this.o.maxRecords) full.add(buffer);
+    });
+    for (const buffer of full) this.enqueue(buffer);
     this.counters.rejected += errors.length;
     if (errors.length > 1) errors.sort((a, b) => a.line - b.line);
     return { accepted, errors };
@@ -140,6 +211,10 @@ export class BufferManager {
       flushes: this.counters.flushes,
       flush_errors: this.counters.flushErrors,
       oldest_buffer_age_ms: measurements.reduce((n, m) => Math.max(n, m.age_ms), 0),
+      bytes_held: this.heldBytes,
+      max_bytes: this.o.maxBytes,
+      backpressure: this.retrying.size > 0 ? 'storage_failing' : this.heldBytes >= this.o.maxBytes ? 'buffers_full' : 'ok',
+      writes_refused: this.counters.refused,
       measurements,
     };
   }
@@ -177,6 +252,8 @@ export class BufferManager {
         () => {
           this.counters.flushes++;
           this.counters.written += item.snapshot.rowCount;
+          this.heldBytes -= item.snapshot.bytes;
+          if (item.snapshot.lsns.length > 0) this.o.lsns?.release(item.snapshot.lsns);
           this.settle(item);
         },
         (err: unknown) => {
@@ -223,4 +300,13 @@ export class BufferManager {
   private isIdle(): boolean {
     return this.inFlight === 0 && this.queue.length === 0;
   }
+}
+
+/** Rows set in either mask (null = none set); `a` is not modified. */
+function orMasks(a: Uint8Array | null, b: Uint8Array | undefined): Uint8Array | null {
+  if (b === undefined) return a;
+  if (a === null) return b;
+  const out = a.slice();
+  for (let i = 0; i < out.length; i++) out[i] |= b[i];
+  return out;
 }

@@ -20,6 +20,8 @@ export interface BufferSnapshot {
   readonly fields: readonly FieldColumn[];
   /** Approximate heap bytes held. */
   readonly bytes: number;
+  /** LSNs of the write-ahead-log entries whose records it holds, ascending; empty without a WAL. */
+  readonly lsns: readonly number[];
 }
 
 type Column =
@@ -48,6 +50,8 @@ export class MeasurementBuffer {
   private stringBytes = 0;
   /** `performance.now()` when the oldest buffered record arrived; NaN when empty. */
   private oldestAt = NaN;
+  /** WAL entries with records here, in the order they were first appended. */
+  private lsns: number[] = [];
 
   constructor(database: string, measurement: string) {
     this.database = database;
@@ -69,6 +73,16 @@ export class MeasurementBuffer {
     let perRow = 8;
     for (const c of this.columns.values()) perRow += ROW_BYTES[c.kind];
     return this.rows * perRow + this.stringBytes;
+  }
+
+  /**
+   * Records that the rows just appended came from WAL entry `lsn`.
+   * @returns true when `lsn` is new to this buffer (the caller then holds its segment).
+   */
+  noteLsn(lsn: number): boolean {
+    if (this.lsns[this.lsns.length - 1] === lsn) return false;
+    this.lsns.push(lsn);
+    return true;
   }
 
   /** Physical kind of buffered column `name`, if any. */
@@ -150,6 +164,7 @@ export class MeasurementBuffer {
     const snap: BufferSnapshot = {
       database: this.database, measurement: this.measurement, rowCount: n,
       time: this.time.subarray(0, n), tags, fields, bytes: this.bytes,
+      lsns: [...this.lsns].sort((a, b) => a - b),
     };
     this.rows = 0;
     this.capacity = 0;
@@ -157,6 +172,7 @@ export class MeasurementBuffer {
     this.columns = new Map();
     this.stringBytes = 0;
     this.oldestAt = NaN;
+    this.lsns = [];
     return snap;
   }
 

@@ -13,6 +13,8 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 
 const positiveInt = z.coerce.number().int().positive();
+/** A TOML boolean, or `true`/`false`/`1`/`0` from the environment. */
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
 const schema = z.object({
   server: z.object({
@@ -31,7 +33,7 @@ const schema = z.object({
     prefix: z.string(),
     endpoint: z.string(),
     region: z.string().min(1),
-    force_path_style: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]),
+    force_path_style: flag,
     access_key_id: z.string(),
     secret_access_key: z.string(),
     max_attempts: positiveInt,
@@ -39,7 +41,14 @@ const schema = z.object({
     list_ttl_ms: z.coerce.number().int().min(0),
   }),
   cache: z.object({ dir: z.string(), max_bytes: positiveInt }),
-  buffer: z.object({ max_records: positiveInt, max_age_ms: positiveInt }),
+  buffer: z.object({ max_records: positiveInt, max_age_ms: positiveInt, max_bytes: positiveInt }),
+  wal: z.object({
+    enabled: flag,
+    dir: z.string(),
+    sync: z.enum(['fsync', 'interval', 'none']),
+    sync_interval_ms: positiveInt,
+    segment_bytes: positiveInt,
+  }),
   parquet: z.object({ compression: z.enum(['snappy', 'zstd']), row_group_size: positiveInt }),
   query: z.object({
     pool_size: positiveInt,
@@ -75,6 +84,12 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_CACHE_MAX_BYTES: 'cache.max_bytes',
   STRATA_BUFFER_MAX_RECORDS: 'buffer.max_records',
   STRATA_BUFFER_MAX_AGE_MS: 'buffer.max_age_ms',
+  STRATA_BUFFER_MAX_BYTES: 'buffer.max_bytes',
+  STRATA_WAL_ENABLED: 'wal.enabled',
+  STRATA_WAL_DIR: 'wal.dir',
+  STRATA_WAL_SYNC: 'wal.sync',
+  STRATA_WAL_SYNC_INTERVAL_MS: 'wal.sync_interval_ms',
+  STRATA_WAL_SEGMENT_BYTES: 'wal.segment_bytes',
   STRATA_PARQUET_COMPRESSION: 'parquet.compression',
   STRATA_PARQUET_ROW_GROUP_SIZE: 'parquet.row_group_size',
   STRATA_QUERY_POOL_SIZE: 'query.pool_size',

@@ -11,6 +11,7 @@ import { healthRoutes } from './routes/health.js';
 import { queryRoutes } from './routes/query.js';
 import { storageRoutes } from './routes/storage.js';
 import { writeRoutes } from './routes/write.js';
+import type { WriteAheadLog } from '../wal/wal.js';
 
 export interface ServerDependencies {
   logLevel: string;
@@ -20,6 +21,8 @@ export interface ServerDependencies {
   maxDecompressedBytes: number;
   /** Reported by `/ready` and `GET /api/v1/storage/stats`. */
   storage: Storage;
+  /** The write-ahead log, or undefined when disabled. */
+  wal: WriteAheadLog | undefined;
   /** Why the server is not ready (undefined when it is). */
   notReadyReason: () => string | undefined;
   /** Throws NotReadyError when writes must not be taken. */
@@ -35,6 +38,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   void app.register(storageRoutes, { storage: d.storage });
   void app.register(writeRoutes, {
     buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
+    wal: d.wal,
   });
   void app.register(queryRoutes, { queries: d.queries });
   return app;

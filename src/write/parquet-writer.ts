@@ -30,6 +30,8 @@ export interface ParquetWriterOptions {
   rowGroupSize: number;
   /** Names new files (carries the node id). */
   namer: FileNamer;
+  /** Key/value metadata added to every file of a snapshot (the WAL coverage, `wal/coverage.ts`). */
+  metadata?: (snapshot: BufferSnapshot) => Readonly<Record<string, string>>;
 }
 
 /** A file written by a flush. */
@@ -93,10 +95,11 @@ export class ParquetWriter {
         if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
         const staged = join(this.storage.stagingDir, `${table}_${hour}.parquet`);
         const tagNames = snapshot.tags.map((t) => t.name).sort().join(',');
+        const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
         await conn.run(
           `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
           `TO ${quoteLiteral(staged)} (FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${this.options.rowGroupSize}, ` +
-          `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}})`,
+          `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}})`,
         );
         await this.storage.putFile(key, staged);
         doneHours.add(hour);

@@ -7,19 +7,26 @@
  * - `POST /api/v2/write` — InfluxDB v2 (`bucket`, `org` ignored, `precision` = ns|us|ms|s).
  * - `POST /api/v1/write/flush` (alias `/api/v1/write/line-protocol/flush`) — writes every
  *   buffer to Parquet and answers once the files are in storage.
- * - `GET /api/v1/write/stats` — buffer and flush counters.
+ * - `GET /api/v1/write/stats` — buffer, flush and backpressure counters (`stats`), and
+ *   the write-ahead log's segments, bytes, last LSN and sync mode (`wal`).
  *
  * Success is 204 with an empty body. A body with rejected lines answers 400
  * `{"error": "partial write: line N: …", "accepted": A, "rejected": R}` while its valid
  * lines are kept (InfluxDB's partial write). Bodies may be gzip/deflate/br compressed.
+ *
+ * Durability: a write is taken in this order — backpressure check (429/503 with
+ * Retry-After, nothing taken), decode and parse, append to the write-ahead log and
+ * wait until it is durable (503 if the log cannot be written), then buffer. So every
+ * 204 (and every record counted `accepted` in a partial write) is in the log first.
+ * Replay reproduces the records from the logged body with the same parser, precision
+ * and server time (`parse/body.ts`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BufferManager } from '../../buffer/buffer-manager.js';
 import { BadRequestError, PartialWriteError, type LineError } from '../../errors.js';
-import type { ColumnarBatch } from '../../parse/batch.js';
-import { parseLineProtocolBody } from '../../parse/lineprotocol/stream.js';
-import { parseMsgpackBody } from '../../parse/msgpack/stream.js';
+import { parseDecodedWrite, type BodyFormat } from '../../parse/body.js';
 import { nowMicros, parsePrecision } from '../../parse/time.js';
+import type { WriteAheadLog } from '../../wal/wal.js';
 import { acceptRawBodies, decodeBody } from '../content-type-parser.js';
 import { databaseOf } from '../database.js';
 
@@ -31,36 +38,43 @@ export interface WriteRouteOptions {
   maxDecompressedBytes: number;
   /** Refuses writes while the server is not ready (start-up, shutdown). */
   assertAccepting: () => void;
-}
-
-interface Parsed {
-  batches: ColumnarBatch[];
-  errors: LineError[];
+  /** The write-ahead log, or undefined when it is disabled. */
+  wal: WriteAheadLog | undefined;
 }
 
 /** Registers the write routes on `app` (an encapsulated plugin: raw-body parsing stays local). */
 export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): Promise<void> {
   acceptRawBodies(app, o.maxBodyBytes);
 
-  const write = (unit: 'line' | 'item', parse: (body: Buffer, request: FastifyRequest) => Promise<Parsed>) =>
+  const write = (format: BodyFormat) =>
     async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       o.assertAccepting();
+      o.buffers.admit();
       const database = databaseOf(request);
       const raw = request.body;
       if (!Buffer.isBuffer(raw) || raw.length === 0) throw new BadRequestError('Empty request body');
+      // MessagePack guesses the unit of each timestamp; `precision` is line protocol's.
+      const precision = format === 'msgpack' ? 'ns' : parsePrecision((request.query as Record<string, string | undefined>).precision);
       const body = await decodeBody(raw, request.headers['content-encoding'], o.maxDecompressedBytes);
-      const parsed = await parse(body, request);
+      const decoded = { database, format, precision, nowUs: nowMicros(), body };
+      const parsed = await parseDecodedWrite(decoded);
       o.buffers.countRejected(parsed.errors.length);
-      const ingested = await o.buffers.ingest(database, parsed.batches);
-      const errors = [...parsed.errors, ...ingested.errors].sort((a, b) => a.line - b.line);
-      if (errors.length > 0) throw new PartialWriteError(errors, ingested.accepted, unit);
+      // A body without a single valid record has nothing to make durable.
+      const lsn = o.wal !== undefined && parsed.accepted > 0 ? await o.wal.append(decoded) : undefined;
+      let ingested;
+      try {
+        ingested = await o.buffers.ingest(database, parsed.batches, { lsn });
+      } finally {
+        if (lsn !== undefined) o.wal!.release([lsn]);
+      }
+      const errors: LineError[] = [...parsed.errors, ...ingested.errors].sort((a, b) => a.line - b.line);
+      if (errors.length > 0) throw new PartialWriteError(errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line');
       void reply.code(204).send();
     };
 
-  const lineProtocol = write('line', (body, request) =>
-    parseLineProtocolBody(body, parsePrecision((request.query as Record<string, string | undefined>).precision), nowMicros()));
+  const lineProtocol = write('line-protocol');
 
-  app.post('/api/v1/write/msgpack', write('item', (body) => parseMsgpackBody(body, nowMicros())));
+  app.post('/api/v1/write/msgpack', write('msgpack'));
   app.post('/api/v1/write/line-protocol', lineProtocol);
   app.post('/write', lineProtocol);
   app.post('/api/v2/write', lineProtocol);
@@ -71,5 +85,9 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
   };
   app.post('/api/v1/write/flush', flush);
   app.post('/api/v1/write/line-protocol/flush', flush);
-  app.get('/api/v1/write/stats', async () => ({ status: 'success', stats: o.buffers.stats() }));
+  app.get('/api/v1/write/stats', async () => ({
+    status: 'success',
+    stats: o.buffers.stats(),
+    wal: o.wal === undefined ? { enabled: false } : { enabled: true, ...o.wal.stats() },
+  }));
 }
