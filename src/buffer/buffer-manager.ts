@@ -261,8 +261,9 @@ export class BufferManager {
           item.attempts++;
           this.o.onFlushError(err, item.snapshot, item.attempts);
           this.retryLater(item);
-          this.settle(item);
+          // Before settle: settle resolves the idle waiters, which must learn of the failure.
           this.failWaiters(err);
+          this.settle(item);
         },
       );
     }
