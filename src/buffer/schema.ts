@@ -49,35 +49,53 @@ export class SchemaRegistry {
   }
 
   /**
-   * Checks `batch` against `schema`, adding its new columns to `schema`. Columns are
-   * resolved in batch order, so within one request the first type seen for a new
-   * column wins and rows carrying another type are rejected.
+   * Checks `batch` against `schema`, adding its new columns to `schema`. Columns the
+   * schema knows are checked first; new columns are then resolved in batch order, so
+   * within one request the first type seen for a new column wins and rows carrying
+   * another type are rejected. A new column is registered only when at least one row
+   * carrying it is accepted, so a rejected line never fixes a column's type.
    */
   static check(schema: MeasurementSchema, batch: ColumnarBatch): SchemaCheck {
     let rejected: Uint8Array | null = null;
     const messages: (string | undefined)[] = [];
     const skip = new Set<TagColumn | FieldColumn>();
-    const resolve = (col: TagColumn | FieldColumn, kind: ColumnKind, present: (row: number) => boolean): void => {
-      const known = schema.get(col.name);
-      if (known === undefined) {
-        schema.set(col.name, kind);
-        return;
-      }
-      if (storedType(known) === storedType(kind)) return;
-      skip.add(col);
+    interface Candidate { col: TagColumn | FieldColumn; kind: ColumnKind; present: (row: number) => boolean }
+    const candidates: Candidate[] = [
+      ...batch.tags.map((t): Candidate => ({ col: t, kind: 'tag', present: (row) => t.codes[row] !== 0 })),
+      ...batch.fields.map((f): Candidate => ({ col: f, kind: f.type, present: (row) => f.valid[row] === 1 })),
+    ];
+    const conflicts = (c: Candidate, known: ColumnKind): boolean => {
+      if (storedType(known) === storedType(c.kind)) return false;
+      skip.add(c.col);
       rejected ??= new Uint8Array(batch.rowCount);
-      const what = kind === 'tag' ? `tag "${col.name}"` : `field "${col.name}" is ${kind} but`;
-      const message = kind === 'tag'
-        ? `${what} conflicts with field "${col.name}" of type ${known} in measurement "${batch.measurement}"`
-        : `${what} measurement "${batch.measurement}" stores it as ${known === 'tag' ? 'a tag (string)' : known}`;
+      const name = c.col.name;
+      const message = c.kind === 'tag'
+        ? `tag "${name}" conflicts with field "${name}" of type ${known} in measurement "${batch.measurement}"`
+        : `field "${name}" is ${c.kind} but measurement "${batch.measurement}" stores it as ${known === 'tag' ? 'a tag (string)' : known}`;
       for (let row = 0; row < batch.rowCount; row++) {
-        if (!present(row) || rejected[row] === 1) continue;
+        if (!c.present(row) || rejected[row] === 1) continue;
         rejected[row] = 1;
         messages[row] = message;
       }
+      return true;
     };
-    for (const t of batch.tags) resolve(t, 'tag', (row) => t.codes[row] !== 0);
-    for (const f of batch.fields) resolve(f, f.type, (row) => f.valid[row] === 1);
+    const fresh: Candidate[] = [];
+    for (const c of candidates) {
+      const known = schema.get(c.col.name);
+      if (known === undefined) fresh.push(c);
+      else conflicts(c, known);
+    }
+    for (const c of fresh) {
+      const known = schema.get(c.col.name);
+      if (known !== undefined) {
+        conflicts(c, known);
+        continue;
+      }
+      let accepted = false;
+      for (let row = 0; row < batch.rowCount && !accepted; row++) accepted = c.present(row) && (rejected === null || rejected[row] === 0);
+      if (accepted) schema.set(c.col.name, c.kind);
+      else skip.add(c.col);
+    }
     const errors: LineError[] = [];
     if (rejected !== null) {
       for (let row = 0; row < batch.rowCount; row++) {

@@ -11,8 +11,15 @@
 /** What a name is for; used in error messages. */
 export type NameKind = 'database' | 'measurement' | 'tag key' | 'field key';
 
-/** Longest accepted name, in UTF-16 code units (file systems allow 255 bytes per segment). */
+/** Longest accepted name, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 200;
+
+/**
+ * Longest database or measurement directory name in bytes, once encoded: file systems
+ * allow 255 bytes per path segment, and a file name is the measurement plus about 60
+ * bytes of time stamp, row count, node id and extension.
+ */
+export const MAX_SEGMENT_BYTES = 180;
 
 /**
  * Returns why `name` is not acceptable as a `kind`, or `undefined` when it is.
@@ -25,6 +32,7 @@ export function nameError(kind: NameKind, name: string): string | undefined {
   if (kind === 'database' || kind === 'measurement') {
     if (name === '.' || name === '..') return `${kind} "${name}" is not allowed`;
     if (name.includes('/')) return `${kind} "${name}" contains "/"`;
+    if (Buffer.byteLength(encodePathSegment(name)) > MAX_SEGMENT_BYTES) return `${kind} longer than ${MAX_SEGMENT_BYTES} bytes as a directory name`;
   } else if (name === 'time') {
     return `${kind} "time" is reserved for the timestamp`;
   }
