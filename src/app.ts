@@ -3,7 +3,7 @@
  * path HTTP → parse → buffer → write → storage, and storage → query. Components get
  * their dependencies here; none imports another's instance.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance } from 'fastify';
 import { BufferManager } from './buffer/buffer-manager.js';
@@ -13,7 +13,7 @@ import { NotReadyError } from './errors.js';
 import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
-import { QueryService } from './query/query-service.js';
+import { lockDown, QueryService } from './query/query-service.js';
 import { FileCache } from './storage/file-cache.js';
 import { LocalStorage } from './storage/local.js';
 import { resolveNodeId } from './storage/node-id.js';
@@ -66,7 +66,14 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   if (config.query.threads > 0) duckdbOptions.threads = String(config.query.threads);
   if (config.query.memory_limit !== '') duckdbOptions.memory_limit = config.query.memory_limit;
   const instance = await DuckDBInstance.create(':memory:', duckdbOptions);
-  const pool = await DuckDBPool.create(instance, config.query.pool_size);
+  const pool = await DuckDBPool.create(instance, config.query.pool_size, config.query.max_queue);
+  // From here on DuckDB touches no file outside Strata's own directories, whatever SQL runs.
+  const lockConnection = await instance.connect();
+  await lockDown(lockConnection, [
+    resolve(config.storage.data_dir), resolve(storage.stagingDir), resolve(duckdbOptions.temp_directory),
+    ...(config.storage.backend === 'local' ? [] : [resolve(config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir)]),
+  ]);
+  lockConnection.closeSync();
   const catalog = new Catalog(storage, pool);
   const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
   // The logger exists only once the server does; flush and WAL errors are reported through it.
@@ -106,7 +113,9 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   server = buildServer({
     logLevel: config.log.level,
     buffers,
-    queries: new QueryService(pool, catalog),
+    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }),
+    queryPool: pool,
+    queryTimeoutMs: config.query.timeout_ms,
     maxBodyBytes: config.server.max_body_bytes,
     maxDecompressedBytes: config.server.max_decompressed_bytes,
     storage,

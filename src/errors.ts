@@ -115,6 +115,32 @@ export class QueryExecutionError extends StrataError {
   }
 }
 
+/**
+ * 503: the query queue is full (`STRATA_QUERY_MAX_QUEUE` waiting queries); the client
+ * should retry after `retryAfterSeconds`.
+ */
+export class QueryQueueFullError extends StrataError {
+  readonly retryAfterSeconds: number;
+  constructor(maxQueue: number, retryAfterSeconds: number) {
+    super(`query queue full (${maxQueue} queries waiting); retry later`, 503, 'query_queue_full');
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** 504: the query did not finish within its timeout (ms) and was interrupted (Arc's message). */
+export class QueryTimeoutError extends StrataError {
+  constructor(timeoutMs: number) {
+    super(`Query timed out (after ${timeoutMs} ms)`, 504, 'query_timeout');
+  }
+}
+
+/** 499 (nginx's "client closed request"): the client went away and its query was cancelled; never seen by that client. */
+export class QueryCancelledError extends StrataError {
+  constructor() {
+    super('query cancelled: the client disconnected', 499, 'query_cancelled');
+  }
+}
+
 /** Raised at start-up for an invalid configuration value; names the key at fault. */
 export class ConfigError extends Error {
   readonly key: string;

@@ -102,6 +102,8 @@ export class BufferManager {
   private readonly buffers = new Map<string, MeasurementBuffer>();
   private readonly queue: QueuedFlush[] = [];
   private readonly retrying = new Set<QueuedFlush>();
+  /** Snapshots handed to `write` and not settled yet. */
+  private readonly writing = new Set<QueuedFlush>();
   private inFlight = 0;
   private idleWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -173,6 +175,23 @@ export class BufferManager {
     this.counters.rejected += errors.length;
     if (errors.length > 1) errors.sort((a, b) => a.line - b.line);
     return { accepted, errors };
+  }
+
+  /**
+   * Every record of (database, measurement) accepted and not yet known to be written:
+   * a copy of the live buffer (not detached) plus the snapshots queued, being written
+   * or waiting for a retry. Synchronous, so the set is consistent: a snapshot leaves
+   * it only after all its files are in storage. Rows of a snapshot already partly
+   * written appear both here and in files; the query side removes those files by key
+   * (`ParquetWriter.keysOf`).
+   */
+  heldRecords(database: string, measurement: string): BufferSnapshot[] {
+    const held: BufferSnapshot[] = [];
+    const mine = (s: BufferSnapshot): boolean => s.database === database && s.measurement === measurement;
+    for (const item of [...this.writing, ...this.queue, ...this.retrying]) if (mine(item.snapshot)) held.push(item.snapshot);
+    const live = this.buffers.get(`${database}\u0000${measurement}`);
+    if (live !== undefined && live.rowCount > 0) held.push(live.peek());
+    return held;
   }
 
   /** Counts records a parser rejected before they reached `ingest`, for `stats()`. */
@@ -248,6 +267,7 @@ export class BufferManager {
       const item = this.queue.shift()!;
       this.inFlight++;
       this.inFlightRows += item.snapshot.rowCount;
+      this.writing.add(item);
       void this.o.write(item.snapshot, item.doneHours).then(
         () => {
           this.counters.flushes++;
@@ -270,6 +290,7 @@ export class BufferManager {
   }
 
   private settle(item: QueuedFlush): void {
+    this.writing.delete(item);
     this.inFlight--;
     this.inFlightRows -= item.snapshot.rowCount;
     this.pump();

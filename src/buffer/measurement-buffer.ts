@@ -151,21 +151,7 @@ export class MeasurementBuffer {
 
   /** Detaches everything buffered as a snapshot and empties the buffer. */
   snapshot(): BufferSnapshot {
-    const n = this.rows;
-    const tags: TagColumn[] = [];
-    const fields: FieldColumn[] = [];
-    for (const c of this.columns.values()) {
-      if (c.kind === 'tag') tags.push({ name: c.name, codes: c.codes.subarray(0, n), dictionary: c.dictionary });
-      else if (c.kind === 'string') fields.push({ name: c.name, type: 'string', valid: c.valid.subarray(0, n), values: c.values.slice(0, n) });
-      else if (c.kind === 'float64') fields.push({ name: c.name, type: 'float64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
-      else if (c.kind === 'int64') fields.push({ name: c.name, type: 'int64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
-      else fields.push({ name: c.name, type: 'bool', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
-    }
-    const snap: BufferSnapshot = {
-      database: this.database, measurement: this.measurement, rowCount: n,
-      time: this.time.subarray(0, n), tags, fields, bytes: this.bytes,
-      lsns: [...this.lsns].sort((a, b) => a - b),
-    };
+    const snap = this.peek();
     this.rows = 0;
     this.capacity = 0;
     this.time = new Float64Array(0);
@@ -174,6 +160,30 @@ export class MeasurementBuffer {
     this.oldestAt = NaN;
     this.lsns = [];
     return snap;
+  }
+
+  /**
+   * The records held now, as a snapshot, without detaching them (for queries over
+   * unflushed records). Cheap: typed arrays are views, since appends only write rows
+   * past the current count and growing reallocates; only string values and tag
+   * dictionaries, which later appends extend in place, are copied.
+   */
+  peek(): BufferSnapshot {
+    const n = this.rows;
+    const tags: TagColumn[] = [];
+    const fields: FieldColumn[] = [];
+    for (const c of this.columns.values()) {
+      if (c.kind === 'tag') tags.push({ name: c.name, codes: c.codes.subarray(0, n), dictionary: c.dictionary.slice() });
+      else if (c.kind === 'string') fields.push({ name: c.name, type: 'string', valid: c.valid.subarray(0, n), values: c.values.slice(0, n) });
+      else if (c.kind === 'float64') fields.push({ name: c.name, type: 'float64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
+      else if (c.kind === 'int64') fields.push({ name: c.name, type: 'int64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
+      else fields.push({ name: c.name, type: 'bool', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
+    }
+    return {
+      database: this.database, measurement: this.measurement, rowCount: n,
+      time: this.time.subarray(0, n), tags, fields, bytes: this.bytes,
+      lsns: [...this.lsns].sort((a, b) => a - b),
+    };
   }
 
   private setString(col: Extract<Column, { kind: 'string' }>, row: number, value: string): void {

@@ -54,6 +54,10 @@ const schema = z.object({
     pool_size: positiveInt,
     threads: z.coerce.number().int().min(0),
     memory_limit: z.string().regex(/^(\d+(\.\d+)?\s*[KMGT]i?B)?$/i, 'expected a DuckDB size such as "4GB"'),
+    max_queue: positiveInt,
+    timeout_ms: positiveInt,
+    cache_ttl_ms: z.coerce.number().int().min(0),
+    cache_max_bytes: z.coerce.number().int().min(0),
   }),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });
@@ -95,6 +99,10 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_QUERY_POOL_SIZE: 'query.pool_size',
   STRATA_QUERY_THREADS: 'query.threads',
   STRATA_QUERY_MEMORY_LIMIT: 'query.memory_limit',
+  STRATA_QUERY_MAX_QUEUE: 'query.max_queue',
+  STRATA_QUERY_TIMEOUT_MS: 'query.timeout_ms',
+  STRATA_QUERY_CACHE_TTL_MS: 'query.cache_ttl_ms',
+  STRATA_QUERY_CACHE_MAX_BYTES: 'query.cache_max_bytes',
   STRATA_LOG_LEVEL: 'log.level',
 };
 
@@ -123,7 +131,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     const value = env[name];
     if (value === undefined) continue;
     const [section, key] = path.split('.');
-    (raw[section] ??= {})[key] = value;
+    const table = (raw[section] ??= {});
+    if (typeof table !== 'object' || Array.isArray(table)) throw new ConfigError(section, `must be a table ([${section}]) in ${file}`);
+    table[key] = value;
     source.set(path, name);
   }
   const result = schema.safeParse(raw);

@@ -7,7 +7,7 @@
  * route `{"error":…}` (Arc and InfluxDB v1 write errors).
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { BackpressureError, FlushError, PartialWriteError, StrataError } from '../errors.js';
+import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, StrataError } from '../errors.js';
 
 /** Route config flag selecting Arc's query error shape. */
 export interface ErrorShapeConfig {
@@ -27,7 +27,7 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const status = statusOf(err);
     if (status >= 500) request.log.error({ err }, 'request failed');
-    if (err instanceof BackpressureError) void reply.header('Retry-After', String(err.retryAfterSeconds));
+    if (err instanceof BackpressureError || err instanceof QueryQueueFullError) void reply.header('Retry-After', String(err.retryAfterSeconds));
     const message = err instanceof Error ? err.message : String(err);
     const body: Record<string, unknown> = (request.routeOptions.config as ErrorShapeConfig).errorShape === 'query'
       ? { success: false, error: message }

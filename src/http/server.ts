@@ -4,11 +4,13 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
+import type { DuckDBPool } from '../query/duckdb-pool.js';
 import type { QueryService } from '../query/query-service.js';
 import type { Storage } from '../storage/storage.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { queryRoutes } from './routes/query.js';
+import { queryPoolRoutes } from './routes/query-pool.js';
 import { storageRoutes } from './routes/storage.js';
 import { writeRoutes } from './routes/write.js';
 import type { WriteAheadLog } from '../wal/wal.js';
@@ -17,6 +19,10 @@ export interface ServerDependencies {
   logLevel: string;
   buffers: BufferManager;
   queries: QueryService;
+  /** Served by `GET /api/v1/metrics/query-pool`. */
+  queryPool: DuckDBPool;
+  /** Longest a query may take, queueing included, ms. */
+  queryTimeoutMs: number;
   maxBodyBytes: number;
   maxDecompressedBytes: number;
   /** Reported by `/ready` and `GET /api/v1/storage/stats`. */
@@ -40,6 +46,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
     wal: d.wal,
   });
-  void app.register(queryRoutes, { queries: d.queries });
+  void app.register(queryRoutes, { queries: d.queries, timeoutMs: d.queryTimeoutMs });
+  void app.register(queryPoolRoutes, { pool: d.queryPool });
   return app;
 }

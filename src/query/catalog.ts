@@ -6,7 +6,8 @@
  * to `s3.list_ttl_ms` (see `storage/storage.ts`).
  */
 import type { MeasurementSchema } from '../buffer/schema.js';
-import { decodePathSegment } from '../parse/names.js';
+import { QueryRejectedError } from '../errors.js';
+import { decodePathSegment, nameError } from '../parse/names.js';
 import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
@@ -54,6 +55,8 @@ export class Catalog {
 
   /** Measurements of `database` with file counts and sizes, sorted by name. */
   async measurements(database: string): Promise<MeasurementInfo[]> {
+    const invalid = nameError('database', database);
+    if (invalid !== undefined) throw new QueryRejectedError(`invalid database name: ${invalid}`);
     const names = await this.storage.listChildren(databasePrefix(database));
     const out: MeasurementInfo[] = [];
     for (const segment of names) {

@@ -1,26 +1,74 @@
 /**
- * A fixed pool of DuckDB connections on one instance.
+ * A fixed pool of DuckDB connections on one instance, lent to queries by priority.
  *
  * Different connections of one instance run queries in parallel; two queries on one
  * connection serialize, so each query borrows a connection for its whole run. Each
- * running call also holds one libuv thread, hence `UV_THREADPOOL_SIZE` ≥ size + 4
- * (README, "Running").
+ * running call also holds one libuv thread, hence `UV_THREADPOOL_SIZE` ≥ size + 6
+ * (README, "Configuration").
+ *
+ * Waiting callers are served highest priority first (`critical` > `high` > `normal` >
+ * `low`), FIFO within a priority. The queue is bounded: past `maxQueue` waiters a new
+ * caller is refused at once with QueryQueueFullError (503 + Retry-After) rather than
+ * piling up latency. A caller's AbortSignal (timeout, client gone) removes it from the
+ * queue, or interrupts its running DuckDB statement (`connection.interrupt()`).
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { QueryQueueFullError } from '../errors.js';
+
+/** Query priorities, most urgent first. */
+export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** How a caller borrows a connection. */
+export interface UseOptions {
+  priority?: Priority;
+  /** Aborting removes the caller from the queue (rejecting with `signal.reason`) or interrupts its running statement. */
+  signal?: AbortSignal;
+}
+
+/** Counters for `GET /api/v1/metrics/query-pool`; times in ms. */
+export interface PoolStats {
+  size: number;
+  inUse: number;
+  idle: number;
+  maxQueue: number;
+  queueDepth: Record<Priority, number>;
+  /** Leases granted, and how many of them failed (threw). */
+  totalLeases: number;
+  failedLeases: number;
+  /** Callers refused because the queue was full. */
+  rejected: number;
+  /** Callers that left the queue or were interrupted through their signal. */
+  aborted: number;
+  /** Mean time from request to lease, ms (over every lease). */
+  avgWaitMs: number;
+  /** Mean time a lease was held, ms. */
+  avgExecMs: number;
+  /** Sum and count behind `avgExecMs`, µs (Arc's `query_latency_sum_us` / `_count`). */
+  execSumUs: number;
+}
+
+type Waiter = (conn: DuckDBConnection) => void;
+
+/** Seconds a refused caller is told to wait (Retry-After). */
+const RETRY_AFTER_SECONDS = 1;
 
 export class DuckDBPool {
   readonly size: number;
+  readonly maxQueue: number;
   private readonly idle: DuckDBConnection[] = [];
-  private readonly waiters: ((conn: DuckDBConnection) => void)[] = [];
+  private readonly queues: Record<Priority, Waiter[]> = { critical: [], high: [], normal: [], low: [] };
   private readonly all: DuckDBConnection[] = [];
+  private readonly totals = { leases: 0, failed: 0, rejected: 0, aborted: 0, waitMs: 0, execMs: 0 };
 
-  private constructor(size: number) {
+  private constructor(size: number, maxQueue: number) {
     this.size = size;
+    this.maxQueue = maxQueue;
   }
 
-  /** Opens `size` connections on `instance`. */
-  static async create(instance: DuckDBInstance, size: number): Promise<DuckDBPool> {
-    const pool = new DuckDBPool(size);
+  /** Opens `size` connections on `instance`; at most `maxQueue` callers may wait. */
+  static async create(instance: DuckDBInstance, size: number, maxQueue: number): Promise<DuckDBPool> {
+    const pool = new DuckDBPool(size, maxQueue);
     for (let i = 0; i < size; i++) {
       const conn = await instance.connect();
       pool.all.push(conn);
@@ -34,25 +82,90 @@ export class DuckDBPool {
     return this.size - this.idle.length;
   }
 
-  /** Callers waiting for a connection. */
+  /** Callers waiting for a connection, all priorities. */
   get waiting(): number {
-    return this.waiters.length;
+    return PRIORITIES.reduce((n, p) => n + this.queues[p].length, 0);
   }
 
-  /** Runs `fn` with a borrowed connection (waiting FIFO for one if all are busy) and returns it afterwards. */
-  async use<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-    const conn = this.idle.pop() ?? (await new Promise<DuckDBConnection>((resolve) => this.waiters.push(resolve)));
+  /**
+   * Runs `fn` with a borrowed connection and returns it afterwards.
+   * @throws QueryQueueFullError when all connections are busy and `maxQueue` callers
+   *   already wait; `signal.reason` when aborted while waiting; whatever `fn` throws
+   *   (an interrupted DuckDB statement throws "INTERRUPT Error").
+   */
+  async use<T>(fn: (conn: DuckDBConnection) => Promise<T>, options: UseOptions = {}): Promise<T> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const asked = performance.now();
+    const conn = this.idle.pop() ?? (await this.wait(options.priority ?? 'normal', signal));
+    const started = performance.now();
+    this.totals.leases++;
+    this.totals.waitMs += started - asked;
+    const onAbort = (): void => {
+      this.totals.aborted++;
+      conn.interrupt();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return await fn(conn);
+    } catch (err) {
+      this.totals.failed++;
+      throw err;
     } finally {
-      const next = this.waiters.shift();
-      if (next !== undefined) next(conn);
-      else this.idle.push(conn);
+      signal?.removeEventListener('abort', onAbort);
+      this.totals.execMs += performance.now() - started;
+      this.release(conn);
     }
+  }
+
+  /** Current counters. */
+  stats(): PoolStats {
+    const t = this.totals;
+    return {
+      size: this.size, inUse: this.inUse, idle: this.idle.length, maxQueue: this.maxQueue,
+      queueDepth: { critical: this.queues.critical.length, high: this.queues.high.length, normal: this.queues.normal.length, low: this.queues.low.length },
+      totalLeases: t.leases, failedLeases: t.failed, rejected: t.rejected, aborted: t.aborted,
+      avgWaitMs: t.leases === 0 ? 0 : t.waitMs / t.leases,
+      avgExecMs: t.leases === 0 ? 0 : t.execMs / t.leases,
+      execSumUs: Math.round(t.execMs * 1000),
+    };
   }
 
   /** Closes every connection; the pool must not be used afterwards. */
   close(): void {
     for (const conn of this.all) conn.closeSync();
+  }
+
+  private wait(priority: Priority, signal: AbortSignal | undefined): Promise<DuckDBConnection> {
+    if (this.waiting >= this.maxQueue) {
+      this.totals.rejected++;
+      return Promise.reject(new QueryQueueFullError(this.maxQueue, RETRY_AFTER_SECONDS));
+    }
+    return new Promise<DuckDBConnection>((resolve, reject) => {
+      const queue = this.queues[priority];
+      const onAbort = (): void => {
+        const i = queue.indexOf(waiter);
+        if (i !== -1) queue.splice(i, 1);
+        this.totals.aborted++;
+        reject(signal!.reason);
+      };
+      const waiter: Waiter = (conn) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(conn);
+      };
+      queue.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private release(conn: DuckDBConnection): void {
+    for (const p of PRIORITIES) {
+      const next = this.queues[p].shift();
+      if (next !== undefined) {
+        next(conn);
+        return;
+      }
+    }
+    this.idle.push(conn);
   }
 }

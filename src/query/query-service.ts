@@ -1,97 +1,314 @@
 /**
- * Runs user SQL over the stored Parquet files.
+ * Runs user SQL over the stored Parquet files and the records not yet flushed.
  *
- * Steps: catalogue commands (`show.ts`) are answered from storage; everything else is
- * parsed by DuckDB (`sql-rewriter.ts`), each measurement reference (`cpu`, `db.cpu`)
- * is replaced with `read_parquet([...files...], union_by_name = true)` (so files
- * written with different schema versions read as one table, missing columns NULL),
- * and the rewritten SQL runs on a pooled connection.
+ * Steps, all on one pooled connection borrowed at the request's priority:
+ * 1. catalogue commands (`show.ts`) are answered from storage, as a VALUES query so that
+ *    every result format treats them alike;
+ * 2. everything else is parsed by DuckDB (`sql-rewriter.ts`); only one SELECT passes;
+ * 3. per measurement reference: the held (unflushed) records and the file listing are
+ *    taken consistently (see `planSource`), the files are pruned to the hour partitions
+ *    the reference's time bounds can match (`time-range.ts`), and the reference is
+ *    replaced by `read_parquet([...])` UNION ALL BY NAME the held records, loaded into
+ *    connection-local temp tables (`write/snapshot-table.ts`);
+ * 4. the rewritten SQL is streamed chunk by chunk (`connection.stream`), so no result is
+ *    materialised whole; the connection stays borrowed until the caller closes the result.
+ *
+ * The sandbox has two layers: the parser check (one SELECT, no file-reading table
+ * function, no path as a table) and DuckDB itself locked down at start-up
+ * (`lockDown`), so a parser miss still cannot touch a file outside Strata's directories.
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
-import { QueryExecutionError, QueryRejectedError } from '../errors.js';
-import type { LocalFiles } from '../storage/storage.js';
-import type { Catalog } from './catalog.js';
-import type { DuckDBPool } from './duckdb-pool.js';
-import { encodePlainRows, encodeRows, type JsonRows } from './json-result.js';
-import { parseShowCommand } from './show.js';
-import { analyzeSql, readParquetSource, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import type { DuckDBConnection, DuckDBResult, DuckDBType } from '@duckdb/node-api';
+import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
+import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError } from '../errors.js';
+import type { LocalFiles, StoredObject } from '../storage/storage.js';
+import { hourOf, hourOfKey } from '../write/layout.js';
+import { createSnapshotTable } from '../write/snapshot-table.js';
+import type { Catalog, HourRange } from './catalog.js';
+import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
+import type { DuckDBPool, Priority } from './duckdb-pool.js';
+import { parseShowCommand, type ShowCommand } from './show.js';
+import { analyzeSql, readParquetSource, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { quoteIdentifier, quoteLiteral } from './sql-text.js';
+import { boundSql, timeBounds } from './time-range.js';
 
 /** Table functions user SQL may call: generators only; anything reading files is refused. */
 const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest']);
 
 /** DuckDB error classes caused by the query text itself (400), as opposed to engine failures (500). */
-const USER_ERROR = /^(Parser|Binder|Catalog|Conversion|Invalid Input|Not implemented|Syntax|Out of Range) Error/i;
+const USER_ERROR = /^(Parser|Binder|Catalog|Conversion|Invalid Input|Not implemented|Syntax|Out of Range|Permission) Error/i;
 
 /** Longest SQL text accepted, in characters. */
 export const MAX_SQL_LENGTH = 100_000;
 
-const EMPTY: JsonRows = { columns: [], dataJson: '[]', rowCount: 0 };
+/** Records accepted but not yet in a listed file, and the files a flush in progress has produced. */
+export interface HeldRecordsSource {
+  /** See `BufferManager.heldRecords`. */
+  held(database: string, measurement: string): BufferSnapshot[];
+  /** Keys of files written (or being written) from `snapshot`; see `ParquetWriter.keysOf`. */
+  filesOf(snapshot: BufferSnapshot): readonly string[];
+}
+
+/** One query to run. */
+export interface QueryRequest {
+  sql: string;
+  /** Database of unqualified measurement names. */
+  database: string;
+  priority: Priority;
+  /** Aborting (timeout, client gone) leaves the queue or interrupts DuckDB; the reason is what `open`/`next` throw. */
+  signal: AbortSignal;
+  /** How DECIMAL columns are read (`arrow` for the Arrow endpoint, `exact` otherwise). */
+  decimals: DecimalMode;
+}
+
+/** What `x-strata-profile` reports; times in ms. */
+export interface QueryProfile {
+  /** Parsing, listing, pruning and loading held records, ms. */
+  planning_ms: number;
+  /** Parquet files of the referenced measurements. */
+  files_considered: number;
+  /** Files left after time-range pruning (summed over references). */
+  files_scanned: number;
+  /** Unflushed records read from memory. */
+  buffered_rows: number;
+}
+
+/** One chunk of result rows, column by column. */
+export interface ResultChunk {
+  readonly columns: Column[];
+  readonly rowCount: number;
+}
+
+/** A running query; the connection stays borrowed until `close()`. */
+export interface OpenQuery {
+  readonly names: string[];
+  readonly types: DuckDBType[];
+  readonly profile: QueryProfile;
+  /** Measurements the query reads (for the result cache); empty for SHOW. */
+  readonly refs: readonly MeasurementRef[];
+  /**
+   * The next chunk, or null at the end.
+   * @throws the abort reason (QueryTimeoutError, QueryCancelledError) when interrupted; QueryExecutionError.
+   */
+  next(): Promise<ResultChunk | null>;
+  /** Releases the connection (and the pinned files); call exactly once, also after errors. */
+  close(): void;
+}
+
+let tempSequence = 0;
 
 export class QueryService {
   private readonly pool: DuckDBPool;
   private readonly catalog: Catalog;
-  private readonly parser: SqlParser;
+  private readonly held: HeldRecordsSource;
 
-  constructor(pool: DuckDBPool, catalog: Catalog) {
+  constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource) {
     this.pool = pool;
     this.catalog = catalog;
-    this.parser = {
-      serialize: (sql) => pool.use(async (conn) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql])).getRows()[0][0])),
-    };
+    this.held = held;
   }
 
   /**
-   * Executes one read-only statement; unqualified measurement names belong to
-   * `defaultDatabase`. A query over a measurement with no files yet returns an empty
-   * result (as Arc does), not an error.
+   * Starts one read-only statement and returns once DuckDB has begun producing rows.
+   * A query over a measurement with no files and no buffered records returns an empty
+   * result with no columns (as Arc does), not an error.
    * @throws QueryRejectedError (400) for empty, oversized, unparsable or non-SELECT SQL,
-   *   forbidden table functions, and DuckDB parser/binder errors;
-   *   QueryExecutionError (500) when DuckDB fails while running it.
+   *   forbidden table functions, DuckDB parser/binder errors and file access refused by
+   *   the lockdown; QueryQueueFullError (503); the signal's reason (QueryTimeoutError
+   *   504, QueryCancelledError); QueryExecutionError (500) when DuckDB fails.
    */
-  async execute(sql: string, defaultDatabase: string): Promise<JsonRows> {
+  async open(req: QueryRequest): Promise<OpenQuery> {
+    const sql = req.sql;
     if (sql.trim() === '') throw new QueryRejectedError('SQL query is required');
     if (sql.length > MAX_SQL_LENGTH) throw new QueryRejectedError(`SQL query exceeds maximum length (${MAX_SQL_LENGTH} characters)`);
     const show = parseShowCommand(sql);
-    if (show?.kind === 'databases') return encodePlainRows(['database'], (await this.catalog.databases()).map((d) => [d]));
-    if (show?.kind === 'tables') {
-      const infos = await this.catalog.measurements(show.database ?? defaultDatabase);
-      return encodePlainRows(
-        ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb'],
-        infos.map((m) => [m.database, m.measurement, m.storagePath, m.fileCount, Math.round((m.totalBytes / 1048576) * 1000) / 1000]),
-      );
-    }
-    const analyzed = await analyzeSql(sql, defaultDatabase, this.parser);
+    const showSql = show === undefined ? undefined : await this.showSql(show, req.database);
+    return new Promise<OpenQuery>((resolve, reject) => {
+      let handedOut = false;
+      this.pool.use(async (conn) => {
+        const cleanup: (() => Promise<void> | void)[] = [];
+        try {
+          const started = performance.now();
+          const plan = showSql !== undefined
+            ? { sql: showSql, refs: [], profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
+            : await this.plan(conn, req, cleanup);
+          plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
+          req.signal.throwIfAborted();
+          if (plan.sql === undefined) {
+            let done!: () => void;
+            const finished = new Promise<void>((r) => (done = r));
+            handedOut = true;
+            resolve({ names: [], types: [], profile: plan.profile, refs: plan.refs, next: async () => null, close: () => done() });
+            await finished;
+            return;
+          }
+          const result = await guard(req.signal, () => conn.stream(plan.sql!));
+          let done!: () => void;
+          const finished = new Promise<void>((r) => (done = r));
+          handedOut = true;
+          resolve(openResult(result, plan.profile, plan.refs, req, () => done()));
+          await finished;
+        } finally {
+          for (const c of cleanup.reverse()) await c();
+        }
+      }, { priority: req.priority, signal: req.signal }).catch((err: unknown) => {
+        if (!handedOut) reject(err);
+      });
+    });
+  }
+
+  /** SQL producing a SHOW command's rows (VARCHAR / BIGINT / DOUBLE columns). */
+  private async showSql(show: ShowCommand, defaultDatabase: string): Promise<string> {
+    if (show.kind === 'databases') return valuesSql(['database'], ['VARCHAR'], (await this.catalog.databases()).map((d) => [quoteLiteral(d)]));
+    const infos = await this.catalog.measurements(show.database ?? defaultDatabase);
+    return valuesSql(
+      ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb'],
+      ['VARCHAR', 'VARCHAR', 'VARCHAR', 'BIGINT', 'DOUBLE'],
+      infos.map((m) => [quoteLiteral(m.database), quoteLiteral(m.measurement), quoteLiteral(m.storagePath), String(m.fileCount),
+        String(Math.round((m.totalBytes / 1048576) * 1000) / 1000)]),
+    );
+  }
+
+  /** Parses, checks and rewrites user SQL; `sql` undefined means "empty result, no columns". */
+  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[]):
+    Promise<{ sql: string | undefined; refs: readonly MeasurementRef[]; profile: QueryProfile }> {
+    const parser: SqlParser = {
+      serialize: async (text) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [text])).getRows()[0][0]),
+    };
+    const analyzed = await analyzeSql(req.sql, req.database, parser);
     const forbidden = analyzed.tableFunctions.find((f) => !ALLOWED_TABLE_FUNCTIONS.has(f));
     if (forbidden !== undefined) {
       throw new QueryRejectedError(`table function ${forbidden}() is not allowed: query measurements by name (FROM cpu or FROM db.cpu)`);
     }
-    const sources = new Map<string, string>();
-    const keyOf = (ref: MeasurementRef): string => `${ref.database}\u0000${ref.measurement}`;
-    // Files stay pinned in the storage cache until DuckDB has read them.
-    const opened: LocalFiles[] = [];
-    try {
-      for (const ref of analyzed.refs) {
-        const files = await this.catalog.files(ref.database, ref.measurement);
-        if (files.length === 0) return EMPTY;
-        const local = await this.catalog.open(files);
-        opened.push(local);
-        sources.set(keyOf(ref), readParquetSource(local.paths));
+    const profile: QueryProfile = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 };
+    const sources = new Map<MeasurementOccurrence, string>();
+    const perRef = new Map<string, { files: StoredObject[]; heldTables: string[] }>();
+    for (const ref of analyzed.refs) {
+      const { files, held } = await this.snapshot(ref);
+      profile.files_considered += files.length;
+      const heldTables: string[] = [];
+      for (const snapshot of held) {
+        if (snapshot.rowCount === 0) continue;
+        const table = `strata_held_${tempSequence++}`;
+        cleanup.push(() => conn.run(`DROP TABLE IF EXISTS ${table}`).then(() => undefined, () => undefined));
+        const tags = await createSnapshotTable(conn, table, snapshot);
+        const replace = tags.map((t) => `CAST(${quoteIdentifier(t)} AS VARCHAR) AS ${quoteIdentifier(t)}`).join(', ');
+        heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
+        profile.buffered_rows += snapshot.rowCount;
       }
-      const rendered = analyzed.render((ref) => sources.get(keyOf(ref))!);
-      return await this.pool.use((conn) => run(conn, rendered));
-    } finally {
-      for (const local of opened) local.release();
+      if (files.length === 0 && heldTables.length === 0) return { sql: undefined, refs: analyzed.refs, profile };
+      perRef.set(refKey(ref), { files, heldTables });
     }
+    for (const occurrence of analyzed.occurrences) {
+      const { files, heldTables } = perRef.get(refKey(occurrence.ref))!;
+      const range = await this.hourRange(conn, analyzed.statement, occurrence);
+      let scanned = range === undefined ? files : files.filter((f) => {
+        const hour = hourOfKey(f.key);
+        return hour === undefined || (hour >= range.from && hour <= range.to);
+      });
+      // Nothing left in range: still bind the measurement's columns, reading no rows.
+      const schemaOnly = scanned.length === 0 && files.length > 0;
+      if (schemaOnly) scanned = [files[files.length - 1]];
+      profile.files_scanned += schemaOnly ? 0 : scanned.length;
+      const parts: string[] = [];
+      if (scanned.length > 0) {
+        const local: LocalFiles = await this.catalog.open(scanned);
+        cleanup.push(() => local.release());
+        parts.push(`SELECT * FROM ${readParquetSource(local.paths)}${schemaOnly ? ' WHERE false' : ''}`);
+      }
+      parts.push(...heldTables);
+      sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);
+    }
+    return { sql: analyzed.renderEach((o) => sources.get(o)!), refs: analyzed.refs, profile };
+  }
+
+  /**
+   * The held records and stored files of one measurement, each record exactly once:
+   * the held snapshots are taken first (synchronously, one consistent set), then the
+   * files are listed; a file written from a held snapshot (its key is registered
+   * before the file becomes visible) is dropped, because the snapshot supplies its
+   * rows. A snapshot that finished after the first step has all its files listed and
+   * its records are not held; records ingested after the first step are not seen.
+   */
+  private async snapshot(ref: MeasurementRef): Promise<{ files: StoredObject[]; held: BufferSnapshot[] }> {
+    const held = this.held.held(ref.database, ref.measurement);
+    const listed = await this.catalog.files(ref.database, ref.measurement);
+    if (held.length === 0) return { files: listed, held };
+    const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s)));
+    return { files: listed.filter((f) => !fromHeld.has(f.key)), held };
+  }
+
+  /** The hour partitions `occurrence` can match, or undefined for all of them. */
+  private async hourRange(conn: DuckDBConnection, root: MeasurementOccurrence['node'], occurrence: MeasurementOccurrence): Promise<HourRange | undefined> {
+    let from = -Infinity;
+    let to = Infinity;
+    for (const bound of timeBounds(root, occurrence)) {
+      let micros: number;
+      try {
+        const value = (await conn.runAndReadAll(boundSql(bound))).getRows()[0][0];
+        if (typeof value !== 'bigint') continue;
+        micros = Number(value);
+      } catch {
+        // Not a valid time for DuckDB either: the query will say so; no pruning from it.
+        continue;
+      }
+      if (bound.op === '>=' || bound.op === '>') from = Math.max(from, hourOf(micros));
+      else to = Math.min(to, hourOf(bound.op === '<' ? micros - 1 : micros));
+    }
+    if (from === -Infinity && to === Infinity) return undefined;
+    return { from: from === -Infinity ? Number.MIN_SAFE_INTEGER : from, to: to === Infinity ? Number.MAX_SAFE_INTEGER : to };
   }
 }
 
-async function run(conn: DuckDBConnection, sql: string): Promise<JsonRows> {
+/** Locks DuckDB down (run once, at start-up, before any query): no file access outside `allowedDirectories`, no more SET. */
+export async function lockDown(conn: DuckDBConnection, allowedDirectories: readonly string[]): Promise<void> {
+  const list = allowedDirectories.map((d) => quoteLiteral(d.endsWith('/') ? d : `${d}/`)).join(', ');
+  // UTC: strings without an offset compared with `time` mean UTC, whatever the host's zone.
+  await conn.run("SET TimeZone = 'UTC'");
+  await conn.run(`SET allowed_directories = [${list}]`);
+  await conn.run('SET enable_external_access = false');
+  await conn.run('SET lock_configuration = true');
+}
+
+function refKey(ref: MeasurementRef): string {
+  return `${ref.database}\u0000${ref.measurement}`;
+}
+
+function valuesSql(names: readonly string[], types: readonly string[], rows: readonly string[][]): string {
+  const cast = names.map((n, i) => `CAST(${quoteIdentifier(`c${i}`)} AS ${types[i]}) AS ${quoteIdentifier(n)}`).join(', ');
+  if (rows.length === 0) return `SELECT ${names.map((n, i) => `CAST(NULL AS ${types[i]}) AS ${quoteIdentifier(n)}`).join(', ')} WHERE false`;
+  const cols = names.map((_, i) => quoteIdentifier(`c${i}`)).join(', ');
+  return `SELECT ${cast} FROM (VALUES ${rows.map((r) => `(${r.join(', ')})`).join(', ')}) AS t(${cols})`;
+}
+
+/** Runs a DuckDB call, turning its errors into Strata's (an interrupt into the abort reason). */
+async function guard<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
   try {
-    return encodeRows(await conn.runAndReadAll(sql));
+    return await fn();
   } catch (err) {
+    if (signal.aborted && (signal.reason instanceof QueryTimeoutError || signal.reason instanceof QueryCancelledError)) throw signal.reason;
     // DuckDB echoes the rewritten SQL ("LINE 1: … read_parquet(['/data/…") after the
     // message: internal paths the user never wrote.
-    const message = (err as Error).message.split('\n\nLINE ')[0];
+    const message = (err as Error).message.split('\n\nLINE ')[0].split('\nLINE ')[0]
+      // Each measurement is read through a subquery, which DuckDB's binder calls a "Values list".
+      .replace(/Values list "/g, 'Table "');
     throw USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message);
   }
+}
+
+function openResult(result: DuckDBResult, profile: QueryProfile, refs: readonly MeasurementRef[], req: QueryRequest, close: () => void): OpenQuery {
+  const names = result.columnNames();
+  const types = result.columnTypes();
+  let ended = false;
+  return {
+    names, types, profile, refs, close,
+    async next() {
+      if (ended) return null;
+      const chunk = await guard(req.signal, () => result.fetchChunk());
+      if (chunk === null || chunk.rowCount === 0) {
+        ended = true;
+        return null;
+      }
+      return { columns: types.map((t, i) => readColumn(chunk, i, t, req.decimals)), rowCount: chunk.rowCount };
+    },
+  };
 }

@@ -70,6 +70,11 @@ export interface AnalyzedQuery {
    * Everything else, comments and a trailing `;` included, is the user's text unchanged.
    */
   render(sourceFor: (ref: MeasurementRef) => string): string;
+  /**
+   * Like `render`, but with a source per occurrence (one of `occurrences`), so that two
+   * reads of one measurement can scan different files (time-range pruning).
+   */
+  renderEach(sourceFor: (occurrence: MeasurementOccurrence) => string): string;
 }
 
 /**
@@ -100,7 +105,14 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
   const walker = new ReferenceWalker(sql, defaultDatabase);
   walker.visit(statement, new Set());
   const occurrences = walker.occurrences.sort((a, b) => a.start - b.start);
-  const rendering = (sourceFor: (ref: MeasurementRef) => string): string => splice(sql, occurrences, sourceFor);
+  const rendering = (sourceFor: (ref: MeasurementRef) => string): string => {
+    const sources = new Map<string, string>();
+    return splice(sql, occurrences, (o) => {
+      let source = sources.get(refKey(o.ref));
+      if (source === undefined) sources.set(refKey(o.ref), (source = sourceFor(o.ref)));
+      return source;
+    });
+  };
 
   // Some syntaxes take only a bare table name (`TABLE cpu`); find them now, while the
   // error can still be a 400, by parsing the rewrite with a stand-in table function.
@@ -122,12 +134,14 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
 
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
+  const visible = occurrences.map(({ ref, path, node, alias }): MeasurementOccurrence => ({ ref, path, node, alias }));
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
     statement,
-    occurrences: occurrences.map(({ ref, path, node, alias }) => ({ ref, path, node, alias })),
+    occurrences: visible,
     render: rendering,
+    renderEach: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i])),
   };
 }
 
@@ -285,18 +299,11 @@ class ReferenceWalker {
 }
 
 /** Replaces each located name (sorted, non-overlapping) by its source. */
-function splice(sql: string, occurrences: readonly Located[], sourceFor: (ref: MeasurementRef) => string): string {
-  const sources = new Map<string, string>();
+function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Located, index: number) => string): string {
   let out = '';
   let at = 0;
-  for (const o of occurrences) {
-    const key = refKey(o.ref);
-    let source = sources.get(key);
-    if (source === undefined) {
-      source = sourceFor(o.ref);
-      sources.set(key, source);
-    }
-    out += sql.slice(at, o.start) + source + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
+  for (const [i, o] of occurrences.entries()) {
+    out += sql.slice(at, o.start) + sourceFor(o, i) + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
     at = o.end;
   }
   return out + sql.slice(at);
@@ -311,7 +318,7 @@ function withName(ctes: ReadonlySet<string>, name: string): ReadonlySet<string> 
 }
 
 /** DuckDB compares identifiers case-insensitively in ASCII only (`"É"` does not match `"é"`). */
-function asciiLower(s: string): string {
+export function asciiLower(s: string): string {
   return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 

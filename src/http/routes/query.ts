@@ -1,16 +1,35 @@
 /**
- * `POST /api/v1/query` — SQL over HTTP in Arc's JSON shape.
+ * The query endpoints (../shared/notes/arc-wire-contract.md §5):
  *
- * Request: JSON `{"sql": "…"}` (a `format` key is accepted and ignored, as Arc does);
- * header `x-arc-database` sets the database of unqualified measurement names.
- * Response 200: `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
- * "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; errors
- * `{"success":false,"error":"…"}` with 400 (bad or refused SQL) or 500 (engine failure).
+ * - `POST /api/v1/query` — body JSON `{"sql": "…", "format"?: "json" | "csv"}`. JSON
+ *   answers Arc's shape `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
+ *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`, streamed chunk by
+ *   chunk; `Accept: text/csv` or `"format": "csv"` answers RFC 4180 CSV (header line,
+ *   CRLF, NULL as an empty field).
+ * - `POST /api/v1/query/arrow` — same body; an Arrow IPC stream
+ *   (`application/vnd.apache.arrow.stream`), one record batch per DuckDB chunk; a
+ *   zero-row result still sends its schema. `SHOW DATABASES` / `SHOW TABLES` answer here
+ *   too (Grafana's health check).
+ * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`.
+ *
+ * Headers: `x-arc-database` (database of unqualified names); `x-strata-priority`
+ * `critical|high|normal|low` (default normal); `x-strata-timeout-ms` lowers the
+ * configured timeout; `x-strata-profile: true` or `x-arc-profile: true` adds
+ * `profile` {planning_ms, files_considered, files_scanned, buffered_rows,
+ * execution_ms} (JSON) or the header `x-strata-profile` (JSON text; Arrow and CSV).
+ * Errors are `{"success":false,"error":"…"}` with 400 (bad or refused SQL), 503 +
+ * Retry-After (queue full), 504 (timeout) or 500; an error after streaming started
+ * ends the body early (JSON is still closed cleanly, as Arc does) and is logged.
+ * A client that disconnects cancels its query.
  */
-import type { FastifyInstance } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { QueryRejectedError } from '../../errors.js';
-import type { QueryService } from '../../query/query-service.js';
+import { QueryCancelledError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
+import { ArrowStreamEncoder } from '../../query/arrow-result.js';
+import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
+import { cellText, jsonRowsText } from '../../query/json-result.js';
+import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import { databaseOf } from '../database.js';
 import type { ErrorShapeConfig } from '../error-handler.js';
 
@@ -18,21 +37,167 @@ const body = z.object({ sql: z.string(), format: z.string().optional() });
 
 export interface QueryRouteOptions {
   queries: QueryService;
+  /** Longest a query may take, queueing included, ms. */
+  timeoutMs: number;
 }
 
 /** Registers the query routes on `app`. */
 export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): Promise<void> {
   const config: ErrorShapeConfig = { errorShape: 'query' };
+
   app.post('/api/v1/query', { config }, async (request, reply) => {
     const started = Date.now();
-    const parsed = body.safeParse(request.body);
-    if (!parsed.success) throw new QueryRejectedError('request body must be JSON {"sql": "<statement>"}');
-    const result = await o.queries.execute(parsed.data.sql, databaseOf(request));
-    const elapsed = Date.now() - started;
+    const { sql, format } = parseBody(request.body);
+    const csv = format === 'csv' || /\btext\/csv\b/.test(request.headers.accept ?? '');
+    const query = await open(o, request, reply, sql, 'exact');
+    if (csv) {
+      profileHeader(request, reply, query);
+      return reply.type('text/csv; charset=utf-8').send(Readable.from(csvBody(query, request)));
+    }
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    void reply.type('application/json').send(
-      `{"success":true,"columns":${JSON.stringify(result.columns)},"data":${result.dataJson},` +
-      `"row_count":${result.rowCount},"execution_time_ms":${elapsed},"timestamp":"${timestamp}"}`,
-    );
+    return reply.type('application/json').send(Readable.from(jsonBody(query, request, started, timestamp, wantsProfile(request))));
   });
+
+  app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
+    const { sql } = parseBody(request.body);
+    const query = await open(o, request, reply, sql, 'arrow');
+    profileHeader(request, reply, query);
+    return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(arrowBody(query, request)));
+  });
+
+  app.get('/exec', { config }, async (request, reply) => {
+    const sql = (request.query as Record<string, unknown>).query;
+    if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
+    const query = await open(o, request, reply, sql, 'exact');
+    return reply.type('application/json').send(Readable.from(execBody(query, request, sql)));
+  });
+}
+
+function parseBody(raw: unknown): { sql: string; format: string | undefined } {
+  const parsed = body.safeParse(raw);
+  if (!parsed.success) throw new QueryRejectedError('request body must be JSON {"sql": "<statement>"}');
+  return { sql: parsed.data.sql, format: parsed.data.format?.toLowerCase() };
+}
+
+function wantsProfile(request: FastifyRequest): boolean {
+  return request.headers['x-strata-profile'] === 'true' || request.headers['x-arc-profile'] === 'true';
+}
+
+function profileHeader(request: FastifyRequest, reply: FastifyReply, query: OpenQuery): void {
+  if (wantsProfile(request)) void reply.header('x-strata-profile', JSON.stringify(query.profile));
+}
+
+/**
+ * Opens the query with the request's priority and deadline; the deadline and a client
+ * disconnect abort it (leaving the queue, or interrupting DuckDB).
+ * @throws QueryRejectedError for a bad priority or timeout header; whatever `QueryService.open` throws.
+ */
+async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact'): Promise<OpenQuery> {
+  const priorityHeader = request.headers['x-strata-priority'];
+  const priority = (typeof priorityHeader === 'string' ? priorityHeader.toLowerCase() : 'normal') as Priority;
+  if (!PRIORITIES.includes(priority)) throw new QueryRejectedError(`invalid x-strata-priority: expected one of ${PRIORITIES.join(', ')}`);
+  let timeoutMs = o.timeoutMs;
+  const timeoutHeader = request.headers['x-strata-timeout-ms'];
+  if (timeoutHeader !== undefined) {
+    const asked = Number(timeoutHeader);
+    if (!Number.isInteger(asked) || asked <= 0) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
+    timeoutMs = Math.min(timeoutMs, asked);
+  }
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new QueryTimeoutError(timeoutMs)), timeoutMs);
+  timer.unref();
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) controller.abort(new QueryCancelledError());
+  };
+  reply.raw.once('close', onClose);
+  const cleanup = (): void => {
+    clearTimeout(timer);
+    reply.raw.off('close', onClose);
+  };
+  try {
+    const query = await o.queries.open({ sql, database: databaseOf(request), priority, signal: controller.signal, decimals });
+    const close = query.close;
+    return { ...query, next: query.next, close: () => { cleanup(); close(); } };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/** Logs an error that happened after the status line was sent. */
+function logLate(request: FastifyRequest, err: unknown): void {
+  if (err instanceof QueryCancelledError) return;
+  request.log.error({ err }, 'query failed while streaming its result');
+}
+
+async function* jsonBody(query: OpenQuery, request: FastifyRequest, started: number, timestamp: string, profile: boolean): AsyncGenerator<string> {
+  let rows = 0;
+  try {
+    yield `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`;
+    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
+      yield (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount);
+      rows += chunk.rowCount;
+    }
+  } catch (err) {
+    logLate(request, err);
+  } finally {
+    query.close();
+  }
+  const elapsed = Date.now() - started;
+  const extra = profile ? `,"profile":${JSON.stringify({ ...query.profile, execution_ms: elapsed })}` : '';
+  yield `],"row_count":${rows},"execution_time_ms":${elapsed},"timestamp":"${timestamp}"${extra}}`;
+}
+
+/** RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
+function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+async function* csvBody(query: OpenQuery, request: FastifyRequest): AsyncGenerator<string> {
+  try {
+    yield query.names.map(csvField).join(',') + '\r\n';
+    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
+      let text = '';
+      for (let r = 0; r < chunk.rowCount; r++) {
+        for (let c = 0; c < chunk.columns.length; c++) text += (c === 0 ? '' : ',') + csvField(cellText(chunk.columns[c], r, 'csv'));
+        text += '\r\n';
+      }
+      yield text;
+    }
+  } catch (err) {
+    logLate(request, err);
+  } finally {
+    query.close();
+  }
+}
+
+async function* arrowBody(query: OpenQuery, request: FastifyRequest): AsyncGenerator<Buffer> {
+  try {
+    const encoder = new ArrowStreamEncoder(query.names, query.types);
+    yield encoder.start();
+    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) yield encoder.batch(chunk.columns, chunk.rowCount);
+    // The end-of-stream marker only after a complete result: a reader sees a failure as a truncated stream.
+    yield encoder.end();
+  } catch (err) {
+    logLate(request, err);
+  } finally {
+    query.close();
+  }
+}
+
+async function* execBody(query: OpenQuery, request: FastifyRequest, sql: string): AsyncGenerator<string> {
+  let rows = 0;
+  try {
+    const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
+    yield `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`;
+    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
+      yield (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount);
+      rows += chunk.rowCount;
+    }
+  } catch (err) {
+    logLate(request, err);
+  } finally {
+    query.close();
+  }
+  yield `],"count":${rows}}`;
 }

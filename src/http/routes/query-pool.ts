@@ -1,0 +1,32 @@
+/**
+ * `GET /api/v1/metrics/query-pool` — the DuckDB connection pool, in Arc's shape
+ * (../shared/notes/arc-wire-contract.md §6.1) plus Strata's queue figures:
+ * `{"timestamp","pool":{connections_open, connections_in_use, connections_idle,
+ * queries_total, query_errors_total, query_latency_sum_us, query_latency_count,
+ * queue_depth:{critical,high,normal,low}, queue_max, queue_rejected_total,
+ * queries_aborted_total, avg_wait_ms, avg_execution_ms}}`. A query counts once it holds
+ * a connection; latency is the time it held it (µs); waits in ms.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { DuckDBPool } from '../../query/duckdb-pool.js';
+
+export interface QueryPoolRouteOptions {
+  pool: DuckDBPool;
+}
+
+/** Registers the pool metrics route on `app`. */
+export async function queryPoolRoutes(app: FastifyInstance, o: QueryPoolRouteOptions): Promise<void> {
+  app.get('/api/v1/metrics/query-pool', async () => {
+    const s = o.pool.stats();
+    return {
+      timestamp: new Date().toISOString(),
+      pool: {
+        connections_open: s.size, connections_in_use: s.inUse, connections_idle: s.idle,
+        queries_total: s.totalLeases, query_errors_total: s.failedLeases,
+        query_latency_sum_us: s.execSumUs, query_latency_count: s.totalLeases,
+        queue_depth: s.queueDepth, queue_max: s.maxQueue, queue_rejected_total: s.rejected, queries_aborted_total: s.aborted,
+        avg_wait_ms: Math.round(s.avgWaitMs * 1000) / 1000, avg_execution_ms: Math.round(s.avgExecMs * 1000) / 1000,
+      },
+    };
+  });
+}

@@ -1,0 +1,193 @@
+/**
+ * Reads DuckDB result DataChunks as plain columns: numeric, boolean, timestamp and
+ * date vectors are copied out as typed arrays (`vector_get_data`, one memcpy per
+ * column per chunk), strings straight from DuckDB's 16-byte `string_t` entries into
+ * one UTF-8 byte buffer with Arrow-style offsets, and validity as an Arrow-style
+ * bitmap (DuckDB's mask is little-endian 64-bit words, bit i = row i valid — the
+ * same bit order as Arrow's). This is the shared front end of the JSON, CSV and
+ * Arrow encoders; going through `getColumns()` instead costs ~20× more
+ * (../shared/notes/hot-path.md, "DuckDB from Node").
+ *
+ * Conversions: every timestamp unit becomes µs (ns floored); ENUM becomes its string.
+ * With `DecimalMode` `arrow`, as Arc's Arrow path (Grafana cannot read decimals):
+ * DECIMAL(≤18, 0) becomes int64 (`i64`), other decimals and HUGEINT float64. Types without a fast path (INTERVAL, LIST,
+ * STRUCT, UUID, HUGEINT, …) come out as `other` with node-api values.
+ */
+import duckdb from '@duckdb/node-bindings';
+import { microsFromNanos } from './json-result.js';
+import { DuckDBTypeId, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+
+/** Arrow-style validity bitmap (bit i of byte i>>3 = row i valid), or null when every row is valid. */
+export type Validity = Uint8Array | null;
+
+/** One result column of one chunk. `valid` applies to every kind but `other` (whose nulls are JS null). */
+export type Column =
+  | { kind: 'f64'; values: Float64Array; valid: Validity }
+  | { kind: 'f32'; values: Float32Array; valid: Validity }
+  | { kind: 'i8'; values: Int8Array; valid: Validity }
+  | { kind: 'i16'; values: Int16Array; valid: Validity }
+  | { kind: 'i32'; values: Int32Array; valid: Validity }
+  | { kind: 'u8'; values: Uint8Array; valid: Validity }
+  | { kind: 'u16'; values: Uint16Array; valid: Validity }
+  | { kind: 'u32'; values: Uint32Array; valid: Validity }
+  | { kind: 'i64'; values: BigInt64Array; valid: Validity }
+  | { kind: 'u64'; values: BigUint64Array; valid: Validity }
+  /** One byte per row, 0 or 1. */
+  | { kind: 'bool'; values: Uint8Array; valid: Validity }
+  /** µs since the epoch; `tz` when the SQL type is TIMESTAMPTZ. */
+  | { kind: 'timestamp'; values: BigInt64Array; valid: Validity; tz: boolean }
+  /** Days since the epoch. */
+  | { kind: 'date'; values: Int32Array; valid: Validity }
+  /** UTF-8 bytes of row i are `data[offsets[i] .. offsets[i+1])`. */
+  | { kind: 'utf8'; offsets: Int32Array; data: Uint8Array; valid: Validity }
+  | { kind: 'other'; values: DuckDBValue[] };
+
+export type ColumnKind = Column['kind'];
+
+/**
+ * How DECIMAL columns are read: `arrow` converts them as Arc's Arrow path does (scale 0
+ * → int64, else float64); `exact` keeps DuckDB's decimal values (as `other`) so JSON and
+ * CSV can print them digit for digit.
+ */
+export type DecimalMode = 'arrow' | 'exact';
+
+/** The column kind a DuckDB result type is read as (stable across chunks, so encoders can plan once). */
+export function kindOf(type: DuckDBType, decimals: DecimalMode): ColumnKind {
+  switch (type.typeId) {
+    case DuckDBTypeId.DOUBLE: return 'f64';
+    case DuckDBTypeId.FLOAT: return 'f32';
+    case DuckDBTypeId.TINYINT: return 'i8';
+    case DuckDBTypeId.SMALLINT: return 'i16';
+    case DuckDBTypeId.INTEGER: return 'i32';
+    case DuckDBTypeId.UTINYINT: return 'u8';
+    case DuckDBTypeId.USMALLINT: return 'u16';
+    case DuckDBTypeId.UINTEGER: return 'u32';
+    case DuckDBTypeId.BIGINT: return 'i64';
+    case DuckDBTypeId.UBIGINT: return 'u64';
+    case DuckDBTypeId.BOOLEAN: return 'bool';
+    case DuckDBTypeId.TIMESTAMP: case DuckDBTypeId.TIMESTAMP_TZ: case DuckDBTypeId.TIMESTAMP_S:
+    case DuckDBTypeId.TIMESTAMP_MS: case DuckDBTypeId.TIMESTAMP_NS: return 'timestamp';
+    case DuckDBTypeId.DATE: return 'date';
+    case DuckDBTypeId.VARCHAR: case DuckDBTypeId.ENUM: return 'utf8';
+    case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT: return decimals === 'arrow' ? 'f64' : 'other';
+    case DuckDBTypeId.DECIMAL: {
+      const t = type as DuckDBDecimalType;
+      if (decimals === 'exact') return 'other';
+      // 128-bit decimals have no fast path; they are read by node-api below.
+      return t.width > 18 || t.scale !== 0 ? 'f64' : 'i64';
+    }
+    default: return 'other';
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Reads column `index` (of SQL type `type`) of `chunk`; its kind is `kindOf(type, decimals)`. */
+export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBType, decimals: DecimalMode): Column {
+  const n = chunk.rowCount;
+  const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
+  const valid = readValidity(vector, n);
+  const data = (bytes: number): Uint8Array => duckdb.vector_get_data(vector, bytes);
+  // Each copy detaches the values from DuckDB's chunk memory, which is freed with the chunk.
+  const copy = <T>(make: new (b: ArrayBuffer, o: number, l: number) => T, width: number): T => {
+    const bytes = data(n * width).slice();
+    return new make(bytes.buffer, 0, n);
+  };
+  switch (type.typeId) {
+    case DuckDBTypeId.DOUBLE: return { kind: 'f64', values: copy(Float64Array, 8), valid };
+    case DuckDBTypeId.FLOAT: return { kind: 'f32', values: copy(Float32Array, 4), valid };
+    case DuckDBTypeId.TINYINT: return { kind: 'i8', values: copy(Int8Array, 1), valid };
+    case DuckDBTypeId.SMALLINT: return { kind: 'i16', values: copy(Int16Array, 2), valid };
+    case DuckDBTypeId.INTEGER: return { kind: 'i32', values: copy(Int32Array, 4), valid };
+    case DuckDBTypeId.UTINYINT: return { kind: 'u8', values: copy(Uint8Array, 1), valid };
+    case DuckDBTypeId.USMALLINT: return { kind: 'u16', values: copy(Uint16Array, 2), valid };
+    case DuckDBTypeId.UINTEGER: return { kind: 'u32', values: copy(Uint32Array, 4), valid };
+    case DuckDBTypeId.BIGINT: return { kind: 'i64', values: copy(BigInt64Array, 8), valid };
+    case DuckDBTypeId.UBIGINT: return { kind: 'u64', values: copy(BigUint64Array, 8), valid };
+    case DuckDBTypeId.BOOLEAN: return { kind: 'bool', values: copy(Uint8Array, 1), valid };
+    case DuckDBTypeId.DATE: return { kind: 'date', values: copy(Int32Array, 4), valid };
+    case DuckDBTypeId.TIMESTAMP: case DuckDBTypeId.TIMESTAMP_TZ:
+      return { kind: 'timestamp', values: copy(BigInt64Array, 8), valid, tz: type.typeId === DuckDBTypeId.TIMESTAMP_TZ };
+    case DuckDBTypeId.TIMESTAMP_S: case DuckDBTypeId.TIMESTAMP_MS: case DuckDBTypeId.TIMESTAMP_NS: {
+      const values = copy(BigInt64Array, 8);
+      const s = type.typeId;
+      for (let i = 0; i < n; i++) {
+        values[i] = s === DuckDBTypeId.TIMESTAMP_S ? values[i] * 1_000_000n : s === DuckDBTypeId.TIMESTAMP_MS ? values[i] * 1000n : microsFromNanos(values[i]);
+      }
+      return { kind: 'timestamp', values, valid, tz: false };
+    }
+    case DuckDBTypeId.VARCHAR: return readStrings(data(n * 16), n, valid);
+    case DuckDBTypeId.ENUM: return readEnum(type as DuckDBEnumType, data, n, valid);
+    case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT:
+      if (decimals === 'arrow') return { kind: 'f64', values: Float64Array.from(chunk.getColumnValues(index), (v) => (v === null ? 0 : Number(v))), valid };
+      break;
+    case DuckDBTypeId.DECIMAL: {
+      const t = type as DuckDBDecimalType;
+      if (decimals === 'exact') break;
+      if (t.width > 18) return { kind: 'f64', values: Float64Array.from(chunk.getColumnValues(index), (v) => (v === null ? 0 : Number(String(v)))), valid };
+      const raw = t.width <= 4 ? copy(Int16Array, 2) : t.width <= 9 ? copy(Int32Array, 4) : copy(BigInt64Array, 8);
+      if (t.scale === 0) return { kind: 'i64', values: BigInt64Array.from(raw as ArrayLike<number | bigint>, BigInt), valid };
+      const div = 10 ** t.scale;
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) values[i] = Number(raw[i]) / div;
+      return { kind: 'f64', values, valid };
+    }
+  }
+  return { kind: 'other', values: chunk.getColumnValues(index) };
+}
+
+/** DuckDB's validity words as an Arrow bitmap; null when DuckDB has no mask (all valid). */
+function readValidity(vector: duckdb.Vector, n: number): Validity {
+  const words = Math.ceil(n / 64);
+  const mask = duckdb.vector_get_validity(vector, words * 8);
+  if (!mask) return null;
+  const bytes = mask.slice(0, Math.ceil(n / 8));
+  // A mask may exist with every bit set: report that as "all valid" so encoders skip checks.
+  for (let i = 0; i < bytes.length; i++) {
+    const full = i === bytes.length - 1 && n % 8 !== 0 ? (1 << n % 8) - 1 : 0xff;
+    if ((bytes[i] & full) !== full) return bytes;
+  }
+  return null;
+}
+
+/** Decodes `string_t` entries: length (u32), then ≤12 bytes inline or a 4-byte prefix and a pointer. */
+function readStrings(entries: Uint8Array, n: number, valid: Validity): Column {
+  const view = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    if (valid === null || (valid[i >>> 3] & (1 << (i & 7))) !== 0) total += view.getUint32(i * 16, true);
+    offsets[i + 1] = total;
+  }
+  const data = new Uint8Array(total);
+  for (let i = 0; i < n; i++) {
+    const len = offsets[i + 1] - offsets[i];
+    if (len === 0) continue;
+    const at = i * 16;
+    if (len <= 12) data.set(entries.subarray(at + 4, at + 4 + len), offsets[i]);
+    else data.set(duckdb.get_data_from_pointer(entries.buffer as ArrayBuffer, entries.byteOffset + at + 8, len), offsets[i]);
+  }
+  return { kind: 'utf8', offsets, data, valid };
+}
+
+/** ENUM indexes (u8/u16/u32 by dictionary size) resolved to their strings. */
+function readEnum(type: DuckDBEnumType, data: (bytes: number) => Uint8Array, n: number, valid: Validity): Column {
+  const width = type.internalTypeId === DuckDBTypeId.UTINYINT ? 1 : type.internalTypeId === DuckDBTypeId.USMALLINT ? 2 : 4;
+  const raw = data(n * width);
+  const indexes = width === 1 ? raw : width === 2 ? new Uint16Array(raw.slice().buffer) : new Uint32Array(raw.slice().buffer);
+  const dictionary = type.values.map((v) => encoder.encode(v));
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    if (valid === null || (valid[i >>> 3] & (1 << (i & 7))) !== 0) total += dictionary[indexes[i]].length;
+    offsets[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n; i++) if (offsets[i + 1] > offsets[i]) bytes.set(dictionary[indexes[i]], offsets[i]);
+  return { kind: 'utf8', offsets, data: bytes, valid };
+}
+
+/** Whether row `i` of a column with validity `valid` is non-NULL. */
+export function isValid(valid: Validity, i: number): boolean {
+  return valid === null || (valid[i >>> 3] & (1 << (i & 7))) !== 0;
+}

@@ -1,0 +1,179 @@
+/**
+ * Time-range partition pruning: which bounds on `time` filter the rows of one
+ * measurement reference, read from DuckDB's parsed AST (never from the SQL text).
+ *
+ * Rules (anything else means "no bound", so correctness never depends on pruning):
+ * - Only the query level that reads the table directly counts: the SELECT whose FROM
+ *   reaches the reference through nothing but joins. A bound in an outer query over a
+ *   subquery or CTE does not prune the inner read.
+ * - Only top-level AND-ed conjuncts of that SELECT's WHERE, plus the ON conditions of
+ *   INNER joins on the way down (an outer join's ON only decides matching; its
+ *   preserved side keeps every row). OR, NOT, CASE and functions of `time` are not
+ *   understood and never prune.
+ * - Comparisons `>=, >, <, <=, =` and `BETWEEN` with `time` on one side and a
+ *   constant expression on the other. `time` must name this reference: `alias.time`
+ *   with the reference's alias (or measurement name), or a bare `time` when the FROM
+ *   holds this table alone. A WHERE bound on a null-supplying side is still sound: the
+ *   comparison is false for the NULL-extended rows the pruning could create.
+ * - Constant expressions: literals (RFC 3339 or DuckDB forms, as strings or typed
+ *   TIMESTAMP/DATE literals), casts, `now()`, `current_timestamp`, `INTERVAL`s, `+`/`-`,
+ *   `to_timestamp`, `epoch_ms`, `make_timestamp`, `date_trunc` — what Grafana's
+ *   `$__timeFilter` and epoch forms produce. The caller evaluates them in DuckDB
+ *   (`boundSql`), so their meaning is exactly DuckDB's. Integers beyond 2^53, which
+ *   `JSON.parse` has rounded, are not used.
+ * - Upper bounds that depend on the clock (`time < now()`) are dropped: they are
+ *   evaluated before the query's own transaction starts, so an hour boundary passed in
+ *   between would cut off rows.
+ */
+import { asciiLower, type JsonObject, type JsonValue, type MeasurementOccurrence } from './sql-rewriter.js';
+import { quoteLiteral } from './sql-text.js';
+
+/** One bound on `time`: `time <op> (<sql>)`. */
+export interface TimeBound {
+  readonly op: '>=' | '>' | '<' | '<=';
+  /** A constant SQL expression DuckDB can evaluate on its own. */
+  readonly sql: string;
+}
+
+const FLIP = { '>=': '<=', '>': '<', '<': '>', '<=': '>=' } as const;
+
+const COMPARISONS: Readonly<Record<string, TimeBound['op'] | '='>> = {
+  COMPARE_GREATERTHANOREQUALTO: '>=', COMPARE_GREATERTHAN: '>', COMPARE_LESSTHAN: '<',
+  COMPARE_LESSTHANOREQUALTO: '<=', COMPARE_EQUAL: '=',
+};
+
+/** Functions whose value is the clock: bounds using them may not cap the range from above. */
+const CLOCK = new Set(['now', 'current_timestamp', 'get_current_timestamp', 'transaction_timestamp', 'current_date', 'today']);
+const FUNCTIONS = new Set([
+  ...CLOCK, 'to_timestamp', 'epoch_ms', 'make_timestamp', 'make_timestamptz', 'date_trunc',
+  'trunc', 'to_seconds', 'to_minutes', 'to_hours', 'to_days', 'to_weeks', 'to_milliseconds', 'to_microseconds',
+]);
+const CAST_TYPES: Readonly<Record<string, string>> = {
+  TIMESTAMP: 'TIMESTAMP', TIMESTAMPWITHTIMEZONE: 'TIMESTAMPTZ', DATE: 'DATE', INTERVAL: 'INTERVAL',
+  VARCHAR: 'VARCHAR', BIGINT: 'BIGINT', INTEGER: 'INTEGER', DOUBLE: 'DOUBLE',
+};
+const INTEGER_TYPES = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'HUGEINT']);
+
+/** The bounds on `time` that restrict `occurrence` in the query rooted at `root`; empty when none are understood. */
+export function timeBounds(root: JsonObject, occurrence: MeasurementOccurrence): TimeBound[] {
+  // Nodes along the path from the root down to the BASE_TABLE.
+  const nodes: JsonValue[] = [root];
+  for (const key of occurrence.path) nodes.push((nodes[nodes.length - 1] as Record<string | number, JsonValue>)[key]);
+  // The innermost SELECT whose `from_table` leads to the table through joins only.
+  let select: JsonObject | undefined;
+  const conditions: JsonValue[] = [];
+  let alone = false;
+  for (let k = occurrence.path.length - 1; k >= 0; k--) {
+    if (occurrence.path[k] !== 'from_table') continue;
+    const owner = nodes[k] as JsonObject;
+    if (owner.type !== 'SELECT_NODE') return [];
+    const joins: JsonObject[] = [];
+    let ok = true;
+    for (let j = k + 1; j < nodes.length - 1; j++) {
+      const node = nodes[j] as JsonObject;
+      const next = occurrence.path[j];
+      if (node.type !== 'JOIN' || (next !== 'left' && next !== 'right')) ok = false;
+      else joins.push(node);
+    }
+    if (!ok) return [];
+    select = owner;
+    alone = joins.length === 0;
+    conditions.push(owner.where_clause);
+    for (const join of joins) if (join.join_type === 'INNER' && join.ref_type === 'REGULAR') conditions.push(join.condition);
+    break;
+  }
+  if (select === undefined) return [];
+  const isTime = (e: JsonValue): boolean => {
+    if (e === null || typeof e !== 'object' || Array.isArray(e) || e.class !== 'COLUMN_REF') return false;
+    const names = (e.column_names as string[]).map(asciiLower);
+    if (names.length === 1) return alone && names[0] === 'time';
+    return names.length === 2 && names[0] === asciiLower(occurrence.alias) && names[1] === 'time';
+  };
+  const bounds: TimeBound[] = [];
+  const add = (op: TimeBound['op'], e: JsonValue): void => {
+    const c = constant(e);
+    if (c !== undefined && !(c.clock && (op === '<' || op === '<='))) bounds.push({ op, sql: c.sql });
+  };
+  for (const condition of conditions) {
+    for (const term of conjuncts(condition)) {
+      if (term.class === 'COMPARISON') {
+        const op = COMPARISONS[String(term.type)];
+        if (op === undefined) continue;
+        let side: JsonValue;
+        let dir: TimeBound['op'] | '=';
+        if (isTime(term.left)) [side, dir] = [term.right, op];
+        else if (isTime(term.right)) [side, dir] = [term.left, op === '=' ? '=' : FLIP[op]];
+        else continue;
+        if (dir === '=') {
+          add('>=', side);
+          add('<=', side);
+        } else add(dir, side);
+      } else if (term.class === 'BETWEEN' && isTime(term.input)) {
+        add('>=', term.lower);
+        add('<=', term.upper);
+      }
+    }
+  }
+  return bounds;
+}
+
+/** The AND-ed terms of `e` (itself when it is not an AND); none for a missing clause. */
+function conjuncts(e: JsonValue): JsonObject[] {
+  if (e === null || typeof e !== 'object' || Array.isArray(e)) return [];
+  if (e.class === 'CONJUNCTION' && e.type === 'CONJUNCTION_AND') return (e.children as JsonValue[]).flatMap(conjuncts);
+  return [e];
+}
+
+/** SQL text of a constant expression, and whether it reads the clock; undefined when not understood. */
+function constant(e: JsonValue): { sql: string; clock: boolean } | undefined {
+  if (e === null || typeof e !== 'object' || Array.isArray(e)) return undefined;
+  if (e.class === 'CONSTANT') {
+    const value = e.value as JsonObject;
+    if (value.is_null === true) return undefined;
+    const type = String((value.type as JsonObject).id);
+    const v = value.value;
+    if (type === 'VARCHAR' && typeof v === 'string') return { sql: quoteLiteral(v), clock: false };
+    if (INTEGER_TYPES.has(type) && typeof v === 'number' && Number.isSafeInteger(v)) return { sql: `CAST(${v} AS BIGINT)`, clock: false };
+    if ((type === 'DOUBLE' || type === 'FLOAT') && typeof v === 'number' && Number.isFinite(v)) return { sql: `CAST(${v} AS DOUBLE)`, clock: false };
+    return undefined;
+  }
+  // DuckDB parses `current_timestamp` and `current_date` without parentheses as column names.
+  if (e.class === 'COLUMN_REF') {
+    const names = e.column_names as string[];
+    const name = names.length === 1 ? asciiLower(names[0]) : '';
+    return name === 'current_timestamp' || name === 'current_date' ? { sql: name, clock: true } : undefined;
+  }
+  if (e.class === 'CAST') {
+    const target = CAST_TYPES[String((e.cast_type as JsonObject).id)];
+    const child = constant(e.child);
+    if (e.try_cast !== false || target === undefined || child === undefined) return undefined;
+    return { sql: `CAST(${child.sql} AS ${target})`, clock: child.clock };
+  }
+  if (e.class === 'FUNCTION') {
+    const name = String(e.function_name).toLowerCase();
+    if (!FUNCTIONS.has(name) && !(e.is_operator === true && (name === '+' || name === '-'))) return undefined;
+    if (e.schema !== '' || e.catalog !== '' || e.filter !== null || e.distinct !== false) return undefined;
+    const args = (e.children as JsonValue[]).map(constant);
+    if (args.some((a) => a === undefined)) return undefined;
+    const parts = args as { sql: string; clock: boolean }[];
+    const clock = CLOCK.has(name) || parts.some((a) => a.clock);
+    if (e.is_operator === true) {
+      if (parts.length === 1 && name === '-') return { sql: `(-${parts[0].sql})`, clock };
+      if (parts.length !== 2) return undefined;
+      return { sql: `(${parts[0].sql} ${name} ${parts[1].sql})`, clock };
+    }
+    return { sql: `${name}(${parts.map((a) => a.sql).join(', ')})`, clock };
+  }
+  return undefined;
+}
+
+/** SQL that evaluates one bound to µs since the epoch as DuckDB compares it with the TIMESTAMPTZ `time` column. */
+export function boundSql(bound: TimeBound): string {
+  return `SELECT epoch_us(CAST((${bound.sql}) AS TIMESTAMPTZ))`;
+}
+
+/** Hour partitions that can hold matching rows, from evaluated bounds (µs); open ends undefined. */
+export interface HourRange {
+  from?: number;
+  to?: number;
+}
