@@ -1,0 +1,254 @@
+/**
+ * End to end, issue 5: the SQL sandbox (hostile queries refused, no file touched),
+ * DuckDB lockdown (writer, temp tables and spill still work), time-range pruning
+ * (files scanned vs. the rows answered), read-your-writes (exactly once across a
+ * flush), result formats (Arrow decoded with apache-arrow, CSV, streamed JSON, /exec),
+ * priorities, timeouts and the pool metrics.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { tableFromIPC } from 'apache-arrow';
+import { removeDir, tempDir, TestServer } from './harness.js';
+
+let server: TestServer;
+const H = 3_600; // seconds per hour
+const T0 = 1767225600; // 2026-01-01T00:00:00Z
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(server.url + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', 'x-arc-database': 'qe', ...headers } });
+}
+
+async function json(sql: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> & { data: unknown[][]; error?: string } }> {
+  const res = await post('/api/v1/query', { sql }, headers);
+  return { status: res.status, body: (await res.json()) as never };
+}
+
+before(async () => {
+  server = await TestServer.start({ STRATA_BUFFER_MAX_AGE_MS: '600000', STRATA_QUERY_CACHE_TTL_MS: '0' });
+  // 6 hours of cpu, 2 hosts, one point per host per 10 minutes, flushed as hour files.
+  const lines: string[] = [];
+  for (let t = T0; t < T0 + 6 * H; t += 600) {
+    lines.push(`cpu,host=a usage=${(t - T0) / 600} ${t}`, `cpu,host=b usage=${(t - T0) / 600 + 0.5} ${t}`);
+  }
+  assert.equal((await server.writeLines(lines.join('\n'), 'db=qe&precision=s')).status, 204);
+  await server.flush();
+});
+after(async () => {
+  const stopping = Date.now();
+  assert.equal(await server.stop(), 0);
+  console.log(`server stopped in ${Date.now() - stopping} ms`);
+  removeDir(server.dataDir);
+});
+
+describe('sandbox', () => {
+  const outside = tempDir('strata-outside-');
+  after(() => removeDir(outside));
+  const target = join(outside, 'x');
+  const hostile: [string, string][] = [
+    ['read_csv', "SELECT * FROM read_csv('/etc/passwd')"],
+    ['read_csv_auto', "SELECT * FROM read_csv_auto('/etc/passwd')"],
+    ['read_text', "SELECT * FROM read_text('/etc/passwd')"],
+    ['read_blob', "SELECT * FROM read_blob('/etc/passwd')"],
+    ['read_json', "SELECT * FROM read_json('/etc/passwd')"],
+    ['read_json_objects', "SELECT * FROM read_json_objects('/etc/passwd')"],
+    ['read_parquet', "SELECT * FROM read_parquet('/etc/passwd')"],
+    ['parquet_metadata', "SELECT * FROM parquet_metadata('/etc/passwd')"],
+    ['glob', "SELECT * FROM glob('/etc/*')"],
+    ['sniff_csv', "SELECT * FROM sniff_csv('/etc/passwd')"],
+    ['query()', "SELECT * FROM query('SELECT * FROM read_csv(''/etc/passwd'')')"],
+    ['path as table', "SELECT * FROM '/etc/passwd'"],
+    ['quoted path as table', 'SELECT * FROM "/etc/passwd"'],
+    ['read_text in a subquery', "SELECT (SELECT content FROM read_text('/etc/passwd'))"],
+    ['read_text in a CTE', "WITH x AS (SELECT * FROM read_text('/etc/passwd')) SELECT * FROM x"],
+    ['quoted function name', 'SELECT * FROM "read_text"(\'/etc/passwd\')'],
+    ['COPY', `COPY (SELECT 1) TO '${target}'`],
+    ['COPY FROM', "COPY cpu FROM '/etc/passwd'"],
+    ['ATTACH', `ATTACH '${target}.db' AS x`],
+    ['INSTALL', 'INSTALL httpfs'],
+    ['LOAD', 'LOAD httpfs'],
+    ['SET', "SET enable_external_access = true"],
+    ['RESET', 'RESET allowed_directories'],
+    ['PRAGMA', 'PRAGMA database_list'],
+    ['CALL', 'CALL pragma_version()'],
+    ['EXPORT', `EXPORT DATABASE '${outside}'`],
+    ['CREATE TABLE', 'CREATE TABLE t AS SELECT 1'],
+    ['CREATE SECRET', "CREATE SECRET s (TYPE s3, KEY_ID 'a', SECRET 'b')"],
+    ['INSERT', 'INSERT INTO cpu VALUES (1)'],
+    ['DROP', 'DROP TABLE cpu'],
+    ['multi-statement', `SELECT 1; COPY (SELECT 1) TO '${target}'`],
+    ['comment hiding a statement', `SELECT 1 /* ; */; COPY (SELECT 1) TO '${target}'`],
+    ['line comment then statement', `SELECT 1 --\n; ATTACH '${target}.db'`],
+    ['path traversal database', 'SELECT * FROM "..".cpu'],
+    ['path traversal measurement', 'SELECT * FROM qe."../qe/cpu"'],
+    ['slash in name', 'SELECT * FROM "a/b"'],
+    ['three-part name', 'SELECT * FROM a.b.cpu'],
+  ];
+  for (const [name, sql] of hostile) {
+    test(`refused: ${name}`, async () => {
+      const r = await json(sql);
+      assert.equal(r.status, 400, `${sql} → ${r.status} ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.success, false);
+      assert.ok(!JSON.stringify(r.body).includes('root:'), 'no file content leaked');
+    });
+  }
+  test('no file was created outside', () => {
+    assert.deepEqual(readdirSync(outside), []);
+    assert.equal(existsSync(target), false);
+  });
+  test('the writer, temp tables and queries still work after lockdown', async () => {
+    assert.equal((await server.writeLines(`locked v=1 ${T0}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual((await json('SELECT v FROM locked')).body.data, [[1]]);
+    // Spilling a large sort still works (the temp directory is allowed).
+    const r = await json('SELECT count(*) FROM (SELECT range AS r, random() AS x FROM range(3000000) ORDER BY x)');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  });
+});
+
+describe('time-range pruning', () => {
+  async function profile(sql: string): Promise<{ rows: unknown[][]; scanned: number; considered: number }> {
+    const r = await json(sql, { 'x-strata-profile': 'true' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const p = r.body.profile as { files_scanned: number; files_considered: number };
+    return { rows: r.body.data, scanned: p.files_scanned, considered: p.files_considered };
+  }
+  const cases: [string, string, number, number][] = [
+    // [name, SQL, files scanned, count(*)]
+    ['no filter', 'SELECT count(*) FROM cpu', 6, 72],
+    ['Grafana $__timeFilter', "SELECT count(*) FROM cpu WHERE time >= '2026-01-01T01:00:00Z' AND time < '2026-01-01T03:00:00Z'", 2, 24],
+    ['BETWEEN DuckDB literal', "SELECT count(*) FROM cpu WHERE time BETWEEN '2026-01-01 02:00:00' AND '2026-01-01 02:30:00'", 1, 8],
+    ['typed literal, reversed', "SELECT count(*) FROM cpu WHERE TIMESTAMP '2026-01-01 05:00:00' <= time", 1, 12],
+    ['epoch to_timestamp', `SELECT count(*) FROM cpu WHERE time >= to_timestamp(${T0 + 4 * H})`, 2, 24],
+    ['epoch_ms', `SELECT count(*) FROM cpu WHERE time < epoch_ms(${(T0 + H) * 1000})`, 1, 12],
+    ['qualified alias', "SELECT count(*) FROM cpu c WHERE c.time > '2026-01-01T04:59:59Z'", 2, 12],
+    ['OR is not understood', "SELECT count(*) FROM cpu WHERE time < '2026-01-01T01:00:00Z' OR host = 'a'", 6, 42],
+    // DuckDB's parser itself turns NOT (a < b) into a >= b.
+    ['NOT of a comparison, folded by the parser', "SELECT count(*) FROM cpu WHERE NOT (time < '2026-01-01T05:00:00Z')", 1, 12],
+    ['NOT of a conjunction is not understood', "SELECT count(*) FROM cpu WHERE NOT (time < '2026-01-01T05:00:00Z' AND host = 'a')", 6, 42],
+    ['function of time is not understood', "SELECT count(*) FROM cpu WHERE date_trunc('hour', time) >= '2026-01-01T05:00:00Z'", 6, 12],
+    ['outer query bound does not prune a subquery', "SELECT count(*) FROM (SELECT * FROM cpu) WHERE time >= '2026-01-01T05:00:00Z'", 6, 12],
+    ['other alias does not prune', "SELECT count(*) FROM cpu a JOIN cpu b ON a.time = b.time AND a.host = b.host WHERE a.time >= '2026-01-01T05:00:00Z'", 7, 12],
+    ['now() lower bound prunes everything in the past', "SELECT count(*) FROM cpu WHERE time > now() - INTERVAL '1 hour'", 0, 0],
+  ];
+  for (const [name, sql, scanned, count] of cases) {
+    test(name, async () => {
+      const p = await profile(sql);
+      assert.deepEqual(p.rows, [[count]]);
+      assert.equal(p.scanned, scanned);
+    });
+  }
+  test('LEFT JOIN: a WHERE bound on the preserved side does not prune the other side', async () => {
+    const sql = `SELECT count(*), count(b.host) FROM cpu a LEFT JOIN cpu b ON b.time = a.time - INTERVAL '1 hour' AND a.host = b.host
+      WHERE a.time >= '2026-01-01T05:00:00Z'`;
+    const p = await profile(sql);
+    assert.deepEqual(p.rows, [[12, 12]]);
+    assert.equal(p.scanned, 1 + 6);
+  });
+});
+
+describe('read your writes', () => {
+  test('an unflushed record is visible, then exactly once after the flush', async () => {
+    assert.equal((await server.writeLines(`ryw,host=x v=42i ${T0}`, 'db=qe&precision=s')).status, 204);
+    assert.deepEqual((await json('SELECT host, v FROM ryw')).body.data, [['x', 42]]);
+    await server.flush();
+    assert.deepEqual((await json('SELECT host, v FROM ryw')).body.data, [['x', 42]]);
+    // Mixed: one record in a file, one in memory.
+    assert.equal((await server.writeLines(`ryw,host=y v=7i ${T0 + 1}`, 'db=qe&precision=s')).status, 204);
+    assert.deepEqual((await json('SELECT host, v FROM ryw ORDER BY time')).body.data, [['x', 42], ['y', 7]]);
+  });
+  test('the count never changes while flushes run concurrently', async () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => `loop,host=h${i % 7} v=${i}i ${T0 + i}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=qe&precision=s')).status, 204);
+    let flushing = true;
+    const flusher = (async () => {
+      for (let i = 0; i < 5; i++) {
+        await server.writeLines(`other v=${i} ${T0 + i}`, 'db=qe&precision=s');
+        await server.flush();
+      }
+      flushing = false;
+    })();
+    let checks = 0;
+    while (flushing || checks < 5) {
+      const r = await json('SELECT count(*), sum(v) FROM loop');
+      assert.deepEqual(r.body.data, [[2000, 1999000]], JSON.stringify(r.body));
+      checks++;
+    }
+    await flusher;
+  });
+});
+
+describe('result formats', () => {
+  test('Arrow: values, types and a zero-row schema', async () => {
+    const res = await post('/api/v1/query/arrow', { sql: "SELECT time, host, usage, 1.5::DECIMAL(4,1) AS d, 7::DECIMAL(10,0) AS i FROM cpu WHERE time < '2026-01-01T00:10:00Z' ORDER BY host" });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/vnd.apache.arrow.stream');
+    const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+    assert.deepEqual(table.schema.fields.map((f) => [f.name, String(f.type)]), [
+      ['time', 'Timestamp<MICROSECOND, UTC>'], ['host', 'Utf8'], ['usage', 'Float64'], ['d', 'Float64'], ['i', 'Int64'],
+    ]);
+    assert.deepEqual(table.toArray().map((r) => { const o = r.toJSON(); return [o.time, o.host, o.usage, o.d, o.i]; }), [
+      [T0 * 1000, 'a', 0, 1.5, 7n], [T0 * 1000, 'b', 0.5, 1.5, 7n],
+    ]);
+    const empty = await post('/api/v1/query/arrow', { sql: 'SELECT host, usage FROM cpu WHERE false' });
+    const e = tableFromIPC(new Uint8Array(await empty.arrayBuffer()));
+    assert.equal(e.numRows, 0);
+    assert.deepEqual(e.schema.fields.map((f) => f.name), ['host', 'usage']);
+  });
+  test('Arrow: SHOW DATABASES (Grafana health check)', async () => {
+    const res = await post('/api/v1/query/arrow', { sql: 'SHOW DATABASES' });
+    assert.equal(res.status, 200);
+    const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+    assert.ok(table.getChild('database')!.toArray().includes('qe'));
+  });
+  test('a large JSON result streams and parses', async () => {
+    const r = await json('SELECT range AS i, range * 0.5 AS x FROM range(100000)');
+    assert.equal(r.body.row_count, 100000);
+    assert.deepEqual(r.body.data[99999], [99999, 49999.5]);
+  });
+  test('CSV by Accept and by format', async () => {
+    const sql = `SELECT 'a,b' AS s, 'say "hi"' AS q, NULL AS n, 1 AS i`;
+    const expected = 's,q,n,i\r\n"a,b","say ""hi""",,1\r\n';
+    const byAccept = await post('/api/v1/query', { sql }, { accept: 'text/csv' });
+    assert.match(byAccept.headers.get('content-type')!, /^text\/csv/);
+    assert.equal(await byAccept.text(), expected);
+    assert.equal(await (await post('/api/v1/query', { sql, format: 'csv' })).text(), expected);
+  });
+  test('/exec answers columns with types and the dataset', async () => {
+    const res = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, 'x' AS b")}`);
+    assert.deepEqual(await res.json(), { query: "SELECT 1 AS a, 'x' AS b", columns: [{ name: 'a', type: 'INTEGER' }, { name: 'b', type: 'VARCHAR' }], dataset: [[1, 'x']], count: 1 });
+  });
+});
+
+describe('pool', () => {
+  test('a timeout interrupts the query: 504', async () => {
+    const started = Date.now();
+    const r = await json('SELECT count(*) FROM range(100000000000) a', { 'x-strata-timeout-ms': '300' });
+    assert.equal(r.status, 504, JSON.stringify(r.body));
+    assert.ok(Date.now() - started < 5000);
+  });
+  test('a bad priority is 400; metrics report the pool', async () => {
+    assert.equal((await json('SELECT 1', { 'x-strata-priority': 'urgent' })).status, 400);
+    const m = (await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: Record<string, unknown> };
+    assert.equal(m.pool.connections_open, 2);
+    assert.deepEqual(m.pool.queue_depth, { critical: 0, high: 0, normal: 0, low: 0 });
+    assert.ok((m.pool.queries_total as number) > 10);
+  });
+  test('a disconnected client cancels its query', async () => {
+    const controller = new AbortController();
+    const res = fetch(server.url + '/api/v1/query', {
+      method: 'POST', body: JSON.stringify({ sql: 'SELECT count(*) FROM range(100000000000) b' }),
+      headers: { 'content-type': 'application/json' }, signal: controller.signal,
+    }).catch(() => undefined);
+    setTimeout(() => controller.abort(), 200);
+    await res;
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) {
+      const m = (await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { queries_aborted_total: number } };
+      ok = m.pool.queries_aborted_total >= 1;
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(ok, 'the cancelled query was interrupted');
+  });
+});
