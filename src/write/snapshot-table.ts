@@ -42,10 +42,15 @@ export async function createSnapshotTable(conn: DuckDBConnection, table: string,
   await conn.run(`CREATE TEMP TABLE ${table} (${ddl})`);
   const appender = await conn.createAppender(table);
   try {
-    const types = columns.map((c) => c.plan.type);
+    // One chunk for the whole load: creating one rebuilds every logical type, and the
+    // ENUM of a 1,000-host dictionary rebuilt per step cost 6.6 % of the event loop. The
+    // appender copies each chunk's rows, so the chunk can be refilled; reset() drops the
+    // previous step's validity masks and strings, so every step starts all-valid.
+    const chunk = DuckDBDataChunk.create(columns.map((c) => c.plan.type));
     for (let from = 0; from < snapshot.rowCount; from += CHUNK_ROWS) {
       const count = Math.min(CHUNK_ROWS, snapshot.rowCount - from);
-      const chunk = DuckDBDataChunk.create(types, count);
+      chunk.reset();
+      chunk.rowCount = count;
       columns.forEach((c, i) => c.plan.fill(duckdb.data_chunk_get_vector(chunk.chunk, i), from, count));
       appender.appendDataChunk(chunk);
     }
@@ -64,14 +69,14 @@ function copyRows(vector: duckdb.Vector, src: ArrayBufferView & { BYTES_PER_ELEM
 
 /**
  * Writes DuckDB's validity bitmask (bit i of 64-bit little-endian words = row i is
- * valid) for rows [from, from+count) where `isValid` says so; untouched when all are valid.
+ * valid) for rows [from, from+count), where `present[row]` is 0 for NULL (a tag's codes
+ * or a field's valid flags); untouched when all are valid, the common case, which
+ * `indexOf` finds natively.
  */
-function copyValidity(vector: duckdb.Vector, isValid: (row: number) => boolean, from: number, count: number): void {
-  let allValid = true;
-  for (let i = 0; i < count && allValid; i++) allValid = isValid(from + i);
-  if (allValid) return;
+function copyValidity(vector: duckdb.Vector, present: Uint8Array | Uint32Array, from: number, count: number): void {
+  if (present.subarray(from, from + count).indexOf(0) === -1) return;
   const mask = new Uint8Array(Math.ceil(count / 64) * 8);
-  for (let i = 0; i < count; i++) if (isValid(from + i)) mask[i >>> 3] |= 1 << (i & 7);
+  for (let i = 0; i < count; i++) if (present[from + i] !== 0) mask[i >>> 3] |= 1 << (i & 7);
   duckdb.vector_ensure_validity_writable(vector);
   duckdb.copy_data_to_vector_validity(vector, 0, mask.buffer, 0, mask.byteLength);
 }
@@ -109,20 +114,19 @@ function tagColumn(tag: TagColumn): PlannedColumn {
         indexes[i] = code === 0 ? 0 : code - 1;
       }
       copyRows(vector, indexes, 0, count);
-      copyValidity(vector, (row) => tag.codes[row] !== 0, from, count);
+      copyValidity(vector, tag.codes, from, count);
     },
   };
 }
 
 function fieldColumn(field: FieldColumn): PlannedColumn {
-  const isValid = (row: number): boolean => field.valid[row] === 1;
   if (field.type === 'string') {
     return {
       sqlType: 'VARCHAR',
       type: VARCHAR,
       fill(vector, from, count) {
         for (let i = 0; i < count; i++) if (field.valid[from + i] === 1) duckdb.vector_assign_string_element(vector, i, field.values[from + i]);
-        copyValidity(vector, isValid, from, count);
+        copyValidity(vector, field.valid, from, count);
       },
     };
   }
@@ -132,7 +136,7 @@ function fieldColumn(field: FieldColumn): PlannedColumn {
     type,
     fill(vector, from, count) {
       copyRows(vector, field.values, from, count);
-      copyValidity(vector, isValid, from, count);
+      copyValidity(vector, field.valid, from, count);
     },
   };
 }
