@@ -381,3 +381,45 @@ for (const c of cases) {
     assertWellFormed(result);
   });
 }
+
+// The float fast path divides an exactly accumulated mantissa by an exact power of ten
+// instead of calling Number(); it must give the very same double (sign of zero included)
+// for every shape of decimal, and fall back where its digits would not be exact.
+test('parses random decimals to the same double as Number()', () => {
+  let seed = 0x5eed;
+  // mulberry32: deterministic, so a failure reproduces.
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const digits = (count: number): string => {
+    let s = '';
+    for (let k = 0; k < count; k++) s += String(Math.floor(random() * 10));
+    return s;
+  };
+  const decimal = (): string => {
+    const sign = random() < 0.3 ? '-' : '';
+    const shape = random();
+    if (shape < 0.05) return `${sign}.5`;
+    if (shape < 0.1) return `${sign}${digits(1 + Math.floor(random() * 17))}.`;
+    // Up to 22 digits on either side: across the 2^53 and 1e22 limits of the fast path.
+    let int = random() < 0.15 ? '' : digits(1 + Math.floor(random() * 22));
+    let frac = digits(Math.floor(random() * 23));
+    if (random() < 0.2) int = `${'0'.repeat(1 + Math.floor(random() * 4))}${int}`;
+    if (random() < 0.2) frac += '0'.repeat(1 + Math.floor(random() * 4));
+    if (int === '' && frac === '') frac = '0';
+    const exponent = random() < 0.05 ? `e${random() < 0.5 ? '-' : ''}${Math.floor(random() * 30)}` : '';
+    return `${sign}${int}.${frac}${exponent}`;
+  };
+  const texts = Array.from({ length: 120_000 }, (_, k) => (k % 7 === 0 ? decimal().replace('.', '') || '0' : decimal()));
+  const result = parseLineProtocol(texts.map((t) => `m v=${t}`).join('\n'), 'ns', NOW);
+  assert.deepEqual(result.errors, []);
+  const [batch] = result.batches;
+  const values = batch.fields.find((f) => f.name === 'v')!.values as Float64Array;
+  assert.equal(values.length, texts.length);
+  for (let k = 0; k < texts.length; k++) {
+    if (!Object.is(values[k], Number(texts[k]))) assert.fail(`${texts[k]}: parsed ${values[k]}, Number() gives ${Number(texts[k])}`);
+  }
+});
