@@ -25,6 +25,10 @@ import { BackpressureError, FlushError, type LineError } from '../errors.js';
 import { MeasurementBuffer, type BufferSnapshot } from './measurement-buffer.js';
 import { SchemaRegistry } from './schema.js';
 
+// Cap on the rows a buffer reserves for a refill (~9 MB for TSBS's 10 tags + 10 fields):
+// a huge flush threshold should not turn into a huge allocation per measurement.
+const MAX_INITIAL_ROWS = 65536;
+
 /** Segment holds of the write-ahead log (`WriteAheadLog` implements it). */
 export interface LsnTracker {
   /** A buffer took records of entry `lsn`. */
@@ -244,7 +248,7 @@ export class BufferManager {
     const key = `${database}\u0000${measurement}`;
     let buffer = this.buffers.get(key);
     if (buffer === undefined) {
-      buffer = new MeasurementBuffer(database, measurement);
+      buffer = new MeasurementBuffer(database, measurement, Math.min(this.o.maxRecords, MAX_INITIAL_ROWS));
       this.buffers.set(key, buffer);
     }
     return buffer;

@@ -34,6 +34,9 @@ type Column =
 /** Bytes per row a column kind costs, for the memory estimate (strings counted at append). */
 const ROW_BYTES: Record<Column['kind'], number> = { tag: 4, float64: 9, int64: 9, bool: 2, string: 9 };
 
+/** Rows a buffer reserves when it first grows. */
+const MIN_ROWS = 1024;
+
 function resized<T extends Uint8Array | Uint32Array | Float64Array | BigInt64Array>(a: T, capacity: number): T {
   const next = new (a.constructor as new (n: number) => T)(capacity);
   next.set(a.subarray(0, Math.min(a.length, capacity)) as never);
@@ -52,10 +55,19 @@ export class MeasurementBuffer {
   private oldestAt = NaN;
   /** WAL entries with records here, in the order they were first appended. */
   private lsns: number[] = [];
+  /** Rows the next allocation reserves at least. */
+  private initialRows = MIN_ROWS;
+  private readonly maxInitialRows: number;
 
-  constructor(database: string, measurement: string) {
+  /**
+   * @param maxInitialRows most rows to reserve for a refill after a snapshot (the owner's
+   *   flush threshold, say): a buffer refilled at the rate it was last filled then skips
+   *   regrowing from MIN_ROWS, while a buffer that only sees a few rows stays small.
+   */
+  constructor(database: string, measurement: string, maxInitialRows = MIN_ROWS) {
     this.database = database;
     this.measurement = measurement;
+    this.maxInitialRows = Math.max(MIN_ROWS, maxInitialRows);
   }
 
   /** Records held. */
@@ -152,6 +164,7 @@ export class MeasurementBuffer {
   /** Detaches everything buffered as a snapshot and empties the buffer. */
   snapshot(): BufferSnapshot {
     const snap = this.peek();
+    this.initialRows = Math.min(this.maxInitialRows, Math.max(MIN_ROWS, snap.rowCount));
     this.rows = 0;
     this.capacity = 0;
     this.time = new Float64Array(0);
@@ -208,7 +221,7 @@ export class MeasurementBuffer {
 
   private reserve(rows: number): void {
     if (rows <= this.capacity) return;
-    const cap = Math.max(rows, this.capacity * 2, 1024);
+    const cap = Math.max(rows, this.capacity * 2, this.initialRows);
     this.capacity = cap;
     this.time = resized(this.time, cap);
     for (const c of this.columns.values()) {
