@@ -2,6 +2,7 @@
  * Builds the Fastify server: logging (pino, through Fastify), the error handler and
  * the route plugins. Receives every component it serves; owns none of them.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { DuckDBPool } from '../query/duckdb-pool.js';
@@ -40,6 +41,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   // Per-request access logs cost more than a small write; errors are still logged.
   const app = Fastify({ logger: { level: d.logLevel }, disableRequestLogging: true });
   installErrorHandler(app);
+  closeConnectionsWhenDrained(app);
   void app.register(healthRoutes, { notReadyReason: d.notReadyReason, storage: d.storage });
   void app.register(storageRoutes, { storage: d.storage });
   void app.register(writeRoutes, {
@@ -49,4 +51,33 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   void app.register(queryRoutes, { queries: d.queries, timeoutMs: d.queryTimeoutMs });
   void app.register(queryPoolRoutes, { pool: d.queryPool });
   return app;
+}
+
+/**
+ * Makes `app.close()` end every remaining connection as soon as no request is being
+ * served. Node's `server.close()` ends only the connections idle at that moment, so a
+ * keep-alive connection whose request finishes later, or one a vanished client left
+ * open, would hold `close()` (and shutdown) until `keepAliveTimeout` (72 s). A request
+ * in flight is never cut: its connection ends once its response is complete or aborted.
+ */
+function closeConnectionsWhenDrained(app: FastifyInstance): void {
+  let inFlight = 0;
+  let closing = false;
+  const closeIfDrained = (): void => {
+    if (closing && inFlight === 0) app.server.closeAllConnections();
+  };
+  app.server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    inFlight++;
+    // 'close' fires once per response: sent in full, or its connection gone.
+    response.once('close', () => {
+      inFlight--;
+      closeIfDrained();
+    });
+  });
+  app.addHook('preClose', (done) => {
+    closing = true;
+    // After Fastify's server.close(), which follows this hook, so no connection slips in between.
+    setImmediate(closeIfDrained);
+    done();
+  });
 }

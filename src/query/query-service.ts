@@ -141,11 +141,11 @@ export class QueryService {
             await finished;
             return;
           }
-          const result = await guard(req.signal, () => conn.stream(plan.sql!));
+          const result = await guard(req.signal, conn, () => conn.stream(plan.sql!));
           let done!: () => void;
           const finished = new Promise<void>((r) => (done = r));
           handedOut = true;
-          resolve(openResult(result, plan.profile, plan.refs, req, () => done()));
+          resolve(openResult(result, conn, plan.profile, plan.refs, req, () => done()));
           await finished;
         } finally {
           for (const c of cleanup.reverse()) await c();
@@ -280,9 +280,26 @@ function valuesSql(names: readonly string[], types: readonly string[], rows: rea
   return `SELECT ${cast} FROM (VALUES ${rows.map((r) => `(${r.join(', ')})`).join(', ')}) AS t(${cols})`;
 }
 
-/** Runs a DuckDB call, turning its errors into Strata's (an interrupt into the abort reason). */
-async function guard<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+/**
+ * How often an aborted call interrupts its connection again: DuckDB clears the interrupt
+ * flag when a statement begins, so an abort landing just before the statement starts
+ * would otherwise be lost and the query run to its end.
+ */
+const REINTERRUPT_MS = 20;
+
+/**
+ * Runs a DuckDB call on `conn`, interrupting it (repeatedly, until it settles) once
+ * `signal` aborts, and turning its errors into Strata's (an interrupt into the abort reason).
+ */
+async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const interrupt = (): void => {
+    conn.interrupt();
+    timer ??= setInterval(() => conn.interrupt(), REINTERRUPT_MS);
+  };
   try {
+    signal.throwIfAborted();
+    signal.addEventListener('abort', interrupt, { once: true });
     return await fn();
   } catch (err) {
     if (signal.aborted && (signal.reason instanceof QueryTimeoutError || signal.reason instanceof QueryCancelledError)) throw signal.reason;
@@ -292,10 +309,13 @@ async function guard<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
       // Each measurement is read through a subquery, which DuckDB's binder calls a "Values list".
       .replace(/Values list "/g, 'Table "');
     throw USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message);
+  } finally {
+    signal.removeEventListener('abort', interrupt);
+    clearInterval(timer);
   }
 }
 
-function openResult(result: DuckDBResult, profile: QueryProfile, refs: readonly MeasurementRef[], req: QueryRequest, close: () => void): OpenQuery {
+function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: QueryProfile, refs: readonly MeasurementRef[], req: QueryRequest, close: () => void): OpenQuery {
   const names = result.columnNames();
   const types = result.columnTypes();
   let ended = false;
@@ -303,7 +323,7 @@ function openResult(result: DuckDBResult, profile: QueryProfile, refs: readonly 
     names, types, profile, refs, close,
     async next() {
       if (ended) return null;
-      const chunk = await guard(req.signal, () => result.fetchChunk());
+      const chunk = await guard(req.signal, conn, () => result.fetchChunk());
       if (chunk === null || chunk.rowCount === 0) {
         ended = true;
         return null;
