@@ -1,0 +1,133 @@
+/**
+ * End to end, issue 5: the query pool's priorities and bounded queue, and shutdown with
+ * a query in flight. One DuckDB connection (`STRATA_QUERY_POOL_SIZE=1`) is held by a
+ * streamed result the client stops reading (backpressure keeps the server's generator,
+ * and so the connection, waiting); queries queued behind it are then observed through
+ * `GET /api/v1/metrics/query-pool` and by the order in which they complete.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { removeDir, sleep, TestServer } from './harness.js';
+
+interface PoolMetrics {
+  connections_in_use: number;
+  queue_depth: Record<'critical' | 'high' | 'normal' | 'low', number>;
+  queue_rejected_total: number;
+}
+
+async function metrics(server: TestServer): Promise<PoolMetrics> {
+  return ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: PoolMetrics }).pool;
+}
+
+/** Polls the pool metrics until `ok` holds (failing after 10 s); returns the last reading. */
+async function until(server: TestServer, ok: (m: PoolMetrics) => boolean): Promise<PoolMetrics> {
+  for (let i = 0; i < 200; i++) {
+    const m = await metrics(server);
+    if (ok(m)) return m;
+    await sleep(50);
+  }
+  assert.fail(`pool never reached the expected state: ${JSON.stringify(await metrics(server))}`);
+}
+
+function query(server: TestServer, sql: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${server.url}/api/v1/query`, {
+    method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', ...headers }, signal,
+  });
+}
+
+/**
+ * Borrows the only connection: a billion-row result whose body is read once and then
+ * left unread. `release()` disconnects, which cancels the query and frees the connection.
+ */
+async function holdPool(server: TestServer): Promise<{ release: () => Promise<void> }> {
+  const controller = new AbortController();
+  const res = await query(server, 'SELECT range AS i FROM range(1000000000)', {}, controller.signal);
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  await reader.read();
+  await until(server, (m) => m.connections_in_use === 1);
+  return {
+    release: async () => {
+      controller.abort();
+      await reader.read().catch(() => undefined);
+    },
+  };
+}
+
+describe('priorities (pool of 1)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await TestServer.start({ STRATA_QUERY_POOL_SIZE: '1', STRATA_QUERY_MAX_QUEUE: '10', STRATA_QUERY_CACHE_TTL_MS: '0' });
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  });
+
+  test('waiting queries are served critical → high → normal → low, FIFO within a priority; metrics show the queue per priority', async () => {
+    const hold = await holdPool(server);
+    const queued: [label: string, priority: string][] = [
+      ['low-1', 'low'], ['normal-1', 'normal'], ['low-2', 'low'], ['high-1', 'high'],
+      ['normal-2', 'normal'], ['critical-1', 'critical'], ['high-2', 'high'], ['critical-2', 'critical'],
+    ];
+    const completed: string[] = [];
+    const done: Promise<void>[] = [];
+    const depth = { critical: 0, high: 0, normal: 0, low: 0 };
+    for (const [label, priority] of queued) {
+      done.push(query(server, `SELECT '${label}' AS label`, { 'x-strata-priority': priority }).then(async (res) => {
+        const body = (await res.json()) as { data: string[][] };
+        assert.equal(res.status, 200);
+        completed.push(body.data[0][0]);
+      }));
+      // Queued one at a time, so FIFO order within a priority is the order sent.
+      depth[priority as keyof typeof depth]++;
+      const m = await until(server, (x) => x.queue_depth[priority as keyof typeof depth] === depth[priority as keyof typeof depth]);
+      assert.equal(m.connections_in_use, 1);
+    }
+    assert.deepEqual((await metrics(server)).queue_depth, { critical: 2, high: 2, normal: 2, low: 2 });
+    assert.deepEqual(completed, [], 'nothing ran while the pool was held');
+    await hold.release();
+    await Promise.all(done);
+    assert.deepEqual(completed, ['critical-1', 'critical-2', 'high-1', 'high-2', 'normal-1', 'normal-2', 'low-1', 'low-2']);
+    assert.deepEqual((await metrics(server)).queue_depth, { critical: 0, high: 0, normal: 0, low: 0 });
+  });
+
+  test('SIGTERM with a query in flight: it is answered in full, then the server exits 0 without waiting for idle connections', async () => {
+    await fetch(`${server.url}/health`); // leaves an idle keep-alive connection open
+    const answer = query(server, 'SELECT count(*) AS n FROM range(2000000000)').then(async (res) => [res.status, await res.json()] as const);
+    await until(server, (m) => m.connections_in_use === 1);
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.stop('SIGTERM'), new Promise<'hung'>((r) => { timer = setTimeout(() => r('hung'), 30_000); })]);
+    clearTimeout(timer);
+    assert.equal(exit, 0, 'exited cleanly (not held by keep-alive connections)');
+    const [status, body] = await answer;
+    assert.equal(status, 200);
+    assert.deepEqual((body as { data: unknown[][] }).data, [[2000000000]]);
+  });
+});
+
+describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await TestServer.start({ STRATA_QUERY_POOL_SIZE: '1', STRATA_QUERY_MAX_QUEUE: '2', STRATA_QUERY_CACHE_TTL_MS: '0' });
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  });
+
+  test('a third waiting query is refused at once with 503 and Retry-After; the two waiting are then served', async () => {
+    const hold = await holdPool(server);
+    const waiting = [1, 2].map((i) => query(server, `SELECT ${i} AS i`).then(async (res) => [res.status, ((await res.json()) as { data: unknown[][] }).data]));
+    await until(server, (m) => m.queue_depth.normal === 2);
+    const refused = await query(server, 'SELECT 3 AS i', { 'x-strata-priority': 'critical' });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    const body = (await refused.json()) as { success: boolean; error: string };
+    assert.equal(body.success, false);
+    assert.match(body.error, /queue full/);
+    assert.equal((await metrics(server)).queue_rejected_total, 1);
+    await hold.release();
+    assert.deepEqual(await Promise.all(waiting), [[200, [[1]]], [200, [[2]]]]);
+  });
+});
