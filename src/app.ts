@@ -14,6 +14,7 @@ import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
 import { lockDown, QueryService } from './query/query-service.js';
+import { ResultCache } from './query/result-cache.js';
 import { FileCache } from './storage/file-cache.js';
 import { LocalStorage } from './storage/local.js';
 import { resolveNodeId } from './storage/node-id.js';
@@ -91,6 +92,9 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     metadata: wal === undefined ? undefined : (snapshot) => coverageMetadata(wal.id, snapshot.lsns),
   });
 
+  const resultCache = new ResultCache(config.query.cache_ttl_ms, config.query.cache_max_bytes,
+    (db, m) => buffers.heldRecords(db, m).some((s) => s.rowCount > 0));
+
   let phase: 'starting' | 'ready' | 'stopping' = 'starting';
   const notReadyReason = (): string | undefined =>
     phase === 'ready' ? undefined : phase === 'starting' ? 'starting up' : 'shutting down';
@@ -103,7 +107,12 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     workers: FLUSH_WORKERS,
     schemas: new SchemaRegistry((db, m) => catalog.storedSchema(db, m)),
     write: async (snapshot, doneHours) => {
-      await writer.write(snapshot, doneHours);
+      try {
+        await writer.write(snapshot, doneHours);
+      } finally {
+        // Even a partly failed write may have added files: cached results over them are stale.
+        resultCache.changed(snapshot.database, snapshot.measurement);
+      }
     },
     onFlushError: (err, snapshot, attempt) => server?.log.error(
       { err, database: snapshot.database, measurement: snapshot.measurement, records: snapshot.rowCount, attempt },
@@ -115,6 +124,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     buffers,
     queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }),
     queryPool: pool,
+    resultCache,
     queryTimeoutMs: config.query.timeout_ms,
     maxBodyBytes: config.server.max_body_bytes,
     maxDecompressedBytes: config.server.max_decompressed_bytes,

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { DuckDBPool } from '../query/duckdb-pool.js';
 import type { QueryService } from '../query/query-service.js';
+import type { ResultCache } from '../query/result-cache.js';
 import type { Storage } from '../storage/storage.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
@@ -22,6 +23,8 @@ export interface ServerDependencies {
   queries: QueryService;
   /** Served by `GET /api/v1/metrics/query-pool`. */
   queryPool: DuckDBPool;
+  /** The query result cache (its counters are served with the pool's). */
+  resultCache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
   queryTimeoutMs: number;
   maxBodyBytes: number;
@@ -48,8 +51,8 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
     wal: d.wal,
   });
-  void app.register(queryRoutes, { queries: d.queries, timeoutMs: d.queryTimeoutMs });
-  void app.register(queryPoolRoutes, { pool: d.queryPool });
+  void app.register(queryRoutes, { queries: d.queries, cache: d.resultCache, timeoutMs: d.queryTimeoutMs });
+  void app.register(queryPoolRoutes, { pool: d.queryPool, cache: d.resultCache });
   return app;
 }
 

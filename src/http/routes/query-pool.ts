@@ -4,14 +4,17 @@
  * `{"timestamp","pool":{connections_open, connections_in_use, connections_idle,
  * queries_total, query_errors_total, query_latency_sum_us, query_latency_count,
  * queue_depth:{critical,high,normal,low}, queue_max, queue_rejected_total,
- * queries_aborted_total, avg_wait_ms, avg_execution_ms}}`. A query counts once it holds
- * a connection; latency is the time it held it (µs); waits in ms.
+ * queries_aborted_total, avg_wait_ms, avg_execution_ms}, "cache":{ttl_ms, max_bytes,
+ * entries, bytes, hits, misses, invalidated}}`. A query counts once it holds a
+ * connection (a cache hit never does); latency is the time it held it (µs); waits in ms.
  */
 import type { FastifyInstance } from 'fastify';
 import type { DuckDBPool } from '../../query/duckdb-pool.js';
+import type { ResultCache } from '../../query/result-cache.js';
 
 export interface QueryPoolRouteOptions {
   pool: DuckDBPool;
+  cache: ResultCache;
 }
 
 /** Registers the pool metrics route on `app`. */
@@ -27,6 +30,7 @@ export async function queryPoolRoutes(app: FastifyInstance, o: QueryPoolRouteOpt
         queue_depth: s.queueDepth, queue_max: s.maxQueue, queue_rejected_total: s.rejected, queries_aborted_total: s.aborted,
         avg_wait_ms: Math.round(s.avgWaitMs * 1000) / 1000, avg_execution_ms: Math.round(s.avgExecMs * 1000) / 1000,
       },
+      cache: o.cache.stats(),
     };
   });
 }

@@ -30,6 +30,7 @@ import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import { cellText, jsonRowsText } from '../../query/json-result.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
+import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
 import type { ErrorShapeConfig } from '../error-handler.js';
 
@@ -37,6 +38,8 @@ const body = z.object({ sql: z.string(), format: z.string().optional() });
 
 export interface QueryRouteOptions {
   queries: QueryService;
+  /** Complete results of identical queries, reused while current. */
+  cache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
   timeoutMs: number;
 }
@@ -49,28 +52,73 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const started = Date.now();
     const { sql, format } = parseBody(request.body);
     const csv = format === 'csv' || /\btext\/csv\b/.test(request.headers.accept ?? '');
-    const query = await open(o, request, reply, sql, 'exact');
-    if (csv) {
-      profileHeader(request, reply, query);
-      return reply.type('text/csv; charset=utf-8').send(Readable.from(csvBody(query, request)));
-    }
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    return reply.type('application/json').send(Readable.from(jsonBody(query, request, started, timestamp, wantsProfile(request))));
+    const trailer = (rows: number, profile: object): string => {
+      const elapsed = Date.now() - started;
+      const extra = wantsProfile(request) ? `,"profile":${JSON.stringify({ ...profile, execution_ms: elapsed })}` : '';
+      return `],"row_count":${rows},"execution_time_ms":${elapsed},"timestamp":"${timestamp}"${extra}}`;
+    };
+    const fmt: CachedFormat = csv ? 'csv' : 'json';
+    const hit = o.cache.get(fmt, databaseOf(request), sql);
+    if (hit !== undefined) {
+      if (csv) {
+        profileHeader(request, reply, HIT_PROFILE);
+        return reply.type('text/csv; charset=utf-8').send(Readable.from(hit.chunks));
+      }
+      return reply.type('application/json').send(Readable.from(replay(hit, trailer(hit.rows, HIT_PROFILE))));
+    }
+    const recorder = o.cache.recorder();
+    const query = await open(o, request, reply, sql, 'exact');
+    const store = storer(o.cache, fmt, request, sql, query);
+    if (csv) {
+      profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
+      return reply.type('text/csv; charset=utf-8').send(Readable.from(csvBody(query, request, recorder, store)));
+    }
+    return reply.type('application/json').send(Readable.from(jsonBody(query, request, recorder, store, trailer)));
   });
 
   app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
     const { sql } = parseBody(request.body);
+    const hit = o.cache.get('arrow', databaseOf(request), sql);
+    if (hit !== undefined) {
+      profileHeader(request, reply, HIT_PROFILE);
+      return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(hit.chunks));
+    }
+    const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'arrow');
-    profileHeader(request, reply, query);
-    return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(arrowBody(query, request)));
+    profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
+    return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(arrowBody(query, request, recorder, storer(o.cache, 'arrow', request, sql, query))));
   });
 
   app.get('/exec', { config }, async (request, reply) => {
     const sql = (request.query as Record<string, unknown>).query;
     if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
+    const hit = o.cache.get('exec', databaseOf(request), sql);
+    if (hit !== undefined) return reply.type('application/json').send(Readable.from(replay(hit, `],"count":${hit.rows}}`)));
+    const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'exact');
-    return reply.type('application/json').send(Readable.from(execBody(query, request, sql)));
+    return reply.type('application/json').send(Readable.from(execBody(query, request, sql, recorder, storer(o.cache, 'exec', request, sql, query))));
   });
+}
+
+/** The profile of a result served from the cache (no planning, no file read). */
+const HIT_PROFILE = { cache: 'hit' } as const;
+
+function cacheState(cache: ResultCache): 'miss' | 'off' {
+  return cache.enabled ? 'miss' : 'off';
+}
+
+/** Stores a completed result in the cache (called once its body was sent in full). */
+type Store = (result: CachedResult | undefined) => void;
+
+function storer(cache: ResultCache, format: CachedFormat, request: FastifyRequest, sql: string, query: OpenQuery): Store {
+  return (result) => cache.set(format, databaseOf(request), sql, result, query.profile.buffered_rows);
+}
+
+/** A cached body, then its per-request trailer. */
+async function* replay(hit: CachedResult, trailer: string): AsyncGenerator<string | Buffer> {
+  yield* hit.chunks;
+  yield trailer;
 }
 
 function parseBody(raw: unknown): { sql: string; format: string | undefined } {
@@ -83,8 +131,8 @@ function wantsProfile(request: FastifyRequest): boolean {
   return request.headers['x-strata-profile'] === 'true' || request.headers['x-arc-profile'] === 'true';
 }
 
-function profileHeader(request: FastifyRequest, reply: FastifyReply, query: OpenQuery): void {
-  if (wantsProfile(request)) void reply.header('x-strata-profile', JSON.stringify(query.profile));
+function profileHeader(request: FastifyRequest, reply: FastifyReply, profile: object): void {
+  if (wantsProfile(request)) void reply.header('x-strata-profile', JSON.stringify(profile));
 }
 
 /**
@@ -130,22 +178,29 @@ function logLate(request: FastifyRequest, err: unknown): void {
   request.log.error({ err }, 'query failed while streaming its result');
 }
 
-async function* jsonBody(query: OpenQuery, request: FastifyRequest, started: number, timestamp: string, profile: boolean): AsyncGenerator<string> {
+async function* jsonBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
+  trailer: (rows: number, profile: object) => string): AsyncGenerator<string> {
   let rows = 0;
+  let complete = false;
   try {
-    yield `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`;
+    yield record(recorder, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`);
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      yield (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount);
+      yield record(recorder, (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount));
       rows += chunk.rowCount;
     }
+    complete = true;
   } catch (err) {
     logLate(request, err);
   } finally {
     query.close();
   }
-  const elapsed = Date.now() - started;
-  const extra = profile ? `,"profile":${JSON.stringify({ ...query.profile, execution_ms: elapsed })}` : '';
-  yield `],"row_count":${rows},"execution_time_ms":${elapsed},"timestamp":"${timestamp}"${extra}}`;
+  if (complete) store(recorder?.result(rows, query.refs));
+  yield trailer(rows, { ...query.profile, cache: recorder === undefined ? 'off' : 'miss' });
+}
+
+/** Passes `chunk` through the recorder, if any. */
+function record<T extends string | Buffer>(recorder: ResultRecorder | undefined, chunk: T): T {
+  return recorder === undefined ? chunk : recorder.add(chunk);
 }
 
 /** RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
@@ -153,17 +208,20 @@ function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-async function* csvBody(query: OpenQuery, request: FastifyRequest): AsyncGenerator<string> {
+async function* csvBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
+  let rows = 0;
   try {
-    yield query.names.map(csvField).join(',') + '\r\n';
+    yield record(recorder, query.names.map(csvField).join(',') + '\r\n');
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
       let text = '';
       for (let r = 0; r < chunk.rowCount; r++) {
         for (let c = 0; c < chunk.columns.length; c++) text += (c === 0 ? '' : ',') + csvField(cellText(chunk.columns[c], r, 'csv'));
         text += '\r\n';
       }
-      yield text;
+      rows += chunk.rowCount;
+      yield record(recorder, text);
     }
+    store(recorder?.result(rows, query.refs));
   } catch (err) {
     logLate(request, err);
   } finally {
@@ -171,33 +229,41 @@ async function* csvBody(query: OpenQuery, request: FastifyRequest): AsyncGenerat
   }
 }
 
-async function* arrowBody(query: OpenQuery, request: FastifyRequest): AsyncGenerator<Buffer> {
-  try {
-    const encoder = new ArrowStreamEncoder(query.names, query.types);
-    yield encoder.start();
-    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) yield encoder.batch(chunk.columns, chunk.rowCount);
-    // The end-of-stream marker only after a complete result: a reader sees a failure as a truncated stream.
-    yield encoder.end();
-  } catch (err) {
-    logLate(request, err);
-  } finally {
-    query.close();
-  }
-}
-
-async function* execBody(query: OpenQuery, request: FastifyRequest, sql: string): AsyncGenerator<string> {
+async function* arrowBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<Buffer> {
   let rows = 0;
   try {
-    const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
-    yield `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`;
+    const encoder = new ArrowStreamEncoder(query.names, query.types);
+    yield record(recorder, encoder.start());
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      yield (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount);
       rows += chunk.rowCount;
+      yield record(recorder, encoder.batch(chunk.columns, chunk.rowCount));
     }
+    // The end-of-stream marker only after a complete result: a reader sees a failure as a truncated stream.
+    yield record(recorder, encoder.end());
+    store(recorder?.result(rows, query.refs));
   } catch (err) {
     logLate(request, err);
   } finally {
     query.close();
   }
+}
+
+async function* execBody(query: OpenQuery, request: FastifyRequest, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
+  let rows = 0;
+  let complete = false;
+  try {
+    const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
+    yield record(recorder, `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`);
+    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
+      yield record(recorder, (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount));
+      rows += chunk.rowCount;
+    }
+    complete = true;
+  } catch (err) {
+    logLate(request, err);
+  } finally {
+    query.close();
+  }
+  if (complete) store(recorder?.result(rows, query.refs));
   yield `],"count":${rows}}`;
 }

@@ -1,0 +1,99 @@
+/**
+ * End to end, issue 5: the query result cache. A repeated query is answered from the
+ * cache (profile `cache: "hit"`, the pool's lease count unchanged, the cache's hit
+ * counter up), and never with stale rows: a new buffered record or a new file of a
+ * measurement the query reads makes the next answer fresh.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { tableFromIPC } from 'apache-arrow';
+import { removeDir, TestServer } from './harness.js';
+
+let server: TestServer;
+const T0 = 1767225600; // 2026-01-01T00:00:00Z
+
+interface Answer { status: number; data: unknown[][]; cache: string }
+
+async function ask(sql: string, database = 'qc'): Promise<Answer> {
+  const res = await fetch(`${server.url}/api/v1/query`, {
+    method: 'POST', body: JSON.stringify({ sql }),
+    headers: { 'content-type': 'application/json', 'x-arc-database': database, 'x-strata-profile': 'true' },
+  });
+  const body = (await res.json()) as { data: unknown[][]; profile: { cache: string } };
+  return { status: res.status, data: body.data, cache: body.profile.cache };
+}
+
+async function metrics(): Promise<{ pool: { queries_total: number }; cache: { hits: number; misses: number; entries: number } }> {
+  return (await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as never;
+}
+
+before(async () => {
+  server = await TestServer.start({ STRATA_BUFFER_MAX_AGE_MS: '600000', STRATA_QUERY_CACHE_TTL_MS: '600000' });
+  assert.equal((await server.writeLines(`cpu,host=a v=1i ${T0}\ncpu,host=b v=2i ${T0 + 1}`, 'db=qc&precision=s')).status, 204);
+  await server.flush();
+});
+after(async () => {
+  assert.equal(await server.stop(), 0);
+  removeDir(server.dataDir);
+});
+
+const SUM = 'SELECT count(*) AS n, sum(v) AS s FROM cpu';
+
+describe('result cache', () => {
+  test('a repeated query is served from the cache without touching DuckDB', async () => {
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[2, 3]], cache: 'miss' });
+    const before = await metrics();
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[2, 3]], cache: 'hit' });
+    const after = await metrics();
+    assert.equal(after.pool.queries_total, before.pool.queries_total, 'no connection was borrowed');
+    assert.equal(after.cache.hits, before.cache.hits + 1);
+  });
+
+  test('the same SQL for another database is another entry', async () => {
+    assert.equal((await server.writeLines(`cpu,host=z v=100i ${T0}`, 'db=qc2&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual(await ask(SUM, 'qc2'), { status: 200, data: [[1, 100]], cache: 'miss' });
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[2, 3]], cache: 'hit' });
+  });
+
+  test('a new buffered record is seen at once, and again once flushed; then the cache serves again', async () => {
+    assert.equal((await server.writeLines(`cpu,host=c v=4i ${T0 + 2}`, 'db=qc&precision=s')).status, 204);
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[3, 7]], cache: 'miss' });
+    // Read held records: not stored.
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[3, 7]], cache: 'miss' });
+    await server.flush();
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[3, 7]], cache: 'miss' });
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[3, 7]], cache: 'hit' });
+  });
+
+  test('a file written for another measurement leaves the entry; one for this measurement drops it', async () => {
+    assert.equal((await server.writeLines(`mem used=1i ${T0}`, 'db=qc&precision=s')).status, 204);
+    await server.flush();
+    assert.equal((await ask(SUM)).cache, 'hit');
+    assert.equal((await server.writeLines(`cpu,host=d v=8i ${T0 + 3}`, 'db=qc&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[4, 15]], cache: 'miss' });
+  });
+
+  test('Arrow and CSV answers are cached per format', async () => {
+    const sql = 'SELECT host, v FROM cpu ORDER BY host';
+    const arrow = async (): Promise<[unknown[], string | null]> => {
+      const res = await fetch(`${server.url}/api/v1/query/arrow`, {
+        method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', 'x-arc-database': 'qc', 'x-strata-profile': 'true' },
+      });
+      const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+      return [table.getChild('host')!.toArray(), JSON.parse(res.headers.get('x-strata-profile')!).cache];
+    };
+    assert.deepEqual(await arrow(), [['a', 'b', 'c', 'd'], 'miss']);
+    assert.deepEqual(await arrow(), [['a', 'b', 'c', 'd'], 'hit']);
+    const csv = async (): Promise<[string, string]> => {
+      const res = await fetch(`${server.url}/api/v1/query`, {
+        method: 'POST', body: JSON.stringify({ sql, format: 'csv' }), headers: { 'content-type': 'application/json', 'x-arc-database': 'qc', 'x-strata-profile': 'true' },
+      });
+      return [await res.text(), JSON.parse(res.headers.get('x-strata-profile')!).cache];
+    };
+    const expected = 'host,v\r\na,1\r\nb,2\r\nc,4\r\nd,8\r\n';
+    assert.deepEqual(await csv(), [expected, 'miss']);
+    assert.deepEqual(await csv(), [expected, 'hit']);
+  });
+});
