@@ -162,6 +162,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       try {
         await buffers.flushAll();
       } finally {
+        await buffers.drain();
         // Leaves an empty log after a complete flush, the records' segments otherwise.
         await wal?.close();
         for (const c of writerConnections) c.closeSync();

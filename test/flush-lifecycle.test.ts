@@ -3,23 +3,11 @@
  * flush call, SIGTERM flushing every buffer, and data readable after a restart.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { removeDir, sleep, TestServer } from './harness.js';
+import { parquetFiles, removeDir, sleep, tempDir, TestServer, waitFor } from './harness.js';
 
-/** Parquet files under `dir`, recursively. */
-function parquetFiles(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.parquet') && !f.includes('.staging'));
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await sleep(25);
-  }
-  return check();
-}
 
 test('a buffer reaching STRATA_BUFFER_MAX_RECORDS is flushed without a flush call', async () => {
   const server = await TestServer.start({ STRATA_BUFFER_MAX_RECORDS: '100', STRATA_BUFFER_MAX_AGE_MS: '3600000' });
@@ -81,5 +69,30 @@ test('/ready is 503 while shutting down and writes are refused, never half-taken
     assert.equal(await stopping, 0);
   } finally {
     removeDir(server.dataDir);
+  }
+});
+
+test('SIGTERM while some flushes fail exits 1 promptly, without hanging or crashing, and writes what it can', async () => {
+  // The kept WAL would make a restart on the same directory replay into the same failure,
+  // so each round gets a fresh one.
+  for (let round = 0; round < 3; round++) {
+    const dataDir = tempDir();
+    // A regular file where the year directory of two measurements must go makes their writes fail.
+    for (const m of ['bad1', 'bad2']) {
+      mkdirSync(join(dataDir, 'hangdb', m), { recursive: true });
+      writeFileSync(join(dataDir, 'hangdb', m, '2023'), 'not a directory');
+    }
+    const server = await TestServer.start({ STRATA_BUFFER_MAX_AGE_MS: '3600000' }, dataDir);
+    for (const m of ['bad1', 'bad2', 'fine1', 'fine2', 'fine3']) {
+      const lines = Array.from({ length: 2000 }, (_, i) => `${m},host=h${i % 10} v=${i} ${1700000000 + i}`).join('\n');
+      assert.equal((await server.writeLines(lines, 'db=hangdb&precision=s')).status, 204);
+    }
+    const exit = await Promise.race([server.stop('SIGTERM'), sleep(20_000).then(() => 'hung')]);
+    if (exit === 'hung') server.process.kill('SIGKILL');
+    assert.equal(exit, 1, `round ${round}: exit ${exit}\n${server.output.slice(-2000)}`);
+    assert.equal(server.process.signalCode, null, 'not killed by a signal (no crash)');
+    const fine = parquetFiles(dataDir).filter((f) => f.includes('fine'));
+    assert.equal(fine.length, 3, `the healthy measurements were written: ${fine.join(', ')}`);
+    removeDir(dataDir);
   }
 });

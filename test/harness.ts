@@ -4,7 +4,7 @@
  * Nothing of Strata is mocked.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,4 +129,37 @@ export function sleep(ms: number): Promise<void> {
 /** A DuckDB connection of the test's own, for inspecting files independently of the server. */
 export async function inspector(): Promise<DuckDBConnection> {
   return (await DuckDBInstance.create(':memory:')).connect();
+}
+
+/**
+ * Stops `s` with SIGTERM and resolves to its exit code; a shutdown that hangs is cut
+ * short with SIGKILL after `ms` (and reported as 'hung') so it cannot hang the run.
+ */
+export async function stopWithin(s: TestServer, ms = 15_000): Promise<number | null | 'hung'> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((resolve) => { timer = setTimeout(() => resolve('hung'), ms); });
+  const result = await Promise.race([s.stop(), hung]);
+  clearTimeout(timer);
+  if (result === 'hung' && s.process.exitCode === null && s.process.signalCode === null) {
+    const exited = new Promise((resolve) => s.process.once('exit', resolve));
+    s.process.kill('SIGKILL');
+    await exited;
+  }
+  return result;
+}
+
+/** Parquet files under `dir` (relative paths), outside Strata's hidden directories (staging, cache, WAL). */
+export function parquetFiles(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.parquet') && !f.split('/').some((s) => s.startsWith('.')));
+}
+
+/** Polls `check` every 25 ms until it holds or `timeoutMs` passes; resolves to its last result. */
+export async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await sleep(25);
+  }
+  return check();
 }

@@ -109,7 +109,7 @@ export class BufferManager {
   /** Snapshots handed to `write` and not settled yet. */
   private readonly writing = new Set<QueuedFlush>();
   private inFlight = 0;
-  private idleWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private idleWaiters: { resolve: () => void; reject: (err: Error) => void; failure?: FlushError }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly counters = { written: 0, rejected: 0, flushes: 0, flushErrors: 0, refused: 0 };
   private heldBytes = 0;
@@ -128,6 +128,16 @@ export class BufferManager {
   /** Stops the age check; call `flushAll` afterwards to write what is held. */
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /**
+   * Starts no further write (queued snapshots and retries stay held) and resolves once
+   * the writes in flight have settled. Call before closing what the writer uses: a
+   * DuckDB instance closed under a running COPY hangs or crashes the process.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
   /**
@@ -205,7 +215,8 @@ export class BufferManager {
 
   /**
    * Flushes every buffer and resolves when everything accepted so far is written.
-   * @throws FlushError when a write fails meanwhile; the records stay queued for retry.
+   * @throws FlushError, once every queued snapshot has been tried, when a write failed
+   *   meanwhile; the failed records stay held for retry.
    */
   async flushAll(): Promise<void> {
     for (const buffer of this.buffers.values()) if (buffer.rowCount > 0) this.enqueue(buffer);
@@ -243,6 +254,8 @@ export class BufferManager {
   }
 
   private inFlightRows = 0;
+  private draining = false;
+  private drainWaiters: (() => void)[] = [];
 
   private bufferFor(database: string, measurement: string): MeasurementBuffer {
     const key = `${database}\u0000${measurement}`;
@@ -267,7 +280,7 @@ export class BufferManager {
   }
 
   private pump(): void {
-    while (this.inFlight < this.o.workers && this.queue.length > 0) {
+    while (!this.draining && this.inFlight < this.o.workers && this.queue.length > 0) {
       const item = this.queue.shift()!;
       this.inFlight++;
       this.inFlightRows += item.snapshot.rowCount;
@@ -297,11 +310,15 @@ export class BufferManager {
     this.writing.delete(item);
     this.inFlight--;
     this.inFlightRows -= item.snapshot.rowCount;
+    for (const wake of this.drainWaiters.splice(0)) wake();
     this.pump();
     if (this.isIdle()) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
-      for (const w of waiters) w.resolve();
+      for (const w of waiters) {
+        if (w.failure === undefined) w.resolve();
+        else w.reject(w.failure);
+      }
     }
   }
 
@@ -316,11 +333,10 @@ export class BufferManager {
     }, delay).unref();
   }
 
+  /** Marks every pending `flushAll` as failed; each still waits for the rest of the queue. */
   private failWaiters(err: unknown): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
     const error = new FlushError(`flush failed, records kept for retry: ${(err as Error).message}`, { cause: err });
-    for (const w of waiters) w.reject(error);
+    for (const w of this.idleWaiters) w.failure ??= error;
   }
 
   private isIdle(): boolean {

@@ -12,23 +12,26 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 
-const positiveInt = z.coerce.number().int().positive();
+/** An integer in [min, max]; an empty string (`STRATA_PORT=`) is refused rather than read as 0. */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(min).max(max));
+const positiveInt = int(1);
 /** A TOML boolean, or `true`/`false`/`1`/`0` from the environment. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
-const schema = z.object({
-  server: z.object({
+const schema = z.strictObject({
+  server: z.strictObject({
     host: z.string().min(1),
-    port: z.coerce.number().int().min(0).max(65535),
+    port: int(0, 65535),
     max_body_bytes: positiveInt,
     max_decompressed_bytes: positiveInt,
   }),
-  storage: z.object({
+  storage: z.strictObject({
     data_dir: z.string().min(1),
     backend: z.enum(['local', 's3']),
     node_id: z.string().regex(/^([a-z0-9]{1,32})?$/, 'expected 1 to 32 lowercase letters and digits, or empty for a persisted random id'),
   }),
-  s3: z.object({
+  s3: z.strictObject({
     bucket: z.string(),
     prefix: z.string(),
     endpoint: z.string(),
@@ -38,28 +41,28 @@ const schema = z.object({
     secret_access_key: z.string(),
     max_attempts: positiveInt,
     request_timeout_ms: positiveInt,
-    list_ttl_ms: z.coerce.number().int().min(0),
+    list_ttl_ms: int(0),
   }),
-  cache: z.object({ dir: z.string(), max_bytes: positiveInt }),
-  buffer: z.object({ max_records: positiveInt, max_age_ms: positiveInt, max_bytes: positiveInt }),
-  wal: z.object({
+  cache: z.strictObject({ dir: z.string(), max_bytes: positiveInt }),
+  buffer: z.strictObject({ max_records: positiveInt, max_age_ms: positiveInt, max_bytes: positiveInt }),
+  wal: z.strictObject({
     enabled: flag,
     dir: z.string(),
     sync: z.enum(['fsync', 'interval', 'none']),
     sync_interval_ms: positiveInt,
     segment_bytes: positiveInt,
   }),
-  parquet: z.object({ compression: z.enum(['snappy', 'zstd']), row_group_size: positiveInt }),
-  query: z.object({
+  parquet: z.strictObject({ compression: z.enum(['snappy', 'zstd']), row_group_size: positiveInt }),
+  query: z.strictObject({
     pool_size: positiveInt,
-    threads: z.coerce.number().int().min(0),
+    threads: int(0),
     memory_limit: z.string().regex(/^(\d+(\.\d+)?\s*[KMGT]i?B)?$/i, 'expected a DuckDB size such as "4GB"'),
     max_queue: positiveInt,
     timeout_ms: positiveInt,
-    cache_ttl_ms: z.coerce.number().int().min(0),
-    cache_max_bytes: z.coerce.number().int().min(0),
+    cache_ttl_ms: int(0),
+    cache_max_bytes: int(0),
   }),
-  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });
 
 /** The validated configuration; sizes in bytes, durations in milliseconds. */
@@ -113,18 +116,34 @@ function defaultFile(): string {
   return join(dir, 'config', 'strata.toml');
 }
 
+function isTable(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses a TOML file. @throws ConfigError naming the file when it cannot be read or parsed. */
+function readToml(file: string): Record<string, unknown> {
+  try {
+    return parseToml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(file, (err as Error).message);
+  }
+}
+
 /**
  * Loads the configuration.
  * @param env environment to read overrides from (defaults to `process.env`).
  * @throws ConfigError naming the key (or environment variable) at fault, or the unreadable file.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
+  // A file named by STRATA_CONFIG is laid over the documented defaults, so it need
+  // only hold the keys it changes.
+  const raw = readToml(defaultFile());
   const file = env.STRATA_CONFIG ?? defaultFile();
-  let raw: Record<string, Record<string, unknown>>;
-  try {
-    raw = parseToml(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
-  } catch (err) {
-    throw new ConfigError(file, (err as Error).message);
+  if (env.STRATA_CONFIG !== undefined) {
+    for (const [section, table] of Object.entries(readToml(file))) {
+      const base = raw[section];
+      raw[section] = isTable(base) && isTable(table) ? { ...base, ...table } : table;
+    }
   }
   const source = new Map<string, string>();
   for (const [name, path] of Object.entries(ENV_KEYS)) {
@@ -132,7 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     if (value === undefined) continue;
     const [section, key] = path.split('.');
     const table = (raw[section] ??= {});
-    if (typeof table !== 'object' || Array.isArray(table)) throw new ConfigError(section, `must be a table ([${section}]) in ${file}`);
+    if (!isTable(table)) throw new ConfigError(section, `must be a table ([${section}]) in ${file}`);
     table[key] = value;
     source.set(path, name);
   }
@@ -140,6 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
   if (!result.success) {
     const issue = result.error.issues[0];
     const path = issue.path.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      throw new ConfigError(`${path === '' ? '' : `${path}.`}${issue.keys[0]}`, `unknown key in ${file}`);
+    }
     throw new ConfigError(source.get(path) ?? path, issue.message);
   }
   if (result.data.storage.backend === 's3' && result.data.s3.bucket === '') {

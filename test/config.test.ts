@@ -1,0 +1,237 @@
+/**
+ * End to end: configuration. A bad value, from the environment or from the file named by
+ * STRATA_CONFIG, stops `node dist/src/main.js` with exit code 1 and a message naming the
+ * key; a valid file takes effect and an environment variable beats it.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { parquetFiles, removeDir, sleep, stopWithin, tempDir, TestServer, waitFor } from './harness.js';
+
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+const DEFAULT_TOML = fileURLToPath(new URL('../../config/strata.toml', import.meta.url));
+
+interface Outcome {
+  /** Exit code, or 'started' when the server came up (it is then stopped). */
+  code: number | null | 'started';
+  stderr: string;
+  stdout: string;
+}
+
+/**
+ * Runs the server with `env` (undefined = unset) on top of an environment cleared of every
+ * STRATA_ variable (so the runner's own settings cannot leak in), and resolves when it exits, or when it
+ * starts listening (then it is stopped), or after `timeoutMs`.
+ */
+function runMain(env: Record<string, string | undefined>, timeoutMs = 15_000): Promise<Outcome> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')));
+  const dataDir = tempDir('strata-config-');
+  const merged: Record<string, string | undefined> = { ...base, STRATA_HOST: '127.0.0.1', STRATA_PORT: '0', STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: 'info', ...env };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+  const child = spawn(process.execPath, [MAIN], { env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  return new Promise<Outcome>((resolve) => {
+    let started = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const onData = (): void => {
+      if (!started && /Server listening at/.test(stdout + stderr)) {
+        started = true;
+        child.kill('SIGTERM');
+      }
+    };
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); onData(); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); onData(); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      removeDir(dataDir);
+      resolve({ code: started ? 'started' : code, stderr, stdout });
+    });
+  });
+}
+
+/** Asserts that the server refused to start: exit 1, one `strata: invalid configuration <key>: …` line. */
+async function assertRefused(env: Record<string, string | undefined>, key: string): Promise<string> {
+  const { code, stderr, stdout } = await runMain(env);
+  assert.equal(code, 1, `expected exit 1, got ${code}\nstderr: ${stderr}\nstdout: ${stdout.slice(0, 500)}`);
+  assert.ok(stderr.includes(`strata: invalid configuration ${key}: `), `stderr does not name ${key}:\n${stderr}`);
+  assert.ok(!/Server listening/.test(stdout), 'it must not have listened first');
+  return stderr;
+}
+
+/** The default config file with `replacements` applied ([regex, replacement]), each required to match. */
+function tomlWith(replacements: [RegExp, string][]): string {
+  let text = readFileSync(DEFAULT_TOML, 'utf8');
+  for (const [pattern, value] of replacements) {
+    assert.match(text, pattern, `config/strata.toml has no line matching ${pattern}`);
+    text = text.replace(pattern, value);
+  }
+  return text;
+}
+
+/** Per test: every wait in this file is bounded. */
+const BOUND = { timeout: 60_000 };
+
+let scratch: string;
+before(() => {
+  scratch = tempDir('strata-config-files-');
+});
+after(() => {
+  removeDir(scratch);
+});
+
+function writeToml(name: string, text: string): string {
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+// Each case is its own short-lived process: run a few at a time.
+describe('a bad environment variable stops the server, naming the variable', { concurrency: 6, timeout: 120_000 }, () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ STRATA_PORT: 'abc' }, 'STRATA_PORT'],
+    [{ STRATA_PORT: '70000' }, 'STRATA_PORT'],
+    [{ STRATA_PORT: '-1' }, 'STRATA_PORT'],
+    [{ STRATA_HOST: '' }, 'STRATA_HOST'],
+    [{ STRATA_DATA_DIR: '' }, 'STRATA_DATA_DIR'],
+    [{ STRATA_PARQUET_COMPRESSION: 'lz5' }, 'STRATA_PARQUET_COMPRESSION'],
+    [{ STRATA_PARQUET_ROW_GROUP_SIZE: '0' }, 'STRATA_PARQUET_ROW_GROUP_SIZE'],
+    [{ STRATA_BUFFER_MAX_RECORDS: '-1' }, 'STRATA_BUFFER_MAX_RECORDS'],
+    [{ STRATA_BUFFER_MAX_RECORDS: '1.5' }, 'STRATA_BUFFER_MAX_RECORDS'],
+    [{ STRATA_BUFFER_MAX_AGE_MS: 'soon' }, 'STRATA_BUFFER_MAX_AGE_MS'],
+    [{ STRATA_MAX_BODY_BYTES: 'Infinity' }, 'STRATA_MAX_BODY_BYTES'],
+    [{ STRATA_MAX_DECOMPRESSED_BYTES: '0' }, 'STRATA_MAX_DECOMPRESSED_BYTES'],
+    [{ STRATA_QUERY_POOL_SIZE: '0' }, 'STRATA_QUERY_POOL_SIZE'],
+    [{ STRATA_QUERY_THREADS: '-2' }, 'STRATA_QUERY_THREADS'],
+    [{ STRATA_QUERY_MEMORY_LIMIT: 'lots' }, 'STRATA_QUERY_MEMORY_LIMIT'],
+    [{ STRATA_LOG_LEVEL: 'loud' }, 'STRATA_LOG_LEVEL'],
+    [{ STRATA_STORAGE_BACKEND: 'ftp' }, 'STRATA_STORAGE_BACKEND'],
+    [{ STRATA_NODE_ID: 'Node-1' }, 'STRATA_NODE_ID'],
+  ];
+  for (const [env, key] of cases) {
+    test(`${Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')} → exit 1 naming ${key}`, async () => {
+      await assertRefused(env, key);
+    });
+  }
+
+  // An unset-but-present variable (`STRATA_PORT=` in a compose file) coerces to 0 and
+  // silently means "any free port".
+  test('STRATA_PORT="" is refused rather than read as port 0', async () => {
+    await assertRefused({ STRATA_PORT: '' }, 'STRATA_PORT');
+  });
+});
+
+describe('a bad config file stops the server, naming the file or the key', { concurrency: 6, timeout: 120_000 }, () => {
+  test('STRATA_CONFIG=/nonexistent.toml → exit 1 naming the file', async () => {
+    const stderr = await assertRefused({ STRATA_CONFIG: '/nonexistent.toml' }, '/nonexistent.toml');
+    assert.match(stderr, /ENOENT/);
+  });
+
+  test('a file that is not TOML → exit 1 naming the file', async () => {
+    const path = writeToml('syntax.toml', '[buffer\nmax_records = 3\n');
+    await assertRefused({ STRATA_CONFIG: path }, path);
+  });
+
+  test('[buffer] max_age_ms = "x" → exit 1 naming buffer.max_age_ms', async () => {
+    const path = writeToml('bad-age.toml', tomlWith([[/^max_age_ms = \d+/m, 'max_age_ms = "x"']]));
+    await assertRefused({ STRATA_CONFIG: path }, 'buffer.max_age_ms');
+  });
+
+  test('[parquet] compression = "lz5" and [log] level = 3 → exit 1 naming the key', async () => {
+    const compression = writeToml('bad-compression.toml', tomlWith([[/^compression = "snappy"/m, 'compression = "lz5"']]));
+    await assertRefused({ STRATA_CONFIG: compression }, 'parquet.compression');
+    const level = writeToml('bad-level.toml', tomlWith([[/^level = "info"/m, 'level = 3']]));
+    // runMain sets STRATA_LOG_LEVEL by default; unset it so that the file's value counts.
+    await assertRefused({ STRATA_CONFIG: level, STRATA_LOG_LEVEL: undefined }, 'log.level');
+  });
+
+  test('a misspelt key in the file is reported as an unknown key', async () => {
+    const path = writeToml('typo.toml', '[buffer]\nmax_recrods = 3\n');
+    assert.match(await assertRefused({ STRATA_CONFIG: path }, 'buffer.max_recrods'), /unknown key/);
+  });
+
+  test('a partial file is laid over the defaults', async () => {
+    const path = writeToml('partial.toml', '[buffer]\nmax_records = 7\n');
+    const { code, stderr } = await runMain({ STRATA_CONFIG: path, STRATA_PORT: '99999' });
+    // Only the environment's bad port is reported: every other key came from the defaults.
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /STRATA_PORT/);
+  });
+
+  test('a section that is not a table, with an environment override into it → exit 1 naming it', async () => {
+    // Top-level keys must come before the first table.
+    const path = writeToml('scalar-section.toml', `buffer = 3\n${tomlWith([[/^\[buffer\]$/m, '[buffer_unused]']])}`);
+    await assertRefused({ STRATA_CONFIG: path, STRATA_BUFFER_MAX_RECORDS: '5' }, 'buffer');
+  });
+});
+
+describe('start-up failures outside the config values', BOUND, () => {
+  test('the data directory is a regular file → exit 1 naming the path', async () => {
+    const file = join(scratch, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const { code, stderr } = await runMain({ STRATA_DATA_DIR: file });
+    assert.equal(code, 1, stderr);
+    assert.ok(stderr.includes(file), stderr);
+  });
+
+  test('the port is already taken → exit 1 with EADDRINUSE', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = blocker.address() as AddressInfo;
+      const { code, stderr, stdout } = await runMain({ STRATA_PORT: String(port) });
+      assert.equal(code, 1, stderr + stdout);
+      assert.match(stderr + stdout, /EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+
+describe('a valid config file takes effect; the environment beats it', BOUND, () => {
+  // max_records = 3, and an hour of max age so that only the size can trigger a flush.
+  let file: string;
+  before(() => {
+    file = writeToml('small-buffer.toml', tomlWith([
+      [/^max_records = \d+/m, 'max_records = 3'],
+      [/^max_age_ms = \d+/m, 'max_age_ms = 3600000'],
+    ]));
+  });
+
+  const line = (i: number): string => `cfg,host=h v=${i} ${1_700_000_000 + i}`;
+
+  test('[buffer] max_records = 3 from STRATA_CONFIG: the third record flushes without a flush call', async () => {
+    const server = await TestServer.start({ STRATA_CONFIG: file });
+    try {
+      assert.equal((await server.writeLines([line(0), line(1)].join('\n'), 'db=cfg&precision=s')).status, 204);
+      await sleep(500);
+      assert.deepEqual(parquetFiles(server.dataDir), [], 'two records stay buffered');
+      assert.equal((await server.writeLines(line(2), 'db=cfg&precision=s')).status, 204);
+      assert.ok(await waitFor(() => parquetFiles(server.dataDir).length === 1, 5000), 'the third record triggers a flush');
+      assert.deepEqual(await server.rows('SELECT count(*), min(v), max(v) FROM cfg', 'cfg'), [[3, 0, 2]]);
+    } finally {
+      assert.equal(await stopWithin(server), 0);
+      removeDir(server.dataDir);
+    }
+  });
+
+  test('STRATA_BUFFER_MAX_RECORDS=5 overrides the file\'s 3', async () => {
+    const server = await TestServer.start({ STRATA_CONFIG: file, STRATA_BUFFER_MAX_RECORDS: '5' });
+    try {
+      assert.equal((await server.writeLines([0, 1, 2].map(line).join('\n'), 'db=cfg&precision=s')).status, 204);
+      await sleep(500);
+      assert.deepEqual(parquetFiles(server.dataDir), [], 'three records stay buffered under the limit of 5');
+      assert.equal((await server.writeLines([3, 4].map(line).join('\n'), 'db=cfg&precision=s')).status, 204);
+      assert.ok(await waitFor(() => parquetFiles(server.dataDir).length === 1, 5000), 'the fifth record triggers a flush');
+      assert.deepEqual(await server.rows('SELECT count(*) FROM cfg', 'cfg'), [[5]]);
+    } finally {
+      assert.equal(await stopWithin(server), 0);
+      removeDir(server.dataDir);
+    }
+  });
+});
