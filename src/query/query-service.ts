@@ -129,11 +129,18 @@ export class QueryService {
         try {
           const started = performance.now();
           const plan = showSql !== undefined
-            ? { sql: showSql, refs: [], profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
+            ? { sql: showSql, refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
             : await this.plan(conn, req, cleanup);
           plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
           req.signal.throwIfAborted();
-          if (plan.sql === undefined) {
+          // A measurement with no data yet reads as an empty table with only `time`; when
+          // the query names columns it would have had, the answer is an empty result
+          // with no columns (as Arc does) instead of a binder error.
+          const result = plan.sql === undefined ? undefined : await guard(req.signal, conn, () => conn.stream(plan.sql!)).catch((err: unknown) => {
+            if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return undefined;
+            throw err;
+          });
+          if (result === undefined) {
             let done!: () => void;
             const finished = new Promise<void>((r) => (done = r));
             handedOut = true;
@@ -141,7 +148,6 @@ export class QueryService {
             await finished;
             return;
           }
-          const result = await guard(req.signal, conn, () => conn.stream(plan.sql!));
           let done!: () => void;
           const finished = new Promise<void>((r) => (done = r));
           handedOut = true;
@@ -168,9 +174,12 @@ export class QueryService {
     );
   }
 
-  /** Parses, checks and rewrites user SQL; `sql` undefined means "empty result, no columns". */
+  /**
+   * Parses, checks and rewrites user SQL. `missing` is true when a referenced
+   * measurement has neither files nor buffered records (it reads as an empty table).
+   */
   private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[]):
-    Promise<{ sql: string | undefined; refs: readonly MeasurementRef[]; profile: QueryProfile }> {
+    Promise<{ sql: string | undefined; refs: readonly MeasurementRef[]; profile: QueryProfile; missing: boolean }> {
     const parser: SqlParser = {
       serialize: async (text) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [text])).getRows()[0][0]),
     };
@@ -182,6 +191,7 @@ export class QueryService {
     const profile: QueryProfile = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 };
     const sources = new Map<MeasurementOccurrence, string>();
     const perRef = new Map<string, { files: StoredObject[]; heldTables: string[] }>();
+    let missing = false;
     for (const ref of analyzed.refs) {
       const { files, held } = await this.snapshot(ref);
       profile.files_considered += files.length;
@@ -195,9 +205,12 @@ export class QueryService {
         heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
         profile.buffered_rows += snapshot.rowCount;
       }
-      if (files.length === 0 && heldTables.length === 0) return { sql: undefined, refs: analyzed.refs, profile };
+      if (files.length === 0 && heldTables.length === 0) missing = true;
       perRef.set(refKey(ref), { files, heldTables });
     }
+    // Nothing but measurements without data: Arc's empty answer, no columns.
+    const hasData = [...perRef.values()].some((r) => r.files.length > 0 || r.heldTables.length > 0);
+    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, refs: analyzed.refs, profile, missing };
     for (const occurrence of analyzed.occurrences) {
       const { files, heldTables } = perRef.get(refKey(occurrence.ref))!;
       const range = await this.hourRange(conn, analyzed.statement, occurrence);
@@ -216,9 +229,10 @@ export class QueryService {
         parts.push(`SELECT * FROM ${readParquetSource(local.paths)}${schemaOnly ? ' WHERE false' : ''}`);
       }
       parts.push(...heldTables);
+      if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
       sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);
     }
-    return { sql: analyzed.renderEach((o) => sources.get(o)!), refs: analyzed.refs, profile };
+    return { sql: analyzed.renderEach((o) => sources.get(o)!), refs: analyzed.refs, profile, missing };
   }
 
   /**
