@@ -33,10 +33,13 @@ export class S3TestServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Environment that makes Strata use this server (plus `extra`). */
+  /**
+   * Environment that makes Strata use this server (plus `extra`). The query result
+   * cache is off: these tests count what queries download and list.
+   */
   env(extra: Record<string, string> = {}): Record<string, string> {
     return {
-      STRATA_STORAGE_BACKEND: 's3', STRATA_S3_BUCKET: this.bucket, STRATA_S3_ENDPOINT: this.endpoint,
+      STRATA_QUERY_CACHE_TTL_MS: '0', STRATA_STORAGE_BACKEND: 's3', STRATA_S3_BUCKET: this.bucket, STRATA_S3_ENDPOINT: this.endpoint,
       STRATA_S3_FORCE_PATH_STYLE: 'true', STRATA_S3_REGION: 'us-east-1',
       STRATA_S3_ACCESS_KEY_ID: 'S3RVER', STRATA_S3_SECRET_ACCESS_KEY: 'S3RVER', ...extra,
     };
