@@ -178,12 +178,17 @@ function logLate(request: FastifyRequest, err: unknown): void {
   request.log.error({ err }, 'query failed while streaming its result');
 }
 
-async function* jsonBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
-  trailer: (rows: number, profile: object) => string): AsyncGenerator<string> {
+/**
+ * Streams a JSON document whose rows array is filled chunk by chunk: `head`, the rows
+ * as `[…],[…]`, then `tail(rows)`. A failure after the status line was sent is logged
+ * and the document still closed; only a complete result is stored in the cache.
+ */
+async function* jsonDocument(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
+  head: string, tail: (rows: number) => string): AsyncGenerator<string> {
   let rows = 0;
   let complete = false;
   try {
-    yield record(recorder, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`);
+    yield record(recorder, head);
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
       yield record(recorder, (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount));
       rows += chunk.rowCount;
@@ -195,7 +200,13 @@ async function* jsonBody(query: OpenQuery, request: FastifyRequest, recorder: Re
     query.close();
   }
   if (complete) store(recorder?.result(rows, query.refs));
-  yield trailer(rows, { ...query.profile, cache: recorder === undefined ? 'off' : 'miss' });
+  yield tail(rows);
+}
+
+function jsonBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
+  trailer: (rows: number, profile: object) => string): AsyncGenerator<string> {
+  return jsonDocument(query, request, recorder, store, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`,
+    (rows) => trailer(rows, { ...query.profile, cache: recorder === undefined ? 'off' : 'miss' }));
 }
 
 /** Passes `chunk` through the recorder, if any. */
@@ -248,22 +259,8 @@ async function* arrowBody(query: OpenQuery, request: FastifyRequest, recorder: R
   }
 }
 
-async function* execBody(query: OpenQuery, request: FastifyRequest, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
-  let rows = 0;
-  let complete = false;
-  try {
-    const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
-    yield record(recorder, `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`);
-    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      yield record(recorder, (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount));
-      rows += chunk.rowCount;
-    }
-    complete = true;
-  } catch (err) {
-    logLate(request, err);
-  } finally {
-    query.close();
-  }
-  if (complete) store(recorder?.result(rows, query.refs));
-  yield `],"count":${rows}}`;
+function execBody(query: OpenQuery, request: FastifyRequest, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
+  const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
+  return jsonDocument(query, request, recorder, store,
+    `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`, (rows) => `],"count":${rows}}`);
 }
