@@ -21,8 +21,9 @@ import { cellText } from './json-result.js';
 class ByteCollector extends AsyncByteQueue {
   parts: Uint8Array[] = [];
   override write(value: Uint8Array): void {
-    // The writer may reuse its buffers: keep a copy.
-    this.parts.push(Buffer.from(value));
+    // No copy: the writer passes freshly built metadata, fresh padding and the batch's own
+    // buffers (never written again), and `take` copies everything once into its Buffer.
+    this.parts.push(value);
   }
   take(): Buffer {
     const out = Buffer.concat(this.parts);
@@ -86,10 +87,20 @@ export class ArrowStreamEncoder {
   }
 }
 
+/** Set bits of each byte value, so the null count takes one lookup per 8 rows. */
+const BITS_SET = Uint8Array.from({ length: 256 }, (_, b) => {
+  let count = 0;
+  for (let x = b; x !== 0; x >>= 1) count += x & 1;
+  return count;
+});
+
 function nulls(valid: Uint8Array | null, n: number): number {
   if (valid === null) return 0;
+  const whole = n >>> 3;
   let set = 0;
-  for (let i = 0; i < n; i++) if ((valid[i >>> 3] & (1 << (i & 7))) !== 0) set++;
+  for (let i = 0; i < whole; i++) set += BITS_SET[valid[i]];
+  // The last partial byte: only its low n % 8 bits are rows.
+  if ((n & 7) !== 0) set += BITS_SET[valid[whole] & ((1 << (n & 7)) - 1)];
   return n - set;
 }
 

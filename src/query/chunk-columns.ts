@@ -164,8 +164,11 @@ function readStrings(entries: Uint8Array, n: number, valid: Validity): Column {
     const len = offsets[i + 1] - offsets[i];
     if (len === 0) continue;
     const at = i * 16;
-    if (len <= 12) data.set(entries.subarray(at + 4, at + 4 + len), offsets[i]);
-    else data.set(duckdb.get_data_from_pointer(entries.buffer as ArrayBuffer, entries.byteOffset + at + 8, len), offsets[i]);
+    if (len <= 12) {
+      // Byte by byte: a subarray per value costs more than copying ≤ 12 bytes.
+      const to = offsets[i];
+      for (let k = 0; k < len; k++) data[to + k] = entries[at + 4 + k];
+    } else data.set(duckdb.get_data_from_pointer(entries.buffer as ArrayBuffer, entries.byteOffset + at + 8, len), offsets[i]);
   }
   return { kind: 'utf8', offsets, data, valid };
 }
