@@ -14,7 +14,8 @@
  * 2. a 1 M-row, 6-column result is fetched as JSON and as Arrow (targets ≥ 2 M rows/s
  *    JSON, ≥ 8 M rows/s Arrow), time from request to the last byte received.
  *
- * Settings (environment variables): BENCH_HOSTS (100), BENCH_RUNS (15).
+ * Settings (environment variables): BENCH_HOSTS (100), BENCH_RUNS (15), BENCH_ONLY
+ * (`throughput`: part 2 only, e.g. to profile the result encoders).
  * STRATA_* variables pass through to the server; UV_THREADPOOL_SIZE (12 unless set).
  */
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -30,6 +31,7 @@ const ROWS_PER_BODY = 10_000;
 /** 24 h at one record per host every 10 s. */
 const STEPS = 8_640;
 const BIG_ROWS = 1_000_000;
+const ONLY_THROUGHPUT = process.env.BENCH_ONLY === 'throughput';
 
 const QUERIES: { name: string; sql: string; aggregation: boolean }[] = [
   {
@@ -126,29 +128,31 @@ async function main(): Promise<void> {
       return ((await res.json()) as { profile: { planning_ms: number } }).profile.planning_ms;
     };
 
-    console.log(`\n${'query'.padEnd(40)} ${'Strata ms'.padStart(10)} ${'DuckDB ms'.padStart(10)} ${'ratio'.padStart(6)} ${'planning'.padStart(9)} ${'rewritten'.padStart(10)} ${'streamed'.padStart(9)}  (medians of ${RUNS})`);
-    for (const q of QUERIES) {
-      for (let i = 0; i < 2; i++) { await post(server, '/api/v1/query', q.sql); await direct(q.sql); }
-      const s: number[] = [];
-      const d: number[] = [];
-      const p: number[] = [];
-      const r: number[] = [];
-      const st: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        s.push(await post(server, '/api/v1/query', q.sql));
-        d.push(await direct(q.sql));
-        p.push(await planning(q.sql));
-        r.push(await asRewritten(q.sql));
-        st.push(await streamed(q.sql));
+    if (!ONLY_THROUGHPUT) {
+      console.log(`\n${'query'.padEnd(40)} ${'Strata ms'.padStart(10)} ${'DuckDB ms'.padStart(10)} ${'ratio'.padStart(6)} ${'planning'.padStart(9)} ${'rewritten'.padStart(10)} ${'streamed'.padStart(9)}  (medians of ${RUNS})`);
+      for (const q of QUERIES) {
+        for (let i = 0; i < 2; i++) { await post(server, '/api/v1/query', q.sql); await direct(q.sql); }
+        const s: number[] = [];
+        const d: number[] = [];
+        const p: number[] = [];
+        const r: number[] = [];
+        const st: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          s.push(await post(server, '/api/v1/query', q.sql));
+          d.push(await direct(q.sql));
+          p.push(await planning(q.sql));
+          r.push(await asRewritten(q.sql));
+          st.push(await streamed(q.sql));
+        }
+        const ms = median(s);
+        const md = median(d);
+        console.log(`${q.name.padEnd(40)} ${ms.toFixed(1).padStart(10)} ${md.toFixed(1).padStart(10)} ${(ms / md).toFixed(2).padStart(5)}× ${median(p).toFixed(1).padStart(9)} ${median(r).toFixed(1).padStart(10)} ${median(st).toFixed(1).padStart(9)}` +
+          `${q.aggregation && ms / md > 1.15 ? '  (target ≤ 1.15×: missed)' : ''}`);
       }
-      const ms = median(s);
-      const md = median(d);
-      console.log(`${q.name.padEnd(40)} ${ms.toFixed(1).padStart(10)} ${md.toFixed(1).padStart(10)} ${(ms / md).toFixed(2).padStart(5)}× ${median(p).toFixed(1).padStart(9)} ${median(r).toFixed(1).padStart(10)} ${median(st).toFixed(1).padStart(9)}` +
-        `${q.aggregation && ms / md > 1.15 ? '  (target ≤ 1.15×: missed)' : ''}`);
-    }
 
-    console.log('planning: Strata\'s profile (parse with json_serialize_sql, list files, evaluate time bounds); rewritten: DuckDB direct\n' +
-      'on Strata\'s file-list form, materialized (runAndReadAll); streamed: the same read chunk by chunk (connection.stream), as Strata does.');
+      console.log('planning: Strata\'s profile (parse with json_serialize_sql, list files, evaluate time bounds); rewritten: DuckDB direct\n' +
+        'on Strata\'s file-list form, materialized (runAndReadAll); streamed: the same read chunk by chunk (connection.stream), as Strata does.');
+    }
     console.log(`\n${BIG_ROWS.toLocaleString('en')}-row result, 6 columns (time, hostname, 4 floats), request to last byte:`);
     const dd: number[] = [];
     for (let i = 0; i < 3; i++) dd.push(await direct(BIG_SQL));
