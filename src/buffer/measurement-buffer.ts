@@ -7,17 +7,11 @@
  * `ColumnarBatch`, so a later reader (queries over unflushed records) can consume
  * the live buffer and pending snapshots alike.
  */
-import type { ColumnarBatch, FieldColumn, FieldType, TagColumn } from '../parse/batch.js';
+import { resized, type ColumnarBatch, type FieldColumn, type FieldType, type MeasurementRecords, type TagColumn } from '../parse/batch.js';
 
-/** Buffered records of one measurement, detached for writing. Arrays are exactly `rowCount` long. */
-export interface BufferSnapshot {
+/** Buffered records of one measurement, detached for writing; `time` is in arrival order (the writer sorts). */
+export interface BufferSnapshot extends MeasurementRecords {
   readonly database: string;
-  readonly measurement: string;
-  readonly rowCount: number;
-  /** µs since the epoch, in arrival order (the writer sorts). */
-  readonly time: Float64Array;
-  readonly tags: readonly TagColumn[];
-  readonly fields: readonly FieldColumn[];
   /** Approximate heap bytes held. */
   readonly bytes: number;
   /** LSNs of the write-ahead-log entries whose records it holds, ascending; empty without a WAL. */
@@ -37,11 +31,6 @@ const ROW_BYTES: Record<Column['kind'], number> = { tag: 4, float64: 9, int64: 9
 /** Rows a buffer reserves when it first grows. */
 const MIN_ROWS = 1024;
 
-function resized<T extends Uint8Array | Uint32Array | Float64Array | BigInt64Array>(a: T, capacity: number): T {
-  const next = new (a.constructor as new (n: number) => T)(capacity);
-  next.set(a.subarray(0, Math.min(a.length, capacity)) as never);
-  return next;
-}
 
 export class MeasurementBuffer {
   readonly database: string;

@@ -57,6 +57,19 @@ export interface StringFieldColumn extends FieldColumnBase {
 export type FieldColumn = Float64FieldColumn | Int64FieldColumn | BoolFieldColumn | StringFieldColumn;
 
 /**
+ * The records of one measurement as columns; every array is exactly `rowCount` long.
+ * Shared by parsed batches and by the buffer's snapshots.
+ */
+export interface MeasurementRecords {
+  readonly measurement: string;
+  readonly rowCount: number;
+  /** Microseconds since the Unix epoch, UTC; integral and within ±2^53. */
+  readonly time: Float64Array;
+  readonly tags: readonly TagColumn[];
+  readonly fields: readonly FieldColumn[];
+}
+
+/**
  * Records of one measurement, column-major. Every array is exactly `rowCount` long.
  *
  * `fields` may hold two columns of the same name with different types when one
@@ -64,13 +77,7 @@ export type FieldColumn = Float64FieldColumn | Int64FieldColumn | BoolFieldColum
  * resolves such clashes against the measurement's schema and rejects the losing rows
  * by `sourceLine`.
  */
-export interface ColumnarBatch {
-  readonly measurement: string;
-  readonly rowCount: number;
-  /** Microseconds since the Unix epoch, UTC; integral and within ±2^53. */
-  readonly time: Float64Array;
-  readonly tags: readonly TagColumn[];
-  readonly fields: readonly FieldColumn[];
+export interface ColumnarBatch extends MeasurementRecords {
   /** Per row, where it came from for error messages: 1-based line number (line protocol) or item index (MessagePack). */
   readonly sourceLine: Int32Array;
 }
@@ -111,9 +118,10 @@ type FieldBuilder =
   | { name: string; type: 'bool'; valid: Uint8Array; values: Uint8Array }
   | { name: string; type: 'string'; valid: Uint8Array; values: string[] };
 
-function grow<T extends Uint8Array | Uint32Array | Float64Array | BigInt64Array | Int32Array>(a: T, capacity: number): T {
+/** A copy of typed array `a` with room for `capacity` elements (truncated if smaller). */
+export function resized<T extends Uint8Array | Uint32Array | Float64Array | BigInt64Array | Int32Array>(a: T, capacity: number): T {
   const next = new (a.constructor as new (n: number) => T)(capacity);
-  next.set(a as never);
+  next.set(a.subarray(0, Math.min(a.length, capacity)) as never);
   return next;
 }
 
@@ -257,16 +265,16 @@ export class BatchBuilder {
 
   private growTo(capacity: number): void {
     this.capacity = capacity;
-    this.time = grow(this.time, capacity);
-    this.sourceLine = grow(this.sourceLine, capacity);
-    for (const t of this.tagColumns.values()) t.codes = grow(t.codes, capacity);
+    this.time = resized(this.time, capacity);
+    this.sourceLine = resized(this.sourceLine, capacity);
+    for (const t of this.tagColumns.values()) t.codes = resized(t.codes, capacity);
     for (const f of this.fieldColumns.values()) {
-      f.valid = grow(f.valid, capacity);
+      f.valid = resized(f.valid, capacity);
       if (f.type === 'string') {
         while (f.values.length < capacity) f.values.push('');
-      } else if (f.type === 'float64') f.values = grow(f.values, capacity);
-      else if (f.type === 'int64') f.values = grow(f.values, capacity);
-      else f.values = grow(f.values, capacity);
+      } else if (f.type === 'float64') f.values = resized(f.values, capacity);
+      else if (f.type === 'int64') f.values = resized(f.values, capacity);
+      else f.values = resized(f.values, capacity);
     }
   }
 }

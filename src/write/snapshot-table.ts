@@ -12,8 +12,8 @@ import {
   BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, ENUM, TIMESTAMPTZ, VARCHAR,
   type DuckDBConnection, type DuckDBEnumType, type DuckDBType,
 } from '@duckdb/node-api';
-import type { FieldColumn, TagColumn } from '../parse/batch.js';
-import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
+import type { FieldColumn, MeasurementRecords, TagColumn } from '../parse/batch.js';
+
 import { quoteIdentifier, quoteLiteral } from '../query/sql-text.js';
 
 // DuckDB's STANDARD_VECTOR_SIZE: the most rows one DataChunk holds.
@@ -34,7 +34,7 @@ interface PlannedColumn {
  * @returns the tag columns created (ENUMs: a reader wanting strings casts them to VARCHAR).
  * @throws whatever DuckDB throws (the caller drops the table).
  */
-export async function createSnapshotTable(conn: DuckDBConnection, table: string, snapshot: BufferSnapshot): Promise<string[]> {
+export async function createSnapshotTable(conn: DuckDBConnection, table: string, snapshot: MeasurementRecords): Promise<string[]> {
   const columns: { name: string; plan: PlannedColumn }[] = [{ name: 'time', plan: timeColumn(snapshot.time) }];
   for (const t of snapshot.tags) if (t.dictionary.length > 0) columns.push({ name: t.name, plan: tagColumn(t) });
   for (const f of snapshot.fields) if (f.valid.includes(1)) columns.push({ name: f.name, plan: fieldColumn(f) });
