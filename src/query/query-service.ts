@@ -21,13 +21,13 @@ import type { DuckDBConnection, DuckDBResult, DuckDBType } from '@duckdb/node-ap
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
-import { hourOf, hourOfKey } from '../write/layout.js';
+import { hourOf } from '../write/layout.js';
 import { createSnapshotTable } from '../write/snapshot-table.js';
 import type { Catalog, HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
-import { analyzeSql, readParquetSource, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, readParquetSource, refKey, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { boundSql, timeBounds } from './time-range.js';
 
@@ -190,11 +190,13 @@ export class QueryService {
     }
     const profile: QueryProfile = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 };
     const sources = new Map<MeasurementOccurrence, string>();
-    const perRef = new Map<string, { files: StoredObject[]; heldTables: string[] }>();
+    // Held records first, file listings after (see `listed`): each record exactly once.
+    const perRef = new Map<string, { heldTables: string[]; fromHeld: ReadonlySet<string> }>();
+    const hasFiles = new Map<string, boolean>();
     let missing = false;
     for (const ref of analyzed.refs) {
-      const { files, held } = await this.snapshot(ref);
-      profile.files_considered += files.length;
+      const held = this.held.held(ref.database, ref.measurement);
+      const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s)));
       const heldTables: string[] = [];
       for (const snapshot of held) {
         if (snapshot.rowCount === 0) continue;
@@ -205,22 +207,33 @@ export class QueryService {
         heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
         profile.buffered_rows += snapshot.rowCount;
       }
-      if (files.length === 0 && heldTables.length === 0) missing = true;
-      perRef.set(refKey(ref), { files, heldTables });
+      perRef.set(refKey(ref), { heldTables, fromHeld });
+    }
+    const occurrences: { occurrence: MeasurementOccurrence; scanned: StoredObject[]; schemaOnly: boolean }[] = [];
+    for (const occurrence of analyzed.occurrences) {
+      const { fromHeld } = perRef.get(refKey(occurrence.ref))!;
+      // Only the hour partitions the query's time range can touch are listed (on S3,
+      // one prefix per hour of a short range).
+      const range = await this.hourRange(conn, analyzed.statement, occurrence);
+      let scanned = await this.listed(occurrence.ref, fromHeld, range);
+      profile.files_considered += scanned.length;
+      // Nothing in range: still bind the measurement's columns from one file, reading no rows.
+      let schemaOnly = false;
+      if (scanned.length === 0 && range !== undefined) {
+        const all = await this.listed(occurrence.ref, fromHeld);
+        if (all.length > 0) [scanned, schemaOnly] = [[all[all.length - 1]], true];
+      }
+      hasFiles.set(refKey(occurrence.ref), (hasFiles.get(refKey(occurrence.ref)) ?? false) || scanned.length > 0);
+      occurrences.push({ occurrence, scanned, schemaOnly });
+    }
+    for (const ref of analyzed.refs) {
+      if (!hasFiles.get(refKey(ref)) && perRef.get(refKey(ref))!.heldTables.length === 0) missing = true;
     }
     // Nothing but measurements without data: Arc's empty answer, no columns.
-    const hasData = [...perRef.values()].some((r) => r.files.length > 0 || r.heldTables.length > 0);
+    const hasData = analyzed.refs.some((ref) => hasFiles.get(refKey(ref)) || perRef.get(refKey(ref))!.heldTables.length > 0);
     if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, refs: analyzed.refs, profile, missing };
-    for (const occurrence of analyzed.occurrences) {
-      const { files, heldTables } = perRef.get(refKey(occurrence.ref))!;
-      const range = await this.hourRange(conn, analyzed.statement, occurrence);
-      let scanned = range === undefined ? files : files.filter((f) => {
-        const hour = hourOfKey(f.key);
-        return hour === undefined || (hour >= range.from && hour <= range.to);
-      });
-      // Nothing left in range: still bind the measurement's columns, reading no rows.
-      const schemaOnly = scanned.length === 0 && files.length > 0;
-      if (schemaOnly) scanned = [files[files.length - 1]];
+    for (const { occurrence, scanned, schemaOnly } of occurrences) {
+      const { heldTables } = perRef.get(refKey(occurrence.ref))!;
       profile.files_scanned += schemaOnly ? 0 : scanned.length;
       const parts: string[] = [];
       if (scanned.length > 0) {
@@ -236,19 +249,16 @@ export class QueryService {
   }
 
   /**
-   * The held records and stored files of one measurement, each record exactly once:
-   * the held snapshots are taken first (synchronously, one consistent set), then the
-   * files are listed; a file written from a held snapshot (its key is registered
-   * before the file becomes visible) is dropped, because the snapshot supplies its
-   * rows. A snapshot that finished after the first step has all its files listed and
-   * its records are not held; records ingested after the first step are not seen.
+   * The stored files of a measurement in `hours` (all hours when undefined), without
+   * those written from held snapshots. Exactly once: the held snapshots were taken
+   * first (synchronously, one consistent set) and a file written from one of them
+   * (its key is registered before the file becomes visible) is dropped, because the
+   * snapshot supplies its rows; a snapshot that finished before that step has all its
+   * files listed here and its records are not held.
    */
-  private async snapshot(ref: MeasurementRef): Promise<{ files: StoredObject[]; held: BufferSnapshot[] }> {
-    const held = this.held.held(ref.database, ref.measurement);
-    const listed = await this.catalog.files(ref.database, ref.measurement);
-    if (held.length === 0) return { files: listed, held };
-    const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s)));
-    return { files: listed.filter((f) => !fromHeld.has(f.key)), held };
+  private async listed(ref: MeasurementRef, fromHeld: ReadonlySet<string>, hours?: HourRange): Promise<StoredObject[]> {
+    const files = await this.catalog.files(ref.database, ref.measurement, hours);
+    return fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key));
   }
 
   /** The hour partitions `occurrence` can match, or undefined for all of them. */
@@ -281,10 +291,6 @@ export async function lockDown(conn: DuckDBConnection, allowedDirectories: reado
   await conn.run(`SET allowed_directories = [${list}]`);
   await conn.run('SET enable_external_access = false');
   await conn.run('SET lock_configuration = true');
-}
-
-function refKey(ref: MeasurementRef): string {
-  return `${ref.database}\u0000${ref.measurement}`;
 }
 
 function valuesSql(names: readonly string[], types: readonly string[], rows: readonly string[][]): string {

@@ -14,7 +14,7 @@
  * by other nodes on a shared bucket appear within `ttlMs`, as within `s3.list_ttl_ms`.
  */
 import { LRUCache } from 'lru-cache';
-import type { MeasurementRef } from './sql-rewriter.js';
+import { refKey, type MeasurementRef } from './sql-rewriter.js';
 
 /** Result formats with distinct bodies. */
 export type CachedFormat = 'json' | 'csv' | 'arrow' | 'exec';
@@ -98,7 +98,7 @@ export class ResultCache {
 
   /** Records that `database.measurement` has new files (call after a flush wrote them). */
   changed(database: string, measurement: string): void {
-    this.stamps.set(stampKey(database, measurement), ++this.epoch);
+    this.stamps.set(refKey({ database, measurement }), ++this.epoch);
   }
 
   /** The cached result of `sql`, if present and still current. */
@@ -142,12 +142,8 @@ export class ResultCache {
   }
 
   private current(entry: CachedResult): boolean {
-    return entry.refs.every((r) => (this.stamps.get(stampKey(r.database, r.measurement)) ?? 0) <= entry.epoch && !this.hasHeld(r.database, r.measurement));
+    return entry.refs.every((r) => (this.stamps.get(refKey(r)) ?? 0) <= entry.epoch && !this.hasHeld(r.database, r.measurement));
   }
-}
-
-function stampKey(database: string, measurement: string): string {
-  return `${database}\u0000${measurement}`;
 }
 
 function entryKey(format: CachedFormat, database: string, sql: string): string {

@@ -309,7 +309,8 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
   return out + sql.slice(at);
 }
 
-function refKey(ref: MeasurementRef): string {
+/** A map key naming one measurement of one database. */
+export function refKey(ref: MeasurementRef): string {
   return `${ref.database}\u0000${ref.measurement}`;
 }
 

@@ -171,9 +171,3 @@ function constant(e: JsonValue): { sql: string; clock: boolean } | undefined {
 export function boundSql(bound: TimeBound): string {
   return `SELECT epoch_us(CAST((${bound.sql}) AS TIMESTAMPTZ))`;
 }
-
-/** Hour partitions that can hold matching rows, from evaluated bounds (µs); open ends undefined. */
-export interface HourRange {
-  from?: number;
-  to?: number;
-}
