@@ -108,7 +108,6 @@ export class BufferManager {
   private readonly retrying = new Set<QueuedFlush>();
   /** Snapshots handed to `write` and not settled yet. */
   private readonly writing = new Set<QueuedFlush>();
-  private inFlight = 0;
   private idleWaiters: { resolve: () => void; reject: (err: Error) => void; failure?: FlushError }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly counters = { written: 0, rejected: 0, flushes: 0, flushErrors: 0, refused: 0 };
@@ -137,7 +136,7 @@ export class BufferManager {
    */
   async drain(): Promise<void> {
     this.draining = true;
-    while (this.inFlight > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    while (this.writing.size > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
   /**
@@ -238,7 +237,7 @@ export class BufferManager {
     const pending = [...this.queue, ...this.retrying].reduce((n, q) => n + q.snapshot.rowCount, 0);
     return {
       records_buffered: measurements.reduce((n, m) => n + m.records, 0),
-      records_pending_flush: pending + this.inFlightRows,
+      records_pending_flush: [...this.writing].reduce((n, q) => n + q.snapshot.rowCount, pending),
       records_written: this.counters.written,
       records_rejected: this.counters.rejected,
       bytes_buffered: measurements.reduce((n, m) => n + m.bytes, 0),
@@ -253,7 +252,6 @@ export class BufferManager {
     };
   }
 
-  private inFlightRows = 0;
   private draining = false;
   private drainWaiters: (() => void)[] = [];
 
@@ -280,10 +278,8 @@ export class BufferManager {
   }
 
   private pump(): void {
-    while (!this.draining && this.inFlight < this.o.workers && this.queue.length > 0) {
+    while (!this.draining && this.writing.size < this.o.workers && this.queue.length > 0) {
       const item = this.queue.shift()!;
-      this.inFlight++;
-      this.inFlightRows += item.snapshot.rowCount;
       this.writing.add(item);
       void this.o.write(item.snapshot, item.doneHours).then(
         () => {
@@ -308,8 +304,6 @@ export class BufferManager {
 
   private settle(item: QueuedFlush): void {
     this.writing.delete(item);
-    this.inFlight--;
-    this.inFlightRows -= item.snapshot.rowCount;
     for (const wake of this.drainWaiters.splice(0)) wake();
     this.pump();
     if (this.isIdle()) {
@@ -340,7 +334,7 @@ export class BufferManager {
   }
 
   private isIdle(): boolean {
-    return this.inFlight === 0 && this.queue.length === 0;
+    return this.writing.size === 0 && this.queue.length === 0;
   }
 }
 

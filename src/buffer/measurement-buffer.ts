@@ -86,10 +86,6 @@ export class MeasurementBuffer {
     return true;
   }
 
-  /** Physical kind of buffered column `name`, if any. */
-  kindOf(name: string): Column['kind'] | undefined {
-    return this.columns.get(name)?.kind;
-  }
 
   /**
    * Appends the rows of `batch` whose `rejected[row]` is 0 (all rows when `rejected`

@@ -8,8 +8,12 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { StorageUnavailableError } from '../errors.js';
+import { forEachLimit } from './concurrency.js';
 import { HealthTracker } from './health.js';
 import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
+
+/** `stat` calls a listing runs at once (they share libuv's thread pool with DuckDB). */
+const STAT_CONCURRENCY = 8;
 
 export class LocalStorage implements Storage {
   readonly root: string;
@@ -59,18 +63,18 @@ export class LocalStorage implements Storage {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const out: StoredObject[] = [];
-    for (const name of names.sort()) {
-      if (!name.endsWith('.parquet') || name.split(sep).some((s) => s.startsWith('.'))) continue;
-      const key = prefix + name.split(sep).join('/');
+    const files = names.filter((name) => name.endsWith('.parquet') && !name.split(sep).some((s) => s.startsWith('.'))).sort();
+    // Every query plans with a listing: stat concurrently, not one thread-pool hop per file.
+    const found: (StoredObject | undefined)[] = new Array(files.length);
+    await forEachLimit(files.map((_, i) => i), STAT_CONCURRENCY, async (i) => {
       try {
-        out.push({ key, size: (await stat(join(dir, name))).size });
+        found[i] = { key: prefix + files[i].split(sep).join('/'), size: (await stat(join(dir, files[i]))).size };
       } catch (err) {
         // Deleted between readdir and stat (retention, compaction): not listed.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-    }
-    return out;
+    });
+    return found.filter((f): f is StoredObject => f !== undefined);
   }
 
   async listChildren(prefix: string): Promise<string[]> {

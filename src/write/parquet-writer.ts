@@ -83,12 +83,12 @@ export class ParquetWriter {
       const written: WrittenFile[] = [];
       let keys = this.keys.get(snapshot);
       if (keys === undefined) this.keys.set(snapshot, (keys = new Map()));
+      const tagNames = snapshot.tags.map((t) => t.name).sort().join(',');
+      const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
       for (const [hour, rows] of todo) {
         let key = keys.get(hour);
         if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
         const staged = join(this.storage.stagingDir, `${table}_${hour}.parquet`);
-        const tagNames = snapshot.tags.map((t) => t.name).sort().join(',');
-        const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
         await conn.run(
           `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
           `TO ${quoteLiteral(staged)} (FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${this.options.rowGroupSize}, ` +

@@ -567,6 +567,7 @@ export class PayloadDecoder {
   private readonly fieldBigs: (bigint | undefined)[] = [];
   private readonly fieldStrings: string[] = [];
   private readonly arrayFieldNames: string[] = [];
+  private readonly validMeasurements = new Set<string>();
 
   /** `body`: one decompressed payload; `nowUs`: the time (µs since the epoch) of records without one. */
   constructor(body: Uint8Array, nowUs: number) {
@@ -793,7 +794,11 @@ export class PayloadDecoder {
     if (kind === STR) name = r.text();
     else if (kind === INT) name = `measurement_${r.big ?? r.num}`;
     else throw new ItemError(`invalid measurement type: ${KIND_NAMES[kind]}`);
-    checkName('measurement', name);
+    // Row items repeat their measurement: check each name once per payload.
+    if (!this.validMeasurements.has(name)) {
+      checkName('measurement', name);
+      this.validMeasurements.add(name);
+    }
     return name;
   }
 
