@@ -106,6 +106,8 @@ async function main(): Promise<void> {
     console.log(`| ${r.label} | ${Math.round(r.load.recordsPerSec)} | ${cost} | ${r.load.p50Ms.toFixed(1)} | ${r.load.p99Ms.toFixed(1)} | ` +
       `${r.appendsPerSync === undefined ? '-' : r.appendsPerSync.toFixed(2)} | ${r.stored === r.load.records ? 'yes' : `NO (${r.stored} vs ${r.load.records})`} | ${r.peakMiB.toFixed(0)} |`);
   }
+  // A count that differs from the acknowledged records is a durability bug, not a figure.
+  if (runs.some((r) => r.stored !== r.load.records)) process.exitCode = 1;
   const m = await memoryBound(bodies, seconds);
   console.log(`\nOverload (8 connections, zstd, STRATA_BUFFER_MAX_BYTES = ${m.boundMiB} MiB): ${Math.round(m.load.recordsPerSec)} records/s acknowledged, ` +
     `${m.load.errors} requests refused (429), max RSS ${m.maxRssMiB.toFixed(0)} MiB`);
