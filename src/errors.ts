@@ -91,6 +91,20 @@ export class StorageUnavailableError extends StrataError {
 }
 
 /**
+ * 500: a regular file sits where the storage layout needs a directory (a database,
+ * measurement or time-partition directory of the local backend), so files there can
+ * be neither written nor listed until an operator moves it away. The message names
+ * the database and measurement, never the host path (that is in `cause`, for logs).
+ * Flushes that hit it keep their records and retry.
+ */
+export class StorageLayoutError extends StrataError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(`storage layout conflict: a file is in the way of the directory of ${what}; an operator must move it away`, 500, 'storage_layout_conflict');
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/**
  * 503: the write-ahead log could not be written (disk full, I/O error); the write was
  * not acknowledged and the client should retry. `cause` holds the file system's error.
  */

@@ -271,6 +271,19 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
     }
   });
 
+  test('a body of only comments and blank lines: 204 and nothing written, as InfluxDB 1.x and 2.x answer', async () => {
+    // InfluxDB 2.x refuses only a zero-byte body ("writing requires points"); 1.x and 2.x
+    // parse comments and blank lines to zero points without error and answer 204.
+    const walAppends = async (): Promise<number> => ((await (await fetch(`${server.url}/api/v1/write/stats`)).json()) as { wal: { appends: number } }).wal.appends;
+    const before = await walAppends();
+    for (const path of ['/write?db=comments', '/api/v2/write?bucket=comments', '/api/v1/write/line-protocol?db=comments']) {
+      await expect204(await server.post(path, '# a comment\n\n   \n# another one\n'));
+    }
+    assert.equal(await walAppends(), before, 'nothing to make durable: no WAL entry');
+    await server.flush();
+    assert.equal(hasDatabaseDir(server, 'comments'), false);
+  });
+
   test('gzip, deflate and br bodies with Content-Encoding: 204 and stored', async () => {
     await expect204(await server.post('/write?db=enc', gzipSync(`enc,how=gzip v=1 ${ns(0)}`), { 'content-encoding': 'gzip' }));
     await expect204(await server.post('/write?db=enc', deflateSync(`enc,how=deflate v=2 ${ns(1)}`), { 'content-encoding': 'deflate' }));
@@ -530,6 +543,37 @@ describe('MessagePack', BOUND, () => {
     assert.ok(err.error.includes('item 0: field "x" is string but measurement "mptc" stores it as float64'), err.error);
     await server.flush();
     assert.deepEqual(await server.rows('SELECT x FROM mptc ORDER BY time', 'mptc'), [[1.5], [2.5]]);
+  });
+});
+
+// A field named like a tag is stored as `<key>_value` (Arc's rule); where that name is
+// taken by another field of the record, Arc keeps one value and drops the other.
+describe('a field named like a tag whose <key>_value is taken', BOUND, () => {
+  const clash = 'field "x" has the name of a tag, so it would be stored as "x_value", but the field "x_value" is also given';
+
+  test('line protocol: 400 naming the line and the field, the other lines kept', async () => {
+    const err = await errorOf(await server.writeLines([
+      `fvc,x=a x=1i ${ns(0)}`,
+      `fvc,x=a x=1i,x_value=2i ${ns(1)}`,
+      `fvc,x=b x_value=3i ${ns(2)}`,
+    ].join('\n'), 'db=fvclp'), 400);
+    assert.ok(err.error.includes(`line 2: ${clash}`), err.error);
+    assert.ok(err.error.endsWith('(accepted=2 rejected=1)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT x, x_value FROM fvc ORDER BY time', 'fvclp'), [['a', 1], ['b', 3]]);
+  });
+
+  test('MessagePack: 400 naming the item and the field, the other items kept', async () => {
+    const items = [
+      { m: 'fvc', t: 1700000000000, tags: { x: 'a' }, fields: { x: 1 } },
+      { m: 'fvc', t: 1700000001000, tags: { x: 'a' }, fields: { x: 1, x_value: 2 } },
+      { m: 'fvc', t: 1700000002000, tags: { x: 'b' }, fields: { x_value: 3 } },
+    ];
+    const err = await errorOf(await server.post('/api/v1/write/msgpack', packr.pack(items), { 'x-arc-database': 'fvcmp' }), 400);
+    assert.ok(err.error.includes(`item 1: ${clash}`), err.error);
+    assert.ok(err.error.endsWith('(accepted=2 rejected=1)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT x, x_value FROM fvc ORDER BY time', 'fvcmp'), [['a', 1], ['b', 3]]);
   });
 });
 

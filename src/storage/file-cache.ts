@@ -117,14 +117,6 @@ export class FileCache {
     await this.evict();
   }
 
-  /** Drops `key` from the cache (the object was deleted). A pinned file stays until released. */
-  async remove(key: string): Promise<void> {
-    const entry = this.index.get(key);
-    if (entry === undefined || entry.pins > 0) return;
-    this.drop(key, entry);
-    await this.unlinks.get(key);
-  }
-
   stats(): CacheStats {
     let pinned = 0;
     for (const e of this.index.values()) if (e.pins > 0) pinned++;

@@ -15,7 +15,7 @@
  *   jittered backoff, re-staging the file.
  * - Listings are cached for `listTtlMs` (an LRU of at most `LISTING_CACHE_ENTRIES`
  *   prefixes), so a file written by another node appears within that delay; this
- *   node's writes and deletes invalidate the cached listings they touch at once.
+ *   node's writes invalidate the cached listings they touch at once.
  * - Checksums are only sent when an operation requires them (`WHEN_REQUIRED`):
  *   S3-compatible servers other than AWS often reject the SDK's default CRC32 trailers.
  */
@@ -24,7 +24,7 @@ import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
+  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client, type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -163,24 +163,6 @@ export class S3Storage implements Storage {
     }) as Promise<string[]>;
   }
 
-  async delete(key: string): Promise<void> {
-    await this.call(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key })));
-    this.invalidate(key);
-    await this.o.cache.remove(key);
-  }
-
-  async stat(key: string): Promise<StoredObject | undefined> {
-    return this.call(`stat ${key}`, async () => {
-      try {
-        const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
-        return { key, size: head.ContentLength ?? 0 };
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    });
-  }
-
   open(keys: readonly string[]): Promise<LocalFiles> {
     return this.o.cache.open(keys, (key, destination) => this.call(`download ${key}`, async () => {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
@@ -236,11 +218,6 @@ export class S3Storage implements Storage {
       throw new StorageUnavailableError(`S3 ${what} failed: ${describe(err)}`, { cause: err });
     }
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
 /** S3's error name and message, which alone are often empty (a HEAD has no body). */

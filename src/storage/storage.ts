@@ -94,10 +94,6 @@ export interface Storage {
   list(prefix: string): Promise<StoredObject[]>;
   /** Lists the immediate child "directory" names under `prefix` (`''` = the root), sorted. */
   listChildren(prefix: string): Promise<string[]>;
-  /** Deletes `key`; deleting a missing key is not an error. */
-  delete(key: string): Promise<void>;
-  /** Size of `key`, or undefined when it does not exist. */
-  stat(key: string): Promise<StoredObject | undefined>;
   /**
    * Local paths DuckDB can read for `keys`, pinned until `release()`. The local
    * backend returns the files themselves; a remote backend downloads missing ones

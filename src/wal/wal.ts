@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WalWriteError } from '../errors.js';
+import { fsyncPath } from '../storage/fsync.js';
 import type { DecodedWrite } from '../parse/body.js';
 import { decodeEntries, encodeEntry, type WalEntry } from './entry.js';
 
@@ -116,7 +117,7 @@ export class WriteAheadLog {
     if (!/^[0-9a-f]{16}$/.test(this.id)) {
       this.id = randomBytes(8).toString('hex');
       await writeFile(idFile, this.id, { flush: true });
-      await this.syncDir();
+      await fsyncPath(this.options.dir);
     }
   }
 
@@ -317,7 +318,7 @@ export class WriteAheadLog {
     this.segments.push(segment);
     this.active = { segment, fh };
     // The new file's directory entry must be durable before entries in it are acknowledged.
-    if (this.options.sync !== 'none') await this.syncDir();
+    if (this.options.sync !== 'none') await fsyncPath(this.options.dir);
   }
 
   private segmentOf(lsn: number): Segment | undefined {
@@ -355,15 +356,6 @@ export class WriteAheadLog {
     }
     this.segments = keep;
     return Promise.all(deletions).then(() => undefined);
-  }
-
-  private async syncDir(): Promise<void> {
-    const dir = await open(this.options.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
   }
 }
 

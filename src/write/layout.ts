@@ -8,7 +8,7 @@
  * restarts and nodes writing to the same bucket.
  */
 import { randomBytes } from 'node:crypto';
-import { encodePathSegment } from '../parse/names.js';
+import { decodePathSegment, encodePathSegment } from '../parse/names.js';
 
 /** Microseconds in one hour partition. */
 export const HOUR_US = 3_600_000_000;
@@ -75,4 +75,16 @@ export function hourOfKey(key: string): number | undefined {
   d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
   d.setUTCHours(Number(m[4]));
   return d.getTime() / 3_600_000;
+}
+
+/**
+ * What a key or key prefix belongs to, by real (decoded) names, for messages that must
+ * not show host paths: `measurement "m" of database "db"`, `database "db"`, or
+ * `the storage root` for `''`.
+ */
+export function describeKey(key: string): string {
+  const [database, measurement] = key.split('/').filter((s) => s !== '').map(decodePathSegment);
+  if (database === undefined) return 'the storage root';
+  if (measurement === undefined) return `database ${JSON.stringify(database)}`;
+  return `measurement ${JSON.stringify(measurement)} of database ${JSON.stringify(database)}`;
 }
