@@ -75,7 +75,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     ...(config.storage.backend === 'local' ? [] : [resolve(config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir)]),
   ]);
   lockConnection.closeSync();
-  const catalog = new Catalog(storage, pool);
+  const catalog = new Catalog(storage, pool, { cacheListings: config.storage.backend === 'local' });
   const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
   // The logger exists only once the server does; flush and WAL errors are reported through it.
   let server: FastifyInstance | undefined;
@@ -110,7 +110,8 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       try {
         await writer.write(snapshot, doneHours);
       } finally {
-        // Even a partly failed write may have added files: cached results over them are stale.
+        // Even a partly failed write may have added files: cached listings and results over them are stale.
+        catalog.changed(snapshot.database, snapshot.measurement);
         resultCache.changed(snapshot.database, snapshot.measurement);
       }
     },

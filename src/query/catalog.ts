@@ -3,8 +3,12 @@
  * the storage backend's layout (`write/layout.ts`).
  *
  * Listings come from the backend, so with S3 they may lag other nodes' writes by up
- * to `s3.list_ttl_ms` (see `storage/storage.ts`).
+ * to `s3.list_ttl_ms` (see `storage/storage.ts`). When this process is the only writer
+ * (the local backend), file listings are also kept in memory until `changed` reports a
+ * new file for the measurement: every query plans with a listing, and re-reading the
+ * hour directories cost more than the rest of planning together.
  */
+import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
 import { QueryRejectedError } from '../errors.js';
 import { decodePathSegment, nameError } from '../parse/names.js';
@@ -12,7 +16,7 @@ import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
 import type { DuckDBPool } from './duckdb-pool.js';
-import { readParquetSource } from './sql-rewriter.js';
+import { readParquetSource, refKey } from './sql-rewriter.js';
 
 /** One measurement's files, as listed by `SHOW TABLES`. */
 export interface MeasurementInfo {
@@ -38,14 +42,56 @@ export interface HourRange {
  */
 const MAX_HOUR_LISTINGS = 168;
 const LISTING_CONCURRENCY = 16;
+/** Listings (one per hour prefix or measurement) kept by the in-memory listing cache. */
+const MAX_CACHED_LISTINGS = 20_000;
+
+/** Options of `Catalog`. */
+export interface CatalogOptions {
+  /**
+   * Keep listings in memory until `changed` is called for their measurement. Only
+   * sound when every file of the store is written by this process (the local backend).
+   */
+  readonly cacheListings: boolean;
+}
 
 export class Catalog {
   private readonly storage: Storage;
   private readonly pool: DuckDBPool;
+  /** Keyed by `version\0prefix`: a `changed` call makes older entries unreachable, and the LRU drops them. */
+  private readonly listings: LRUCache<string, readonly StoredObject[]> | undefined;
+  /** Per measurement (`refKey`), bumped by `changed`. */
+  private readonly versions = new Map<string, number>();
 
-  constructor(storage: Storage, pool: DuckDBPool) {
+  constructor(storage: Storage, pool: DuckDBPool, options: CatalogOptions) {
     this.storage = storage;
     this.pool = pool;
+    this.listings = options.cacheListings ? new LRUCache({ max: MAX_CACHED_LISTINGS }) : undefined;
+  }
+
+  /**
+   * Reports that files of a measurement were added (or may have been, after a failed
+   * write): its cached listings are dropped. Call it after the files are visible in
+   * storage and before the records they hold stop being held in memory, so a query
+   * always finds those records in one of the two.
+   */
+  changed(database: string, measurement: string): void {
+    const key = refKey({ database, measurement });
+    this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
+  }
+
+  /** `storage.list(prefix)` for a prefix inside one measurement, through the listing cache. */
+  private async list(database: string, measurement: string, prefix: string): Promise<readonly StoredObject[]> {
+    if (this.listings === undefined) return this.storage.list(prefix);
+    const ref = refKey({ database, measurement });
+    const version = this.versions.get(ref) ?? 0;
+    const key = `${version}\u0000${prefix}`;
+    const cached = this.listings.get(key);
+    if (cached !== undefined) return cached;
+    const files = await this.storage.list(prefix);
+    // A file that became visible while listing may or may not be in `files`; only a
+    // listing that no `changed` call overlapped is known to be complete.
+    if ((this.versions.get(ref) ?? 0) === version) this.listings.set(key, files);
+    return files;
   }
 
   /** Database names, sorted. */
@@ -76,20 +122,20 @@ export class Catalog {
    * touch), listing only those partitions' prefixes when the range is short.
    * @throws StorageUnavailableError when the backend cannot list.
    */
-  async files(database: string, measurement: string, hours?: HourRange): Promise<StoredObject[]> {
-    if (hours === undefined) return this.storage.list(measurementPrefix(database, measurement));
+  async files(database: string, measurement: string, hours?: HourRange): Promise<readonly StoredObject[]> {
+    if (hours === undefined) return this.list(database, measurement, measurementPrefix(database, measurement));
     if (hours.to < hours.from) return [];
     if (hours.to - hours.from + 1 > MAX_HOUR_LISTINGS) {
-      const all = await this.storage.list(measurementPrefix(database, measurement));
+      const all = await this.list(database, measurement, measurementPrefix(database, measurement));
       return all.filter((f) => {
         const hour = hourOfKey(f.key);
         return hour !== undefined && hour >= hours.from && hour <= hours.to;
       });
     }
-    const perHour: StoredObject[][] = [];
+    const perHour: (readonly StoredObject[])[] = [];
     const offsets = Array.from({ length: hours.to - hours.from + 1 }, (_, i) => i);
     await forEachLimit(offsets, LISTING_CONCURRENCY, async (i) => {
-      perHour[i] = await this.storage.list(hourPrefix(database, measurement, hours.from + i));
+      perHour[i] = await this.list(database, measurement, hourPrefix(database, measurement, hours.from + i));
     });
     // Hour prefixes sort chronologically, so the concatenation is in key order.
     return perHour.flat();

@@ -18,6 +18,7 @@
  * (`lockDown`), so a parser miss still cannot touch a file outside Strata's directories.
  */
 import type { DuckDBConnection, DuckDBResult, DuckDBType } from '@duckdb/node-api';
+import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
@@ -27,15 +28,21 @@ import type { Catalog, HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
-import { analyzeSql, readParquetSource, refKey, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, readParquetSource, refKey, REWRITE_UNPARSABLE, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
-import { boundSql, timeBounds } from './time-range.js';
+import { boundSql, timeBounds, type TimeBound } from './time-range.js';
 
 /** Table functions user SQL may call: generators only; anything reading files is refused. */
 const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest']);
 
 /** DuckDB error classes caused by the query text itself (400), as opposed to engine failures (500). */
-const USER_ERROR = /^(Parser|Binder|Catalog|Conversion|Invalid Input|Not implemented|Syntax|Out of Range|Permission) Error/i;
+const USER_ERROR = /^(Failed to extract statements: )?(Parser|Binder|Catalog|Conversion|Invalid Input|Not implemented|Syntax|Out of Range|Permission) Error/i;
+
+/**
+ * Budget of the parsed-SQL cache, counted as 16 units per SQL character (DuckDB's
+ * serialized AST runs to ~14 bytes per character of SQL).
+ */
+const ANALYSIS_CACHE_UNITS = 32 * 1024 * 1024;
 
 /** Longest SQL text accepted, in characters. */
 export const MAX_SQL_LENGTH = 100_000;
@@ -100,6 +107,12 @@ export class QueryService {
   private readonly pool: DuckDBPool;
   private readonly catalog: Catalog;
   private readonly held: HeldRecordsSource;
+  /**
+   * Parsed and checked SQL by database and text: a dashboard repeats its queries, and
+   * the parse is a DuckDB round trip in front of each. The analysis depends on nothing
+   * but those two, so entries never go stale.
+   */
+  private readonly analyses = new LRUCache<string, AnalyzedQuery>({ maxSize: ANALYSIS_CACHE_UNITS, sizeCalculation: (_, key) => key.length * 16 });
 
   constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource) {
     this.pool = pool;
@@ -136,8 +149,12 @@ export class QueryService {
           // A measurement with no data yet reads as an empty table with only `time`; when
           // the query names columns it would have had, the answer is an empty result
           // with no columns (as Arc does) instead of a binder error.
-          const result = plan.sql === undefined ? undefined : await guard(req.signal, conn, () => conn.stream(plan.sql!)).catch((err: unknown) => {
+          const result = plan.sql === undefined ? undefined : await guard(req.signal, conn, () => streamOne(conn, plan.sql!)).catch((err: unknown) => {
             if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return undefined;
+            // The user's SQL parsed (`plan`), so a parser error comes from the rewrite.
+            if (showSql === undefined && err instanceof QueryRejectedError && /^(Failed to extract statements: )?Parser Error/.test(err.message)) {
+              throw new QueryRejectedError(REWRITE_UNPARSABLE);
+            }
             throw err;
           });
           if (result === undefined) {
@@ -183,7 +200,9 @@ export class QueryService {
     const parser: SqlParser = {
       serialize: async (text) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [text])).getRows()[0][0]),
     };
-    const analyzed = await analyzeSql(req.sql, req.database, parser);
+    const cacheKey = `${req.database}\u0000${req.sql}`;
+    let analyzed = this.analyses.get(cacheKey);
+    if (analyzed === undefined) this.analyses.set(cacheKey, (analyzed = await analyzeSql(req.sql, req.database, parser)));
     const forbidden = analyzed.tableFunctions.find((f) => !ALLOWED_TABLE_FUNCTIONS.has(f));
     if (forbidden !== undefined) {
       throw new QueryRejectedError(`table function ${forbidden}() is not allowed: query measurements by name (FROM cpu or FROM db.cpu)`);
@@ -209,12 +228,13 @@ export class QueryService {
       }
       perRef.set(refKey(ref), { heldTables, fromHeld });
     }
-    const occurrences: { occurrence: MeasurementOccurrence; scanned: StoredObject[]; schemaOnly: boolean }[] = [];
-    for (const occurrence of analyzed.occurrences) {
+    const occurrences: { occurrence: MeasurementOccurrence; scanned: readonly StoredObject[]; schemaOnly: boolean }[] = [];
+    // Only the hour partitions the query's time range can touch are listed (on S3,
+    // one prefix per hour of a short range).
+    const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
+    for (const [i, occurrence] of analyzed.occurrences.entries()) {
       const { fromHeld } = perRef.get(refKey(occurrence.ref))!;
-      // Only the hour partitions the query's time range can touch are listed (on S3,
-      // one prefix per hour of a short range).
-      const range = await this.hourRange(conn, analyzed.statement, occurrence);
+      const range = ranges[i];
       let scanned = await this.listed(occurrence.ref, fromHeld, range);
       profile.files_considered += scanned.length;
       // Nothing in range: still bind the measurement's columns from one file, reading no rows.
@@ -245,7 +265,7 @@ export class QueryService {
       if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
       sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);
     }
-    return { sql: analyzed.renderEach((o) => sources.get(o)!), refs: analyzed.refs, profile, missing };
+    return { sql: analyzed.render((o) => sources.get(o)!), refs: analyzed.refs, profile, missing };
   }
 
   /**
@@ -256,31 +276,62 @@ export class QueryService {
    * snapshot supplies its rows; a snapshot that finished before that step has all its
    * files listed here and its records are not held.
    */
-  private async listed(ref: MeasurementRef, fromHeld: ReadonlySet<string>, hours?: HourRange): Promise<StoredObject[]> {
+  private async listed(ref: MeasurementRef, fromHeld: ReadonlySet<string>, hours?: HourRange): Promise<readonly StoredObject[]> {
     const files = await this.catalog.files(ref.database, ref.measurement, hours);
     return fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key));
   }
 
-  /** The hour partitions `occurrence` can match, or undefined for all of them. */
-  private async hourRange(conn: DuckDBConnection, root: MeasurementOccurrence['node'], occurrence: MeasurementOccurrence): Promise<HourRange | undefined> {
-    let from = -Infinity;
-    let to = Infinity;
-    for (const bound of timeBounds(root, occurrence)) {
-      let micros: number;
-      try {
-        const value = (await conn.runAndReadAll(boundSql(bound))).getRows()[0][0];
-        if (typeof value !== 'bigint') continue;
-        micros = Number(value);
-      } catch {
+  /**
+   * The hour partitions each occurrence can match (undefined: all of them), with every
+   * bound of the query evaluated in one DuckDB call: planning sits in front of every
+   * query, and each call is a thread-pool round trip.
+   */
+  private async hourRanges(conn: DuckDBConnection, root: MeasurementOccurrence['node'], occurrences: readonly MeasurementOccurrence[]):
+    Promise<(HourRange | undefined)[]> {
+    const perOccurrence = occurrences.map((o) => timeBounds(root, o));
+    const bounds = perOccurrence.flat();
+    const values = bounds.length === 0 ? [] : await evaluateBounds(conn, bounds);
+    let next = 0;
+    return perOccurrence.map((own) => {
+      let from = -Infinity;
+      let to = Infinity;
+      for (const bound of own) {
+        const micros = values[next++];
         // Not a valid time for DuckDB either: the query will say so; no pruning from it.
-        continue;
+        if (micros === undefined) continue;
+        if (bound.op === '>=' || bound.op === '>') from = Math.max(from, hourOf(micros));
+        else to = Math.min(to, hourOf(bound.op === '<' ? micros - 1 : micros));
       }
-      if (bound.op === '>=' || bound.op === '>') from = Math.max(from, hourOf(micros));
-      else to = Math.min(to, hourOf(bound.op === '<' ? micros - 1 : micros));
-    }
-    if (from === -Infinity && to === Infinity) return undefined;
-    return { from: from === -Infinity ? Number.MIN_SAFE_INTEGER : from, to: to === Infinity ? Number.MAX_SAFE_INTEGER : to };
+      if (from === -Infinity && to === Infinity) return undefined;
+      return { from: from === -Infinity ? Number.MIN_SAFE_INTEGER : from, to: to === Infinity ? Number.MAX_SAFE_INTEGER : to };
+    });
   }
+}
+
+/**
+ * Each bound's instant in µs since the epoch, undefined where DuckDB cannot evaluate it.
+ * Literals read in JS (`TimeBound.micros`) need no call; for the rest, one SELECT of `TRY(...)` columns turns evaluation errors into NULLs; a bound that does
+ * not even bind (say `to_timestamp('x')`) fails the whole SELECT, and then each bound is
+ * evaluated on its own so the others still prune.
+ */
+async function evaluateBounds(conn: DuckDBConnection, bounds: readonly TimeBound[]): Promise<(number | undefined)[]> {
+  const micros = (v: unknown): number | undefined => (typeof v === 'bigint' ? Number(v) : undefined);
+  const values = bounds.map((b) => b.micros);
+  const left = bounds.flatMap((b, i) => (b.micros === undefined ? [i] : []));
+  if (left.length === 0) return values;
+  try {
+    const row = (await conn.runAndReadAll(`SELECT ${left.map((i) => `TRY(${boundSql(bounds[i])})`).join(', ')}`)).getRows()[0];
+    left.forEach((i, k) => (values[i] = micros(row[k])));
+  } catch {
+    for (const i of left) {
+      try {
+        values[i] = micros((await conn.runAndReadAll(`SELECT ${boundSql(bounds[i])}`)).getRows()[0][0]);
+      } catch {
+        values[i] = undefined;
+      }
+    }
+  }
+  return values;
 }
 
 /** Locks DuckDB down (run once, at start-up, before any query): no file access outside `allowedDirectories`, no more SET. */
@@ -332,6 +383,20 @@ async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => P
   } finally {
     signal.removeEventListener('abort', interrupt);
     clearInterval(timer);
+  }
+}
+
+/**
+ * Starts one statement as a streaming result. Unlike `conn.stream`, which first splits
+ * the text into statements (a parse and a thread-pool round trip of its own), this
+ * prepares it directly: the SQL here is always exactly one statement.
+ */
+async function streamOne(conn: DuckDBConnection, sql: string): Promise<DuckDBResult> {
+  const prepared = await conn.prepare(sql);
+  try {
+    return await prepared.stream();
+  } finally {
+    prepared.destroySync();
   }
 }
 

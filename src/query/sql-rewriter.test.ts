@@ -225,7 +225,7 @@ for (const c of CASES) {
     assert.deepEqual(analyzed.refs.map((r) => `${r.database}.${r.measurement}`), c.refs);
     assert.deepEqual([...analyzed.tableFunctions].sort(), c.tableFunctions ?? []);
     if (c.rows === undefined) return;
-    const rewritten = analyzed.render(sourceFor);
+    const rewritten = analyzed.render((o) => sourceFor(o.ref));
     const rows = (await sandbox.runAndReadAll(rewritten)).getRowsJson();
     assert.deepEqual(rows, c.rows, `rewritten SQL: ${rewritten}`);
     if (c.oracle !== false) assert.deepEqual(rows, (await oracle.runAndReadAll(c.sql)).getRowsJson(), 'differs from DuckDB on real tables');
@@ -250,7 +250,6 @@ const REJECTED: readonly { name: string; sql: string; message: RegExp }[] = [
   { name: 'dollar-quoted file path in FROM is rejected', sql: 'SELECT * FROM cpu, $$data.csv$$', message: /^FROM 'data.csv' reads a file by path/ },
   { name: 'three-part name is rejected', sql: 'SELECT * FROM memory.main.cpu', message: /three-part names are not supported/ },
   { name: 'time travel is rejected', sql: 'SELECT * FROM cpu AT (VERSION => 1)', message: /^AT \(\.\.\.\) time travel is not supported on measurement "cpu"$/ },
-  { name: 'TABLE shorthand is rejected', sql: 'TABLE cpu', message: /^this form of query needs a plain table name/ },
   { name: 'database name escaping the data directory is rejected', sql: 'SELECT * FROM "../etc".passwd', message: /^database "\.\.\/etc" contains "\/"$/ },
   { name: 'measurement named .. is rejected', sql: 'SELECT * FROM ".."', message: /^measurement "\.\." is not allowed$/ },
 ];
@@ -277,16 +276,16 @@ test('occurrences expose each reference node by path and alias', async () => {
   assert.deepEqual(analyzed.occurrences[0].path, ['from_table']);
 });
 
-test('render asks for each distinct measurement once and keeps the rest of the text', async () => {
+test('render asks for each occurrence in text order and keeps the rest of the text', async () => {
   const sql = 'SELECT 1 FROM cpu a, cpu /* note */ , db2 . cpu;';
   const analyzed = await analyzeSql(sql, 'default', parser);
   const asked: string[] = [];
-  const rendered = analyzed.render((ref) => {
-    asked.push(`${ref.database}.${ref.measurement}`);
+  const rendered = analyzed.render((o) => {
+    asked.push(`${o.ref.database}.${o.ref.measurement} as ${o.alias}`);
     return `src_${asked.length}()`;
   });
-  assert.deepEqual(asked, ['default.cpu', 'db2.cpu']);
-  assert.equal(rendered, 'SELECT 1 FROM src_1() a, src_1() AS "cpu" /* note */ , src_2() AS "cpu";');
+  assert.deepEqual(asked, ['default.cpu as a', 'default.cpu as cpu', 'db2.cpu as cpu']);
+  assert.equal(rendered, 'SELECT 1 FROM src_1() a, src_2() AS "cpu" /* note */ , src_3() AS "cpu";');
 });
 
 test('readParquetSource quotes paths and reads by column name', () => {

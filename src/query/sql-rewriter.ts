@@ -64,17 +64,13 @@ export interface AnalyzedQuery {
   /** Every measurement reference, in text order (a measurement read twice appears twice). */
   readonly occurrences: readonly MeasurementOccurrence[];
   /**
-   * The SQL with every measurement reference replaced by `sourceFor(ref)` (called once per
-   * distinct ref), e.g. "read_parquet(['/a.parquet'], union_by_name = true)". A user alias
-   * is kept; a reference without one gets `AS "<measurement>"` so `cpu.host` still binds.
+   * The SQL with every measurement reference replaced by `sourceFor(occurrence)` (called
+   * once per entry of `occurrences`, so two reads of one measurement can scan different
+   * files), e.g. "read_parquet(['/a.parquet'], union_by_name = true)". A user alias is
+   * kept; a reference without one gets `AS "<measurement>"` so `cpu.host` still binds.
    * Everything else, comments and a trailing `;` included, is the user's text unchanged.
    */
-  render(sourceFor: (ref: MeasurementRef) => string): string;
-  /**
-   * Like `render`, but with a source per occurrence (one of `occurrences`), so that two
-   * reads of one measurement can scan different files (time-range pruning).
-   */
-  renderEach(sourceFor: (occurrence: MeasurementOccurrence) => string): string;
+  render(sourceFor: (occurrence: MeasurementOccurrence) => string): string;
 }
 
 /**
@@ -97,41 +93,15 @@ export interface SqlParser {
  *   DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN, CALL and PIVOT statements are refused);
  *   is DESCRIBE/SHOW/SUMMARIZE; reads a file by path (`FROM 'x.csv'`); uses a three-part
  *   name or `AT (...)` time travel on a measurement; names an invalid database or
- *   measurement (see `nameError`); or uses a syntax that only accepts a plain table name
- *   (`TABLE cpu`), so that the rewrite would not parse.
+ *   measurement (see `nameError`). A syntax that only accepts a plain table name
+ *   (`TABLE cpu`) passes here but its rewrite does not parse: the caller reports that
+ *   with `REWRITE_UNPARSABLE`.
  */
 export async function analyzeSql(sql: string, defaultDatabase: string, parser: SqlParser): Promise<AnalyzedQuery> {
   const statement = await parseSingleSelect(sql, parser);
   const walker = new ReferenceWalker(sql, defaultDatabase);
   walker.visit(statement, new Set());
   const occurrences = walker.occurrences.sort((a, b) => a.start - b.start);
-  const rendering = (sourceFor: (ref: MeasurementRef) => string): string => {
-    const sources = new Map<string, string>();
-    return splice(sql, occurrences, (o) => {
-      let source = sources.get(refKey(o.ref));
-      if (source === undefined) sources.set(refKey(o.ref), (source = sourceFor(o.ref)));
-      return source;
-    });
-  };
-
-  // Some syntaxes take only a bare table name (`TABLE cpu`); find them now, while the
-  // error can still be a 400, by parsing the rewrite with a stand-in table function.
-  // The re-walk also proves the splice left no table name behind.
-  if (occurrences.length > 0) {
-    const rewritten = rendering(() => 'strata_source()');
-    let check: ReferenceWalker;
-    try {
-      const root = await parseSingleSelect(rewritten, parser);
-      check = new ReferenceWalker(rewritten, defaultDatabase);
-      check.visit(root, new Set());
-    } catch (err) {
-      if (!(err instanceof QueryRejectedError)) throw err;
-      // DuckDB's message would point into the stand-in text, not the user's.
-      throw new QueryRejectedError('this form of query needs a plain table name and cannot read measurements; write e.g. SELECT * FROM cpu instead of TABLE cpu');
-    }
-    if (check.occurrences.length !== 0) throw new Error(`internal error: rewritten SQL still reads ${check.occurrences.length} table(s)`);
-  }
-
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
   const visible = occurrences.map(({ ref, path, node, alias }): MeasurementOccurrence => ({ ref, path, node, alias }));
@@ -140,10 +110,17 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
     tableFunctions: [...walker.tableFunctions],
     statement,
     occurrences: visible,
-    render: rendering,
-    renderEach: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i])),
+    render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i])),
   };
 }
+
+/**
+ * What to tell the user when DuckDB cannot parse the rewritten SQL although it parsed
+ * the user's: some syntaxes take only a bare table name (`TABLE cpu`), not the
+ * `read_parquet(...)` source that replaced it. Checking by parsing the rewrite once
+ * more here would add a DuckDB round trip to every query for this rare case.
+ */
+export const REWRITE_UNPARSABLE = 'this form of query needs a plain table name and cannot read measurements; write e.g. SELECT * FROM cpu instead of TABLE cpu';
 
 /**
  * Builds the `sourceFor` text for `AnalyzedQuery.render`:

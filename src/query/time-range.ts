@@ -33,6 +33,11 @@ export interface TimeBound {
   readonly op: '>=' | '>' | '<' | '<=';
   /** A constant SQL expression DuckDB can evaluate on its own. */
   readonly sql: string;
+  /**
+   * The bound in µs since the epoch when it is a plain timestamp literal read here
+   * (`timestampLiteralMicros`), so planning needs no DuckDB call for it; else undefined.
+   */
+  readonly micros?: number;
 }
 
 const FLIP = { '>=': '<=', '>': '<', '<': '>', '<=': '>=' } as const;
@@ -92,7 +97,7 @@ export function timeBounds(root: JsonObject, occurrence: MeasurementOccurrence):
   const bounds: TimeBound[] = [];
   const add = (op: TimeBound['op'], e: JsonValue): void => {
     const c = constant(e);
-    if (c !== undefined && !(c.clock && (op === '<' || op === '<='))) bounds.push({ op, sql: c.sql });
+    if (c !== undefined && !(c.clock && (op === '<' || op === '<='))) bounds.push({ op, sql: c.sql, micros: c.micros });
   };
   for (const condition of conditions) {
     for (const term of conjuncts(condition)) {
@@ -124,15 +129,23 @@ function conjuncts(e: JsonValue): JsonObject[] {
   return [e];
 }
 
+/** A constant expression: its SQL text, whether it reads the clock, and its instant when known without DuckDB. */
+interface Constant {
+  sql: string;
+  clock: boolean;
+  /** µs since the epoch, for a timestamp literal (possibly cast to TIMESTAMP/TIMESTAMPTZ). */
+  micros?: number;
+}
+
 /** SQL text of a constant expression, and whether it reads the clock; undefined when not understood. */
-function constant(e: JsonValue): { sql: string; clock: boolean } | undefined {
+function constant(e: JsonValue): Constant | undefined {
   if (e === null || typeof e !== 'object' || Array.isArray(e)) return undefined;
   if (e.class === 'CONSTANT') {
     const value = e.value as JsonObject;
     if (value.is_null === true) return undefined;
     const type = String((value.type as JsonObject).id);
     const v = value.value;
-    if (type === 'VARCHAR' && typeof v === 'string') return { sql: quoteLiteral(v), clock: false };
+    if (type === 'VARCHAR' && typeof v === 'string') return { sql: quoteLiteral(v), clock: false, micros: timestampLiteralMicros(v) };
     if (INTEGER_TYPES.has(type) && typeof v === 'number' && Number.isSafeInteger(v)) return { sql: `CAST(${v} AS BIGINT)`, clock: false };
     if ((type === 'DOUBLE' || type === 'FLOAT') && typeof v === 'number' && Number.isFinite(v)) return { sql: `CAST(${v} AS DOUBLE)`, clock: false };
     return undefined;
@@ -147,7 +160,9 @@ function constant(e: JsonValue): { sql: string; clock: boolean } | undefined {
     const target = CAST_TYPES[String((e.cast_type as JsonObject).id)];
     const child = constant(e.child);
     if (e.try_cast !== false || target === undefined || child === undefined) return undefined;
-    return { sql: `CAST(${child.sql} AS ${target})`, clock: child.clock };
+    // Casting to DATE truncates to the day; other targets keep no known instant either.
+    const micros = target === 'TIMESTAMP' || target === 'TIMESTAMPTZ' || target === 'VARCHAR' ? child.micros : undefined;
+    return { sql: `CAST(${child.sql} AS ${target})`, clock: child.clock, micros };
   }
   if (e.class === 'FUNCTION') {
     const name = String(e.function_name).toLowerCase();
@@ -155,7 +170,7 @@ function constant(e: JsonValue): { sql: string; clock: boolean } | undefined {
     if (e.schema !== '' || e.catalog !== '' || e.filter !== null || e.distinct !== false) return undefined;
     const args = (e.children as JsonValue[]).map(constant);
     if (args.some((a) => a === undefined)) return undefined;
-    const parts = args as { sql: string; clock: boolean }[];
+    const parts = args as Constant[];
     const clock = CLOCK.has(name) || parts.some((a) => a.clock);
     if (e.is_operator === true) {
       if (parts.length === 1 && name === '-') return { sql: `(-${parts[0].sql})`, clock };
@@ -167,7 +182,35 @@ function constant(e: JsonValue): { sql: string; clock: boolean } | undefined {
   return undefined;
 }
 
-/** SQL that evaluates one bound to µs since the epoch as DuckDB compares it with the TIMESTAMPTZ `time` column. */
+/**
+ * Timestamp literals read without DuckDB: `YYYY-MM-DD`, optionally followed by `T` or a
+ * space, `HH:MM:SS`, up to 6 fractional digits, and `Z` or an offset `±HH[[:]MM]`;
+ * what Grafana and RFC 3339 clients send. Anything else (other forms, zone names,
+ * out-of-range fields) is left to DuckDB.
+ */
+const TIMESTAMP_LITERAL = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+
+/**
+ * The instant of a timestamp literal in µs since the epoch, exactly as DuckDB reads the
+ * string as a TIMESTAMPTZ with the session time zone UTC (`lockDown`): no offset means
+ * UTC; an offset is subtracted. Undefined when the text is not of the form above or a
+ * field is out of range (DuckDB then decides, or refuses the query).
+ */
+export function timestampLiteralMicros(text: string): number | undefined {
+  const m = TIMESTAMP_LITERAL.exec(text);
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  const check = new Date(ms);
+  // Date.UTC rolls 2026-02-30 over to March and maps years 0–99 to 19xx; DuckDB refuses the first and reads the second as written.
+  if (year < 100 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) return undefined;
+  const fraction = Number((m[7] ?? '').padEnd(6, '0'));
+  const offsetMinutes = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11] ?? 0));
+  if (m[9] !== undefined && (Number(m[10]) > 23 || Number(m[11] ?? 0) > 59)) return undefined;
+  return (ms - offsetMinutes * 60_000) * 1000 + fraction;
+}
+
+/** A SQL expression evaluating one bound to µs since the epoch (BIGINT) as DuckDB compares it with the TIMESTAMPTZ `time` column. */
 export function boundSql(bound: TimeBound): string {
-  return `SELECT epoch_us(CAST((${bound.sql}) AS TIMESTAMPTZ))`;
+  return `epoch_us(CAST((${bound.sql}) AS TIMESTAMPTZ))`;
 }
