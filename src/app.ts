@@ -6,10 +6,12 @@
 import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { BufferManager } from './buffer/buffer-manager.js';
 import { SchemaRegistry } from './buffer/schema.js';
 import type { StrataConfig } from './config/config.js';
 import { NotReadyError } from './errors.js';
+import { StrataMetrics } from './http/routes/metrics.js';
 import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
@@ -120,8 +122,13 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       'flush failed; records kept and retried',
     ),
   });
+  // This server's own registry, not prom-client's global one: servers sharing a process stay apart.
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = new StrataMetrics(registry, { buffers, pool, resultCache, storage, writer, wal });
   server = buildServer({
     logLevel: config.log.level,
+    metrics,
     buffers,
     queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }),
     queryPool: pool,

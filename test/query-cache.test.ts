@@ -2,7 +2,8 @@
  * End to end, issue 5: the query result cache. A repeated query is answered from the
  * cache (profile `cache: "hit"`, the pool's lease count unchanged, the cache's hit
  * counter up), and never with stale rows: a new buffered record or a new file of a
- * measurement the query reads makes the next answer fresh.
+ * measurement the query reads makes the next answer fresh. A request's headers are
+ * validated the same way whether its answer is cached or not.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -95,5 +96,31 @@ describe('result cache', () => {
     const expected = 'host,v\r\na,1\r\nb,2\r\nc,4\r\nd,8\r\n';
     assert.deepEqual(await csv(), [expected, 'miss']);
     assert.deepEqual(await csv(), [expected, 'hit']);
+  });
+
+  test('bad priority and timeout headers are refused with 400 whether or not the result is cached', async () => {
+    const sql = 'SELECT max(v) AS m FROM cpu';
+    assert.deepEqual(await ask(sql), { status: 200, data: [[8]], cache: 'miss' });
+    assert.deepEqual(await ask(sql), { status: 200, data: [[8]], cache: 'hit' });
+    const bad: Record<string, string>[] = [{ 'x-strata-priority': 'urgent' }, { 'x-strata-timeout-ms': '-5' }, { 'x-strata-timeout-ms': 'soon' }];
+    const requests: [string, RequestInit][] = [
+      ['/api/v1/query', { method: 'POST', body: JSON.stringify({ sql }) }],
+      ['/api/v1/query', { method: 'POST', body: JSON.stringify({ sql, format: 'csv' }) }],
+      ['/api/v1/query/arrow', { method: 'POST', body: JSON.stringify({ sql }) }],
+      [`/exec?query=${encodeURIComponent(sql)}`, { method: 'GET' }],
+    ];
+    for (const [path, init] of requests) {
+      // Warm this format's entry, so the bad requests below would be hits.
+      const warm = await fetch(server.url + path, { ...init, headers: { 'content-type': 'application/json', 'x-arc-database': 'qc' } });
+      assert.equal(warm.status, 200, path);
+      await warm.arrayBuffer();
+      for (const headers of bad) {
+        const res = await fetch(server.url + path, { ...init, headers: { 'content-type': 'application/json', 'x-arc-database': 'qc', ...headers } });
+        const answer = (await res.json()) as { success: boolean; error: string };
+        assert.equal(res.status, 400, `${path} ${JSON.stringify(headers)}`);
+        assert.equal(answer.success, false);
+        assert.match(answer.error, /^invalid x-strata-(priority|timeout-ms)/);
+      }
+    }
   });
 });

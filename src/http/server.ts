@@ -11,6 +11,7 @@ import type { ResultCache } from '../query/result-cache.js';
 import type { Storage } from '../storage/storage.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes, type StrataMetrics } from './routes/metrics.js';
 import { queryRoutes } from './routes/query.js';
 import { queryPoolRoutes } from './routes/query-pool.js';
 import { storageRoutes } from './routes/storage.js';
@@ -33,6 +34,8 @@ export interface ServerDependencies {
   storage: Storage;
   /** The write-ahead log, or undefined when disabled. */
   wal: WriteAheadLog | undefined;
+  /** Served by `GET /metrics`; the write and query routes count into it. */
+  metrics: StrataMetrics;
   /** Why the server is not ready (undefined when it is). */
   notReadyReason: () => string | undefined;
   /** Throws NotReadyError when writes must not be taken. */
@@ -49,10 +52,11 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   void app.register(storageRoutes, { storage: d.storage });
   void app.register(writeRoutes, {
     buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
-    wal: d.wal,
+    wal: d.wal, counters: d.metrics.writes,
   });
-  void app.register(queryRoutes, { queries: d.queries, cache: d.resultCache, timeoutMs: d.queryTimeoutMs });
+  void app.register(queryRoutes, { queries: d.queries, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, metrics: d.metrics });
   void app.register(queryPoolRoutes, { pool: d.queryPool, cache: d.resultCache });
+  void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;
 }
 

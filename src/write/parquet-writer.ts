@@ -7,6 +7,7 @@
  * (FORMAT parquet)` per UTC hour writes a time-sorted file with statistics into the
  * storage backend's staging directory, and the backend moves it into place atomically.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
@@ -48,6 +49,7 @@ export class ParquetWriter {
    * instead of leaving a duplicate file.
    */
   private readonly keys = new WeakMap<BufferSnapshot, Map<number, string>>();
+  private readonly written = { files: 0, bytes: 0 };
 
   /**
    * Keys of the files written, or being written, from `snapshot` (each is registered
@@ -56,6 +58,11 @@ export class ParquetWriter {
    */
   keysOf(snapshot: BufferSnapshot): string[] {
     return [...(this.keys.get(snapshot)?.values() ?? [])];
+  }
+
+  /** Parquet files put in storage since start, and their total size in bytes (`GET /metrics`). */
+  stats(): { files: number; bytes: number } {
+    return { ...this.written };
   }
 
   /** @param connections one connection per concurrent `write` (temp tables are connection-local). */
@@ -94,7 +101,10 @@ export class ParquetWriter {
           `TO ${quoteLiteral(staged)} (FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${this.options.rowGroupSize}, ` +
           `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}})`,
         );
+        const { size } = await stat(staged);
         await this.storage.putFile(key, staged);
+        this.written.files++;
+        this.written.bytes += size;
         doneHours.add(hour);
         written.push({ key, rows, hour });
       }

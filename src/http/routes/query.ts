@@ -14,25 +14,28 @@
  *
  * Headers: `x-arc-database` (database of unqualified names); `x-strata-priority`
  * `critical|high|normal|low` (default normal); `x-strata-timeout-ms` lowers the
- * configured timeout; `x-strata-profile: true` or `x-arc-profile: true` adds
- * `profile` {planning_ms, files_considered, files_scanned, buffered_rows,
+ * configured timeout (both checked before the result cache is consulted, so a bad
+ * value is a 400 whether or not the answer is cached); `x-strata-profile: true` or
+ * `x-arc-profile: true` adds `profile` {planning_ms, files_considered, files_scanned, buffered_rows,
  * execution_ms} (JSON) or the header `x-strata-profile` (JSON text; Arrow and CSV).
  * Errors are `{"success":false,"error":"…"}` with 400 (bad or refused SQL), 503 +
  * Retry-After (queue full), 504 (timeout) or 500; an error after streaming started
  * ends the body early (JSON is still closed cleanly, as Arc does) and is logged.
- * A client that disconnects cancels its query.
+ * A client that disconnects cancels its query. Every request is counted for
+ * `GET /metrics` by outcome and duration (arrival to last byte) once its response closes.
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { QueryCancelledError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
+import { QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import { cellText, jsonRowsText } from '../../query/json-result.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
-import type { ErrorShapeConfig } from '../error-handler.js';
+import { statusOf, type ErrorShapeConfig } from '../error-handler.js';
+import type { QueryOutcome, StrataMetrics } from './metrics.js';
 
 const body = z.object({ sql: z.string(), format: z.string().optional() });
 
@@ -42,15 +45,22 @@ export interface QueryRouteOptions {
   cache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
   timeoutMs: number;
+  /** Counts each request's outcome and duration. */
+  metrics: StrataMetrics;
 }
 
 /** Registers the query routes on `app`. */
 export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): Promise<void> {
   const config: ErrorShapeConfig = { errorShape: 'query' };
+  app.addHook('onRequest', async (request, reply) => countWhenClosed(request, reply, o.metrics));
+  app.addHook('onError', async (request, _reply, err) => {
+    failures.set(request, err);
+  });
 
   app.post('/api/v1/query', { config }, async (request, reply) => {
     const started = Date.now();
     const { sql, format } = parseBody(request.body);
+    const limits = limitsOf(request, o.timeoutMs);
     const csv = format === 'csv' || /\btext\/csv\b/.test(request.headers.accept ?? '');
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const trailer = (rows: number, profile: object): string => {
@@ -68,7 +78,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       return reply.type('application/json').send(Readable.from(replay(hit, trailer(hit.rows, HIT_PROFILE))));
     }
     const recorder = o.cache.recorder();
-    const query = await open(o, request, reply, sql, 'exact');
+    const query = await open(o, request, reply, sql, 'exact', limits);
     const store = storer(o.cache, fmt, request, sql, query);
     if (csv) {
       profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
@@ -79,13 +89,14 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
 
   app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
     const { sql } = parseBody(request.body);
+    const limits = limitsOf(request, o.timeoutMs);
     const hit = o.cache.get('arrow', databaseOf(request), sql);
     if (hit !== undefined) {
       profileHeader(request, reply, HIT_PROFILE);
       return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(hit.chunks));
     }
     const recorder = o.cache.recorder();
-    const query = await open(o, request, reply, sql, 'arrow');
+    const query = await open(o, request, reply, sql, 'arrow', limits);
     profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
     return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(arrowBody(query, request, recorder, storer(o.cache, 'arrow', request, sql, query))));
   });
@@ -93,10 +104,11 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   app.get('/exec', { config }, async (request, reply) => {
     const sql = (request.query as Record<string, unknown>).query;
     if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
+    const limits = limitsOf(request, o.timeoutMs);
     const hit = o.cache.get('exec', databaseOf(request), sql);
     if (hit !== undefined) return reply.type('application/json').send(Readable.from(replay(hit, `],"count":${hit.rows}}`)));
     const recorder = o.cache.recorder();
-    const query = await open(o, request, reply, sql, 'exact');
+    const query = await open(o, request, reply, sql, 'exact', limits);
     return reply.type('application/json').send(Readable.from(execBody(query, request, sql, recorder, storer(o.cache, 'exec', request, sql, query))));
   });
 }
@@ -135,22 +147,36 @@ function profileHeader(request: FastifyRequest, reply: FastifyReply, profile: ob
   if (wantsProfile(request)) void reply.header('x-strata-profile', JSON.stringify(profile));
 }
 
+/** A request's priority and its deadline, ms after it opens. */
+interface Limits {
+  priority: Priority;
+  timeoutMs: number;
+}
+
 /**
- * Opens the query with the request's priority and deadline; the deadline and a client
- * disconnect abort it (leaving the queue, or interrupting DuckDB).
- * @throws QueryRejectedError for a bad priority or timeout header; whatever `QueryService.open` throws.
+ * The priority (`x-strata-priority`, default normal) and timeout (`x-strata-timeout-ms`,
+ * which may only lower `maxTimeoutMs`) the request asks for.
+ * @throws QueryRejectedError (400) for a priority outside PRIORITIES or a timeout that
+ *   is not a positive integer.
  */
-async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact'): Promise<OpenQuery> {
+function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
   const priorityHeader = request.headers['x-strata-priority'];
   const priority = (typeof priorityHeader === 'string' ? priorityHeader.toLowerCase() : 'normal') as Priority;
   if (!PRIORITIES.includes(priority)) throw new QueryRejectedError(`invalid x-strata-priority: expected one of ${PRIORITIES.join(', ')}`);
-  let timeoutMs = o.timeoutMs;
   const timeoutHeader = request.headers['x-strata-timeout-ms'];
-  if (timeoutHeader !== undefined) {
-    const asked = Number(timeoutHeader);
-    if (!Number.isInteger(asked) || asked <= 0) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
-    timeoutMs = Math.min(timeoutMs, asked);
-  }
+  if (timeoutHeader === undefined) return { priority, timeoutMs: maxTimeoutMs };
+  const asked = Number(timeoutHeader);
+  if (!Number.isInteger(asked) || asked <= 0) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
+  return { priority, timeoutMs: Math.min(maxTimeoutMs, asked) };
+}
+
+/**
+ * Opens the query with the request's priority and deadline; the deadline and a client
+ * disconnect abort it (leaving the queue, or interrupting DuckDB).
+ * @throws whatever `QueryService.open` throws.
+ */
+async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact',
+  { priority, timeoutMs }: Limits): Promise<OpenQuery> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new QueryTimeoutError(timeoutMs)), timeoutMs);
   timer.unref();
@@ -172,8 +198,31 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
   }
 }
 
+/**
+ * What ended each request early: set by the `onError` hook (before the status line) and
+ * by `logLate` (while streaming), read once its response closes. Weak, so a request
+ * leaves no trace; keyed by request, so servers sharing a process cannot mix theirs.
+ */
+const failures = new WeakMap<FastifyRequest, unknown>();
+
+/** Counts the request in `metrics` once its response closes (sent in full, or its client gone). */
+function countWhenClosed(request: FastifyRequest, reply: FastifyReply, metrics: StrataMetrics): void {
+  const started = performance.now();
+  reply.raw.once('close', () => metrics.query(outcomeOf(failures.get(request), reply.raw.writableFinished), (performance.now() - started) / 1000));
+}
+
+/** The outcome of a request that failed with `err` (undefined: none) and whose response was, or was not, `sent` in full. */
+function outcomeOf(err: unknown, sent: boolean): QueryOutcome {
+  if (err instanceof QueryTimeoutError) return 'timeout';
+  if (err instanceof QueryCancelledError || !sent) return 'cancelled';
+  if (err === undefined) return 'ok';
+  if (err instanceof QueryQueueFullError) return 'queue_full';
+  return statusOf(err) < 500 ? 'rejected' : 'error';
+}
+
 /** Logs an error that happened after the status line was sent. */
 function logLate(request: FastifyRequest, err: unknown): void {
+  failures.set(request, err);
   if (err instanceof QueryCancelledError) return;
   request.log.error({ err }, 'query failed while streaming its result');
 }

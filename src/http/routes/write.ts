@@ -13,6 +13,8 @@
  * Success is 204 with an empty body. A body with rejected lines answers 400
  * `{"error": "partial write: line N: …", "accepted": A, "rejected": R}` while its valid
  * lines are kept (InfluxDB's partial write). Bodies may be gzip/deflate/br compressed.
+ * Each request adds its body bytes and its accepted and rejected records to its
+ * protocol's totals (`GET /metrics`).
  *
  * Durability: a write is taken in this order — backpressure check (429/503 with
  * Retry-After, nothing taken), decode and parse, append to the write-ahead log and
@@ -29,6 +31,7 @@ import { nowMicros, parsePrecision } from '../../parse/time.js';
 import type { WriteAheadLog } from '../../wal/wal.js';
 import { acceptRawBodies, decodeBody } from '../content-type-parser.js';
 import { databaseOf } from '../database.js';
+import type { WriteCounters, WriteProtocol } from './metrics.js';
 
 export interface WriteRouteOptions {
   buffers: BufferManager;
@@ -40,18 +43,23 @@ export interface WriteRouteOptions {
   assertAccepting: () => void;
   /** The write-ahead log, or undefined when it is disabled. */
   wal: WriteAheadLog | undefined;
+  /** Per-protocol totals for `GET /metrics`, added to once per request. */
+  counters: Readonly<Record<WriteProtocol, WriteCounters>>;
 }
 
 /** Registers the write routes on `app` (an encapsulated plugin: raw-body parsing stays local). */
 export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): Promise<void> {
   acceptRawBodies(app, o.maxBodyBytes);
 
-  const write = (format: BodyFormat) =>
-    async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  const write = (format: BodyFormat, protocol: WriteProtocol) => {
+    const counters = o.counters[protocol];
+    return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const raw = request.body;
+      counters.requests++;
+      if (Buffer.isBuffer(raw)) counters.bytes += raw.length;
       o.assertAccepting();
       o.buffers.admit();
       const database = databaseOf(request);
-      const raw = request.body;
       if (!Buffer.isBuffer(raw) || raw.length === 0) throw new BadRequestError('Empty request body');
       // MessagePack guesses the unit of each timestamp; `precision` is line protocol's.
       const precision = format === 'msgpack' ? 'ns' : parsePrecision((request.query as Record<string, string | undefined>).precision);
@@ -59,6 +67,7 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       const decoded = { database, format, precision, nowUs: nowMicros(), body };
       const parsed = await parseDecodedWrite(decoded);
       o.buffers.countRejected(parsed.errors.length);
+      counters.rejected += parsed.errors.length;
       // A body without a single valid record has nothing to make durable.
       const lsn = o.wal !== undefined && parsed.accepted > 0 ? await o.wal.append(decoded) : undefined;
       let ingested;
@@ -67,17 +76,18 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       } finally {
         if (lsn !== undefined) o.wal!.release([lsn]);
       }
+      counters.accepted += ingested.accepted;
+      counters.rejected += ingested.errors.length;
       const errors: LineError[] = [...parsed.errors, ...ingested.errors].sort((a, b) => a.line - b.line);
       if (errors.length > 0) throw new PartialWriteError(errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line');
       void reply.code(204).send();
     };
+  };
 
-  const lineProtocol = write('line-protocol');
-
-  app.post('/api/v1/write/msgpack', write('msgpack'));
-  app.post('/api/v1/write/line-protocol', lineProtocol);
-  app.post('/write', lineProtocol);
-  app.post('/api/v2/write', lineProtocol);
+  app.post('/api/v1/write/msgpack', write('msgpack', 'msgpack'));
+  app.post('/api/v1/write/line-protocol', write('line-protocol', 'line_protocol'));
+  app.post('/write', write('line-protocol', 'influxdb_v1'));
+  app.post('/api/v2/write', write('line-protocol', 'influxdb_v2'));
 
   const flush = async (): Promise<{ status: string; message: string }> => {
     await o.buffers.flushAll();
