@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { numberText, rfc3339FromMicros } from './json-result.js';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { readColumn } from './chunk-columns.js';
+import { jsonRowsBytes, numberText, rfc3339FromMicros } from './json-result.js';
 
 test('numberText matches String for short decimals, long digits, integers, signs and limits', () => {
   const values = [0, -0, 1, -1, 0.1, 0.5, 12.3457, -12.3457, 0.000001, 0.0000015, 1e-7, 0.1 + 0.2, 123456789.123456,
@@ -19,4 +21,62 @@ test('rfc3339FromMicros: fraction trimmed, before 1970, outside ±2^53 µs, infi
   assert.equal(rfc3339FromMicros(253_402_300_800_000_001n), '+010000-01-01T00:00:00.000001Z');
   assert.equal(rfc3339FromMicros(9223372036854775807n), 'infinity');
   assert.equal(rfc3339FromMicros(-9223372036854775807n), '-infinity');
+});
+
+/** Every chunk of `sql` through `jsonRowsBytes`, as the route streams it, parsed back. */
+async function encoded(sql: string): Promise<{ text: string; rows: unknown[][] }> {
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    const result = await conn.stream(sql);
+    const types = result.columnTypes();
+    const parts: Buffer[] = [];
+    let rows = 0;
+    for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+      parts.push(jsonRowsBytes(types.map((t, i) => readColumn(chunk!, i, t, 'exact')), chunk.rowCount, rows > 0));
+      rows += chunk.rowCount;
+    }
+    const text = Buffer.concat(parts).toString('utf8');
+    return { text, rows: JSON.parse(`[${text}]`) as unknown[][] };
+  } finally {
+    conn.closeSync();
+  }
+}
+
+test('jsonRowsBytes: doubles print as String() does; NaN, ±Infinity and NULL as null; -0 as 0', async () => {
+  const edge = [0.1 + 0.2, 1 / 3, -0, 0, 1e21, 2 ** 53 - 1, -(2 ** 31), 2 ** 31, 4294967295.5, 1e-7, 5e-324, Number.MAX_VALUE, 2 ** 53, 2 ** 53 + 2, -(2 ** 60), 123456789.123456,
+    999999999.999999, 1e9 + 0.5, 12.3456 + 0.0001, -12.3457, 0.000001, 100, -7];
+  const random = Array.from({ length: 5000 }, (_, i) => (i % 2 === 0 ? Math.round(Math.random() * 1e6) / 1e4 + 0.0001 : (Math.random() - 0.5) * 10 ** ((i % 40) - 20)));
+  const values = [...edge, ...random];
+  const list = values.map((v) => `(${v === 0 && Object.is(v, -0) ? '-0.0' : v.toExponential(17)}::DOUBLE)`).join(',');
+  const { text, rows } = await encoded(`SELECT x, TRY_CAST(x AS FLOAT) AS f FROM (VALUES ${list}, ('NaN'::DOUBLE), ('Infinity'::DOUBLE), ('-Infinity'::DOUBLE), (NULL)) t(x)`);
+  const expected = values.map((v) => `[${String(v)},${String(Math.fround(v) === Infinity || Math.fround(v) === -Infinity ? 'null' : Math.fround(v))}]`);
+  assert.equal(text, [...expected, '[null,null]', '[null,null]', '[null,null]', '[null,null]'].join(','));
+  assert.equal(rows.length, values.length + 4);
+});
+
+test('jsonRowsBytes: strings (non-ASCII, escapes, long, empty, NULL), integers, booleans, timestamps, dates, other types', async () => {
+  const strings = ['host_1', '', 'héllo wörld — 日本語 🚀', 'quote " backslash \\ tab \t newline \n nul \u0001', 'a'.repeat(40), 'ÿ'.repeat(20)];
+  const list = strings.map((s) => `('${s.replaceAll("'", "''")}')`).join(',');
+  const { rows: texts } = await encoded(`SELECT s FROM (VALUES ${list}, (NULL)) t(s)`);
+  assert.deepEqual(texts, [...strings.map((s) => [s]), [null]]);
+
+  const { rows } = await encoded(`SELECT * FROM (VALUES
+    ((-128)::TINYINT, 4294967295::UINTEGER, -9007199254740993::BIGINT, 18446744073709551615::UBIGINT, true, TIMESTAMPTZ '2026-01-01 00:00:10.5+00', DATE '2026-03-04', 1.50::DECIMAL(4,2), [1, 2]),
+    (0, 0, 9007199254740991, 0, false, TIMESTAMPTZ '2026-01-01 00:00:10.5+00', DATE '1969-12-31', NULL, NULL),
+    (NULL, NULL, NULL, NULL, NULL, TIMESTAMP '1969-12-31 23:59:59.999999', NULL, NULL, NULL),
+    (1, 1, -1, 1, NULL, TIMESTAMP '0001-01-01 00:00:00', NULL, NULL, NULL),
+    (1, 1, -1, 1, NULL, 'infinity'::TIMESTAMP, NULL, NULL, NULL),
+    (1, 1, -1, 1, NULL, NULL, NULL, NULL, NULL)) t(i8, u32, i64, u64, b, ts, d, dec, list)`);
+  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [[-128, 4294967295], [0, 0], [null, null], [1, 1], [1, 1], [1, 1]]);
+  assert.deepEqual(rows.map((r) => r.slice(4)), [
+    [true, '2026-01-01T00:00:10.5Z', '2026-03-04', 1.5, '[1, 2]'],
+    [false, '2026-01-01T00:00:10.5Z', '1969-12-31', null, null],
+    [null, '1969-12-31T23:59:59.999999Z', null, null, null],
+    [null, '0001-01-01T00:00:00Z', null, null, null],
+    [null, 'infinity', null, null, null],
+    [null, null, null, null, null],
+  ]);
+  // 64-bit integers exactly, beyond 2^53 too: compared as text.
+  const { text } = await encoded('SELECT -9007199254740993::BIGINT, 18446744073709551615::UBIGINT, (-9223372036854775808)::BIGINT, 9007199254740991::BIGINT');
+  assert.equal(text, '[-9007199254740993,18446744073709551615,-9223372036854775808,9007199254740991]');
 });

@@ -30,7 +30,7 @@ import { z } from 'zod';
 import { QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
-import { cellText, jsonRowsText } from '../../query/json-result.js';
+import { cellText, jsonRowsBytes } from '../../query/json-result.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
@@ -233,13 +233,13 @@ function logLate(request: FastifyRequest, err: unknown): void {
  * and the document still closed; only a complete result is stored in the cache.
  */
 async function* jsonDocument(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
-  head: string, tail: (rows: number) => string): AsyncGenerator<string> {
+  head: string, tail: (rows: number) => string): AsyncGenerator<string | Buffer> {
   let rows = 0;
   let complete = false;
   try {
     yield record(recorder, head);
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      yield record(recorder, (rows === 0 ? '' : ',') + jsonRowsText(chunk.columns, chunk.rowCount));
+      yield record(recorder, jsonRowsBytes(chunk.columns, chunk.rowCount, rows > 0));
       rows += chunk.rowCount;
     }
     complete = true;
@@ -253,7 +253,7 @@ async function* jsonDocument(query: OpenQuery, request: FastifyRequest, recorder
 }
 
 function jsonBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
-  trailer: (rows: number, profile: object) => string): AsyncGenerator<string> {
+  trailer: (rows: number, profile: object) => string): AsyncGenerator<string | Buffer> {
   return jsonDocument(query, request, recorder, store, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`,
     (rows) => trailer(rows, { ...query.profile, cache: recorder === undefined ? 'off' : 'miss' }));
 }
@@ -308,7 +308,7 @@ async function* arrowBody(query: OpenQuery, request: FastifyRequest, recorder: R
   }
 }
 
-function execBody(query: OpenQuery, request: FastifyRequest, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
+function execBody(query: OpenQuery, request: FastifyRequest, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
   return jsonDocument(query, request, recorder, store,
     `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`, (rows) => `],"count":${rows}}`);
