@@ -7,7 +7,11 @@
  * `ColumnarBatch`, so a later reader (queries over unflushed records) can consume
  * the live buffer and pending snapshots alike.
  */
-import { resized, type ColumnarBatch, type FieldColumn, type FieldType, type MeasurementRecords, type TagColumn } from '../parse/batch.js';
+import {
+  addTagValue, fieldRecords, growColumn, newFieldColumn, newTagColumn, resized,
+  type ColumnarBatch, type FieldColumn, type FieldType, type GrowingColumn, type GrowingFieldColumn, type GrowingTagColumn,
+  type MeasurementRecords, type TagColumn,
+} from '../parse/batch.js';
 
 /** Buffered records of one measurement, detached for writing; `time` is in arrival order (the writer sorts). */
 export interface BufferSnapshot extends MeasurementRecords {
@@ -18,15 +22,8 @@ export interface BufferSnapshot extends MeasurementRecords {
   readonly lsns: readonly number[];
 }
 
-type Column =
-  | { kind: 'tag'; name: string; codes: Uint32Array; dictionary: string[]; index: Map<string, number> }
-  | { kind: 'float64'; name: string; valid: Uint8Array; values: Float64Array }
-  | { kind: 'int64'; name: string; valid: Uint8Array; values: BigInt64Array }
-  | { kind: 'bool'; name: string; valid: Uint8Array; values: Uint8Array }
-  | { kind: 'string'; name: string; valid: Uint8Array; values: string[] };
-
 /** Bytes per row a column kind costs, for the memory estimate (strings counted at append). */
-const ROW_BYTES: Record<Column['kind'], number> = { tag: 4, float64: 9, int64: 9, bool: 2, string: 9 };
+const ROW_BYTES: Record<ColumnKind, number> = { tag: 4, float64: 9, int64: 9, bool: 2, string: 9 };
 
 /** Rows a buffer reserves when it first grows. */
 const MIN_ROWS = 1024;
@@ -38,7 +35,7 @@ export class MeasurementBuffer {
   private rows = 0;
   private capacity = 0;
   private time = new Float64Array(0);
-  private columns = new Map<string, Column>();
+  private columns = new Map<string, GrowingColumn>();
   private stringBytes = 0;
   /** `performance.now()` when the oldest buffered record arrived; NaN when empty. */
   private oldestAt = NaN;
@@ -72,7 +69,7 @@ export class MeasurementBuffer {
   /** Approximate heap bytes held. */
   get bytes(): number {
     let perRow = 8;
-    for (const c of this.columns.values()) perRow += ROW_BYTES[c.kind];
+    for (const c of this.columns.values()) perRow += ROW_BYTES[c.type];
     return this.rows * perRow + this.stringBytes;
   }
 
@@ -107,11 +104,11 @@ export class MeasurementBuffer {
     for (const t of batch.tags) {
       if (skip.has(t)) continue;
       const col = this.column(t.name, 'tag');
-      if (col.kind === 'tag') {
+      if (col.type === 'tag') {
         const remap = new Uint32Array(t.dictionary.length + 1);
         for (let k = 0; k < t.dictionary.length; k++) remap[k + 1] = intern(col, t.dictionary[k]);
         for (let i = 0; i < n; i++) col.codes[base + i] = remap[t.codes[src(i)]];
-      } else if (col.kind === 'string') {
+      } else if (col.type === 'string') {
         for (let i = 0; i < n; i++) {
           const code = t.codes[src(i)];
           if (code !== 0) this.setString(col, base + i, t.dictionary[code - 1]);
@@ -121,15 +118,15 @@ export class MeasurementBuffer {
     for (const f of batch.fields) {
       if (skip.has(f)) continue;
       const col = this.column(f.name, f.type);
-      if (col.kind === 'tag' && f.type === 'string') {
+      if (col.type === 'tag' && f.type === 'string') {
         for (let i = 0; i < n; i++) if (f.valid[src(i)] === 1) col.codes[base + i] = intern(col, f.values[src(i)]);
         continue;
       }
-      if (col.kind === 'string' && f.type === 'string') {
+      if (col.type === 'string' && f.type === 'string') {
         for (let i = 0; i < n; i++) if (f.valid[src(i)] === 1) this.setString(col, base + i, f.values[src(i)]);
         continue;
       }
-      if (col.kind !== f.type || f.type === 'string') continue;
+      if (col.type !== f.type || f.type === 'string') continue;
       if (rowsIdx === null) {
         col.valid.set(f.valid, base);
         (col.values as Float64Array).set(f.values as Float64Array, base);
@@ -171,11 +168,8 @@ export class MeasurementBuffer {
     const tags: TagColumn[] = [];
     const fields: FieldColumn[] = [];
     for (const c of this.columns.values()) {
-      if (c.kind === 'tag') tags.push({ name: c.name, codes: c.codes.subarray(0, n), dictionary: c.dictionary.slice() });
-      else if (c.kind === 'string') fields.push({ name: c.name, type: 'string', valid: c.valid.subarray(0, n), values: c.values.slice(0, n) });
-      else if (c.kind === 'float64') fields.push({ name: c.name, type: 'float64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
-      else if (c.kind === 'int64') fields.push({ name: c.name, type: 'int64', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
-      else fields.push({ name: c.name, type: 'bool', valid: c.valid.subarray(0, n), values: c.values.subarray(0, n) });
+      if (c.type === 'tag') tags.push({ name: c.name, codes: c.codes.subarray(0, n), dictionary: c.dictionary.slice() });
+      else fields.push(fieldRecords(c, n));
     }
     return {
       database: this.database, measurement: this.measurement, rowCount: n,
@@ -184,22 +178,17 @@ export class MeasurementBuffer {
     };
   }
 
-  private setString(col: Extract<Column, { kind: 'string' }>, row: number, value: string): void {
+  private setString(col: Extract<GrowingFieldColumn, { type: 'string' }>, row: number, value: string): void {
     col.values[row] = value;
     col.valid[row] = 1;
     this.stringBytes += 16 + value.length * 2;
   }
 
-  private column(name: string, kind: Column['kind']): Column {
+  /** The buffered column `name`, created as `kind` when new (then NULL in the rows before). */
+  private column(name: string, kind: ColumnKind): GrowingColumn {
     const existing = this.columns.get(name);
     if (existing !== undefined) return existing;
-    let col: Column;
-    const cap = this.capacity;
-    if (kind === 'tag') col = { kind, name, codes: new Uint32Array(cap), dictionary: [], index: new Map() };
-    else if (kind === 'float64') col = { kind, name, valid: new Uint8Array(cap), values: new Float64Array(cap) };
-    else if (kind === 'int64') col = { kind, name, valid: new Uint8Array(cap), values: new BigInt64Array(cap) };
-    else if (kind === 'bool') col = { kind, name, valid: new Uint8Array(cap), values: new Uint8Array(cap) };
-    else col = { kind, name, valid: new Uint8Array(cap), values: new Array<string>(cap).fill('') };
+    const col = kind === 'tag' ? newTagColumn(name, this.capacity) : newFieldColumn(name, kind, this.capacity);
     this.columns.set(name, col);
     return col;
   }
@@ -209,28 +198,12 @@ export class MeasurementBuffer {
     const cap = Math.max(rows, this.capacity * 2, this.initialRows);
     this.capacity = cap;
     this.time = resized(this.time, cap);
-    for (const c of this.columns.values()) {
-      if (c.kind === 'tag') {
-        c.codes = resized(c.codes, cap);
-        continue;
-      }
-      c.valid = resized(c.valid, cap);
-      if (c.kind === 'string') while (c.values.length < cap) c.values.push('');
-      else if (c.kind === 'float64') c.values = resized(c.values, cap);
-      else if (c.kind === 'int64') c.values = resized(c.values, cap);
-      else c.values = resized(c.values, cap);
-    }
+    for (const c of this.columns.values()) growColumn(c, cap);
   }
 }
 
-function intern(col: Extract<Column, { kind: 'tag' }>, value: string): number {
-  let code = col.index.get(value);
-  if (code === undefined) {
-    col.dictionary.push(value);
-    code = col.dictionary.length;
-    col.index.set(value, code);
-  }
-  return code;
+function intern(col: GrowingTagColumn, value: string): number {
+  return col.index.get(value) ?? addTagValue(col, value);
 }
 
 /** Indexes of accepted rows, or null when every row is accepted. */

@@ -105,18 +105,9 @@ export function flatString(s: string): string {
   return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
 }
 
-interface TagBuilder {
-  name: string;
-  codes: Uint32Array;
-  dictionary: string[];
-  index: Map<string, number>;
-}
-
-type FieldBuilder =
-  | { name: string; type: 'float64'; valid: Uint8Array; values: Float64Array }
-  | { name: string; type: 'int64'; valid: Uint8Array; values: BigInt64Array }
-  | { name: string; type: 'bool'; valid: Uint8Array; values: Uint8Array }
-  | { name: string; type: 'string'; valid: Uint8Array; values: string[] };
+/** Bounds of an int64 field value (InfluxDB `i` integers; `u` integers above INT64_MAX are refused). */
+export const INT64_MIN = -(2n ** 63n);
+export const INT64_MAX = 2n ** 63n - 1n;
 
 /** A copy of typed array `a` with room for `capacity` elements (truncated if smaller). */
 export function resized<T extends Uint8Array | Uint32Array | Float64Array | BigInt64Array | Int32Array>(a: T, capacity: number): T {
@@ -126,13 +117,90 @@ export function resized<T extends Uint8Array | Uint32Array | Float64Array | BigI
 }
 
 /**
+ * A tag column being appended to, shared by `BatchBuilder` and the buffer: `codes`
+ * as in `TagColumn`, with room for more rows than are filled; `index` maps each
+ * dictionary value to its code.
+ */
+export interface GrowingTagColumn {
+  readonly type: 'tag';
+  readonly name: string;
+  codes: Uint32Array;
+  readonly dictionary: string[];
+  readonly index: Map<string, number>;
+}
+
+/** A field column being appended to: `valid` and `values` as in `FieldColumn`, with room for more rows than are filled. */
+export type GrowingFieldColumn =
+  | { readonly type: 'float64'; readonly name: string; valid: Uint8Array; values: Float64Array }
+  | { readonly type: 'int64'; readonly name: string; valid: Uint8Array; values: BigInt64Array }
+  | { readonly type: 'bool'; readonly name: string; valid: Uint8Array; values: Uint8Array }
+  | { readonly type: 'string'; readonly name: string; valid: Uint8Array; values: string[] };
+
+/** A growing column of either kind; `type` is `'tag'` or the field's `FieldType`. */
+export type GrowingColumn = GrowingTagColumn | GrowingFieldColumn;
+
+/** An empty (all-NULL) tag column `name` with room for `capacity` rows. */
+export function newTagColumn(name: string, capacity: number): GrowingTagColumn {
+  return { type: 'tag', name, codes: new Uint32Array(capacity), dictionary: [], index: new Map() };
+}
+
+/** An empty (all-NULL) field column `name` of `type` with room for `capacity` rows. */
+export function newFieldColumn<T extends FieldType>(name: string, type: T, capacity: number): Extract<GrowingFieldColumn, { type: T }> {
+  const valid = new Uint8Array(capacity);
+  let col: GrowingFieldColumn;
+  if (type === 'float64') col = { type: 'float64', name, valid, values: new Float64Array(capacity) };
+  else if (type === 'int64') col = { type: 'int64', name, valid, values: new BigInt64Array(capacity) };
+  else if (type === 'bool') col = { type: 'bool', name, valid, values: new Uint8Array(capacity) };
+  else col = { type: 'string', name, valid, values: new Array<string>(capacity).fill('') };
+  return col as Extract<GrowingFieldColumn, { type: T }>;
+}
+
+/** Gives `col` room for `capacity` rows (at least its current room); new rows are NULL. */
+export function growColumn(col: GrowingColumn, capacity: number): void {
+  if (col.type === 'tag') {
+    col.codes = resized(col.codes, capacity);
+    return;
+  }
+  col.valid = resized(col.valid, capacity);
+  if (col.type === 'string') while (col.values.length < capacity) col.values.push('');
+  else if (col.type === 'float64') col.values = resized(col.values, capacity);
+  else if (col.type === 'int64') col.values = resized(col.values, capacity);
+  else col.values = resized(col.values, capacity);
+}
+
+/** Adds `value`, which `col.index` must not hold yet, to the dictionary; returns its code (≥ 1). */
+export function addTagValue(col: GrowingTagColumn, value: string): number {
+  col.dictionary.push(value);
+  const code = col.dictionary.length;
+  col.index.set(value, code);
+  return code;
+}
+
+/**
+ * The first `rows` rows of `col` as a `FieldColumn`: typed arrays are views that later
+ * appends past `rows` do not disturb; string values are copied.
+ */
+export function fieldRecords(col: GrowingFieldColumn, rows: number): FieldColumn {
+  const valid = col.valid.subarray(0, rows);
+  switch (col.type) {
+    case 'string': return { name: col.name, type: 'string', valid, values: col.values.slice(0, rows) };
+    case 'float64': return { name: col.name, type: 'float64', valid, values: col.values.subarray(0, rows) };
+    case 'int64': return { name: col.name, type: 'int64', valid, values: col.values.subarray(0, rows) };
+    case 'bool': return { name: col.name, type: 'bool', valid, values: col.values.subarray(0, rows) };
+  }
+}
+
+type ColumnOf<T extends FieldType> = Extract<GrowingFieldColumn, { type: T }>;
+
+/**
  * Builds a `ColumnarBatch` one record at a time, for row-oriented input (line
- * protocol, MessagePack row items). Columns are created on first use and are NULL
- * in earlier rows. Setting the same key twice in one row keeps the last value, as
- * InfluxDB does for duplicate field keys.
+ * protocol, MessagePack row items; `RowStage.emit` feeds it). Columns are created on
+ * first use and are NULL in earlier rows. Setting the same key twice in one row keeps
+ * the last value, as InfluxDB does for duplicate field keys; setting it with another
+ * type makes a second column of that name, which the buffer resolves against the
+ * measurement's schema.
  *
- * Usage: `addRow(timeUs, line)`, then `setTag`/`setFloat`/... for that row; call
- * `discardRow()` to drop the current row when a later part of its line is invalid.
+ * Usage: `addRow(timeUs, line)`, then `setTag`/`setFloat`/... for that row.
  */
 export class BatchBuilder {
   readonly measurement: string;
@@ -140,8 +208,15 @@ export class BatchBuilder {
   private rows = 0;
   private time: Float64Array;
   private sourceLine: Int32Array;
-  private readonly tagColumns = new Map<string, TagBuilder>();
-  private readonly fieldColumns = new Map<string, FieldBuilder>();
+  private readonly tagColumns = new Map<string, GrowingTagColumn>();
+  // One map per type, so that a lookup is by the key as given, without building a
+  // composite key per value.
+  private readonly floatColumns = new Map<string, ColumnOf<'float64'>>();
+  private readonly intColumns = new Map<string, ColumnOf<'int64'>>();
+  private readonly boolColumns = new Map<string, ColumnOf<'bool'>>();
+  private readonly stringColumns = new Map<string, ColumnOf<'string'>>();
+  /** Field columns in creation order: the buffer gives a new column the type seen first in a request. */
+  private readonly fieldColumns: GrowingFieldColumn[] = [];
 
   constructor(measurement: string, initialCapacity = 64) {
     this.measurement = measurement;
@@ -163,64 +238,42 @@ export class BatchBuilder {
     this.rows++;
   }
 
-  /** Removes the current (last) row and every value set on it. */
-  discardRow(): void {
-    if (this.rows === 0) return;
-    const row = --this.rows;
-    for (const t of this.tagColumns.values()) t.codes[row] = 0;
-    for (const f of this.fieldColumns.values()) {
-      f.valid[row] = 0;
-      if (f.type === 'string') f.values[row] = '';
-    }
-  }
-
   /** Sets tag `key` of the current row. */
   setTag(key: string, value: string): void {
     let col = this.tagColumns.get(key);
     if (col === undefined) {
-      col = { name: flatString(key), codes: new Uint32Array(this.capacity), dictionary: [], index: new Map() };
+      col = newTagColumn(flatString(key), this.capacity);
       this.tagColumns.set(col.name, col);
     }
     let code = col.index.get(value);
-    if (code === undefined) {
-      const flat = flatString(value);
-      col.dictionary.push(flat);
-      code = col.dictionary.length;
-      col.index.set(flat, code);
-    }
+    if (code === undefined) code = addTagValue(col, flatString(value));
     col.codes[this.rows - 1] = code;
-  }
-
-  /** True when the current row already has tag `key` (used to rename clashing fields, as Arc does). */
-  hasTag(key: string): boolean {
-    const col = this.tagColumns.get(key);
-    return col !== undefined && col.codes[this.rows - 1] !== 0;
   }
 
   /** Sets float64 field `key` of the current row. */
   setFloat(key: string, value: number): void {
-    const col = this.field(key, 'float64');
+    const col = this.floatColumns.get(key) ?? this.addField(this.floatColumns, key, 'float64');
     col.values[this.rows - 1] = value;
     col.valid[this.rows - 1] = 1;
   }
 
-  /** Sets int64 field `key` of the current row; a `number` must be a safe integer. */
+  /** Sets int64 field `key` of the current row; a `number` must be a safe integer, a `bigint` within int64. */
   setInt(key: string, value: number | bigint): void {
-    const col = this.field(key, 'int64');
+    const col = this.intColumns.get(key) ?? this.addField(this.intColumns, key, 'int64');
     col.values[this.rows - 1] = typeof value === 'bigint' ? value : BigInt(value);
     col.valid[this.rows - 1] = 1;
   }
 
   /** Sets boolean field `key` of the current row. */
   setBool(key: string, value: boolean): void {
-    const col = this.field(key, 'bool');
+    const col = this.boolColumns.get(key) ?? this.addField(this.boolColumns, key, 'bool');
     col.values[this.rows - 1] = value ? 1 : 0;
     col.valid[this.rows - 1] = 1;
   }
 
   /** Sets string field `key` of the current row. */
   setString(key: string, value: string): void {
-    const col = this.field(key, 'string');
+    const col = this.stringColumns.get(key) ?? this.addField(this.stringColumns, key, 'string');
     col.values[this.rows - 1] = flatString(value);
     col.valid[this.rows - 1] = 1;
   }
@@ -230,51 +283,28 @@ export class BatchBuilder {
     const n = this.rows;
     const tags: TagColumn[] = [];
     for (const t of this.tagColumns.values()) tags.push({ name: t.name, codes: t.codes.subarray(0, n), dictionary: t.dictionary });
-    const fields: FieldColumn[] = [];
-    for (const f of this.fieldColumns.values()) {
-      const valid = f.valid.subarray(0, n);
-      if (f.type === 'string') fields.push({ name: f.name, type: 'string', valid, values: f.values.slice(0, n) });
-      else if (f.type === 'float64') fields.push({ name: f.name, type: 'float64', valid, values: f.values.subarray(0, n) });
-      else if (f.type === 'int64') fields.push({ name: f.name, type: 'int64', valid, values: f.values.subarray(0, n) });
-      else fields.push({ name: f.name, type: 'bool', valid, values: f.values.subarray(0, n) });
-    }
     return {
       measurement: this.measurement,
       rowCount: n,
       time: this.time.subarray(0, n),
       tags,
-      fields,
+      fields: this.fieldColumns.map((f) => fieldRecords(f, n)),
       sourceLine: this.sourceLine.subarray(0, n),
     };
   }
 
-  private field<T extends FieldType>(key: string, type: T): Extract<FieldBuilder, { type: T }> {
-    const mapKey = type === 'float64' ? key : `${key}\u0000${type}`;
-    let col = this.fieldColumns.get(mapKey);
-    if (col === undefined) {
-      const name = flatString(key);
-      const valid = new Uint8Array(this.capacity);
-      if (type === 'float64') col = { name, type: 'float64', valid, values: new Float64Array(this.capacity) };
-      else if (type === 'int64') col = { name, type: 'int64', valid, values: new BigInt64Array(this.capacity) };
-      else if (type === 'bool') col = { name, type: 'bool', valid, values: new Uint8Array(this.capacity) };
-      else col = { name, type: 'string', valid, values: new Array<string>(this.capacity).fill('') };
-      this.fieldColumns.set(mapKey, col);
-    }
-    return col as Extract<FieldBuilder, { type: T }>;
+  private addField<T extends FieldType>(columns: Map<string, ColumnOf<T>>, key: string, type: T): ColumnOf<T> {
+    const col = newFieldColumn(flatString(key), type, this.capacity);
+    columns.set(col.name, col);
+    this.fieldColumns.push(col);
+    return col;
   }
 
   private growTo(capacity: number): void {
     this.capacity = capacity;
     this.time = resized(this.time, capacity);
     this.sourceLine = resized(this.sourceLine, capacity);
-    for (const t of this.tagColumns.values()) t.codes = resized(t.codes, capacity);
-    for (const f of this.fieldColumns.values()) {
-      f.valid = resized(f.valid, capacity);
-      if (f.type === 'string') {
-        while (f.values.length < capacity) f.values.push('');
-      } else if (f.type === 'float64') f.values = resized(f.values, capacity);
-      else if (f.type === 'int64') f.values = resized(f.values, capacity);
-      else f.values = resized(f.values, capacity);
-    }
+    for (const t of this.tagColumns.values()) growColumn(t, capacity);
+    for (const f of this.fieldColumns) growColumn(f, capacity);
   }
 }

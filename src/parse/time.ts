@@ -28,7 +28,12 @@ export const MICROS_PER_UNIT: Record<Exclude<Precision, 'ns'>, number> = {
 };
 
 /** Largest |µs| Strata stores exactly as a JS number: 2^53 µs, about ±285 years around 1970. */
-export const MAX_TIME_US = Number.MAX_SAFE_INTEGER;
+const MAX_TIME_US = Number.MAX_SAFE_INTEGER;
+
+/** Whether `us` (µs since the epoch) is a time Strata stores: within ±MAX_TIME_US; false for NaN. */
+export function inTimeRange(us: number): boolean {
+  return us >= -MAX_TIME_US && us <= MAX_TIME_US;
+}
 
 /** Current wall-clock time in integral microseconds since the epoch. */
 export function nowMicros(): number {

@@ -361,10 +361,39 @@ cases.push({
   cases.push({
     name: 'rejects a field whose _value rename is too long and keeps the next line clean',
     body: `m,${key}=a ${key}=1\nm v=1`,
-    rows: [row('m', 2, NOW, { [key]: null }, { 'v:float64': 1 })],
+    rows: [row('m', 2, NOW, {}, { 'v:float64': 1 })],
     errors: [{ line: 1, includes: 'field key longer than 200 characters' }],
   });
 }
+// Arc stores both as "x_value" (one value lost); Strata refuses the line instead.
+cases.push({
+  name: 'rejects a field named like a tag when its <key>_value name is another field of the line',
+  body: 'm,x=a v=1\nm,x=a x=1i,x_value=2i\nm,x=a x_value=2i,x=1i\nm,x=b x=3i',
+  rows: [
+    row('m', 1, NOW, { x: 'a' }, { 'v:float64': 1, 'x_value:int64': null }),
+    row('m', 4, NOW, { x: 'b' }, { 'v:float64': null, 'x_value:int64': 3n }),
+  ],
+  errors: [
+    { line: 2, includes: 'field "x" has the name of a tag, so it would be stored as "x_value", but the field "x_value" is also given' },
+    { line: 3, includes: 'field "x" has the name of a tag, so it would be stored as "x_value", but the field "x_value" is also given' },
+  ],
+});
+cases.push({
+  name: 'rejects a field named like a tag when its <key>_value name is another tag of the line',
+  body: 'm v=1\nm,x=a,x_value=b x=1\nm v=2',
+  rows: [row('m', 1, NOW, {}, { 'v:float64': 1 }), row('m', 3, NOW, {}, { 'v:float64': 2 })],
+  errors: [{ line: 2, includes: 'field "x" has the name of a tag, so it would be stored as "x_value", but the tag "x_value" is also given' }],
+});
+cases.push({
+  name: 'renames again after lines with the same keys that needed no rename',
+  body: 'm,x=a y=1\nm,x=a y=2\nm,x=a x=3\nm,x=a y=4',
+  rows: [
+    row('m', 1, NOW, { x: 'a' }, { 'y:float64': 1, 'x_value:float64': null }),
+    row('m', 2, NOW, { x: 'a' }, { 'y:float64': 2, 'x_value:float64': null }),
+    row('m', 3, NOW, { x: 'a' }, { 'y:float64': null, 'x_value:float64': 3 }),
+    row('m', 4, NOW, { x: 'a' }, { 'y:float64': 4, 'x_value:float64': null }),
+  ],
+});
 
 for (const c of cases) {
   test(c.name, () => {

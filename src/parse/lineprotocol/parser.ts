@@ -10,14 +10,15 @@
  *
  * The scanner makes one pass over the text with `charCodeAt`: no regular
  * expressions, no per-line `split`, no per-line objects. A line is first scanned
- * into reusable scratch arrays and only copied into its measurement's
+ * into a reusable `RowStage` and only copied into its measurement's
  * `BatchBuilder` once it has proved valid, because the builder needs the
  * timestamp, which comes last, before anything else of the row.
  */
-import { BatchBuilder, flatString, type ColumnarBatch } from '../batch.js';
+import { BatchBuilder, INT64_MAX, INT64_MIN, flatString, type ColumnarBatch } from '../batch.js';
 import type { LineError } from '../../errors.js';
 import { nameError } from '../names.js';
-import { MAX_TIME_US, MICROS_PER_UNIT, type Precision } from '../time.js';
+import { RowStage } from '../row-stage.js';
+import { MICROS_PER_UNIT, inTimeRange, type Precision } from '../time.js';
 
 import type { ParseResult } from '../batch.js';
 export type { ParseResult };
@@ -74,17 +75,8 @@ function quote(s: string): string {
   return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
 }
 
-// Field value kinds in the scratch arrays.
-const K_FLOAT = 0;
-const K_INT = 1; // integer of at most SAFE_DIGITS digits, held as a number
-const K_BIGINT = 2; // integer beyond 15 digits, held as a bigint
-const K_BOOL = 3;
-const K_STRING = 4;
-
 // Integers of up to 15 digits are below 2^53, so accumulating them in a double is exact.
 const SAFE_DIGITS = 15;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 // 1e0 … 1e22: the powers of ten that are exact doubles (5^22 < 2^53), each product exact.
 const POW10: readonly number[] = Array.from({ length: 23 }, (_, k) => {
@@ -101,6 +93,11 @@ const POW10: readonly number[] = Array.from({ length: 23 }, (_, k) => {
  * hash), no `nameError`. A line whose keys all match a prefix of a remembered list
  * cannot hold duplicates, because remembered lists never do. Remembered strings
  * are flat copies, so they do not keep a chunk of the request body alive.
+ *
+ * `clearTags`/`clearFields` are the key counts of the last line whose field keys
+ * needed no `_value` rename; a line with the remembered keys and those counts needs
+ * none either, so `RowStage.resolveFieldNames` is skipped. Replacing a remembered
+ * list resets them to -1.
  */
 class Measurement {
   readonly builder: BatchBuilder;
@@ -108,6 +105,8 @@ class Measurement {
   tagKeyCount = 0;
   readonly fieldKeys: string[] = [];
   fieldKeyCount = 0;
+  clearTags = -1;
+  clearFields = -1;
 
   constructor(name: string) {
     this.builder = new BatchBuilder(flatString(name));
@@ -139,16 +138,8 @@ export class LineProtocolParser {
   /** Whether the key `keyAt` just returned equals the remembered key at its position. */
   private hit = false;
 
-  // Scratch for the line being parsed; reused from line to line.
-  private tagCount = 0;
-  private readonly tagKeys: string[] = [];
-  private readonly tagValues: string[] = [];
-  private fieldCount = 0;
-  private readonly fieldKeys: string[] = [];
-  private readonly fieldKinds: number[] = [];
-  private readonly fieldNumbers: number[] = [];
-  private readonly fieldBigInts: bigint[] = [];
-  private readonly fieldStrings: string[] = [];
+  /** The line being parsed; reused from line to line. */
+  private readonly stage = new RowStage();
 
   /**
    * @param precision unit of the timestamps in the text (the request's `precision`).
@@ -217,7 +208,7 @@ export class LineProtocolParser {
     const m = this.measurementAt(start, i, escaped);
     if (m === undefined) return this.error;
 
-    this.tagCount = 0;
+    this.stage.clear();
     if (c === COMMA) {
       i = this.scanTags(m, i + 1, end);
       if (i < 0) return this.error;
@@ -305,14 +296,12 @@ export class LineProtocolParser {
     const text = this.text;
     const known = m.tagKeys;
     const knownCount = m.tagKeyCount;
-    const keys = this.tagKeys;
-    const values = this.tagValues;
-    let n = 0;
+    const stage = this.stage;
     let allKnown = true;
     for (;;) {
       const j = this.scanKey(i, end);
       if (j === i) return this.fail('missing tag key');
-      const key = this.keyAt(i, j, known, knownCount, n);
+      const key = this.keyAt(i, j, known, knownCount, stage.tagCount);
       allKnown &&= this.hit;
       if (j === end || text.charCodeAt(j) !== EQUALS) return this.fail(`missing tag value for key ${quote(key)}`);
       i = j + 1;
@@ -321,9 +310,7 @@ export class LineProtocolParser {
         return this.fail(`invalid tag value for key ${quote(key)}: unescaped "=" (write it as \\=)`);
       }
       if (k === i) return this.fail(`missing tag value for key ${quote(key)}`);
-      keys[n] = key;
-      values[n] = this.escaped ? unescape(text, i, k, IN_KEY) : text.slice(i, k);
-      n++;
+      stage.addTag(key, this.escaped ? unescape(text, i, k, IN_KEY) : text.slice(i, k));
       if (k === end) return this.fail('missing fields');
       if (text.charCodeAt(k) === SPACE) {
         i = k;
@@ -332,6 +319,8 @@ export class LineProtocolParser {
       i = k + 1;
     }
     if (!allKnown) {
+      const keys = stage.tagKeys;
+      const n = stage.tagCount;
       for (let a = 0; a < n; a++) {
         const fault = nameError('tag key', keys[a]);
         if (fault !== undefined) return this.fail(fault);
@@ -339,8 +328,8 @@ export class LineProtocolParser {
       }
       for (let a = 0; a < n; a++) known[a] = flatString(keys[a]);
       m.tagKeyCount = n;
+      m.clearTags = -1;
     }
-    this.tagCount = n;
     return i;
   }
 
@@ -349,18 +338,16 @@ export class LineProtocolParser {
     const text = this.text;
     const known = m.fieldKeys;
     const knownCount = m.fieldKeyCount;
-    const keys = this.fieldKeys;
-    let n = 0;
+    const stage = this.stage;
     let allKnown = true;
     for (;;) {
       const j = this.scanKey(i, end);
       if (j === i) return this.fail('missing field key');
-      const key = this.keyAt(i, j, known, knownCount, n);
+      const key = this.keyAt(i, j, known, knownCount, stage.fieldCount);
       allKnown &&= this.hit;
       if (j === end || text.charCodeAt(j) !== EQUALS) return this.fail(`missing field value for ${quote(key)}`);
-      const k = this.parseFieldValue(n, key, j + 1, end);
+      const k = this.parseFieldValue(key, j + 1, end);
       if (k < 0) return -1;
-      keys[n++] = key;
       if (k === end) {
         i = k;
         break;
@@ -375,61 +362,47 @@ export class LineProtocolParser {
       i = k + 1;
     }
     if (!allKnown) {
-      // Validate the names and fold duplicate keys: the last value wins, at the first one's position.
-      let unique = 0;
-      for (let a = 0; a < n; a++) {
-        const key = keys[a];
-        const fault = nameError('field key', key);
+      const keys = stage.fieldKeys;
+      for (let a = 0; a < stage.fieldCount; a++) {
+        const fault = nameError('field key', keys[a]);
         if (fault !== undefined) return this.fail(fault);
-        let b = 0;
-        while (b < unique && keys[b] !== key) b++;
-        if (b === unique) unique++;
-        if (b !== a) this.moveField(a, b);
       }
-      n = unique;
+      stage.foldDuplicateFields();
+      const n = stage.fieldCount;
       for (let a = 0; a < n; a++) known[a] = flatString(keys[a]);
       m.fieldKeyCount = n;
+      m.clearFields = -1;
     }
-    this.fieldCount = n;
     return i;
   }
 
-  private moveField(from: number, to: number): void {
-    this.fieldKeys[to] = this.fieldKeys[from];
-    this.fieldKinds[to] = this.fieldKinds[from];
-    this.fieldNumbers[to] = this.fieldNumbers[from];
-    this.fieldBigInts[to] = this.fieldBigInts[from];
-    this.fieldStrings[to] = this.fieldStrings[from];
-  }
-
-  /** Parses the value of field `key` starting at `i` into scratch slot `n`; returns the position after it, or -1. */
-  private parseFieldValue(n: number, key: string, i: number, end: number): number {
+  /** Parses the value of field `key` starting at `i` into the stage; returns the position after it, or -1. */
+  private parseFieldValue(key: string, i: number, end: number): number {
     const text = this.text;
     if (i === end) return this.fail(`missing field value for ${quote(key)}`);
     let c = text.charCodeAt(i);
-    if (c === QUOTE) return this.parseString(n, key, i, end);
-    if ((c >= ZERO && c <= NINE) || c === MINUS || c === DOT) return this.parseNumber(n, key, i, end);
+    if (c === QUOTE) return this.parseString(key, i, end);
+    if ((c >= ZERO && c <= NINE) || c === MINUS || c === DOT) return this.parseNumber(key, i, end);
     if (c === COMMA || c === SPACE) return this.fail(`missing field value for ${quote(key)}`);
     let j = i + 1;
     while (j < end && (c = text.charCodeAt(j)) !== COMMA && c !== SPACE) j++;
-    let value: number;
+    let value: boolean;
     switch (text.slice(i, j)) {
       case 't': case 'T': case 'true': case 'True': case 'TRUE':
-        value = 1;
+        value = true;
         break;
       case 'f': case 'F': case 'false': case 'False': case 'FALSE':
-        value = 0;
+        value = false;
         break;
       default:
         return this.invalidValue(key, i, end);
     }
-    this.fieldKinds[n] = K_BOOL;
-    this.fieldNumbers[n] = value;
+    this.stage.addBool(key, value);
     return j;
   }
 
   /** Float `-?digits[.digits][(e|E)[+-]digits]` (at least one digit), integer `-?digits` + `i`, unsigned `digits` + `u`. */
-  private parseNumber(n: number, key: string, i: number, end: number): number {
+  private parseNumber(key: string, i: number, end: number): number {
     const text = this.text;
     let j = i;
     const negative = text.charCodeAt(j) === MINUS;
@@ -449,8 +422,7 @@ export class LineProtocolParser {
       if (intDigits === 0 || (unsigned && negative)) return this.invalidValue(key, i, end);
       if (next < end && (c = text.charCodeAt(next)) !== COMMA && c !== SPACE) return this.invalidValue(key, i, end);
       if (intDigits <= SAFE_DIGITS) {
-        this.fieldKinds[n] = K_INT;
-        this.fieldNumbers[n] = negative ? -mantissa : mantissa;
+        this.stage.addInt(key, negative ? -mantissa : mantissa);
         return next;
       }
       const big = BigInt(text.slice(i, j));
@@ -460,8 +432,7 @@ export class LineProtocolParser {
           ? `unsigned value ${token} of field ${quote(key)} exceeds int64 (max 9223372036854775807), the largest integer Strata stores`
           : `integer value ${token} of field ${quote(key)} is out of int64 range`);
       }
-      this.fieldKinds[n] = K_BIGINT;
-      this.fieldBigInts[n] = big;
+      this.stage.addBigInt(key, big);
       return next;
     }
     let fracDigits = 0;
@@ -496,13 +467,12 @@ export class LineProtocolParser {
       value = Number(text.slice(i, j));
     }
     if (!Number.isFinite(value)) return this.fail(`float value ${quote(text.slice(i, j))} of field ${quote(key)} is out of float64 range`);
-    this.fieldKinds[n] = K_FLOAT;
-    this.fieldNumbers[n] = value;
+    this.stage.addFloat(key, value);
     return j;
   }
 
   /** A `"..."` string value; only `\"` and `\\` are escapes, any other backslash is kept. */
-  private parseString(n: number, key: string, i: number, end: number): number {
+  private parseString(key: string, i: number, end: number): number {
     const text = this.text;
     let j = i + 1;
     let escaped = false;
@@ -517,8 +487,7 @@ export class LineProtocolParser {
         j++;
       }
     }
-    this.fieldKinds[n] = K_STRING;
-    this.fieldStrings[n] = escaped ? unescape(text, i + 1, j, IN_STRING) : text.slice(i + 1, j);
+    this.stage.addString(key, escaped ? unescape(text, i + 1, j, IN_STRING) : text.slice(i + 1, j));
     return j + 1;
   }
 
@@ -560,7 +529,7 @@ export class LineProtocolParser {
     let us: number;
     if (multiplier === 0) us = negative ? 0 - high - (low > 0 ? 1 : 0) : high;
     else us = negative ? 0 - high * multiplier : high * multiplier;
-    if (!(us <= MAX_TIME_US && us >= -MAX_TIME_US)) {
+    if (!inTimeRange(us)) {
       return this.badTime(`timestamp ${quote(text.slice(i, stop))} (precision ${this.precision}) is out of range: ` +
         'must be within ±2^53 µs of 1970 (1684-07-28 to 2255-06-05)');
     }
@@ -569,32 +538,18 @@ export class LineProtocolParser {
     return us;
   }
 
-  /** Copies the scanned line into its builder; returns why it was rejected after all, or undefined. */
+  /** Copies the scanned line into its builder; returns why it was rejected after all (a `_value` rename that clashes), or undefined. */
   private emit(m: Measurement, timeUs: number, line: number): string | undefined {
-    const b = m.builder;
-    b.addRow(timeUs, line);
-    const tagCount = this.tagCount;
-    for (let k = 0; k < tagCount; k++) b.setTag(this.tagKeys[k], this.tagValues[k]);
-    const fieldCount = this.fieldCount;
-    for (let k = 0; k < fieldCount; k++) {
-      let key = this.fieldKeys[k];
-      // Arc's rule: a field named like a tag of the same line is stored as `<key>_value`.
-      if (tagCount !== 0 && b.hasTag(key)) {
-        key += '_value';
-        const fault = nameError('field key', key);
-        if (fault !== undefined) {
-          b.discardRow();
-          return fault;
-        }
-      }
-      switch (this.fieldKinds[k]) {
-        case K_FLOAT: b.setFloat(key, this.fieldNumbers[k]); break;
-        case K_INT: b.setInt(key, this.fieldNumbers[k]); break;
-        case K_BIGINT: b.setInt(key, this.fieldBigInts[k]); break;
-        case K_BOOL: b.setBool(key, this.fieldNumbers[k] === 1); break;
-        default: b.setString(key, this.fieldStrings[k]);
+    const stage = this.stage;
+    if (stage.tagCount !== m.clearTags || stage.fieldCount !== m.clearFields) {
+      const fault = stage.resolveFieldNames();
+      if (fault !== undefined) return fault;
+      if (stage.renamed === 0) {
+        m.clearTags = stage.tagCount;
+        m.clearFields = stage.fieldCount;
       }
     }
+    stage.emit(m.builder, timeUs, line);
     this.accepted++;
     return undefined;
   }
@@ -612,7 +567,8 @@ export class LineProtocolParser {
  * Never throws for bad input: each malformed line (syntax, bad value, int64 or
  * timestamp range, `nameError`) is listed in `errors` with a message that names the
  * fault and the key, and the valid lines are kept (InfluxDB's partial write). A
- * field whose key is also a tag key of the line is stored as `<key>_value`.
+ * field whose key is also a tag key of the line is stored as `<key>_value`; a line
+ * where that name is taken by another of its fields or tags is rejected.
  */
 export function parseLineProtocol(text: string, precision: Precision, nowUs: number, firstLine = 1): ParseResult {
   const parser = new LineProtocolParser(precision, nowUs);

@@ -498,6 +498,14 @@ const itemErrors: [string, unknown, string][] = [
   ['tags list naming time', { m: 'cpu', tags: ['time'], columns: { v: [1] } }, 'tag key "time" is reserved for the timestamp'],
   ['listed tag column with numbers', { m: 'cpu', tags: ['v'], columns: { v: [1, 2] } }, "tag column 'v' must hold strings or nil (got number values)"],
   ['column named with NUL', { m: 'cpu', columns: { 'a\u0000b': [1] } }, 'field key contains a NUL character'],
+  ['a field named like a tag whose <name>_value is another field', { m: 'cpu', tags: { x: 'a' }, fields: { x: 1, x_value: 2 } },
+    'field "x" has the name of a tag, so it would be stored as "x_value", but the field "x_value" is also given: rename one of them'],
+  ['the same, <name>_value sent first', { m: 'cpu', tags: { x: 'a' }, fields: { x_value: 2, x: 1 } },
+    'field "x" has the name of a tag, so it would be stored as "x_value", but the field "x_value" is also given: rename one of them'],
+  ['a field named like a tag whose <name>_value is another tag', { m: 'cpu', tags: { x: 'a', x_value: 'b' }, fields: { x: 1 } },
+    'field "x" has the name of a tag, so it would be stored as "x_value", but the tag "x_value" is also given: rename one of them'],
+  ["a field named like 'h' whose host_value is another field", { m: 'cpu', h: 'srv', fields: { host: 1, host_value: 2 } },
+    'field "host" has the name of a tag, so it would be stored as "host_value", but the field "host_value" is also given: rename one of them'],
 ];
 for (const [name, item, message] of itemErrors) {
   test(`item error: ${name}`, () => {

@@ -17,9 +17,10 @@
  * `./stream.ts` runs it in slices that yield to the event loop.
  */
 import { BadRequestError, type LineError } from '../../errors.js';
-import { BatchBuilder, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
+import { BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
 import { nameError } from '../names.js';
-import { MAX_TIME_US, guessTimeUnit, toMicros, type TimeUnit } from '../time.js';
+import { RowStage } from '../row-stage.js';
+import { guessTimeUnit, inTimeRange, toMicros, type TimeUnit } from '../time.js';
 
 import type { ParseResult } from '../batch.js';
 export type { ParseResult };
@@ -42,7 +43,6 @@ const HEADER_BYTES = [
   1, 2, 4, 8, 0, 0, 0, 0, 0, 1, 2, 4, 2, 4, 2, 4, // d0..df
 ];
 
-const INT64_MAX = 0x7fffffffffffffffn;
 const TWO_32 = 4294967296;
 // Strings up to this many bytes (keys, tag values) are interned by content; longer ones
 // are mostly unique (log lines) and not worth remembering.
@@ -501,17 +501,13 @@ function toField(col: Exclude<DecodedColumn, { kind: 'none' }>): FieldColumn {
 /**
  * Integral µs for a timestamp `num` in `unit`; `big` is its exact value when it is an
  * integer beyond ±2^53 (only nanoseconds can still be in range: they are divided exactly,
- * flooring like `toMicros`). NaN or a value outside ±MAX_TIME_US means out of range.
+ * flooring like `toMicros`). Check the result with `inTimeRange`.
  */
 function timestampMicros(num: number, big: bigint | undefined, unit: TimeUnit): number {
   if (big === undefined || unit !== 'ns') return toMicros(num, unit);
   let q = big / 1000n;
   if (big < 0n && q * 1000n !== big) q -= 1n;
   return Number(q);
-}
-
-function inTimeRange(us: number): boolean {
-  return us >= -MAX_TIME_US && us <= MAX_TIME_US;
 }
 
 function checkName(kind: 'measurement' | 'tag key' | 'field key', name: string): void {
@@ -556,16 +552,8 @@ export class PayloadDecoder {
   private columns: DecodedColumn[] = [];
   private timeColumn: NumberColumn | null = null;
   private rows = 0;
-  // The current row item's tags and fields, reused from item to item.
-  private tagCount = 0;
-  private readonly tagKeys: string[] = [];
-  private readonly tagValues: string[] = [];
-  private fieldCount = 0;
-  private readonly fieldKeys: string[] = [];
-  private readonly fieldKinds: number[] = [];
-  private readonly fieldNums: number[] = [];
-  private readonly fieldBigs: (bigint | undefined)[] = [];
-  private readonly fieldStrings: string[] = [];
+  /** The current row item's tags and fields, reused from item to item. */
+  private readonly stage = new RowStage();
   private readonly arrayFieldNames: string[] = [];
   private readonly validMeasurements = new Set<string>();
 
@@ -809,40 +797,24 @@ export class PayloadDecoder {
   private addRow(index: number): void {
     const measurement = this.measurement();
     const timeUs = this.tAt < 0 ? this.nowUs : this.rowTime();
+    const stage = this.stage;
+    stage.clear();
     if (this.fieldsAt >= 0) this.readFieldMap();
     else if (this.fAt >= 0) this.readFieldArray();
     else throw new ItemError("missing required field 'fields' or 'f'");
     this.readTags();
-    const { tagKeys, fieldKeys } = this;
-    for (let t = 0; t < this.tagCount; t++) checkName('tag key', tagKeys[t]);
-    if (this.fieldCount === 0) throw new ItemError('item has no non-nil field');
-    for (let f = 0; f < this.fieldCount; f++) {
-      // A field named like a tag of the row is stored as `<name>_value`, as Arc does.
-      for (let t = 0; t < this.tagCount; t++) {
-        if (tagKeys[t] === fieldKeys[f]) {
-          fieldKeys[f] += '_value';
-          break;
-        }
-      }
-      checkName('field key', fieldKeys[f]);
-    }
+    for (let t = 0; t < stage.tagCount; t++) checkName('tag key', stage.tagKeys[t]);
+    if (stage.fieldCount === 0) throw new ItemError('item has no non-nil field');
+    for (let f = 0; f < stage.fieldCount; f++) checkName('field key', stage.fieldKeys[f]);
+    const fault = stage.resolveFieldNames();
+    if (fault !== undefined) throw new ItemError(fault);
 
     let builder = this.rowBuilders.get(measurement);
     if (builder === undefined) {
       builder = new BatchBuilder(measurement);
       this.rowBuilders.set(measurement, builder);
     }
-    builder.addRow(timeUs, index);
-    for (let t = 0; t < this.tagCount; t++) builder.setTag(tagKeys[t], this.tagValues[t]);
-    for (let f = 0; f < this.fieldCount; f++) {
-      const key = fieldKeys[f];
-      switch (this.fieldKinds[f]) {
-        case FLOAT: builder.setFloat(key, this.fieldNums[f]); break;
-        case INT: builder.setInt(key, this.fieldBigs[f] ?? this.fieldNums[f]); break;
-        case BOOL: builder.setBool(key, this.fieldNums[f] === 1); break;
-        default: builder.setString(key, this.fieldStrings[f]);
-      }
-    }
+    stage.emit(builder, timeUs, index);
     this.accepted++;
   }
 
@@ -870,7 +842,6 @@ export class PayloadDecoder {
     r.pos = this.fieldsAt;
     const kind = r.readValue();
     if (kind !== MAP) throw new ItemError(`'fields' must be a map (got ${KIND_NAMES[kind]})`);
-    this.fieldCount = 0;
     for (let i = r.len; i > 0; i--) this.readField(this.entryKey('fields'));
   }
 
@@ -880,31 +851,32 @@ export class PayloadDecoder {
     r.pos = this.fAt;
     const kind = r.readValue();
     if (kind !== ARRAY) throw new ItemError(`'f' must be an array (got ${KIND_NAMES[kind]})`);
-    this.fieldCount = 0;
     const names = this.arrayFieldNames;
     const n = r.len;
     for (let i = 0; i < n; i++) this.readField((names[i] ??= `field_${i}`));
   }
 
-  /** Reads the value of field `key` at the cursor into the row's fields; nil adds nothing. */
+  /** Reads the value of field `key` at the cursor into the stage; nil adds nothing. */
   private readField(key: string): void {
     const r = this.r;
     const kind = r.readValue();
-    if (kind === NIL) return;
-    if (kind >= BIN) throw new ItemError(`field '${key}' has unsupported value type ${KIND_NAMES[kind]}`);
-    if (r.big !== undefined && r.big > INT64_MAX) throw tooLarge(`field '${key}'`, r.big);
-    const f = this.fieldCount++;
-    this.fieldKeys[f] = key;
-    this.fieldKinds[f] = kind;
-    this.fieldNums[f] = r.num;
-    this.fieldBigs[f] = r.big;
-    this.fieldStrings[f] = kind === STR ? r.text() : '';
+    switch (kind) {
+      case NIL: return;
+      case FLOAT: this.stage.addFloat(key, r.num); return;
+      case BOOL: this.stage.addBool(key, r.num === 1); return;
+      case STR: this.stage.addString(key, r.text()); return;
+      case INT:
+        if (r.big === undefined) this.stage.addInt(key, r.num);
+        else if (r.big > INT64_MAX) throw tooLarge(`field '${key}'`, r.big);
+        else this.stage.addBigInt(key, r.big);
+        return;
+      default: throw new ItemError(`field '${key}' has unsupported value type ${KIND_NAMES[kind]}`);
+    }
   }
 
   /** Reads the row's `tags` map (numbers and bools stringified, nil skipped), then `h`. */
   private readTags(): void {
     const r = this.r;
-    this.tagCount = 0;
     if (this.tagsAt >= 0) {
       r.pos = this.tagsAt;
       const kind = r.readValue();
@@ -920,7 +892,7 @@ export class PayloadDecoder {
           case INT: case FLOAT: value = String(r.big ?? r.num); break;
           default: throw new ItemError(`tag '${key}' has unsupported value type ${KIND_NAMES[vk]}`);
         }
-        this.addTag(key, value);
+        this.stage.addTag(key, value);
       }
     }
     // `h` sets the host tag when present; when absent nothing is added (Arc writes
@@ -928,16 +900,10 @@ export class PayloadDecoder {
     if (this.hAt >= 0) {
       r.pos = this.hAt;
       const kind = r.readValue();
-      if (kind === STR) this.addTag('host', r.text());
-      else if (kind === INT) this.addTag('host', `host_${r.big ?? r.num}`);
+      if (kind === STR) this.stage.addTag('host', r.text());
+      else if (kind === INT) this.stage.addTag('host', `host_${r.big ?? r.num}`);
       else if (kind !== NIL) throw new ItemError(`invalid 'h' (host) type: ${KIND_NAMES[kind]} (expected a string or an integer)`);
     }
-  }
-
-  private addTag(key: string, value: string): void {
-    const t = this.tagCount++;
-    this.tagKeys[t] = key;
-    this.tagValues[t] = value;
   }
 }
 
