@@ -17,7 +17,7 @@
  * function, no path as a table) and DuckDB itself locked down at start-up
  * (`lockDown`), so a parser miss still cannot touch a file outside Strata's directories.
  */
-import type { DuckDBConnection, DuckDBResult, DuckDBType } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult, DuckDBType } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError } from '../errors.js';
@@ -400,20 +400,42 @@ async function streamOne(conn: DuckDBConnection, sql: string): Promise<DuckDBRes
   }
 }
 
+/**
+ * The result as an `OpenQuery`. While the caller encodes one chunk, DuckDB already
+ * produces the next on a libuv thread (one chunk ahead, so memory stays bounded):
+ * fetching and encoding take comparable time, and done in turn they add up. The
+ * connection is only released once a fetch still in flight has settled, since the
+ * caller's cleanup then runs statements on it.
+ */
 function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: QueryProfile, refs: readonly MeasurementRef[], req: QueryRequest, close: () => void): OpenQuery {
   const names = result.columnNames();
   const types = result.columnTypes();
   let ended = false;
+  let ahead: Promise<DuckDBDataChunk | null> | undefined;
+  const fetch = (): Promise<DuckDBDataChunk | null> => {
+    const pending = guard(req.signal, conn, () => result.fetchChunk());
+    // Its failure is reported by the `next` that awaits it; a result closed early never does.
+    pending.catch(() => undefined);
+    return pending;
+  };
   return {
-    names, types, profile, refs, close,
+    names, types, profile, refs,
+    close() {
+      if (ahead === undefined) close();
+      else void ahead.then(close, close);
+    },
     async next() {
       if (ended) return null;
-      const chunk = await guard(req.signal, conn, () => result.fetchChunk());
+      const chunk = await (ahead ?? fetch());
+      ahead = undefined;
       if (chunk === null || chunk.rowCount === 0) {
         ended = true;
         return null;
       }
-      return { columns: types.map((t, i) => readColumn(chunk, i, t, req.decimals)), rowCount: chunk.rowCount };
+      // Read (copied) before the next fetch starts, so DuckDB never runs while this chunk is read.
+      const columns = types.map((t, i) => readColumn(chunk, i, t, req.decimals));
+      ahead = fetch();
+      return { columns, rowCount: chunk.rowCount };
     },
   };
 }
