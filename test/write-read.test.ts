@@ -5,10 +5,27 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import { encode } from '@msgpack/msgpack';
-import { removeDir, TestServer } from './harness.js';
+import { parquetFiles, removeDir, TestServer } from './harness.js';
+
+/** The column names of each Parquet file under `dir`, comma-joined, in time order of the files' hours. */
+async function columnOrders(dir: string): Promise<string[]> {
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    const orders: string[] = [];
+    for (const file of parquetFiles(dir).sort()) {
+      const rows = (await conn.runAndReadAll(`SELECT name FROM parquet_schema('${join(dir, file)}') WHERE column_id > 0 ORDER BY column_id`)).getRows();
+      orders.push(rows.map((r) => String(r[0])).join(','));
+    }
+    return orders;
+  } finally {
+    conn.closeSync();
+  }
+}
 
 let server: TestServer;
 const packr = { pack: (v: unknown): Buffer => Buffer.from(encode(v, { useBigInt64: true })) };
@@ -127,6 +144,26 @@ describe('schema evolution and partitions', () => {
     assert.equal((await server.writeLines('evo,host=b v=2,extra="new" 1700000001000000000', 'db=evo')).status, 204);
     await server.flush();
     assert.deepEqual(await server.rows('SELECT host, v, extra FROM evo ORDER BY time', 'evo'), [['a', 1, null], ['b', 2, 'new']]);
+  });
+
+  // Files with identical columns are read binding from the first file alone; any
+  // difference, even only in column order, must fall back to matching by name.
+  test('files whose columns differ only in order read back by name', async () => {
+    const hour = 3_600_000_000_000;
+    const bodies = ['ord,host=a x=1,y=2 0', 'ord,host=b y=3,x=4 1', 'ord,host=c x=5,y=6 2'];
+    for (const [i, body] of bodies.entries()) {
+      const [head, fields, t] = body.split(' ');
+      assert.equal((await server.writeLines(`${head} ${fields} ${1_700_000_000_000_000_000 + Number(t) * hour}`, 'db=ord')).status, 204);
+      await server.flush();
+      assert.equal(parquetFiles(join(server.dataDir, 'ord', 'ord')).length, i + 1);
+    }
+    const orders = await columnOrders(join(server.dataDir, 'ord', 'ord'));
+    assert.deepEqual(orders, ['time,host,x,y', 'time,host,y,x', 'time,host,x,y'], 'the second file has its fields in another order');
+    assert.deepEqual(await server.rows('SELECT host, x, y FROM ord ORDER BY time', 'ord'), [['a', 1, 2], ['b', 4, 3], ['c', 5, 6]]);
+    // Twice: the second query finds the files' column lists remembered.
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(await server.rows('SELECT host, y FROM ord WHERE time >= \'2023-11-14T22:00:00Z\' ORDER BY time', 'ord'), [['a', 2], ['b', 3], ['c', 6]]);
+    }
   });
 
   test('records spanning several hours land in one file per hour and read back in order', async () => {

@@ -8,6 +8,7 @@
  * new file for the measurement: every query plans with a listing, and re-reading the
  * hour directories cost more than the rest of planning together.
  */
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
 import { QueryRejectedError } from '../errors.js';
@@ -16,6 +17,7 @@ import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
 import type { DuckDBPool } from './duckdb-pool.js';
+import { quoteLiteral } from './sql-text.js';
 import { readParquetSource, refKey } from './sql-rewriter.js';
 
 /** One measurement's files, as listed by `SHOW TABLES`. */
@@ -44,6 +46,8 @@ const MAX_HOUR_LISTINGS = 168;
 const LISTING_CONCURRENCY = 16;
 /** Listings (one per hour prefix or measurement) kept by the in-memory listing cache. */
 const MAX_CACHED_LISTINGS = 20_000;
+/** Files whose column signature (`sameColumns`) is remembered. */
+const MAX_CACHED_SIGNATURES = 200_000;
 
 /** Options of `Catalog`. */
 export interface CatalogOptions {
@@ -61,6 +65,8 @@ export class Catalog {
   private readonly listings: LRUCache<string, readonly StoredObject[]> | undefined;
   /** Per measurement (`refKey`), bumped by `changed`. */
   private readonly versions = new Map<string, number>();
+  /** Ordered column names and types per file key: a stored file never changes, so entries never go stale. */
+  private readonly signatures = new LRUCache<string, string>({ max: MAX_CACHED_SIGNATURES });
 
   constructor(storage: Storage, pool: DuckDBPool, options: CatalogOptions) {
     this.storage = storage;
@@ -148,6 +154,32 @@ export class Catalog {
    */
   open(files: readonly StoredObject[]): Promise<LocalFiles> {
     return this.storage.open(files.map((f) => f.key));
+  }
+
+  /**
+   * Whether `files` (at the local `paths` of `open`, same order) all have the same
+   * columns, names and DuckDB types in the same order. Then `read_parquet` may bind
+   * from the first file alone (`union_by_name = false`) instead of reading every file's
+   * footer first; DuckDB binds a prepared statement twice, so with many files that is
+   * most of a short query's overhead. A file's signature is read once, with one
+   * `parquet_schema` call on `conn` for all files not seen before.
+   * @throws when DuckDB cannot read a footer.
+   */
+  async sameColumns(conn: DuckDBConnection, files: readonly StoredObject[], paths: readonly string[]): Promise<boolean> {
+    const unknown = files.flatMap((f, i) => (this.signatures.has(f.key) ? [] : [i]));
+    if (unknown.length > 0) {
+      const list = unknown.map((i) => quoteLiteral(paths[i])).join(', ');
+      const rows = (await conn.runAndReadAll(
+        `SELECT file_name, to_json(list(struct_pack(n := name, t := duckdb_type) ORDER BY column_id)) FROM parquet_schema([${list}]) GROUP BY file_name`,
+      )).getRows();
+      const byPath = new Map(rows.map(([path, signature]) => [String(path), String(signature)]));
+      for (const i of unknown) {
+        const signature = byPath.get(paths[i]);
+        if (signature !== undefined) this.signatures.set(files[i].key, signature);
+      }
+    }
+    const first = this.signatures.get(files[0]?.key ?? '');
+    return first !== undefined && files.every((f) => this.signatures.get(f.key) === first);
   }
 
   /**

@@ -259,7 +259,8 @@ export class QueryService {
       if (scanned.length > 0) {
         const local: LocalFiles = await this.catalog.open(scanned);
         cleanup.push(() => local.release());
-        parts.push(`SELECT * FROM ${readParquetSource(local.paths)}${schemaOnly ? ' WHERE false' : ''}`);
+        const sameColumns = await this.catalog.sameColumns(conn, scanned, local.paths);
+        parts.push(`SELECT * FROM ${readParquetSource(local.paths, sameColumns)}${schemaOnly ? ' WHERE false' : ''}`);
       }
       parts.push(...heldTables);
       if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');

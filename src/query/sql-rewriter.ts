@@ -127,15 +127,18 @@ export const REWRITE_UNPARSABLE = 'this form of query needs a plain table name a
  * `read_parquet(['/a.parquet', ...], union_by_name = true, hive_partitioning = false)`.
  * Single quotes in paths are doubled (DuckDB string literals have no backslash escapes).
  * `union_by_name` lets files written before and after a new field appeared be read
- * together; `hive_partitioning = false` stops DuckDB from turning a `k=v` directory
- * name (legal in database and measurement names) into a column.
+ * together; pass `sameColumns` when every file is known to have the same columns in
+ * the same order (`Catalog.sameColumns`), and DuckDB binds from the first file alone
+ * instead of opening every file to merge their schemas. `hive_partitioning = false`
+ * stops DuckDB from turning a `k=v` directory name (legal in database and measurement
+ * names) into a column.
  * DuckDB still expands glob characters in each path; `encodePathSegment` keeps stored
  * paths free of them. An empty `paths` renders `read_parquet([])`, which DuckDB refuses
  * at bind time: a measurement with no files is the caller's to handle before rendering.
  */
-export function readParquetSource(paths: readonly string[]): string {
+export function readParquetSource(paths: readonly string[], sameColumns = false): string {
   const list = paths.map(quoteLiteral).join(', ');
-  return `read_parquet([${list}], union_by_name = true, hive_partitioning = false)`;
+  return `read_parquet([${list}], union_by_name = ${!sameColumns}, hive_partitioning = false)`;
 }
 
 /** The shape of `json_serialize_sql`'s output that is read here. */
