@@ -120,6 +120,10 @@ describe('time-range pruning', () => {
     ['Grafana $__timeFilter', "SELECT count(*) FROM cpu WHERE time >= '2026-01-01T01:00:00Z' AND time < '2026-01-01T03:00:00Z'", 2, 24],
     ['BETWEEN DuckDB literal', "SELECT count(*) FROM cpu WHERE time BETWEEN '2026-01-01 02:00:00' AND '2026-01-01 02:30:00'", 1, 8],
     ['typed literal, reversed', "SELECT count(*) FROM cpu WHERE TIMESTAMP '2026-01-01 05:00:00' <= time", 1, 12],
+    // DuckDB reads the offset of a string compared with `time`, and drops it in a cast to plain TIMESTAMP.
+    ['RFC 3339 offset', "SELECT count(*) FROM cpu WHERE time >= '2026-01-01T06:00:00+01:00'", 1, 12],
+    ['TIMESTAMP literal with an offset DuckDB ignores', "SELECT count(*) FROM cpu WHERE time >= TIMESTAMP '2026-01-01T04:00:00-08:00'", 2, 24],
+    ['TIMESTAMPTZ literal with an offset', "SELECT count(*) FROM cpu WHERE time < TIMESTAMPTZ '2026-01-01T03:00:00+02:00'", 1, 12],
     ['epoch to_timestamp', `SELECT count(*) FROM cpu WHERE time >= to_timestamp(${T0 + 4 * H})`, 2, 24],
     ['epoch_ms', `SELECT count(*) FROM cpu WHERE time < epoch_ms(${(T0 + H) * 1000})`, 1, 12],
     ['qualified alias', "SELECT count(*) FROM cpu c WHERE c.time > '2026-01-01T04:59:59Z'", 2, 12],

@@ -35,7 +35,7 @@ export interface TimeBound {
   readonly sql: string;
   /**
    * The bound in µs since the epoch when it is a plain timestamp literal read here
-   * (`timestampLiteralMicros`), so planning needs no DuckDB call for it; else undefined.
+   * (`readTimestampLiteral`), so planning needs no DuckDB call for it; else undefined.
    */
   readonly micros?: number;
 }
@@ -54,7 +54,7 @@ const FUNCTIONS = new Set([
   'trunc', 'to_seconds', 'to_minutes', 'to_hours', 'to_days', 'to_weeks', 'to_milliseconds', 'to_microseconds',
 ]);
 const CAST_TYPES: Readonly<Record<string, string>> = {
-  TIMESTAMP: 'TIMESTAMP', TIMESTAMPWITHTIMEZONE: 'TIMESTAMPTZ', DATE: 'DATE', INTERVAL: 'INTERVAL',
+  TIMESTAMP: 'TIMESTAMP', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMPTZ', DATE: 'DATE', INTERVAL: 'INTERVAL',
   VARCHAR: 'VARCHAR', BIGINT: 'BIGINT', INTEGER: 'INTEGER', DOUBLE: 'DOUBLE',
 };
 const INTEGER_TYPES = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'HUGEINT']);
@@ -135,6 +135,8 @@ interface Constant {
   clock: boolean;
   /** µs since the epoch, for a timestamp literal (possibly cast to TIMESTAMP/TIMESTAMPTZ). */
   micros?: number;
+  /** A string with an explicit UTC offset, which DuckDB's cast to TIMESTAMP ignores. */
+  zoned?: boolean;
 }
 
 /** SQL text of a constant expression, and whether it reads the clock; undefined when not understood. */
@@ -145,7 +147,10 @@ function constant(e: JsonValue): Constant | undefined {
     if (value.is_null === true) return undefined;
     const type = String((value.type as JsonObject).id);
     const v = value.value;
-    if (type === 'VARCHAR' && typeof v === 'string') return { sql: quoteLiteral(v), clock: false, micros: timestampLiteralMicros(v) };
+    if (type === 'VARCHAR' && typeof v === 'string') {
+      const literal = readTimestampLiteral(v);
+      return { sql: quoteLiteral(v), clock: false, micros: literal?.micros, zoned: literal?.zoned };
+    }
     if (INTEGER_TYPES.has(type) && typeof v === 'number' && Number.isSafeInteger(v)) return { sql: `CAST(${v} AS BIGINT)`, clock: false };
     if ((type === 'DOUBLE' || type === 'FLOAT') && typeof v === 'number' && Number.isFinite(v)) return { sql: `CAST(${v} AS DOUBLE)`, clock: false };
     return undefined;
@@ -160,9 +165,12 @@ function constant(e: JsonValue): Constant | undefined {
     const target = CAST_TYPES[String((e.cast_type as JsonObject).id)];
     const child = constant(e.child);
     if (e.try_cast !== false || target === undefined || child === undefined) return undefined;
-    // Casting to DATE truncates to the day; other targets keep no known instant either.
-    const micros = target === 'TIMESTAMP' || target === 'TIMESTAMPTZ' || target === 'VARCHAR' ? child.micros : undefined;
-    return { sql: `CAST(${child.sql} AS ${target})`, clock: child.clock, micros };
+    // DuckDB casts '…+05:30' to TIMESTAMP as the wall time 06:00, dropping the offset;
+    // to TIMESTAMPTZ it applies it. DATE truncates to the day; other targets keep no instant.
+    const sql = `CAST(${child.sql} AS ${target})`;
+    if (target === 'VARCHAR') return { sql, clock: child.clock, micros: child.micros, zoned: child.zoned };
+    if (target === 'TIMESTAMPTZ' || (target === 'TIMESTAMP' && child.zoned !== true)) return { sql, clock: child.clock, micros: child.micros };
+    return { sql, clock: child.clock };
   }
   if (e.class === 'FUNCTION') {
     const name = String(e.function_name).toLowerCase();
@@ -183,20 +191,22 @@ function constant(e: JsonValue): Constant | undefined {
 }
 
 /**
- * Timestamp literals read without DuckDB: `YYYY-MM-DD`, optionally followed by `T` or a
- * space, `HH:MM:SS`, up to 6 fractional digits, and `Z` or an offset `±HH[[:]MM]`;
- * what Grafana and RFC 3339 clients send. Anything else (other forms, zone names,
- * out-of-range fields) is left to DuckDB.
+ * Timestamp literals read without DuckDB: `YYYY-MM-DD`, or that followed by `T` or a
+ * space, `HH:MM:SS`, up to 6 fractional digits, and optionally `Z` or an offset
+ * `±HH[[:]MM]`; what Grafana and RFC 3339 clients send. Anything else (other forms, zone
+ * names, out-of-range fields) is left to DuckDB.
  */
-const TIMESTAMP_LITERAL = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+const TIMESTAMP_LITERAL = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
 
 /**
  * The instant of a timestamp literal in µs since the epoch, exactly as DuckDB reads the
  * string as a TIMESTAMPTZ with the session time zone UTC (`lockDown`): no offset means
- * UTC; an offset is subtracted. Undefined when the text is not of the form above or a
- * field is out of range (DuckDB then decides, or refuses the query).
+ * UTC; an offset is subtracted. `zoned` when the text has an explicit `±` offset (a cast
+ * to plain TIMESTAMP ignores it, so the caller must not use `micros` there). Undefined
+ * when the text is not of the form above or a field is out of range (DuckDB then
+ * decides, or refuses the query).
  */
-export function timestampLiteralMicros(text: string): number | undefined {
+export function readTimestampLiteral(text: string): { micros: number; zoned: boolean } | undefined {
   const m = TIMESTAMP_LITERAL.exec(text);
   if (m === null) return undefined;
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
@@ -205,9 +215,10 @@ export function timestampLiteralMicros(text: string): number | undefined {
   // Date.UTC rolls 2026-02-30 over to March and maps years 0–99 to 19xx; DuckDB refuses the first and reads the second as written.
   if (year < 100 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) return undefined;
   const fraction = Number((m[7] ?? '').padEnd(6, '0'));
-  const offsetMinutes = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11] ?? 0));
-  if (m[9] !== undefined && (Number(m[10]) > 23 || Number(m[11] ?? 0) > 59)) return undefined;
-  return (ms - offsetMinutes * 60_000) * 1000 + fraction;
+  const zoned = m[9] !== undefined;
+  if (zoned && (Number(m[10]) > 23 || Number(m[11] ?? 0) > 59)) return undefined;
+  const offsetMinutes = zoned ? (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11] ?? 0)) : 0;
+  return { micros: (ms - offsetMinutes * 60_000) * 1000 + fraction, zoned };
 }
 
 /** A SQL expression evaluating one bound to µs since the epoch (BIGINT) as DuckDB compares it with the TIMESTAMPTZ `time` column. */
