@@ -113,7 +113,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         await writer.write(snapshot, doneHours);
       } finally {
         // Even a partly failed write may have added files: cached listings and results over them are stale.
-        catalog.changed(snapshot.database, snapshot.measurement);
+        catalog.changed(snapshot.database, snapshot.measurement, writer.keysOf(snapshot));
         resultCache.changed(snapshot.database, snapshot.measurement);
       }
     },

@@ -6,11 +6,11 @@
  * priorities, timeouts and the pool metrics.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
-import { removeDir, tempDir, TestServer } from './harness.js';
+import { parquetFiles, removeDir, tempDir, TestServer } from './harness.js';
 
 let server: TestServer;
 const H = 3_600; // seconds per hour
@@ -149,6 +149,34 @@ describe('time-range pruning', () => {
     const p = await profile(sql);
     assert.deepEqual(p.rows, [[12, 12]]);
     assert.equal(p.scanned, 1 + 6);
+  });
+});
+
+describe('listings', () => {
+  test('a file deleted from outside Strata after its listing was cached: the query plans again', async () => {
+    const lines = [0, 1, 2].map((h) => `gone,host=a v=${h}i ${T0 + h * H}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual((await json('SELECT count(*) FROM gone')).body.data, [[3]]);
+    const dir = join(server.dataDir, 'qe', 'gone');
+    const files = parquetFiles(dir).sort();
+    assert.equal(files.length, 3);
+    rmSync(join(dir, files[1]));
+    const r = await json('SELECT v FROM gone ORDER BY time');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.data, [[0], [2]]);
+  });
+
+  test('a flush into one hour is seen by queries over that hour and over all hours', async () => {
+    assert.equal((await server.writeLines(`later,host=a v=1i ${T0}\nlater,host=a v=2i ${T0 + H}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    const hour1 = "SELECT sum(v) FROM later WHERE time >= '2026-01-01T01:00:00Z'";
+    assert.deepEqual((await json(hour1)).body.data, [[2]]);
+    assert.deepEqual((await json('SELECT sum(v) FROM later')).body.data, [[3]]);
+    assert.equal((await server.writeLines(`later,host=a v=10i ${T0 + H + 1}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual((await json(hour1)).body.data, [[12]]);
+    assert.deepEqual((await json('SELECT sum(v) FROM later')).body.data, [[13]]);
   });
 });
 

@@ -183,6 +183,10 @@ describe('only one SELECT, nothing that reads or writes files', BOUND, () => {
     assertRejected(await sql('TABLE cpu'), 'needs a plain table name');
   });
 
+  test("a parser error raised by the query's own function is its own, not the rewrite's", async () => {
+    assertRejected(await sql("SELECT json_deserialize_sql(json_serialize_sql('SELEC')) FROM cpu"), 'Parser Error');
+  });
+
   test('several statements: 400, even when all are SELECTs', async () => {
     assertRejected(await sql('SELECT 1; SELECT 2'), 'expected one SELECT statement, got 2');
     assertRejected(await sql('SELECT 1; DROP TABLE cpu'), 'only SELECT statements are allowed');

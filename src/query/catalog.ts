@@ -5,8 +5,9 @@
  * Listings come from the backend, so with S3 they may lag other nodes' writes by up
  * to `s3.list_ttl_ms` (see `storage/storage.ts`). When this process is the only writer
  * (the local backend), file listings are also kept in memory until `changed` reports a
- * new file for the measurement: every query plans with a listing, and re-reading the
- * hour directories cost more than the rest of planning together.
+ * new file in them, or `forget` a file deleted from outside: every query plans with a
+ * listing, and re-reading the hour directories cost more than the rest of planning
+ * together.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
@@ -18,7 +19,7 @@ import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
 import type { DuckDBPool } from './duckdb-pool.js';
 import { quoteLiteral } from './sql-text.js';
-import { readParquetSource, refKey } from './sql-rewriter.js';
+import { readParquetSource } from './sql-rewriter.js';
 
 /** One measurement's files, as listed by `SHOW TABLES`. */
 export interface MeasurementInfo {
@@ -44,16 +45,16 @@ export interface HourRange {
  */
 const MAX_HOUR_LISTINGS = 168;
 const LISTING_CONCURRENCY = 16;
-/** Listings (one per hour prefix or measurement) kept by the in-memory listing cache. */
-const MAX_CACHED_LISTINGS = 20_000;
+/** Stored objects (summed over listings) the in-memory listing cache may hold. */
+const MAX_CACHED_OBJECTS = 2_000_000;
 /** Files whose column signature (`sameColumns`) is remembered. */
 const MAX_CACHED_SIGNATURES = 200_000;
 
 /** Options of `Catalog`. */
 export interface CatalogOptions {
   /**
-   * Keep listings in memory until `changed` is called for their measurement. Only
-   * sound when every file of the store is written by this process (the local backend).
+   * Keep listings in memory until `changed` (or `forget`) drops them. Only sound when
+   * every file of the store is written by this process (the local backend).
    */
   readonly cacheListings: boolean;
 }
@@ -61,43 +62,70 @@ export interface CatalogOptions {
 export class Catalog {
   private readonly storage: Storage;
   private readonly pool: DuckDBPool;
-  /** Keyed by `version\0prefix`: a `changed` call makes older entries unreachable, and the LRU drops them. */
+  /** Listings by prefix (an hour partition's, or a whole measurement's). */
   private readonly listings: LRUCache<string, readonly StoredObject[]> | undefined;
-  /** Per measurement (`refKey`), bumped by `changed`. */
-  private readonly versions = new Map<string, number>();
+  /** Listings in progress per prefix, and the prefixes dropped while one was: those results may be incomplete. */
+  private readonly listing = new Map<string, number>();
+  private readonly dropped = new Set<string>();
   /** Ordered column names and types per file key: a stored file never changes, so entries never go stale. */
   private readonly signatures = new LRUCache<string, string>({ max: MAX_CACHED_SIGNATURES });
 
   constructor(storage: Storage, pool: DuckDBPool, options: CatalogOptions) {
     this.storage = storage;
     this.pool = pool;
-    this.listings = options.cacheListings ? new LRUCache({ max: MAX_CACHED_LISTINGS }) : undefined;
+    this.listings = options.cacheListings
+      ? new LRUCache({ maxSize: MAX_CACHED_OBJECTS, sizeCalculation: (files) => files.length + 1 })
+      : undefined;
   }
 
   /**
-   * Reports that files of a measurement were added (or may have been, after a failed
-   * write): its cached listings are dropped. Call it after the files are visible in
-   * storage and before the records they hold stop being held in memory, so a query
-   * always finds those records in one of the two.
+   * Reports that `keys` (storage keys) were added to a measurement, or may have been,
+   * after a failed write: the cached listings that would hold them are dropped (the
+   * measurement's and their hour partitions'; other hours stay cached). Call it after
+   * the files are visible in storage and before the records they hold stop being held
+   * in memory, so a query always finds those records in one of the two.
    */
-  changed(database: string, measurement: string): void {
-    const key = refKey({ database, measurement });
-    this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
+  changed(database: string, measurement: string, keys: readonly string[]): void {
+    this.drop(measurementPrefix(database, measurement));
+    for (const key of keys) {
+      const hour = hourOfKey(key);
+      if (hour !== undefined) this.drop(hourPrefix(database, measurement, hour));
+    }
   }
 
-  /** `storage.list(prefix)` for a prefix inside one measurement, through the listing cache. */
-  private async list(database: string, measurement: string, prefix: string): Promise<readonly StoredObject[]> {
+  /**
+   * Drops every cached listing of a measurement: after a query found one of its listed
+   * files missing (deleted from outside Strata), the next listing reads storage again.
+   */
+  forget(database: string, measurement: string): void {
+    const root = measurementPrefix(database, measurement);
+    for (const prefix of [...(this.listings?.keys() ?? []), ...this.listing.keys()]) if (prefix.startsWith(root)) this.drop(prefix);
+  }
+
+  private drop(prefix: string): void {
+    this.listings?.delete(prefix);
+    if (this.listing.has(prefix)) this.dropped.add(prefix);
+  }
+
+  /** `storage.list(prefix)`, through the listing cache. */
+  private async list(prefix: string): Promise<readonly StoredObject[]> {
     if (this.listings === undefined) return this.storage.list(prefix);
-    const ref = refKey({ database, measurement });
-    const version = this.versions.get(ref) ?? 0;
-    const key = `${version}\u0000${prefix}`;
-    const cached = this.listings.get(key);
+    const cached = this.listings.get(prefix);
     if (cached !== undefined) return cached;
-    const files = await this.storage.list(prefix);
-    // A file that became visible while listing may or may not be in `files`; only a
-    // listing that no `changed` call overlapped is known to be complete.
-    if ((this.versions.get(ref) ?? 0) === version) this.listings.set(key, files);
-    return files;
+    this.listing.set(prefix, (this.listing.get(prefix) ?? 0) + 1);
+    try {
+      const files = await this.storage.list(prefix);
+      // A file that became visible while listing may or may not be in `files`.
+      if (!this.dropped.has(prefix)) this.listings.set(prefix, files);
+      return files;
+    } finally {
+      const left = this.listing.get(prefix)! - 1;
+      if (left > 0) this.listing.set(prefix, left);
+      else {
+        this.listing.delete(prefix);
+        this.dropped.delete(prefix);
+      }
+    }
   }
 
   /** Database names, sorted. */
@@ -129,10 +157,10 @@ export class Catalog {
    * @throws StorageUnavailableError when the backend cannot list.
    */
   async files(database: string, measurement: string, hours?: HourRange): Promise<readonly StoredObject[]> {
-    if (hours === undefined) return this.list(database, measurement, measurementPrefix(database, measurement));
+    if (hours === undefined) return this.list(measurementPrefix(database, measurement));
     if (hours.to < hours.from) return [];
     if (hours.to - hours.from + 1 > MAX_HOUR_LISTINGS) {
-      const all = await this.list(database, measurement, measurementPrefix(database, measurement));
+      const all = await this.list(measurementPrefix(database, measurement));
       return all.filter((f) => {
         const hour = hourOfKey(f.key);
         return hour !== undefined && hour >= hours.from && hour <= hours.to;
@@ -141,7 +169,7 @@ export class Catalog {
     const perHour: (readonly StoredObject[])[] = [];
     const offsets = Array.from({ length: hours.to - hours.from + 1 }, (_, i) => i);
     await forEachLimit(offsets, LISTING_CONCURRENCY, async (i) => {
-      perHour[i] = await this.list(database, measurement, hourPrefix(database, measurement, hours.from + i));
+      perHour[i] = await this.list(hourPrefix(database, measurement, hours.from + i));
     });
     // Hour prefixes sort chronologically, so the concatenation is in key order.
     return perHour.flat();

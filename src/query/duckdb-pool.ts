@@ -46,6 +46,8 @@ export interface PoolStats {
   avgExecMs: number;
   /** Sum and count behind `avgExecMs`, µs (Arc's `query_latency_sum_us` / `_count`). */
   execSumUs: number;
+  /** Sum behind `avgWaitMs`, ms (never decreases: Prometheus counters may not). */
+  waitSumMs: number;
 }
 
 type Waiter = (conn: DuckDBConnection) => void;
@@ -128,6 +130,7 @@ export class DuckDBPool {
       avgWaitMs: t.leases === 0 ? 0 : t.waitMs / t.leases,
       avgExecMs: t.leases === 0 ? 0 : t.execMs / t.leases,
       execSumUs: Math.round(t.execMs * 1000),
+      waitSumMs: t.waitMs,
     };
   }
 

@@ -103,6 +103,15 @@ export interface OpenQuery {
 
 let tempSequence = 0;
 
+/** A planned query: the SQL to run (undefined: the empty answer), what it reads, its profile. */
+interface Plan {
+  sql: string | undefined;
+  refs: readonly MeasurementRef[];
+  profile: QueryProfile;
+  /** A referenced measurement has neither files nor buffered records. */
+  missing: boolean;
+}
+
 export class QueryService {
   private readonly pool: DuckDBPool;
   private readonly catalog: Catalog;
@@ -140,23 +149,7 @@ export class QueryService {
       this.pool.use(async (conn) => {
         const cleanup: (() => Promise<void> | void)[] = [];
         try {
-          const started = performance.now();
-          const plan = showSql !== undefined
-            ? { sql: showSql, refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
-            : await this.plan(conn, req, cleanup);
-          plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
-          req.signal.throwIfAborted();
-          // A measurement with no data yet reads as an empty table with only `time`; when
-          // the query names columns it would have had, the answer is an empty result
-          // with no columns (as Arc does) instead of a binder error.
-          const result = plan.sql === undefined ? undefined : await guard(req.signal, conn, () => streamOne(conn, plan.sql!)).catch((err: unknown) => {
-            if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return undefined;
-            // The user's SQL parsed (`plan`), so a parser error comes from the rewrite.
-            if (showSql === undefined && err instanceof QueryRejectedError && /^(Failed to extract statements: )?Parser Error/.test(err.message)) {
-              throw new QueryRejectedError(REWRITE_UNPARSABLE);
-            }
-            throw err;
-          });
+          const { plan, result } = await this.start(conn, req, showSql, cleanup);
           if (result === undefined) {
             let done!: () => void;
             const finished = new Promise<void>((r) => (done = r));
@@ -179,6 +172,44 @@ export class QueryService {
     });
   }
 
+  /**
+   * Plans the query and starts it on `conn`. A measurement read with no data yet is an
+   * empty table with only `time`; when the query names columns it would have had, the
+   * answer is an empty result (`result` undefined) with no columns, as Arc does, not a
+   * binder error. When a listed file has disappeared (deleted from outside Strata while
+   * its listing was cached), the listings are dropped and the query planned once more.
+   */
+  private async start(conn: DuckDBConnection, req: QueryRequest, showSql: string | undefined, cleanup: (() => Promise<void> | void)[]):
+    Promise<{ plan: Plan; result: DuckDBResult | undefined }> {
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      const plan: Plan = showSql !== undefined
+        ? { sql: showSql, refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
+        : await this.plan(conn, req, cleanup);
+      plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
+      req.signal.throwIfAborted();
+      if (plan.sql === undefined) return { plan, result: undefined };
+      try {
+        return { plan, result: await guard(req.signal, conn, () => streamOne(conn, plan.sql!)) };
+      } catch (err) {
+        if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return { plan, result: undefined };
+        if (showSql !== undefined) throw err;
+        if (err instanceof QueryRejectedError && /^(Failed to extract statements: )?Parser Error/.test(err.message)) {
+          // The user's SQL parsed (`plan`); unless the rewrite does not, the error is the query's own (a function raising it).
+          const rewrite = JSON.parse(String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [plan.sql])).getRows()[0][0])) as { error: boolean };
+          throw rewrite.error ? new QueryRejectedError(REWRITE_UNPARSABLE) : err;
+        }
+        if (err instanceof QueryExecutionError && err.message.startsWith('IO Error: No files found that match the pattern')) {
+          if (attempt > 0) throw new QueryExecutionError('a stored file of the measurements read disappeared while the query was planned; retry');
+          for (const ref of plan.refs) this.catalog.forget(ref.database, ref.measurement);
+          for (const c of cleanup.splice(0).reverse()) await c();
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
   /** SQL producing a SHOW command's rows (VARCHAR / BIGINT / DOUBLE columns). */
   private async showSql(show: ShowCommand, defaultDatabase: string): Promise<string> {
     if (show.kind === 'databases') return valuesSql(['database'], ['VARCHAR'], (await this.catalog.databases()).map((d) => [quoteLiteral(d)]));
@@ -195,8 +226,7 @@ export class QueryService {
    * Parses, checks and rewrites user SQL. `missing` is true when a referenced
    * measurement has neither files nor buffered records (it reads as an empty table).
    */
-  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[]):
-    Promise<{ sql: string | undefined; refs: readonly MeasurementRef[]; profile: QueryProfile; missing: boolean }> {
+  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[]): Promise<Plan> {
     const parser: SqlParser = {
       serialize: async (text) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [text])).getRows()[0][0]),
     };
@@ -412,6 +442,7 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: Query
   const names = result.columnNames();
   const types = result.columnTypes();
   let ended = false;
+  let closed = false;
   let ahead: Promise<DuckDBDataChunk | null> | undefined;
   const fetch = (): Promise<DuckDBDataChunk | null> => {
     const pending = guard(req.signal, conn, () => result.fetchChunk());
@@ -422,14 +453,22 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: Query
   return {
     names, types, profile, refs,
     close() {
-      if (ahead === undefined) close();
-      else void ahead.then(close, close);
+      if (closed) return;
+      closed = true;
+      if (ahead === undefined) {
+        close();
+        return;
+      }
+      // Nobody reads the chunk being produced: stop DuckDB, then give the connection back.
+      conn.interrupt();
+      void ahead.then(close, close);
     },
     async next() {
-      if (ended) return null;
-      const chunk = await (ahead ?? fetch());
+      if (ended || closed) return null;
+      ahead ??= fetch();
+      const chunk = await ahead;
       ahead = undefined;
-      if (chunk === null || chunk.rowCount === 0) {
+      if (chunk === null || chunk.rowCount === 0 || closed) {
         ended = true;
         return null;
       }

@@ -131,7 +131,7 @@ export class StrataMetrics {
     counter('strata_query_pool_leases_total', 'Connections lent to queries.', () => pool().totalLeases);
     counter('strata_query_pool_lease_failures_total', 'Leases whose query failed in DuckDB (errors, interrupts).', () => pool().failedLeases);
     counter('strata_query_pool_aborted_total', 'Queries that left the queue or were interrupted by their timeout or their client leaving.', () => pool().aborted);
-    counter('strata_query_pool_wait_seconds_total', 'Time queries waited for a connection, summed.', () => (pool().avgWaitMs * pool().totalLeases) / 1000);
+    counter('strata_query_pool_wait_seconds_total', 'Time queries waited for a connection, summed.', () => pool().waitSumMs / 1000);
     counter('strata_query_pool_busy_seconds_total', 'Time connections were lent to queries, summed.', () => pool().execSumUs / 1e6);
 
     const cache = perScrape(() => sources.resultCache.stats());
