@@ -109,9 +109,11 @@ export class FileCache {
     };
   }
 
-  /** Moves the local file `localPath` (on the cache's filesystem) into the cache as `key`: write-through. */
-  async adopt(key: string, localPath: string): Promise<void> {
-    const size = (await stat(localPath)).size;
+  /**
+   * Moves the local file `localPath` (on the cache's filesystem), of `size` bytes, into
+   * the cache as `key`: write-through.
+   */
+  async adopt(key: string, localPath: string, size: number): Promise<void> {
     await this.place(key, localPath);
     this.insert(key, size);
     await this.evict();

@@ -6,6 +6,14 @@
 import { open } from 'node:fs/promises';
 
 /**
+ * Errors that say a directory cannot be opened or synced here, not that data is at
+ * risk: no read permission (a 0711 parent owned by another user), or a file system
+ * that does not fsync directories. PostgreSQL's fsync_fname ignores the same ones for
+ * directories.
+ */
+const DIRECTORY_SYNC_UNSUPPORTED = new Set(['EACCES', 'EPERM', 'EINVAL', 'EBADF']);
+
+/**
  * Flushes `path` (a file or a directory) to stable storage. A read-only descriptor
  * suffices on Linux, and is the only kind a directory can be opened with.
  * @throws the file system's error (ENOENT, EIO…), with `path` in its message.
@@ -16,5 +24,19 @@ export async function fsyncPath(path: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Flushes the entries of directory `path` to stable storage, best effort where it
+ * cannot be opened or synced at all (EACCES, EPERM, EINVAL, EBADF: resolves without
+ * syncing).
+ * @throws any other error of the file system (ENOENT, EIO…), with `path` in its message.
+ */
+export async function fsyncDirectory(path: string): Promise<void> {
+  try {
+    await fsyncPath(path);
+  } catch (err) {
+    if (!DIRECTORY_SYNC_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
   }
 }

@@ -7,9 +7,16 @@
  *
  * Durability: `putFile` resolves only once the file survives a power loss (the
  * write-ahead log deletes the segment holding its records after that): the staged
- * file is fsynced before the rename, and after it the destination directory and every
- * ancestor up to the root (the ones this put created hold new entries; the others may
- * have been created by a concurrent or failed put that has not synced them).
+ * file is fsynced before the rename, and after it the destination directory (it gained
+ * the file's entry) and the parent of each directory on the way down from the root
+ * whose own entry is not known durable: those `mkdir` just created, and those a
+ * concurrent or failed put created and has not (yet) synced. A directory's entry is
+ * known durable once a sync of its parent that began after it existed has resolved, so
+ * in the steady state a put syncs its hour directory alone: each sync is an open, fsync
+ * and close on libuv's thread pool, which DuckDB shares. `init()` syncs only what its
+ * `mkdir` created: the data directory's parent may not be readable (a root-owned 0711
+ * `/srv/strata`), and a directory that cannot be opened or synced is synced best effort
+ * (`fsyncDirectory`).
  *
  * Errors carry no host paths (those stay in `cause`, for logs): a regular file where a
  * directory of the layout belongs is a `StorageLayoutError` naming the database and
@@ -20,18 +27,22 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { StorageLayoutError, StorageUnavailableError, type StrataError } from '../errors.js';
 import { describeKey } from '../write/layout.js';
 import { forEachLimit } from './concurrency.js';
-import { fsyncPath } from './fsync.js';
+import { fsyncDirectory, fsyncPath } from './fsync.js';
 import { HealthTracker } from './health.js';
 import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
 
 /** `stat` calls a listing runs at once (they share libuv's thread pool with DuckDB). */
 const STAT_CONCURRENCY = 8;
+/** Directories remembered as durable; past this the set starts over (forgetting only costs parent syncs). */
+const MAX_DURABLE_DIRS = 65_536;
 
 export class LocalStorage implements Storage {
   readonly root: string;
   readonly stagingDir: string;
   readonly description: string;
   private readonly healthTracker = new HealthTracker();
+  /** Directories below the root whose entry in their parent is known durable (see the module comment). */
+  private readonly durableDirs = new Set<string>();
 
   /** @param root data directory; created (with the staging directory) by `init()`. */
   constructor(root: string) {
@@ -47,23 +58,30 @@ export class LocalStorage implements Storage {
   async init(): Promise<void> {
     try {
       await rm(this.stagingDir, { recursive: true, force: true });
-      await mkdir(this.stagingDir, { recursive: true });
-      // The root may be new: its own entry must be durable before files in it are.
-      await fsyncPath(dirname(this.root));
+      const created = await mkdir(this.stagingDir, { recursive: true });
+      if (created !== undefined) {
+        // The root may be new: its entry, and those of the directories above it that were created too, must be durable before files in it are.
+        const parents: string[] = [];
+        for (let d = this.stagingDir; d.length >= created.length; d = dirname(d)) parents.push(dirname(d));
+        await Promise.all(parents.map(fsyncDirectory));
+      }
     } catch (err) {
       throw new StorageUnavailableError(`data directory ${this.root} is not writable: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  async putFile(key: string, localPath: string): Promise<void> {
+  async putFile(key: string, localPath: string): Promise<number> {
     const target = this.pathOf(key);
+    const dir = dirname(target);
     try {
-      await this.healthTracker.track(async () => {
+      return await this.healthTracker.track(async () => {
         try {
+          const { size } = await stat(localPath);
           await fsyncPath(localPath);
-          await mkdir(dirname(target), { recursive: true });
+          const created = await mkdir(dir, { recursive: true });
           await rename(localPath, target);
-          await this.syncUpToRoot(dirname(target));
+          await this.syncDirectories(dir, created);
+          return size;
         } catch (err) {
           throw failure(`storing ${key}`, key, err);
         }
@@ -91,7 +109,7 @@ export class LocalStorage implements Storage {
         found[i] = { key: prefix + files[i].split(sep).join('/'), size: (await stat(join(dir, files[i]))).size };
       } catch (err) {
         // Deleted between readdir and stat (by an operator): not listed.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failure(`listing ${prefix}`, prefix, err);
       }
     });
     return found.filter((f): f is StoredObject => f !== undefined);
@@ -120,11 +138,28 @@ export class LocalStorage implements Storage {
     return { backend: 'local', description: this.description, health: this.health() };
   }
 
-  /** fsyncs `dir` and each of its ancestors up to the root (see the module comment). */
-  private async syncUpToRoot(dir: string): Promise<void> {
-    const dirs = [dir];
-    while (dirs[dirs.length - 1].length > this.root.length) dirs.push(dirname(dirs[dirs.length - 1]));
-    await Promise.all(dirs.map(fsyncPath));
+  /**
+   * Syncs `dir`, which gained an entry, and the parent of each directory between it and
+   * the root whose entry is not known durable (see the module comment).
+   * @param created the first directory `mkdir` created on the way to `dir`, if any: it
+   *   and those below it are new whatever the set says (an operator may have removed
+   *   the ones it remembers).
+   * @throws the file system's error (host path in its message).
+   */
+  private async syncDirectories(dir: string, created: string | undefined): Promise<void> {
+    const syncs = new Set([dir]);
+    const unknown: string[] = [];
+    let fresh = created !== undefined;
+    for (let d = dir; d.length > this.root.length; d = dirname(d)) {
+      if (fresh || !this.durableDirs.has(d)) {
+        syncs.add(dirname(d));
+        unknown.push(d);
+      }
+      if (d === created) fresh = false;
+    }
+    await Promise.all([...syncs].map(fsyncDirectory));
+    if (this.durableDirs.size + unknown.length > MAX_DURABLE_DIRS) this.durableDirs.clear();
+    for (const d of unknown) this.durableDirs.add(d);
   }
 
   private pathOf(key: string): string {

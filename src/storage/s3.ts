@@ -20,7 +20,7 @@
  *   S3-compatible servers other than AWS often reject the SDK's default CRC32 trailers.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -118,21 +118,27 @@ export class S3Storage implements Storage {
     }
   }
 
-  async putFile(key: string, localPath: string): Promise<void> {
+  async putFile(key: string, localPath: string): Promise<number> {
+    let size: number;
     try {
-      await this.call(`upload ${key}`, () => new Upload({
-        client: this.client,
-        params: { Bucket: this.o.bucket, Key: this.prefix + key, Body: createReadStream(localPath), ContentType: 'application/vnd.apache.parquet' },
-        partSize: PART_BYTES,
-        queueSize: PART_QUEUE,
-        leavePartsOnError: false,
-      }).done());
+      size = await this.call(`upload ${key}`, async () => {
+        const { size } = await stat(localPath);
+        await new Upload({
+          client: this.client,
+          params: { Bucket: this.o.bucket, Key: this.prefix + key, Body: createReadStream(localPath), ContentType: 'application/vnd.apache.parquet' },
+          partSize: PART_BYTES,
+          queueSize: PART_QUEUE,
+          leavePartsOnError: false,
+        }).done();
+        return size;
+      });
     } catch (err) {
       await rm(localPath, { force: true });
       throw err;
     }
     this.invalidate(key);
-    await this.o.cache.adopt(key, localPath);
+    await this.o.cache.adopt(key, localPath, size);
+    return size;
   }
 
   async list(prefix: string): Promise<StoredObject[]> {
@@ -222,7 +228,9 @@ export class S3Storage implements Storage {
 
 /** S3's error name and message, which alone are often empty (a HEAD has no body). */
 function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as { name?: string; message?: string; code?: string; syscall?: string; path?: string; $metadata?: { httpStatusCode?: number } };
+  // A local file system error (the staged file): its message holds a host path.
+  if (e.path !== undefined) return `${e.code ?? 'error'} (${e.syscall ?? 'fs'})`;
   const status = e.$metadata?.httpStatusCode;
   const text = [e.name, e.message].filter((s) => s !== undefined && s !== '' && s !== 'UnknownError').join(': ');
   return status !== undefined ? `${text} (HTTP ${status})` : text;

@@ -87,9 +87,11 @@ export interface Storage {
    * no object or the whole file, never part of it. `localPath` is consumed, whether
    * the put succeeds or fails (a failed write is retried by re-staging the file from
    * the records the buffer still holds). Writing an existing key replaces it.
-   * @throws StorageUnavailableError when the backend fails (after its own retries).
+   * @returns the size of the stored file in bytes.
+   * @throws StorageUnavailableError when the backend fails (after its own retries), or
+   *   StorageLayoutError when a file is in the way of a directory (local backend).
    */
-  putFile(key: string, localPath: string): Promise<void>;
+  putFile(key: string, localPath: string): Promise<number>;
   /** Lists objects whose key starts with `prefix` (a directory-like prefix ending in `/`), in key order. */
   list(prefix: string): Promise<StoredObject[]>;
   /** Lists the immediate child "directory" names under `prefix` (`''` = the root), sorted. */

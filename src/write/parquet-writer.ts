@@ -7,7 +7,6 @@
  * (FORMAT parquet)` per UTC hour writes a time-sorted file with statistics into the
  * storage backend's staging directory, and the backend moves it into place atomically.
  */
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
@@ -101,8 +100,9 @@ export class ParquetWriter {
           `TO ${quoteLiteral(staged)} (FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${this.options.rowGroupSize}, ` +
           `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}})`,
         );
-        const { size } = await stat(staged);
-        await this.storage.putFile(key, staged);
+        // Measured by the backend, inside the put that removes the staged file on failure.
+        const size = await this.storage.putFile(key, staged);
+        // Counted with `doneHours`: a retry skips this hour, so each key counts once.
         this.written.files++;
         this.written.bytes += size;
         doneHours.add(hour);
