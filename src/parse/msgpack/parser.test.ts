@@ -450,6 +450,24 @@ test('a field named like a tag is stored as <name>_value', () => {
   assert.deepEqual(tag(b, 'region'), ['eu']);
 });
 
+test('a field key repeated in one item: the last value wins, as in line protocol (no second column, no type conflict)', () => {
+  // Encoders cannot repeat a map key: the maps are spliced in by hand.
+  const map = (...entries: unknown[]) => new Wire([0x80 | (entries.length / 2), ...entries.flatMap((e) => [...enc(e)])]);
+  const r = parse(enc([
+    { m: 'cpu', t: 1_767_225_600, fields: map('v', 1, 'v', 2.5) },
+    { m: 'cpu', t: 1_767_225_601, fields: map('v', 'text', 'w', true, 'v', 3.5) },
+    // Folded before the tag rule: one `host_value`, not a clash with itself.
+    { m: 'cpu', t: 1_767_225_602, tags: { host: 'a' }, fields: map('host', 1, 'host', 4.5) },
+  ]));
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.accepted, 3);
+  const b = batchOf(r.batches, 'cpu');
+  assert.deepEqual(fieldNames(b), ['host_value', 'v', 'w']);
+  assert.deepEqual(field(b, 'v'), { type: 'float64', values: [2.5, 3.5, null] });
+  assert.deepEqual(field(b, 'w').values, [null, true, null]);
+  assert.deepEqual(field(b, 'host_value').values, [null, null, 4.5]);
+});
+
 // --- Item errors: the bad item (index 1) is rejected with its message, items 0 and 2 survive. ---
 
 const GOOD_ROW = { m: 'ok', t: 1_767_225_600, fields: { v: 1.5 } };

@@ -555,6 +555,8 @@ export class PayloadDecoder {
   /** The current row item's tags and fields, reused from item to item. */
   private readonly stage = new RowStage();
   private readonly arrayFieldNames: string[] = [];
+  /** Field keys of the last row item found to have no key twice, in order. */
+  private readonly distinctFieldKeys: string[] = [];
   private readonly validMeasurements = new Set<string>();
 
   /** `body`: one decompressed payload; `nowUs`: the time (µs since the epoch) of records without one. */
@@ -806,6 +808,8 @@ export class PayloadDecoder {
     for (let t = 0; t < stage.tagCount; t++) checkName('tag key', stage.tagKeys[t]);
     if (stage.fieldCount === 0) throw new ItemError('item has no non-nil field');
     for (let f = 0; f < stage.fieldCount; f++) checkName('field key', stage.fieldKeys[f]);
+    // A map may repeat a key: the last value wins, as in line protocol, before the tag rename is checked.
+    if (!this.sameFieldKeysAsLastDistinct()) this.foldFieldKeys();
     const fault = stage.resolveFieldNames();
     if (fault !== undefined) throw new ItemError(fault);
 
@@ -816,6 +820,31 @@ export class PayloadDecoder {
     }
     stage.emit(builder, timeUs, index);
     this.accepted++;
+  }
+
+  /**
+   * Whether the staged field keys are those of the last item found to have no key twice:
+   * items mostly repeat their keys, and keys are interned, so this is n identity checks
+   * instead of the n²/2 string comparisons of folding.
+   */
+  private sameFieldKeysAsLastDistinct(): boolean {
+    const keys = this.stage.fieldKeys;
+    const known = this.distinctFieldKeys;
+    const n = this.stage.fieldCount;
+    if (known.length !== n) return false;
+    for (let f = 0; f < n; f++) if (keys[f] !== known[f]) return false;
+    return true;
+  }
+
+  /** Folds repeated field keys of the staged item and remembers its keys when it had none. */
+  private foldFieldKeys(): void {
+    const stage = this.stage;
+    const n = stage.fieldCount;
+    stage.foldDuplicateFields();
+    if (stage.fieldCount !== n) return;
+    const known = this.distinctFieldKeys;
+    known.length = n;
+    for (let f = 0; f < n; f++) known[f] = stage.fieldKeys[f];
   }
 
   /** A row's `t` in µs, its unit guessed from its own magnitude; nil → `nowUs`. */
