@@ -3,7 +3,7 @@
  * flush call, SIGTERM flushing every buffer, and data readable after a restart.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parquetFiles, removeDir, sleep, tempDir, TestServer, waitFor } from './harness.js';

@@ -3,7 +3,8 @@
  * directory's entries (a file created, renamed into or out of it), are only durable
  * across a power loss once synced.
  */
-import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { mkdir, open } from 'node:fs/promises';
 
 /**
  * Errors that say a directory cannot be opened or synced here, not that data is at
@@ -39,4 +40,21 @@ export async function fsyncDirectory(path: string): Promise<void> {
   } catch (err) {
     if (!DIRECTORY_SYNC_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
   }
+}
+
+/**
+ * `mkdir -p dir`, durably: the entry of every directory it creates is synced in its
+ * parent (best effort, `fsyncDirectory`) before this resolves, so files later synced
+ * inside cannot be lost with a directory a power cut forgot.
+ * @returns the first directory created, or undefined when `dir` existed.
+ * @throws the file system's error when a directory cannot be created or a sync fails.
+ */
+export async function mkdirDurable(dir: string): Promise<string | undefined> {
+  const created = await mkdir(dir, { recursive: true });
+  if (created !== undefined) {
+    const parents: string[] = [];
+    for (let d = dir; d.length >= created.length; d = dirname(d)) parents.push(dirname(d));
+    await Promise.all(parents.map(fsyncDirectory));
+  }
+  return created;
 }

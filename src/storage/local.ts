@@ -27,7 +27,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { StorageLayoutError, StorageUnavailableError, type StrataError } from '../errors.js';
 import { describeKey } from '../write/layout.js';
 import { forEachLimit } from './concurrency.js';
-import { fsyncDirectory, fsyncPath } from './fsync.js';
+import { fsyncDirectory, fsyncPath, mkdirDurable } from './fsync.js';
 import { HealthTracker } from './health.js';
 import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
 
@@ -58,13 +58,8 @@ export class LocalStorage implements Storage {
   async init(): Promise<void> {
     try {
       await rm(this.stagingDir, { recursive: true, force: true });
-      const created = await mkdir(this.stagingDir, { recursive: true });
-      if (created !== undefined) {
-        // The root may be new: its entry, and those of the directories above it that were created too, must be durable before files in it are.
-        const parents: string[] = [];
-        for (let d = this.stagingDir; d.length >= created.length; d = dirname(d)) parents.push(dirname(d));
-        await Promise.all(parents.map(fsyncDirectory));
-      }
+      // The root may be new: its entry, and those of the directories above it that were created too, must be durable before files in it are.
+      await mkdirDurable(this.stagingDir);
     } catch (err) {
       throw new StorageUnavailableError(`data directory ${this.root} is not writable: ${(err as Error).message}`, { cause: err });
     }

@@ -26,10 +26,10 @@
  * replay (`wal/replay.ts`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WalWriteError } from '../errors.js';
-import { fsyncPath } from '../storage/fsync.js';
+import { fsyncDirectory, mkdirDurable } from '../storage/fsync.js';
 import type { DecodedWrite } from '../parse/body.js';
 import { decodeEntries, encodeEntry, type WalEntry } from './entry.js';
 
@@ -107,7 +107,7 @@ export class WriteAheadLog {
 
   /** Creates the directory and reads or creates the log id. Call `recover`, then `startAppending`. */
   async open(): Promise<void> {
-    await mkdir(this.options.dir, { recursive: true });
+    await mkdirDurable(this.options.dir);
     const idFile = join(this.options.dir, 'wal-id');
     try {
       this.id = (await readFile(idFile, 'utf8')).trim();
@@ -117,7 +117,7 @@ export class WriteAheadLog {
     if (!/^[0-9a-f]{16}$/.test(this.id)) {
       this.id = randomBytes(8).toString('hex');
       await writeFile(idFile, this.id, { flush: true });
-      await fsyncPath(this.options.dir);
+      await fsyncDirectory(this.options.dir);
     }
   }
 
@@ -318,7 +318,7 @@ export class WriteAheadLog {
     this.segments.push(segment);
     this.active = { segment, fh };
     // The new file's directory entry must be durable before entries in it are acknowledged.
-    if (this.options.sync !== 'none') await fsyncPath(this.options.dir);
+    if (this.options.sync !== 'none') await fsyncDirectory(this.options.dir);
   }
 
   private segmentOf(lsn: number): Segment | undefined {

@@ -18,7 +18,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { BufferManager } from '../../buffer/buffer-manager.js';
-import { PRIORITIES, type DuckDBPool } from '../../query/duckdb-pool.js';
+import type { DuckDBPool } from '../../query/duckdb-pool.js';
 import type { ResultCache } from '../../query/result-cache.js';
 import type { Storage } from '../../storage/storage.js';
 import type { WriteAheadLog } from '../../wal/wal.js';
