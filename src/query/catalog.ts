@@ -177,11 +177,12 @@ export class Catalog {
 
   /**
    * Local paths DuckDB can read for `files`, pinned in the backend's cache until the
-   * caller's `release()` (call it once DuckDB is done, also on error).
+   * caller's `release()` (call it once DuckDB is done, also on error); `verify` checks
+   * cached copies on disk first (`Storage.open`).
    * @throws StorageUnavailableError when a file cannot be fetched.
    */
-  open(files: readonly StoredObject[]): Promise<LocalFiles> {
-    return this.storage.open(files.map((f) => f.key));
+  open(files: readonly StoredObject[], verify = false): Promise<LocalFiles> {
+    return this.storage.open(files.map((f) => f.key), verify);
   }
 
   /**
@@ -220,7 +221,8 @@ export class Catalog {
     const schema: MeasurementSchema = new Map();
     const files = await this.files(database, measurement);
     if (files.length === 0) return schema;
-    const local = await this.open(files);
+    // Rare (a measurement's first write after a restart): checking the cache costs little here.
+    const local = await this.open(files, true);
     let reader;
     try {
       const source = readParquetSource(local.paths);

@@ -176,8 +176,9 @@ export class QueryService {
    * Plans the query and starts it on `conn`. A measurement read with no data yet is an
    * empty table with only `time`; when the query names columns it would have had, the
    * answer is an empty result (`result` undefined) with no columns, as Arc does, not a
-   * binder error. When a listed file has disappeared (deleted from outside Strata while
-   * its listing was cached), the listings are dropped and the query planned once more.
+   * binder error. When a file DuckDB was given has disappeared (deleted from outside
+   * Strata while its listing was cached, or a cached copy of an S3 object wiped), the
+   * listings are dropped and the query planned once more, with cached copies checked.
    */
   private async start(conn: DuckDBConnection, req: QueryRequest, showSql: string | undefined, cleanup: (() => Promise<void> | void)[]):
     Promise<{ plan: Plan; result: DuckDBResult | undefined }> {
@@ -185,7 +186,7 @@ export class QueryService {
       const started = performance.now();
       const plan: Plan = showSql !== undefined
         ? { sql: showSql, refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
-        : await this.plan(conn, req, cleanup);
+        : await this.plan(conn, req, cleanup, attempt > 0);
       plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
@@ -226,7 +227,7 @@ export class QueryService {
    * Parses, checks and rewrites user SQL. `missing` is true when a referenced
    * measurement has neither files nor buffered records (it reads as an empty table).
    */
-  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[]): Promise<Plan> {
+  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[], verify: boolean): Promise<Plan> {
     const parser: SqlParser = {
       serialize: async (text) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [text])).getRows()[0][0]),
     };
@@ -287,7 +288,7 @@ export class QueryService {
       profile.files_scanned += schemaOnly ? 0 : scanned.length;
       const parts: string[] = [];
       if (scanned.length > 0) {
-        const local: LocalFiles = await this.catalog.open(scanned);
+        const local: LocalFiles = await this.catalog.open(scanned, verify);
         cleanup.push(() => local.release());
         const sameColumns = await this.catalog.sameColumns(conn, scanned, local.paths);
         parts.push(`SELECT * FROM ${readParquetSource(local.paths, sameColumns)}${schemaOnly ? ' WHERE false' : ''}`);

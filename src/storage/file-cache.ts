@@ -83,13 +83,16 @@ export class FileCache {
   /**
    * Pins `keys`, downloading those not cached with `fetch` (at most
    * `fetchConcurrency` at a time; one download per key however many queries want it).
+   * The index is trusted (no `stat` per file and query) unless `verify`: then each
+   * cached file is checked on disk and fetched again when someone wiped it (tmp
+   * cleaners, an operator); the query side asks for that after DuckDB missed a file.
    * @throws whatever `fetch` throws; nothing stays pinned then.
    */
-  async open(keys: readonly string[], fetch: Fetcher): Promise<LocalFiles> {
+  async open(keys: readonly string[], verify: boolean, fetch: Fetcher): Promise<LocalFiles> {
     const pinned: string[] = [];
     try {
       await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
-        await this.pin(key, fetch);
+        await this.pin(key, verify, fetch);
         pinned.push(key);
       });
     } catch (err) {
@@ -129,13 +132,12 @@ export class FileCache {
     };
   }
 
-  private async pin(key: string, fetch: Fetcher): Promise<void> {
+  private async pin(key: string, verify: boolean, fetch: Fetcher): Promise<void> {
     const cached = this.index.get(key);
     if (cached !== undefined) {
       cached.pins++;
       this.touch(key, cached);
-      // Someone may have wiped the directory under us (tmp cleaners, an operator).
-      if (await exists(this.pathOf(key))) {
+      if (!verify || (await exists(this.pathOf(key)))) {
         this.counters.hits++;
         return;
       }

@@ -169,8 +169,8 @@ export class S3Storage implements Storage {
     }) as Promise<string[]>;
   }
 
-  open(keys: readonly string[]): Promise<LocalFiles> {
-    return this.o.cache.open(keys, (key, destination) => this.call(`download ${key}`, async () => {
+  open(keys: readonly string[], verify = false): Promise<LocalFiles> {
+    return this.o.cache.open(keys, verify, (key, destination) => this.call(`download ${key}`, async () => {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
       await pipeline(object.Body as Readable, createWriteStream(destination));
     }));

@@ -99,10 +99,12 @@ export interface Storage {
   /**
    * Local paths DuckDB can read for `keys`, pinned until `release()`. The local
    * backend returns the files themselves; a remote backend downloads missing ones
-   * into its cache (concurrently) and returns the cached paths.
+   * into its cache (concurrently) and returns the cached paths. Cached copies are
+   * trusted unless `verify`: then each is checked on disk first and fetched again if
+   * it was deleted from outside (pass it after DuckDB found a returned path missing).
    * @throws StorageUnavailableError when a download fails (nothing stays pinned).
    */
-  open(keys: readonly string[]): Promise<LocalFiles>;
+  open(keys: readonly string[], verify?: boolean): Promise<LocalFiles>;
   /** Current health (see `StorageHealth`); cheap, no I/O. */
   health(): StorageHealth;
   /** Backend, health and cache counters; cheap, no I/O. */
