@@ -7,9 +7,11 @@
  * (FORMAT parquet)` per UTC hour writes a time-sorted file with statistics into the
  * storage backend's staging directory, and the backend moves it into place atomically.
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
+import { StorageUnavailableError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { hourOf, HOUR_US, type FileNamer } from './layout.js';
 import { quoteLiteral } from '../query/sql-text.js';
@@ -75,7 +77,8 @@ export class ParquetWriter {
    * Writes `snapshot` as one Parquet file per UTC hour it spans, skipping hours in
    * `doneHours` and adding each hour to it once its file is in storage (so a retry
    * after a partial failure writes no duplicates).
-   * @throws whatever DuckDB or the storage backend throws; nothing is half-written.
+   * @throws StorageUnavailableError (503) when DuckDB cannot write a staged file (its message names the key,
+   *   not the staging path) or the backend cannot store it; other DuckDB errors as thrown. Nothing is half-written.
    */
   async write(snapshot: BufferSnapshot, doneHours: Set<number> = new Set()): Promise<WrittenFile[]> {
     const hours = countHours(snapshot.time);
@@ -95,11 +98,17 @@ export class ParquetWriter {
         let key = keys.get(hour);
         if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
         const staged = join(this.storage.stagingDir, `${table}_${hour}.parquet`);
-        await conn.run(
-          `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
-          `TO ${quoteLiteral(staged)} (FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${this.options.rowGroupSize}, ` +
-          `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}})`,
-        );
+        try {
+          await conn.run(
+            `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
+            `TO ${quoteLiteral(staged)} (FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${this.options.rowGroupSize}, ` +
+            `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}})`,
+          );
+        } catch (err) {
+          // A partial file would wait for the next start; DuckDB's message names the staging path, clients see the key.
+          await rm(staged, { force: true });
+          throw new StorageUnavailableError(`writing ${key} failed: ${(err as Error).message.replaceAll(staged, key)}`, { cause: err });
+        }
         // Measured by the backend, inside the put that removes the staged file on failure.
         const size = await this.storage.putFile(key, staged);
         // Counted with `doneHours`: a retry skips this hour, so each key counts once.
