@@ -3,7 +3,7 @@
  * flush call, SIGTERM flushing every buffer, and data readable after a restart.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parquetFiles, removeDir, sleep, tempDir, TestServer, waitFor } from './harness.js';
@@ -100,5 +100,28 @@ test('SIGTERM while some flushes fail exits 1 promptly, without hanging or crash
     const fine = parquetFiles(dataDir).filter((f) => f.includes('fine'));
     assert.equal(fine.length, 3, `the healthy measurements were written: ${fine.join(', ')}`);
     removeDir(dataDir);
+  }
+});
+
+test('a failed Parquet COPY: the flush answers 503 naming the file key, the records stay readable, the next flush writes them once', async () => {
+  const server = await TestServer.start({ STRATA_BUFFER_MAX_AGE_MS: '3600000' });
+  try {
+    assert.equal((await server.writeLines('copyfail,host=a v=1 1700000000\ncopyfail,host=b v=2 1700000001', 'db=default&precision=s')).status, 204);
+    // Without its staging directory DuckDB's COPY cannot create the file.
+    const staging = join(server.dataDir, '.staging');
+    rmSync(staging, { recursive: true });
+    const res = await server.post('/api/v1/write/flush', '');
+    const body = await res.text();
+    assert.equal(res.status, 503, body);
+    assert.match(body, /writing default\/copyfail\/2023\/11\/14\/22\/copyfail_\d{8}_\d{6}_2_[0-9a-z-]+\.parquet failed/);
+    assert.ok(!body.includes(staging), `the staging path stays internal: ${body}`);
+    assert.deepEqual(await server.rows('SELECT host, v FROM copyfail ORDER BY time'), [['a', 1], ['b', 2]]);
+    mkdirSync(staging);
+    await server.flush();
+    assert.equal(parquetFiles(server.dataDir).length, 1);
+    assert.deepEqual(await server.rows('SELECT host, v FROM copyfail ORDER BY time'), [['a', 1], ['b', 2]]);
+  } finally {
+    await server.stop();
+    removeDir(server.dataDir);
   }
 });

@@ -5,12 +5,12 @@
  * under a small bound, rebuilt after a restart); the start-up bucket check.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { inspector, removeDir, tempDir, TestServer } from './harness.js';
+import { inspector, removeDir, tempDir, TestServer, waitFor } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
 
 let s3: S3TestServer;
@@ -126,6 +126,22 @@ describe('S3 backend', () => {
     assert.deepEqual([ready.storage.backend, ready.storage.ok], ['s3', true]);
   });
 
+  test('a cache that cannot take an uploaded file: the flush succeeds, no staged file is left, the rows are read once it can', async () => {
+    const cacheDir = join(server.dataDir, '.cache');
+    // A regular file where the database's cache directory must go.
+    writeFileSync(join(cacheDir, 'adoptdb'), 'not a directory');
+    const before = await storageStats(server);
+    const lines = 'blocked,host=a v=1 1700000000\nblocked,host=b v=2 1700003600';
+    assert.equal((await server.writeLines(lines, 'db=adoptdb&precision=s')).status, 204);
+    await server.flush();
+    assert.equal((await bucketKeys('tenant/adoptdb/')).length, 2, 'each hour uploaded once');
+    assert.deepEqual(readdirSync(join(cacheDir, '.part')), [], 'the staged files were removed');
+    assert.equal((await storageStats(server)).cache.files, before.cache.files, 'nothing cached');
+    rmSync(join(cacheDir, 'adoptdb'));
+    assert.deepEqual(await server.rows('SELECT host, v FROM blocked ORDER BY time', 'adoptdb'), [['a', 1], ['b', 2]]);
+    assert.equal((await storageStats(server)).cache.misses - before.cache.misses, 2, 'read through the cache');
+  });
+
   test('type conflicts are checked against the schema stored in S3 after a restart', async () => {
     assert.equal((await server.writeLines('typed v=1i 1700000000', 'db=s3types&precision=s')).status, 204);
     await server.flush();
@@ -196,7 +212,10 @@ test('S3 backend: eviction under a small cache bound keeps queries correct', asy
     assert.equal(stats.cache.pinned_files, 0, 'queries released their files');
     assert.ok(stats.cache.misses >= 30, `misses: ${stats.cache.misses}`);
     assert.ok(stats.cache.evictions >= 50, `evictions: ${stats.cache.evictions}`);
-    assert.ok(localParquet(join(server.dataDir, '.cache')).length <= stats.cache.files);
+    // Evicted files are unlinked just after the index drops them (a released query does not wait).
+    const files = stats.cache.files;
+    assert.ok(await waitFor(() => localParquet(join(server.dataDir, '.cache')).length <= files, 5000),
+      `no files on disk beyond the ${files} indexed`);
   } finally {
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);

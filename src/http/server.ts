@@ -3,7 +3,7 @@
  * the route plugins. Receives every component it serves; owns none of them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { DuckDBPool } from '../query/duckdb-pool.js';
 import type { QueryService } from '../query/query-service.js';
@@ -45,7 +45,7 @@ export interface ServerDependencies {
 /** Returns a configured, not yet listening, Fastify instance. */
 export function buildServer(d: ServerDependencies): FastifyInstance {
   // Per-request access logs cost more than a small write; errors are still logged.
-  const app = Fastify({ logger: { level: d.logLevel }, disableRequestLogging: true });
+  const app = Fastify({ logger: { level: d.logLevel }, logController: new LogController({ disableRequestLogging: true }) });
   installErrorHandler(app);
   closeConnectionsWhenDrained(app);
   void app.register(healthRoutes, { notReadyReason: d.notReadyReason, storage: d.storage });

@@ -137,7 +137,9 @@ export class S3Storage implements Storage {
       throw err;
     }
     this.invalidate(key);
-    await this.o.cache.adopt(key, localPath, size);
+    // The object is stored: a cache that cannot take the file costs one download later,
+    // while failing the put would hold its records back and upload them again.
+    await this.o.cache.adopt(key, localPath, size).catch(() => rm(localPath, { force: true }));
     return size;
   }
 
