@@ -123,3 +123,24 @@ test('two Strata processes on one bucket: a query on either returns both sets af
     await s3.destroy();
   }
 });
+
+test('a write refused because the stored schema cannot be loaded (S3 down) is not replayed from the WAL after a crash', async () => {
+  const s3 = await S3TestServer.start();
+  let server = await TestServer.start(s3.env({ STRATA_S3_MAX_ATTEMPTS: '1', STRATA_S3_REQUEST_TIMEOUT_MS: '1000' }));
+  try {
+    await s3.stop('SIGKILL');
+    // `fresh` was never seen by this process: its schema must be read from the bucket first.
+    const refused = await server.writeLines('fresh,host=a v=1i 1700000000', 'db=schemaless&precision=s');
+    assert.equal(refused.status, 503, await refused.text());
+    await s3.restart();
+    await server.stop('SIGKILL');
+    server = await TestServer.start(s3.env({}), server.dataDir);
+    assert.deepEqual(await server.rows('SELECT count(*) FROM fresh', 'schemaless'), [], 'nothing of the refused write');
+    assert.equal((await server.writeLines('fresh,host=b v=2i 1700000001', 'db=schemaless&precision=s')).status, 204);
+    assert.deepEqual(await server.rows('SELECT host, v FROM fresh', 'schemaless'), [['b', 2]]);
+  } finally {
+    await server.stop();
+    removeDir(server.dataDir);
+    await s3.destroy();
+  }
+});

@@ -159,6 +159,17 @@ export class BufferManager {
   }
 
   /**
+   * Loads the stored schema of each measurement in `batches` (cached: once per
+   * measurement). A write calls it before its WAL append, so that a storage failure
+   * answers the client before anything was made durable: an entry whose write was
+   * refused must not be replayed into the data after a restart.
+   * @throws whatever loading a measurement's stored schema throws (StorageUnavailableError).
+   */
+  async loadSchemas(database: string, batches: readonly ColumnarBatch[]): Promise<void> {
+    await Promise.all(batches.filter((b) => b.rowCount > 0).map((b) => this.o.schemas.get(database, b.measurement)));
+  }
+
+  /**
    * Buffers `batches` for `database`. Rows whose fields conflict with the measurement's
    * schema are rejected (returned in `errors`, by source line); rows in `options.omit`
    * are skipped; all other rows are held and will be written.

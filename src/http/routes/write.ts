@@ -69,7 +69,11 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       o.buffers.countRejected(parsed.errors.length);
       counters.rejected += parsed.errors.length;
       // A body without a single valid record has nothing to make durable.
-      const lsn = o.wal !== undefined && parsed.accepted > 0 ? await o.wal.append(decoded) : undefined;
+      let lsn: number | undefined;
+      if (o.wal !== undefined && parsed.accepted > 0) {
+        await o.buffers.loadSchemas(database, parsed.batches);
+        lsn = await o.wal.append(decoded);
+      }
       let ingested;
       try {
         ingested = await o.buffers.ingest(database, parsed.batches, { lsn });
