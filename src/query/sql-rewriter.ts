@@ -94,8 +94,8 @@ export interface SqlParser {
  *   is DESCRIBE/SHOW/SUMMARIZE; reads a file by path (`FROM 'x.csv'`); uses a three-part
  *   name or `AT (...)` time travel on a measurement; names an invalid database or
  *   measurement (see `nameError`). A syntax that only accepts a plain table name
- *   (`TABLE cpu`) passes here but its rewrite does not parse: the caller reports that
- *   with `REWRITE_UNPARSABLE`.
+ *   would pass here but its rewrite would not parse: the caller reports that with
+ *   `REWRITE_UNPARSABLE` (`TABLE cpu`, the one known, is rewritten as `SELECT * FROM`).
  */
 export async function analyzeSql(sql: string, defaultDatabase: string, parser: SqlParser): Promise<AnalyzedQuery> {
   const statement = await parseSingleSelect(sql, parser);
@@ -116,11 +116,13 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
 
 /**
  * What to tell the user when DuckDB cannot parse the rewritten SQL although it parsed
- * the user's: some syntaxes take only a bare table name (`TABLE cpu`), not the
- * `read_parquet(...)` source that replaced it. Checking by parsing the rewrite once
- * more here would add a DuckDB round trip to every query for this rare case.
+ * the user's: a syntax that takes only a bare table name, not the `read_parquet(...)`
+ * source that replaced it. None is known besides `TABLE name`, which is rewritten;
+ * this keeps DuckDB's confusing parser error about our rewrite from reaching a user
+ * should another exist. Checking by parsing the rewrite once more here would add a
+ * DuckDB round trip to every query.
  */
-export const REWRITE_UNPARSABLE = 'this form of query needs a plain table name and cannot read measurements; write e.g. SELECT * FROM cpu instead of TABLE cpu';
+export const REWRITE_UNPARSABLE = 'this form of query needs a plain table name and cannot read measurements; write it as SELECT … FROM the measurement';
 
 /**
  * Builds the `sourceFor` text for `AnalyzedQuery.render`:
@@ -172,6 +174,8 @@ interface Located extends MeasurementOccurrence {
   readonly start: number;
   readonly end: number;
   readonly hasAlias: boolean;
+  /** Written before the source: `SELECT * FROM ` when the text replaced is `TABLE name`. */
+  readonly prefix: string;
 }
 
 /**
@@ -184,6 +188,8 @@ class ReferenceWalker {
   readonly tableFunctions = new Set<string>();
   private readonly path: (string | number)[] = [];
   private readonly bytes: Buffer;
+  /** BASE_TABLE nodes written as `TABLE name`, with where that keyword starts. */
+  private readonly tableStatements = new Map<JsonObject, number>();
 
   constructor(
     private readonly sql: string,
@@ -225,6 +231,7 @@ class ReferenceWalker {
   }
 
   private queryNode(node: JsonObject, outer: ReadonlySet<string>): void {
+    this.noteTableStatement(node);
     const entries = (node.cte_map as JsonObject).map as JsonObject[];
     let ctes = outer;
     this.path.push('cte_map', 'map');
@@ -257,7 +264,25 @@ class ReferenceWalker {
     const invalid = nameError('database', ref.database) ?? nameError('measurement', ref.measurement);
     if (invalid !== undefined) throw new QueryRejectedError(invalid);
     const alias = String(node.alias);
-    this.occurrences.push({ ref, path: [...this.path], node, alias: alias === '' ? table : alias, hasAlias: alias !== '', start, end });
+    const keyword = this.tableStatements.get(node);
+    this.occurrences.push({
+      ref, path: [...this.path], node, alias: alias === '' ? table : alias, hasAlias: alias !== '', end,
+      ...(keyword === undefined ? { start, prefix: '' } : { start: keyword, prefix: 'SELECT * FROM ' }),
+    });
+  }
+
+  /**
+   * `TABLE cpu` parses as `SELECT * FROM cpu` but takes only a name: it is rewritten
+   * whole, from the keyword on, as `SELECT * FROM <source>`.
+   */
+  private noteTableStatement(node: JsonObject): void {
+    if (node.type !== 'SELECT_NODE') return;
+    const list = node.select_list as JsonObject[];
+    const from = node.from_table as JsonObject | null;
+    if (list.length !== 1 || list[0].class !== 'STAR' || from?.type !== 'BASE_TABLE') return;
+    const at = byteToCharIndex(this.bytes, Number(from.query_location));
+    const keyword = at === undefined ? undefined : tableKeywordBefore(this.sql, at);
+    if (keyword !== undefined) this.tableStatements.set(from, keyword);
   }
 
   /**
@@ -283,7 +308,7 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
   let out = '';
   let at = 0;
   for (const [i, o] of occurrences.entries()) {
-    out += sql.slice(at, o.start) + sourceFor(o, i) + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
+    out += sql.slice(at, o.start) + o.prefix + sourceFor(o, i) + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
     at = o.end;
   }
   return out + sql.slice(at);
@@ -342,6 +367,28 @@ function lexIdentifier(sql: string, i: number): { value: string; end: number } |
   let j = i + 1;
   while (j < sql.length && (isIdentStart(sql.charCodeAt(j)) || isDigit(sql.charCodeAt(j)) || sql[j] === '$')) j++;
   return { value: sql.slice(i, j), end: j };
+}
+
+/**
+ * Where the keyword `TABLE` starts when it is the word just before `at`, with only
+ * whitespace and block comments between. Anything less plain (a line comment, nested
+ * block comments) is not recognised, and the query is then refused with
+ * `REWRITE_UNPARSABLE` rather than rewritten wrongly.
+ */
+function tableKeywordBefore(sql: string, at: number): number | undefined {
+  let i = at;
+  for (;;) {
+    while (i > 0 && ' \t\n\r\f\v'.includes(sql[i - 1])) i--;
+    if (!sql.startsWith('*/', i - 2)) break;
+    const open = sql.lastIndexOf('/*', i - 3);
+    if (open < 0) return undefined;
+    i = open;
+  }
+  const start = i - 'table'.length;
+  if (start < 0 || asciiLower(sql.slice(start, i)) !== 'table') return undefined;
+  const before = sql.charCodeAt(start - 1);
+  if (start > 0 && (isIdentStart(before) || isDigit(before) || sql[start - 1] === '$' || sql[start - 1] === '"')) return undefined;
+  return start;
 }
 
 function isIdentStart(c: number): boolean {
