@@ -129,15 +129,20 @@ describe('S3 backend', () => {
   test('a cache that cannot take an uploaded file: the flush succeeds, no staged file is left, the rows are read once it can', async () => {
     const cacheDir = join(server.dataDir, '.cache');
     // A regular file where the database's cache directory must go.
-    writeFileSync(join(cacheDir, 'adoptdb'), 'not a directory');
+    const blocker = join(cacheDir, 'adoptdb');
+    writeFileSync(blocker, 'not a directory');
     const before = await storageStats(server);
-    const lines = 'blocked,host=a v=1 1700000000\nblocked,host=b v=2 1700003600';
-    assert.equal((await server.writeLines(lines, 'db=adoptdb&precision=s')).status, 204);
-    await server.flush();
-    assert.equal((await bucketKeys('tenant/adoptdb/')).length, 2, 'each hour uploaded once');
-    assert.deepEqual(readdirSync(join(cacheDir, '.part')), [], 'the staged files were removed');
-    assert.equal((await storageStats(server)).cache.files, before.cache.files, 'nothing cached');
-    rmSync(join(cacheDir, 'adoptdb'));
+    try {
+      const lines = 'blocked,host=a v=1 1700000000\nblocked,host=b v=2 1700003600';
+      assert.equal((await server.writeLines(lines, 'db=adoptdb&precision=s')).status, 204);
+      await server.flush();
+      assert.equal((await bucketKeys('tenant/adoptdb/')).length, 2, 'each hour uploaded once');
+      assert.deepEqual(readdirSync(join(cacheDir, '.part')), [], 'the staged files were removed');
+      assert.equal((await storageStats(server)).cache.files, before.cache.files, 'nothing cached');
+    } finally {
+      // The suite's server runs on: later tests must not meet the blocker.
+      rmSync(blocker, { force: true });
+    }
     assert.deepEqual(await server.rows('SELECT host, v FROM blocked ORDER BY time', 'adoptdb'), [['a', 1], ['b', 2]]);
     assert.equal((await storageStats(server)).cache.misses - before.cache.misses, 2, 'read through the cache');
   });

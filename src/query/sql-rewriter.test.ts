@@ -192,11 +192,20 @@ const CASES: readonly Case[] = [
   },
   { name: 'TABLE statement', sql: 'TABLE db2.cpu', refs: ['db2.cpu'], rows: [[T0, 'a', 50], ['2024-01-01 00:05:00', 'x', 60]] },
   {
-    name: 'TABLE in a set operation and a CTE, any case, with comments',
-    sql: 'WITH t AS (table /* a */ mem) SELECT (SELECT count(*) FROM t) AS m, count(*) AS c FROM (TaBlE db2.cpu UNION ALL TABLE\n  db2.cpu)',
+    name: 'TABLE in a set operation and a CTE, any case, any whitespace',
+    sql: 'WITH t AS (table \t mem) SELECT (SELECT count(*) FROM t) AS m, count(*) AS c FROM (TaBlE db2.cpu UNION ALL TABLE\n  db2.cpu)',
     refs: ['default.mem', 'db2.cpu'], rows: [['2', '4']],
   },
-  { name: 'a column named table is not a TABLE statement', sql: 'SELECT * FROM (SELECT 1 AS "table") t, cpu WHERE cpu.usage = 1', refs: ['default.cpu'], rows: [[1, T0, 'a', 1, 'us', null]] },
+  {
+    name: 'the word table in a comment just before the name is not the TABLE keyword',
+    sql: "SELECT host FROM -- the raw table\ncpu WHERE usage = 1 UNION ALL SELECT host FROM /* table /* x */ */ db2.cpu ORDER BY host",
+    refs: ['default.cpu', 'db2.cpu'], rows: [['a'], ['a'], ['x']],
+  },
+  {
+    name: 'a string after a commented table word stays a string (no table function smuggled in)',
+    sql: "SELECT * FROM -- table\ncpu WHERE host = '\nglob(''/*'') --'",
+    refs: ['default.cpu'], rows: [],
+  },
   { name: 'FROM-first syntax', sql: 'FROM db2.cpu SELECT host WHERE usage > 55', refs: ['db2.cpu'], rows: [['x']] },
   { name: 'TABLESAMPLE after an unaliased name', sql: 'SELECT count(*) AS n FROM cpu TABLESAMPLE 100%', refs: ['default.cpu'], rows: [['3']] },
   {

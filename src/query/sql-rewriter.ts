@@ -370,25 +370,22 @@ function lexIdentifier(sql: string, i: number): { value: string; end: number } |
 }
 
 /**
- * Where the keyword `TABLE` starts when it is the word just before `at`, with only
- * whitespace and block comments between. Anything less plain (a line comment, nested
- * block comments) is not recognised, and the query is then refused with
- * `REWRITE_UNPARSABLE` rather than rewritten wrongly.
+ * Where the keyword `TABLE` starts when it is the word just before `at` with only
+ * whitespace between. Sound without a lexer: a string, quoted name or block comment
+ * holding that word would need its closing quote or comment end in the gap, so only a line
+ * comment could end with it; a `--` anywhere earlier on its line (even inside a
+ * string) rules it out. What is ruled out is refused with `REWRITE_UNPARSABLE`,
+ * never rewritten wrongly.
  */
 function tableKeywordBefore(sql: string, at: number): number | undefined {
   let i = at;
-  for (;;) {
-    while (i > 0 && ' \t\n\r\f\v'.includes(sql[i - 1])) i--;
-    if (!sql.startsWith('*/', i - 2)) break;
-    const open = sql.lastIndexOf('/*', i - 3);
-    if (open < 0) return undefined;
-    i = open;
-  }
+  while (i > 0 && ' \t\n\r\f\v'.includes(sql[i - 1])) i--;
   const start = i - 'table'.length;
-  if (start < 0 || asciiLower(sql.slice(start, i)) !== 'table') return undefined;
+  if (i === at || start < 0 || asciiLower(sql.slice(start, i)) !== 'table') return undefined;
   const before = sql.charCodeAt(start - 1);
   if (start > 0 && (isIdentStart(before) || isDigit(before) || sql[start - 1] === '$' || sql[start - 1] === '"')) return undefined;
-  return start;
+  const lineStart = Math.max(sql.lastIndexOf('\n', start), sql.lastIndexOf('\r', start)) + 1;
+  return sql.slice(lineStart, start).includes('--') ? undefined : start;
 }
 
 function isIdentStart(c: number): boolean {

@@ -139,7 +139,7 @@ export class S3Storage implements Storage {
     this.invalidate(key);
     // The object is stored: a cache that cannot take the file costs one download later,
     // while failing the put would hold its records back and upload them again.
-    await this.o.cache.adopt(key, localPath, size).catch(() => rm(localPath, { force: true }));
+    await this.o.cache.adopt(key, localPath, size).catch(() => rm(localPath, { force: true }).catch(() => undefined));
     return size;
   }
 
