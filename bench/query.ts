@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { readParquetSource } from '../src/query/sql-rewriter.js';
 import { removeDir, TestServer } from '../test/harness.js';
 import { CpuGenerator } from './tsbs.js';
+import { median } from './stats.js';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 100);
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
@@ -64,8 +65,6 @@ const QUERIES: { name: string; sql: string; aggregation: boolean }[] = [
 const BIG_SQL = `SELECT time, hostname, usage_user, usage_system, usage_idle, usage_iowait
   FROM (SELECT * FROM cpu UNION ALL SELECT * FROM cpu) LIMIT ${BIG_ROWS}`;
 
-/** Median of a non-empty list. */
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function post(server: TestServer, path: string, sql: string): Promise<number> {
   const t0 = performance.now();

@@ -11,6 +11,7 @@
  */
 import { removeDir, TestServer } from '../test/harness.js';
 import { CpuGenerator } from './tsbs.js';
+import { median } from './stats.js';
 
 const DATABASE = 'bench';
 const ROWS_PER_BODY = 20_000;
@@ -19,8 +20,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000,300000').split(',').map(Number);
 const SQL = 'SELECT hostname, max(usage_user) AS m FROM cpu GROUP BY hostname ORDER BY m DESC LIMIT 5';
 
-/** Median of a non-empty list. */
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   const server = await TestServer.start({

@@ -20,6 +20,7 @@ import { removeDir, TestServer } from '../test/harness.js';
 import { S3TestServer } from '../test/s3-harness.js';
 import { runLoad, type LoadResult } from './loader.js';
 import { CpuGenerator } from './tsbs.js';
+import { median } from './stats.js';
 
 const ROWS_PER_BODY = 10_000;
 const DATABASE = 'bench';
@@ -60,8 +61,6 @@ async function timed(server: TestServer, sql: string): Promise<number> {
   await server.rows(sql, DATABASE);
   return performance.now() - t0;
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Loads the bodies into `server` for the configured time, flushes, and checks the count. */
 async function ingest(server: TestServer, bodies: Buffer[]): Promise<{ load: LoadResult; flushSeconds: number; rate: number }> {
