@@ -15,6 +15,7 @@ import { StrataMetrics } from './http/routes/metrics.js';
 import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
+import { HeldTables } from './query/held-tables.js';
 import { lockDown, QueryService } from './query/query-service.js';
 import { ResultCache } from './query/result-cache.js';
 import { FileCache } from './storage/file-cache.js';
@@ -130,7 +131,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     logLevel: config.log.level,
     metrics,
     buffers,
-    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }),
+    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, new HeldTables(buffers)),
     queryPool: pool,
     resultCache,
     queryTimeoutMs: config.query.timeout_ms,

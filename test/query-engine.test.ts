@@ -190,6 +190,43 @@ describe('read your writes', () => {
     assert.equal((await server.writeLines(`ryw,host=y v=7i ${T0 + 1}`, 'db=qe&precision=s')).status, 204);
     assert.deepEqual((await json('SELECT host, v FROM ryw ORDER BY time')).body.data, [['x', 42], ['y', 7]]);
   });
+  test('as buffered records grow, gain a tag value or a field, are flushed and refilled, every query sees exactly them', async () => {
+    // Each step is queried several times, so that every pool connection (whose tables of
+    // held records live on between queries) meets each kind of change.
+    const expected: unknown[][] = [];
+    const write = async (lines: string[], rows: unknown[][]): Promise<void> => {
+      assert.equal((await server.writeLines(lines.join('\n'), 'db=qe&precision=s')).status, 204);
+      expected.push(...rows);
+    };
+    const check = async (step: string): Promise<void> => {
+      for (let i = 0; i < 4; i++) {
+        const r = await json('SELECT epoch(time)::BIGINT, host, v, w FROM grow ORDER BY time');
+        assert.deepEqual(r.body.data, expected, `${step}, query ${i}: ${JSON.stringify(r.body)}`);
+      }
+    };
+    await write([`grow,host=a v=1i ${T0}`, `grow,host=b v=2i ${T0 + 1}`], [[T0, 'a', 1, null], [T0 + 1, 'b', 2, null]]);
+    await write([`grow,host=a w=0.5 ${T0 + 2}`], [[T0 + 2, 'a', null, 0.5]]);
+    await check('first records');
+    await write([`grow,host=b v=3i ${T0 + 3}`, `grow,host=a v=4i ${T0 + 4}`], [[T0 + 3, 'b', 3, null], [T0 + 4, 'a', 4, null]]);
+    await check('more records, same tags and fields');
+    await write([`grow,host=c v=5i ${T0 + 5}`], [[T0 + 5, 'c', 5, null]]);
+    await check('a new tag value');
+    await write([`grow,host=c,dc=x v=6i ${T0 + 6}`], [[T0 + 6, 'c', 6, null]]);
+    await check('a new tag');
+    await server.flush();
+    await check('flushed');
+    // More records than the flushed buffer held, with the same tags, tag values and
+    // fields: only its generation tells the new buffer apart.
+    const refill = Array.from({ length: 8 }, (_, i) => T0 + 100 + i);
+    const hosts = ['a', 'b', 'c'];
+    await write(
+      refill.map((t, i) => `grow,host=${hosts[i % 3]}${i === 0 ? ',dc=x' : ''} v=${70 + i}i${i === 1 ? ',w=2.5' : ''} ${t}`),
+      refill.map((t, i) => [t, hosts[i % 3], 70 + i, i === 1 ? 2.5 : null]),
+    );
+    await check('a new buffer after the flush');
+    await write([`grow,host=b v=8i ${T0 + 200}`, `grow,host=a v=9i,w=1.5 ${T0 + 201}`], [[T0 + 200, 'b', 8, null], [T0 + 201, 'a', 9, 1.5]]);
+    await check('the new buffer grows');
+  });
   test('the count never changes while flushes run concurrently', async () => {
     const lines = Array.from({ length: 2000 }, (_, i) => `loop,host=h${i % 7} v=${i}i ${T0 + i}`).join('\n');
     assert.equal((await server.writeLines(lines, 'db=qe&precision=s')).status, 204);

@@ -214,8 +214,19 @@ export class BufferManager {
     const mine = (s: BufferSnapshot): boolean => s.database === database && s.measurement === measurement;
     for (const item of [...this.writing, ...this.queue, ...this.retrying]) if (mine(item.snapshot)) held.push(item.snapshot);
     const live = this.buffers.get(`${database}\u0000${measurement}`);
-    if (live !== undefined && live.rowCount > 0) held.push(live.peek());
+    if (live !== undefined && live.rowCount > 0) held.push({ ...live.peek(), liveGeneration: live.generation });
     return held;
+  }
+
+  /** Whether detached `snapshot` still waits to be written (queued, being written or retrying). */
+  isHeld(snapshot: BufferSnapshot): boolean {
+    for (const items of [this.writing, this.queue, this.retrying]) for (const item of items) if (item.snapshot === snapshot) return true;
+    return false;
+  }
+
+  /** The generation of the live buffer of (database, measurement); undefined when it has none. */
+  liveGeneration(database: string, measurement: string): number | undefined {
+    return this.buffers.get(`${database}\u0000${measurement}`)?.generation;
   }
 
   /** Counts records a parser rejected before they reached `ingest`, for `stats()`. */

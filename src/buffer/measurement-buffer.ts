@@ -20,6 +20,12 @@ export interface BufferSnapshot extends MeasurementRecords {
   readonly bytes: number;
   /** LSNs of the write-ahead-log entries whose records it holds, ascending; empty without a WAL. */
   readonly lsns: readonly number[];
+  /**
+   * Set only on a view of a live buffer (`BufferManager.heldRecords`): the buffer's
+   * generation, bumped by each `snapshot()`. Within one generation the buffer only
+   * grows, so a later view's first `rowCount` rows are this view's rows.
+   */
+  readonly liveGeneration?: number;
 }
 
 /** Bytes per row a column kind costs, for the memory estimate (strings counted at append). */
@@ -44,6 +50,7 @@ export class MeasurementBuffer {
   /** Rows the next allocation reserves at least. */
   private initialRows = MIN_ROWS;
   private readonly maxInitialRows: number;
+  private detached = 0;
 
   /**
    * @param maxInitialRows most rows to reserve for a refill after a snapshot (the owner's
@@ -59,6 +66,11 @@ export class MeasurementBuffer {
   /** Records held. */
   get rowCount(): number {
     return this.rows;
+  }
+
+  /** How many snapshots were detached: rows [0, rowCount) only grow while it stays the same. */
+  get generation(): number {
+    return this.detached;
   }
 
   /** Age of the oldest held record in ms (0 when empty). */
@@ -154,6 +166,7 @@ export class MeasurementBuffer {
     this.stringBytes = 0;
     this.oldestAt = NaN;
     this.lsns = [];
+    this.detached++;
     return snap;
   }
 

@@ -23,7 +23,7 @@ import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { hourOf } from '../write/layout.js';
-import { createSnapshotTable } from '../write/snapshot-table.js';
+import type { HeldTables } from './held-tables.js';
 import type { Catalog, HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
@@ -101,8 +101,6 @@ export interface OpenQuery {
   close(): void;
 }
 
-let tempSequence = 0;
-
 /** A planned query: the SQL to run (undefined: the empty answer), what it reads, its profile. */
 interface Plan {
   sql: string | undefined;
@@ -116,6 +114,7 @@ export class QueryService {
   private readonly pool: DuckDBPool;
   private readonly catalog: Catalog;
   private readonly held: HeldRecordsSource;
+  private readonly heldTables: HeldTables;
   /**
    * Parsed and checked SQL by database and text: a dashboard repeats its queries, and
    * the parse is a DuckDB round trip in front of each. The analysis depends on nothing
@@ -123,10 +122,11 @@ export class QueryService {
    */
   private readonly analyses = new LRUCache<string, AnalyzedQuery>({ maxSize: ANALYSIS_CACHE_UNITS, sizeCalculation: (_, key) => key.length * 16 });
 
-  constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource) {
+  constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables) {
     this.pool = pool;
     this.catalog = catalog;
     this.held = held;
+    this.heldTables = heldTables;
   }
 
   /**
@@ -240,6 +240,7 @@ export class QueryService {
     }
     const profile: QueryProfile = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 };
     const sources = new Map<MeasurementOccurrence, string>();
+    await this.heldTables.sweep(conn);
     // Held records first, file listings after (see `listed`): each record exactly once.
     const perRef = new Map<string, { heldTables: string[]; fromHeld: ReadonlySet<string> }>();
     const hasFiles = new Map<string, boolean>();
@@ -250,9 +251,7 @@ export class QueryService {
       const heldTables: string[] = [];
       for (const snapshot of held) {
         if (snapshot.rowCount === 0) continue;
-        const table = `strata_held_${tempSequence++}`;
-        cleanup.push(() => conn.run(`DROP TABLE IF EXISTS ${table}`).then(() => undefined, () => undefined));
-        const tags = await createSnapshotTable(conn, table, snapshot);
+        const { table, tags } = await this.heldTables.tableFor(conn, snapshot);
         const replace = tags.map((t) => `CAST(${quoteIdentifier(t)} AS VARCHAR) AS ${quoteIdentifier(t)}`).join(', ');
         heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
         profile.buffered_rows += snapshot.rowCount;

@@ -35,11 +35,42 @@ interface PlannedColumn {
  * @throws whatever DuckDB throws (the caller drops the table).
  */
 export async function createSnapshotTable(conn: DuckDBConnection, table: string, snapshot: MeasurementRecords): Promise<string[]> {
+  const columns = planColumns(snapshot);
+  const ddl = columns.map((c) => `${quoteIdentifier(c.name)} ${c.plan.sqlType}`).join(', ');
+  await conn.run(`CREATE TEMP TABLE ${table} (${ddl})`);
+  await appendRows(conn, table, columns, snapshot, 0);
+  return snapshot.tags.filter((t) => t.dictionary.length > 0).map((t) => t.name);
+}
+
+/**
+ * Appends rows [from, rowCount) of `snapshot` to `table`, created by `createSnapshotTable`
+ * from an earlier view of the same records whose `snapshotShape` equals this one's
+ * (same columns, same dictionary sizes, so the same ENUM types).
+ * @throws whatever DuckDB throws.
+ */
+export async function appendSnapshotRows(conn: DuckDBConnection, table: string, snapshot: MeasurementRecords, from: number): Promise<void> {
+  await appendRows(conn, table, planColumns(snapshot), snapshot, from);
+}
+
+/**
+ * What decides the columns `createSnapshotTable` creates for `snapshot` (names, types,
+ * tag dictionary sizes), as a string: equal shapes, equal table definitions.
+ */
+export function snapshotShape(snapshot: MeasurementRecords): string {
+  const parts: string[] = [];
+  for (const t of snapshot.tags) if (t.dictionary.length > 0) parts.push(`t:${t.name}:${t.dictionary.length}`);
+  for (const f of snapshot.fields) if (f.valid.includes(1)) parts.push(`f:${f.name}:${f.type}`);
+  return parts.join('\u0000');
+}
+
+function planColumns(snapshot: MeasurementRecords): { name: string; plan: PlannedColumn }[] {
   const columns: { name: string; plan: PlannedColumn }[] = [{ name: 'time', plan: timeColumn(snapshot.time) }];
   for (const t of snapshot.tags) if (t.dictionary.length > 0) columns.push({ name: t.name, plan: tagColumn(t) });
   for (const f of snapshot.fields) if (f.valid.includes(1)) columns.push({ name: f.name, plan: fieldColumn(f) });
-  const ddl = columns.map((c) => `${quoteIdentifier(c.name)} ${c.plan.sqlType}`).join(', ');
-  await conn.run(`CREATE TEMP TABLE ${table} (${ddl})`);
+  return columns;
+}
+
+async function appendRows(conn: DuckDBConnection, table: string, columns: { name: string; plan: PlannedColumn }[], snapshot: MeasurementRecords, start: number): Promise<void> {
   const appender = await conn.createAppender(table);
   try {
     // One chunk for the whole load: creating one rebuilds every logical type, and the
@@ -47,7 +78,7 @@ export async function createSnapshotTable(conn: DuckDBConnection, table: string,
     // appender copies each chunk's rows, so the chunk can be refilled; reset() drops the
     // previous step's validity masks and strings, so every step starts all-valid.
     const chunk = DuckDBDataChunk.create(columns.map((c) => c.plan.type));
-    for (let from = 0; from < snapshot.rowCount; from += CHUNK_ROWS) {
+    for (let from = start; from < snapshot.rowCount; from += CHUNK_ROWS) {
       const count = Math.min(CHUNK_ROWS, snapshot.rowCount - from);
       chunk.reset();
       chunk.rowCount = count;
@@ -58,7 +89,6 @@ export async function createSnapshotTable(conn: DuckDBConnection, table: string,
   } finally {
     appender.closeSync();
   }
-  return snapshot.tags.filter((t) => t.dictionary.length > 0).map((t) => t.name);
 }
 
 /** Copies `count` bytes-per-row values of `src` from row `from` into `vector`. */
