@@ -16,6 +16,7 @@ import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
 import { HeldTables } from './query/held-tables.js';
+import { PreparedStatements } from './query/prepared-statements.js';
 import { lockDown, QueryService } from './query/query-service.js';
 import { ResultCache } from './query/result-cache.js';
 import { FileCache } from './storage/file-cache.js';
@@ -131,7 +132,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     logLevel: config.log.level,
     metrics,
     buffers,
-    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, new HeldTables(buffers)),
+    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, new HeldTables(buffers), new PreparedStatements(config.query.prepared_statements)),
     queryPool: pool,
     resultCache,
     queryTimeoutMs: config.query.timeout_ms,

@@ -320,4 +320,21 @@ describe('pool', () => {
     }
     assert.ok(ok, 'the cancelled query was interrupted');
   });
+  test('a query whose client left mid-result runs again in full on every connection (kept prepared statements)', async () => {
+    const sql = 'SELECT range AS n FROM range(2000000)';
+    for (let i = 0; i < 2; i++) {
+      const controller = new AbortController();
+      const res = await fetch(server.url + '/api/v1/query', {
+        method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json' }, signal: controller.signal,
+      });
+      await res.body!.getReader().read();
+      controller.abort();
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = await json(sql);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.data.length, 2_000_000);
+      assert.deepEqual(r.body.data[1_999_999], [1_999_999]);
+    }
+  });
 });

@@ -61,6 +61,7 @@ const schema = z.strictObject({
     timeout_ms: positiveInt,
     cache_ttl_ms: int(0),
     cache_max_bytes: int(0),
+    prepared_statements: int(0),
   }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });
@@ -106,6 +107,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_QUERY_TIMEOUT_MS: 'query.timeout_ms',
   STRATA_QUERY_CACHE_TTL_MS: 'query.cache_ttl_ms',
   STRATA_QUERY_CACHE_MAX_BYTES: 'query.cache_max_bytes',
+  STRATA_QUERY_PREPARED_STATEMENTS: 'query.prepared_statements',
   STRATA_LOG_LEVEL: 'log.level',
 };
 

@@ -10,8 +10,9 @@
  *    the reference's time bounds can match (`time-range.ts`), and the reference is
  *    replaced by `read_parquet([...])` UNION ALL BY NAME the held records, loaded into
  *    connection-local temp tables (`write/snapshot-table.ts`);
- * 4. the rewritten SQL is streamed chunk by chunk (`connection.stream`), so no result is
- *    materialised whole; the connection stays borrowed until the caller closes the result.
+ * 4. the rewritten SQL is streamed chunk by chunk, so no result is materialised whole,
+ *    from a prepared statement the connection may have kept (`prepared-statements.ts`);
+ *    the connection stays borrowed until the caller closes the result.
  *
  * The sandbox has two layers: the parser check (one SELECT, no file-reading table
  * function, no path as a table) and DuckDB itself locked down at start-up
@@ -24,6 +25,7 @@ import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTime
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
+import type { PreparedStatements } from './prepared-statements.js';
 import type { Catalog, HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
@@ -115,6 +117,7 @@ export class QueryService {
   private readonly catalog: Catalog;
   private readonly held: HeldRecordsSource;
   private readonly heldTables: HeldTables;
+  private readonly statements: PreparedStatements;
   /**
    * Parsed and checked SQL by database and text: a dashboard repeats its queries, and
    * the parse is a DuckDB round trip in front of each. The analysis depends on nothing
@@ -122,11 +125,12 @@ export class QueryService {
    */
   private readonly analyses = new LRUCache<string, AnalyzedQuery>({ maxSize: ANALYSIS_CACHE_UNITS, sizeCalculation: (_, key) => key.length * 16 });
 
-  constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables) {
+  constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables, statements: PreparedStatements) {
     this.pool = pool;
     this.catalog = catalog;
     this.held = held;
     this.heldTables = heldTables;
+    this.statements = statements;
   }
 
   /**
@@ -191,7 +195,7 @@ export class QueryService {
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
       try {
-        return { plan, result: await guard(req.signal, conn, () => streamOne(conn, plan.sql!)) };
+        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!)) };
       } catch (err) {
         if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return { plan, result: undefined };
         if (showSql !== undefined) throw err;
@@ -414,20 +418,6 @@ async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => P
   } finally {
     signal.removeEventListener('abort', interrupt);
     clearInterval(timer);
-  }
-}
-
-/**
- * Starts one statement as a streaming result. Unlike `conn.stream`, which first splits
- * the text into statements (a parse and a thread-pool round trip of its own), this
- * prepares it directly: the SQL here is always exactly one statement.
- */
-async function streamOne(conn: DuckDBConnection, sql: string): Promise<DuckDBResult> {
-  const prepared = await conn.prepare(sql);
-  try {
-    return await prepared.stream();
-  } finally {
-    prepared.destroySync();
   }
 }
 

@@ -1,0 +1,64 @@
+/**
+ * Prepared statements kept per pool connection, by rewritten SQL text.
+ *
+ * Every query is streamed, and the C API streams only a prepared statement. DuckDB binds
+ * a statement that reads files once when it is prepared and again each time it runs
+ * (the files could have changed), so a statement prepared anew for each query is bound
+ * twice: ~0.4–1 ms of a 10 ms dashboard query (bench/README.md, "Queries"). A dashboard
+ * repeats its queries, and the rewritten text is the same as long as the files it lists
+ * and the held-records tables it names (`held-tables.ts`, kept per connection) are, so a
+ * statement kept from the last time runs with one bind. Running it again is correct for
+ * whatever changed in between: the second bind reads the files afresh, and a held-records
+ * table that grew is scanned as it is now; a table made again has a new name (new text).
+ *
+ * The cost: a kept statement holds an open handle on the first Parquet file it reads, so
+ * the space of a file deleted meanwhile (a local copy evicted from the S3 cache) is freed
+ * once the statement leaves its connection's cache (least recently used first, at most
+ * `perConnection` statements).
+ *
+ * A connection runs one query at a time and statements are only made, run and destroyed
+ * by the query holding it, so nothing here is shared between concurrent queries.
+ */
+import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBResult } from '@duckdb/node-api';
+import { LRUCache } from 'lru-cache';
+
+export class PreparedStatements {
+  private readonly byConnection = new WeakMap<DuckDBConnection, LRUCache<string, DuckDBPreparedStatement>>();
+
+  /** @param perConnection statements kept per connection; 0 prepares every query anew. */
+  constructor(private readonly perConnection: number) {}
+
+  /**
+   * Starts `sql` (exactly one statement) on `conn` as a streaming result, preparing it
+   * unless `conn` kept it. A statement whose run fails is not kept.
+   * @throws whatever DuckDB throws when preparing or starting it.
+   */
+  async stream(conn: DuckDBConnection, sql: string): Promise<DuckDBResult> {
+    if (this.perConnection === 0) {
+      const prepared = await conn.prepare(sql);
+      try {
+        return await prepared.stream();
+      } finally {
+        prepared.destroySync();
+      }
+    }
+    const kept = this.of(conn);
+    let prepared = kept.get(sql);
+    if (prepared === undefined) kept.set(sql, (prepared = await conn.prepare(sql)));
+    try {
+      return await prepared.stream();
+    } catch (err) {
+      kept.delete(sql);
+      throw err;
+    }
+  }
+
+  private of(conn: DuckDBConnection): LRUCache<string, DuckDBPreparedStatement> {
+    let kept = this.byConnection.get(conn);
+    if (kept === undefined) {
+      kept = new LRUCache({ max: this.perConnection, dispose: (prepared) => prepared.destroySync() });
+      this.byConnection.set(conn, kept);
+    }
+    return kept;
+  }
+}
