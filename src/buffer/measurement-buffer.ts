@@ -26,6 +26,17 @@ export interface BufferSnapshot extends MeasurementRecords {
    * grows, so a later view's first `rowCount` rows are this view's rows.
    */
   readonly liveGeneration?: number;
+  /**
+   * Set only on a view of a live buffer, with `liveGeneration`: the snapshot that later
+   * detaches this generation's records, once it has. A query that took the view before
+   * the detach must not read that snapshot's files too (`QueryService`).
+   */
+  readonly detachment?: Detachment;
+}
+
+/** What became of one live generation: `snapshot` is set when `snapshot()` detaches it. */
+export interface Detachment {
+  readonly snapshot: BufferSnapshot | undefined;
 }
 
 /** Bytes per row a column kind costs, for the memory estimate (strings counted at append). */
@@ -51,6 +62,7 @@ export class MeasurementBuffer {
   private initialRows = MIN_ROWS;
   private readonly maxInitialRows: number;
   private detached = 0;
+  private detachment: { snapshot: BufferSnapshot | undefined } = { snapshot: undefined };
 
   /**
    * @param maxInitialRows most rows to reserve for a refill after a snapshot (the owner's
@@ -71,6 +83,11 @@ export class MeasurementBuffer {
   /** How many snapshots were detached: rows [0, rowCount) only grow while it stays the same. */
   get generation(): number {
     return this.detached;
+  }
+
+  /** Filled by the `snapshot()` that ends the current generation. */
+  get currentDetachment(): Detachment {
+    return this.detachment;
   }
 
   /** Age of the oldest held record in ms (0 when empty). */
@@ -167,6 +184,8 @@ export class MeasurementBuffer {
     this.oldestAt = NaN;
     this.lsns = [];
     this.detached++;
+    this.detachment.snapshot = snap;
+    this.detachment = { snapshot: undefined };
     return snap;
   }
 

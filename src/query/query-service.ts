@@ -246,12 +246,11 @@ export class QueryService {
     const sources = new Map<MeasurementOccurrence, string>();
     await this.heldTables.sweep(conn);
     // Held records first, file listings after (see `listed`): each record exactly once.
-    const perRef = new Map<string, { heldTables: string[]; fromHeld: ReadonlySet<string> }>();
+    const perRef = new Map<string, { heldTables: string[]; held: readonly BufferSnapshot[] }>();
     const hasFiles = new Map<string, boolean>();
     let missing = false;
     for (const ref of analyzed.refs) {
       const held = this.held.held(ref.database, ref.measurement);
-      const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s)));
       const heldTables: string[] = [];
       for (const snapshot of held) {
         if (snapshot.rowCount === 0) continue;
@@ -260,21 +259,21 @@ export class QueryService {
         heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
         profile.buffered_rows += snapshot.rowCount;
       }
-      perRef.set(refKey(ref), { heldTables, fromHeld });
+      perRef.set(refKey(ref), { heldTables, held });
     }
     const occurrences: { occurrence: MeasurementOccurrence; scanned: readonly StoredObject[]; schemaOnly: boolean }[] = [];
     // Only the hour partitions the query's time range can touch are listed (on S3,
     // one prefix per hour of a short range).
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
     for (const [i, occurrence] of analyzed.occurrences.entries()) {
-      const { fromHeld } = perRef.get(refKey(occurrence.ref))!;
+      const { held } = perRef.get(refKey(occurrence.ref))!;
       const range = ranges[i];
-      let scanned = await this.listed(occurrence.ref, fromHeld, range);
+      let scanned = await this.listed(occurrence.ref, held, range);
       profile.files_considered += scanned.length;
       // Nothing in range: still bind the measurement's columns from one file, reading no rows.
       let schemaOnly = false;
       if (scanned.length === 0 && range !== undefined) {
-        const all = await this.listed(occurrence.ref, fromHeld);
+        const all = await this.listed(occurrence.ref, held);
         if (all.length > 0) [scanned, schemaOnly] = [[all[all.length - 1]], true];
       }
       hasFiles.set(refKey(occurrence.ref), (hasFiles.get(refKey(occurrence.ref)) ?? false) || scanned.length > 0);
@@ -305,14 +304,17 @@ export class QueryService {
 
   /**
    * The stored files of a measurement in `hours` (all hours when undefined), without
-   * those written from held snapshots. Exactly once: the held snapshots were taken
-   * first (synchronously, one consistent set) and a file written from one of them
-   * (its key is registered before the file becomes visible) is dropped, because the
-   * snapshot supplies its rows; a snapshot that finished before that step has all its
-   * files listed here and its records are not held.
+   * those written from `held` snapshots. Exactly once: the held snapshots were taken
+   * first (synchronously, one consistent set) and supply their rows from memory; a file
+   * written from one of them, or from the snapshot that detached a live view's records
+   * since (their keys are registered before the file becomes visible, and read here
+   * only after the listing), is dropped; a snapshot that finished before `held` was
+   * taken has all its files listed here and its records are not held.
    */
-  private async listed(ref: MeasurementRef, fromHeld: ReadonlySet<string>, hours?: HourRange): Promise<readonly StoredObject[]> {
+  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], hours?: HourRange): Promise<readonly StoredObject[]> {
     const files = await this.catalog.files(ref.database, ref.measurement, hours);
+    if (held.length === 0) return files;
+    const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s.detachment?.snapshot ?? s)));
     return fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key));
   }
 
