@@ -15,7 +15,7 @@ import { StrataMetrics } from './http/routes/metrics.js';
 import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
-import { HeldTables } from './query/held-tables.js';
+import { HeldTables, IdleSweeper } from './query/held-tables.js';
 import { PreparedStatements } from './query/prepared-statements.js';
 import { lockDown, QueryService } from './query/query-service.js';
 import { ResultCache } from './query/result-cache.js';
@@ -117,6 +117,8 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         // Even a partly failed write may have added files: cached listings and results over them are stale.
         catalog.changed(snapshot.database, snapshot.measurement, writer.keysOf(snapshot));
         resultCache.changed(snapshot.database, snapshot.measurement);
+        // Idle query connections may hold copies of these records (read-your-writes) that only a query of theirs would drop.
+        sweeper.request();
       }
     },
     onFlushError: (err, snapshot, attempt) => server?.log.error(
@@ -124,16 +126,19 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       'flush failed; records kept and retried',
     ),
   });
+  const heldTables = new HeldTables(buffers);
+  const sweeper = new IdleSweeper(heldTables, pool, (err) => server?.log.warn({ err }, 'dropping read-your-writes tables of idle query connections failed'));
   // This server's own registry, not prom-client's global one: servers sharing a process stay apart.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const metrics = new StrataMetrics(registry, { buffers, pool, resultCache, storage, writer, wal });
+  const metrics = new StrataMetrics(registry, { buffers, pool, heldTables, resultCache, storage, writer, wal });
   server = buildServer({
     logLevel: config.log.level,
     metrics,
     buffers,
-    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, new HeldTables(buffers), new PreparedStatements(config.query.prepared_statements)),
+    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, heldTables, new PreparedStatements(config.query.prepared_statements)),
     queryPool: pool,
+    heldTables,
     resultCache,
     queryTimeoutMs: config.query.timeout_ms,
     maxBodyBytes: config.server.max_body_bytes,
@@ -176,6 +181,8 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         // Leaves an empty log after a complete flush, the records' segments otherwise.
         await wal?.close();
         for (const c of writerConnections) c.closeSync();
+        // A sweep may be running a statement on a pool connection.
+        await sweeper.stop();
         pool.close();
         instance.closeSync();
       }

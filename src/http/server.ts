@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { DuckDBPool } from '../query/duckdb-pool.js';
+import type { HeldTables } from '../query/held-tables.js';
 import type { QueryService } from '../query/query-service.js';
 import type { ResultCache } from '../query/result-cache.js';
 import type { Storage } from '../storage/storage.js';
@@ -24,6 +25,8 @@ export interface ServerDependencies {
   queries: QueryService;
   /** Served by `GET /api/v1/metrics/query-pool`. */
   queryPool: DuckDBPool;
+  /** The read-your-writes tables of the pool's connections (their counts are served with the pool's). */
+  heldTables: HeldTables;
   /** The query result cache (its counters are served with the pool's). */
   resultCache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
@@ -55,7 +58,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     wal: d.wal, counters: d.metrics.writes,
   });
   void app.register(queryRoutes, { queries: d.queries, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, metrics: d.metrics });
-  void app.register(queryPoolRoutes, { pool: d.queryPool, cache: d.resultCache });
+  void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;
 }

@@ -120,6 +120,39 @@ export class DuckDBPool {
     }
   }
 
+  /**
+   * Runs `fn` on each connection for which `wanted` holds, if it is idle when its turn
+   * comes: one connection at a time, never waiting for one lent to a query (a DuckDB
+   * connection runs one thing at a time; a query keeps its connection until its result
+   * is closed). For upkeep such as dropping stale temp tables, so nothing of it counts in
+   * `stats()`. A caller queued meanwhile gets the connection as soon as `fn` settles, so
+   * `fn` should run short statements only (it may check `waiting` to stop early). With
+   * nobody waiting, the connection goes back to its place in the idle stack: queries
+   * keep getting the most recently used connection, whose kept tables and statements
+   * are the warm ones.
+   * @returns how many connections `wanted` were lent out, hence skipped.
+   * @throws whatever `fn` throws (the connection is returned first; later ones are skipped).
+   */
+  async eachIdle(wanted: (conn: DuckDBConnection) => boolean, fn: (conn: DuckDBConnection) => Promise<void>): Promise<number> {
+    let busy = 0;
+    for (const conn of this.all) {
+      if (!wanted(conn)) continue;
+      const at = this.idle.indexOf(conn);
+      if (at === -1) {
+        busy++;
+        continue;
+      }
+      this.idle.splice(at, 1);
+      try {
+        await fn(conn);
+      } finally {
+        // Meanwhile queries only took from and returned to the top, so what lay below is still there.
+        if (!this.handOver(conn)) this.idle.splice(Math.min(at, this.idle.length), 0, conn);
+      }
+    }
+    return busy;
+  }
+
   /** Current counters. */
   stats(): PoolStats {
     const t = this.totals;
@@ -162,13 +195,18 @@ export class DuckDBPool {
   }
 
   private release(conn: DuckDBConnection): void {
+    if (!this.handOver(conn)) this.idle.push(conn);
+  }
+
+  /** Gives `conn` to the first waiter, if any; false when nobody waits. */
+  private handOver(conn: DuckDBConnection): boolean {
     for (const p of PRIORITIES) {
       const next = this.queues[p].shift();
       if (next !== undefined) {
         next(conn);
-        return;
+        return true;
       }
     }
-    this.idle.push(conn);
+    return false;
   }
 }

@@ -13,10 +13,16 @@
  *
  * Tables are connection-local temp tables, and a connection runs one query at a time,
  * so nothing here is shared between concurrent queries.
+ *
+ * A query sweeps its own connection before planning, but the pool lends connections
+ * LIFO, so one left idle after a burst would keep its copies of written records (DuckDB
+ * memory outside the buffer bound, shared with the Parquet writer) indefinitely:
+ * `IdleSweeper` sweeps idle connections too, after each flush.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { appendSnapshotRows, createSnapshotTable, snapshotShape } from '../write/snapshot-table.js';
+import type { DuckDBPool } from './duckdb-pool.js';
 
 /** What the held tables need to know of the buffers (`BufferManager` implements it). */
 export interface HeldState {
@@ -42,6 +48,14 @@ interface Entry extends HeldTable {
   rows: number;
 }
 
+/** What the held tables of every connection keep (`GET /api/v1/metrics/query-pool`, `GET /metrics`). */
+export interface HeldTablesStats {
+  /** Tables kept, over all pool connections. */
+  tables: number;
+  /** Rows in them (a record held by several connections counts once per connection). */
+  rows: number;
+}
+
 let sequence = 0;
 
 /** The held-records tables of one connection. */
@@ -49,7 +63,7 @@ class ConnectionTables {
   private readonly detached = new Map<BufferSnapshot, Entry>();
   private readonly live = new Map<string, Entry>();
 
-  constructor(private readonly conn: DuckDBConnection) {}
+  constructor(private readonly conn: DuckDBConnection, private readonly counts: HeldTablesStats) {}
 
   async tableFor(snapshot: BufferSnapshot): Promise<HeldTable> {
     const generation = snapshot.liveGeneration;
@@ -68,40 +82,55 @@ class ConnectionTables {
           await appendSnapshotRows(this.conn, known.table, snapshot, known.rows);
         } catch (err) {
           this.live.delete(key);
-          await this.drop(known.table);
+          await this.forget(known);
           throw err;
         }
+        this.counts.rows += snapshot.rowCount - known.rows;
         known.rows = snapshot.rowCount;
       }
       return known;
     }
     if (known !== undefined) {
       this.live.delete(key);
-      await this.drop(known.table);
+      await this.forget(known);
     }
     const entry = await this.create(snapshot, generation);
     this.live.set(key, entry);
     return entry;
   }
 
-  /** Drops the tables of snapshots written since and of live buffers detached since. */
-  async sweep(state: HeldState): Promise<void> {
+  /**
+   * Drops the tables of snapshots written since and of live buffers detached since,
+   * until `stop()` (asked before each drop) says to leave the rest.
+   */
+  async sweep(state: HeldState, stop: () => boolean = () => false): Promise<void> {
     for (const [snapshot, entry] of this.detached) {
       if (state.isHeld(snapshot)) continue;
+      if (stop()) return;
       this.detached.delete(snapshot);
-      await this.drop(entry.table);
+      await this.forget(entry);
     }
     for (const [key, entry] of this.live) {
       if (state.liveGeneration(entry.database, entry.measurement) === entry.generation) continue;
+      if (stop()) return;
       this.live.delete(key);
-      await this.drop(entry.table);
+      await this.forget(entry);
     }
+  }
+
+  /** Whether `sweep` has anything to drop. */
+  stale(state: HeldState): boolean {
+    for (const snapshot of this.detached.keys()) if (!state.isHeld(snapshot)) return true;
+    for (const entry of this.live.values()) if (state.liveGeneration(entry.database, entry.measurement) !== entry.generation) return true;
+    return false;
   }
 
   private async create(snapshot: BufferSnapshot, generation: number): Promise<Entry> {
     const table = `strata_held_${sequence++}`;
     try {
       const tags = await createSnapshotTable(this.conn, table, snapshot);
+      this.counts.tables++;
+      this.counts.rows += snapshot.rowCount;
       return {
         table, tags, snapshot: snapshot.liveGeneration === undefined ? snapshot : undefined,
         database: snapshot.database, measurement: snapshot.measurement, generation, shape: snapshotShape(snapshot), rows: snapshot.rowCount,
@@ -112,6 +141,13 @@ class ConnectionTables {
     }
   }
 
+  /** Drops an entry's table, already removed from the maps. */
+  private async forget(entry: Entry): Promise<void> {
+    this.counts.tables--;
+    this.counts.rows -= entry.rows;
+    await this.drop(entry.table);
+  }
+
   private async drop(table: string): Promise<void> {
     await this.conn.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
   }
@@ -119,10 +155,12 @@ class ConnectionTables {
 
 /**
  * Held-records tables of every pool connection. `tableFor` gives a query the table of one
- * held snapshot on its connection; `sweep` (before a query plans) drops what was written.
+ * held snapshot on its connection; `sweep` (before a query plans) drops what was written;
+ * `sweepIdle` does the same on the pool's idle connections.
  */
 export class HeldTables {
   private readonly byConnection = new WeakMap<DuckDBConnection, ConnectionTables>();
+  private readonly counts: HeldTablesStats = { tables: 0, rows: 0 };
 
   constructor(private readonly state: HeldState) {}
 
@@ -139,9 +177,102 @@ export class HeldTables {
     return this.of(conn).sweep(this.state);
   }
 
+  /**
+   * Sweeps the connections of `pool` that hold tables to drop and are idle, borrowing
+   * each in turn (`DuckDBPool.eachIdle`: no query's connection is touched). A query
+   * queued meanwhile waits for one DROP at most: the sweep of that connection stops
+   * there, and the query's own sweep drops the rest.
+   * @returns how many connections with tables to drop were busy or left unfinished
+   *   (0: nothing stale is left on an idle connection).
+   */
+  async sweepIdle(pool: DuckDBPool): Promise<number> {
+    let unfinished = 0;
+    const busy = await pool.eachIdle(
+      (conn) => this.byConnection.get(conn)?.stale(this.state) ?? false,
+      async (conn) => {
+        const tables = this.of(conn);
+        await tables.sweep(this.state, () => pool.waiting > 0);
+        if (tables.stale(this.state)) unfinished++;
+      },
+    );
+    return busy + unfinished;
+  }
+
+  /** Tables kept and their rows, over all connections. */
+  stats(): HeldTablesStats {
+    return { ...this.counts };
+  }
+
   private of(conn: DuckDBConnection): ConnectionTables {
     let tables = this.byConnection.get(conn);
-    if (tables === undefined) this.byConnection.set(conn, (tables = new ConnectionTables(conn)));
+    if (tables === undefined) this.byConnection.set(conn, (tables = new ConnectionTables(conn, this.counts)));
     return tables;
+  }
+}
+
+/** Delay before connections a sweep had to skip (lent to a query) are tried again, ms. */
+const RETRY_MS = 1_000;
+
+/**
+ * Runs `HeldTables.sweepIdle` when asked (after each flush), one sweep at a time, and
+ * again every `retryMs` while some connection with tables to drop was busy: one a
+ * query held through the flush may otherwise sit idle with them for good.
+ */
+export class IdleSweeper {
+  private running: Promise<void> | undefined;
+  private scheduled = false;
+  private again = false;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  /** `onError` gets what a sweep threw (it is not retried then). */
+  constructor(
+    private readonly tables: HeldTables,
+    private readonly pool: DuckDBPool,
+    private readonly onError: (err: unknown) => void,
+    private readonly retryMs = RETRY_MS,
+  ) {}
+
+  /**
+   * Asks for a sweep, run in a later macrotask: called from a snapshot's write callback,
+   * the snapshot is only settled (no longer held) once the callback's promise resolves.
+   * Requests made while a sweep runs make one more sweep after it. No-op once stopped.
+   */
+  request(): void {
+    if (this.stopped || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.start();
+    });
+  }
+
+  /** Starts no further sweep and resolves once the one running (if any) has ended, so the pool may be closed. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.running;
+  }
+
+  private start(): void {
+    if (this.stopped) return;
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.running = this.tables.sweepIdle(this.pool).catch((err: unknown) => {
+      this.onError(err);
+      return 0;
+    }).then((left) => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.start();
+      } else if (left > 0 && !this.stopped) {
+        this.retry = setTimeout(() => this.start(), this.retryMs).unref();
+      }
+    });
   }
 }

@@ -19,6 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { BufferManager } from '../../buffer/buffer-manager.js';
 import type { DuckDBPool } from '../../query/duckdb-pool.js';
+import type { HeldTables } from '../../query/held-tables.js';
 import type { ResultCache } from '../../query/result-cache.js';
 import type { Storage } from '../../storage/storage.js';
 import type { WriteAheadLog } from '../../wal/wal.js';
@@ -55,6 +56,7 @@ const QUERY_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 export interface MetricSources {
   buffers: BufferManager;
   pool: DuckDBPool;
+  heldTables: HeldTables;
   resultCache: ResultCache;
   storage: Storage;
   writer: ParquetWriter;
@@ -133,6 +135,9 @@ export class StrataMetrics {
     counter('strata_query_pool_aborted_total', 'Queries that left the queue or were interrupted by their timeout or their client leaving.', () => pool().aborted);
     counter('strata_query_pool_wait_seconds_total', 'Time queries waited for a connection, summed.', () => pool().waitSumMs / 1000);
     counter('strata_query_pool_busy_seconds_total', 'Time connections were lent to queries, summed.', () => pool().execSumUs / 1e6);
+    const held = perScrape(() => sources.heldTables.stats());
+    gauge('strata_query_held_tables', 'DuckDB temp tables of unflushed records the query connections keep (read-your-writes), over all connections.', () => held().tables);
+    gauge('strata_query_held_rows', 'Rows in those tables (a record kept by several connections counts once per connection).', () => held().rows);
 
     const cache = perScrape(() => sources.resultCache.stats());
     counter('strata_query_cache_hits_total', 'Queries answered from the result cache.', () => cache().hits);

@@ -4,16 +4,20 @@
  * `{"timestamp","pool":{connections_open, connections_in_use, connections_idle,
  * queries_total, query_errors_total, query_latency_sum_us, query_latency_count,
  * queue_depth:{critical,high,normal,low}, queue_max, queue_rejected_total,
- * queries_aborted_total, avg_wait_ms, avg_execution_ms}, "cache":{ttl_ms, max_bytes,
+ * queries_aborted_total, avg_wait_ms, avg_execution_ms, held_tables, held_rows}, "cache":{ttl_ms, max_bytes,
  * entries, bytes, hits, misses, invalidated}}`. A query counts once it holds a
  * connection (a cache hit never does); latency is the time it held it (µs); waits in ms.
+ * `held_tables` / `held_rows`: the read-your-writes copies of unflushed records the
+ * connections keep (`HeldTables`), summed over connections.
  */
 import type { FastifyInstance } from 'fastify';
 import type { DuckDBPool } from '../../query/duckdb-pool.js';
+import type { HeldTables } from '../../query/held-tables.js';
 import type { ResultCache } from '../../query/result-cache.js';
 
 export interface QueryPoolRouteOptions {
   pool: DuckDBPool;
+  held: HeldTables;
   cache: ResultCache;
 }
 
@@ -21,6 +25,7 @@ export interface QueryPoolRouteOptions {
 export async function queryPoolRoutes(app: FastifyInstance, o: QueryPoolRouteOptions): Promise<void> {
   app.get('/api/v1/metrics/query-pool', async () => {
     const s = o.pool.stats();
+    const held = o.held.stats();
     return {
       timestamp: new Date().toISOString(),
       pool: {
@@ -29,6 +34,7 @@ export async function queryPoolRoutes(app: FastifyInstance, o: QueryPoolRouteOpt
         query_latency_sum_us: s.execSumUs, query_latency_count: s.totalLeases,
         queue_depth: s.queueDepth, queue_max: s.maxQueue, queue_rejected_total: s.rejected, queries_aborted_total: s.aborted,
         avg_wait_ms: Math.round(s.avgWaitMs * 1000) / 1000, avg_execution_ms: Math.round(s.avgExecMs * 1000) / 1000,
+        held_tables: held.tables, held_rows: held.rows,
       },
       cache: o.cache.stats(),
     };

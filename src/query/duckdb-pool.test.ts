@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBPool } from './duckdb-pool.js';
+
+async function pool(size: number): Promise<DuckDBPool> {
+  return DuckDBPool.create(await DuckDBInstance.create(':memory:'), size, 10);
+}
+
+/** A lease held until `release()`: resolves once the connection is borrowed. */
+async function hold(p: DuckDBPool): Promise<{ conn: DuckDBConnection; release: () => void }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const conn = await new Promise<DuckDBConnection>((borrowed) => {
+    void p.use(async (c) => {
+      borrowed(c);
+      await released;
+    });
+  });
+  return { conn, release };
+}
+
+test('eachIdle visits only idle connections that are wanted, counts the busy ones, and no lease', async () => {
+  const p = await pool(3);
+  const busy = await hold(p);
+  const visited: DuckDBConnection[] = [];
+  const skipped = await p.eachIdle(() => true, async (conn) => {
+    assert.notEqual(conn, busy.conn);
+    await conn.run('SELECT 1');
+    visited.push(conn);
+  });
+  assert.equal(skipped, 1);
+  assert.equal(new Set(visited).size, 2);
+  assert.equal(await p.eachIdle((conn) => conn === visited[0], async () => undefined), 0);
+  const s = p.stats();
+  assert.deepEqual([s.totalLeases, s.inUse, s.idle], [1, 1, 2], 'only the held lease counts; the swept connections are idle again');
+  busy.release();
+  p.close();
+});
+
+test('eachIdle hands a connection to a caller queued behind it as soon as the callback ends', async () => {
+  const p = await pool(1);
+  let queued!: Promise<DuckDBConnection>;
+  let swept: DuckDBConnection | undefined;
+  await p.eachIdle(() => true, async (conn) => {
+    swept = conn;
+    queued = p.use(async (c) => c);
+    assert.equal(p.waiting, 1, 'the query waits while the callback runs');
+  });
+  assert.equal(await queued, swept);
+  assert.deepEqual([p.stats().totalLeases, p.stats().idle], [1, 1]);
+  p.close();
+});
+
+test('a swept connection goes back to its place in the idle stack (queries keep using the most recent one)', async () => {
+  const p = await pool(3);
+  const recent = await p.use(async (c) => c);
+  const swept: DuckDBConnection[] = [];
+  await p.eachIdle((conn) => conn !== recent, async (conn) => void swept.push(conn));
+  assert.equal(swept.length, 2);
+  assert.equal(await p.use(async (c) => c), recent);
+  p.close();
+});
