@@ -226,6 +226,18 @@ describe('read your writes', () => {
     await write([`grow,host=b v=8i ${T0 + 200}`, `grow,host=a v=9i,w=1.5 ${T0 + 201}`], [[T0 + 200, 'b', 8, null], [T0 + 201, 'a', 9, 1.5]]);
     await check('the new buffer grows');
   });
+  test('a query run again over grown buffered records is planned again: filters see values outside those first seen', async () => {
+    // Same columns throughout, so the held table is only appended to (same name, same
+    // text): DuckDB plans with its statistics, and a statement kept from the first run
+    // would prune `v > 50` and `v IS NULL` away.
+    const queries = ['SELECT count(*) FROM stats_grow WHERE v > 50', 'SELECT count(*) FROM stats_grow WHERE v IS NULL', 'SELECT count(*) FROM stats_grow'];
+    const answers = async (): Promise<unknown[]> =>
+      (await Promise.all([0, 1, 2, 3].map(async () => (await Promise.all(queries.map((q) => json(q)))).map((r) => r.body.data[0][0]))));
+    assert.equal((await server.writeLines(`stats_grow v=1i,w=0i ${T0}\nstats_grow v=2i ${T0 + 1}`, 'db=qe&precision=s')).status, 204);
+    assert.deepEqual(await answers(), Array(4).fill([0, 0, 2]));
+    assert.equal((await server.writeLines(`stats_grow v=99i ${T0 + 2}\nstats_grow w=1i ${T0 + 3}`, 'db=qe&precision=s')).status, 204);
+    assert.deepEqual(await answers(), Array(4).fill([1, 1, 4]));
+  });
   test('the count never changes while flushes run concurrently', async () => {
     const lines = Array.from({ length: 2000 }, (_, i) => `loop,host=h${i % 7} v=${i}i ${T0 + i}`).join('\n');
     assert.equal((await server.writeLines(lines, 'db=qe&precision=s')).status, 204);

@@ -79,7 +79,7 @@ export class DuckDBPool {
     return pool;
   }
 
-  /** Connections currently lent out. */
+  /** Connections currently lent out (to queries, or for a moment to `eachIdle`). */
   get inUse(): number {
     return this.size - this.idle.length;
   }
@@ -124,8 +124,8 @@ export class DuckDBPool {
    * Runs `fn` on each connection for which `wanted` holds, if it is idle when its turn
    * comes: one connection at a time, never waiting for one lent to a query (a DuckDB
    * connection runs one thing at a time; a query keeps its connection until its result
-   * is closed). For upkeep such as dropping stale temp tables, so nothing of it counts in
-   * `stats()`. A caller queued meanwhile gets the connection as soon as `fn` settles, so
+   * is closed). For upkeep such as dropping stale temp tables, so it counts as no lease,
+   * wait or busy time in `stats()` (only `inUse` shows the connection while `fn` runs). A caller queued meanwhile gets the connection as soon as `fn` settles, so
    * `fn` should run short statements only (it may check `waiting` to stop early). With
    * nobody waiting, the connection goes back to its place in the idle stack: queries
    * keep getting the most recently used connection, whose kept tables and statements

@@ -8,8 +8,12 @@
  * repeats its queries, and the rewritten text is the same as long as the files it lists
  * and the held-records tables it names (`held-tables.ts`, kept per connection) are, so a
  * statement kept from the last time runs with one bind. Running it again is correct for
- * whatever changed in between: the second bind reads the files afresh, and a held-records
- * table that grew is scanned as it is now; a table made again has a new name (new text).
+ * files that changed in between: a statement reading files is bound (and planned) afresh
+ * on every run. Not so one reading only tables: DuckDB runs its plan as made, and the
+ * optimizer pruned that plan with the tables' statistics then (`x > 5` over a table whose
+ * values were all below 5 came back empty after rows above it were appended). So each
+ * statement is kept with the row counts of the held-records tables it reads (`version`),
+ * and one whose tables grew is prepared again; a table made again has a new name (new text).
  *
  * The cost: a kept statement holds an open handle on the first Parquet file it reads, so
  * the space of a file deleted meanwhile (a local copy evicted from the S3 cache) is freed
@@ -22,18 +26,24 @@
 import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBResult } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 
+interface Kept {
+  readonly prepared: DuckDBPreparedStatement;
+  readonly version: string;
+}
+
 export class PreparedStatements {
-  private readonly byConnection = new WeakMap<DuckDBConnection, LRUCache<string, DuckDBPreparedStatement>>();
+  private readonly byConnection = new WeakMap<DuckDBConnection, LRUCache<string, Kept>>();
 
   /** @param perConnection statements kept per connection; 0 prepares every query anew. */
   constructor(private readonly perConnection: number) {}
 
   /**
    * Starts `sql` (exactly one statement) on `conn` as a streaming result, preparing it
-   * unless `conn` kept it. A statement whose run fails is not kept.
+   * unless `conn` kept it with the same `version` (what the tables it reads hold, e.g.
+   * their row counts; '' for none). A statement whose run fails is not kept.
    * @throws whatever DuckDB throws when preparing or starting it.
    */
-  async stream(conn: DuckDBConnection, sql: string): Promise<DuckDBResult> {
+  async stream(conn: DuckDBConnection, sql: string, version: string): Promise<DuckDBResult> {
     if (this.perConnection === 0) {
       const prepared = await conn.prepare(sql);
       try {
@@ -43,20 +53,24 @@ export class PreparedStatements {
       }
     }
     const kept = this.of(conn);
-    let prepared = kept.get(sql);
-    if (prepared === undefined) kept.set(sql, (prepared = await conn.prepare(sql)));
+    let entry = kept.get(sql);
+    if (entry?.version !== version) {
+      kept.delete(sql);
+      entry = { prepared: await conn.prepare(sql), version };
+      kept.set(sql, entry);
+    }
     try {
-      return await prepared.stream();
+      return await entry.prepared.stream();
     } catch (err) {
       kept.delete(sql);
       throw err;
     }
   }
 
-  private of(conn: DuckDBConnection): LRUCache<string, DuckDBPreparedStatement> {
+  private of(conn: DuckDBConnection): LRUCache<string, Kept> {
     let kept = this.byConnection.get(conn);
     if (kept === undefined) {
-      kept = new LRUCache({ max: this.perConnection, dispose: (prepared) => prepared.destroySync() });
+      kept = new LRUCache({ max: this.perConnection, dispose: (entry) => entry.prepared.destroySync() });
       this.byConnection.set(conn, kept);
     }
     return kept;

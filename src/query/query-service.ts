@@ -106,6 +106,8 @@ export interface OpenQuery {
 /** A planned query: the SQL to run (undefined: the empty answer), what it reads, its profile. */
 interface Plan {
   sql: string | undefined;
+  /** Row counts of the held-records tables `sql` reads, in order (see `PreparedStatements.stream`). */
+  heldRows: string;
   refs: readonly MeasurementRef[];
   profile: QueryProfile;
   /** A referenced measurement has neither files nor buffered records. */
@@ -189,13 +191,13 @@ export class QueryService {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       const plan: Plan = showSql !== undefined
-        ? { sql: showSql, refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
+        ? { sql: showSql, heldRows: '', refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
         : await this.plan(conn, req, cleanup, attempt > 0);
       plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
       try {
-        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!)) };
+        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows)) };
       } catch (err) {
         if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return { plan, result: undefined };
         if (showSql !== undefined) throw err;
@@ -248,6 +250,7 @@ export class QueryService {
     // Held records first, file listings after (see `listed`): each record exactly once.
     const perRef = new Map<string, { heldTables: string[]; held: readonly BufferSnapshot[] }>();
     const hasFiles = new Map<string, boolean>();
+    const heldRows: number[] = [];
     let missing = false;
     for (const ref of analyzed.refs) {
       const held = this.held.held(ref.database, ref.measurement);
@@ -258,6 +261,7 @@ export class QueryService {
         const replace = tags.map((t) => `CAST(${quoteIdentifier(t)} AS VARCHAR) AS ${quoteIdentifier(t)}`).join(', ');
         heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
         profile.buffered_rows += snapshot.rowCount;
+        heldRows.push(snapshot.rowCount);
       }
       perRef.set(refKey(ref), { heldTables, held });
     }
@@ -284,7 +288,7 @@ export class QueryService {
     }
     // Nothing but measurements without data: Arc's empty answer, no columns.
     const hasData = analyzed.refs.some((ref) => hasFiles.get(refKey(ref)) || perRef.get(refKey(ref))!.heldTables.length > 0);
-    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, refs: analyzed.refs, profile, missing };
+    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, profile, missing };
     for (const { occurrence, scanned, schemaOnly } of occurrences) {
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
       profile.files_scanned += schemaOnly ? 0 : scanned.length;
@@ -299,7 +303,7 @@ export class QueryService {
       if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
       sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);
     }
-    return { sql: analyzed.render((o) => sources.get(o)!), refs: analyzed.refs, profile, missing };
+    return { sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, profile, missing };
   }
 
   /**
