@@ -308,6 +308,22 @@ describe('pool', () => {
     assert.equal(r.status, 504, JSON.stringify(r.body));
     assert.ok(Date.now() - started < 5000);
   });
+  test('a timeout in the middle of a streamed result cuts the response off: JSON, CSV and Arrow readers get an error, not a shorter answer', async () => {
+    const sql = 'SELECT range AS n FROM range(300000000)';
+    const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];
+    for (const [path, headers] of forms) {
+      const res = await post(path, { sql }, { 'x-strata-timeout-ms': '500', ...headers });
+      assert.equal(res.status, 200, 'the status line went out with the first rows');
+      let bytes = 0;
+      const read = (async () => {
+        for await (const chunk of res.body!) bytes += chunk.length;
+      })();
+      await assert.rejects(read, `${path} ${JSON.stringify(headers)}: the body ends in an error`);
+      assert.ok(bytes > 0);
+    }
+    const m = (await (await fetch(`${server.url}/metrics`)).text()).match(/^strata_queries_total\{outcome="timeout"\} (\d+)/m);
+    assert.ok(m !== null && Number(m[1]) >= 3, 'counted as timeouts');
+  });
   test('a bad priority is 400; metrics report the pool', async () => {
     assert.equal((await json('SELECT 1', { 'x-strata-priority': 'urgent' })).status, 400);
     const m = (await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: Record<string, unknown> };

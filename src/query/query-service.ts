@@ -466,6 +466,9 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: Query
       ahead = undefined;
       if (chunk === null || chunk.rowCount === 0 || closed) {
         ended = true;
+        // An interrupted streaming fetch may resolve with no rows instead of failing: that
+        // is the abort, not the end of the result.
+        if (!closed) req.signal.throwIfAborted();
         return null;
       }
       // Read (copied) before the next fetch starts, so DuckDB never runs while this chunk is read.

@@ -20,7 +20,11 @@
  * execution_ms} (JSON) or the header `x-strata-profile` (JSON text; Arrow and CSV).
  * Errors are `{"success":false,"error":"…"}` with 400 (bad or refused SQL), 503 +
  * Retry-After (queue full), 504 (timeout) or 500; an error after streaming started
- * ends the body early (JSON is still closed cleanly, as Arc does) and is logged.
+ * (a timeout in the middle of a large result, say) is logged and cuts the response
+ * off before its last chunk, so the client's HTTP library reports an error. Arc closes
+ * the JSON document cleanly instead, and an Arrow stream may end without its
+ * end-of-stream marker, which Arrow readers accept: either way a shorter result would
+ * read as the whole answer.
  * A client that disconnects cancels its query. Every request is counted for
  * `GET /metrics` by outcome and duration (arrival to last byte) once its response closes.
  */
@@ -230,25 +234,27 @@ function logLate(request: FastifyRequest, err: unknown): void {
 /**
  * Streams a JSON document whose rows array is filled chunk by chunk: `head`, the rows
  * as `[…],[…]`, then `tail(rows)`. A failure after the status line was sent is logged
- * and the document still closed; only a complete result is stored in the cache.
+ * and rethrown, so Fastify cuts the response off before its last chunk: the client's
+ * HTTP library reports an error instead of a well-formed, shorter result (a timeout in
+ * the middle of a large answer must not read as success). Only a complete result is
+ * stored in the cache.
  */
 async function* jsonDocument(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
   head: string, tail: (rows: number) => string): AsyncGenerator<string | Buffer> {
   let rows = 0;
-  let complete = false;
   try {
     yield record(recorder, head);
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
       yield record(recorder, jsonRowsBytes(chunk.columns, chunk.rowCount, rows > 0));
       rows += chunk.rowCount;
     }
-    complete = true;
   } catch (err) {
     logLate(request, err);
+    throw err;
   } finally {
     query.close();
   }
-  if (complete) store(recorder?.result(rows, query.refs));
+  store(recorder?.result(rows, query.refs));
   yield tail(rows);
 }
 
@@ -284,6 +290,7 @@ async function* csvBody(query: OpenQuery, request: FastifyRequest, recorder: Res
     store(recorder?.result(rows, query.refs));
   } catch (err) {
     logLate(request, err);
+    throw err;
   } finally {
     query.close();
   }
@@ -298,11 +305,12 @@ async function* arrowBody(query: OpenQuery, request: FastifyRequest, recorder: R
       rows += chunk.rowCount;
       yield record(recorder, encoder.batch(chunk.columns, chunk.rowCount));
     }
-    // The end-of-stream marker only after a complete result: a reader sees a failure as a truncated stream.
     yield record(recorder, encoder.end());
     store(recorder?.result(rows, query.refs));
   } catch (err) {
+    // Rethrown so the response is cut off (see `jsonDocument`).
     logLate(request, err);
+    throw err;
   } finally {
     query.close();
   }
