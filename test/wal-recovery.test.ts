@@ -1,7 +1,8 @@
 /**
  * The write-ahead log end to end, on real processes: SIGKILL at random moments under
  * concurrent writers (acknowledged records stored exactly once, others at most once),
- * a torn tail cut and logged, and SIGTERM leaving an empty log.
+ * a torn tail cut and logged, SIGTERM leaving an empty log, and a replay rejecting
+ * exactly the lines the live server rejected.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, truncateSync } from 'node:fs';
@@ -74,6 +75,38 @@ test('SIGTERM flushes and leaves an empty WAL; a restart replays nothing twice',
     assert.equal(after.wal.last_lsn, 2, 'LSNs continue across restarts');
     await second.flush();
     assert.deepEqual(await second.rows('SELECT v FROM term ORDER BY v'), [[1], [2], [3]]);
+  } finally {
+    assert.equal(await second.stop('SIGTERM'), 0);
+    removeDir(first.dataDir);
+  }
+});
+
+test('concurrent requests giving new fields conflicting types: after SIGKILL the replay keeps exactly the lines the live server kept', async () => {
+  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000' };
+  const first = await TestServer.start(env);
+  const values = ['1i', '2.5', '"s"', 'true'];
+  // Request r gives each of f0..f3 a type picked from r, in an order picked from r: which
+  // line of which request wins a field's type depends on the order the server took them in.
+  const statuses = await Promise.all(Array.from({ length: 24 }, async (_, r) => {
+    const lines = Array.from({ length: 4 }, (_, k) => {
+      const fields = [0, 1, 2, 3].map((f) => `f${(f + r + k) % 4}=${values[(r * 7 + f * 3 + k) % 4]}`).slice(0, 1 + ((r + k) % 4));
+      return `conflict,req=r${r} ${fields.join(',')} ${1767225600 + r * 4 + k}`;
+    });
+    return (await first.writeLines(lines.join('\n'), 'db=default&precision=s')).status;
+  }));
+  assert.ok(statuses.includes(400), 'some lines were rejected for their types');
+  const snapshot = async (s: TestServer): Promise<{ columns: string[]; types: unknown[][]; rows: unknown[][] }> => {
+    const all = await s.query('SELECT * FROM conflict ORDER BY time', 'default');
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    const types = await s.rows(`SELECT ${all.body.columns.map((c) => `typeof("${c}")`).join(', ')} FROM conflict LIMIT 1`, 'default');
+    return { columns: all.body.columns, types, rows: all.body.data };
+  };
+  const live = await snapshot(first);
+  assert.ok(live.rows.length >= 12, `only ${live.rows.length} lines kept`);
+  await first.stop('SIGKILL');
+  const second = await TestServer.start(env, first.dataDir);
+  try {
+    assert.deepEqual(await snapshot(second), live);
   } finally {
     assert.equal(await second.stop('SIGTERM'), 0);
     removeDir(first.dataDir);
