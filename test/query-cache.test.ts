@@ -124,3 +124,35 @@ describe('result cache', () => {
     }
   });
 });
+
+test('a result whose client left in the middle is not cached: the next request runs it in full', async () => {
+  // A cache large enough for the whole result, so only its being cut short can keep it out.
+  const big = await TestServer.start({ STRATA_QUERY_CACHE_TTL_MS: '600000', STRATA_QUERY_CACHE_MAX_BYTES: String(1 << 30) });
+  try {
+    // Results are cached only for queries reading a measurement (flushed).
+    assert.equal((await big.writeLines(`one v=1i ${T0}`, 'db=default&precision=s')).status, 204);
+    await big.flush();
+    const sql = 'SELECT range AS n FROM range(5000000), (SELECT v FROM one)';
+    const request = (signal?: AbortSignal): Promise<Response> => fetch(`${big.url}/api/v1/query`, {
+      method: 'POST', body: JSON.stringify({ sql }), signal,
+      headers: { 'content-type': 'application/json', 'x-strata-profile': 'true' },
+    });
+    for (let i = 0; i < 3; i++) {
+      const controller = new AbortController();
+      const res = await request(controller.signal);
+      await res.body!.getReader().read();
+      controller.abort();
+    }
+    const cache = async (): Promise<{ entries: number }> =>
+      ((await (await fetch(`${big.url}/api/v1/metrics/query-pool`)).json()) as { cache: { entries: number } }).cache;
+    assert.equal((await cache()).entries, 0);
+    const full = (await (await request()).json()) as { data: number[][]; profile: { cache: string } };
+    assert.equal(full.profile.cache, 'miss');
+    assert.equal(full.data.length, 5_000_000);
+    assert.deepEqual(full.data[4_999_999], [4_999_999]);
+    assert.equal((await cache()).entries, 1);
+  } finally {
+    assert.equal(await big.stop(), 0);
+    removeDir(big.dataDir);
+  }
+});

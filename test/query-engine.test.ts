@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
@@ -323,6 +324,31 @@ describe('pool', () => {
     }
     const m = (await (await fetch(`${server.url}/metrics`)).text()).match(/^strata_queries_total\{outcome="timeout"\} (\d+)/m);
     assert.ok(m !== null && Number(m[1]) >= 3, 'counted as timeouts');
+  });
+  test('clients gone before their query starts leave no connection borrowed', async () => {
+    const body = JSON.stringify({ sql: 'SELECT 1' });
+    const port = Number(new URL(server.url).port);
+    for (let i = 0; i < 300; i++) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(`POST /api/v1/query HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+          setImmediate(() => {
+            socket.destroy();
+            resolve();
+          });
+        });
+        socket.on('error', () => resolve());
+      });
+    }
+    const inUse = async (): Promise<number> =>
+      ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { connections_in_use: number } }).pool.connections_in_use;
+    let borrowed = await inUse();
+    for (let i = 0; i < 50 && borrowed > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      borrowed = await inUse();
+    }
+    assert.equal(borrowed, 0, 'every connection released');
+    assert.deepEqual((await json('SELECT 1 AS one', { 'x-strata-timeout-ms': '3000' })).body.data, [[1]]);
   });
   test('a bad priority is 400; metrics report the pool', async () => {
     assert.equal((await json('SELECT 1', { 'x-strata-priority': 'urgent' })).status, 400);

@@ -460,15 +460,20 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: Query
       void ahead.then(close, close);
     },
     async next() {
-      if (ended || closed) return null;
+      if (ended || closed) {
+        // Closed by the side that aborted it (a client gone): not a complete result.
+        req.signal.throwIfAborted();
+        return null;
+      }
       ahead ??= fetch();
       const chunk = await ahead;
       ahead = undefined;
       if (chunk === null || chunk.rowCount === 0 || closed) {
         ended = true;
-        // An interrupted streaming fetch may resolve with no rows instead of failing: that
-        // is the abort, not the end of the result.
-        if (!closed) req.signal.throwIfAborted();
+        // An interrupted streaming fetch may resolve with no rows instead of failing, and a
+        // result closed while a fetch was in flight ends here too: after an abort, that is
+        // the abort, not the end of the result.
+        req.signal.throwIfAborted();
         return null;
       }
       // Read (copied) before the next fetch starts, so DuckDB never runs while this chunk is read.

@@ -176,11 +176,15 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
 
 /**
  * Opens the query with the request's priority and deadline; the deadline and a client
- * disconnect abort it (leaving the queue, or interrupting DuckDB).
- * @throws whatever `QueryService.open` throws.
+ * disconnect abort it (leaving the queue, or interrupting DuckDB). The query is closed
+ * (its connection released) by whoever reads it, or when the response closes first: a
+ * body generator the client left before it started never runs its `finally`.
+ * @throws QueryCancelledError when the client is already gone; whatever `QueryService.open` throws.
  */
 async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact',
   { priority, timeoutMs }: Limits): Promise<OpenQuery> {
+  // A socket closed before the handler ran has already emitted 'close'.
+  if (reply.raw.destroyed) throw new QueryCancelledError();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new QueryTimeoutError(timeoutMs)), timeoutMs);
   timer.unref();
@@ -194,8 +198,17 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
   };
   try {
     const query = await o.queries.open({ sql, database: databaseOf(request), priority, signal: controller.signal, decimals });
-    const close = query.close;
-    return { ...query, next: query.next, close: () => { cleanup(); close(); } };
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      cleanup();
+      reply.raw.off('close', close);
+      query.close();
+    };
+    reply.raw.once('close', close);
+    if (reply.raw.destroyed) close();
+    return { ...query, next: query.next, close };
   } catch (err) {
     cleanup();
     throw err;
