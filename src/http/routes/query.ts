@@ -175,44 +175,78 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
 }
 
 /**
+ * Runs `fn` once when the exchange ends: its response closes (sent in full, or cut off)
+ * or its socket does. The socket is watched too because a pipelined request's response
+ * waits in a queue, detached from the socket, and never closes when the client leaves.
+ * @returns a function that stops watching.
+ */
+function whenGone(request: FastifyRequest, reply: FastifyReply, fn: () => void): () => void {
+  const socket = request.raw.socket;
+  let fired = false;
+  // A flag, not only `off`: the socket's 'close' emits the response's, and an emitter
+  // still calls the listeners it had when the emit began.
+  const once = (): void => {
+    if (fired) return;
+    fired = true;
+    stop();
+    fn();
+  };
+  const stop = (): void => {
+    reply.raw.off('close', once);
+    socket.off('close', once);
+  };
+  reply.raw.once('close', once);
+  socket.once('close', once);
+  return stop;
+}
+
+/** Whether the client of `request` is gone (its response or its socket closed). */
+function gone(request: FastifyRequest, reply: FastifyReply): boolean {
+  return reply.raw.destroyed || request.raw.socket.destroyed;
+}
+
+/**
  * Opens the query with the request's priority and deadline; the deadline and a client
  * disconnect abort it (leaving the queue, or interrupting DuckDB). The query is closed
- * (its connection released) by whoever reads it, or when the response closes first: a
+ * (its connection released) by whoever reads it, or when the client leaves first: a
  * body generator the client left before it started never runs its `finally`.
- * @throws QueryCancelledError when the client is already gone; whatever `QueryService.open` throws.
+ * @throws QueryCancelledError when the client is gone before the query started;
+ *   whatever `QueryService.open` throws.
  */
 async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact',
   { priority, timeoutMs }: Limits): Promise<OpenQuery> {
-  // A socket closed before the handler ran has already emitted 'close'.
-  if (reply.raw.destroyed) throw new QueryCancelledError();
+  // A client gone before the handler ran has already emitted its 'close'.
+  if (gone(request, reply)) throw new QueryCancelledError();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new QueryTimeoutError(timeoutMs)), timeoutMs);
   timer.unref();
-  const onClose = (): void => {
+  const stopWatching = whenGone(request, reply, () => {
     if (!reply.raw.writableFinished) controller.abort(new QueryCancelledError());
-  };
-  reply.raw.once('close', onClose);
-  const cleanup = (): void => {
+    close();
+  });
+  let query: OpenQuery | undefined;
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
     clearTimeout(timer);
-    reply.raw.off('close', onClose);
+    stopWatching();
+    query?.close();
   };
   try {
-    const query = await o.queries.open({ sql, database: databaseOf(request), priority, signal: controller.signal, decimals });
-    let closed = false;
-    const close = (): void => {
-      if (closed) return;
-      closed = true;
-      cleanup();
-      reply.raw.off('close', close);
-      query.close();
-    };
-    reply.raw.once('close', close);
-    if (reply.raw.destroyed) close();
-    return { ...query, next: query.next, close };
+    query = await o.queries.open({ sql, database: databaseOf(request), priority, signal: controller.signal, decimals });
   } catch (err) {
-    cleanup();
+    close();
     throw err;
   }
+  if (closed || gone(request, reply)) {
+    // The client left while the query opened (`close` may have run before `query` was set).
+    close();
+    query.close();
+    // Not sent: a 499 the error handler does not log, rather than a stream to a closed response.
+    throw new QueryCancelledError();
+  }
+  return { ...query, close };
 }
 
 /**
@@ -225,7 +259,7 @@ const failures = new WeakMap<FastifyRequest, unknown>();
 /** Counts the request in `metrics` once its response closes (sent in full, or its client gone). */
 function countWhenClosed(request: FastifyRequest, reply: FastifyReply, metrics: StrataMetrics): void {
   const started = performance.now();
-  reply.raw.once('close', () => metrics.query(outcomeOf(failures.get(request), reply.raw.writableFinished), (performance.now() - started) / 1000));
+  whenGone(request, reply, () => metrics.query(outcomeOf(failures.get(request), reply.raw.writableFinished), (performance.now() - started) / 1000));
 }
 
 /** The outcome of a request that failed with `err` (undefined: none) and whose response was, or was not, `sent` in full. */
