@@ -11,6 +11,7 @@ import type { QueryService } from '../query/query-service.js';
 import type { ResultCache } from '../query/result-cache.js';
 import type { Storage } from '../storage/storage.js';
 import { installErrorHandler } from './error-handler.js';
+import { whenGone } from './exchange.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes, type StrataMetrics } from './routes/metrics.js';
 import { queryRoutes } from './routes/query.js';
@@ -68,7 +69,8 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
  * served. Node's `server.close()` ends only the connections idle at that moment, so a
  * keep-alive connection whose request finishes later, or one a vanished client left
  * open, would hold `close()` (and shutdown) until `keepAliveTimeout` (72 s). A request
- * in flight is never cut: its connection ends once its response is complete or aborted.
+ * in flight is never cut: its connection ends once its exchange is over (`whenGone`:
+ * response complete or aborted, or client gone, which a pipelined response never sees).
  */
 function closeConnectionsWhenDrained(app: FastifyInstance): void {
   let inFlight = 0;
@@ -76,10 +78,9 @@ function closeConnectionsWhenDrained(app: FastifyInstance): void {
   const closeIfDrained = (): void => {
     if (closing && inFlight === 0) app.server.closeAllConnections();
   };
-  app.server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     inFlight++;
-    // 'close' fires once per response: sent in full, or its connection gone.
-    response.once('close', () => {
+    whenGone(request, response, () => {
       inFlight--;
       closeIfDrained();
     });

@@ -31,6 +31,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { isGone, whenGone } from '../exchange.js';
 import { QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
@@ -175,37 +176,6 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
 }
 
 /**
- * Runs `fn` once when the exchange ends: its response closes (sent in full, or cut off)
- * or its socket does. The socket is watched too because a pipelined request's response
- * waits in a queue, detached from the socket, and never closes when the client leaves.
- * @returns a function that stops watching.
- */
-function whenGone(request: FastifyRequest, reply: FastifyReply, fn: () => void): () => void {
-  const socket = request.raw.socket;
-  let fired = false;
-  // A flag, not only `off`: the socket's 'close' emits the response's, and an emitter
-  // still calls the listeners it had when the emit began.
-  const once = (): void => {
-    if (fired) return;
-    fired = true;
-    stop();
-    fn();
-  };
-  const stop = (): void => {
-    reply.raw.off('close', once);
-    socket.off('close', once);
-  };
-  reply.raw.once('close', once);
-  socket.once('close', once);
-  return stop;
-}
-
-/** Whether the client of `request` is gone (its response or its socket closed). */
-function gone(request: FastifyRequest, reply: FastifyReply): boolean {
-  return reply.raw.destroyed || request.raw.socket.destroyed;
-}
-
-/**
  * Opens the query with the request's priority and deadline; the deadline and a client
  * disconnect abort it (leaving the queue, or interrupting DuckDB). The query is closed
  * (its connection released) by whoever reads it, or when the client leaves first: a
@@ -216,11 +186,11 @@ function gone(request: FastifyRequest, reply: FastifyReply): boolean {
 async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact',
   { priority, timeoutMs }: Limits): Promise<OpenQuery> {
   // A client gone before the handler ran has already emitted its 'close'.
-  if (gone(request, reply)) throw new QueryCancelledError();
+  if (isGone(request.raw, reply.raw)) throw new QueryCancelledError();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new QueryTimeoutError(timeoutMs)), timeoutMs);
   timer.unref();
-  const stopWatching = whenGone(request, reply, () => {
+  const stopWatching = whenGone(request.raw, reply.raw, () => {
     if (!reply.raw.writableFinished) controller.abort(new QueryCancelledError());
     close();
   });
@@ -239,7 +209,7 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     close();
     throw err;
   }
-  if (closed || gone(request, reply)) {
+  if (closed || isGone(request.raw, reply.raw)) {
     // The client left while the query opened (`close` may have run before `query` was set).
     close();
     query.close();
@@ -259,7 +229,7 @@ const failures = new WeakMap<FastifyRequest, unknown>();
 /** Counts the request in `metrics` once its response closes (sent in full, or its client gone). */
 function countWhenClosed(request: FastifyRequest, reply: FastifyReply, metrics: StrataMetrics): void {
   const started = performance.now();
-  whenGone(request, reply, () => metrics.query(outcomeOf(failures.get(request), reply.raw.writableFinished), (performance.now() - started) / 1000));
+  whenGone(request.raw, reply.raw, () => metrics.query(outcomeOf(failures.get(request), reply.raw.writableFinished), (performance.now() - started) / 1000));
 }
 
 /** The outcome of a request that failed with `err` (undefined: none) and whose response was, or was not, `sent` in full. */
