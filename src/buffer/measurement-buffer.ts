@@ -61,8 +61,8 @@ export class MeasurementBuffer {
   /** Rows the next allocation reserves at least. */
   private initialRows = MIN_ROWS;
   private readonly maxInitialRows: number;
-  private detached = 0;
-  private detachment: { snapshot: BufferSnapshot | undefined } = { snapshot: undefined };
+  /** The current generation: its number, and the snapshot that ends it once detached. */
+  private current: { generation: number; snapshot: BufferSnapshot | undefined } = { generation: 0, snapshot: undefined };
 
   /**
    * @param maxInitialRows most rows to reserve for a refill after a snapshot (the owner's
@@ -82,12 +82,12 @@ export class MeasurementBuffer {
 
   /** How many snapshots were detached: rows [0, rowCount) only grow while it stays the same. */
   get generation(): number {
-    return this.detached;
+    return this.current.generation;
   }
 
   /** Filled by the `snapshot()` that ends the current generation. */
   get currentDetachment(): Detachment {
-    return this.detachment;
+    return this.current;
   }
 
   /** Age of the oldest held record in ms (0 when empty). */
@@ -183,9 +183,8 @@ export class MeasurementBuffer {
     this.stringBytes = 0;
     this.oldestAt = NaN;
     this.lsns = [];
-    this.detached++;
-    this.detachment.snapshot = snap;
-    this.detachment = { snapshot: undefined };
+    this.current.snapshot = snap;
+    this.current = { generation: this.current.generation + 1, snapshot: undefined };
     return snap;
   }
 

@@ -58,6 +58,13 @@ export interface HeldTablesStats {
 
 let sequence = 0;
 
+/** Whether an entry's records are no longer held: its snapshot written, or its live buffer detached since. */
+function written(state: HeldState, entry: Entry): boolean {
+  return entry.snapshot !== undefined
+    ? !state.isHeld(entry.snapshot)
+    : state.liveGeneration(entry.database, entry.measurement) !== entry.generation;
+}
+
 /** The held-records tables of one connection. */
 class ConnectionTables {
   private readonly detached = new Map<BufferSnapshot, Entry>();
@@ -104,24 +111,19 @@ class ConnectionTables {
    * until `stop()` (asked before each drop) says to leave the rest.
    */
   async sweep(state: HeldState, stop: () => boolean = () => false): Promise<void> {
-    for (const [snapshot, entry] of this.detached) {
-      if (state.isHeld(snapshot)) continue;
-      if (stop()) return;
-      this.detached.delete(snapshot);
-      await this.forget(entry);
-    }
-    for (const [key, entry] of this.live) {
-      if (state.liveGeneration(entry.database, entry.measurement) === entry.generation) continue;
-      if (stop()) return;
-      this.live.delete(key);
-      await this.forget(entry);
+    for (const entries of [this.detached, this.live] as Map<unknown, Entry>[]) {
+      for (const [key, entry] of entries) {
+        if (!written(state, entry)) continue;
+        if (stop()) return;
+        entries.delete(key);
+        await this.forget(entry);
+      }
     }
   }
 
   /** Whether `sweep` has anything to drop. */
   stale(state: HeldState): boolean {
-    for (const snapshot of this.detached.keys()) if (!state.isHeld(snapshot)) return true;
-    for (const entry of this.live.values()) if (state.liveGeneration(entry.database, entry.measurement) !== entry.generation) return true;
+    for (const entries of [this.detached, this.live]) for (const entry of entries.values()) if (written(state, entry)) return true;
     return false;
   }
 
