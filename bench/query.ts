@@ -16,14 +16,20 @@
  * 2. a 1 M-row, 6-column result is fetched as JSON and as Arrow (targets ≥ 2 M rows/s
  *    JSON, ≥ 8 M rows/s Arrow), time from request to the last byte received.
  *
+ * Requests go through `LoopbackClient` (`loader.ts`: one keep-alive `node:http`
+ * connection, the whole body read), as Grafana's Go client or a script's HTTP library
+ * would, rather than through `fetch`, whose own cost per request and per MB is larger.
+ *
  * Settings (environment variables): BENCH_HOSTS (100), BENCH_RUNS (15), BENCH_ONLY
- * (`throughput`: part 2 only, e.g. to profile the result encoders).
+ * (`throughput`: part 2 only, e.g. to profile the result encoders), BENCH_CLIENT (`http`,
+ * or `fetch` for the client of earlier figures).
  * STRATA_* variables pass through to the server; UV_THREADPOOL_SIZE (12 unless set).
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { join } from 'node:path';
 import { readParquetSource } from '../src/query/sql-rewriter.js';
 import { removeDir, TestServer } from '../test/harness.js';
+import { LoopbackClient } from './loader.js';
 import { CpuGenerator } from './tsbs.js';
 import { median } from './stats.js';
 
@@ -35,6 +41,9 @@ const ROWS_PER_BODY = 10_000;
 const STEPS = 8_640;
 const BIG_ROWS = 1_000_000;
 const ONLY_THROUGHPUT = process.env.BENCH_ONLY === 'throughput';
+/** `http` (default): `LoopbackClient`, one keep-alive `node:http` connection; `fetch`: Node's fetch, the client of figures before 2026-12-04. */
+const CLIENT = process.env.BENCH_CLIENT ?? 'http';
+if (CLIENT !== 'http' && CLIENT !== 'fetch') throw new RangeError(`BENCH_CLIENT must be http or fetch, got ${CLIENT}`);
 
 const QUERIES: { name: string; sql: string; aggregation: boolean }[] = [
   {
@@ -66,14 +75,24 @@ const BIG_SQL = `SELECT time, hostname, usage_user, usage_system, usage_idle, us
   FROM (SELECT * FROM cpu UNION ALL SELECT * FROM cpu) LIMIT ${BIG_ROWS}`;
 
 
-async function post(server: TestServer, path: string, sql: string): Promise<number> {
-  const t0 = performance.now();
-  const res = await fetch(server.url + path, {
-    method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', 'x-arc-database': DATABASE },
-  });
-  const bytes = (await res.arrayBuffer()).byteLength;
+const HEADERS = { 'content-type': 'application/json', 'x-arc-database': DATABASE };
+
+/** POSTs `sql` to `path` through `client` and reads the answer in full; resolves with its body. */
+async function send(client: LoopbackClient | string, path: string, sql: string, headers: Record<string, string> = {}): Promise<Buffer> {
+  const body = JSON.stringify({ sql });
+  const all = { ...HEADERS, ...headers };
+  const res = typeof client === 'string'
+    ? await fetch(client + path, { method: 'POST', body, headers: all }).then(async (r) => ({ status: r.status, body: Buffer.from(await r.arrayBuffer()) }))
+    : await client.post(path, body, all);
   if (res.status !== 200) throw new Error(`${path} ${res.status}: ${sql}`);
-  if (bytes === 0) throw new Error('empty body');
+  if (res.body.length === 0) throw new Error('empty body');
+  return res.body;
+}
+
+/** Milliseconds from sending `sql` to the last byte of its answer. */
+async function post(client: LoopbackClient | string, path: string, sql: string): Promise<number> {
+  const t0 = performance.now();
+  await send(client, path, sql);
   return performance.now() - t0;
 }
 
@@ -99,8 +118,9 @@ async function main(): Promise<void> {
     await server.flush();
     const [[count]] = await server.rows('SELECT count(*) FROM cpu', DATABASE);
     console.log(`ingested ${Number(count).toLocaleString('en')} rows (${HOSTS} hosts × 24 h at 10 s) in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
-      `, flushed; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '12'}, pool 4, result cache off`);
+      `, flushed; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '12'}, pool 4, result cache off, client ${CLIENT}`);
 
+    const client = CLIENT === 'fetch' ? server.url : new LoopbackClient(server.url);
     const duck = await (await DuckDBInstance.create(':memory:')).connect();
     const source = `read_parquet('${join(server.dataDir, DATABASE, 'cpu')}/**/*.parquet', union_by_name = true)`;
     const direct = async (sql: string): Promise<number> => {
@@ -122,17 +142,13 @@ async function main(): Promise<void> {
       while (((await result.fetchChunk())?.rowCount ?? 0) > 0);
       return performance.now() - t;
     };
-    const planning = async (sql: string): Promise<number> => {
-      const res = await fetch(server.url + '/api/v1/query', {
-        method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', 'x-arc-database': DATABASE, 'x-strata-profile': 'true' },
-      });
-      return ((await res.json()) as { profile: { planning_ms: number } }).profile.planning_ms;
-    };
+    const planning = async (sql: string): Promise<number> =>
+      (JSON.parse((await send(client, '/api/v1/query', sql, { 'x-strata-profile': 'true' })).toString()) as { profile: { planning_ms: number } }).profile.planning_ms;
 
     if (!ONLY_THROUGHPUT) {
       console.log(`\n${'query'.padEnd(40)} ${'Strata ms'.padStart(10)} ${'DuckDB ms'.padStart(10)} ${'ratio'.padStart(6)} ${'Arrow ms'.padStart(9)} ${'ratio'.padStart(6)} ${'planning'.padStart(9)} ${'rewritten'.padStart(10)} ${'streamed'.padStart(9)}  (medians of ${RUNS})`);
       for (const q of QUERIES) {
-        for (let i = 0; i < 2; i++) { await post(server, '/api/v1/query', q.sql); await direct(q.sql); }
+        for (let i = 0; i < 2; i++) { await post(client, '/api/v1/query', q.sql); await direct(q.sql); }
         const s: number[] = [];
         const a: number[] = [];
         const d: number[] = [];
@@ -140,9 +156,9 @@ async function main(): Promise<void> {
         const r: number[] = [];
         const st: number[] = [];
         for (let i = 0; i < RUNS; i++) {
-          s.push(await post(server, '/api/v1/query', q.sql));
+          s.push(await post(client, '/api/v1/query', q.sql));
           d.push(await direct(q.sql));
-          a.push(await post(server, '/api/v1/query/arrow', q.sql));
+          a.push(await post(client, '/api/v1/query/arrow', q.sql));
           p.push(await planning(q.sql));
           r.push(await asRewritten(q.sql));
           st.push(await streamed(q.sql));
@@ -163,13 +179,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < 3; i++) dd.push(await direct(BIG_SQL));
     console.log(`  DuckDB direct (runAndReadAll, no encoding): ${median(dd).toFixed(0)} ms = ${(BIG_ROWS / median(dd) / 1000).toFixed(2)} M rows/s`);
     for (const [label, path, target] of [['JSON ', '/api/v1/query', 2], ['Arrow', '/api/v1/query/arrow', 8]] as const) {
-      await post(server, path, BIG_SQL);
+      await post(client, path, BIG_SQL);
       const t: number[] = [];
-      for (let i = 0; i < 5; i++) t.push(await post(server, path, BIG_SQL));
+      for (let i = 0; i < 5; i++) t.push(await post(client, path, BIG_SQL));
       const rate = BIG_ROWS / median(t) / 1000;
       console.log(`  ${label} ${median(t).toFixed(0)} ms = ${rate.toFixed(2)} M rows/s (target ≥ ${target} M rows/s${rate < target ? ': missed' : ''})`);
     }
     duck.closeSync();
+    if (typeof client !== 'string') client.close();
   } finally {
     await server.stop();
     removeDir(server.dataDir);

@@ -88,10 +88,11 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
   const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
   const valid = readValidity(vector, n);
   const data = (bytes: number): Uint8Array => duckdb.vector_get_data(vector, bytes);
-  // Each copy detaches the values from DuckDB's chunk memory, which is freed with the chunk.
+  // `vector_get_data` already returns a copy (a Buffer of its own, offset 0), detached from
+  // DuckDB's chunk memory, which is freed with the chunk: viewed as is, not copied again.
   const copy = <T>(make: new (b: ArrayBuffer, o: number, l: number) => T, width: number): T => {
-    const bytes = data(n * width).slice();
-    return new make(bytes.buffer, 0, n);
+    const bytes = data(n * width);
+    return new make(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
   };
   switch (type.typeId) {
     case DuckDBTypeId.DOUBLE: return { kind: 'f64', values: copy(Float64Array, 8), valid };
@@ -141,7 +142,8 @@ function readValidity(vector: duckdb.Vector, n: number): Validity {
   const words = Math.ceil(n / 64);
   const mask = duckdb.vector_get_validity(vector, words * 8);
   if (!mask) return null;
-  const bytes = mask.slice(0, Math.ceil(n / 8));
+  // A copy already (as `vector_get_data`'s), so a view of it is enough.
+  const bytes = mask.subarray(0, Math.ceil(n / 8));
   // A mask may exist with every bit set: report that as "all valid" so encoders skip checks.
   for (let i = 0; i < bytes.length; i++) {
     const full = i === bytes.length - 1 && n % 8 !== 0 ? (1 << n % 8) - 1 : 0xff;
@@ -177,7 +179,7 @@ function readStrings(entries: Uint8Array, n: number, valid: Validity): Column {
 function readEnum(type: DuckDBEnumType, data: (bytes: number) => Uint8Array, n: number, valid: Validity): Column {
   const width = type.internalTypeId === DuckDBTypeId.UTINYINT ? 1 : type.internalTypeId === DuckDBTypeId.USMALLINT ? 2 : 4;
   const raw = data(n * width);
-  const indexes = width === 1 ? raw : width === 2 ? new Uint16Array(raw.slice().buffer) : new Uint32Array(raw.slice().buffer);
+  const indexes = width === 1 ? raw : width === 2 ? new Uint16Array(raw.buffer, raw.byteOffset, n) : new Uint32Array(raw.buffer, raw.byteOffset, n);
   const dictionary = type.values.map((v) => encoder.encode(v));
   const offsets = new Int32Array(n + 1);
   let total = 0;

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import duckdb from '@duckdb/node-bindings';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { readColumn } from './chunk-columns.js';
+
+test('vector_get_data and vector_get_validity return copies, which readColumn keeps without copying again', async () => {
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    // 300 labels: stored as 2-byte indexes.
+    await conn.run("CREATE TYPE label AS ENUM (SELECT 'v' || i FROM range(300) t(i))");
+    const result = await conn.stream("SELECT CASE WHEN i % 3 = 0 THEN NULL ELSE (i * 1.5)::DOUBLE END AS v, (i % 4)::INTEGER AS k, ('v' || (i % 300))::label AS e FROM range(5000) t(i)");
+    const types = result.columnTypes();
+    const chunk = (await result.fetchChunk())!;
+    const vector = duckdb.data_chunk_get_vector(chunk.chunk, 0);
+    const a = duckdb.vector_get_data(vector, chunk.rowCount * 8);
+    const b = duckdb.vector_get_data(vector, chunk.rowCount * 8);
+    assert.notEqual(a.buffer, b.buffer);
+    a.fill(0xff);
+    assert.equal(new Float64Array(b.buffer, b.byteOffset, chunk.rowCount)[1], 1.5, 'writing one copy changed DuckDB memory or the other copy');
+    const m1 = duckdb.vector_get_validity(vector, 8);
+    const m2 = duckdb.vector_get_validity(vector, 8);
+    assert.notEqual(m1.buffer, m2.buffer);
+
+    const columns = types.map((t, i) => readColumn(chunk, i, t, 'arrow'));
+    // Later chunks reuse DuckDB's memory; the columns read must not change with them.
+    while (((await result.fetchChunk())?.rowCount ?? 0) > 0);
+    const [v, k, e] = columns;
+    assert.equal(v.kind, 'f64');
+    assert.equal(k.kind, 'i32');
+    assert.equal(e.kind, 'utf8');
+    if (v.kind !== 'f64' || k.kind !== 'i32' || e.kind !== 'utf8') return;
+    const text = Buffer.from(e.data);
+    for (let i = 0; i < chunk.rowCount; i++) {
+      assert.equal(k.values[i], i % 4);
+      assert.equal(text.toString('utf8', e.offsets[i], e.offsets[i + 1]), `v${i % 300}`);
+      const valid: boolean = v.valid === null || (v.valid[i >>> 3] & (1 << (i & 7))) !== 0;
+      assert.equal(valid, i % 3 !== 0, `row ${i} validity`);
+      if (valid) assert.equal(v.values[i], i * 1.5);
+    }
+  } finally {
+    conn.closeSync();
+  }
+});
