@@ -55,6 +55,9 @@ test('429 when buffers are full, 503 while storage fails, then every acknowledge
     const stats = await (await fetch(`${server.url}/api/v1/write/stats`)).json() as Stats;
     assert.equal(stats.stats.backpressure, 'storage_failing');
     assert.equal(stats.stats.writes_refused, 2);
+    // Refusals are warnings; the failing flush itself is an error.
+    assert.deepEqual(server.logLines().filter((l) => /write buffers full|storage is failing/.test(l.msg)).map((l) => l.level), [40, 40]);
+    assert.ok(server.logLines().some((l) => l.level === 50), 'the failed flush is logged as an error');
 
     rmSync(hourDir);
     await server.flush();

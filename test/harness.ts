@@ -71,6 +71,18 @@ export class TestServer {
     throw new Error('server never became ready');
   }
 
+  /** The server's log lines so far (pino JSON; anything else skipped): level 40 warn, 50 error. */
+  logLines(): { level: number; msg: string }[] {
+    return this.output.split('\n').flatMap((line) => {
+      if (!line.startsWith('{')) return [];
+      try {
+        return [JSON.parse(line) as { level: number; msg: string }];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   /** POSTs `body` to `path` (relative to the server). */
   post(path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
     return fetch(this.url + path, { method: 'POST', body: body as string, headers });

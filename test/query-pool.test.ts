@@ -127,6 +127,8 @@ describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
     assert.equal(body.success, false);
     assert.match(body.error, /queue full/);
     assert.equal((await metrics(server)).queue_rejected_total, 1);
+    const logged = server.logLines().filter((l) => /queue full/.test(l.msg));
+    assert.deepEqual(logged.map((l) => l.level), [40], 'the refusal is one warning, not an error');
     await hold.release();
     assert.deepEqual(await Promise.all(waiting), [[200, [[1]]], [200, [[2]]]]);
   });

@@ -4,7 +4,8 @@
  * `StrataError`s carry their status (see `errors.ts`); Fastify's own client errors
  * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
  * Query routes answer in Arc's query shape `{"success":false,"error":…}`, every other
- * route `{"error":…}` (Arc and InfluxDB v1 write errors).
+ * route `{"error":…}` (Arc and InfluxDB v1 write errors). Other 5xx are logged as errors;
+ * refusals that shed load (429/503 with `Retry-After`) as warnings.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, StrataError } from '../errors.js';
@@ -26,8 +27,12 @@ export function statusOf(err: unknown): number {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const status = statusOf(err);
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    if (err instanceof BackpressureError || err instanceof QueryQueueFullError) void reply.header('Retry-After', String(err.retryAfterSeconds));
+    if (err instanceof BackpressureError || err instanceof QueryQueueFullError) {
+      // Load shed on purpose: expected under overload, counted in /metrics, and one line
+      // per refused request, so a warning without a stack rather than a failure.
+      request.log.warn({ status, code: err.code }, err.message);
+      void reply.header('Retry-After', String(err.retryAfterSeconds));
+    } else if (status >= 500) request.log.error({ err }, 'request failed');
     const message = err instanceof Error ? err.message : String(err);
     const body: Record<string, unknown> = (request.routeOptions.config as ErrorShapeConfig).errorShape === 'query'
       ? { success: false, error: message }
