@@ -62,9 +62,9 @@ export function loopbackUrl(url: string): URL {
 
 /**
  * One keep-alive `node:http` connection to a server on 127.0.0.1, one request at a time:
- * the query benchmark's client. It costs less per request than `fetch` (undici's web
- * streams), 0.33–0.45 ms against 0.60–0.82 ms for a bare Fastify round trip on the
- * 2-core machine, so more of what is timed is the server.
+ * the query benchmark's client. It costs less per request and per MB than `fetch`
+ * (undici's web streams; figures for both in bench/README.md), so more of what is timed
+ * is the server.
  */
 export class LoopbackClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
