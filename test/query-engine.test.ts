@@ -151,6 +151,32 @@ describe('time-range pruning', () => {
     assert.deepEqual(p.rows, [[12, 12]]);
     assert.equal(p.scanned, 1 + 6);
   });
+  test('a column alias list may name another column `time`: no pruning', async () => {
+    // The time column becomes `ts` and host becomes `time`: every host ('a', 'b') sorts after '2026-…'.
+    const p = await profile("SELECT count(*) FROM cpu AS t(ts, time) WHERE time > '2026-01-01T05:00:00Z'");
+    assert.deepEqual(p.rows, [[72]]);
+    assert.equal(p.scanned, 6);
+  });
+  test('a sample is drawn before WHERE: no pruning below it', async () => {
+    // 12 rows sampled from all 72 are almost never exactly the 12 of hour 5 (1 in 1.5e13);
+    // from the pruned hour alone they always would be.
+    for (const sql of [
+      "SELECT count(*) FROM cpu TABLESAMPLE reservoir(12 ROWS) WHERE time >= '2026-01-01T05:00:00Z'",
+      "SELECT count(*) FROM cpu WHERE time >= '2026-01-01T05:00:00Z' USING SAMPLE reservoir(12 ROWS)",
+    ]) {
+      const p = await profile(sql);
+      assert.ok((p.rows[0][0] as number) < 12, `${sql} → ${JSON.stringify(p.rows)}`);
+      assert.equal(p.scanned, 6);
+    }
+  });
+  test('a POSITIONAL JOIN pairs rows by place: no pruning below it', async () => {
+    // Files are read in hour order, so hour 5 holds positions 60–71 of all 72 rows.
+    const sql = `SELECT count(*), min(n.range), max(n.range) FROM cpu POSITIONAL JOIN range(72) n
+      WHERE cpu.time >= '2026-01-01T05:00:00Z'`;
+    const p = await profile(sql);
+    assert.deepEqual(p.rows, [[12, 60, 71]]);
+    assert.equal(p.scanned, 6);
+  });
 });
 
 describe('listings', () => {

@@ -9,7 +9,8 @@
  * - Only top-level AND-ed conjuncts of that SELECT's WHERE, plus the ON conditions of
  *   INNER joins on the way down (an outer join's ON only decides matching; its
  *   preserved side keeps every row). OR, NOT, CASE and functions of `time` are not
- *   understood and never prune.
+ *   understood and never prune. Nothing prunes a reference below a sample (`TABLESAMPLE`,
+ *   `USING SAMPLE`), a POSITIONAL join or a column alias list.
  * - Comparisons `>=, >, <, <=, =` and `BETWEEN` with `time` on one side and a
  *   constant expression on the other. `time` must name this reference: `alias.time`
  *   with the reference's alias (or measurement name), or a bare `time` when the FROM
@@ -81,6 +82,12 @@ export function timeBounds(root: JsonObject, occurrence: MeasurementOccurrence):
       else joins.push(node);
     }
     if (!ok) return [];
+    // A sample is drawn before WHERE, and a positional join pairs rows by their place:
+    // fewer rows read changes what either keeps. A column alias list (`cpu AS t(a, time)`)
+    // renames columns by position, so `time` need not be the time column.
+    const sources = nodes.slice(k + 1) as JsonObject[];
+    if (owner.sample !== null || sources.some((n) => n.sample !== null || n.ref_type === 'POSITIONAL'
+      || (Array.isArray(n.column_name_alias) && n.column_name_alias.length > 0))) return [];
     select = owner;
     alone = joins.length === 0;
     conditions.push(owner.where_clause);
