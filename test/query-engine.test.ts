@@ -179,6 +179,33 @@ describe('time-range pruning', () => {
   });
 });
 
+describe('host time zone', () => {
+  // DuckDB starts in the host's zone; a half-hour offset makes any mix-up visible.
+  let tz: TestServer;
+  before(async () => {
+    tz = await TestServer.start({ TZ: 'Asia/Kolkata', STRATA_QUERY_CACHE_TTL_MS: '0' });
+    const lines: string[] = [];
+    for (let t = T0; t < T0 + 6 * H; t += 600) lines.push(`cpu,host=a usage=1 ${t}`);
+    assert.equal((await tz.writeLines(lines.join('\n'), 'db=tz&precision=s')).status, 204);
+    await tz.flush();
+  });
+  after(async () => {
+    await tz.stop();
+    removeDir(tz.dataDir);
+  });
+  test('a timestamp without an offset means UTC on every connection, pruned or not', async () => {
+    // Concurrent, so both pool connections answer (one after another, the same one would).
+    const queries: [string, number][] = [
+      ["SELECT count(*) FROM cpu WHERE time < '2026-01-01 01:00:00'", 6],
+      ["SELECT count(*) FROM cpu WHERE time >= '2026-01-01 05:00:00'", 6],
+      ["SELECT count(*) FROM (SELECT * FROM cpu) WHERE time >= '2026-01-01 05:00:00'", 6],
+      ["SELECT count(DISTINCT date_trunc('day', time)) FROM cpu", 1],
+    ];
+    const answers = await Promise.all([...queries, ...queries].map(([sql]) => tz.rows(sql, 'tz')));
+    assert.deepEqual(answers, [...queries, ...queries].map(([, n]) => [[n]]));
+  });
+});
+
 describe('listings', () => {
   test('a file deleted from outside Strata after its listing was cached: the query plans again', async () => {
     const lines = [0, 1, 2].map((h) => `gone,host=a v=${h}i ${T0 + h * H}`).join('\n');

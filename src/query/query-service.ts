@@ -375,11 +375,12 @@ async function evaluateBounds(conn: DuckDBConnection, bounds: readonly TimeBound
   return values;
 }
 
-/** Locks DuckDB down (run once, at start-up, before any query): no file access outside `allowedDirectories`, no more SET. */
+/** Locks DuckDB down (run once, at start-up, before any query): every connection in UTC, no file access outside `allowedDirectories`, no more SET. */
 export async function lockDown(conn: DuckDBConnection, allowedDirectories: readonly string[]): Promise<void> {
   const list = allowedDirectories.map((d) => quoteLiteral(d.endsWith('/') ? d : `${d}/`)).join(', ');
   // UTC: strings without an offset compared with `time` mean UTC, whatever the host's zone.
-  await conn.run("SET TimeZone = 'UTC'");
+  // GLOBAL: a plain SET is this connection's alone; the pooled ones would keep the host's zone.
+  await conn.run("SET GLOBAL TimeZone = 'UTC'");
   await conn.run(`SET allowed_directories = [${list}]`);
   await conn.run('SET enable_external_access = false');
   await conn.run('SET lock_configuration = true');
