@@ -85,6 +85,7 @@ describe('sandbox', () => {
     ['path traversal measurement', 'SELECT * FROM qe."../qe/cpu"'],
     ['slash in name', 'SELECT * FROM "a/b"'],
     ['three-part name', 'SELECT * FROM a.b.cpu'],
+    ['current_setting (host paths)', "SELECT current_setting('allowed_directories')"],
   ];
   for (const [name, sql] of hostile) {
     test(`refused: ${name}`, async () => {
@@ -92,6 +93,7 @@ describe('sandbox', () => {
       assert.equal(r.status, 400, `${sql} → ${r.status} ${JSON.stringify(r.body)}`);
       assert.equal(r.body.success, false);
       assert.ok(!JSON.stringify(r.body).includes('root:'), 'no file content leaked');
+      assert.ok(!JSON.stringify(r.body).includes(server.dataDir), 'no data directory path leaked');
     });
   }
   test('no file was created outside', () => {

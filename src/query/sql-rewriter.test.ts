@@ -268,6 +268,7 @@ const REJECTED: readonly { name: string; sql: string; message: RegExp }[] = [
   { name: 'time travel is rejected', sql: 'SELECT * FROM cpu AT (VERSION => 1)', message: /^AT \(\.\.\.\) time travel is not supported on measurement "cpu"$/ },
   { name: 'database name escaping the data directory is rejected', sql: 'SELECT * FROM "../etc".passwd', message: /^database "\.\.\/etc" contains "\/"$/ },
   { name: 'measurement named .. is rejected', sql: 'SELECT * FROM ".."', message: /^measurement "\.\." is not allowed$/ },
+  { name: 'current_setting is rejected, schema-qualified or nested', sql: "SELECT host FROM cpu WHERE host <> main.CURRENT_SETTING('temp_directory')", message: /^current_setting\(\) is not allowed/ },
 ];
 
 for (const c of REJECTED) {

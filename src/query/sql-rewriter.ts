@@ -91,7 +91,8 @@ export interface SqlParser {
  * @throws QueryRejectedError, with DuckDB's message where there is one, when the SQL does
  *   not parse; is not exactly one SELECT statement (DuckDB serializes only SELECT, so
  *   DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN, CALL and PIVOT statements are refused);
- *   is DESCRIBE/SHOW/SUMMARIZE; reads a file by path (`FROM 'x.csv'`); uses a three-part
+ *   is DESCRIBE/SHOW/SUMMARIZE; calls `current_setting()` (DuckDB's settings name host
+ *   directories); reads a file by path (`FROM 'x.csv'`); uses a three-part
  *   name or `AT (...)` time travel on a measurement; names an invalid database or
  *   measurement (see `nameError`). A syntax that only accepts a plain table name
  *   would pass here but its rewrite would not parse: the caller reports that with
@@ -220,6 +221,11 @@ class ReferenceWalker {
       }
       case 'SHOW_REF':
         throw new QueryRejectedError('DESCRIBE, SHOW and SUMMARIZE are not supported; query measurements with SELECT');
+      case 'FUNCTION':
+        // The settings hold host paths (allowed_directories, temp_directory, secret_directory).
+        if (String(value.function_name).toLowerCase() === 'current_setting') {
+          throw new QueryRejectedError('current_setting() is not allowed: DuckDB settings are not exposed');
+        }
     }
     for (const [key, item] of Object.entries(value)) this.child(key, item, ctes);
   }
