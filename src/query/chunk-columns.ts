@@ -8,13 +8,13 @@
  * Arrow encoders; going through `getColumns()` instead costs ~20× more
  * (../shared/notes/hot-path.md, "DuckDB from Node").
  *
- * Conversions: every timestamp unit becomes µs (ns floored); ENUM becomes its string.
+ * Conversions: every timestamp unit becomes µs (ns floored, ±infinity kept); ENUM becomes its string.
  * With `DecimalMode` `arrow`, as Arc's Arrow path (Grafana cannot read decimals):
  * DECIMAL(≤18, 0) becomes int64 (`i64`), other decimals and HUGEINT float64. Types without a fast path (INTERVAL, LIST,
  * STRUCT, UUID, HUGEINT, …) come out as `other` with node-api values.
  */
 import duckdb from '@duckdb/node-bindings';
-import { microsFromNanos } from './json-result.js';
+import { microsFromUnit } from './json-result.js';
 import { DuckDBTypeId, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 
 /** Arrow-style validity bitmap (bit i of byte i>>3 = row i valid), or null when every row is valid. */
@@ -82,6 +82,8 @@ export function kindOf(type: DuckDBType, decimals: DecimalMode): ColumnKind {
 
 const encoder = new TextEncoder();
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Reads column `index` (of SQL type `type`) of `chunk`; its kind is `kindOf(type, decimals)`. */
 export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBType, decimals: DecimalMode): Column {
   const n = chunk.rowCount;
@@ -111,10 +113,8 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
       return { kind: 'timestamp', values: copy(BigInt64Array, 8), valid, tz: type.typeId === DuckDBTypeId.TIMESTAMP_TZ };
     case DuckDBTypeId.TIMESTAMP_S: case DuckDBTypeId.TIMESTAMP_MS: case DuckDBTypeId.TIMESTAMP_NS: {
       const values = copy(BigInt64Array, 8);
-      const s = type.typeId;
-      for (let i = 0; i < n; i++) {
-        values[i] = s === DuckDBTypeId.TIMESTAMP_S ? values[i] * 1_000_000n : s === DuckDBTypeId.TIMESTAMP_MS ? values[i] * 1000n : microsFromNanos(values[i]);
-      }
+      const unit = type.typeId === DuckDBTypeId.TIMESTAMP_S ? 's' : type.typeId === DuckDBTypeId.TIMESTAMP_MS ? 'ms' : 'ns';
+      for (let i = 0; i < n; i++) values[i] = microsFromUnit(values[i], unit);
       return { kind: 'timestamp', values, valid, tz: false };
     }
     case DuckDBTypeId.VARCHAR: return readStrings(data(n * 16), n, valid);
@@ -130,7 +130,13 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
       if (t.scale === 0) return { kind: 'i64', values: BigInt64Array.from(raw as ArrayLike<number | bigint>, BigInt), valid };
       const div = 10 ** t.scale;
       const values = new Float64Array(n);
-      for (let i = 0; i < n; i++) values[i] = Number(raw[i]) / div;
+      for (let i = 0; i < n; i++) {
+        const v = raw[i];
+        // An exact integer over an exact power of ten is one correctly rounded division. Past
+        // 2^53 the integer itself would be rounded first, landing up to 1 ulp off the nearest
+        // double (DuckDB's CAST AS DOUBLE); its text is parsed instead.
+        values[i] = typeof v === 'number' || (v <= MAX_SAFE && v >= -MAX_SAFE) ? Number(v) / div : Number(`${v}e-${t.scale}`);
+      }
       return { kind: 'f64', values, valid };
     }
   }

@@ -20,13 +20,29 @@ const INFINITE_US = 9223372036854775807n;
 /** DuckDB's ±infinity dates: ±(2^31 − 1) days. */
 const INFINITE_DAYS = 2147483647;
 
-/** ISO 8601 text of `ms` since the epoch without the `.sssZ` tail (6-digit years keep their sign). */
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, '');
-}
-
 /** `00`…`99`: hours, minutes and seconds of the time of day by table lookup instead of padStart per value. */
 const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+/**
+ * `YYYY-MM-DD` of `days` since the epoch (proleptic Gregorian, integer math: Hinnant's
+ * civil_from_days). Not `Date`, whose range (±100,000,000 days) is narrower than DuckDB's
+ * DATE and TIMESTAMP ranges. Years outside 0000–9999 as `toISOString` writes them: a sign
+ * and at least six digits.
+ */
+function dayText(days: number): string {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shifted = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shifted + 2) / 5) + 1;
+  const month = shifted < 10 ? shifted + 3 : shifted - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  const yearText = year >= 0 && year <= 9999 ? String(year).padStart(4, '0') : (year < 0 ? '-' : '+') + String(Math.abs(year)).padStart(6, '0');
+  return `${yearText}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}`;
+}
+
 /** Leading zeros of a trimmed fraction: `ZEROS[k]` is k zeros. */
 const ZEROS = ['', '0', '00', '000', '0000', '00000'];
 
@@ -48,13 +64,16 @@ let splitTime = 0;
 function splitMicros(micros: number): void {
   let fraction = micros % 1_000_000;
   if (fraction < 0) fraction += 1_000_000;
-  const seconds = (micros - fraction) / 1_000_000;
+  splitSeconds((micros - fraction) / 1_000_000, fraction);
+}
+
+/** As `splitMicros`, for whole `seconds` since the epoch and `fraction` µs (0–999,999) into the second. */
+function splitSeconds(seconds: number, fraction: number): void {
   let time = seconds % 86_400;
   if (time < 0) time += 86_400;
   const day = (seconds - time) / 86_400;
   if (day !== cachedDay) {
-    // isoSeconds keeps JavaScript's rules for years outside 0000–9999 (sign, six digits).
-    cachedDayText = isoSeconds(day * 86_400_000).slice(0, -8);
+    cachedDayText = dayText(day) + 'T';
     cachedDay = day;
   }
   splitFraction = fraction;
@@ -64,6 +83,11 @@ function splitMicros(micros: number): void {
 /** RFC 3339 UTC text of `micros` since the epoch, a safe integer, fraction trimmed of trailing zeros. */
 function timestampText(micros: number): string {
   splitMicros(micros);
+  return splitText();
+}
+
+/** RFC 3339 UTC text of what `splitMicros` or `splitSeconds` last split, fraction trimmed of trailing zeros. */
+function splitText(): string {
   const time = splitTime;
   const minutes = (time - (time % 60)) / 60;
   const text = cachedDayText + TWO_DIGITS[(minutes - (minutes % 60)) / 60] + ':' + TWO_DIGITS[minutes % 60] + ':' + TWO_DIGITS[time % 60];
@@ -87,18 +111,19 @@ export function rfc3339FromMicros(micros: bigint): string {
   if (Number.isSafeInteger(n)) return timestampText(n);
   if (micros === INFINITE_US) return 'infinity';
   if (micros === -INFINITE_US) return '-infinity';
-  // Beyond ±2^53 µs (years before 1685 or after 2255) a double cannot hold the value exactly.
-  const seconds = micros >= 0n ? micros / 1_000_000n : -((-micros + 999_999n) / 1_000_000n);
-  const fraction = Number(micros - seconds * 1_000_000n);
-  const base = isoSeconds(Number(seconds) * 1000);
-  return fraction === 0 ? `${base}Z` : `${base}.${String(fraction).padStart(6, '0').replace(/0+$/, '')}Z`;
+  // Beyond ±2^53 µs (years before 1685 or after 2255) a double cannot hold the value exactly;
+  // its whole seconds (below 2^44) can.
+  let fraction = micros % 1_000_000n;
+  if (fraction < 0n) fraction += 1_000_000n;
+  splitSeconds(Number((micros - fraction) / 1_000_000n), Number(fraction));
+  return splitText();
 }
 
 /** `YYYY-MM-DD` of `days` since the epoch; DuckDB's infinite dates as `infinity` / `-infinity`. */
 export function dateFromDays(days: number): string {
   if (days === INFINITE_DAYS) return 'infinity';
   if (days === -INFINITE_DAYS) return '-infinity';
-  return isoSeconds(days * 86_400_000).replace(/T.*$/, '');
+  return dayText(days);
 }
 
 /** 10^k for the decimal fast path of `numberText`. */
@@ -139,9 +164,19 @@ export function numberText(v: number): string {
 }
 
 /** Floor division of ns by 1000 (BigInt `/` truncates toward zero, which would round pre-1970 instants up). */
-export function microsFromNanos(nanos: bigint): bigint {
+function microsFromNanos(nanos: bigint): bigint {
   const q = nanos / 1000n;
   return nanos < 0n && q * 1000n !== nanos ? q - 1n : q;
+}
+
+/**
+ * µs since the epoch of a TIMESTAMP_S, _MS or _NS value `v` counted in `unit` (ns
+ * floored). DuckDB's ±infinity is ±(2^63 − 1) in every unit: it stays so (±infinity in
+ * µs as well) instead of being scaled, which would overflow int64 or move it to 2262.
+ */
+export function microsFromUnit(v: bigint, unit: 's' | 'ms' | 'ns'): bigint {
+  if (v === INFINITE_US || v === -INFINITE_US) return v;
+  return unit === 's' ? v * 1_000_000n : unit === 'ms' ? v * 1000n : microsFromNanos(v);
 }
 
 /** One value as JSON text. */
@@ -154,9 +189,9 @@ export function jsonValue(v: DuckDBValue): string {
   }
   if (v === null) return 'null';
   if (v instanceof DuckDBTimestampTZValue || v instanceof DuckDBTimestampValue) return `"${rfc3339FromMicros(v.micros)}"`;
-  if (v instanceof DuckDBTimestampMillisecondsValue) return `"${rfc3339FromMicros(v.millis * 1000n)}"`;
-  if (v instanceof DuckDBTimestampSecondsValue) return `"${rfc3339FromMicros(v.seconds * 1_000_000n)}"`;
-  if (v instanceof DuckDBTimestampNanosecondsValue) return `"${rfc3339FromMicros(microsFromNanos(v.nanos))}"`;
+  if (v instanceof DuckDBTimestampMillisecondsValue) return `"${rfc3339FromMicros(microsFromUnit(v.millis, 'ms'))}"`;
+  if (v instanceof DuckDBTimestampSecondsValue) return `"${rfc3339FromMicros(microsFromUnit(v.seconds, 's'))}"`;
+  if (v instanceof DuckDBTimestampNanosecondsValue) return `"${rfc3339FromMicros(microsFromUnit(v.nanos, 'ns'))}"`;
   if (v instanceof DuckDBDateValue) return `"${dateFromDays(v.days)}"`;
   if (v instanceof DuckDBDecimalValue) return v.toString();
   return JSON.stringify(String(v));

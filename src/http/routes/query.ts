@@ -298,8 +298,12 @@ async function* csvBody(query: OpenQuery, request: FastifyRequest, recorder: Res
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
       let text = '';
       for (let r = 0; r < chunk.rowCount; r++) {
-        for (let c = 0; c < chunk.columns.length; c++) text += (c === 0 ? '' : ',') + csvField(cellText(chunk.columns[c], r, 'csv'));
-        text += '\r\n';
+        let line = '';
+        for (let c = 0; c < chunk.columns.length; c++) line += (c === 0 ? '' : ',') + csvField(cellText(chunk.columns[c], r, 'csv'));
+        // A lone empty field would be a blank line, which pandas skips (skip_blank_lines) and
+        // Python's csv reads as a row of no fields: quoted, as Python's csv writer does, it
+        // stays a row of one value.
+        text += (line === '' ? '""' : line) + '\r\n';
       }
       rows += chunk.rowCount;
       yield record(recorder, text);

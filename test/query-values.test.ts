@@ -1,0 +1,84 @@
+/**
+ * Edge values through every result format (JSON, /exec, CSV, Arrow) of a real server,
+ * against what DuckDB holds: the ends of DuckDB's DATE and TIMESTAMP ranges, infinite
+ * timestamps in every unit, decimals past 2^53 in Arrow, and CSV rows of one empty field.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { tableFromIPC, type Table } from 'apache-arrow';
+import { removeDir, TestServer } from './harness.js';
+
+let server: TestServer;
+
+before(async () => {
+  server = await TestServer.start({ STRATA_QUERY_CACHE_TTL_MS: '0' });
+});
+after(async () => {
+  assert.equal(await server.stop(), 0);
+  removeDir(server.dataDir);
+});
+
+function post(path: string, sql: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(server.url + path, { method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', ...headers } });
+}
+
+async function jsonRows(sql: string): Promise<unknown[][]> {
+  const res = await post('/api/v1/query', sql);
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { data: unknown[][] }).data;
+}
+
+async function execRows(sql: string): Promise<unknown[][]> {
+  const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`);
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { dataset: unknown[][] }).dataset;
+}
+
+async function csvText(sql: string): Promise<string> {
+  const res = await post('/api/v1/query', sql, { accept: 'text/csv' });
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+async function arrowTable(sql: string): Promise<Table> {
+  const res = await post('/api/v1/query/arrow', sql);
+  assert.equal(res.status, 200);
+  return tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+}
+
+/** The int64 stored for row 0 of column `name` (apache-arrow's `get` refuses instants past ±2^53 ms). */
+function rawInt64(table: Table, name: string): bigint {
+  return (table.getChild(name)!.data[0].values as BigInt64Array)[0];
+}
+
+test('the ends of DuckDB\'s DATE and TIMESTAMP ranges and infinite TIMESTAMP_S/_MS/_NS in JSON, /exec, CSV and Arrow', async () => {
+  const sql = `SELECT '294000-01-01 12:00:00.5'::TIMESTAMP AS far, '290000-01-01 (BC)'::TIMESTAMP AS early, DATE '5000000-01-01' AS day,
+    'infinity'::TIMESTAMP::TIMESTAMP_S AS s, '-infinity'::TIMESTAMP_S AS s_neg, 'infinity'::TIMESTAMP_MS AS ms,
+    'infinity'::TIMESTAMP_NS AS ns, '-infinity'::TIMESTAMP_NS AS ns_neg, '1969-12-31 23:59:59.5'::TIMESTAMP_MS AS ms_before`;
+  // Years past 9999 and before 0000 as toISOString writes them (sign, six digits or more);
+  // 290000 BC is year -289999 counted astronomically.
+  const expected = ['+294000-01-01T12:00:00.5Z', '-289999-01-01T00:00:00Z', '+5000000-01-01',
+    'infinity', '-infinity', 'infinity', 'infinity', '-infinity', '1969-12-31T23:59:59.5Z'];
+  assert.deepEqual(await jsonRows(sql), [expected]);
+  assert.deepEqual(await execRows(sql), [expected]);
+  assert.equal(await csvText(sql), `far,early,day,s,s_neg,ms,ns,ns_neg,ms_before\r\n${expected.join(',')}\r\n`);
+
+  const table = await arrowTable(sql);
+  const max = 9223372036854775807n;
+  assert.deepEqual(['s', 's_neg', 'ms', 'ns', 'ns_neg'].map((c) => rawInt64(table, c)), [max, -max, max, max, -max]);
+  assert.equal(rawInt64(table, 'far'), 9215576668800000000n + 43_200_500_000n);
+  assert.equal(rawInt64(table, 'ms_before'), -500_000n);
+});
+
+test('Arrow: DECIMAL(18,3) past 2^53 unscaled is the nearest double, as DuckDB casts it', async () => {
+  const values = ['123456789012345.678', '-263126849293436.849', '999999999999999.999', '48415616581590.770', '0.001', '-9007199254.741'];
+  const table = await arrowTable(`SELECT ${values.map((v, i) => `${v}::DECIMAL(18,3) AS d${i}`).join(', ')}`);
+  assert.deepEqual(values.map((_, i) => table.getChild(`d${i}`)!.get(0)), values.map(Number));
+});
+
+test('CSV: a row of one empty field (empty string or NULL) is written as "" instead of a blank line', async () => {
+  const text = await csvText("SELECT CASE i WHEN 0 THEN '' WHEN 1 THEN 'x' ELSE NULL END AS v FROM range(3) t(i) ORDER BY i");
+  assert.equal(text, 'v\r\n""\r\nx\r\n""\r\n');
+  // Two columns keep plain empty fields.
+  assert.equal(await csvText("SELECT '' AS a, NULL AS b"), 'a,b\r\n,\r\n');
+});
