@@ -92,6 +92,24 @@ describe('priorities (pool of 1)', () => {
     assert.deepEqual((await metrics(server)).queue_depth, { critical: 0, high: 0, normal: 0, low: 0 });
   });
 
+  test('a result its client stopped reading is cut off at its timeout: the connection is freed for the next query', async () => {
+    const controller = new AbortController();
+    const stalled = await query(server, 'SELECT range AS i FROM range(1000000000)', { 'x-strata-timeout-ms': '1000' }, controller.signal);
+    assert.equal(stalled.status, 200);
+    const reader = stalled.body!.getReader();
+    await reader.read();
+    await until(server, (m) => m.connections_in_use === 1);
+    // Queued behind the stalled result, and given far longer than its timeout.
+    const next = await query(server, 'SELECT 42 AS answer', { 'x-strata-timeout-ms': '8000' });
+    assert.equal(next.status, 200);
+    assert.deepEqual(((await next.json()) as { data: unknown[][] }).data, [[42]]);
+    await assert.rejects(async () => {
+      while (!(await reader.read()).done);
+    }, 'the stalled body ends in an error, not as a complete answer');
+    assert.equal((await metrics(server)).connections_in_use, 0);
+    controller.abort();
+  });
+
   test('SIGTERM with a query in flight: it is answered in full, then the server exits 0 without waiting for idle connections', async () => {
     await fetch(`${server.url}/health`); // leaves an idle keep-alive connection open
     const answer = query(server, 'SELECT count(*) AS n FROM range(2000000000)').then(async (res) => [res.status, await res.json()] as const);

@@ -177,7 +177,9 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
 
 /**
  * Opens the query with the request's priority and deadline; the deadline and a client
- * disconnect abort it (leaving the queue, or interrupting DuckDB). The query is closed
+ * disconnect abort it (leaving the queue, or interrupting DuckDB), and a deadline
+ * reached while the result streams also closes the query and cuts the response off
+ * (whether or not the client still reads). The query is closed
  * (its connection released) by whoever reads it, or when the client leaves first: a
  * body generator the client left before it started never runs its `finally`.
  * @throws QueryCancelledError when the client is gone before the query started;
@@ -188,7 +190,18 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
   // A client gone before the handler ran has already emitted its 'close'.
   if (isGone(request.raw, reply.raw)) throw new QueryCancelledError();
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new QueryTimeoutError(timeoutMs)), timeoutMs);
+  const timer = setTimeout(() => {
+    const err = new QueryTimeoutError(timeoutMs);
+    controller.abort(err);
+    if (query === undefined) return;
+    // Streaming: a client that stopped reading holds the body generator at a `yield`,
+    // where the abort never reaches it, so the query (and its connection) and the
+    // response (which a shutdown waits for) would be held for as long as the client
+    // likes. Cut it off here, as a timeout while streaming does.
+    failures.set(request, err);
+    close();
+    reply.raw.destroy();
+  }, timeoutMs);
   timer.unref();
   const stopWatching = whenGone(request.raw, reply.raw, () => {
     if (!reply.raw.writableFinished) controller.abort(new QueryCancelledError());
