@@ -364,6 +364,22 @@ describe('pool', () => {
     assert.equal(r.status, 504, JSON.stringify(r.body));
     assert.ok(Date.now() - started < 5000);
   });
+  test('a timeout while the query is planned is a 504, not the interrupted DuckDB statement as a 500', async () => {
+    // A long IN list keeps the parse (a DuckDB call made while planning) busy for some ms;
+    // the deadlines sweep across it. Each text is new, so none is parsed from the cache.
+    const list = Array.from({ length: 14000 }, (_, i) => i).join(',');
+    const failed: string[] = [];
+    for (let ms = 1; ms <= 60; ms++) {
+      const res = await post('/api/v1/query', { sql: `SELECT count(*) AS n FROM range(10) WHERE range IN (${list}) -- ${ms}` }, { 'x-strata-timeout-ms': String(ms) });
+      if (res.status === 200) {
+        await res.text().catch(() => undefined);
+        continue;
+      }
+      const body = await res.json() as { success: boolean; error: string };
+      if (res.status !== 504 || body.success !== false || !/timed out/.test(body.error)) failed.push(`${ms} ms: ${res.status} ${JSON.stringify(body)}`);
+    }
+    assert.deepEqual(failed, []);
+  });
   test('a timeout in the middle of a streamed result cuts the response off: JSON, CSV and Arrow readers get an error, not a shorter answer', async () => {
     const sql = 'SELECT range AS n FROM range(300000000)';
     const timeouts = async (): Promise<number> =>

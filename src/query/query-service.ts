@@ -21,7 +21,7 @@
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult, DuckDBType } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
-import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError } from '../errors.js';
+import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, StrataError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
@@ -173,7 +173,9 @@ export class QueryService {
           for (const c of cleanup.reverse()) await c();
         }
       }, { priority: req.priority, signal: req.signal }).catch((err: unknown) => {
-        if (!handedOut) reject(err);
+        // Planning runs DuckDB statements outside `guard`: one the abort interrupted fails
+        // with DuckDB's own "INTERRUPT Error", which would otherwise be a 500.
+        if (!handedOut) reject(req.signal.aborted && !(err instanceof StrataError) ? req.signal.reason : err);
       });
     });
   }
