@@ -398,6 +398,32 @@ describe('pool', () => {
     }
     assert.equal(await timeouts(), timeoutsBefore + 3, 'each counted as a timeout');
   });
+  test('a result of up to 256 KiB is one body with a Content-Length, a larger one is chunked, and a failure within the first 256 KiB gets its status', async () => {
+    const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];
+    for (const [path, headers] of forms) {
+      const what = `${path} ${JSON.stringify(headers)}`;
+      const small = await post(path, { sql: 'SELECT range AS n FROM range(3000)' }, headers);
+      assert.equal(small.status, 200, what);
+      assert.equal(small.headers.get('transfer-encoding'), null, what);
+      const smallBody = Buffer.from(await small.arrayBuffer());
+      assert.equal(Number(small.headers.get('content-length')), smallBody.length, what);
+      const large = await post(path, { sql: 'SELECT range AS n FROM range(200000)' }, headers);
+      assert.equal(large.headers.get('transfer-encoding'), 'chunked', what);
+      const largeBody = Buffer.from(await large.arrayBuffer());
+      const count = path.endsWith('arrow') ? tableFromIPC(largeBody).numRows
+        : headers.accept === undefined ? (JSON.parse(largeBody.toString()) as { data: unknown[][] }).data.length
+          : largeBody.toString().trimEnd().split('\r\n').length - 1;
+      assert.equal(count, 200000, what);
+      // Rows 0–19,999 come in several chunks before the failure: well within 256 KiB in every format.
+      const failing = await post(path, { sql: "SELECT CASE WHEN range < 20000 THEN range ELSE error('boom at ' || range) END AS n FROM range(30000)" }, headers);
+      assert.ok(failing.status >= 400, `${what}: ${failing.status}`);
+      assert.deepEqual(await failing.json(), { success: false, error: 'Invalid Input Error: boom at 20000' }, what);
+      // Streaming has begun in DuckDB (one row found) but the status line is not out: a timeout is still a 504.
+      const slow = await post(path, { sql: 'SELECT range AS n FROM range(100000000000) WHERE range % 1000000007 = 5' }, { 'x-strata-timeout-ms': '500', ...headers });
+      assert.equal(slow.status, 504, what);
+      assert.match(((await slow.json()) as { error: string }).error, /timed out/, what);
+    }
+  });
   test('clients gone before their query starts, or with a query pipelined behind another, leave no connection borrowed', async () => {
     const body = JSON.stringify({ sql: 'SELECT 1' });
     const port = Number(new URL(server.url).port);

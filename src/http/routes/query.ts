@@ -3,8 +3,7 @@
  *
  * - `POST /api/v1/query` — body JSON `{"sql": "…", "format"?: "json" | "csv"}`. JSON
  *   answers Arc's shape `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
- *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`, streamed chunk by
- *   chunk; `Accept: text/csv` or `"format": "csv"` answers RFC 4180 CSV (header line,
+ *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `Accept: text/csv` or `"format": "csv"` answers RFC 4180 CSV (header line,
  *   CRLF, NULL as an empty field).
  * - `POST /api/v1/query/arrow` — same body; an Arrow IPC stream
  *   (`application/vnd.apache.arrow.stream`), one record batch per DuckDB chunk; a
@@ -18,10 +17,14 @@
  * value is a 400 whether or not the answer is cached); `x-strata-profile: true` or
  * `x-arc-profile: true` adds `profile` {planning_ms, files_considered, files_scanned, buffered_rows,
  * execution_ms} (JSON) or the header `x-strata-profile` (JSON text; Arrow and CSV).
+ * A result of up to 256 KiB (`WHOLE_BODY_BYTES`) is sent as one body with a
+ * Content-Length; a larger one is streamed chunk by chunk (chunked encoding), never
+ * held whole.
  * Errors are `{"success":false,"error":"…"}` with 400 (bad or refused SQL), 503 +
- * Retry-After (queue full), 504 (timeout) or 500; an error after streaming started
- * (a timeout in the middle of a large result, say) is logged and cuts the response
- * off before its last chunk, so the client's HTTP library reports an error. Arc closes
+ * Retry-After (queue full), 504 (timeout) or 500, also for a failure within the first
+ * 256 KiB of a result; an error after streaming started (a timeout in the middle of a
+ * large result, say) is logged and cuts the response off before its last chunk, so the
+ * client's HTTP library reports an error. Arc closes
  * the JSON document cleanly instead, and an Arrow stream may end without its
  * end-of-stream marker, which Arrow readers accept: either way a shorter result would
  * read as the whole answer.
@@ -78,18 +81,18 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     if (hit !== undefined) {
       if (csv) {
         profileHeader(request, reply, HIT_PROFILE);
-        return reply.type('text/csv; charset=utf-8').send(Readable.from(hit.chunks));
+        return sendBody(request, reply, 'text/csv; charset=utf-8', replay(hit));
       }
-      return reply.type('application/json').send(Readable.from(replay(hit, trailer(hit.rows, HIT_PROFILE))));
+      return sendBody(request, reply, 'application/json', replay(hit, trailer(hit.rows, HIT_PROFILE)));
     }
     const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'exact', limits);
     const store = storer(o.cache, fmt, request, sql, query);
     if (csv) {
       profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
-      return reply.type('text/csv; charset=utf-8').send(Readable.from(csvBody(query, request, recorder, store)));
+      return sendBody(request, reply, 'text/csv; charset=utf-8', csvBody(query, recorder, store));
     }
-    return reply.type('application/json').send(Readable.from(jsonBody(query, request, recorder, store, trailer)));
+    return sendBody(request, reply, 'application/json', jsonBody(query, recorder, store, trailer));
   });
 
   app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
@@ -98,12 +101,12 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const hit = o.cache.get('arrow', databaseOf(request), sql);
     if (hit !== undefined) {
       profileHeader(request, reply, HIT_PROFILE);
-      return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(hit.chunks));
+      return sendBody(request, reply, 'application/vnd.apache.arrow.stream', replay(hit));
     }
     const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'arrow', limits);
     profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
-    return reply.type('application/vnd.apache.arrow.stream').send(Readable.from(arrowBody(query, request, recorder, storer(o.cache, 'arrow', request, sql, query))));
+    return sendBody(request, reply, 'application/vnd.apache.arrow.stream', arrowBody(query, recorder, storer(o.cache, 'arrow', request, sql, query)));
   });
 
   app.get('/exec', { config }, async (request, reply) => {
@@ -111,10 +114,10 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
     const limits = limitsOf(request, o.timeoutMs);
     const hit = o.cache.get('exec', databaseOf(request), sql);
-    if (hit !== undefined) return reply.type('application/json').send(Readable.from(replay(hit, `],"count":${hit.rows}}`)));
+    if (hit !== undefined) return sendBody(request, reply, 'application/json', replay(hit, `],"count":${hit.rows}}`));
     const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'exact', limits);
-    return reply.type('application/json').send(Readable.from(execBody(query, request, sql, recorder, storer(o.cache, 'exec', request, sql, query))));
+    return sendBody(request, reply, 'application/json', execBody(query, sql, recorder, storer(o.cache, 'exec', request, sql, query)));
   });
 }
 
@@ -132,10 +135,10 @@ function storer(cache: ResultCache, format: CachedFormat, request: FastifyReques
   return (result) => cache.set(format, databaseOf(request), sql, result, query.profile.buffered_rows);
 }
 
-/** A cached body, then its per-request trailer. */
-async function* replay(hit: CachedResult, trailer: string): AsyncGenerator<string | Buffer> {
+/** A cached body, then its per-request trailer (JSON's), if any. */
+async function* replay(hit: CachedResult, trailer?: string): AsyncGenerator<string | Buffer> {
   yield* hit.chunks;
-  yield trailer;
+  if (trailer !== undefined) yield trailer;
 }
 
 function parseBody(raw: unknown): { sql: string; format: string | undefined } {
@@ -193,7 +196,9 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
   const timer = setTimeout(() => {
     const err = new QueryTimeoutError(timeoutMs);
     controller.abort(err);
-    if (query === undefined) return;
+    // Before the status line (planning, or the first WHOLE_BODY_BYTES being read) the
+    // abort reaches whoever is waiting on DuckDB, and the answer is a 504.
+    if (query === undefined || !reply.raw.headersSent) return;
     // Streaming: a client that stopped reading holds the body generator at a `yield`,
     // where the abort never reaches it, so the query (and its connection) and the
     // response (which a shutdown waits for) would be held for as long as the client
@@ -262,14 +267,47 @@ function logLate(request: FastifyRequest, err: unknown): void {
 }
 
 /**
- * Streams a JSON document whose rows array is filled chunk by chunk: `head`, the rows
- * as `[…],[…]`, then `tail(rows)`. A failure after the status line was sent is logged
- * and rethrown, so Fastify cuts the response off before its last chunk: the client's
- * HTTP library reports an error instead of a well-formed, shorter result (a timeout in
- * the middle of a large answer must not read as success). Only a complete result is
- * stored in the cache.
+ * Result bytes read before the status line is sent: a result that ends within them goes
+ * out as one body with a Content-Length (one socket write, no chunked framing; most
+ * dashboard answers), and a failure within them gets its own status and error body.
+ * A longer result streams from there.
  */
-async function* jsonDocument(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
+const WHOLE_BODY_BYTES = 256 * 1024;
+
+/**
+ * Sends a result body, whole or streamed (see WHOLE_BODY_BYTES). A failure once the
+ * status line is out is logged and rethrown, so Fastify cuts the response off before its
+ * last chunk: the client's HTTP library reports an error instead of a well-formed,
+ * shorter result (a timeout in the middle of a large answer must not read as success).
+ * @throws whatever `body` throws before WHOLE_BODY_BYTES (answered by the error handler).
+ */
+async function sendBody(request: FastifyRequest, reply: FastifyReply, type: string, body: AsyncGenerator<string | Buffer>): Promise<FastifyReply> {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for (let next = await body.next(); ; next = await body.next()) {
+    if (next.done === true) return reply.type(type).send(Buffer.concat(parts, bytes));
+    const part = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    parts.push(part);
+    bytes += part.length;
+    if (bytes >= WHOLE_BODY_BYTES) return reply.type(type).send(Readable.from(rest(request, parts, body)));
+  }
+}
+
+async function* rest(request: FastifyRequest, read: readonly Buffer[], body: AsyncGenerator<string | Buffer>): AsyncGenerator<string | Buffer> {
+  yield* read;
+  try {
+    yield* body;
+  } catch (err) {
+    logLate(request, err);
+    throw err;
+  }
+}
+
+/**
+ * A JSON document whose rows array is filled chunk by chunk: `head`, the rows as
+ * `[…],[…]`, then `tail(rows)`. Only a complete result is stored in the cache.
+ */
+async function* jsonDocument(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store,
   head: string, tail: (rows: number) => string): AsyncGenerator<string | Buffer> {
   let rows = 0;
   try {
@@ -278,9 +316,6 @@ async function* jsonDocument(query: OpenQuery, request: FastifyRequest, recorder
       yield record(recorder, jsonRowsBytes(chunk.columns, chunk.rowCount, rows > 0));
       rows += chunk.rowCount;
     }
-  } catch (err) {
-    logLate(request, err);
-    throw err;
   } finally {
     query.close();
   }
@@ -288,9 +323,9 @@ async function* jsonDocument(query: OpenQuery, request: FastifyRequest, recorder
   yield tail(rows);
 }
 
-function jsonBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store,
+function jsonBody(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store,
   trailer: (rows: number, profile: object) => string): AsyncGenerator<string | Buffer> {
-  return jsonDocument(query, request, recorder, store, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`,
+  return jsonDocument(query, recorder, store, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`,
     (rows) => trailer(rows, { ...query.profile, cache: recorder === undefined ? 'off' : 'miss' }));
 }
 
@@ -304,7 +339,7 @@ function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-async function* csvBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
+async function* csvBody(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
   let rows = 0;
   try {
     yield record(recorder, query.names.map(csvField).join(',') + '\r\n');
@@ -322,15 +357,12 @@ async function* csvBody(query: OpenQuery, request: FastifyRequest, recorder: Res
       yield record(recorder, text);
     }
     store(recorder?.result(rows, query.refs));
-  } catch (err) {
-    logLate(request, err);
-    throw err;
   } finally {
     query.close();
   }
 }
 
-async function* arrowBody(query: OpenQuery, request: FastifyRequest, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<Buffer> {
+async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<Buffer> {
   let rows = 0;
   try {
     const encoder = new ArrowStreamEncoder(query.names, query.types);
@@ -341,17 +373,13 @@ async function* arrowBody(query: OpenQuery, request: FastifyRequest, recorder: R
     }
     yield record(recorder, encoder.end());
     store(recorder?.result(rows, query.refs));
-  } catch (err) {
-    // Rethrown so the response is cut off (see `jsonDocument`).
-    logLate(request, err);
-    throw err;
   } finally {
     query.close();
   }
 }
 
-function execBody(query: OpenQuery, request: FastifyRequest, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
+function execBody(query: OpenQuery, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
-  return jsonDocument(query, request, recorder, store,
+  return jsonDocument(query, recorder, store,
     `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`, (rows) => `],"count":${rows}}`);
 }
