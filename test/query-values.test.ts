@@ -82,3 +82,20 @@ test('CSV: a row of one empty field (empty string or NULL) is written as "" inst
   // Two columns keep plain empty fields.
   assert.equal(await csvText("SELECT '' AS a, NULL AS b"), 'a,b\r\n,\r\n');
 });
+
+test('Arrow: DECIMAL(p, 0) of any width, HUGEINT and UHUGEINT (what sum() of integers returns) are Int64, as Arc narrows them; a value outside int64 fails the query', async () => {
+  const table = await arrowTable(`SELECT sum(x) AS s, (-9223372036854775808)::HUGEINT AS h_min, 9223372036854775807::UHUGEINT AS u_max,
+    (-123456789012345678)::DECIMAL(38,0) AS d38, NULL::HUGEINT AS n, 1.5::DECIMAL(38,2) AS f FROM range(10) t(x)`);
+  assert.deepEqual(table.schema.fields.map((f) => [f.name, String(f.type)]), [
+    ['s', 'Int64'], ['h_min', 'Int64'], ['u_max', 'Int64'], ['d38', 'Int64'], ['n', 'Int64'], ['f', 'Float64'],
+  ]);
+  assert.deepEqual(table.schema.fields.map((f) => table.getChild(f.name)!.get(0)), [45n, -9223372036854775808n, 9223372036854775807n, -123456789012345678n, null, 1.5]);
+  // JSON keeps every digit.
+  assert.deepEqual(await jsonRows('SELECT sum(x) AS s, 12345678901234567890123::HUGEINT AS big FROM range(10) t(x)'), [[45, 12345678901234567890123]]);
+  for (const sql of ['SELECT 9223372036854775808::HUGEINT AS h', 'SELECT (-9223372036854775809)::HUGEINT AS h',
+    'SELECT 9223372036854775808::UHUGEINT AS u', 'SELECT 18446744073709551615::UHUGEINT * 2 AS u', 'SELECT 10000000000000000000::DECIMAL(38,0) AS d']) {
+    const res = await post('/api/v1/query/arrow', sql);
+    assert.equal(res.status, 500, sql);
+    assert.match(((await res.json()) as { error: string }).error, /outside the int64 range/, sql);
+  }
+});

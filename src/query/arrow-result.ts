@@ -6,7 +6,8 @@
  * Types: DOUBLE/FLOAT, signed and unsigned integers and BOOLEAN as themselves;
  * timestamps as `Timestamp(MICROSECOND)`, with time zone `UTC` for TIMESTAMPTZ (the
  * stored `time` column); DATE as `Date(DAY)`; VARCHAR and ENUM as `Utf8`; DECIMAL as
- * Arc does (scale 0 → Int64, else Float64; see `chunk-columns.ts`); every other type as
+ * Arc does (scale 0 → Int64, else Float64), HUGEINT and UHUGEINT as Int64 (see
+ * `chunk-columns.ts`); every other type as
  * `Utf8` holding its DuckDB text. All fields are nullable.
  */
 import {

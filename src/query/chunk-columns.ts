@@ -10,10 +10,13 @@
  *
  * Conversions: every timestamp unit becomes µs (ns floored, ±infinity kept); ENUM becomes its string.
  * With `DecimalMode` `arrow`, as Arc's Arrow path (Grafana cannot read decimals):
- * DECIMAL(≤18, 0) becomes int64 (`i64`), other decimals and HUGEINT float64. Types without a fast path (INTERVAL, LIST,
- * STRUCT, UUID, HUGEINT, …) come out as `other` with node-api values.
+ * DECIMAL(p, 0) of any width, HUGEINT and UHUGEINT become int64 (`i64`; Arc sees the
+ * 128-bit integers as DECIMAL(38, 0), which DuckDB's `sum` of integers returns), other
+ * decimals float64; a value outside int64 fails the query. Types without a fast path
+ * (INTERVAL, LIST, STRUCT, UUID, …) come out as `other` with node-api values.
  */
 import duckdb from '@duckdb/node-bindings';
+import { QueryExecutionError } from '../errors.js';
 import { microsFromUnit } from './json-result.js';
 import { DuckDBTypeId, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 
@@ -45,9 +48,9 @@ export type Column =
 export type ColumnKind = Column['kind'];
 
 /**
- * How DECIMAL columns are read: `arrow` converts them as Arc's Arrow path does (scale 0
- * → int64, else float64); `exact` keeps DuckDB's decimal values (as `other`) so JSON and
- * CSV can print them digit for digit.
+ * How DECIMAL (and 128-bit integer) columns are read: `arrow` converts them as Arc's
+ * Arrow path does (scale 0 → int64, else float64); `exact` keeps DuckDB's values (as
+ * `other`) so JSON and CSV can print them digit for digit.
  */
 export type DecimalMode = 'arrow' | 'exact';
 
@@ -69,13 +72,10 @@ export function kindOf(type: DuckDBType, decimals: DecimalMode): ColumnKind {
     case DuckDBTypeId.TIMESTAMP_MS: case DuckDBTypeId.TIMESTAMP_NS: return 'timestamp';
     case DuckDBTypeId.DATE: return 'date';
     case DuckDBTypeId.VARCHAR: case DuckDBTypeId.ENUM: return 'utf8';
-    case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT: return decimals === 'arrow' ? 'f64' : 'other';
-    case DuckDBTypeId.DECIMAL: {
-      const t = type as DuckDBDecimalType;
+    case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT: return decimals === 'arrow' ? 'i64' : 'other';
+    case DuckDBTypeId.DECIMAL:
       if (decimals === 'exact') return 'other';
-      // 128-bit decimals have no fast path; they are read by node-api below.
-      return t.width > 18 || t.scale !== 0 ? 'f64' : 'i64';
-    }
+      return (type as DuckDBDecimalType).scale === 0 ? 'i64' : 'f64';
     default: return 'other';
   }
 }
@@ -120,11 +120,13 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
     case DuckDBTypeId.VARCHAR: return readStrings(data(n * 16), n, valid);
     case DuckDBTypeId.ENUM: return readEnum(type as DuckDBEnumType, data, n, valid);
     case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT:
-      if (decimals === 'arrow') return { kind: 'f64', values: Float64Array.from(chunk.getColumnValues(index), (v) => (v === null ? 0 : Number(v))), valid };
+      if (decimals === 'arrow') return { kind: 'i64', values: int64From128(data(n * 16), n, valid, type.typeId === DuckDBTypeId.UHUGEINT), valid };
       break;
     case DuckDBTypeId.DECIMAL: {
       const t = type as DuckDBDecimalType;
       if (decimals === 'exact') break;
+      // Wider than 18 digits, the unscaled value is a 128-bit integer.
+      if (t.width > 18 && t.scale === 0) return { kind: 'i64', values: int64From128(data(n * 16), n, valid, false), valid };
       if (t.width > 18) return { kind: 'f64', values: Float64Array.from(chunk.getColumnValues(index), (v) => (v === null ? 0 : Number(String(v)))), valid };
       const raw = t.width <= 4 ? copy(Int16Array, 2) : t.width <= 9 ? copy(Int32Array, 4) : copy(BigInt64Array, 8);
       if (t.scale === 0) return { kind: 'i64', values: BigInt64Array.from(raw as ArrayLike<number | bigint>, BigInt), valid };
@@ -141,6 +143,30 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
     }
   }
   return { kind: 'other', values: chunk.getColumnValues(index) };
+}
+
+const TWO_63 = 1n << 63n;
+
+/**
+ * 128-bit integers (DuckDB's `hugeint_t`/`uhugeint_t`: low 64 bits unsigned, then the
+ * high 64 bits) as int64, for Arrow, as Arc narrows them.
+ * @throws QueryExecutionError for a valid row outside the int64 range: narrowing it
+ *   would be a wrong number.
+ */
+function int64From128(entries: Uint8Array, n: number, valid: Validity, unsigned: boolean): BigInt64Array {
+  const words = new BigUint64Array(entries.buffer, entries.byteOffset, n * 2);
+  const values = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    if (!isValid(valid, i)) continue;
+    const low = words[2 * i];
+    const high = words[2 * i + 1];
+    // Within int64: high is all zeros (low < 2^63) or, for a negative signed value, all ones (low ≥ 2^63).
+    if (high === 0n ? low >= TWO_63 : unsigned || high !== 0xffffffffffffffffn || low < TWO_63) {
+      throw new QueryExecutionError('a 128-bit integer or DECIMAL(p, 0) value is outside the int64 range Arrow results use for it (as Arc does); cast it in the query, e.g. ::DOUBLE or ::VARCHAR');
+    }
+    values[i] = BigInt.asIntN(64, low);
+  }
+  return values;
 }
 
 /** DuckDB's validity words as an Arrow bitmap; null when DuckDB has no mask (all valid). */
