@@ -89,6 +89,10 @@ describe('malformed requests', BOUND, () => {
     assert.deepEqual(r.body.data, [[1]]);
   });
 
+  test('a NUL character in the SQL: 400 naming its position (DuckDB would run the text before it and ignore the rest)', async () => {
+    assertRejected(await sql('SELECT 1 \u0000 garbage'), 'SQL contains a NUL character (U+0000) at position 9');
+  });
+
   test('empty SQL (blank, or only a comment): 400', async () => {
     assertRejected(await sql(''), 'SQL query is required');
     assertRejected(await sql('  \n\t '), 'SQL query is required');

@@ -148,6 +148,9 @@ export class QueryService {
     const sql = req.sql;
     if (sql.trim() === '') throw new QueryRejectedError('SQL query is required');
     if (sql.length > MAX_SQL_LENGTH) throw new QueryRejectedError(`SQL query exceeds maximum length (${MAX_SQL_LENGTH} characters)`);
+    // DuckDB's parser and prepare both stop at a NUL, so whatever follows it would be ignored, not refused.
+    const nul = sql.indexOf('\u0000');
+    if (nul >= 0) throw new QueryRejectedError(`SQL contains a NUL character (U+0000) at position ${nul}`);
     const show = parseShowCommand(sql);
     const showSql = show === undefined ? undefined : await this.showSql(show, req.database);
     return new Promise<OpenQuery>((resolve, reject) => {
