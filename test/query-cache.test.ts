@@ -156,3 +156,24 @@ test('a result whose client left in the middle is not cached: the next request r
     removeDir(big.dataDir);
   }
 });
+
+test('HEAD /exec of a result longer than 256 KiB caches nothing: the next GET answers every row', async () => {
+  assert.equal((await server.writeLines(`one v=1i ${T0}`, 'db=qchead&precision=s')).status, 204);
+  await server.flush();
+  // About 1.4 MB as /exec JSON: past the part read before the status line.
+  const url = `${server.url}/exec?query=${encodeURIComponent('SELECT range AS n FROM range(200000), (SELECT v FROM one)')}`;
+  const headers = { 'x-arc-database': 'qchead' };
+  const head = await fetch(url, { method: 'HEAD', headers });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(url, { headers });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { dataset: number[][]; count: number };
+    assert.equal(body.count, 200_000, `GET ${i + 1}`);
+    assert.equal(body.dataset.length, 200_000);
+    assert.deepEqual(body.dataset[199_999], [199_999]);
+  }
+  const pool = ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { connections_in_use: number } }).pool;
+  assert.equal(pool.connections_in_use, 0);
+});

@@ -10,6 +10,7 @@
  *   zero-row result still sends its schema. `SHOW DATABASES` / `SHOW TABLES` answer here
  *   too (Grafana's health check).
  * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`.
+ *   `HEAD /exec` answers GET's status and headers, reading no more than 256 KiB of the result.
  *
  * Headers: `x-arc-database` (database of unqualified names); `x-strata-priority`
  * `critical|high|normal|low` (default normal); `x-strata-timeout-ms` lowers the
@@ -289,7 +290,15 @@ async function sendBody(request: FastifyRequest, reply: FastifyReply, type: stri
     const part = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
     parts.push(part);
     bytes += part.length;
-    if (bytes >= WHOLE_BODY_BYTES) return reply.type(type).send(Readable.from(rest(request, parts, body)));
+    if (bytes < WHOLE_BODY_BYTES) continue;
+    if (request.method === 'HEAD') {
+      // Fastify would drain a stream after answering HEAD, and the answer's end closes the
+      // query (`open`), which then reads as a complete result: a truncated body went into
+      // the cache and later GETs served it. Nothing more is read for a HEAD.
+      await body.return(undefined);
+      return reply.type(type).send(Readable.from([]));
+    }
+    return reply.type(type).send(Readable.from(rest(request, parts, body)));
   }
 }
 
