@@ -99,3 +99,19 @@ test('Arrow: DECIMAL(p, 0) of any width, HUGEINT and UHUGEINT (what sum() of int
     assert.match(((await res.json()) as { error: string }).error, /outside the int64 range/, sql);
   }
 });
+
+test('Arrow: a value outside int64 in a chunk sent after the status line cuts the stream off, and is counted as an error', async () => {
+  const errors = async (): Promise<number> =>
+    Number(/strata_queries_total\{outcome="error"\} (\d+)/.exec(await (await fetch(`${server.url}/metrics`)).text())![1]);
+  const before = await errors();
+  // Rows 0–149,999 are 1.2 MB of Int64: streaming has begun when row 150,000 is read.
+  const res = await post('/api/v1/query/arrow', 'SELECT CASE WHEN range < 150000 THEN range::HUGEINT ELSE 9223372036854775808::HUGEINT END AS h FROM range(200000)');
+  assert.equal(res.status, 200);
+  await assert.rejects(res.arrayBuffer(), 'the body is cut off, not a shorter stream');
+  let after = before;
+  for (let i = 0; i < 40 && after === before; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    after = await errors();
+  }
+  assert.equal(after, before + 1, 'counted as an error (it was counted as cancelled)');
+});

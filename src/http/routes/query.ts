@@ -254,8 +254,10 @@ function countWhenClosed(request: FastifyRequest, reply: FastifyReply, metrics: 
 /** The outcome of a request that failed with `err` (undefined: none) and whose response was, or was not, `sent` in full. */
 function outcomeOf(err: unknown, sent: boolean): QueryOutcome {
   if (err instanceof QueryTimeoutError) return 'timeout';
-  if (err instanceof QueryCancelledError || !sent) return 'cancelled';
-  if (err === undefined) return 'ok';
+  if (err instanceof QueryCancelledError) return 'cancelled';
+  // A failure after the status line also leaves the response unfinished (it is cut off on
+  // purpose): only a response unfinished with no failure is a client that left.
+  if (err === undefined) return sent ? 'ok' : 'cancelled';
   if (err instanceof QueryQueueFullError) return 'queue_full';
   return statusOf(err) < 500 ? 'rejected' : 'error';
 }
