@@ -115,3 +115,22 @@ test('Arrow: a value outside int64 in a chunk sent after the status line cuts th
   }
   assert.equal(after, before + 1, 'counted as an error (it was counted as cancelled)');
 });
+
+test('a DuckDB error part-way through a result is never a complete-looking answer: its status before 256 KiB, a cut-off body after', async () => {
+  const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];
+  for (const [path, headers] of forms) {
+    const what = `${path} ${JSON.stringify(headers)}`;
+    // DuckDB computes ~100 K rows ahead, so this error surfaces while the first few chunks
+    // (~45 KB of output) are read, not when the query starts; the fetch that meets it
+    // returns an empty chunk, exactly as at the end of a complete result.
+    const early = await post(path, "SELECT CASE WHEN range < 133333 THEN range ELSE error('late boom ' || range) END AS n FROM range(200000)", headers);
+    assert.ok(early.status >= 400, `${what}: ${early.status}`);
+    const body = (await early.json()) as { success: boolean; error: string };
+    assert.equal(body.success, false, what);
+    assert.match(body.error, /late boom|failed part-way/, what);
+    // Far into a large result the status line is out: the body is cut off.
+    const late = await post(path, "SELECT CASE WHEN range < 2000000 THEN range ELSE error('late boom ' || range) END AS n FROM range(3000000)", headers);
+    assert.equal(late.status, 200, what);
+    await assert.rejects(late.arrayBuffer(), `${what}: the body ends in an error, not as a shorter answer`);
+  }
+});

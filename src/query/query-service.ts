@@ -18,7 +18,7 @@
  * function, no path as a table) and DuckDB itself locked down at start-up
  * (`lockDown`), so a parser miss still cannot touch a file outside Strata's directories.
  */
-import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult, DuckDBType } from '@duckdb/node-api';
+import { StatementType, type DuckDBConnection, type DuckDBDataChunk, type DuckDBResult, type DuckDBType } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, StrataError } from '../errors.js';
@@ -95,8 +95,10 @@ export interface OpenQuery {
   /** Measurements the query reads (for the result cache); empty for SHOW. */
   readonly refs: readonly MeasurementRef[];
   /**
-   * The next chunk, or null at the end.
-   * @throws the abort reason (QueryTimeoutError, QueryCancelledError) when interrupted; QueryExecutionError.
+   * The next chunk, or null at the (real) end.
+   * @throws the abort reason (QueryTimeoutError, QueryCancelledError) when interrupted,
+   *   QueryCancelledError when read after `close` before its end; QueryExecutionError,
+   *   also for a result DuckDB failed part-way through.
    */
   next(): Promise<ResultChunk | null>;
   /** Releases the connection (and the pinned files); call exactly once, also after errors. */
@@ -433,6 +435,14 @@ async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => P
   }
 }
 
+/** The error of a result DuckDB failed part-way through (its own message is not available: see `openResult`). */
+const FAILED_PART_WAY = 'the query failed part-way through its result (DuckDB does not pass its message on in this case): the rows sent are not the whole answer';
+
+/** What reading a result closed before its end throws: the abort's reason, or a cancellation when there was none. */
+function unfinished(signal: AbortSignal): unknown {
+  return signal.aborted ? signal.reason : new QueryCancelledError();
+}
+
 /**
  * The result as an `OpenQuery`. While the caller encodes one chunk, DuckDB already
  * produces the next on a libuv thread (one chunk ahead, so memory stays bounded):
@@ -466,20 +476,23 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: Query
       void ahead.then(close, close);
     },
     async next() {
-      if (ended || closed) {
-        // Closed by the side that aborted it (a client gone): not a complete result.
-        req.signal.throwIfAborted();
-        return null;
-      }
+      if (ended) return null;
+      // Closed before its end: by the side that aborted it (a client gone, a deadline), or
+      // because the response ended first (HEAD). Either way not a complete result.
+      if (closed) throw unfinished(req.signal);
       ahead ??= fetch();
       const chunk = await ahead;
       ahead = undefined;
-      if (chunk === null || chunk.rowCount === 0 || closed) {
+      // An interrupted streaming fetch may resolve with no rows instead of failing, and a
+      // result closed while a fetch was in flight ends here too: that is not the end.
+      if (closed) throw unfinished(req.signal);
+      if (chunk === null || chunk.rowCount === 0) {
         ended = true;
-        // An interrupted streaming fetch may resolve with no rows instead of failing, and a
-        // result closed while a fetch was in flight ends here too: after an abort, that is
-        // the abort, not the end of the result.
         req.signal.throwIfAborted();
+        // A result that fails part-way (a cast, error(), a file unreadable) ends like a
+        // complete one: DuckDB keeps the error for `duckdb_result_error`, which the Node
+        // client does not expose, but the statement type reads INVALID once it is set.
+        if (result.statementType === StatementType.INVALID) throw new QueryExecutionError(FAILED_PART_WAY);
         return null;
       }
       // Read (copied) before the next fetch starts, so DuckDB never runs while this chunk is read.
