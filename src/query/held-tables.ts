@@ -14,6 +14,11 @@
  * Tables are connection-local temp tables, and a connection runs one query at a time,
  * so nothing here is shared between concurrent queries.
  *
+ * A DROP can fail: the pool interrupts a query's connection when its signal aborts, and
+ * that may land on a DROP its planning sweep runs (39 of 2,000 DROPs interrupted right
+ * after they started failed). Such a table is kept in mind and dropped again by the
+ * connection's next sweep, or it would hold its copy for the life of the process.
+ *
  * A query sweeps its own connection before planning, but the pool lends connections
  * LIFO, so one left idle after a burst would keep its copies of written records (DuckDB
  * memory outside the buffer bound, shared with the Parquet writer) indefinitely:
@@ -48,11 +53,23 @@ interface Entry extends HeldTable {
   rows: number;
 }
 
-/** What the held tables of every connection keep (`GET /api/v1/metrics/query-pool`, `GET /metrics`). */
+/**
+ * What the held tables of every connection keep (`GET /api/v1/metrics/query-pool`, `GET /metrics`).
+ * A table counts from its creation until a DROP of it succeeds: one whose DROP failed
+ * still holds its rows, so it counts until the sweep that drops it.
+ */
 export interface HeldTablesStats {
-  /** Tables kept, over all pool connections. */
+  /**
+   * Tables kept, over all pool connections: those queries read, and those waiting for a
+   * DROP that failed to be tried again (a failed create's leftover included, though
+   * its CREATE may have failed before the table existed).
+   */
   tables: number;
-  /** Rows in them (a record held by several connections counts once per connection). */
+  /**
+   * Rows known to be in them (a record held by several connections counts once per
+   * connection). A table whose create or append failed is counted with the rows it had
+   * before: what the failed statement appended is not known.
+   */
   rows: number;
 }
 
@@ -69,6 +86,8 @@ function written(state: HeldState, entry: Entry): boolean {
 class ConnectionTables {
   private readonly detached = new Map<BufferSnapshot, Entry>();
   private readonly live = new Map<string, Entry>();
+  /** Tables whose DROP failed, with the rows counted for them: in no map above, dropped again by `sweep`. */
+  private readonly undropped = new Map<string, number>();
 
   constructor(private readonly conn: DuckDBConnection, private readonly counts: HeldTablesStats) {}
 
@@ -107,10 +126,16 @@ class ConnectionTables {
   }
 
   /**
-   * Drops the tables of snapshots written since and of live buffers detached since,
-   * until `stop()` (asked before each drop) says to leave the rest.
+   * Drops the tables whose DROP failed before (those failing again are kept for the next
+   * sweep), then the tables of snapshots written since and of live buffers detached
+   * since, until `stop()` (asked before each drop) says to leave the rest.
    */
   async sweep(state: HeldState, stop: () => boolean = () => false): Promise<void> {
+    // A copy: a DROP failing again puts its table back, and the next sweep retries it.
+    for (const [table, rows] of [...this.undropped]) {
+      if (stop()) return;
+      await this.drop(table, rows);
+    }
     for (const entries of [this.detached, this.live] as Map<unknown, Entry>[]) {
       for (const [key, entry] of entries) {
         if (!written(state, entry)) continue;
@@ -123,6 +148,7 @@ class ConnectionTables {
 
   /** Whether `sweep` has anything to drop. */
   stale(state: HeldState): boolean {
+    if (this.undropped.size > 0) return true;
     for (const entries of [this.detached, this.live]) for (const entry of entries.values()) if (written(state, entry)) return true;
     return false;
   }
@@ -138,27 +164,39 @@ class ConnectionTables {
         database: snapshot.database, measurement: snapshot.measurement, generation, shape: snapshotShape(snapshot), rows: snapshot.rowCount,
       };
     } catch (err) {
-      await this.drop(table);
+      // Counted like any table until dropped: the failed statement may have left it, with rows.
+      this.counts.tables++;
+      await this.drop(table, 0);
       throw err;
     }
   }
 
   /** Drops an entry's table, already removed from the maps. */
-  private async forget(entry: Entry): Promise<void> {
-    this.counts.tables--;
-    this.counts.rows -= entry.rows;
-    await this.drop(entry.table);
+  private forget(entry: Entry): Promise<void> {
+    return this.drop(entry.table, entry.rows);
   }
 
-  private async drop(table: string): Promise<void> {
-    await this.conn.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+  /**
+   * Drops `table`, counted in `counts` with `rows`, and uncounts it; if the DROP fails
+   * (it never throws) the table stays counted, in `undropped`.
+   */
+  private async drop(table: string, rows: number): Promise<void> {
+    try {
+      await this.conn.run(`DROP TABLE IF EXISTS ${table}`);
+    } catch {
+      this.undropped.set(table, rows);
+      return;
+    }
+    this.undropped.delete(table);
+    this.counts.tables--;
+    this.counts.rows -= rows;
   }
 }
 
 /**
  * Held-records tables of every pool connection. `tableFor` gives a query the table of one
- * held snapshot on its connection; `sweep` (before a query plans) drops what was written;
- * `sweepIdle` does the same on the pool's idle connections.
+ * held snapshot on its connection; `sweep` (before a query plans) drops what was written
+ * and what a failed DROP left; `sweepIdle` does the same on the pool's idle connections.
  */
 export class HeldTables {
   private readonly byConnection = new WeakMap<DuckDBConnection, ConnectionTables>();
@@ -168,13 +206,16 @@ export class HeldTables {
 
   /**
    * The table holding exactly `snapshot`'s rows on `conn`, made or brought up to date.
-   * @throws whatever DuckDB throws (the table is then dropped).
+   * @throws whatever DuckDB throws (the table is then dropped, or left to a later sweep if that fails too).
    */
   tableFor(conn: DuckDBConnection, snapshot: BufferSnapshot): Promise<HeldTable> {
     return this.of(conn).tableFor(snapshot);
   }
 
-  /** Drops `conn`'s tables whose records are written (best effort: a failed drop is left). */
+  /**
+   * Drops `conn`'s tables whose records are written. Never throws: a table whose DROP
+   * fails stays counted and is dropped by the next `sweep` or `sweepIdle` of `conn`.
+   */
   sweep(conn: DuckDBConnection): Promise<void> {
     return this.of(conn).sweep(this.state);
   }
