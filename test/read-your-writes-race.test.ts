@@ -7,20 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { BufferManager } from '../src/buffer/buffer-manager.js';
-import { SchemaRegistry } from '../src/buffer/schema.js';
 import { parseLineProtocol } from '../src/parse/lineprotocol/parser.js';
 import { Catalog, type HourRange } from '../src/query/catalog.js';
-import { DuckDBPool } from '../src/query/duckdb-pool.js';
 import { HeldTables } from '../src/query/held-tables.js';
 import { PreparedStatements } from '../src/query/prepared-statements.js';
 import { QueryService } from '../src/query/query-service.js';
-import { LocalStorage } from '../src/storage/local.js';
 import type { StoredObject } from '../src/storage/storage.js';
-import { FileNamer } from '../src/write/layout.js';
-import { ParquetWriter } from '../src/write/parquet-writer.js';
-import { removeDir, tempDir } from './harness.js';
+import { wireComponents } from './components.js';
 
 const T0 = 1767225600; // 2026-01-01T00:00:00Z, s
 
@@ -36,34 +29,15 @@ class SteppedCatalog extends Catalog {
   }
 }
 
-const dir = tempDir('strata-ryw-race-');
-const storage = new LocalStorage(dir);
-await storage.init();
-const instance = await DuckDBInstance.create(':memory:');
-const pool = await DuckDBPool.create(instance, 2, 10);
-const catalog = new SteppedCatalog(storage, pool, { cacheListings: true });
-const writer = new ParquetWriter([await instance.connect()], storage, { compression: 'snappy', rowGroupSize: 122_880, namer: new FileNamer('race') });
 /** Resolved to let snapshot writes proceed; replaced to hold them. */
 let writesMayStart: Promise<void> = Promise.resolve();
-const buffers = new BufferManager({
-  maxRecords: 1_000_000, maxAgeMs: 3_600_000, maxBytes: 1 << 30, workers: 1,
-  schemas: new SchemaRegistry((db, m) => catalog.storedSchema(db, m)),
-  write: async (snapshot, doneHours) => {
-    await writesMayStart;
-    try {
-      await writer.write(snapshot, doneHours);
-    } finally {
-      catalog.changed(snapshot.database, snapshot.measurement, writer.keysOf(snapshot));
-    }
-  },
-  onFlushError: () => undefined,
+const { pool, catalog, writer, buffers, close } = await wireComponents({
+  prefix: 'strata-ryw-race-', poolSize: 2, catalog: (storage, p) => new SteppedCatalog(storage, p, { cacheListings: true }),
+  beforeWrite: () => writesMayStart,
 });
 const queries = new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (s) => writer.keysOf(s) },
   new HeldTables(buffers), new PreparedStatements(16));
-after(() => {
-  pool.close();
-  removeDir(dir);
-});
+after(close);
 
 async function ingest(measurement: string, from: number, count: number): Promise<void> {
   const lines = Array.from({ length: count }, (_, i) => `${measurement},host=h${i % 3} v=${from + i}i ${T0 + from + i}`).join('\n');

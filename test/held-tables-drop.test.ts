@@ -6,20 +6,13 @@
  * as the pool does when a query's signal aborts during its planning sweep.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { BufferManager } from '../buffer/buffer-manager.js';
-import { SchemaRegistry } from '../buffer/schema.js';
-import { parseLineProtocol } from '../parse/lineprotocol/parser.js';
-import { LocalStorage } from '../storage/local.js';
-import { FileNamer } from '../write/layout.js';
-import { ParquetWriter } from '../write/parquet-writer.js';
-import { Catalog } from './catalog.js';
-import { DuckDBPool } from './duckdb-pool.js';
-import { HeldTables } from './held-tables.js';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { BufferManager } from '../src/buffer/buffer-manager.js';
+import { parseLineProtocol } from '../src/parse/lineprotocol/parser.js';
+import type { DuckDBPool } from '../src/query/duckdb-pool.js';
+import { HeldTables } from '../src/query/held-tables.js';
+import { wireComponents } from './components.js';
 
 const T0 = 1767225600; // 2026-01-01T00:00:00Z, s
 /**
@@ -34,7 +27,7 @@ const ROWS = 50;
 // fail then rather than hang the run.
 const LIMIT = { timeout: 60_000 };
 
-/** The components as `src/app.ts` wires them, on a fresh in-memory DuckDB and directory. */
+/** What a test drives. */
 interface Setup {
   pool: DuckDBPool;
   buffers: BufferManager;
@@ -46,31 +39,10 @@ after(() => {
   for (const close of closers) close();
 });
 
+/** The components as `src/app.ts` wires them, with one pool connection: every round's tables are on it, and `sweepIdle` visits it. */
 async function setup(): Promise<Setup> {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-held-tables-'));
-  const storage = new LocalStorage(dir);
-  await storage.init();
-  const instance = await DuckDBInstance.create(':memory:');
-  // One connection: every round's tables are on it, and `sweepIdle` visits it.
-  const pool = await DuckDBPool.create(instance, 1, 10);
-  closers.push(() => {
-    pool.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const catalog = new Catalog(storage, pool, { cacheListings: true });
-  const writer = new ParquetWriter([await instance.connect()], storage, { compression: 'snappy', rowGroupSize: 122_880, namer: new FileNamer('held') });
-  const buffers = new BufferManager({
-    maxRecords: 1_000_000, maxAgeMs: 3_600_000, maxBytes: 1 << 30, workers: 1,
-    schemas: new SchemaRegistry((db, m) => catalog.storedSchema(db, m)),
-    write: async (snapshot, doneHours) => {
-      try {
-        await writer.write(snapshot, doneHours);
-      } finally {
-        catalog.changed(snapshot.database, snapshot.measurement, writer.keysOf(snapshot));
-      }
-    },
-    onFlushError: () => undefined,
-  });
+  const { pool, buffers, close } = await wireComponents({ prefix: 'strata-held-tables-', poolSize: 1 });
+  closers.push(close);
   return { pool, buffers, held: new HeldTables(buffers) };
 }
 

@@ -1,0 +1,66 @@
+/**
+ * The write and read components wired as `src/app.ts` wires them (local storage, one
+ * DuckDB instance, query pool, catalog, Parquet writer, buffers), on a fresh in-memory
+ * DuckDB and a temporary directory, for tests that drive them directly instead of over
+ * HTTP. Nothing is mocked; a test may pass its own `Catalog` subclass.
+ */
+import { DuckDBInstance } from '@duckdb/node-api';
+import { BufferManager } from '../src/buffer/buffer-manager.js';
+import { SchemaRegistry } from '../src/buffer/schema.js';
+import { Catalog } from '../src/query/catalog.js';
+import { DuckDBPool } from '../src/query/duckdb-pool.js';
+import { LocalStorage } from '../src/storage/local.js';
+import { FileNamer } from '../src/write/layout.js';
+import { ParquetWriter } from '../src/write/parquet-writer.js';
+import { removeDir, tempDir } from './harness.js';
+
+export interface Components<C extends Catalog> {
+  readonly pool: DuckDBPool;
+  readonly catalog: C;
+  readonly writer: ParquetWriter;
+  readonly buffers: BufferManager;
+  /** Closes the pool and removes the directory. */
+  close(): void;
+}
+
+export interface ComponentOptions<C extends Catalog> {
+  /** Prefix of the temporary directory's name. */
+  prefix: string;
+  /** Query pool connections. */
+  poolSize: number;
+  /** The catalog to use (default: `Catalog` with cached listings, as on local storage). */
+  catalog?: (storage: LocalStorage, pool: DuckDBPool) => C;
+  /** Awaited before each snapshot write starts (to hold writes back). */
+  beforeWrite?: () => Promise<void>;
+}
+
+/** Wires the components (buffers of up to 1 M records or 1 GiB, flushed only when asked). */
+export async function wireComponents<C extends Catalog = Catalog>(o: ComponentOptions<C>): Promise<Components<C>> {
+  const dir = tempDir(o.prefix);
+  const storage = new LocalStorage(dir);
+  await storage.init();
+  const instance = await DuckDBInstance.create(':memory:');
+  const pool = await DuckDBPool.create(instance, o.poolSize, 10);
+  const catalog = o.catalog?.(storage, pool) ?? (new Catalog(storage, pool, { cacheListings: true }) as C);
+  const writer = new ParquetWriter([await instance.connect()], storage, { compression: 'snappy', rowGroupSize: 122_880, namer: new FileNamer('test') });
+  const buffers = new BufferManager({
+    maxRecords: 1_000_000, maxAgeMs: 3_600_000, maxBytes: 1 << 30, workers: 1,
+    schemas: new SchemaRegistry((db, m) => catalog.storedSchema(db, m)),
+    write: async (snapshot, doneHours) => {
+      await o.beforeWrite?.();
+      try {
+        await writer.write(snapshot, doneHours);
+      } finally {
+        catalog.changed(snapshot.database, snapshot.measurement, writer.keysOf(snapshot));
+      }
+    },
+    onFlushError: () => undefined,
+  });
+  return {
+    pool, catalog, writer, buffers,
+    close: () => {
+      pool.close();
+      removeDir(dir);
+    },
+  };
+}
