@@ -22,12 +22,6 @@ function post(path: string, sql: string, headers: Record<string, string> = {}): 
   return fetch(server.url + path, { method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', ...headers } });
 }
 
-async function jsonRows(sql: string): Promise<unknown[][]> {
-  const res = await post('/api/v1/query', sql);
-  assert.equal(res.status, 200);
-  return ((await res.json()) as { data: unknown[][] }).data;
-}
-
 async function execRows(sql: string): Promise<unknown[][]> {
   const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`);
   assert.equal(res.status, 200);
@@ -59,7 +53,7 @@ test('the ends of DuckDB\'s DATE and TIMESTAMP ranges and infinite TIMESTAMP_S/_
   // 290000 BC is year -289999 counted astronomically.
   const expected = ['+294000-01-01T12:00:00.5Z', '-289999-01-01T00:00:00Z', '+5000000-01-01',
     'infinity', '-infinity', 'infinity', 'infinity', '-infinity', '1969-12-31T23:59:59.5Z'];
-  assert.deepEqual(await jsonRows(sql), [expected]);
+  assert.deepEqual(await server.rows(sql), [expected]);
   assert.deepEqual(await execRows(sql), [expected]);
   assert.equal(await csvText(sql), `far,early,day,s,s_neg,ms,ns,ns_neg,ms_before\r\n${expected.join(',')}\r\n`);
 
@@ -91,7 +85,7 @@ test('Arrow: DECIMAL(p, 0) of any width, HUGEINT and UHUGEINT (what sum() of int
   ]);
   assert.deepEqual(table.schema.fields.map((f) => table.getChild(f.name)!.get(0)), [45n, -9223372036854775808n, 9223372036854775807n, -123456789012345678n, null, 1.5]);
   // JSON keeps every digit.
-  assert.deepEqual(await jsonRows('SELECT sum(x) AS s, 12345678901234567890123::HUGEINT AS big FROM range(10) t(x)'), [[45, 12345678901234567890123]]);
+  assert.deepEqual(await server.rows('SELECT sum(x) AS s, 12345678901234567890123::HUGEINT AS big FROM range(10) t(x)'), [[45, 12345678901234567890123]]);
   for (const sql of ['SELECT 9223372036854775808::HUGEINT AS h', 'SELECT (-9223372036854775809)::HUGEINT AS h',
     'SELECT 9223372036854775808::UHUGEINT AS u', 'SELECT 18446744073709551615::UHUGEINT * 2 AS u', 'SELECT 10000000000000000000::DECIMAL(38,0) AS d']) {
     const res = await post('/api/v1/query/arrow', sql);

@@ -15,8 +15,8 @@
  * so nothing here is shared between concurrent queries.
  *
  * A DROP can fail: the pool interrupts a query's connection when its signal aborts, and
- * that may land on a DROP its planning sweep runs (39 of 2,000 DROPs interrupted right
- * after they started failed). Such a table is kept in mind and dropped again by the
+ * that may land on a DROP its planning sweep runs (`test/held-tables-drop.test.ts` makes
+ * it happen). Such a table is kept in mind and dropped again by the
  * connection's next sweep, or it would hold its copy for the life of the process.
  *
  * A query sweeps its own connection before planning, but the pool lends connections

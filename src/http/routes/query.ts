@@ -229,9 +229,9 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     throw err;
   }
   if (closed || isGone(request.raw, reply.raw)) {
-    // The client left while the query opened (`close` may have run before `query` was set).
-    close();
-    query.close();
+    // The client left while the query opened; a `close` that ran before `query` was set did not close it.
+    if (closed) query.close();
+    else close();
     // Not sent: a 499 the error handler does not log, rather than a stream to a closed response.
     throw new QueryCancelledError();
   }
@@ -294,9 +294,8 @@ async function sendBody(request: FastifyRequest, reply: FastifyReply, type: stri
     bytes += part.length;
     if (bytes < WHOLE_BODY_BYTES) continue;
     if (request.method === 'HEAD') {
-      // Fastify would drain a stream after answering HEAD, and the answer's end closes the
-      // query (`open`), which then reads as a complete result: a truncated body went into
-      // the cache and later GETs served it. Nothing more is read for a HEAD.
+      // Fastify would drain a stream after answering HEAD, while the answer's end closes the
+      // query under it (`open`): reading on would only fail as cancelled. Nothing more is read.
       await body.return(undefined);
       return reply.type(type).send(Readable.from([]));
     }
