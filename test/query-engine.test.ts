@@ -86,6 +86,8 @@ describe('sandbox', () => {
     ['slash in name', 'SELECT * FROM "a/b"'],
     ['three-part name', 'SELECT * FROM a.b.cpu'],
     ['current_setting (host paths)', "SELECT current_setting('allowed_directories')"],
+    ['current_query (the rewrite lists file paths)', 'SELECT current_query() FROM cpu'],
+    ['current_query in a subquery', 'SELECT (SELECT current_query()) AS q FROM cpu'],
   ];
   for (const [name, sql] of hostile) {
     test(`refused: ${name}`, async () => {

@@ -269,6 +269,7 @@ const REJECTED: readonly { name: string; sql: string; message: RegExp }[] = [
   { name: 'database name escaping the data directory is rejected', sql: 'SELECT * FROM "../etc".passwd', message: /^database "\.\.\/etc" contains "\/"$/ },
   { name: 'measurement named .. is rejected', sql: 'SELECT * FROM ".."', message: /^measurement "\.\." is not allowed$/ },
   { name: 'current_setting is rejected, schema-qualified or nested', sql: "SELECT host FROM cpu WHERE host <> main.CURRENT_SETTING('temp_directory')", message: /^current_setting\(\) is not allowed/ },
+  { name: 'current_query is rejected, quoted, qualified or in a lambda', sql: 'SELECT list_transform([1], x -> system.main."current_query"()) FROM cpu', message: /^current_query\(\) is not allowed/ },
 ];
 
 for (const c of REJECTED) {

@@ -84,6 +84,16 @@ export interface SqlParser {
 }
 
 /**
+ * Scalar functions that would show the server's own state, with why they are refused:
+ * both reveal host paths (the settings name the data, temp and secret directories, and
+ * the statement DuckDB runs is the rewrite, which lists every Parquet file it reads).
+ */
+const HIDDEN_STATE_FUNCTIONS: ReadonlyMap<string, string> = new Map([
+  ['current_setting', 'DuckDB settings are not exposed'],
+  ['current_query', 'the statement DuckDB runs is the rewritten one, naming server paths'],
+]);
+
+/**
  * Parses `sql` with DuckDB and finds its measurement references and table functions.
  * `defaultDatabase` is the database of unqualified names (from `x-arc-database`, else
  * `default`).
@@ -91,8 +101,8 @@ export interface SqlParser {
  * @throws QueryRejectedError, with DuckDB's message where there is one, when the SQL does
  *   not parse; is not exactly one SELECT statement (DuckDB serializes only SELECT, so
  *   DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN, CALL and PIVOT statements are refused);
- *   is DESCRIBE/SHOW/SUMMARIZE; calls `current_setting()` (DuckDB's settings name host
- *   directories); reads a file by path (`FROM 'x.csv'`); uses a three-part
+ *   is DESCRIBE/SHOW/SUMMARIZE; calls `current_setting()` or `current_query()` (they
+ *   show host paths); reads a file by path (`FROM 'x.csv'`); uses a three-part
  *   name or `AT (...)` time travel on a measurement; names an invalid database or
  *   measurement (see `nameError`). A syntax that only accepts a plain table name
  *   would pass here but its rewrite would not parse: the caller reports that with
@@ -221,11 +231,12 @@ class ReferenceWalker {
       }
       case 'SHOW_REF':
         throw new QueryRejectedError('DESCRIBE, SHOW and SUMMARIZE are not supported; query measurements with SELECT');
-      case 'FUNCTION':
-        // The settings hold host paths (allowed_directories, temp_directory, secret_directory).
-        if (String(value.function_name).toLowerCase() === 'current_setting') {
-          throw new QueryRejectedError('current_setting() is not allowed: DuckDB settings are not exposed');
-        }
+      case 'FUNCTION': {
+        const name = String(value.function_name).toLowerCase();
+        const reason = HIDDEN_STATE_FUNCTIONS.get(name);
+        if (reason !== undefined) throw new QueryRejectedError(`${name}() is not allowed: ${reason}`);
+        break;
+      }
     }
     for (const [key, item] of Object.entries(value)) this.child(key, item, ctes);
   }
