@@ -88,6 +88,9 @@ describe('sandbox', () => {
     ['current_setting (host paths)', "SELECT current_setting('allowed_directories')"],
     ['current_query (the rewrite lists file paths)', 'SELECT current_query() FROM cpu'],
     ['current_query in a subquery', 'SELECT (SELECT current_query()) AS q FROM cpu'],
+    // It binds SQL given as a string: table functions' binds run, and optimizing folds settings into the plan.
+    ['json_serialize_plan folding a setting', "SELECT json_serialize_plan('SELECT current_setting(''allowed_directories'')', optimize := true)"],
+    ['json_serialize_plan binding a table function', "SELECT json_serialize_plan('SELECT * FROM read_text(''/etc/passwd'')')"],
   ];
   for (const [name, sql] of hostile) {
     test(`refused: ${name}`, async () => {

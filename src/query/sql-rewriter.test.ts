@@ -270,6 +270,7 @@ const REJECTED: readonly { name: string; sql: string; message: RegExp }[] = [
   { name: 'measurement named .. is rejected', sql: 'SELECT * FROM ".."', message: /^measurement "\.\." is not allowed$/ },
   { name: 'current_setting is rejected, schema-qualified or nested', sql: "SELECT host FROM cpu WHERE host <> main.CURRENT_SETTING('temp_directory')", message: /^current_setting\(\) is not allowed/ },
   { name: 'current_query is rejected, quoted, qualified or in a lambda', sql: 'SELECT list_transform([1], x -> system.main."current_query"()) FROM cpu', message: /^current_query\(\) is not allowed/ },
+  { name: 'json_serialize_plan is rejected (it binds SQL given as a string)', sql: "SELECT host FROM cpu WHERE json_serialize_plan('SELECT * FROM read_csv(''x'')') IS NULL", message: /^json_serialize_plan\(\) is not allowed/ },
 ];
 
 for (const c of REJECTED) {

@@ -84,13 +84,17 @@ export interface SqlParser {
 }
 
 /**
- * Scalar functions that would show the server's own state, with why they are refused:
- * both reveal host paths (the settings name the data, temp and secret directories, and
- * the statement DuckDB runs is the rewrite, which lists every Parquet file it reads).
+ * Scalar functions refused wherever they appear, with why. The first two show host
+ * paths (the settings name the data, temp and secret directories, and the statement
+ * DuckDB runs is the rewrite, which lists every Parquet file it reads).
+ * `json_serialize_plan` binds and plans SQL given as a string, which these checks never
+ * see: it runs table functions' binds (`read_csv` sniffs a file in the data directory)
+ * and, with `optimize := true`, folds `current_setting(...)` into the plan it returns.
  */
-const HIDDEN_STATE_FUNCTIONS: ReadonlyMap<string, string> = new Map([
+const REFUSED_FUNCTIONS: ReadonlyMap<string, string> = new Map([
   ['current_setting', 'DuckDB settings are not exposed'],
   ['current_query', 'the statement DuckDB runs is the rewritten one, naming server paths'],
+  ['json_serialize_plan', 'it plans SQL passed as a string, outside the checks on table functions and settings'],
 ]);
 
 /**
@@ -101,9 +105,10 @@ const HIDDEN_STATE_FUNCTIONS: ReadonlyMap<string, string> = new Map([
  * @throws QueryRejectedError, with DuckDB's message where there is one, when the SQL does
  *   not parse; is not exactly one SELECT statement (DuckDB serializes only SELECT, so
  *   DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN, CALL and PIVOT statements are refused);
- *   is DESCRIBE/SHOW/SUMMARIZE; calls `current_setting()` or `current_query()` (they
- *   show host paths); reads a file by path (`FROM 'x.csv'`); uses a three-part
- *   name or `AT (...)` time travel on a measurement; names an invalid database or
+ *   is DESCRIBE/SHOW/SUMMARIZE; calls `current_setting()`, `current_query()` (they
+ *   show host paths) or `json_serialize_plan()` (see REFUSED_FUNCTIONS); reads a file
+ *   by path (`FROM 'x.csv'`); uses a three-part name or `AT (...)` time travel on a
+ *   measurement; names an invalid database or
  *   measurement (see `nameError`). A syntax that only accepts a plain table name
  *   would pass here but its rewrite would not parse: the caller reports that with
  *   `REWRITE_UNPARSABLE` (`TABLE cpu`, the one known, is rewritten as `SELECT * FROM`).
@@ -233,7 +238,7 @@ class ReferenceWalker {
         throw new QueryRejectedError('DESCRIBE, SHOW and SUMMARIZE are not supported; query measurements with SELECT');
       case 'FUNCTION': {
         const name = String(value.function_name).toLowerCase();
-        const reason = HIDDEN_STATE_FUNCTIONS.get(name);
+        const reason = REFUSED_FUNCTIONS.get(name);
         if (reason !== undefined) throw new QueryRejectedError(`${name}() is not allowed: ${reason}`);
         break;
       }
