@@ -101,6 +101,20 @@ describe('sandbox', () => {
       assert.ok(!JSON.stringify(r.body).includes(server.dataDir), 'no data directory path leaked');
     });
   }
+  test('a column named after a subquery over a measurement names the measurement, not its files', async () => {
+    // DuckDB names an unaliased expression by its SQL text: the rewritten text, read_parquet([...paths]) and all.
+    const sql = 'SELECT (SELECT max(usage) FROM cpu), EXISTS (SELECT 1 FROM qe.cpu c WHERE c.usage > 100)';
+    const names = ['(SELECT max(usage) FROM cpu)', 'EXISTS(SELECT 1 FROM qe.cpu AS c WHERE (c.usage > 100))'];
+    const r = await json(sql);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.columns, r.body.data], [names, [[35.5, false]]]);
+    const csv = await (await post('/api/v1/query', { sql, format: 'csv' })).text();
+    assert.equal(csv.split('\r\n')[0], names.join(','));
+    const arrow = tableFromIPC(new Uint8Array(await (await post('/api/v1/query/arrow', { sql })).arrayBuffer()));
+    assert.deepEqual(arrow.schema.fields.map((f) => f.name), names);
+    const exec = await (await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`, { headers: { 'x-arc-database': 'qe' } })).json() as { columns: { name: string }[] };
+    assert.deepEqual(exec.columns.map((c) => c.name), names);
+  });
   test('no file was created outside', () => {
     assert.deepEqual(readdirSync(outside), []);
     assert.equal(existsSync(target), false);

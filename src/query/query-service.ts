@@ -114,6 +114,8 @@ interface Plan {
   profile: QueryProfile;
   /** A referenced measurement has neither files nor buffered records. */
   missing: boolean;
+  /** Text DuckDB answers (column names, error messages) with the rewrite it may print put back as the user wrote it. */
+  userText: (text: string) => string;
 }
 
 export class QueryService {
@@ -172,7 +174,7 @@ export class QueryService {
           let done!: () => void;
           const finished = new Promise<void>((r) => (done = r));
           handedOut = true;
-          resolve(openResult(result, conn, plan.profile, plan.refs, req, () => done()));
+          resolve(openResult(result, conn, plan, req, () => done()));
           await finished;
         } finally {
           for (const c of cleanup.reverse()) await c();
@@ -198,13 +200,13 @@ export class QueryService {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       const plan: Plan = showSql !== undefined
-        ? { sql: showSql, heldRows: '', refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 } }
+        ? { sql: showSql, heldRows: '', refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
         : await this.plan(conn, req, cleanup, attempt > 0);
       plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
       try {
-        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows)) };
+        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows), plan.userText) };
       } catch (err) {
         if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return { plan, result: undefined };
         if (showSql !== undefined) throw err;
@@ -295,7 +297,8 @@ export class QueryService {
     }
     // Nothing but measurements without data: Arc's empty answer, no columns.
     const hasData = analyzed.refs.some((ref) => hasFiles.get(refKey(ref)) || perRef.get(refKey(ref))!.heldTables.length > 0);
-    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, profile, missing };
+    const userText = analyzed.restoreReferences;
+    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, profile, missing, userText };
     for (const { occurrence, scanned, schemaOnly } of occurrences) {
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
       profile.files_scanned += schemaOnly ? 0 : scanned.length;
@@ -310,7 +313,7 @@ export class QueryService {
       if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
       sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);
     }
-    return { sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, profile, missing };
+    return { sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, profile, missing, userText };
   }
 
   /**
@@ -409,9 +412,10 @@ const REINTERRUPT_MS = 20;
 
 /**
  * Runs a DuckDB call on `conn`, interrupting it (repeatedly, until it settles) once
- * `signal` aborts, and turning its errors into Strata's (an interrupt into the abort reason).
+ * `signal` aborts, and turning its errors into Strata's (an interrupt into the abort
+ * reason), their messages passed through `userText` (`Plan.userText`).
  */
-async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
+async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>, userText: (text: string) => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const interrupt = (): void => {
     conn.interrupt();
@@ -425,9 +429,9 @@ async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => P
     if (signal.aborted && (signal.reason instanceof QueryTimeoutError || signal.reason instanceof QueryCancelledError)) throw signal.reason;
     // DuckDB echoes the rewritten SQL ("LINE 1: … read_parquet(['/data/…") after the
     // message: internal paths the user never wrote.
-    const message = (err as Error).message.split('\n\nLINE ')[0].split('\nLINE ')[0]
+    const message = userText((err as Error).message.split('\n\nLINE ')[0].split('\nLINE ')[0]
       // Each measurement is read through a subquery, which DuckDB's binder calls a "Values list".
-      .replace(/Values list "/g, 'Table "');
+      .replace(/Values list "/g, 'Table "'));
     throw USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message);
   } finally {
     signal.removeEventListener('abort', interrupt);
@@ -450,14 +454,14 @@ function unfinished(signal: AbortSignal): unknown {
  * connection is only released once a fetch still in flight has settled, since the
  * caller's cleanup then runs statements on it.
  */
-function openResult(result: DuckDBResult, conn: DuckDBConnection, profile: QueryProfile, refs: readonly MeasurementRef[], req: QueryRequest, close: () => void): OpenQuery {
-  const names = result.columnNames();
+function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, refs, userText }: Plan, req: QueryRequest, close: () => void): OpenQuery {
+  const names = result.columnNames().map(userText);
   const types = result.columnTypes();
   let ended = false;
   let closed = false;
   let ahead: Promise<DuckDBDataChunk | null> | undefined;
   const fetch = (): Promise<DuckDBDataChunk | null> => {
-    const pending = guard(req.signal, conn, () => result.fetchChunk());
+    const pending = guard(req.signal, conn, () => result.fetchChunk(), userText);
     // Its failure is reported by the `next` that awaits it; a result closed early never does.
     pending.catch(() => undefined);
     return pending;

@@ -304,7 +304,21 @@ test('render asks for each occurrence in text order and keeps the rest of the te
     return `src_${asked.length}()`;
   });
   assert.deepEqual(asked, ['default.cpu as a', 'default.cpu as cpu', 'db2.cpu as cpu']);
-  assert.equal(rendered, 'SELECT 1 FROM src_1() a, src_2() AS "cpu" /* note */ , src_3() AS "cpu";');
+  assert.equal(rendered, 'SELECT 1 FROM (SELECT * FROM src_1() AS strata_source_0) a, (SELECT * FROM src_2() AS strata_source_1) AS "cpu" /* note */ , '
+    + '(SELECT * FROM src_3() AS strata_source_2) AS "cpu";');
+});
+
+test('restoreReferences gives subquery columns the names DuckDB gives the user\'s SQL over real tables, without file paths', async () => {
+  for (const sql of [
+    'SELECT (SELECT max(usage) FROM cpu)',
+    'SELECT EXISTS (SELECT 1 FROM db2.cpu c WHERE c.usage > 55), 1 IN (SELECT used FROM mem) AS named, (SELECT count(*) FROM "my-measurement")',
+    'SELECT (SELECT count(*) FROM cpu JOIN db2.cpu AS "Other" USING (host) WHERE host <> \'(\'), (SELECT (SELECT max(used) FROM mem) FROM cpu LIMIT 1)',
+  ]) {
+    const analyzed = await analyzeSql(sql, 'default', parser);
+    const names = (await sandbox.runAndReadAll(analyzed.render((o) => sourceFor(o.ref)))).columnNames();
+    assert.ok(names.some((n) => n.includes(dir)), `the rewrite shows in DuckDB's own names: ${names.join(' | ')}`);
+    assert.deepEqual(names.map(analyzed.restoreReferences), (await oracle.runAndReadAll(sql)).columnNames(), sql);
+  }
 });
 
 test('readParquetSource quotes paths and reads by column name', () => {

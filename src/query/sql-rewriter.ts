@@ -68,9 +68,21 @@ export interface AnalyzedQuery {
    * once per entry of `occurrences`, so two reads of one measurement can scan different
    * files), e.g. "read_parquet(['/a.parquet'], union_by_name = true)". A user alias is
    * kept; a reference without one gets `AS "<measurement>"` so `cpu.host` still binds.
+   * Each source is wrapped as `(SELECT * FROM <source> AS strata_source_<i>)`, the
+   * mark `restoreReferences` finds it by.
    * Everything else, comments and a trailing `;` included, is the user's text unchanged.
    */
   render(sourceFor: (occurrence: MeasurementOccurrence) => string): string;
+  /**
+   * `text` (a result column name, an error message) with each rewritten source DuckDB
+   * printed back into it replaced by the reference the user wrote: DuckDB names an
+   * unaliased expression column by its SQL text, so `SELECT (SELECT max(usage) FROM cpu)`
+   * would otherwise answer a column named after the `read_parquet([...])` source, file
+   * paths and all. With the reference restored the name is the one DuckDB gives the
+   * user's SQL over real tables (identifiers are quoted unless plain lower-case, where
+   * DuckDB also quotes keywords). Text without the mark is returned as is.
+   */
+  restoreReferences(text: string): string;
 }
 
 /**
@@ -127,6 +139,7 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
     statement,
     occurrences: visible,
     render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i])),
+    restoreReferences: (text) => restoreReferences(text, occurrences),
   };
 }
 
@@ -330,10 +343,76 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
   let out = '';
   let at = 0;
   for (const [i, o] of occurrences.entries()) {
-    out += sql.slice(at, o.start) + o.prefix + sourceFor(o, i) + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
+    const source = `(SELECT * FROM ${sourceFor(o, i)} AS ${SOURCE_MARK}${i})`;
+    out += sql.slice(at, o.start) + o.prefix + source + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
     at = o.end;
   }
   return out + sql.slice(at);
+}
+
+/** Alias of the subquery wrapping the source of occurrence i (`strata_source_<i>`): plain lower case, so DuckDB prints it unquoted. */
+const SOURCE_MARK = 'strata_source_';
+
+/**
+ * See `AnalyzedQuery.restoreReferences`. DuckDB prints a rendered source as
+ * `(SELECT * FROM … AS strata_source_<i>) AS <alias>`: the mark is found outside quotes,
+ * the parenthesis it closes gives the start, and the alias after it the end. Strings
+ * (`'…'`) and quoted names (`"…"`) are skipped whole, so parentheses in paths do not count.
+ */
+function restoreReferences(text: string, occurrences: readonly Located[]): string {
+  if (!text.includes(SOURCE_MARK)) return text;
+  const opens: number[] = [];
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i < text.length;) {
+    const c = text[i];
+    if (c === "'" || c === '"') {
+      i = quotedEnd(text, i);
+    } else if (c === '(') {
+      opens.push(i++);
+    } else if (c === ')') {
+      opens.pop();
+      i++;
+    } else if (isIdentStart(text.charCodeAt(i))) {
+      const ident = lexIdentifier(text, i)!;
+      const found = ident.value.startsWith(SOURCE_MARK) && text.endsWith(' AS ', i) && text[ident.end] === ')' && text.startsWith(' AS ', ident.end + 1)
+        ? occurrences[Number(ident.value.slice(SOURCE_MARK.length))] : undefined;
+      const alias = found === undefined || opens.length === 0 ? undefined : lexIdentifier(text, ident.end + 1 + ' AS '.length);
+      if (found === undefined || alias === undefined) {
+        i = ident.end;
+        continue;
+      }
+      const start = opens.pop()!;
+      out += text.slice(copied, start) + referenceText(found, text.slice(ident.end + 1 + ' AS '.length, alias.end));
+      i = copied = alias.end;
+    } else {
+      i++;
+    }
+  }
+  return out + text.slice(copied);
+}
+
+/** The index just after the quoted string or name starting at `i` (its quote doubled inside). */
+function quotedEnd(text: string, i: number): number {
+  const q = text[i];
+  for (let j = i + 1; j < text.length; j++) {
+    if (text[j] !== q) continue;
+    if (text[j + 1] !== q) return j + 1;
+    j++;
+  }
+  return text.length;
+}
+
+/** A reference as DuckDB prints it: `[db.]measurement[ AS alias]`, with `alias` as it was printed. */
+function referenceText(o: Located, printedAlias: string): string {
+  const schema = String(o.node.schema_name);
+  const name = [schema, String(o.node.table_name)].filter((p) => p !== '').map(printedIdentifier).join('.');
+  return o.hasAlias ? `${name} AS ${printedAlias}` : name;
+}
+
+/** DuckDB prints a plain lower-case name unquoted (keywords aside) and quotes the rest. */
+function printedIdentifier(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : quoteIdentifier(name);
 }
 
 /** A map key naming one measurement of one database. */
