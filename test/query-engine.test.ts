@@ -6,7 +6,7 @@
  * priorities, timeouts and the pool metrics.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -114,6 +114,20 @@ describe('sandbox', () => {
     assert.deepEqual(arrow.schema.fields.map((f) => f.name), names);
     const exec = await (await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`, { headers: { 'x-arc-database': 'qe' } })).json() as { columns: { name: string }[] };
     assert.deepEqual(exec.columns.map((c) => c.name), names);
+  });
+  test('a damaged stored file is named by its storage key, not its path on the server', async () => {
+    // `damaged_read` is queried before the damage (its schema is known, so the failure comes
+    // from the scan); `damaged_unread` only after (reading its schema, while planning, fails).
+    for (const m of ['damaged_read', 'damaged_unread']) assert.equal((await server.writeLines(`${m} v=1 ${T0}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual((await json('SELECT v FROM damaged_read')).body.data, [[1]]);
+    for (const m of ['damaged_read', 'damaged_unread']) {
+      const key = `qe/${m}/${parquetFiles(join(server.dataDir, 'qe', m))[0]}`;
+      writeFileSync(join(server.dataDir, key), 'not a parquet file');
+      const r = await json(`SELECT sum(v) FROM ${m}`);
+      assert.ok(r.status >= 400 && r.body.error!.includes(`'${key}'`), `${m}: ${JSON.stringify(r.body)}`);
+      assert.ok(!JSON.stringify(r.body).includes(server.dataDir) && !r.body.error!.includes('LINE'), `${m}: ${JSON.stringify(r.body)}`);
+    }
   });
   test('no file was created outside', () => {
     assert.deepEqual(readdirSync(outside), []);

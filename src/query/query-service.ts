@@ -297,7 +297,9 @@ export class QueryService {
     }
     // Nothing but measurements without data: Arc's empty answer, no columns.
     const hasData = analyzed.refs.some((ref) => hasFiles.get(refKey(ref)) || perRef.get(refKey(ref))!.heldTables.length > 0);
-    const userText = analyzed.restoreReferences;
+    // Local path of each file read -> its storage key, for DuckDB messages that name a file.
+    const keys = new Map<string, string>();
+    const userText = (text: string): string => withKeys(analyzed.restoreReferences(text), keys);
     if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, profile, missing, userText };
     for (const { occurrence, scanned, schemaOnly } of occurrences) {
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
@@ -306,7 +308,15 @@ export class QueryService {
       if (scanned.length > 0) {
         const local: LocalFiles = await this.catalog.open(scanned, verify);
         cleanup.push(() => local.release());
-        const sameColumns = await this.catalog.sameColumns(conn, scanned, local.paths);
+        local.paths.forEach((path, i) => keys.set(path, scanned[i].key));
+        let sameColumns: boolean;
+        try {
+          sameColumns = await this.catalog.sameColumns(conn, scanned, local.paths);
+        } catch (err) {
+          // A stored file DuckDB could not read (damaged, gone): its message names the local path and quotes the statement.
+          if (req.signal.aborted) throw err;
+          throw new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
+        }
         parts.push(`SELECT * FROM ${readParquetSource(local.paths, sameColumns)}${schemaOnly ? ' WHERE false' : ''}`);
       }
       parts.push(...heldTables);
@@ -411,6 +421,28 @@ function valuesSql(names: readonly string[], types: readonly string[], rows: rea
 const REINTERRUPT_MS = 20;
 
 /**
+ * A DuckDB error message without the excerpt of the statement it may end with: DuckDB
+ * echoes the rewritten SQL ("LINE 1: … read_parquet(['/data/…"), internal paths the
+ * user never wrote.
+ */
+function withoutSqlExcerpt(message: string): string {
+  return message.split('\n\nLINE ')[0].split('\nLINE ')[0];
+}
+
+/**
+ * `text` with each local path in `keys` replaced by its storage key
+ * (`db/measurement/YYYY/MM/DD/HH/x.parquet`): the data or cache directory a file lies
+ * in is the server's own, the key is all a user needs to report a damaged file.
+ */
+function withKeys(text: string, keys: ReadonlyMap<string, string>): string {
+  // Every stored file is a .parquet: most texts (column names) are passed over at once.
+  if (!text.includes('.parquet')) return text;
+  let out = text;
+  for (const [path, key] of keys) out = out.replaceAll(path, key);
+  return out;
+}
+
+/**
  * Runs a DuckDB call on `conn`, interrupting it (repeatedly, until it settles) once
  * `signal` aborts, and turning its errors into Strata's (an interrupt into the abort
  * reason), their messages passed through `userText` (`Plan.userText`).
@@ -427,9 +459,7 @@ async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => P
     return await fn();
   } catch (err) {
     if (signal.aborted && (signal.reason instanceof QueryTimeoutError || signal.reason instanceof QueryCancelledError)) throw signal.reason;
-    // DuckDB echoes the rewritten SQL ("LINE 1: … read_parquet(['/data/…") after the
-    // message: internal paths the user never wrote.
-    const message = userText((err as Error).message.split('\n\nLINE ')[0].split('\nLINE ')[0]
+    const message = userText(withoutSqlExcerpt((err as Error).message)
       // Each measurement is read through a subquery, which DuckDB's binder calls a "Values list".
       .replace(/Values list "/g, 'Table "'));
     throw USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message);
