@@ -395,7 +395,11 @@ async function evaluateBounds(conn: DuckDBConnection, bounds: readonly TimeBound
   return values;
 }
 
-/** Locks DuckDB down (run once, at start-up, before any query): every connection in UTC, no file access outside `allowedDirectories`, no more SET. */
+/**
+ * Locks DuckDB down (run once, at start-up, before any query): every connection in UTC,
+ * no file access outside `allowedDirectories`, no extension installed or loaded on
+ * demand, no more SET.
+ */
 export async function lockDown(conn: DuckDBConnection, allowedDirectories: readonly string[]): Promise<void> {
   const list = allowedDirectories.map((d) => quoteLiteral(d.endsWith('/') ? d : `${d}/`)).join(', ');
   // UTC: strings without an offset compared with `time` mean UTC, whatever the host's zone.
@@ -403,6 +407,11 @@ export async function lockDown(conn: DuckDBConnection, allowedDirectories: reado
   await conn.run("SET GLOBAL TimeZone = 'UTC'");
   await conn.run(`SET allowed_directories = [${list}]`);
   await conn.run('SET enable_external_access = false');
+  // A function of an extension not linked in (`text()` is excel's) would otherwise try to
+  // install it, and fail naming the server's home directory (~/.duckdb/extensions/…).
+  // Everything Strata uses (parquet, json, icu) is linked in.
+  await conn.run('SET autoinstall_known_extensions = false');
+  await conn.run('SET autoload_known_extensions = false');
   await conn.run('SET lock_configuration = true');
 }
 
