@@ -98,6 +98,26 @@ describe('result cache', () => {
     assert.deepEqual(await csv(), [expected, 'hit']);
   });
 
+  test('SQL whose answer changes from run to run (clock, random values, unseeded SAMPLE) is run afresh each time', async () => {
+    // Different on every run: a replayed answer would repeat the first one.
+    for (const sql of ['SELECT random() AS r, count(*) AS n FROM cpu', 'SELECT gen_random_uuid()::VARCHAR AS r, count(*) AS n FROM cpu']) {
+      const first = await ask(sql);
+      const second = await ask(sql);
+      assert.deepEqual([first.cache, second.cache], ['miss', 'miss'], sql);
+      assert.equal(first.data[0][1], 4);
+      assert.notEqual(first.data[0][0], second.data[0][0], sql);
+    }
+    // Their answers move with the clock or the sample drawn; `ago` is a macro over current_timestamp.
+    for (const sql of ['SELECT now() AS t, count(*) AS n FROM cpu', 'SELECT current_date AS d, count(*) AS n FROM cpu',
+      'SELECT count(*) AS n FROM cpu WHERE time > ago(INTERVAL 1 HOUR)', 'SELECT count(*) AS n FROM cpu USING SAMPLE 50%']) {
+      assert.equal((await ask(sql)).cache, 'miss', sql);
+      assert.equal((await ask(sql)).cache, 'miss', sql);
+    }
+    const seeded = 'SELECT count(*) AS n FROM cpu USING SAMPLE 50% (bernoulli, 7)';
+    const first = await ask(seeded);
+    assert.deepEqual(await ask(seeded), { ...first, cache: 'hit' });
+  });
+
   test('bad priority and timeout headers are refused with 400 whether or not the result is cached', async () => {
     const sql = 'SELECT max(v) AS m FROM cpu';
     assert.deepEqual(await ask(sql), { status: 200, data: [[8]], cache: 'miss' });

@@ -30,7 +30,7 @@ import type { Catalog, HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
-import { analyzeSql, readParquetSource, refKey, REWRITE_UNPARSABLE, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { boundSql, timeBounds, type TimeBound } from './time-range.js';
 
@@ -95,6 +95,13 @@ export interface OpenQuery {
   /** Measurements the query reads (for the result cache); empty for SHOW. */
   readonly refs: readonly MeasurementRef[];
   /**
+   * Whether a run over the same data gives the same answer: false when the SQL reads the
+   * clock (`now()`, `current_date`), draws random values (`random()`, `uuid()`, a SAMPLE
+   * without a seed) or calls another function DuckDB does not call consistent. Only
+   * deterministic results may be cached.
+   */
+  readonly deterministic: boolean;
+  /**
    * The next chunk, or null at the (real) end.
    * @throws the abort reason (QueryTimeoutError, QueryCancelledError) when interrupted,
    *   QueryCancelledError when read after `close` before its end; QueryExecutionError,
@@ -111,6 +118,8 @@ interface Plan {
   /** Row counts of the held-records tables `sql` reads, in order (see `PreparedStatements.stream`). */
   heldRows: string;
   refs: readonly MeasurementRef[];
+  /** See `OpenQuery.deterministic`. */
+  deterministic: boolean;
   profile: QueryProfile;
   /** A referenced measurement has neither files nor buffered records. */
   missing: boolean;
@@ -130,6 +139,8 @@ export class QueryService {
    * but those two, so entries never go stale.
    */
   private readonly analyses = new LRUCache<string, AnalyzedQuery>({ maxSize: ANALYSIS_CACHE_UNITS, sizeCalculation: (_, key) => key.length * 16 });
+  /** See `nonDeterministicFunctions`; read from DuckDB by the first query planned. */
+  private nonDeterministic: ReadonlySet<string> | undefined;
 
   constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables, statements: PreparedStatements) {
     this.pool = pool;
@@ -167,7 +178,7 @@ export class QueryService {
             let done!: () => void;
             const finished = new Promise<void>((r) => (done = r));
             handedOut = true;
-            resolve({ names: [], types: [], profile: plan.profile, refs: plan.refs, next: async () => null, close: () => done() });
+            resolve({ names: [], types: [], profile: plan.profile, refs: plan.refs, deterministic: plan.deterministic, next: async () => null, close: () => done() });
             await finished;
             return;
           }
@@ -200,7 +211,7 @@ export class QueryService {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       const plan: Plan = showSql !== undefined
-        ? { sql: showSql, heldRows: '', refs: [], missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
+        ? { sql: showSql, heldRows: '', refs: [], deterministic: true, missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
         : await this.plan(conn, req, cleanup, attempt > 0);
       plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
       req.signal.throwIfAborted();
@@ -253,6 +264,9 @@ export class QueryService {
     if (forbidden !== undefined) {
       throw new QueryRejectedError(`table function ${forbidden}() is not allowed: query measurements by name (FROM cpu or FROM db.cpu)`);
     }
+    this.nonDeterministic ??= await nonDeterministicFunctions(conn);
+    const nonDeterministic = this.nonDeterministic;
+    const deterministic = !analyzed.unseededSample && !analyzed.functions.some((f) => nonDeterministic.has(f));
     const profile: QueryProfile = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 };
     const sources = new Map<MeasurementOccurrence, string>();
     await this.heldTables.sweep(conn);
@@ -300,7 +314,7 @@ export class QueryService {
     // Local path of each file read -> its storage key, for DuckDB messages that name a file.
     const keys = new Map<string, string>();
     const userText = (text: string): string => withKeys(analyzed.restoreReferences(text), keys);
-    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, profile, missing, userText };
+    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
     for (const { occurrence, scanned, schemaOnly } of occurrences) {
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
       profile.files_scanned += schemaOnly ? 0 : scanned.length;
@@ -323,7 +337,7 @@ export class QueryService {
       if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
       sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);
     }
-    return { sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, profile, missing, userText };
+    return { sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, deterministic, profile, missing, userText };
   }
 
   /**
@@ -393,6 +407,35 @@ async function evaluateBounds(conn: DuckDBConnection, bounds: readonly TimeBound
     }
   }
   return values;
+}
+
+/**
+ * Lower-cased names of the functions whose answer is not fixed by their arguments:
+ * those DuckDB calls VOLATILE (`random`, `uuid`) or CONSISTENT_WITHIN_QUERY (`now`,
+ * `current_date`), the `SQL_VALUE_KEYWORDS`, and the built-in macros that call any of
+ * them, however indirectly (`ago(i)` is `current_timestamp - i`).
+ */
+async function nonDeterministicFunctions(conn: DuckDBConnection): Promise<ReadonlySet<string>> {
+  const rows = (await conn.runAndReadAll(
+    "SELECT lower(function_name), stability, macro_definition FROM duckdb_functions() WHERE stability IN ('VOLATILE', 'CONSISTENT_WITHIN_QUERY') OR function_type = 'macro'",
+  )).getRows();
+  const names = new Set<string>(SQL_VALUE_KEYWORDS);
+  const macros: [string, string][] = [];
+  for (const [name, stability, definition] of rows) {
+    if (stability !== null) names.add(String(name));
+    else macros.push([String(name), String(definition).toLowerCase()]);
+  }
+  const calls = (definition: string): boolean => (definition.match(/[a-z_][a-z0-9_]*/g) ?? []).some((word) => names.has(word));
+  for (let added = true; added;) {
+    added = false;
+    for (const [name, definition] of macros) {
+      if (!names.has(name) && calls(definition)) {
+        names.add(name);
+        added = true;
+      }
+    }
+  }
+  return names;
 }
 
 /**
@@ -493,7 +536,7 @@ function unfinished(signal: AbortSignal): unknown {
  * connection is only released once a fetch still in flight has settled, since the
  * caller's cleanup then runs statements on it.
  */
-function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, refs, userText }: Plan, req: QueryRequest, close: () => void): OpenQuery {
+function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, refs, deterministic, userText }: Plan, req: QueryRequest, close: () => void): OpenQuery {
   const names = result.columnNames().map(userText);
   const types = result.columnTypes();
   let ended = false;
@@ -506,7 +549,7 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, ref
     return pending;
   };
   return {
-    names, types, profile, refs,
+    names, types, profile, refs, deterministic,
     close() {
       if (closed) return;
       closed = true;

@@ -10,7 +10,9 @@
  * - records accepted but not yet in a file are seen through `hasHeld`: an entry is not
  *   served while any measurement it reads holds such records, and a result that read
  *   held records is not stored (the records become files soon, which changes the epoch).
- * Results that read no measurement (`SHOW …`, `SELECT 1`) are not cached. Files written
+ * Results that read no measurement (`SHOW …`, `SELECT 1`) are not cached, nor those a
+ * second run could answer differently (`now()`, `random()`: `OpenQuery.deterministic`),
+ * which would otherwise be replayed for the whole `ttlMs`. Files written
  * by other nodes on a shared bucket appear within `ttlMs`, as within `s3.list_ttl_ms`.
  */
 import { LRUCache } from 'lru-cache';
@@ -125,10 +127,10 @@ export class ResultCache {
 
   /**
    * Stores a complete result, unless it read no measurement, read held records
-   * (`bufferedRows` > 0), or a measurement it read changed since it began.
+   * (`bufferedRows` > 0), is not `deterministic`, or a measurement it read changed since it began.
    */
-  set(format: CachedFormat, database: string, sql: string, result: CachedResult | undefined, bufferedRows: number): void {
-    if (this.entries === undefined || result === undefined || result.refs.length === 0 || bufferedRows > 0) return;
+  set(format: CachedFormat, database: string, sql: string, result: CachedResult | undefined, bufferedRows: number, deterministic: boolean): void {
+    if (this.entries === undefined || result === undefined || result.refs.length === 0 || bufferedRows > 0 || !deterministic) return;
     if (!this.current(result)) return;
     this.entries.set(entryKey(format, database, sql), result);
   }

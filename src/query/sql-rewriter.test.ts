@@ -321,6 +321,17 @@ test('restoreReferences gives subquery columns the names DuckDB gives the user\'
   }
 });
 
+test('functions lists the functions and clock keywords called; unseededSample a SAMPLE without a seed', async () => {
+  const analyzed = await analyzeSql(
+    'SELECT now(), CURRENT_DATE, c.current_time, abs(v) FROM cpu c WHERE host IN (SELECT lower(h) FROM db2.cpu) USING SAMPLE 10%', 'default', parser);
+  assert.deepEqual([...analyzed.functions].sort(), ['abs', 'current_date', 'lower', 'now']);
+  assert.equal(analyzed.unseededSample, true);
+  for (const sql of ['SELECT * FROM cpu USING SAMPLE 10% (bernoulli, 7)', 'SELECT * FROM cpu TABLESAMPLE reservoir(5 ROWS) REPEATABLE (3)', 'SELECT * FROM cpu']) {
+    assert.equal((await analyzeSql(sql, 'default', parser)).unseededSample, false, sql);
+  }
+  assert.equal((await analyzeSql('SELECT * FROM (SELECT * FROM cpu TABLESAMPLE 5 ROWS)', 'default', parser)).unseededSample, true);
+});
+
 test('readParquetSource quotes paths and reads by column name', () => {
   assert.equal(
     readParquetSource(['/d/a.parquet', "/d/it's.parquet"]),

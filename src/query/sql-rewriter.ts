@@ -56,6 +56,14 @@ export interface AnalyzedQuery {
   /** Table functions the SQL calls in FROM position, lower-cased and distinct (e.g. 'read_csv'). */
   readonly tableFunctions: readonly string[];
   /**
+   * Scalar and aggregate functions the SQL calls, lower-cased and distinct,
+   * with the `SQL_VALUE_KEYWORDS` it names (DuckDB parses `current_date` as a column
+   * and binds it to a function when no column has that name).
+   */
+  readonly functions: readonly string[];
+  /** Whether some SAMPLE clause has no seed: the rows it picks differ from run to run. */
+  readonly unseededSample: boolean;
+  /**
    * The root query node as DuckDB serialized it (`statements[0].node`). Integers beyond
    * 2^53 (e.g. nanosecond epochs in constants) are rounded by `JSON.parse`, so a walk that
    * needs such constants exactly must not read them from here.
@@ -110,6 +118,12 @@ const REFUSED_FUNCTIONS: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
+ * SQL keywords that read the clock although they parse as column names
+ * (`SELECT current_date`), lower-cased.
+ */
+export const SQL_VALUE_KEYWORDS: ReadonlySet<string> = new Set(['current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp']);
+
+/**
  * Parses `sql` with DuckDB and finds its measurement references and table functions.
  * `defaultDatabase` is the database of unqualified names (from `x-arc-database`, else
  * `default`).
@@ -136,6 +150,8 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
+    functions: [...walker.functions],
+    unseededSample: walker.unseededSample,
     statement,
     occurrences: visible,
     render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i])),
@@ -215,6 +231,8 @@ interface Located extends MeasurementOccurrence {
 class ReferenceWalker {
   readonly occurrences: Located[] = [];
   readonly tableFunctions = new Set<string>();
+  readonly functions = new Set<string>();
+  unseededSample = false;
   private readonly path: (string | number)[] = [];
   private readonly bytes: Buffer;
   /** BASE_TABLE nodes written as `TABLE name`, with where that keyword starts. */
@@ -234,6 +252,9 @@ class ReferenceWalker {
       return;
     }
     if (value === null || typeof value !== 'object') return;
+    // A sample's seed is -1 when the SQL gives none (`USING SAMPLE 10%`, `TABLESAMPLE 5 ROWS`).
+    const sample = value.sample;
+    if (sample !== null && typeof sample === 'object' && !Array.isArray(sample) && sample.seed === -1) this.unseededSample = true;
     if ('cte_map' in value) {
       this.queryNode(value, ctes);
       return;
@@ -253,6 +274,13 @@ class ReferenceWalker {
         const name = String(value.function_name).toLowerCase();
         const reason = REFUSED_FUNCTIONS.get(name);
         if (reason !== undefined) throw new QueryRejectedError(`${name}() is not allowed: ${reason}`);
+        this.functions.add(name);
+        break;
+      }
+      case 'COLUMN_REF': {
+        const names = value.column_names as JsonValue[];
+        const name = names.length === 1 ? asciiLower(String(names[0])) : '';
+        if (SQL_VALUE_KEYWORDS.has(name)) this.functions.add(name);
         break;
       }
     }

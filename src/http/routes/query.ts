@@ -133,7 +133,7 @@ function cacheState(cache: ResultCache): 'miss' | 'off' {
 type Store = (result: CachedResult | undefined) => void;
 
 function storer(cache: ResultCache, format: CachedFormat, request: FastifyRequest, sql: string, query: OpenQuery): Store {
-  return (result) => cache.set(format, databaseOf(request), sql, result, query.profile.buffered_rows);
+  return (result) => cache.set(format, databaseOf(request), sql, result, query.profile.buffered_rows, query.deterministic);
 }
 
 /** A cached body, then its per-request trailer (JSON's), if any. */
