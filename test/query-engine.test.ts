@@ -190,6 +190,22 @@ describe('time-range pruning', () => {
     assert.deepEqual(p.rows, [[12, 12]]);
     assert.equal(p.scanned, 1 + 6);
   });
+  test('a field only some files have is a column whatever the time range reads', async () => {
+    // Separate flushes: the hour-0 file has `usage`, the later ones do not.
+    for (const line of [`sparse,host=a v=1i,usage=100 ${T0}`, `sparse,host=a v=2i ${T0 + H}`, `sparse,host=a v=3i ${T0 + 2 * H}`]) {
+      assert.equal((await server.writeLines(line, 'db=qe&precision=s')).status, 204);
+      await server.flush();
+    }
+    const later = await profile("SELECT time, v, usage FROM sparse WHERE time >= '2026-01-01T01:00:00Z' ORDER BY time");
+    assert.deepEqual(later.rows, [['2026-01-01T01:00:00Z', 2, null], ['2026-01-01T02:00:00Z', 3, null]]);
+    assert.equal(later.scanned, 2);
+    const none = await json("SELECT * FROM sparse WHERE time >= '2027-01-01T00:00:00Z'");
+    assert.deepEqual([none.body.columns, none.body.data], [['time', 'host', 'v', 'usage'], []]);
+    // Unknown in the pruned files, `usage` would bind to the outer query's cpu.usage.
+    const outer = await profile(`SELECT count(*) FROM cpu WHERE time < '2026-01-01T01:00:00Z'
+      AND EXISTS (SELECT 1 FROM sparse WHERE sparse.time >= '2026-01-01T01:00:00Z' AND usage >= 0)`);
+    assert.deepEqual(outer.rows, [[0]]);
+  });
   test('a column alias list may name another column `time`: no pruning', async () => {
     // The time column becomes `ts` and host becomes `time`: every host ('a', 'b') sorts after '2026-…'.
     const p = await profile("SELECT count(*) FROM cpu AS t(ts, time) WHERE time > '2026-01-01T05:00:00Z'");

@@ -12,14 +12,14 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
-import { QueryRejectedError } from '../errors.js';
+import { QueryExecutionError, QueryRejectedError } from '../errors.js';
 import { decodePathSegment, nameError } from '../parse/names.js';
 import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
 import type { DuckDBPool } from './duckdb-pool.js';
 import { quoteLiteral } from './sql-text.js';
-import { readParquetSource } from './sql-rewriter.js';
+import { asciiLower, readParquetSource } from './sql-rewriter.js';
 
 /** One measurement's files, as listed by `SHOW TABLES`. */
 export interface MeasurementInfo {
@@ -195,20 +195,60 @@ export class Catalog {
    * @throws when DuckDB cannot read a footer.
    */
   async sameColumns(conn: DuckDBConnection, files: readonly StoredObject[], paths: readonly string[]): Promise<boolean> {
-    const unknown = files.flatMap((f, i) => (this.signatures.has(f.key) ? [] : [i]));
-    if (unknown.length > 0) {
-      const list = unknown.map((i) => quoteLiteral(paths[i])).join(', ');
-      const rows = (await conn.runAndReadAll(
-        `SELECT file_name, to_json(list(struct_pack(n := name, t := duckdb_type) ORDER BY column_id)) FROM parquet_schema([${list}]) GROUP BY file_name`,
-      )).getRows();
-      const byPath = new Map(rows.map(([path, signature]) => [String(path), String(signature)]));
-      for (const i of unknown) {
-        const signature = byPath.get(paths[i]);
-        if (signature !== undefined) this.signatures.set(files[i].key, signature);
-      }
-    }
+    await this.readSignatures(conn, files, paths);
     const first = this.signatures.get(files[0]?.key ?? '');
     return first !== undefined && files.every((f) => this.signatures.get(f.key) === first);
+  }
+
+  /**
+   * The columns `read_parquet(files, union_by_name = true)` binds: every column of every
+   * file, in order of first appearance, with its DuckDB type (as `parquet_schema` names
+   * it, e.g. `TIMESTAMP WITH TIME ZONE`). Only files whose signature is not known yet
+   * are opened, and released before returning; their local paths are added to `keys`
+   * (path → storage key), so that a caller can name a file DuckDB could not read by its key.
+   * @throws StorageUnavailableError when such a file cannot be fetched; when DuckDB
+   *   cannot read a footer.
+   */
+  async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>): Promise<{ name: string; type: string }[]> {
+    const unknown = files.filter((f) => !this.signatures.has(f.key));
+    if (unknown.length > 0) {
+      const local = await this.open(unknown);
+      local.paths.forEach((path, i) => keys.set(path, unknown[i].key));
+      try {
+        await this.readSignatures(conn, unknown, local.paths);
+      } finally {
+        local.release();
+      }
+    }
+    const out = new Map<string, { name: string; type: string }>();
+    // Files written alike share one signature text: each distinct one is parsed once per query.
+    const seen = new Set<string>();
+    for (const f of files) {
+      const signature = this.signatures.get(f.key);
+      if (signature === undefined) throw new QueryExecutionError(`no Parquet schema read for ${f.key}`);
+      if (seen.has(signature)) continue;
+      seen.add(signature);
+      // The first entry is the schema's root, which has no type.
+      for (const { n, t } of JSON.parse(signature) as { n: string; t: string | null }[]) {
+        if (t !== null && !out.has(asciiLower(n))) out.set(asciiLower(n), { name: n, type: t });
+      }
+    }
+    return [...out.values()];
+  }
+
+  /** Reads and remembers the signature of each of `files` (at `paths`) not seen before, in one `parquet_schema` call. */
+  private async readSignatures(conn: DuckDBConnection, files: readonly StoredObject[], paths: readonly string[]): Promise<void> {
+    const unknown = files.flatMap((f, i) => (this.signatures.has(f.key) ? [] : [i]));
+    if (unknown.length === 0) return;
+    const list = unknown.map((i) => quoteLiteral(paths[i])).join(', ');
+    const rows = (await conn.runAndReadAll(
+      `SELECT file_name, to_json(list(struct_pack(n := name, t := duckdb_type) ORDER BY column_id)) FROM parquet_schema([${list}]) GROUP BY file_name`,
+    )).getRows();
+    const byPath = new Map(rows.map(([path, signature]) => [String(path), String(signature)]));
+    for (const i of unknown) {
+      const signature = byPath.get(paths[i]);
+      if (signature !== undefined) this.signatures.set(files[i].key, signature);
+    }
   }
 
   /**

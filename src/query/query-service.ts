@@ -288,23 +288,19 @@ export class QueryService {
       }
       perRef.set(refKey(ref), { heldTables, held });
     }
-    const occurrences: { occurrence: MeasurementOccurrence; scanned: readonly StoredObject[]; schemaOnly: boolean }[] = [];
+    const occurrences: { occurrence: MeasurementOccurrence; scanned: readonly StoredObject[]; all: readonly StoredObject[] }[] = [];
     // Only the hour partitions the query's time range can touch are listed (on S3,
     // one prefix per hour of a short range).
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
     for (const [i, occurrence] of analyzed.occurrences.entries()) {
       const { held } = perRef.get(refKey(occurrence.ref))!;
       const range = ranges[i];
-      let scanned = await this.listed(occurrence.ref, held, range);
-      profile.files_considered += scanned.length;
-      // Nothing in range: still bind the measurement's columns from one file, reading no rows.
-      let schemaOnly = false;
-      if (scanned.length === 0 && range !== undefined) {
-        const all = await this.listed(occurrence.ref, held);
-        if (all.length > 0) [scanned, schemaOnly] = [[all[all.length - 1]], true];
-      }
-      hasFiles.set(refKey(occurrence.ref), (hasFiles.get(refKey(occurrence.ref)) ?? false) || scanned.length > 0);
-      occurrences.push({ occurrence, scanned, schemaOnly });
+      const scanned = await this.listed(occurrence.ref, held, range);
+      // A pruned read still binds the columns of every file (see below).
+      const all = range === undefined ? scanned : await this.listed(occurrence.ref, held);
+      profile.files_considered += all.length;
+      hasFiles.set(refKey(occurrence.ref), (hasFiles.get(refKey(occurrence.ref)) ?? false) || all.length > 0);
+      occurrences.push({ occurrence, scanned, all });
     }
     for (const ref of analyzed.refs) {
       if (!hasFiles.get(refKey(ref)) && perRef.get(refKey(ref))!.heldTables.length === 0) missing = true;
@@ -315,23 +311,32 @@ export class QueryService {
     const keys = new Map<string, string>();
     const userText = (text: string): string => withKeys(analyzed.restoreReferences(text), keys);
     if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
-    for (const { occurrence, scanned, schemaOnly } of occurrences) {
+    // A stored file DuckDB could not read (damaged, gone): its message names the local path and quotes the statement.
+    const readable = async <T>(read: () => Promise<T>): Promise<T> => {
+      try {
+        return await read();
+      } catch (err) {
+        if (req.signal.aborted) throw err;
+        throw new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
+      }
+    };
+    for (const { occurrence, scanned, all } of occurrences) {
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
-      profile.files_scanned += schemaOnly ? 0 : scanned.length;
+      profile.files_scanned += scanned.length;
       const parts: string[] = [];
+      // Columns are bound as from every file, whatever pruning kept: a field that only
+      // the pruned files have would otherwise be unknown (a binder error), or bind to a
+      // same-named column of an outer query, and `*` would change with the time range.
+      if (all.length > scanned.length) {
+        const columns = await readable(() => this.catalog.columns(conn, all, keys));
+        parts.push(`SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`).join(', ')} WHERE false`);
+      }
       if (scanned.length > 0) {
         const local: LocalFiles = await this.catalog.open(scanned, verify);
         cleanup.push(() => local.release());
         local.paths.forEach((path, i) => keys.set(path, scanned[i].key));
-        let sameColumns: boolean;
-        try {
-          sameColumns = await this.catalog.sameColumns(conn, scanned, local.paths);
-        } catch (err) {
-          // A stored file DuckDB could not read (damaged, gone): its message names the local path and quotes the statement.
-          if (req.signal.aborted) throw err;
-          throw new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
-        }
-        parts.push(`SELECT * FROM ${readParquetSource(local.paths, sameColumns)}${schemaOnly ? ' WHERE false' : ''}`);
+        const sameColumns = await readable(() => this.catalog.sameColumns(conn, scanned, local.paths));
+        parts.push(`SELECT * FROM ${readParquetSource(local.paths, sameColumns)}`);
       }
       parts.push(...heldTables);
       if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
