@@ -98,3 +98,18 @@ test('an offset a TIMESTAMP cast would drop is not read here', async () => {
   const analyzed = await analyzeSql("SELECT * FROM cpu WHERE time >= TIMESTAMP '2026-01-01T06:00:00-08:00'", 'db', parser);
   assert.deepEqual(timeBounds(analyzed.statement, analyzed.occurrences[0]).map((b) => b.micros), [undefined]);
 });
+
+test('a lower bound that falls as the clock advances does not prune', async () => {
+  const parser = { serialize: async (sql: string) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql])).getRows()[0][0]) };
+  // Evaluated while planning, before the query's own now(): the query's bound is lower.
+  for (const where of [
+    "time >= TIMESTAMP '2030-01-01' - (now() - TIMESTAMP '2026-01-01')",
+    'time >= epoch_ms(CAST(4000000000000 AS BIGINT) - epoch_ms(now()))',
+    'time >= to_timestamp(-epoch_ms(current_timestamp))',
+  ]) {
+    const analyzed = await analyzeSql(`SELECT * FROM cpu WHERE ${where}`, 'db', parser);
+    assert.deepEqual(timeBounds(analyzed.statement, analyzed.occurrences[0]), [], where);
+  }
+  const rising = await analyzeSql("SELECT * FROM cpu WHERE time >= now() - INTERVAL '1 hour'", 'db', parser);
+  assert.equal(timeBounds(rising.statement, rising.occurrences[0]).length, 1);
+});

@@ -24,7 +24,8 @@
  *   `JSON.parse` has rounded, are not used.
  * - Upper bounds that depend on the clock (`time < now()`) are dropped: they are
  *   evaluated before the query's own transaction starts, so an hour boundary passed in
- *   between would cut off rows.
+ *   between would cut off rows. For the same reason a clock may not be subtracted
+ *   (negated) in a lower bound, which would then fall as time passes.
  */
 import { asciiLower, type JsonObject, type JsonValue, type MeasurementOccurrence } from './sql-rewriter.js';
 import { quoteLiteral } from './sql-text.js';
@@ -188,6 +189,9 @@ function constant(e: JsonValue): Constant | undefined {
     const parts = args as Constant[];
     const clock = CLOCK.has(name) || parts.some((a) => a.clock);
     if (e.is_operator === true) {
+      // A bound that falls as the clock advances (`x - (now() - y)`, `-epoch_ms(now())`) is
+      // lower when the query runs than when it was evaluated here: it may not prune.
+      if (name === '-' && parts[parts.length - 1].clock) return undefined;
       if (parts.length === 1 && name === '-') return { sql: `(-${parts[0].sql})`, clock };
       if (parts.length !== 2) return undefined;
       return { sql: `(${parts[0].sql} ${name} ${parts[1].sql})`, clock };
