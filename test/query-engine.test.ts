@@ -121,14 +121,17 @@ describe('sandbox', () => {
   });
   test('a damaged stored file is named by its storage key, not its path on the server', async () => {
     // `damaged_read` is queried before the damage (its schema is known, so the failure comes
-    // from the scan); `damaged_unread` only after (reading its schema, while planning, fails).
-    for (const m of ['damaged_read', 'damaged_unread']) assert.equal((await server.writeLines(`${m} v=1 ${T0}`, 'db=qe&precision=s')).status, 204);
+    // from the scan); `damaged_unread` only after (reading its schema, while planning, fails);
+    // `damaged_pruned` has its damaged first hour pruned away, whose columns are still read.
+    const measurements = ['damaged_read', 'damaged_unread', 'damaged_pruned'];
+    for (const m of measurements) assert.equal((await server.writeLines(`${m} v=1 ${T0}\n${m} v=2 ${T0 + 5 * H}`, 'db=qe&precision=s')).status, 204);
     await server.flush();
-    assert.deepEqual((await json('SELECT v FROM damaged_read')).body.data, [[1]]);
-    for (const m of ['damaged_read', 'damaged_unread']) {
-      const key = `qe/${m}/${parquetFiles(join(server.dataDir, 'qe', m))[0]}`;
+    assert.deepEqual((await json('SELECT v FROM damaged_read ORDER BY v')).body.data, [[1], [2]]);
+    for (const m of measurements) {
+      const key = `qe/${m}/${parquetFiles(join(server.dataDir, 'qe', m)).sort()[0]}`;
+      assert.ok(key.includes('/2026/01/01/00/'), key);
       writeFileSync(join(server.dataDir, key), 'not a parquet file');
-      const r = await json(`SELECT sum(v) FROM ${m}`);
+      const r = await json(`SELECT sum(v) FROM ${m}${m === 'damaged_pruned' ? ` WHERE time >= to_timestamp(${T0 + 5 * H})` : ''}`);
       assert.ok(r.status >= 400 && r.body.error!.includes(`'${key}'`), `${m}: ${JSON.stringify(r.body)}`);
       assert.ok(!JSON.stringify(r.body).includes(server.dataDir) && !r.body.error!.includes('LINE'), `${m}: ${JSON.stringify(r.body)}`);
     }
