@@ -210,9 +210,18 @@ export class QueryService {
     Promise<{ plan: Plan; result: DuckDBResult | undefined }> {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
-      const plan: Plan = showSql !== undefined
-        ? { sql: showSql, heldRows: '', refs: [], deterministic: true, missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
-        : await this.plan(conn, req, cleanup, attempt > 0);
+      let plan: Plan;
+      try {
+        plan = showSql !== undefined
+          ? { sql: showSql, heldRows: '', refs: [], deterministic: true, missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
+          : await this.plan(conn, req, cleanup, attempt > 0);
+      } catch (err) {
+        // Planning reads the schemas of files no query read before (`plan` has forgotten the listings).
+        if (!fileGone(err)) throw err;
+        if (attempt > 0) throw new QueryExecutionError(FILE_GONE_AGAIN);
+        for (const c of cleanup.splice(0).reverse()) await c();
+        continue;
+      }
       plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
@@ -226,8 +235,8 @@ export class QueryService {
           const rewrite = JSON.parse(String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [plan.sql])).getRows()[0][0])) as { error: boolean };
           throw rewrite.error ? new QueryRejectedError(REWRITE_UNPARSABLE) : err;
         }
-        if (err instanceof QueryExecutionError && err.message.startsWith('IO Error: No files found that match the pattern')) {
-          if (attempt > 0) throw new QueryExecutionError('a stored file of the measurements read disappeared while the query was planned; retry');
+        if (fileGone(err)) {
+          if (attempt > 0) throw new QueryExecutionError(FILE_GONE_AGAIN);
           for (const ref of plan.refs) this.catalog.forget(ref.database, ref.measurement);
           for (const c of cleanup.splice(0).reverse()) await c();
           continue;
@@ -317,7 +326,10 @@ export class QueryService {
         return await read();
       } catch (err) {
         if (req.signal.aborted) throw err;
-        throw new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
+        const failure = new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
+        // Deleted from outside while listed: the caller plans again, over fresh listings.
+        if (fileGone(failure)) for (const ref of analyzed.refs) this.catalog.forget(ref.database, ref.measurement);
+        throw failure;
       }
     };
     for (const { occurrence, scanned, all } of occurrences) {
@@ -476,6 +488,13 @@ function valuesSql(names: readonly string[], types: readonly string[], rows: rea
  * would otherwise be lost and the query run to its end.
  */
 const REINTERRUPT_MS = 20;
+
+/** Whether `err` is DuckDB's answer to a file it was given that does not exist (any more). */
+function fileGone(err: unknown): boolean {
+  return err instanceof QueryExecutionError && err.message.startsWith('IO Error: No files found that match the pattern');
+}
+
+const FILE_GONE_AGAIN = 'a stored file of the measurements read disappeared while the query was planned; retry';
 
 /**
  * A DuckDB error message without the excerpt of the statement it may end with: DuckDB
