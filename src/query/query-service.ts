@@ -30,7 +30,7 @@ import type { Catalog, HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
-import { analyzeSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, KEYWORDS_SQL, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { boundSql, timeBounds, type TimeBound } from './time-range.js';
 
@@ -141,6 +141,8 @@ export class QueryService {
   private readonly analyses = new LRUCache<string, AnalyzedQuery>({ maxSize: ANALYSIS_CACHE_UNITS, sizeCalculation: (_, key) => key.length * 16 });
   /** See `nonDeterministicFunctions`; read from DuckDB by the first query planned. */
   private nonDeterministic: ReadonlySet<string> | undefined;
+  /** DuckDB's keywords (`KEYWORDS_SQL`), for `AnalyzedQuery.restoreReferences`; read by the first query planned. */
+  private keywords: ReadonlySet<string> | undefined;
 
   constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables, statements: PreparedStatements) {
     this.pool = pool;
@@ -275,6 +277,8 @@ export class QueryService {
     }
     this.nonDeterministic ??= await nonDeterministicFunctions(conn);
     const nonDeterministic = this.nonDeterministic;
+    this.keywords ??= new Set((await conn.runAndReadAll(KEYWORDS_SQL)).getRows().map(([k]) => String(k)));
+    const keywords = this.keywords;
     const deterministic = !analyzed.unseededSample && !analyzed.functions.some((f) => nonDeterministic.has(f));
     const profile: QueryProfile = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 };
     const sources = new Map<MeasurementOccurrence, string>();
@@ -318,7 +322,7 @@ export class QueryService {
     const hasData = analyzed.refs.some((ref) => hasFiles.get(refKey(ref)) || perRef.get(refKey(ref))!.heldTables.length > 0);
     // Local path of each file read -> its storage key, for DuckDB messages that name a file.
     const keys = new Map<string, string>();
-    const userText = (text: string): string => withKeys(analyzed.restoreReferences(text), keys);
+    const userText = (text: string): string => withKeys(analyzed.restoreReferences(text, keywords), keys);
     if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
     // A stored file DuckDB could not read (damaged, gone): its message names the local path and quotes the statement.
     const readable = async <T>(read: () => Promise<T>): Promise<T> => {

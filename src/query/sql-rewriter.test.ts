@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { QueryRejectedError } from '../errors.js';
-import { analyzeSql, readParquetSource, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, KEYWORDS_SQL, readParquetSource, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 
 let dir: string;
 let sandboxDb: DuckDBInstance;
@@ -40,6 +40,9 @@ const DATA: readonly [string, string, string, string][] = [
      (TIMESTAMP '2024-01-01 00:05:00', 'x', 60.0::DOUBLE)) t(time, host, usage)`],
   ['default', 'my-measurement', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 'm' AS host, 1 AS v`],
   ['default', 'CPU', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 'upper' AS host`],
+  // Printed back quoted (a keyword) and bare (capitals alone need no quotes).
+  ['default', 'system', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 3 AS v`],
+  ['db2', 'Mixed', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 4 AS v`],
 ];
 
 function literal(s: string): string {
@@ -309,15 +312,17 @@ test('render asks for each occurrence in text order and keeps the rest of the te
 });
 
 test('restoreReferences gives subquery columns the names DuckDB gives the user\'s SQL over real tables, without file paths', async () => {
+  const keywords = new Set((await sandbox.runAndReadAll(KEYWORDS_SQL)).getRows().map(([k]) => String(k)));
   for (const sql of [
     'SELECT (SELECT max(usage) FROM cpu)',
     'SELECT EXISTS (SELECT 1 FROM db2.cpu c WHERE c.usage > 55), 1 IN (SELECT used FROM mem) AS named, (SELECT count(*) FROM "my-measurement")',
     'SELECT (SELECT count(*) FROM cpu JOIN db2.cpu AS "Other" USING (host) WHERE host <> \'(\'), (SELECT (SELECT max(used) FROM mem) FROM cpu LIMIT 1)',
+    'SELECT (SELECT max(v) FROM system), (SELECT max(v) FROM db2."Mixed"), (SELECT max(v) FROM "system" AS Time)',
   ]) {
     const analyzed = await analyzeSql(sql, 'default', parser);
     const names = (await sandbox.runAndReadAll(analyzed.render((o) => sourceFor(o.ref)))).columnNames();
     assert.ok(names.some((n) => n.includes(dir)), `the rewrite shows in DuckDB's own names: ${names.join(' | ')}`);
-    assert.deepEqual(names.map(analyzed.restoreReferences), (await oracle.runAndReadAll(sql)).columnNames(), sql);
+    assert.deepEqual(names.map((n) => analyzed.restoreReferences(n, keywords)), (await oracle.runAndReadAll(sql)).columnNames(), sql);
   }
 });
 

@@ -87,10 +87,11 @@ export interface AnalyzedQuery {
    * unaliased expression column by its SQL text, so `SELECT (SELECT max(usage) FROM cpu)`
    * would otherwise answer a column named after the `read_parquet([...])` source, file
    * paths and all. With the reference restored the name is the one DuckDB gives the
-   * user's SQL over real tables (identifiers are quoted unless plain lower-case, where
-   * DuckDB also quotes keywords). Text without the mark is returned as is.
+   * user's SQL over real tables: a name is printed bare when it is ASCII letters, digits
+   * and `_` (not starting with a digit) and not one of `keywords` (DuckDB's, lower-cased:
+   * `KEYWORDS_SQL`), else quoted. Text without the mark is returned as is.
    */
-  restoreReferences(text: string): string;
+  restoreReferences(text: string, keywords: ReadonlySet<string>): string;
 }
 
 /**
@@ -122,6 +123,9 @@ const REFUSED_FUNCTIONS: ReadonlyMap<string, string> = new Map([
  * (`SELECT current_date`), lower-cased.
  */
 export const SQL_VALUE_KEYWORDS: ReadonlySet<string> = new Set(['current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp']);
+
+/** Lists DuckDB's keywords, lower-cased, one per row: the `keywords` of `AnalyzedQuery.restoreReferences`. */
+export const KEYWORDS_SQL = 'SELECT lower(keyword_name) FROM duckdb_keywords()';
 
 /**
  * Parses `sql` with DuckDB and finds its measurement references and table functions.
@@ -155,7 +159,7 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
     statement,
     occurrences: visible,
     render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i])),
-    restoreReferences: (text) => restoreReferences(text, occurrences),
+    restoreReferences: (text, keywords) => restoreReferences(text, occurrences, keywords),
   };
 }
 
@@ -387,7 +391,7 @@ const SOURCE_MARK = 'strata_source_';
  * the parenthesis it closes gives the start, and the alias after it the end. Strings
  * (`'…'`) and quoted names (`"…"`) are skipped whole, so parentheses in paths do not count.
  */
-function restoreReferences(text: string, occurrences: readonly Located[]): string {
+function restoreReferences(text: string, occurrences: readonly Located[], keywords: ReadonlySet<string>): string {
   if (!text.includes(SOURCE_MARK)) return text;
   const opens: number[] = [];
   let out = '';
@@ -411,7 +415,7 @@ function restoreReferences(text: string, occurrences: readonly Located[]): strin
         continue;
       }
       const start = opens.pop()!;
-      out += text.slice(copied, start) + referenceText(found, text.slice(ident.end + 1 + ' AS '.length, alias.end));
+      out += text.slice(copied, start) + referenceText(found, text.slice(ident.end + 1 + ' AS '.length, alias.end), keywords);
       i = copied = alias.end;
     } else {
       i++;
@@ -432,15 +436,19 @@ function quotedEnd(text: string, i: number): number {
 }
 
 /** A reference as DuckDB prints it: `[db.]measurement[ AS alias]`, with `alias` as it was printed. */
-function referenceText(o: Located, printedAlias: string): string {
+function referenceText(o: Located, printedAlias: string, keywords: ReadonlySet<string>): string {
   const schema = String(o.node.schema_name);
-  const name = [schema, String(o.node.table_name)].filter((p) => p !== '').map(printedIdentifier).join('.');
+  const name = [schema, String(o.node.table_name)].filter((p) => p !== '').map((p) => printedIdentifier(p, keywords)).join('.');
   return o.hasAlias ? `${name} AS ${printedAlias}` : name;
 }
 
-/** DuckDB prints a plain lower-case name unquoted (keywords aside) and quotes the rest. */
-function printedIdentifier(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : quoteIdentifier(name);
+/**
+ * A name as DuckDB prints it (`KeywordHelper::WriteOptionallyQuoted`): bare when made of
+ * ASCII letters of either case, digits (not first) and `_`, and not a keyword in any
+ * case (`system`, `default`, `Time`); quoted otherwise.
+ */
+function printedIdentifier(name: string, keywords: ReadonlySet<string>): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !keywords.has(asciiLower(name)) ? name : quoteIdentifier(name);
 }
 
 /** A map key naming one measurement of one database. */
