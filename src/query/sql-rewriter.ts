@@ -21,6 +21,7 @@
  *   `WITH cpu AS (SELECT * FROM cpu)` reads the measurement;
  * - in `WITH RECURSIVE x AS (A UNION B)` only B sees `x`.
  */
+import { randomBytes } from 'node:crypto';
 import { QueryRejectedError } from '../errors.js';
 import { nameError } from '../parse/names.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
@@ -76,8 +77,8 @@ export interface AnalyzedQuery {
    * once per entry of `occurrences`, so two reads of one measurement can scan different
    * files), e.g. "read_parquet(['/a.parquet'], union_by_name = true)". A user alias is
    * kept; a reference without one gets `AS "<measurement>"` so `cpu.host` still binds.
-   * Each source is wrapped as `(SELECT * FROM <source> AS strata_source_<i>)`, the
-   * mark `restoreReferences` finds it by.
+   * Each source is wrapped as `(SELECT * FROM <source> AS strata_source_<nonce>_<i>)`,
+   * the mark `restoreReferences` finds it by (`SOURCE_MARK`).
    * Everything else, comments and a trailing `;` included, is the user's text unchanged.
    */
   render(sourceFor: (occurrence: MeasurementOccurrence) => string): string;
@@ -382,12 +383,17 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
   return out + sql.slice(at);
 }
 
-/** Alias of the subquery wrapping the source of occurrence i (`strata_source_<i>`): plain lower case, so DuckDB prints it unquoted. */
-const SOURCE_MARK = 'strata_source_';
+/**
+ * Alias of the subquery wrapping the source of occurrence i (`strata_source_<nonce>_<i>`):
+ * plain lower case, so DuckDB prints it unquoted. The nonce, random per process and
+ * never shown, keeps a name the user wrote that looks like a printed source
+ * (`1 AS "(SELECT * FROM x AS strata_source_0) AS y"`) from being taken for one.
+ */
+const SOURCE_MARK = `strata_source_${randomBytes(8).toString('hex')}_`;
 
 /**
  * See `AnalyzedQuery.restoreReferences`. DuckDB prints a rendered source as
- * `(SELECT * FROM … AS strata_source_<i>) AS <alias>`: the mark is found outside quotes,
+ * `(SELECT * FROM … AS <SOURCE_MARK><i>) AS <alias>`: the mark is found outside quotes,
  * the parenthesis it closes gives the start, and the alias after it the end. Strings
  * (`'…'`) and quoted names (`"…"`) are skipped whole, so parentheses in paths do not count.
  */
