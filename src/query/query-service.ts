@@ -431,16 +431,25 @@ async function evaluateBounds(conn: DuckDBConnection, bounds: readonly TimeBound
 }
 
 /**
+ * Functions that read the clock although DuckDB calls them CONSISTENT: ICU's
+ * `current_localtimestamp()` and `current_localtime()`, and `age(ts)`, which counts
+ * from the current date (its two-argument form does not, but is rare enough to let go
+ * uncached).
+ */
+const CLOCK_READERS_CALLED_CONSISTENT = ['age', 'current_localtimestamp', 'current_localtime'];
+
+/**
  * Lower-cased names of the functions whose answer is not fixed by their arguments:
  * those DuckDB calls VOLATILE (`random`, `uuid`) or CONSISTENT_WITHIN_QUERY (`now`,
- * `current_date`), the `SQL_VALUE_KEYWORDS`, and the built-in macros that call any of
- * them, however indirectly (`ago(i)` is `current_timestamp - i`).
+ * `current_date`), the `SQL_VALUE_KEYWORDS` and `CLOCK_READERS_CALLED_CONSISTENT`, and
+ * the built-in macros that call any of them, however indirectly (`ago(i)` is
+ * `current_timestamp - i`).
  */
 async function nonDeterministicFunctions(conn: DuckDBConnection): Promise<ReadonlySet<string>> {
   const rows = (await conn.runAndReadAll(
     "SELECT lower(function_name), stability, macro_definition FROM duckdb_functions() WHERE stability IN ('VOLATILE', 'CONSISTENT_WITHIN_QUERY') OR function_type = 'macro'",
   )).getRows();
-  const names = new Set<string>(SQL_VALUE_KEYWORDS);
+  const names = new Set<string>([...SQL_VALUE_KEYWORDS, ...CLOCK_READERS_CALLED_CONSISTENT]);
   const macros: [string, string][] = [];
   for (const [name, stability, definition] of rows) {
     if (stability !== null) names.add(String(name));
