@@ -6,6 +6,8 @@
  * rows once their listing cache (STRATA_S3_LIST_TTL_MS) has expired.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { removeDir, sleep, TestServer } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
@@ -140,6 +142,31 @@ test('a write refused because the stored schema cannot be loaded (S3 down) is no
     assert.deepEqual(await server.rows('SELECT host, v FROM fresh', 'schemaless'), [['b', 2]]);
   } finally {
     await server.stop();
+    removeDir(server.dataDir);
+    await s3.destroy();
+  }
+});
+
+test('S3 down while a pruned query reads the schemas of the hours it leaves out: 503, not 500', async () => {
+  const s3 = await S3TestServer.start();
+  const env = s3.env({ STRATA_S3_LIST_TTL_MS: '600000', STRATA_S3_MAX_ATTEMPTS: '1', STRATA_S3_REQUEST_TIMEOUT_MS: '1000' });
+  let server = await TestServer.start(env);
+  try {
+    const t0 = 1767225600;
+    assert.equal((await server.writeLines(`pruned v=1i ${t0}\npruned v=2i ${t0 + 5 * 3600}`, 'db=down&precision=s')).status, 204);
+    await server.flush();
+    // A new process with an empty cache: no file is local, no schema known.
+    assert.equal(await server.stop(), 0);
+    rmSync(join(server.dataDir, '.cache'), { recursive: true, force: true });
+    server = await TestServer.start(env, server.dataDir);
+    // Lists the measurement (cached for the TTL) without reading any file.
+    assert.deepEqual((await server.rows('SHOW TABLES', 'down')).map((r) => [r[1], r[3]]), [['pruned', 2]]);
+    await s3.stop('SIGKILL');
+    const r = await server.query(`SELECT v FROM pruned WHERE time >= to_timestamp(${t0 + 5 * 3600})`, 'down');
+    assert.equal(r.status, 503, JSON.stringify(r.body));
+    assert.match(r.body.error!, /^S3 download .* failed/);
+  } finally {
+    assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);
     await s3.destroy();
   }

@@ -324,12 +324,13 @@ export class QueryService {
     const keys = new Map<string, string>();
     const userText = (text: string): string => withKeys(analyzed.restoreReferences(text, keywords), keys);
     if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
-    // A stored file DuckDB could not read (damaged, gone): its message names the local path and quotes the statement.
+    // A stored file DuckDB could not read (damaged, gone): its message names the local path and
+    // quotes the statement. Strata's own errors (S3 unreachable: 503) are already typed and clean.
     const readable = async <T>(read: () => Promise<T>): Promise<T> => {
       try {
         return await read();
       } catch (err) {
-        if (req.signal.aborted) throw err;
+        if (req.signal.aborted || err instanceof StrataError) throw err;
         const failure = new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
         // Deleted from outside while listed: the caller plans again, over fresh listings.
         if (fileGone(failure)) for (const ref of analyzed.refs) this.catalog.forget(ref.database, ref.measurement);
