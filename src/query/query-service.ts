@@ -344,9 +344,14 @@ export class QueryService {
       // Columns are bound as from every file, whatever pruning kept: a field that only
       // the pruned files have would otherwise be unknown (a binder error), or bind to a
       // same-named column of an outer query, and `*` would change with the time range.
+      // Usually every file has the same columns, and the scanned files then bind them all
+      // themselves: the typed empty set is left out, as DuckDB takes time binding it.
       if (all.length > scanned.length) {
         const columns = await readable(() => this.catalog.columns(conn, all, keys));
-        parts.push(`SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`).join(', ')} WHERE false`);
+        const bound = await readable(() => this.catalog.columns(conn, scanned, keys));
+        if (columns.length !== bound.length || columns.some((c, i) => c.name !== bound[i].name || c.type !== bound[i].type)) {
+          parts.push(`SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`).join(', ')} WHERE false`);
+        }
       }
       if (scanned.length > 0) {
         const local: LocalFiles = await this.catalog.open(scanned, verify);
