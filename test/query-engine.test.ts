@@ -209,6 +209,15 @@ describe('time-range pruning', () => {
       AND EXISTS (SELECT 1 FROM sparse WHERE sparse.time >= '2026-01-01T01:00:00Z' AND usage >= 0)`);
     assert.deepEqual(outer.rows, [[0]]);
   });
+  test('the columns of more files than are read at once (64) include the last file\'s', async () => {
+    const lines = Array.from({ length: 70 }, (_, i) => `wide,host=a v=${i}i ${T0 + i * H}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    assert.equal((await server.writeLines(`wide,host=a v=70i,late=1i ${T0 + 70 * H}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    const first = await profile(`SELECT v, late FROM wide WHERE time < to_timestamp(${T0 + H})`);
+    assert.deepEqual([first.rows, first.scanned, first.considered], [[[0, null]], 1, 71]);
+  });
   test('a column alias list may name another column `time`: no pruning', async () => {
     // The time column becomes `ts` and host becomes `time`: every host ('a', 'b') sorts after '2026-…'.
     const p = await profile("SELECT count(*) FROM cpu AS t(ts, time) WHERE time > '2026-01-01T05:00:00Z'");

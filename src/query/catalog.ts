@@ -47,6 +47,8 @@ const MAX_HOUR_LISTINGS = 168;
 const LISTING_CONCURRENCY = 16;
 /** Stored objects (summed over listings) the in-memory listing cache may hold. */
 const MAX_CACHED_OBJECTS = 2_000_000;
+/** Files `columns` opens at once to read their signatures (on S3, pinned downloads). */
+const SIGNATURE_SLICE = 64;
 /** Files whose column signature (`sameColumns`) is remembered. */
 const MAX_CACHED_SIGNATURES = 200_000;
 
@@ -204,18 +206,20 @@ export class Catalog {
    * The columns `read_parquet(files, union_by_name = true)` binds: every column of every
    * file, in order of first appearance, with its DuckDB type (as `parquet_schema` names
    * it, e.g. `TIMESTAMP WITH TIME ZONE`). Only files whose signature is not known yet
-   * are opened, and released before returning; their local paths are added to `keys`
+   * are opened, 64 at a time, each slice released before the next; their local paths are added to `keys`
    * (path → storage key), so that a caller can name a file DuckDB could not read by its key.
    * @throws StorageUnavailableError when such a file cannot be fetched; when DuckDB
    *   cannot read a footer.
    */
   async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>): Promise<{ name: string; type: string }[]> {
     const unknown = files.filter((f) => !this.signatures.has(f.key));
-    if (unknown.length > 0) {
-      const local = await this.open(unknown);
-      local.paths.forEach((path, i) => keys.set(path, unknown[i].key));
+    // A slice at a time: on S3 each is a download, pinned in the cache while it is read.
+    for (let at = 0; at < unknown.length; at += SIGNATURE_SLICE) {
+      const slice = unknown.slice(at, at + SIGNATURE_SLICE);
+      const local = await this.open(slice);
+      local.paths.forEach((path, i) => keys.set(path, slice[i].key));
       try {
-        await this.readSignatures(conn, unknown, local.paths);
+        await this.readSignatures(conn, slice, local.paths);
       } finally {
         local.release();
       }
