@@ -6,13 +6,13 @@
  * priorities, timeouts and the pool metrics.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
-import { parquetFiles, removeDir, tempDir, TestServer } from './harness.js';
+import { inspector, parquetFiles, removeDir, tempDir, TestServer } from './harness.js';
 
 let server: TestServer;
 const H = 3_600; // seconds per hour
@@ -217,6 +217,22 @@ describe('time-range pruning', () => {
     await server.flush();
     const first = await profile(`SELECT v, late FROM wide WHERE time < to_timestamp(${T0 + H})`);
     assert.deepEqual([first.rows, first.scanned, first.considered], [[[0, null]], 1, 71]);
+  });
+  test('a column whose type differs between files has the type of the whole measurement whatever the time range reads', async () => {
+    assert.equal((await server.writeLines(`retyped,host=a v=1i ${T0}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    // A file from outside Strata (or from before the field changed type) with v as DOUBLE, in hour 1.
+    const inspect = await inspector();
+    const hour1 = join(server.dataDir, 'qe', 'retyped', '2026', '01', '01', '01');
+    mkdirSync(hour1, { recursive: true });
+    await inspect.run(`COPY (SELECT TIMESTAMPTZ '2026-01-01 01:00:00+00' AS time, 'a' AS host, 2.5::DOUBLE AS v)
+      TO '${join(hour1, 'retyped_20260101_010000_1_outside.parquet')}' (FORMAT parquet)`);
+    inspect.closeSync();
+    const all = await profile('SELECT typeof(v), v FROM retyped ORDER BY time');
+    assert.deepEqual(all.rows, [['DOUBLE', 1], ['DOUBLE', 2.5]]);
+    // The hour-0 file alone has v as BIGINT: DuckDB would bind it so without the widened empty set.
+    const pruned = await profile(`SELECT typeof(v), v FROM retyped WHERE time < to_timestamp(${T0 + H})`);
+    assert.deepEqual([pruned.rows, pruned.scanned, pruned.considered], [[['DOUBLE', 1]], 1, 2]);
   });
   test('a column alias list may name another column `time`: no pruning', async () => {
     // The time column becomes `ts` and host becomes `time`: every host ('a', 'b') sorts after '2026-…'.

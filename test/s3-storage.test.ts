@@ -159,6 +159,23 @@ describe('S3 backend', () => {
     assert.deepEqual(await server.rows('SELECT v FROM typed', 's3types'), [[1]]);
   });
 
+  test('cached copies wiped before any query read their columns: a pruned query downloads them and answers', async () => {
+    const lines = Array.from({ length: 6 }, (_, i) => `unread,host=a v=${i}i ${1700000000 + i * 3600}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=unread&precision=s')).status, 204);
+    await server.flush();
+    // Written through to the cache, then wiped: the cache's index still lists them.
+    rmSync(join(server.dataDir, '.cache', 'unread'), { recursive: true, force: true });
+    // Pruned to the last hour, so planning reads the columns of every file, not just the scanned one.
+    const res = await fetch(`${server.url}/api/v1/query`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-arc-database': 'unread' },
+      body: JSON.stringify({ sql: 'SELECT v FROM unread WHERE time >= to_timestamp(1700018000)' }),
+    });
+    const body = (await res.json()) as { data: unknown[][] };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.deepEqual(body.data, [[5]]);
+    assert.equal(localParquet(join(server.dataDir, '.cache', 'unread')).length, 6);
+  });
+
   test('a query after the cache is wiped (while running and across a restart) returns every row', async () => {
     const lines = Array.from({ length: 48 }, (_, i) => `wipe,host=h${i % 3} v=${i}i ${1700000000 + i * 1800}`).join('\n');
     assert.equal((await server.writeLines(lines, 'db=wipe&precision=s')).status, 204);

@@ -18,7 +18,7 @@ import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
 import type { DuckDBPool } from './duckdb-pool.js';
-import { quoteLiteral } from './sql-text.js';
+import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { asciiLower, readParquetSource } from './sql-rewriter.js';
 
 /** One measurement's files, as listed by `SHOW TABLES`. */
@@ -51,6 +51,8 @@ const MAX_CACHED_OBJECTS = 2_000_000;
 const SIGNATURE_SLICE = 64;
 /** Files whose column signature (`sameColumns`) is remembered. */
 const MAX_CACHED_SIGNATURES = 200_000;
+/** Sets of differing signatures whose widened columns are remembered. */
+const MAX_CACHED_WIDENINGS = 1_000;
 
 /** Options of `Catalog`. */
 export interface CatalogOptions {
@@ -71,6 +73,8 @@ export class Catalog {
   private readonly dropped = new Set<string>();
   /** Ordered column names and types per file key: a stored file never changes, so entries never go stale. */
   private readonly signatures = new LRUCache<string, string>({ max: MAX_CACHED_SIGNATURES });
+  /** `widened` columns per set of distinct signatures. */
+  private readonly widenings = new LRUCache<string, { name: string; type: string }[]>({ max: MAX_CACHED_WIDENINGS });
 
   constructor(storage: Storage, pool: DuckDBPool, options: CatalogOptions) {
     this.storage = storage;
@@ -205,18 +209,21 @@ export class Catalog {
   /**
    * The columns `read_parquet(files, union_by_name = true)` binds: every column of every
    * file, in order of first appearance, with its DuckDB type (as `parquet_schema` names
-   * it, e.g. `TIMESTAMP WITH TIME ZONE`). Only files whose signature is not known yet
-   * are opened, 64 at a time, each slice released before the next; their local paths are added to `keys`
-   * (path → storage key), so that a caller can name a file DuckDB could not read by its key.
+   * it, e.g. `TIMESTAMP WITH TIME ZONE`); a column whose type differs between files has
+   * the type DuckDB widens them to. Only files whose signature is not known yet are
+   * opened (`open`, with `verify`), 64 at a time, each slice released before the next;
+   * their local paths are added to `keys` (path → storage key), so that a caller can
+   * name a file DuckDB could not read by its key.
    * @throws StorageUnavailableError when such a file cannot be fetched; when DuckDB
    *   cannot read a footer.
    */
-  async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>): Promise<{ name: string; type: string }[]> {
+  async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>, verify: boolean):
+    Promise<{ name: string; type: string }[]> {
     const unknown = files.filter((f) => !this.signatures.has(f.key));
     // A slice at a time: on S3 each is a download, pinned in the cache while it is read.
     for (let at = 0; at < unknown.length; at += SIGNATURE_SLICE) {
       const slice = unknown.slice(at, at + SIGNATURE_SLICE);
-      const local = await this.open(slice);
+      const local = await this.open(slice, verify);
       local.paths.forEach((path, i) => keys.set(path, slice[i].key));
       try {
         await this.readSignatures(conn, slice, local.paths);
@@ -226,18 +233,40 @@ export class Catalog {
     }
     const out = new Map<string, { name: string; type: string }>();
     // Files written alike share one signature text: each distinct one is parsed once per query.
-    const seen = new Set<string>();
+    const distinct = new Set<string>();
+    let differ = false;
     for (const f of files) {
       const signature = this.signatures.get(f.key);
       if (signature === undefined) throw new QueryExecutionError(`no Parquet schema read for ${f.key}`);
-      if (seen.has(signature)) continue;
-      seen.add(signature);
+      if (distinct.has(signature)) continue;
+      distinct.add(signature);
       // The first entry is the schema's root, which has no type.
       for (const { n, t } of JSON.parse(signature) as { n: string; t: string | null }[]) {
-        if (t !== null && !out.has(asciiLower(n))) out.set(asciiLower(n), { name: n, type: t });
+        if (t === null) continue;
+        const seen = out.get(asciiLower(n));
+        if (seen === undefined) out.set(asciiLower(n), { name: n, type: t });
+        else differ ||= seen.type !== t;
       }
     }
-    return [...out.values()];
+    return differ ? this.widened(conn, [...distinct]) : [...out.values()];
+  }
+
+  /**
+   * The columns, in order of first appearance, of a union by name of empty sets typed
+   * as `signatures`: DuckDB widens a column's types between the files of one
+   * `read_parquet(union_by_name = true)` the same way. Rare (files written before a
+   * field changed type, or from outside Strata), and remembered per set of signatures.
+   */
+  private async widened(conn: DuckDBConnection, signatures: readonly string[]): Promise<{ name: string; type: string }[]> {
+    const key = JSON.stringify(signatures);
+    const known = this.widenings.get(key);
+    if (known !== undefined) return known;
+    const sets = signatures.map((signature) => emptySetSql((JSON.parse(signature) as { n: string; t: string | null }[])
+      .flatMap(({ n, t }) => (t === null ? [] : [{ name: n, type: t }]))));
+    const rows = (await conn.runAndReadAll(`DESCRIBE ${sets.join(' UNION ALL BY NAME ')}`)).getRows();
+    const columns = rows.map(([name, type]) => ({ name: String(name), type: String(type) }));
+    this.widenings.set(key, columns);
+    return columns;
   }
 
   /** Reads and remembers the signature of each of `files` (at `paths`) not seen before, in one `parquet_schema` call. */
@@ -280,4 +309,9 @@ export class Catalog {
     }
     return schema;
   }
+}
+
+/** SQL of an empty row set with `columns` (DuckDB type names), in order. */
+export function emptySetSql(columns: readonly { name: string; type: string }[]): string {
+  return `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`).join(', ')} WHERE false`;
 }

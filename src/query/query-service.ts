@@ -26,7 +26,7 @@ import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
-import type { Catalog, HourRange } from './catalog.js';
+import { emptySetSql, type Catalog, type HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
@@ -347,10 +347,10 @@ export class QueryService {
       // Usually every file has the same columns, and the scanned files then bind them all
       // themselves: the typed empty set is left out, as DuckDB takes time binding it.
       if (all.length > scanned.length) {
-        const columns = await readable(() => this.catalog.columns(conn, all, keys));
-        const bound = await readable(() => this.catalog.columns(conn, scanned, keys));
+        const columns = await readable(() => this.catalog.columns(conn, all, keys, verify));
+        const bound = await readable(() => this.catalog.columns(conn, scanned, keys, verify));
         if (columns.length !== bound.length || columns.some((c, i) => c.name !== bound[i].name || c.type !== bound[i].type)) {
-          parts.push(`SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`).join(', ')} WHERE false`);
+          parts.push(emptySetSql(columns));
         }
       }
       if (scanned.length > 0) {
