@@ -1,7 +1,8 @@
 /**
  * Edge values through every result format (JSON, /exec, CSV, Arrow) of a real server,
  * against what DuckDB holds: the ends of DuckDB's DATE and TIMESTAMP ranges, infinite
- * timestamps in every unit, decimals past 2^53 in Arrow, and CSV rows of one empty field.
+ * timestamps in every unit, nanoseconds of TIMESTAMP_NS, decimals past 2^53 in Arrow, and
+ * CSV rows of one empty field.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -62,6 +63,25 @@ test('the ends of DuckDB\'s DATE and TIMESTAMP ranges and infinite TIMESTAMP_S/_
   assert.deepEqual(['s', 's_neg', 'ms', 'ns', 'ns_neg'].map((c) => rawInt64(table, c)), [max, -max, max, max, -max]);
   assert.equal(rawInt64(table, 'far'), 9215576668800000000n + 43_200_500_000n);
   assert.equal(rawInt64(table, 'ms_before'), -500_000n);
+});
+
+test('TIMESTAMP_NS keeps its nanoseconds in JSON, /exec and CSV as DuckDB prints them, and is Timestamp(NANOSECOND) in Arrow', async () => {
+  const nanos = ['1767225600123456789', '-1', '1767225600000001000', '1767225600100000000', '-2208988800000000001', '9223372036854775806'];
+  const sql = `SELECT n, make_timestamp_ns(n) AS t, make_timestamp_ns(n)::VARCHAR AS duck, TIME_NS '12:34:56.123456789' AS tn
+    FROM (VALUES ${nanos.map((n, i) => `(${i}, ${n})`).join(',')}) v(i, n) ORDER BY i`;
+  const json = await server.rows(sql);
+  // DuckDB's text (`2026-01-01 00:00:00.123456789`, trailing zeros trimmed) in RFC 3339 form.
+  const expected = json.map((r) => String(r[2]).replace(' ', 'T') + 'Z');
+  assert.deepEqual(expected.slice(0, 4), ['2026-01-01T00:00:00.123456789Z', '1969-12-31T23:59:59.999999999Z', '2026-01-01T00:00:00.000001Z', '2026-01-01T00:00:00.1Z']);
+  const cells = (rows: unknown[][]): unknown[][] => rows.map((r) => [r[1], r[3]]);
+  const want = expected.map((t) => [t, '12:34:56.123456789']);
+  assert.deepEqual(cells(json), want);
+  assert.deepEqual(cells(await execRows(sql)), want);
+  assert.deepEqual(cells((await csvText(sql)).split('\r\n').slice(1, -1).map((line) => line.split(','))), want);
+
+  const table = await arrowTable(sql);
+  assert.equal(String(table.schema.fields[1].type), 'Timestamp<NANOSECOND>');
+  assert.deepEqual(Array.from(table.getChild('t')!.data.flatMap((d) => Array.from(d.values as BigInt64Array))), nanos.map(BigInt));
 });
 
 test('Arrow: DECIMAL(18,3) past 2^53 unscaled is the nearest double, as DuckDB casts it', async () => {

@@ -5,14 +5,15 @@
  *
  * Types: DOUBLE/FLOAT, signed and unsigned integers and BOOLEAN as themselves;
  * timestamps as `Timestamp(MICROSECOND)`, with time zone `UTC` for TIMESTAMPTZ (the
- * stored `time` column); DATE as `Date(DAY)`; VARCHAR and ENUM as `Utf8`; DECIMAL as
+ * stored `time` column), TIMESTAMP_NS as `Timestamp(NANOSECOND)` (as DuckDB's own Arrow
+ * export, so no digit is lost); DATE as `Date(DAY)`; VARCHAR and ENUM as `Utf8`; DECIMAL as
  * Arc does (scale 0 → Int64, else Float64), HUGEINT and UHUGEINT as Int64 (see
  * `chunk-columns.ts`); every other type as
  * `Utf8` holding its DuckDB text. All fields are nullable.
  */
 import {
   AsyncByteQueue, Bool, DateDay, Field, Float32, Float64, Int16, Int32, Int64, Int8, makeData, RecordBatch,
-  RecordBatchStreamWriter, Schema, Struct, TimestampMicrosecond, Uint16, Uint32, Uint64, Uint8, Utf8, type Data, type DataType,
+  RecordBatchStreamWriter, Schema, Struct, TimestampMicrosecond, TimestampNanosecond, Uint16, Uint32, Uint64, Uint8, Utf8, type Data, type DataType,
 } from 'apache-arrow';
 import type { DuckDBType } from '@duckdb/node-api';
 import { kindOf, type Column, type ColumnKind } from './chunk-columns.js';
@@ -47,6 +48,7 @@ function arrowType(kind: ColumnKind): DataType {
     case 'u64': return new Uint64();
     case 'bool': return new Bool();
     case 'timestamp': return new TimestampMicrosecond();
+    case 'timestamp_ns': return new TimestampNanosecond();
     case 'date': return new DateDay();
     case 'utf8': case 'other': return new Utf8();
   }

@@ -8,7 +8,8 @@
  * Arrow encoders; going through `getColumns()` instead costs ~20× more
  * (../shared/notes/hot-path.md, "DuckDB from Node").
  *
- * Conversions: every timestamp unit becomes µs (ns floored, ±infinity kept); ENUM becomes its string.
+ * Conversions: TIMESTAMP_S and _MS become µs (±infinity kept), TIMESTAMP_NS stays ns
+ * (`timestamp_ns`, so no digit is lost); ENUM becomes its string.
  * With `DecimalMode` `arrow`, as Arc's Arrow path (Grafana cannot read decimals):
  * DECIMAL(p, 0) of any width, HUGEINT and UHUGEINT become int64 (`i64`; Arc sees the
  * 128-bit integers as DECIMAL(38, 0), which DuckDB's `sum` of integers returns), other
@@ -39,6 +40,8 @@ export type Column =
   | { kind: 'bool'; values: Uint8Array; valid: Validity }
   /** µs since the epoch; `tz` when the SQL type is TIMESTAMPTZ. */
   | { kind: 'timestamp'; values: BigInt64Array; valid: Validity; tz: boolean }
+  /** ns since the epoch (TIMESTAMP_NS, which has no time zone variant); ±infinity as ±(2^63 − 1). */
+  | { kind: 'timestamp_ns'; values: BigInt64Array; valid: Validity }
   /** Days since the epoch. */
   | { kind: 'date'; values: Int32Array; valid: Validity }
   /** UTF-8 bytes of row i are `data[offsets[i] .. offsets[i+1])`. */
@@ -69,7 +72,8 @@ export function kindOf(type: DuckDBType, decimals: DecimalMode): ColumnKind {
     case DuckDBTypeId.UBIGINT: return 'u64';
     case DuckDBTypeId.BOOLEAN: return 'bool';
     case DuckDBTypeId.TIMESTAMP: case DuckDBTypeId.TIMESTAMP_TZ: case DuckDBTypeId.TIMESTAMP_S:
-    case DuckDBTypeId.TIMESTAMP_MS: case DuckDBTypeId.TIMESTAMP_NS: return 'timestamp';
+    case DuckDBTypeId.TIMESTAMP_MS: return 'timestamp';
+    case DuckDBTypeId.TIMESTAMP_NS: return 'timestamp_ns';
     case DuckDBTypeId.DATE: return 'date';
     case DuckDBTypeId.VARCHAR: case DuckDBTypeId.ENUM: return 'utf8';
     case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT: return decimals === 'arrow' ? 'i64' : 'other';
@@ -111,12 +115,13 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
     case DuckDBTypeId.DATE: return { kind: 'date', values: copy(Int32Array, 4), valid };
     case DuckDBTypeId.TIMESTAMP: case DuckDBTypeId.TIMESTAMP_TZ:
       return { kind: 'timestamp', values: copy(BigInt64Array, 8), valid, tz: type.typeId === DuckDBTypeId.TIMESTAMP_TZ };
-    case DuckDBTypeId.TIMESTAMP_S: case DuckDBTypeId.TIMESTAMP_MS: case DuckDBTypeId.TIMESTAMP_NS: {
+    case DuckDBTypeId.TIMESTAMP_S: case DuckDBTypeId.TIMESTAMP_MS: {
       const values = copy(BigInt64Array, 8);
-      const unit = type.typeId === DuckDBTypeId.TIMESTAMP_S ? 's' : type.typeId === DuckDBTypeId.TIMESTAMP_MS ? 'ms' : 'ns';
+      const unit = type.typeId === DuckDBTypeId.TIMESTAMP_S ? 's' : 'ms';
       for (let i = 0; i < n; i++) values[i] = microsFromUnit(values[i], unit);
       return { kind: 'timestamp', values, valid, tz: false };
     }
+    case DuckDBTypeId.TIMESTAMP_NS: return { kind: 'timestamp_ns', values: copy(BigInt64Array, 8), valid };
     case DuckDBTypeId.VARCHAR: return readStrings(data(n * 16), n, valid);
     case DuckDBTypeId.ENUM: return readEnum(type as DuckDBEnumType, data, n, valid);
     case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT:

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { readColumn } from './chunk-columns.js';
-import { jsonRowsBytes, numberText, rfc3339FromMicros } from './json-result.js';
+import { cellText, jsonRowsBytes, numberText, rfc3339FromMicros, rfc3339FromNanos } from './json-result.js';
 
 test('numberText matches String for short decimals, long digits, integers, signs and limits', () => {
   const values = [0, -0, 1, -1, 0.1, 0.5, 12.3457, -12.3457, 0.000001, 0.0000015, 1e-7, 0.1 + 0.2, 123456789.123456,
@@ -23,20 +23,23 @@ test('rfc3339FromMicros: fraction trimmed, before 1970, outside ±2^53 µs, infi
   assert.equal(rfc3339FromMicros(-9223372036854775807n), '-infinity');
 });
 
-/** Every chunk of `sql` through `jsonRowsBytes`, as the route streams it, parsed back. */
-async function encoded(sql: string): Promise<{ text: string; rows: unknown[][] }> {
+/** Every chunk of `sql` through `jsonRowsBytes`, as the route streams it, parsed back; and each cell's CSV text. */
+async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; csv: string[][] }> {
   const conn = await (await DuckDBInstance.create(':memory:')).connect();
   try {
     const result = await conn.stream(sql);
     const types = result.columnTypes();
     const parts: Buffer[] = [];
+    const csv: string[][] = [];
     let rows = 0;
     for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-      parts.push(jsonRowsBytes(types.map((t, i) => readColumn(chunk!, i, t, 'exact')), chunk.rowCount, rows > 0));
+      const columns = types.map((t, i) => readColumn(chunk!, i, t, 'exact'));
+      parts.push(jsonRowsBytes(columns, chunk.rowCount, rows > 0));
+      for (let r = 0; r < chunk.rowCount; r++) csv.push(columns.map((col) => cellText(col, r, 'csv')));
       rows += chunk.rowCount;
     }
     const text = Buffer.concat(parts).toString('utf8');
-    return { text, rows: JSON.parse(`[${text}]`) as unknown[][] };
+    return { text, rows: JSON.parse(`[${text}]`) as unknown[][], csv };
   } finally {
     conn.closeSync();
   }
@@ -79,4 +82,26 @@ test('jsonRowsBytes: strings (non-ASCII, escapes, long, empty, NULL), integers, 
   // 64-bit integers exactly, beyond 2^53 too: compared as text.
   const { text } = await encoded('SELECT -9007199254740993::BIGINT, 18446744073709551615::UBIGINT, (-9223372036854775808)::BIGINT, 9007199254740991::BIGINT');
   assert.equal(text, '[-9007199254740993,18446744073709551615,-9223372036854775808,9007199254740991]');
+});
+
+test('TIMESTAMP_NS keeps its nine digits in JSON and CSV, as DuckDB prints them: before 1970, zero fractions, past 2^53 ns, the ends of its range', async () => {
+  const nanos = ['0', '1', '-1', '999', '1000', '-999999999', '-1000000000', '-1000000001', '100000000', '-86400000000000001',
+    '9007199254740993', '-9007199254740993', '1767225600123456789', '1767225600000000000', '1767225600000001000', '1767225600123400000',
+    '1767225599999999999', '-2208988800000000001', '-9200000000000000001', '9223372036854775806'];
+  const { rows, csv } = await encoded(`SELECT make_timestamp_ns(n) AS t, make_timestamp_ns(n)::VARCHAR AS duck FROM (VALUES ${nanos.map((n) => `(${n})`).join(',')}) v(n)`);
+  // DuckDB's text (`2026-01-01 00:00:00.123456789`, trailing zeros trimmed) in RFC 3339 form.
+  const expected = rows.map((r) => [String(r[1]).replace(' ', 'T') + 'Z']);
+  assert.equal(expected[12][0], '2026-01-01T00:00:00.123456789Z');
+  assert.deepEqual(rows.map((r) => [r[0]]), expected);
+  assert.deepEqual(csv.map((r) => [r[0]]), expected);
+  assert.deepEqual(nanos.map((n) => [rfc3339FromNanos(BigInt(n))]), expected);
+  // ±infinity, NULL, and a TIME_NS (read as a node-api value) beside them.
+  const { rows: ends } = await encoded("SELECT * FROM (VALUES ('infinity'::TIMESTAMP_NS, TIME_NS '12:34:56.123456789'), ('-infinity'::TIMESTAMP_NS, NULL), (NULL, NULL)) t(a, b)");
+  assert.deepEqual(ends, [['infinity', '12:34:56.123456789'], ['-infinity', null], [null, null]]);
+});
+
+test('rfc3339FromNanos of whole µs is rfc3339FromMicros of them', () => {
+  for (const micros of [0n, 1n, -1n, 10_500_000n, -86_400_000_001n, 1_767_225_723_000_120n, 9_007_199_254_740_993n, -9_200_000_000_000_000n]) {
+    assert.equal(rfc3339FromNanos(micros * 1000n), rfc3339FromMicros(micros), `${micros}`);
+  }
 });

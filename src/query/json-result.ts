@@ -5,7 +5,8 @@
  * Values (as Arc, ../shared/notes/arc-wire-contract.md §5.3): integers of any width as
  * exact JSON numbers (no rounding of BIGINT/HUGEINT through doubles), DECIMAL as a
  * number (Arc's JSON path emits a string — a quirk not kept), NaN/±Inf as null,
- * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`), dates as
+ * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`; up to 9 digits
+ * for TIMESTAMP_NS, as DuckDB prints it, so nanoseconds round-trip), dates as
  * `YYYY-MM-DD`, anything else as its DuckDB string form.
  */
 import {
@@ -15,8 +16,8 @@ import {
 } from '@duckdb/node-api';
 import type { Column, ColumnKind } from './chunk-columns.js';
 
-/** DuckDB's ±infinity timestamps: ±(2^63 − 1) µs. */
-const INFINITE_US = 9223372036854775807n;
+/** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
+const INFINITE_TIMESTAMP = 9223372036854775807n;
 /** DuckDB's ±infinity dates: ±(2^31 − 1) days. */
 const INFINITE_DAYS = 2147483647;
 
@@ -44,7 +45,7 @@ function dayText(days: number): string {
 }
 
 /** Leading zeros of a trimmed fraction: `ZEROS[k]` is k zeros. */
-const ZEROS = ['', '0', '00', '000', '0000', '00000'];
+const ZEROS = ['', '0', '00', '000', '0000', '00000', '000000', '0000000', '00000000'];
 
 /**
  * The last day `splitMicros` met and its `YYYY-MM-DDT` text: results are mostly in time
@@ -52,7 +53,10 @@ const ZEROS = ['', '0', '00', '000', '0000', '00000'];
  */
 let cachedDay = NaN;
 let cachedDayText = '';
-/** What `splitMicros` returns besides the day text (module state, so no object per value): µs into the second, seconds into the day. */
+/**
+ * What `splitMicros` and `splitNanos` return besides the day text (module state, so no
+ * object per value): µs (or ns) into the second, seconds into the day.
+ */
 let splitFraction = 0;
 let splitTime = 0;
 
@@ -67,7 +71,7 @@ function splitMicros(micros: number): void {
   splitSeconds((micros - fraction) / 1_000_000, fraction);
 }
 
-/** As `splitMicros`, for whole `seconds` since the epoch and `fraction` µs (0–999,999) into the second. */
+/** As `splitMicros`, for whole `seconds` since the epoch and `fraction` µs (0–999,999) or ns (0–999,999,999) into the second. */
 function splitSeconds(seconds: number, fraction: number): void {
   let time = seconds % 86_400;
   if (time < 0) time += 86_400;
@@ -80,20 +84,46 @@ function splitSeconds(seconds: number, fraction: number): void {
   splitTime = time;
 }
 
+/** 2^32: the weight of an int64's high 32-bit half. */
+const TWO_32 = 4294967296;
+
+/**
+ * As `splitMicros`, for ns since the epoch given as an int64's little-endian 32-bit halves
+ * (`low` signed or unsigned, `high` signed), not ±infinity. Every TIMESTAMP_NS past
+ * 1970-04-15 is beyond 2^53 ns, so no BigInt and no rounded double: the double nearest
+ * the value is within 2^10 ns of it, so its whole seconds are right or one off; the ns left
+ * over, in [−1e9, 2e9) either way, is exact in 32-bit arithmetic (int64 subtraction
+ * modulo 2^32), and moves the seconds by one when out of [0, 1e9).
+ */
+function splitNanos(low: number, high: number): void {
+  let seconds = Math.floor((high * TWO_32 + (low >>> 0)) / 1e9);
+  let fraction = (low - Math.imul(seconds, 1e9)) | 0;
+  if (fraction < 0) {
+    fraction += 1e9;
+    seconds--;
+  } else if (fraction >= 1e9) {
+    fraction -= 1e9;
+    seconds++;
+  }
+  splitSeconds(seconds, fraction);
+}
+
 /** RFC 3339 UTC text of `micros` since the epoch, a safe integer, fraction trimmed of trailing zeros. */
 function timestampText(micros: number): string {
   splitMicros(micros);
-  return splitText();
+  return splitText(6);
 }
 
-/** RFC 3339 UTC text of what `splitMicros` or `splitSeconds` last split, fraction trimmed of trailing zeros. */
-function splitText(): string {
+/**
+ * RFC 3339 UTC text of what `splitMicros`, `splitNanos` or `splitSeconds` last split, its
+ * fraction of `digits` digits (6: µs, 9: ns) trimmed of trailing zeros.
+ */
+function splitText(digits: number): string {
   const time = splitTime;
   const minutes = (time - (time % 60)) / 60;
   const text = cachedDayText + TWO_DIGITS[(minutes - (minutes % 60)) / 60] + ':' + TWO_DIGITS[minutes % 60] + ':' + TWO_DIGITS[time % 60];
   let fraction = splitFraction;
   if (fraction === 0) return text + 'Z';
-  let digits = 6;
   while (fraction % 10 === 0) {
     fraction /= 10;
     digits--;
@@ -109,14 +139,26 @@ function splitText(): string {
 export function rfc3339FromMicros(micros: bigint): string {
   const n = Number(micros);
   if (Number.isSafeInteger(n)) return timestampText(n);
-  if (micros === INFINITE_US) return 'infinity';
-  if (micros === -INFINITE_US) return '-infinity';
+  if (micros === INFINITE_TIMESTAMP) return 'infinity';
+  if (micros === -INFINITE_TIMESTAMP) return '-infinity';
   // Beyond ±2^53 µs (years before 1685 or after 2255) a double cannot hold the value exactly;
   // its whole seconds (below 2^44) can.
   let fraction = micros % 1_000_000n;
   if (fraction < 0n) fraction += 1_000_000n;
   splitSeconds(Number((micros - fraction) / 1_000_000n), Number(fraction));
-  return splitText();
+  return splitText(6);
+}
+
+/**
+ * Formats integral ns since the epoch (a TIMESTAMP_NS) as RFC 3339 UTC with up to nine
+ * fractional digits, trimmed of trailing zeros as `rfc3339FromMicros`; DuckDB's infinite
+ * timestamps as `infinity` / `-infinity`.
+ */
+export function rfc3339FromNanos(nanos: bigint): string {
+  if (nanos === INFINITE_TIMESTAMP) return 'infinity';
+  if (nanos === -INFINITE_TIMESTAMP) return '-infinity';
+  splitNanos(Number(BigInt.asIntN(32, nanos)), Number(nanos >> 32n));
+  return splitText(9);
 }
 
 /** `YYYY-MM-DD` of `days` since the epoch; DuckDB's infinite dates as `infinity` / `-infinity`. */
@@ -163,20 +205,14 @@ export function numberText(v: number): string {
   return (v < 0 ? '-' : '') + (m - f) / scale + '.' + ZEROS[k - fraction.length] + fraction;
 }
 
-/** Floor division of ns by 1000 (BigInt `/` truncates toward zero, which would round pre-1970 instants up). */
-function microsFromNanos(nanos: bigint): bigint {
-  const q = nanos / 1000n;
-  return nanos < 0n && q * 1000n !== nanos ? q - 1n : q;
-}
-
 /**
- * µs since the epoch of a TIMESTAMP_S, _MS or _NS value `v` counted in `unit` (ns
- * floored). DuckDB's ±infinity is ±(2^63 − 1) in every unit: it stays so (±infinity in
- * µs as well) instead of being scaled, which would overflow int64 or move it to 2262.
+ * µs since the epoch of a TIMESTAMP_S or _MS value `v` counted in `unit` (exact: DuckDB
+ * keeps both within the µs TIMESTAMP range). DuckDB's ±infinity is ±(2^63 − 1) in every
+ * unit: it stays so (±infinity in µs as well) instead of being scaled, which would overflow int64.
  */
-export function microsFromUnit(v: bigint, unit: 's' | 'ms' | 'ns'): bigint {
-  if (v === INFINITE_US || v === -INFINITE_US) return v;
-  return unit === 's' ? v * 1_000_000n : unit === 'ms' ? v * 1000n : microsFromNanos(v);
+export function microsFromUnit(v: bigint, unit: 's' | 'ms'): bigint {
+  if (v === INFINITE_TIMESTAMP || v === -INFINITE_TIMESTAMP) return v;
+  return unit === 's' ? v * 1_000_000n : v * 1000n;
 }
 
 /** One value as JSON text. */
@@ -191,7 +227,7 @@ export function jsonValue(v: DuckDBValue): string {
   if (v instanceof DuckDBTimestampTZValue || v instanceof DuckDBTimestampValue) return `"${rfc3339FromMicros(v.micros)}"`;
   if (v instanceof DuckDBTimestampMillisecondsValue) return `"${rfc3339FromMicros(microsFromUnit(v.millis, 'ms'))}"`;
   if (v instanceof DuckDBTimestampSecondsValue) return `"${rfc3339FromMicros(microsFromUnit(v.seconds, 's'))}"`;
-  if (v instanceof DuckDBTimestampNanosecondsValue) return `"${rfc3339FromMicros(microsFromUnit(v.nanos, 'ns'))}"`;
+  if (v instanceof DuckDBTimestampNanosecondsValue) return `"${rfc3339FromNanos(v.nanos)}"`;
   if (v instanceof DuckDBDateValue) return `"${dateFromDays(v.days)}"`;
   if (v instanceof DuckDBDecimalValue) return v.toString();
   return JSON.stringify(String(v));
@@ -219,6 +255,7 @@ export function cellText(col: Column, i: number, mode: 'json' | 'csv'): string {
     }
     case 'bool': return col.values[i] === 0 ? 'false' : 'true';
     case 'timestamp': return mode === 'json' ? `"${rfc3339FromMicros(col.values[i])}"` : rfc3339FromMicros(col.values[i]);
+    case 'timestamp_ns': return mode === 'json' ? `"${rfc3339FromNanos(col.values[i])}"` : rfc3339FromNanos(col.values[i]);
     case 'date': return mode === 'json' ? `"${dateFromDays(col.values[i])}"` : dateFromDays(col.values[i]);
     case 'utf8': {
       const text = utf8(col.data, col.offsets[i], col.offsets[i + 1]);
@@ -295,7 +332,7 @@ function writeDigits(n: number): void {
   pos += len;
 }
 
-/** Writes exactly `k` digits of the integer `f` (< 10^k ≤ 10^6), zero-padded on the left. */
+/** Writes exactly `k` digits of the integer `f` (< 10^k ≤ 10^9), zero-padded on the left. */
 function writePadded(f: number, k: number): void {
   for (let p = pos + k - 1; p >= pos; p--) {
     const q = (f / 10) | 0;
@@ -362,6 +399,29 @@ function writeTimestamp(micros: number): void {
   }
   const start = pos;
   splitMicros(micros);
+  writeSplit(6);
+  lastMicros = micros;
+  lastTimestampLength = pos - start;
+  for (let i = 0; i < lastTimestampLength; i++) lastTimestamp[i] = out[start + i];
+}
+
+/** Writes `"<RFC 3339>"` of ns since the epoch, an int64 given as its little-endian 32-bit halves (as `rfc3339FromNanos`). */
+function writeTimestampNanos(low: number, high: number): void {
+  // DuckDB's ±infinity, ±(2^63 − 1).
+  if (high === 0x7fffffff && low === -1) writeAscii('"infinity"');
+  else if (high === -0x80000000 && low === 1) writeAscii('"-infinity"');
+  else {
+    ensure(48);
+    splitNanos(low, high);
+    writeSplit(9);
+  }
+}
+
+/**
+ * Writes `"<RFC 3339>"` of what `splitMicros` or `splitNanos` last split, its fraction of
+ * `digits` digits trimmed of trailing zeros (as `splitText`), into room already ensured.
+ */
+function writeSplit(digits: number): void {
   const day = cachedDayText;
   out[pos++] = 34;
   for (let i = 0; i < day.length; i++) out[pos + i] = day.charCodeAt(i);
@@ -375,7 +435,6 @@ function writeTimestamp(micros: number): void {
   writePadded(time % 60, 2);
   let fraction = splitFraction;
   if (fraction !== 0) {
-    let digits = 6;
     while (fraction % 10 === 0) {
       fraction /= 10;
       digits--;
@@ -385,9 +444,6 @@ function writeTimestamp(micros: number): void {
   }
   out[pos++] = 90;
   out[pos++] = 34;
-  lastMicros = micros;
-  lastTimestampLength = pos - start;
-  for (let i = 0; i < lastTimestampLength; i++) lastTimestamp[i] = out[start + i];
 }
 
 /** Whether `data[start, end)` holds a byte JSON must escape (quote, backslash, control character); other UTF-8 is copied as is. */
@@ -415,7 +471,7 @@ function writeString(data: Uint8Array, start: number, end: number, clean: boolea
 }
 
 /** How `jsonRowsBytes` writes a column (a switch on small integers, not on kind strings). */
-const enum Cell { F64, Int, I64, U64, Bool, Timestamp, Date, Utf8, Other }
+const enum Cell { F64, Int, I64, U64, Bool, Timestamp, TimestampNanos, Date, Utf8, Other }
 
 function cellOf(kind: ColumnKind): Cell {
   switch (kind) {
@@ -425,6 +481,7 @@ function cellOf(kind: ColumnKind): Cell {
     case 'u64': return Cell.U64;
     case 'bool': return Cell.Bool;
     case 'timestamp': return Cell.Timestamp;
+    case 'timestamp_ns': return Cell.TimestampNanos;
     case 'date': return Cell.Date;
     case 'utf8': return Cell.Utf8;
     case 'other': return Cell.Other;
@@ -447,9 +504,10 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
   const valids: (Uint8Array | null)[] = [];
   const clean: boolean[] = [];
   for (const col of columns) {
-    numbers.push(col.kind === 'utf8' || col.kind === 'other' || col.kind === 'i64' || col.kind === 'u64' || col.kind === 'timestamp' ? null : col.values);
-    bigints.push(col.kind === 'i64' || col.kind === 'u64' || col.kind === 'timestamp' ? col.values : null);
-    words.push(col.kind === 'i64' || col.kind === 'timestamp' ? new Int32Array(col.values.buffer, col.values.byteOffset, rowCount * 2) : null);
+    const int64 = col.kind === 'i64' || col.kind === 'timestamp' || col.kind === 'timestamp_ns';
+    numbers.push(int64 || col.kind === 'utf8' || col.kind === 'other' || col.kind === 'u64' ? null : col.values);
+    bigints.push(int64 || col.kind === 'u64' ? col.values : null);
+    words.push(int64 ? new Int32Array(col.values.buffer, col.values.byteOffset, rowCount * 2) : null);
     valids.push(col.kind === 'other' ? null : col.valid);
     clean.push(col.kind === 'utf8' && !needsEscape(col.data, 0, col.data.length));
   }
@@ -489,6 +547,7 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
           else writeAscii('"' + rfc3339FromMicros(bigints[c]![r] as bigint) + '"');
           break;
         }
+        case Cell.TimestampNanos: writeTimestampNanos(words[c]![2 * r], words[c]![2 * r + 1]); break;
         case Cell.Date: writeAscii('"' + dateFromDays(numbers[c]![r]) + '"'); break;
         case Cell.Utf8: {
           const col = columns[c] as Extract<Column, { kind: 'utf8' }>;
