@@ -100,6 +100,17 @@ test('TIMESTAMP_NS keeps its nine digits in JSON and CSV, as DuckDB prints them:
   assert.deepEqual(ends, [['infinity', '12:34:56.123456789'], ['-infinity', null], [null, null]]);
 });
 
+test('µs timestamps in JSON and CSV as DuckDB prints them: second and day boundaries, before 1970, up to ±2^53 µs and beyond', async () => {
+  const micros = ['0', '-1', '999999', '1000000', '-999999', '-1000000', '-1000001', '86399999999', '86400000000', '-86400000001',
+    '1767225599999999', '1767225600000000', '1767225600000001', '9007199254740991', '-9007199254740991', '9007199254740992',
+    '9007199254000000', '9007199253999999', '-9007199254000000', '-9007199254000001', '-62135596800000000', '253402300799999999'];
+  const { rows, csv } = await encoded(`SELECT make_timestamp(n) AS t, make_timestamp(n)::VARCHAR AS duck FROM (VALUES ${micros.map((n) => `(${n})`).join(',')}) v(n)`);
+  // DuckDB's text (`1969-12-31 23:59:59.999999`) in RFC 3339 form; all within years 1–9999.
+  const expected = rows.map((r) => [String(r[1]).replace(' ', 'T') + 'Z']);
+  assert.deepEqual(rows.map((r) => [r[0]]), expected);
+  assert.deepEqual(csv.map((r) => [r[0]]), expected);
+});
+
 test('rfc3339FromNanos of whole µs is rfc3339FromMicros of them', () => {
   for (const micros of [0n, 1n, -1n, 10_500_000n, -86_400_000_001n, 1_767_225_723_000_120n, 9_007_199_254_740_993n, -9_200_000_000_000_000n]) {
     assert.equal(rfc3339FromNanos(micros * 1000n), rfc3339FromMicros(micros), `${micros}`);

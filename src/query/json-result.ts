@@ -66,16 +66,17 @@ let splitTime = 0;
  * large values through floating-point division.
  */
 function splitMicros(micros: number): void {
-  let fraction = micros % 1_000_000;
-  if (fraction < 0) fraction += 1_000_000;
-  splitSeconds((micros - fraction) / 1_000_000, fraction);
+  // Floor of a division, not `%`: V8's `%` on values past int32 is a call to fmod.
+  // `Math.floor(a / b)` is exact for |a| < 2^53: the quotient is at least 1/b from the
+  // next integer, more than half its ulp.
+  const seconds = Math.floor(micros / 1_000_000);
+  splitSeconds(seconds, micros - seconds * 1_000_000);
 }
 
 /** As `splitMicros`, for whole `seconds` since the epoch and `fraction` µs (0–999,999) or ns (0–999,999,999) into the second. */
 function splitSeconds(seconds: number, fraction: number): void {
-  let time = seconds % 86_400;
-  if (time < 0) time += 86_400;
-  const day = (seconds - time) / 86_400;
+  const day = Math.floor(seconds / 86_400);
+  const time = seconds - day * 86_400;
   if (day !== cachedDay) {
     cachedDayText = dayText(day) + 'T';
     cachedDay = day;
