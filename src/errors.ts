@@ -105,6 +105,18 @@ export class StorageLayoutError extends StrataError {
 }
 
 /**
+ * 500: a stored object is not a Parquet file where Strata reads it itself (its footer,
+ * by ranged reads of its end): too short, no `PAR1` magic, a footer length beyond the
+ * object. The message names its storage key, never a host path; an operator must
+ * replace or remove the object.
+ */
+export class DamagedFileError extends StrataError {
+  constructor(key: string, problem: string) {
+    super(`stored file '${key}' is not a valid Parquet file: ${problem}`, 500, 'damaged_file');
+  }
+}
+
+/**
  * 503: the write-ahead log could not be written (disk full, I/O error); the write was
  * not acknowledged and the client should retry. `cause` holds the file system's error.
  */

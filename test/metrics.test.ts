@@ -200,7 +200,7 @@ describe('GET /metrics on S3', () => {
     assert.deepEqual(await node.rows('SELECT count(*) FROM cpu', DB), [[1]]);
     const s = await scrape(node);
     const { stats: { cache } } = (await (await fetch(`${node.url}/api/v1/storage/stats`)).json()) as {
-      stats: { cache: { bytes: number; max_bytes: number; files: number; pinned_files: number; hits: number; misses: number; downloaded_bytes: number; evictions: number } };
+      stats: { cache: { bytes: number; max_bytes: number; files: number; pinned_files: number; hits: number; misses: number; downloaded_bytes: number; evictions: number; footer_reads: number } };
     };
     assert.equal(value(s, 'strata_parquet_files_written_total'), 1);
     // Written through the cache: the query found its file there.
@@ -215,6 +215,7 @@ describe('GET /metrics on S3', () => {
     assert.equal(value(s, 'strata_s3_cache_misses_total'), cache.misses);
     assert.equal(value(s, 'strata_s3_cache_downloaded_bytes_total'), cache.downloaded_bytes);
     assert.equal(value(s, 'strata_s3_cache_evictions_total'), cache.evictions);
+    assert.equal(value(s, 'strata_s3_cache_footer_reads_total'), cache.footer_reads);
     assert.equal(value(s, 'strata_storage_healthy'), 1);
   });
 });

@@ -2,14 +2,15 @@
  * The S3 backend end to end, against a real S3 server process (s3rver): records
  * written over HTTP, flushed to the bucket in the storage layout, read back with SQL;
  * the local Parquet cache (write-through, read-through after a wipe, LRU eviction
- * under a small bound, rebuilt after a restart); the start-up bucket check.
+ * under a small bound, rebuilt after a restart); footers of files a query does not scan
+ * read by ranged GETs, not downloaded; the start-up bucket check.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { inspector, removeDir, tempDir, TestServer, waitFor } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
 
@@ -30,8 +31,18 @@ after(async () => {
 
 /** Keys in the bucket under `prefix`. */
 async function bucketKeys(prefix: string): Promise<string[]> {
+  return (await bucketObjects(prefix)).map((o) => o.key);
+}
+
+/** Objects in the bucket under `prefix`, with their sizes, in key order. */
+async function bucketObjects(prefix: string): Promise<{ key: string; size: number }[]> {
   const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
-  return (page.Contents ?? []).map((o) => o.Key!).sort();
+  return (page.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size! })).sort((a, b) => (a.key < b.key ? -1 : 1));
+}
+
+/** Bytes of the object `key`. */
+async function objectBytes(key: string): Promise<Buffer> {
+  return Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))).Body!.transformToByteArray());
 }
 
 /** Parquet files under `dir`, recursively, relative. */
@@ -47,7 +58,7 @@ interface StorageStatsBody {
   stats: {
     backend: string;
     health: { ok: boolean; last_error: string | null };
-    cache: { bytes: number; max_bytes: number; files: number; pinned_files: number; hits: number; misses: number; evictions: number; downloaded_bytes: number };
+    cache: { bytes: number; max_bytes: number; files: number; pinned_files: number; hits: number; misses: number; evictions: number; downloaded_bytes: number; footer_reads: number };
   };
 }
 
@@ -156,10 +167,12 @@ describe('S3 backend', () => {
     server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'tenant/', STRATA_NODE_ID: 'alpha' }), server.dataDir);
     const res = await server.writeLines('typed v="text" 1700000001', 'db=s3types&precision=s');
     assert.equal(res.status, 400, 'conflicting type rejected');
+    const { cache } = await storageStats(server);
+    assert.deepEqual([cache.misses, cache.footer_reads], [0, 1], 'the stored schema read from the footer, nothing downloaded');
     assert.deepEqual(await server.rows('SELECT v FROM typed', 's3types'), [[1]]);
   });
 
-  test('cached copies wiped before any query read their columns: a pruned query downloads them and answers', async () => {
+  test('cached copies wiped before any query read their columns: a pruned query reads their footers and answers', async () => {
     const lines = Array.from({ length: 6 }, (_, i) => `unread,host=a v=${i}i ${1700000000 + i * 3600}`).join('\n');
     assert.equal((await server.writeLines(lines, 'db=unread&precision=s')).status, 204);
     await server.flush();
@@ -173,7 +186,73 @@ describe('S3 backend', () => {
     const body = (await res.json()) as { data: unknown[][] };
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.deepEqual(body.data, [[5]]);
-    assert.equal(localParquet(join(server.dataDir, '.cache', 'unread')).length, 6);
+    // Only the scanned file is downloaded again.
+    assert.equal(localParquet(join(server.dataDir, '.cache', 'unread')).length, 1);
+  });
+
+  test('a pruned query after a start with an empty cache downloads the files it scans and reads only the footers of the others', async () => {
+    const T = 1700000000;
+    const lines = Array.from({ length: 24 }, (_, i) => `hist,host=a v=${i}i${i === 0 ? ',extra="x"' : ''} ${T + i * 3600}`);
+    // A footer over 64 KiB (read in two ranged GETs): 1500 columns, in the second hour only.
+    lines.push(`hist,host=a ${Array.from({ length: 1500 }, (_, j) => `w${j}=${j}i`).join(',')} ${T + 3600 + 1}`);
+    assert.equal((await server.writeLines(lines.join('\n'), 'db=footers&precision=s')).status, 204);
+    await server.flush();
+    const objects = await bucketObjects('tenant/footers/');
+    assert.equal(objects.length, 24);
+    const wide = await objectBytes(objects[1].key);
+    assert.ok(wide.readUInt32LE(wide.length - 8) > 64 * 1024, `wide footer: ${wide.readUInt32LE(wide.length - 8)} bytes`);
+
+    assert.equal(await server.stop(), 0);
+    rmSync(join(server.dataDir, '.cache'), { recursive: true, force: true });
+    server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'tenant/', STRATA_NODE_ID: 'alpha' }), server.dataDir);
+    const sql = `SELECT time, v, extra, w1499 FROM hist WHERE time >= to_timestamp(${T + 22 * 3600}) ORDER BY time`;
+    const expected = [['2023-11-15T20:13:20Z', 22, null, null], ['2023-11-15T21:13:20Z', 23, null, null]];
+    assert.deepEqual(await server.rows(sql, 'footers'), expected);
+    const stats = await storageStats(server);
+    assert.equal(stats.cache.misses, 2, 'only the two scanned files downloaded');
+    assert.equal(stats.cache.downloaded_bytes, objects[22].size + objects[23].size);
+    assert.equal(stats.cache.footer_reads, 22, 'the others\' footers read');
+    assert.equal(stats.cache.pinned_files, 0);
+    assert.deepEqual(localParquet(join(server.dataDir, '.cache')), objects.slice(22).map((o) => o.key.slice('tenant/'.length)));
+    assert.ok(await waitFor(() => readdirSync(join(server.dataDir, '.cache', '.part')).length === 0, 5000), 'footer stubs deleted');
+
+    // `*` binds the columns of every file; signatures are remembered: no footer read again.
+    const star = await server.query(`SELECT * FROM hist WHERE time >= to_timestamp(${T + 23 * 3600})`, 'footers');
+    assert.equal(star.status, 200, star.body.error);
+    assert.equal(star.body.columns.length, 1504);
+    assert.ok(star.body.columns.includes('extra') && star.body.columns.includes('w0'), star.body.columns.slice(0, 5).join(','));
+    assert.equal((await storageStats(server)).cache.footer_reads, 22);
+  });
+
+  test('an object that is not Parquet, read for its footer: a 500 naming its key, storage still healthy', async () => {
+    const names = ['text', 'short', 'truncated', 'overlong', 'garbled'];
+    // Each measurement: a good file in the hour queried, a damaged one in the hour before.
+    for (const m of names) assert.equal((await server.writeLines(`${m} v=1 1700003600`, 'db=broken&precision=s')).status, 204);
+    await server.flush();
+    const valid = await objectBytes((await bucketKeys('tenant/broken/'))[0]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(1_000_000);
+    const damaged: [string, Buffer, RegExp][] = [
+      ['text', Buffer.from('not a parquet file at all'), /no Parquet magic at its end/],
+      ['short', Buffer.from('PAR1'), /4 bytes, too short for Parquet/],
+      ['truncated', valid.subarray(0, valid.length - 100), /no Parquet magic at its end/],
+      ['overlong', Buffer.concat([Buffer.from('PAR1junk'), length, Buffer.from('PAR1')]), /footer length 1000000 exceeds the object's 16 bytes/],
+      // Framed right, no Thrift inside: DuckDB reads the stub and fails, naming no file (as for a whole file).
+      ['garbled', Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20, 7), Buffer.from([20, 0, 0, 0]), Buffer.from('PAR1')]), /TProtocolException/],
+    ];
+    for (const [m, bytes, problem] of damaged) {
+      const key = `broken/${m}/2023/11/14/22/bad.parquet`;
+      await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `tenant/${key}`, Body: bytes }));
+      const r = await server.query(`SELECT v FROM ${m} WHERE time >= to_timestamp(1700003600)`, 'broken');
+      assert.equal(r.status, 500, `${m}: ${JSON.stringify(r.body)}`);
+      if (m !== 'garbled') assert.ok(r.body.error!.includes(`'${key}'`), `${m}: ${r.body.error}`);
+      assert.match(r.body.error!, problem);
+      assert.ok(!r.body.error!.includes(server.dataDir), `${m}: ${r.body.error}`);
+    }
+    const stats = await storageStats(server);
+    assert.equal(stats.health.ok, true, 'a damaged object is no storage outage');
+    assert.equal(stats.cache.pinned_files, 0);
+    assert.ok(await waitFor(() => readdirSync(join(server.dataDir, '.cache', '.part')).length === 0, 5000), 'no stub left');
   });
 
   test('a query after the cache is wiped (while running and across a restart) returns every row', async () => {

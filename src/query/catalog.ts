@@ -47,7 +47,7 @@ const MAX_HOUR_LISTINGS = 168;
 const LISTING_CONCURRENCY = 16;
 /** Stored objects (summed over listings) the in-memory listing cache may hold. */
 const MAX_CACHED_OBJECTS = 2_000_000;
-/** Files `columns` opens at once to read their signatures (on S3, pinned downloads). */
+/** Files `columns` opens at once to read their signatures (on S3, pinned cached copies or footer stubs). */
 const SIGNATURE_SLICE = 64;
 /** Files whose column signature (`sameColumns`) is remembered. */
 const MAX_CACHED_SIGNATURES = 200_000;
@@ -211,19 +211,20 @@ export class Catalog {
    * file, in order of first appearance, with its DuckDB type (as `parquet_schema` names
    * it, e.g. `TIMESTAMP WITH TIME ZONE`); a column whose type differs between files has
    * the type DuckDB widens them to. Only files whose signature is not known yet are
-   * opened (`open`, with `verify`), 64 at a time, each slice released before the next;
+   * opened, for their footers alone (`Storage.openFooters`, with `verify`: on S3 a file
+   * not cached is not downloaded), 64 at a time, each slice released before the next;
    * their local paths are added to `keys` (path → storage key), so that a caller can
    * name a file DuckDB could not read by its key.
-   * @throws StorageUnavailableError when such a file cannot be fetched; when DuckDB
-   *   cannot read a footer.
+   * @throws StorageUnavailableError when such a footer cannot be fetched;
+   *   DamagedFileError when an object is no Parquet file; when DuckDB cannot read a footer.
    */
   async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>, verify: boolean):
     Promise<{ name: string; type: string }[]> {
     const unknown = files.filter((f) => !this.signatures.has(f.key));
-    // A slice at a time: on S3 each is a download, pinned in the cache while it is read.
+    // A slice at a time: on S3 each file is pinned in the cache, or a stub on disk, while it is read.
     for (let at = 0; at < unknown.length; at += SIGNATURE_SLICE) {
       const slice = unknown.slice(at, at + SIGNATURE_SLICE);
-      const local = await this.open(slice, verify);
+      const local = await this.storage.openFooters(slice, verify);
       local.paths.forEach((path, i) => keys.set(path, slice[i].key));
       try {
         await this.readSignatures(conn, slice, local.paths);
@@ -288,14 +289,16 @@ export class Catalog {
    * The column types of a measurement's stored files (empty when it has none), for
    * type-conflict checks after a restart. VARCHAR columns come back as `string`:
    * tags and string fields are both Parquet strings.
-   * @throws when DuckDB cannot read the files.
+   * @throws StorageUnavailableError or DamagedFileError when a footer cannot be read
+   *   (`Storage.openFooters`); when DuckDB cannot read the files.
    */
   async storedSchema(database: string, measurement: string): Promise<MeasurementSchema> {
     const schema: MeasurementSchema = new Map();
     const files = await this.files(database, measurement);
     if (files.length === 0) return schema;
     // Rare (a measurement's first write after a restart): checking the cache costs little here.
-    const local = await this.open(files, true);
+    // Only the schema is read: on S3, footers of the files not cached, nothing downloaded.
+    const local = await this.storage.openFooters(files, true);
     let reader;
     try {
       const source = readParquetSource(local.paths);

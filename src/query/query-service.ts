@@ -341,6 +341,16 @@ export class QueryService {
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
       profile.files_scanned += scanned.length;
       const parts: string[] = [];
+      // The scanned files first: reading their signatures from the downloaded copies
+      // leaves only the pruned files' footers for `columns` to fetch.
+      let scan: string | undefined;
+      if (scanned.length > 0) {
+        const local: LocalFiles = await this.catalog.open(scanned, verify);
+        cleanup.push(() => local.release());
+        local.paths.forEach((path, i) => keys.set(path, scanned[i].key));
+        const sameColumns = await readable(() => this.catalog.sameColumns(conn, scanned, local.paths));
+        scan = `SELECT * FROM ${readParquetSource(local.paths, sameColumns)}`;
+      }
       // Columns are bound as from every file, whatever pruning kept: a field that only
       // the pruned files have would otherwise be unknown (a binder error), or bind to a
       // same-named column of an outer query, and `*` would change with the time range.
@@ -353,13 +363,7 @@ export class QueryService {
           parts.push(emptySetSql(columns));
         }
       }
-      if (scanned.length > 0) {
-        const local: LocalFiles = await this.catalog.open(scanned, verify);
-        cleanup.push(() => local.release());
-        local.paths.forEach((path, i) => keys.set(path, scanned[i].key));
-        const sameColumns = await readable(() => this.catalog.sameColumns(conn, scanned, local.paths));
-        parts.push(`SELECT * FROM ${readParquetSource(local.paths, sameColumns)}`);
-      }
+      if (scan !== undefined) parts.push(scan);
       parts.push(...heldTables);
       if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
       sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);

@@ -4,7 +4,8 @@
  *
  * Layout: `{dir}/{key}` (the storage layout, so the cache is browsable), downloads in
  * progress and files being written under `{dir}/.part/` and renamed into place, so a cached path is always a
- * whole file. The index is rebuilt from the directory at start-up (least recently
+ * whole file. Footer stubs (`openFooters`) live in `{dir}/.part/` too, for one query
+ * each, and never enter the cache. The index is rebuilt from the directory at start-up (least recently
  * used = oldest modification time), so the cache survives restarts.
  *
  * Bound and eviction: least recently used files are deleted while the cached bytes
@@ -21,7 +22,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { forEachLimit } from './concurrency.js';
 import type { CacheStats, LocalFiles } from './storage.js';
 
-/** Downloads `key` into the new local file `destination`. */
+/** Writes what it fetches of `key` (the object, or a footer stub) into the new local file `destination`. */
 export type Fetcher = (key: string, destination: string) => Promise<void>;
 
 interface Entry {
@@ -45,7 +46,7 @@ export class FileCache {
   private readonly downloads = new Map<string, Promise<void>>();
   private readonly unlinks = new Map<string, Promise<void>>();
   private bytes = 0;
-  private readonly counters = { hits: 0, misses: 0, downloadedBytes: 0, evictions: 0 };
+  private readonly counters = { hits: 0, misses: 0, downloadedBytes: 0, evictions: 0, footerReads: 0 };
 
   /**
    * @param dir cache directory (created by `init`).
@@ -113,6 +114,52 @@ export class FileCache {
   }
 
   /**
+   * Local files DuckDB can read the Parquet metadata of (schema, key-value metadata),
+   * never the data, for `keys`, pinned until `release()`, without downloading anything:
+   * a cached file itself (pinned, a hit; checked on disk first when `verify`, as in
+   * `open`), otherwise a stub that `fetchFooter` writes to a new path under `partDir`
+   * (a footer read, neither a hit nor a miss), deleted on release. At most
+   * `fetchConcurrency` fetches at a time.
+   * @throws whatever `fetchFooter` throws; nothing stays pinned or written then.
+   */
+  async openFooters(keys: readonly string[], verify: boolean, fetchFooter: Fetcher): Promise<LocalFiles> {
+    const local = new Map<string, string>();
+    const pinned: string[] = [];
+    const stubs: string[] = [];
+    const drop = (): void => {
+      for (const key of pinned) this.unpin(key);
+      for (const stub of stubs) void rm(stub, { force: true }).catch(() => undefined);
+    };
+    try {
+      await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
+        if (await this.pinCached(key, verify)) {
+          pinned.push(key);
+          local.set(key, this.pathOf(key));
+          return;
+        }
+        const stub = this.scratchPath();
+        stubs.push(stub);
+        await fetchFooter(key, stub);
+        this.counters.footerReads++;
+        local.set(key, stub);
+      });
+    } catch (err) {
+      drop();
+      throw err;
+    }
+    let released = false;
+    return {
+      paths: keys.map((k) => local.get(k)!),
+      release: () => {
+        if (released) return;
+        released = true;
+        drop();
+        void this.evict();
+      },
+    };
+  }
+
+  /**
    * Moves the local file `localPath` (on the cache's filesystem), of `size` bytes, into
    * the cache as `key`: write-through.
    */
@@ -129,21 +176,27 @@ export class FileCache {
       dir: this.dir, max_bytes: this.maxBytes, bytes: this.bytes, files: this.index.size, pinned_files: pinned,
       hits: this.counters.hits, misses: this.counters.misses,
       downloaded_bytes: this.counters.downloadedBytes, evictions: this.counters.evictions,
+      footer_reads: this.counters.footerReads,
     };
   }
 
-  private async pin(key: string, verify: boolean, fetch: Fetcher): Promise<void> {
+  /** Pins `key` if it is cached (and, with `verify`, still on disk), counting a hit; whether it was. */
+  private async pinCached(key: string, verify: boolean): Promise<boolean> {
     const cached = this.index.get(key);
-    if (cached !== undefined) {
-      cached.pins++;
-      this.touch(key, cached);
-      if (!verify || (await exists(this.pathOf(key)))) {
-        this.counters.hits++;
-        return;
-      }
-      cached.pins--;
-      if (this.index.get(key) === cached) this.forget(key, cached);
+    if (cached === undefined) return false;
+    cached.pins++;
+    this.touch(key, cached);
+    if (!verify || (await exists(this.pathOf(key)))) {
+      this.counters.hits++;
+      return true;
     }
+    cached.pins--;
+    if (this.index.get(key) === cached) this.forget(key, cached);
+    return false;
+  }
+
+  private async pin(key: string, verify: boolean, fetch: Fetcher): Promise<void> {
+    if (await this.pinCached(key, verify)) return;
     this.counters.misses++;
     // A download finished by another query may be evicted before this continuation
     // runs (it is unpinned until then): fetch again in that case.
@@ -168,7 +221,7 @@ export class FileCache {
   }
 
   private async download(key: string, fetch: Fetcher): Promise<void> {
-    const part = join(this.partDir, `${randomBytes(8).toString('hex')}.parquet`);
+    const part = this.scratchPath();
     try {
       await fetch(key, part);
       const size = (await stat(part)).size;
@@ -179,6 +232,11 @@ export class FileCache {
       await rm(part, { force: true });
       throw err;
     }
+  }
+
+  /** A new file name under `partDir`. */
+  private scratchPath(): string {
+    return join(this.partDir, `${randomBytes(8).toString('hex')}.parquet`);
   }
 
   /** Renames `source` to `key`'s path, after any pending unlink of an evicted copy of it. */

@@ -125,6 +125,11 @@ export class LocalStorage implements Storage {
     return { paths: keys.map((k) => this.pathOf(k)), release: () => undefined };
   }
 
+  /** The files themselves, as `open`. */
+  openFooters(objects: readonly StoredObject[]): Promise<LocalFiles> {
+    return this.open(objects.map((o) => o.key));
+  }
+
   health(): StorageHealth {
     return this.healthTracker.get();
   }

@@ -16,11 +16,15 @@
  * - Listings are cached for `listTtlMs` (an LRU of at most `LISTING_CACHE_ENTRIES`
  *   prefixes), so a file written by another node appears within that delay; this
  *   node's writes invalidate the cached listings they touch at once.
+ * - Footers: files a query only needs the columns of are not downloaded; their Parquet
+ *   footer is read with ranged GETs of the object's end (`parquet-footer.ts`), explicit
+ *   `bytes=start-end` ranges from the listed size (s3rver, the test server, reads a
+ *   suffix range `bytes=-N` as `bytes=0-N`).
  * - Checksums are only sent when an operation requires them (`WHEN_REQUIRED`):
  *   S3-compatible servers other than AWS often reject the SDK's default CRC32 trailers.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -32,6 +36,7 @@ import { LRUCache } from 'lru-cache';
 import { StorageUnavailableError } from '../errors.js';
 import type { FileCache } from './file-cache.js';
 import { HealthTracker } from './health.js';
+import { footerStub, type ObjectRange } from './parquet-footer.js';
 import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
 
 export interface S3StorageOptions {
@@ -178,12 +183,36 @@ export class S3Storage implements Storage {
     }));
   }
 
+  openFooters(objects: readonly StoredObject[], verify = false): Promise<LocalFiles> {
+    const sizes = new Map(objects.map((o) => [o.key, o.size]));
+    return this.o.cache.openFooters(objects.map((o) => o.key), verify, async (key, destination) => {
+      const stub = await footerStub(key, sizes.get(key)!, (start, end) => this.call(`footer read ${key}`, () => this.range(key, start, end)));
+      await this.call(`footer read ${key}`, () => writeFile(destination, stub));
+    });
+  }
+
   health(): StorageHealth {
     return this.healthTracker.get();
   }
 
   stats(): StorageStats {
     return { backend: 's3', description: this.description, health: this.health(), cache: this.o.cache.stats() };
+  }
+
+  /**
+   * Bytes `start` to `end` (inclusive) of `key`, and the object's size from the
+   * answer's `Content-Range` (a server that ignores the range sends the whole object).
+   * @throws when the answer holds other bytes than those asked for.
+   */
+  private async range(key: string, start: number, end: number): Promise<ObjectRange> {
+    const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }));
+    let bytes = Buffer.from(await object.Body!.transformToByteArray());
+    const total = /\/(\d+)$/.exec(object.ContentRange ?? '');
+    let size = bytes.length;
+    if (total !== null) size = Number(total[1]);
+    else bytes = bytes.subarray(start, end + 1);
+    if (bytes.length !== Math.min(end, size - 1) - start + 1) throw new Error(`ranged read of bytes ${start}-${end} returned ${bytes.length} bytes`);
+    return { bytes, size };
   }
 
   /** Every page of ListObjectsV2 under `prefix`. */

@@ -62,6 +62,8 @@ export interface CacheStats {
   readonly downloaded_bytes: number;
   /** Files evicted to stay under `max_bytes`. */
   readonly evictions: number;
+  /** Files not cached whose footer alone was read (`openFooters`), neither hits nor misses. */
+  readonly footer_reads: number;
 }
 
 /** What `GET /api/v1/storage/stats` reports. */
@@ -105,6 +107,17 @@ export interface Storage {
    * @throws StorageUnavailableError when a download fails (nothing stays pinned).
    */
   open(keys: readonly string[], verify?: boolean): Promise<LocalFiles>;
+  /**
+   * Local paths DuckDB can read the Parquet metadata of (`parquet_schema`,
+   * `parquet_kv_metadata`, `DESCRIBE`), never the data, for `objects`, pinned until
+   * `release()`. The local backend returns the files themselves; a remote backend
+   * returns the cached copies it has (trusted unless `verify`, as in `open`) and, for the
+   * others, stub files holding only the footer, read by ranged reads of the object's end
+   * (at its listed `size`) and deleted on release: nothing is downloaded into the cache.
+   * @throws StorageUnavailableError when a read fails; DamagedFileError naming the key
+   *   when an object cannot be a Parquet file (nothing stays pinned or written then).
+   */
+  openFooters(objects: readonly StoredObject[], verify?: boolean): Promise<LocalFiles>;
   /** Current health (see `StorageHealth`); cheap, no I/O. */
   health(): StorageHealth;
   /** Backend, health and cache counters; cheap, no I/O. */

@@ -160,6 +160,7 @@ export class StrataMetrics {
       counter('strata_s3_cache_misses_total', 'Files a query had to download.', () => files().misses);
       counter('strata_s3_cache_downloaded_bytes_total', 'Bytes downloaded from S3 into the local cache.', () => files().downloaded_bytes);
       counter('strata_s3_cache_evictions_total', 'Files evicted from the local cache to stay within its bound.', () => files().evictions);
+      counter('strata_s3_cache_footer_reads_total', 'Files not cached whose Parquet footer alone was read from S3 (ranged GETs), to learn their columns.', () => files().footer_reads);
     }
 
     this.queries = new Counter({ name: 'strata_queries_total', help: 'Query requests by outcome (ok, rejected, queue_full, timeout, cancelled, error).', labelNames: ['outcome'], registers: [registry] });

@@ -4,7 +4,7 @@
  * `{"status":"success","stats":{"backend":"s3","description":"s3://bucket/prefix/ at …",
  * "health":{"ok":true,"last_error":null,"since":"…","consecutive_failures":0},
  * "cache":{"dir","max_bytes","bytes","files","pinned_files","hits","misses",
- * "downloaded_bytes","evictions"}}}` (bytes in bytes, counts in files).
+ * "downloaded_bytes","evictions","footer_reads"}}}` (bytes in bytes, counts in files).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Storage } from '../../storage/storage.js';
