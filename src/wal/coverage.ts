@@ -55,7 +55,8 @@ export class CoverageIndex {
   private async read(prefix: string): Promise<LsnSet> {
     const objects = await this.storage.list(prefix);
     if (objects.length === 0) return LsnSet.of([]);
-    const files = await this.storage.open(objects.map((o) => o.key));
+    // Only footers are read: on S3, nothing is downloaded for them.
+    const files = await this.storage.openFooters(objects);
     try {
       const list = files.paths.map(quoteLiteral).join(', ');
       const reader = await this.pool.use((conn) => conn.runAndReadAll(
