@@ -338,6 +338,41 @@ test('S3 backend: SIGKILL cycles under concurrent writers: every acknowledged re
   }
 });
 
+test('S3 backend: a deadline reached while a pruned query downloads files to read their columns is met there', async () => {
+  const env = { STRATA_S3_PREFIX: 'deadline/', STRATA_QUERY_POOL_SIZE: '1' };
+  const files = 200;
+  const T0 = 1767225600;
+  const writer = await TestServer.start(s3.env(env));
+  try {
+    const lines = Array.from({ length: files }, (_, i) => `hist,host=a v=${i}i ${T0 + i * 3600}`).join('\n');
+    assert.equal((await writer.writeLines(lines, 'db=dl&precision=s')).status, 204);
+    await writer.flush();
+  } finally {
+    assert.equal(await writer.stop(), 0);
+    removeDir(writer.dataDir);
+  }
+  // Another node: nothing cached, no file's columns known, so planning downloads every file.
+  const server = await TestServer.start(s3.env(env));
+  try {
+    const sql = `SELECT count(*) FROM hist WHERE time >= to_timestamp(${T0 + (files - 1) * 3600})`;
+    const res = await fetch(`${server.url}/api/v1/query`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-arc-database': 'dl', 'x-strata-timeout-ms': '100' },
+      body: JSON.stringify({ sql }),
+    });
+    assert.equal(res.status, 504, await res.text());
+    // One interrupt landing between two statements (during footer reads) used to be lost:
+    // planning ran on, reading every file, and the 504 came only after it.
+    const stats = await storageStats(server);
+    const read = stats.cache.misses + stats.cache.footer_reads;
+    assert.ok(read < files, `files read after the deadline: ${read} of ${files}`);
+    assert.equal(stats.cache.pinned_files, 0);
+    assert.deepEqual(await server.rows(sql, 'dl'), [[1]]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  }
+});
+
 test('S3 backend: start-up fails with a clear message when the bucket is missing', async () => {
   const dataDir = tempDir();
   try {

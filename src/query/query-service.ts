@@ -326,9 +326,11 @@ export class QueryService {
     if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
     // A stored file DuckDB could not read (damaged, gone): its message names the local path and
     // quotes the statement. Strata's own errors (S3 unreachable: 503) are already typed and clean.
+    // Reading the columns of a long history downloads files (S3) between statements, where a
+    // single interrupt would be lost and the query run on past its deadline: `interruptible`.
     const readable = async <T>(read: () => Promise<T>): Promise<T> => {
       try {
-        return await read();
+        return await interruptible(req.signal, conn, read);
       } catch (err) {
         if (req.signal.aborted || err instanceof StrataError) throw err;
         const failure = new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
@@ -542,29 +544,42 @@ function withKeys(text: string, keys: ReadonlyMap<string, string>): string {
 }
 
 /**
- * Runs a DuckDB call on `conn`, interrupting it (repeatedly, until it settles) once
- * `signal` aborts, and turning its errors into Strata's (an interrupt into the abort
- * reason), their messages passed through `userText` (`Plan.userText`).
+ * Runs `fn` (DuckDB calls on `conn`, possibly several with other work between them),
+ * interrupting `conn` once `signal` aborts and again every REINTERRUPT_MS until `fn`
+ * settles: an abort landing between two statements (say while files are downloaded
+ * for the next) still stops the next one.
+ * @throws the signal's reason when it aborted before `fn` began; whatever `fn` throws.
  */
-async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>, userText: (text: string) => string): Promise<T> {
+async function interruptible<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
+  signal.throwIfAborted();
   let timer: NodeJS.Timeout | undefined;
   const interrupt = (): void => {
     conn.interrupt();
     timer ??= setInterval(() => conn.interrupt(), REINTERRUPT_MS);
   };
+  signal.addEventListener('abort', interrupt, { once: true });
   try {
-    signal.throwIfAborted();
-    signal.addEventListener('abort', interrupt, { once: true });
     return await fn();
+  } finally {
+    signal.removeEventListener('abort', interrupt);
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Runs a DuckDB call on `conn` (`interruptible`), turning its errors into Strata's (an
+ * interrupt into the abort reason), their messages passed through `userText`
+ * (`Plan.userText`).
+ */
+async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>, userText: (text: string) => string): Promise<T> {
+  try {
+    return await interruptible(signal, conn, fn);
   } catch (err) {
     if (signal.aborted && (signal.reason instanceof QueryTimeoutError || signal.reason instanceof QueryCancelledError)) throw signal.reason;
     const message = userText(withoutSqlExcerpt((err as Error).message)
       // Each measurement is read through a subquery, which DuckDB's binder calls a "Values list".
       .replace(/Values list "/g, 'Table "'));
     throw USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message);
-  } finally {
-    signal.removeEventListener('abort', interrupt);
-    clearInterval(timer);
   }
 }
 
