@@ -385,6 +385,13 @@ describe('JSON values', BOUND, () => {
     assert.match(String(r.body.data![0][1]), /^\+?0?10000-01-01$/);
   });
 
+  test('a number literal beyond the DOUBLE range (infinite) is a valid query, not a 500', async () => {
+    // DuckDB serializes the constant as a bare Infinity, which is not JSON.
+    const r = await sql("SELECT count(*) AS n, 1e400 > v AS above, -1e400 < v AS below FROM cpu WHERE v < 1e400 AND time >= '2023-11-14T22:13:21Z' GROUP BY ALL");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([r.body.columns, r.body.data], [['n', 'above', 'below'], [[2, true, true]]]);
+  });
+
   test('int64 values and sums beyond 2^53 are exact in the JSON text', async () => {
     const r = await sql('SELECT sum(v) AS s, max(v) AS m, min(v) - 1 AS z FROM cpu');
     assert.equal(r.status, 200, r.text);

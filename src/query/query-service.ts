@@ -30,7 +30,7 @@ import { emptySetSql, type Catalog, type HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
-import { analyzeSql, KEYWORDS_SQL, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { boundSql, timeBounds, type TimeBound } from './time-range.js';
 
@@ -234,7 +234,7 @@ export class QueryService {
         if (showSql !== undefined) throw err;
         if (err instanceof QueryRejectedError && /^(Failed to extract statements: )?Parser Error/.test(err.message)) {
           // The user's SQL parsed (`plan`); unless the rewrite does not, the error is the query's own (a function raising it).
-          const rewrite = JSON.parse(String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [plan.sql])).getRows()[0][0])) as { error: boolean };
+          const rewrite = parseSerializedSql(String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [plan.sql])).getRows()[0][0]));
           throw rewrite.error ? new QueryRejectedError(REWRITE_UNPARSABLE) : err;
         }
         if (fileGone(err)) {

@@ -194,7 +194,7 @@ export function readParquetSource(paths: readonly string[], sameColumns = false)
 }
 
 /** The shape of `json_serialize_sql`'s output that is read here. */
-interface SerializedSql {
+export interface SerializedSql {
   readonly error: boolean;
   readonly error_type?: string;
   readonly error_message?: string;
@@ -203,9 +203,19 @@ interface SerializedSql {
   readonly statements?: readonly { readonly node: JsonObject }[];
 }
 
+/**
+ * `json_serialize_sql`'s output (`text`) parsed. DuckDB writes a DOUBLE constant
+ * beyond the finite range (`1e400`) as a bare `Infinity` / `-Infinity` (NaN as `NaN`),
+ * which is not JSON: such a value reads as null (a time bound then does not use it).
+ * @throws SyntaxError when `text` is not JSON otherwise.
+ */
+export function parseSerializedSql(text: string): SerializedSql {
+  return JSON.parse(text.replace(/"(?:[^"\\]|\\.)*"|-?\b(?:Infinity|NaN)\b/g, (token) => (token.startsWith('"') ? token : 'null'))) as SerializedSql;
+}
+
 /** Parses `sql` and returns its one statement's root query node, or throws QueryRejectedError. */
 async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonObject> {
-  const result = JSON.parse(await parser.serialize(sql)) as SerializedSql;
+  const result = parseSerializedSql(await parser.serialize(sql));
   if (result.error) {
     // 'not implemented' is how json_serialize_sql reports any non-SELECT statement.
     const what = result.error_type === 'not implemented' ? 'only SELECT statements are allowed' : 'invalid SQL';
