@@ -234,6 +234,21 @@ describe('time-range pruning', () => {
     const pruned = await profile(`SELECT typeof(v), v FROM retyped WHERE time < to_timestamp(${T0 + H})`);
     assert.deepEqual([pruned.rows, pruned.scanned, pruned.considered], [[['DOUBLE', 1]], 1, 2]);
   });
+  test('nested columns of a file from outside Strata bind as themselves whatever the time range reads', async () => {
+    assert.equal((await server.writeLines(`nestedcols,host=a v=1 ${T0}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    const inspect = await inspector();
+    const hour1 = join(server.dataDir, 'qe', 'nestedcols', '2026', '01', '01', '01');
+    mkdirSync(hour1, { recursive: true });
+    await inspect.run(`COPY (SELECT TIMESTAMPTZ '2026-01-01 01:00:00+00' AS time, 'a' AS host, 2.0::DOUBLE AS v, {'a': 1, 'b': 'x'} AS s, [1, 2] AS l)
+      TO '${join(hour1, 'nestedcols_20260101_010000_1_outside.parquet')}' (FORMAT parquet)`);
+    inspect.closeSync();
+    const all = await json('SELECT * FROM nestedcols ORDER BY time');
+    assert.deepEqual([all.body.columns, all.body.data.length], [['time', 'host', 'v', 's', 'l'], 2]);
+    const pruned = await json(`SELECT * FROM nestedcols WHERE time < to_timestamp(${T0 + H})`);
+    assert.equal(pruned.status, 200, JSON.stringify(pruned.body));
+    assert.deepEqual([pruned.body.columns, pruned.body.data], [['time', 'host', 'v', 's', 'l'], [['2026-01-01T00:00:00Z', 'a', 1, null, null]]]);
+  });
   test('a column alias list may name another column `time`: no pruning', async () => {
     // The time column becomes `ts` and host becomes `time`: every host ('a', 'b') sorts after '2026-…'.
     const p = await profile("SELECT count(*) FROM cpu AS t(ts, time) WHERE time > '2026-01-01T05:00:00Z'");

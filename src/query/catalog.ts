@@ -61,6 +61,8 @@ export interface CatalogOptions {
    * every file of the store is written by this process (the local backend).
    */
   readonly cacheListings: boolean;
+  /** Files whose column signature is remembered (default 200,000). */
+  readonly cachedSignatures?: number;
 }
 
 export class Catalog {
@@ -72,13 +74,14 @@ export class Catalog {
   private readonly listing = new Map<string, number>();
   private readonly dropped = new Set<string>();
   /** Ordered column names and types per file key: a stored file never changes, so entries never go stale. */
-  private readonly signatures = new LRUCache<string, string>({ max: MAX_CACHED_SIGNATURES });
+  private readonly signatures: LRUCache<string, string>;
   /** `widened` columns per set of distinct signatures. */
   private readonly widenings = new LRUCache<string, { name: string; type: string }[]>({ max: MAX_CACHED_WIDENINGS });
 
   constructor(storage: Storage, pool: DuckDBPool, options: CatalogOptions) {
     this.storage = storage;
     this.pool = pool;
+    this.signatures = new LRUCache({ max: options.cachedSignatures ?? MAX_CACHED_SIGNATURES });
     this.listings = options.cacheListings
       ? new LRUCache({ maxSize: MAX_CACHED_OBJECTS, sizeCalculation: (files) => files.length + 1 })
       : undefined;
@@ -201,9 +204,9 @@ export class Catalog {
    * @throws when DuckDB cannot read a footer.
    */
   async sameColumns(conn: DuckDBConnection, files: readonly StoredObject[], paths: readonly string[]): Promise<boolean> {
-    await this.readSignatures(conn, files, paths);
-    const first = this.signatures.get(files[0]?.key ?? '');
-    return first !== undefined && files.every((f) => this.signatures.get(f.key) === first);
+    const signatures = await this.signaturesOf(conn, files, paths);
+    const first = signatures.get(files[0]?.key ?? '');
+    return first !== undefined && files.every((f) => signatures.get(f.key) === first);
   }
 
   /**
@@ -220,14 +223,21 @@ export class Catalog {
    */
   async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>, verify: boolean):
     Promise<{ name: string; type: string }[]> {
-    const unknown = files.filter((f) => !this.signatures.has(f.key));
+    // Taken from the cache once: entries other queries evict meanwhile stay known here.
+    const signatures = new Map<string, string>();
+    const unknown: StoredObject[] = [];
+    for (const f of files) {
+      const signature = this.signatures.get(f.key);
+      if (signature === undefined) unknown.push(f);
+      else signatures.set(f.key, signature);
+    }
     // A slice at a time: on S3 each file is pinned in the cache, or a stub on disk, while it is read.
     for (let at = 0; at < unknown.length; at += SIGNATURE_SLICE) {
       const slice = unknown.slice(at, at + SIGNATURE_SLICE);
       const local = await this.storage.openFooters(slice, verify);
       local.paths.forEach((path, i) => keys.set(path, slice[i].key));
       try {
-        await this.readSignatures(conn, slice, local.paths);
+        for (const [key, signature] of await this.signaturesOf(conn, slice, local.paths)) signatures.set(key, signature);
       } finally {
         local.release();
       }
@@ -237,7 +247,7 @@ export class Catalog {
     const distinct = new Set<string>();
     let differ = false;
     for (const f of files) {
-      const signature = this.signatures.get(f.key);
+      const signature = signatures.get(f.key);
       if (signature === undefined) throw new QueryExecutionError(`no Parquet schema read for ${f.key}`);
       if (distinct.has(signature)) continue;
       distinct.add(signature);
@@ -270,19 +280,42 @@ export class Catalog {
     return columns;
   }
 
-  /** Reads and remembers the signature of each of `files` (at `paths`) not seen before, in one `parquet_schema` call. */
-  private async readSignatures(conn: DuckDBConnection, files: readonly StoredObject[], paths: readonly string[]): Promise<void> {
-    const unknown = files.flatMap((f, i) => (this.signatures.has(f.key) ? [] : [i]));
-    if (unknown.length === 0) return;
+  /**
+   * The signature of each of `files` (at `paths`), by storage key: remembered ones, and
+   * the others read with one `parquet_schema` call and remembered. A signature is the
+   * JSON list of the file's columns `{n: name, t: DuckDB type}` in order (the schema's
+   * root first, with no type). `parquet_schema` lists the fields inside a STRUCT, LIST or
+   * MAP column in place of it, so a file with one (never written by Strata) is described
+   * by DuckDB instead: its top-level columns and their types, no root.
+   */
+  private async signaturesOf(conn: DuckDBConnection, files: readonly StoredObject[], paths: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const unknown: number[] = [];
+    files.forEach((f, i) => {
+      const signature = this.signatures.get(f.key);
+      if (signature === undefined) unknown.push(i);
+      else out.set(f.key, signature);
+    });
+    if (unknown.length === 0) return out;
     const list = unknown.map((i) => quoteLiteral(paths[i])).join(', ');
+    // Only the root has children in a file without nested columns.
     const rows = (await conn.runAndReadAll(
-      `SELECT file_name, to_json(list(struct_pack(n := name, t := duckdb_type) ORDER BY column_id)) FROM parquet_schema([${list}]) GROUP BY file_name`,
+      `SELECT file_name, to_json(list(struct_pack(n := name, t := duckdb_type) ORDER BY column_id)), count(num_children) > 1
+       FROM parquet_schema([${list}]) GROUP BY file_name`,
     )).getRows();
-    const byPath = new Map(rows.map(([path, signature]) => [String(path), String(signature)]));
+    const byPath = new Map(rows.map(([path, signature, nested]) => [String(path), { signature: String(signature), nested: nested === true }]));
     for (const i of unknown) {
-      const signature = byPath.get(paths[i]);
-      if (signature !== undefined) this.signatures.set(files[i].key, signature);
+      const read = byPath.get(paths[i]);
+      if (read === undefined) continue;
+      let signature = read.signature;
+      if (read.nested) {
+        const columns = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(paths[i])})`)).getRows();
+        signature = JSON.stringify(columns.map(([n, t]) => ({ n: String(n), t: String(t) })));
+      }
+      this.signatures.set(files[i].key, signature);
+      out.set(files[i].key, signature);
     }
+    return out;
   }
 
   /**
