@@ -6,7 +6,7 @@
  * read by ranged GETs, not downloaded; the start-up bucket check.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -319,6 +319,43 @@ test('S3 backend: eviction under a small cache bound keeps queries correct', asy
     assert.ok(await waitFor(() => localParquet(join(server.dataDir, '.cache')).length <= files, 5000),
       `no files on disk beyond the ${files} indexed`);
   } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  }
+});
+
+test('S3 backend: an object replaced by a much shorter one after it was listed: its footer is read at its new size', async () => {
+  const env = s3.env({ STRATA_S3_PREFIX: 'replaced/', STRATA_S3_LIST_TTL_MS: '600000', STRATA_S3_MAX_ATTEMPTS: '1' });
+  const server = await TestServer.start(env);
+  const dir = tempDir();
+  const conn = await inspector();
+  try {
+    assert.equal((await server.writeLines('swap,host=b v=1 1767229200', 'db=rdb&precision=s')).status, 204);
+    await server.flush();
+    // Hour 0, put from outside Strata: never cached, so only its footer will be read.
+    const key = 'replaced/rdb/swap/2026/01/01/00/swap_20260101_000000_1_outside.parquet';
+    const file = async (name: string, sql: string): Promise<Buffer> => {
+      await conn.run(`COPY (${sql}) TO '${join(dir, name)}' (FORMAT parquet)`);
+      return readFileSync(join(dir, name));
+    };
+    const big = await file('big.parquet', "SELECT TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS time, 'a' AS host, random() AS v FROM range(20000) r(i)");
+    const small = await file('small.parquet', "SELECT TIMESTAMPTZ '2026-01-01 00:30:00+00' AS time, 'a' AS host, 2.5::DOUBLE AS v, 'new' AS extra");
+    assert.ok(big.length > small.length + 64 * 1024, `${big.length} bytes`);
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: big }));
+    // The measurement's listing (the big object's size in it) is kept for the TTL.
+    assert.deepEqual((await server.rows('SHOW TABLES', 'rdb')).map((r) => [r[1], r[3]]), [['swap', 2]]);
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: small }));
+    // Pruned to hour 1: hour 0 is read for its columns only, from the end of an object shorter than the listing says.
+    const r = await server.query('SELECT * FROM swap WHERE time >= to_timestamp(1767229200)', 'rdb');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.columns, ['time', 'host', 'v', 'extra']);
+    assert.deepEqual(r.body.data, [['2026-01-01T01:00:00Z', 'b', 1, null]]);
+    const stats = await storageStats(server);
+    assert.equal(stats.health.ok, true, 'a replaced object is no storage outage');
+    assert.deepEqual([stats.cache.footer_reads, stats.cache.pinned_files], [1, 0]);
+  } finally {
+    conn.closeSync();
+    removeDir(dir);
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);
   }

@@ -23,7 +23,7 @@ const FRAME_BYTES = 12;
 
 /** Bytes of a stored object read by range, with the object's whole size as the store reports it. */
 export interface ObjectRange {
-  /** The bytes asked for (up to the object's end). */
+  /** The bytes asked for (up to the object's end; none when it ends before them). */
   readonly bytes: Buffer;
   /** Size of the whole object, bytes. */
   readonly size: number;

@@ -28,7 +28,7 @@ import { rm, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command,
+  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client, type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -202,10 +202,20 @@ export class S3Storage implements Storage {
   /**
    * Bytes `start` to `end` (inclusive) of `key`, and the object's size from the
    * answer's `Content-Range` (a server that ignores the range sends the whole object).
+   * An object that ends before `start` (replaced by a shorter one since it was listed:
+   * S3 answers 416) gives no bytes and its size from a HeadObject, so that the caller
+   * reads again at that size.
    * @throws when the answer holds other bytes than those asked for.
    */
   private async range(key: string, start: number, end: number): Promise<ObjectRange> {
-    const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }));
+    let object;
+    try {
+      object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }));
+    } catch (err) {
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw err;
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
+      return { bytes: Buffer.alloc(0), size: head.ContentLength ?? 0 };
+    }
     let bytes = Buffer.from(await object.Body!.transformToByteArray());
     const total = /\/(\d+)$/.exec(object.ContentRange ?? '');
     let size = bytes.length;
