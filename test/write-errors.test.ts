@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
@@ -174,6 +174,17 @@ describe('field type conflicts', BOUND, () => {
       if (second !== undefined) assert.equal(await stopWithin(second), 0);
       removeDir(first.dataDir);
     }
+  });
+
+  test('a stored file DuckDB cannot read when the stored schema is loaded: a 500 naming its key, never the data directory', async () => {
+    // Never written by this process: the first write loads the schema from the files.
+    const key = 'tcdamaged/dmg/2023/11/14/22/dmg_20231114_221320_1_outside.parquet';
+    mkdirSync(dirname(join(server.dataDir, key)), { recursive: true });
+    writeFileSync(join(server.dataDir, key), 'not a parquet file at all');
+    const err = await errorOf(await server.writeLines(`dmg,host=a x=1i ${ns(0)}`, 'db=tcdamaged'), 500);
+    assert.ok(err.error.includes(`No magic bytes found at end of file '${key}'`), err.error);
+    assert.ok(!err.error.includes(server.dataDir), err.error);
+    assert.ok(!err.error.includes('LINE 1'), err.error);
   });
 
   test('a clash inside one request (x=1i on line 1, x=2.5 on line 2): line 2 rejected', async () => {

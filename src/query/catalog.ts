@@ -12,11 +12,12 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
-import { QueryExecutionError, QueryRejectedError } from '../errors.js';
+import { QueryExecutionError, QueryRejectedError, StrataError } from '../errors.js';
 import { decodePathSegment, nameError } from '../parse/names.js';
 import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
+import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import type { DuckDBPool } from './duckdb-pool.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { asciiLower, readParquetSource } from './sql-rewriter.js';
@@ -323,7 +324,8 @@ export class Catalog {
    * type-conflict checks after a restart. VARCHAR columns come back as `string`:
    * tags and string fields are both Parquet strings.
    * @throws StorageUnavailableError or DamagedFileError when a footer cannot be read
-   *   (`Storage.openFooters`); when DuckDB cannot read the files.
+   *   (`Storage.openFooters`); an Error with DuckDB's message (files named by their keys,
+   *   no statement excerpt) when DuckDB cannot read the files.
    */
   async storedSchema(database: string, measurement: string): Promise<MeasurementSchema> {
     const schema: MeasurementSchema = new Map();
@@ -336,6 +338,11 @@ export class Catalog {
     try {
       const source = readParquetSource(local.paths);
       reader = await this.pool.use((conn) => conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`));
+    } catch (err) {
+      if (err instanceof StrataError) throw err;
+      // The writing client gets this message: keys, not the local paths DuckDB names and quotes.
+      const keys = new Map(local.paths.map((path, i) => [path, files[i].key]));
+      throw new Error(withKeys(withoutSqlExcerpt((err as Error).message), keys), { cause: err });
     } finally {
       local.release();
     }

@@ -29,6 +29,7 @@ import type { PreparedStatements } from './prepared-statements.js';
 import { emptySetSql, type Catalog, type HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
+import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
 import { analyzeSql, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
@@ -520,28 +521,6 @@ function fileGone(err: unknown): boolean {
 }
 
 const FILE_GONE_AGAIN = 'a stored file of the measurements read disappeared while the query was planned; retry';
-
-/**
- * A DuckDB error message without the excerpt of the statement it may end with: DuckDB
- * echoes the rewritten SQL ("LINE 1: … read_parquet(['/data/…"), internal paths the
- * user never wrote.
- */
-function withoutSqlExcerpt(message: string): string {
-  return message.split('\n\nLINE ')[0].split('\nLINE ')[0];
-}
-
-/**
- * `text` with each local path in `keys` replaced by its storage key
- * (`db/measurement/YYYY/MM/DD/HH/x.parquet`): the data or cache directory a file lies
- * in is the server's own, the key is all a user needs to report a damaged file.
- */
-function withKeys(text: string, keys: ReadonlyMap<string, string>): string {
-  // Every stored file is a .parquet: most texts (column names) are passed over at once.
-  if (!text.includes('.parquet')) return text;
-  let out = text;
-  for (const [path, key] of keys) out = out.replaceAll(path, key);
-  return out;
-}
 
 /**
  * Runs `fn` (DuckDB calls on `conn`, possibly several with other work between them),

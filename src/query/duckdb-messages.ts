@@ -1,0 +1,27 @@
+/**
+ * DuckDB error messages as clients see them: DuckDB names the local files it read (in
+ * the data directory, the S3 cache, or footer stubs) and echoes the statement Strata
+ * generated; neither is the client's business, the storage key of a file is.
+ */
+
+/**
+ * A DuckDB error message without the excerpt of the statement it may end with: DuckDB
+ * echoes the rewritten SQL ("LINE 1: … read_parquet(['/data/…"), internal paths the
+ * user never wrote.
+ */
+export function withoutSqlExcerpt(message: string): string {
+  return message.split('\n\nLINE ')[0].split('\nLINE ')[0];
+}
+
+/**
+ * `text` with each local path in `keys` replaced by its storage key
+ * (`db/measurement/YYYY/MM/DD/HH/x.parquet`): the data or cache directory a file lies
+ * in is the server's own, the key is all a user needs to report a damaged file.
+ */
+export function withKeys(text: string, keys: ReadonlyMap<string, string>): string {
+  // Every stored file is a .parquet: most texts (column names) are passed over at once.
+  if (!text.includes('.parquet')) return text;
+  let out = text;
+  for (const [path, key] of keys) out = out.replaceAll(path, key);
+  return out;
+}
