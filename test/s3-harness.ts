@@ -2,7 +2,8 @@
  * Runs a real S3 server (`test/s3-server.ts`, s3rver) as a separate process on
  * 127.0.0.1 for end-to-end tests of the S3 backend, and the Strata environment that
  * points a `TestServer` at it. The server can be killed and restarted over the same
- * directory on the same port, to simulate an outage.
+ * directory on the same port, to simulate an outage, or paused, to simulate an S3 that
+ * stalls.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +76,19 @@ export class S3TestServer {
       child.once('exit', () => resolve());
       child.kill(signal);
     });
+  }
+
+  /**
+   * Freezes the process (SIGSTOP): connections are still accepted by the kernel but
+   * nothing is answered, as with an S3 that stalls; `resume` lets it answer again.
+   */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a `pause`d process run again (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   /** Stops the process and deletes its directory. */

@@ -3,12 +3,14 @@
  * s3rver and Strata processes: the S3 server is killed while a client writes and
  * restarted over the same directory, after which every acknowledged record is
  * queryable exactly once; two Strata processes sharing a bucket each see the other's
- * rows once their listing cache (STRATA_S3_LIST_TTL_MS) has expired.
+ * rows once their listing cache (STRATA_S3_LIST_TTL_MS) has expired; with S3 paused
+ * (answering nothing), a query's deadline or its client leaving ends its planning at once,
+ * its connection, cache pins and scratch files freed, storage not marked failing.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { removeDir, sleep, TestServer } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
 
@@ -170,4 +172,122 @@ test('S3 down while a pruned query reads the schemas of the hours it leaves out:
     removeDir(server.dataDir);
     await s3.destroy();
   }
+});
+
+/** `GET /api/v1/storage/stats`: the cache's files, those pinned, and the storage health. */
+async function storageState(server: TestServer): Promise<{ files: number; pinned: number; health: Health }> {
+  const { stats } = (await (await fetch(`${server.url}/api/v1/storage/stats`)).json()) as { stats: { health: Health; cache: { files: number; pinned_files: number } } };
+  return { files: stats.cache.files, pinned: stats.cache.pinned_files, health: stats.health };
+}
+
+/** Files left in the cache's scratch directory (downloads in progress, footer stubs). */
+function scratchFiles(server: TestServer): string[] {
+  return readdirSync(join(server.dataDir, '.cache', '.part'));
+}
+
+/** Runs `sql` with a deadline of `timeoutMs`; status, body and how long the answer took (ms). */
+async function timedQuery(server: TestServer, sql: string, database: string, timeoutMs: number): Promise<{ status: number; body: string; ms: number }> {
+  const started = Date.now();
+  const res = await fetch(`${server.url}/api/v1/query`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-arc-database': database, 'x-strata-timeout-ms': String(timeoutMs) },
+    body: JSON.stringify({ sql }),
+  });
+  const body = await res.text();
+  return { status: res.status, body, ms: Date.now() - started };
+}
+
+/** A query needing no storage answers at once: the single pooled connection is free. */
+async function connectionFree(server: TestServer): Promise<void> {
+  const free = await timedQuery(server, 'SELECT 42 AS answer', 'stall', 1500);
+  assert.equal(free.status, 200, free.body);
+  assert.deepEqual((JSON.parse(free.body) as { data: unknown[][] }).data, [[42]]);
+}
+
+describe('S3 stalling while a query plans', () => {
+  const t0 = 1767225600;
+  const hours = 6;
+  const prune = `SELECT count(*) FROM slow WHERE time >= to_timestamp(${t0 + (hours - 1) * 3600})`;
+  const future = `SELECT count(*) FROM slow WHERE time >= to_timestamp(${t0 + 1000 * 3600})`;
+  let s3: S3TestServer;
+  let server: TestServer;
+  before(async () => {
+    s3 = await S3TestServer.start();
+    // One connection, so a query still holding it after its answer would block the next;
+    // one S3 attempt timing out after 3 s, so a wait that ignores the deadline answers 503 then.
+    const env = s3.env({
+      STRATA_QUERY_POOL_SIZE: '1', STRATA_S3_LIST_TTL_MS: '600000', STRATA_S3_MAX_ATTEMPTS: '1', STRATA_S3_REQUEST_TIMEOUT_MS: '3000',
+    });
+    server = await TestServer.start(env);
+    const lines = Array.from({ length: hours }, (_, i) => `slow,host=a v=${i}i ${t0 + i * 3600}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=stall&precision=s')).status, 204);
+    assert.equal((await server.writeLines(`other v=1i ${t0}`, 'db=elsewhere&precision=s')).status, 204);
+    await server.flush();
+    // A new process with an empty cache: nothing listed, downloaded or known of the files.
+    assert.equal(await server.stop(), 0);
+    rmSync(join(server.dataDir, '.cache'), { recursive: true, force: true });
+    server = await TestServer.start(env, server.dataDir);
+  });
+  after(async () => {
+    s3.resume();
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    await s3.destroy();
+  });
+
+  /** Runs `sql` with a 300 ms deadline while S3 answers nothing: a 504 near the deadline, nothing held. */
+  async function deadlineMet(sql: string): Promise<void> {
+    s3.pause();
+    try {
+      const r = await timedQuery(server, sql, 'stall', 300);
+      assert.equal(r.status, 504, r.body);
+      assert.ok(r.ms < 2000, `answered after ${r.ms} ms`);
+      await connectionFree(server);
+      const { pinned, health } = await storageState(server);
+      assert.equal(pinned, 0, 'nothing stays pinned');
+      assert.equal(health.ok, true, `an abandoned wait is no storage failure: ${health.last_error}`);
+      assert.deepEqual(scratchFiles(server), [], 'no download or footer stub left');
+    } finally {
+      s3.resume();
+    }
+  }
+
+  test('a deadline reached while planning lists, downloads or reads footers answers 504 at the deadline', async () => {
+    // Listing the measurement.
+    await deadlineMet(prune);
+    // Downloading the one file the pruned query scans (the listing is cached now).
+    assert.deepEqual((await server.rows('SHOW TABLES', 'stall')).map((r) => r[3]), [hours]);
+    await deadlineMet(prune);
+    // The download the query left finishes into the cache, unpinned: the footer reads below pin it.
+    for (let i = 0; i < 100 && (await storageState(server)).files === 0; i++) await sleep(50);
+    // Reading the footers of the files a query prunes away, to bind their columns.
+    await deadlineMet(future);
+    assert.deepEqual(await server.rows(prune, 'stall'), [[1]]);
+    assert.deepEqual(await server.rows(future, 'stall'), [[0]]);
+    assert.equal((await storageState(server)).pinned, 0);
+    assert.deepEqual(scratchFiles(server), []);
+  });
+
+  test('a client that disconnects while planning waits on S3 frees its connection at once', async () => {
+    // A measurement not listed yet.
+    const sql = 'SELECT count(*) FROM elsewhere.other';
+    s3.pause();
+    try {
+      const client = new AbortController();
+      const pending = fetch(`${server.url}/api/v1/query`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-arc-database': 'stall' },
+        body: JSON.stringify({ sql }), signal: client.signal,
+      });
+      await sleep(300);
+      client.abort();
+      await assert.rejects(pending);
+      await connectionFree(server);
+      const { pinned, health } = await storageState(server);
+      assert.equal(pinned, 0);
+      assert.equal(health.ok, true, `an abandoned wait is no storage failure: ${health.last_error}`);
+      assert.deepEqual(scratchFiles(server), []);
+    } finally {
+      s3.resume();
+    }
+    assert.deepEqual(await server.rows(sql, 'stall'), [[1]]);
+  });
 });

@@ -117,14 +117,14 @@ export class Catalog {
     if (this.listing.has(prefix)) this.dropped.add(prefix);
   }
 
-  /** `storage.list(prefix)`, through the listing cache. */
-  private async list(prefix: string): Promise<readonly StoredObject[]> {
-    if (this.listings === undefined) return this.storage.list(prefix);
+  /** `storage.list(prefix, signal)`, through the listing cache. */
+  private async list(prefix: string, signal: AbortSignal | undefined): Promise<readonly StoredObject[]> {
+    if (this.listings === undefined) return this.storage.list(prefix, signal);
     const cached = this.listings.get(prefix);
     if (cached !== undefined) return cached;
     this.listing.set(prefix, (this.listing.get(prefix) ?? 0) + 1);
     try {
-      const files = await this.storage.list(prefix);
+      const files = await this.storage.list(prefix, signal);
       // A file that became visible while listing may or may not be in `files`.
       if (!this.dropped.has(prefix)) this.listings.set(prefix, files);
       return files;
@@ -138,20 +138,27 @@ export class Catalog {
     }
   }
 
-  /** Database names, sorted. */
-  async databases(): Promise<string[]> {
-    return (await this.storage.listChildren('')).map(decodePathSegment);
+  /**
+   * Database names, sorted.
+   * @throws StorageUnavailableError when the backend cannot list; `signal.reason` once it aborts.
+   */
+  async databases(signal?: AbortSignal): Promise<string[]> {
+    return (await this.storage.listChildren('', signal)).map(decodePathSegment);
   }
 
-  /** Measurements of `database` with file counts and sizes, sorted by name. */
-  async measurements(database: string): Promise<MeasurementInfo[]> {
+  /**
+   * Measurements of `database` with file counts and sizes, sorted by name.
+   * @throws QueryRejectedError for an invalid name; StorageUnavailableError when the
+   *   backend cannot list; `signal.reason` once it aborts.
+   */
+  async measurements(database: string, signal?: AbortSignal): Promise<MeasurementInfo[]> {
     const invalid = nameError('database', database);
     if (invalid !== undefined) throw new QueryRejectedError(`invalid database name: ${invalid}`);
-    const names = await this.storage.listChildren(databasePrefix(database));
+    const names = await this.storage.listChildren(databasePrefix(database), signal);
     const out: MeasurementInfo[] = [];
     for (const segment of names) {
       const measurement = decodePathSegment(segment);
-      const files = await this.files(database, measurement);
+      const files = await this.files(database, measurement, undefined, signal);
       out.push({
         database, measurement, storagePath: measurementPrefix(database, measurement),
         fileCount: files.length, totalBytes: files.reduce((n, f) => n + f.size, 0),
@@ -164,13 +171,13 @@ export class Catalog {
    * The stored Parquet files of a measurement, in key order: all of them, or only
    * those in the hour partitions of `hours` (the partitions a query's time range can
    * touch), listing only those partitions' prefixes when the range is short.
-   * @throws StorageUnavailableError when the backend cannot list.
+   * @throws StorageUnavailableError when the backend cannot list; `signal.reason` once it aborts.
    */
-  async files(database: string, measurement: string, hours?: HourRange): Promise<readonly StoredObject[]> {
-    if (hours === undefined) return this.list(measurementPrefix(database, measurement));
+  async files(database: string, measurement: string, hours?: HourRange, signal?: AbortSignal): Promise<readonly StoredObject[]> {
+    if (hours === undefined) return this.list(measurementPrefix(database, measurement), signal);
     if (hours.to < hours.from) return [];
     if (hours.to - hours.from + 1 > MAX_HOUR_LISTINGS) {
-      const all = await this.list(measurementPrefix(database, measurement));
+      const all = await this.list(measurementPrefix(database, measurement), signal);
       return all.filter((f) => {
         const hour = hourOfKey(f.key);
         return hour !== undefined && hour >= hours.from && hour <= hours.to;
@@ -179,7 +186,7 @@ export class Catalog {
     const perHour: (readonly StoredObject[])[] = [];
     const offsets = Array.from({ length: hours.to - hours.from + 1 }, (_, i) => i);
     await forEachLimit(offsets, LISTING_CONCURRENCY, async (i) => {
-      perHour[i] = await this.list(hourPrefix(database, measurement, hours.from + i));
+      perHour[i] = await this.list(hourPrefix(database, measurement, hours.from + i), signal);
     });
     // Hour prefixes sort chronologically, so the concatenation is in key order.
     return perHour.flat();
@@ -189,10 +196,11 @@ export class Catalog {
    * Local paths DuckDB can read for `files`, pinned in the backend's cache until the
    * caller's `release()` (call it once DuckDB is done, also on error); `verify` checks
    * cached copies on disk first (`Storage.open`).
-   * @throws StorageUnavailableError when a file cannot be fetched.
+   * @throws StorageUnavailableError when a file cannot be fetched; `signal.reason` once it
+   *   aborts (nothing stays pinned then).
    */
-  open(files: readonly StoredObject[], verify = false): Promise<LocalFiles> {
-    return this.storage.open(files.map((f) => f.key), verify);
+  open(files: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
+    return this.storage.open(files.map((f) => f.key), verify, signal);
   }
 
   /**
@@ -218,11 +226,14 @@ export class Catalog {
    * opened, for their footers alone (`Storage.openFooters`, with `verify`: on S3 a file
    * not cached is not downloaded), 64 at a time, each slice released before the next;
    * their local paths are added to `keys` (path → storage key), so that a caller can
-   * name a file DuckDB could not read by its key.
+   * name a file DuckDB could not read by its key. Once `signal` aborts, `columns` stops
+   * its footer reads and begins no statement, so that nothing of it runs on `conn` after
+   * it settled (a statement in progress is the caller's to interrupt).
    * @throws StorageUnavailableError when such a footer cannot be fetched;
-   *   DamagedFileError when an object is no Parquet file; when DuckDB cannot read a footer.
+   *   DamagedFileError when an object is no Parquet file; when DuckDB cannot read a
+   *   footer; `signal.reason` once it aborts.
    */
-  async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>, verify: boolean):
+  async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>, verify: boolean, signal?: AbortSignal):
     Promise<{ name: string; type: string }[]> {
     // Taken from the cache once: entries other queries evict meanwhile stay known here.
     const signatures = new Map<string, string>();
@@ -235,9 +246,11 @@ export class Catalog {
     // A slice at a time: on S3 each file is pinned in the cache, or a stub on disk, while it is read.
     for (let at = 0; at < unknown.length; at += SIGNATURE_SLICE) {
       const slice = unknown.slice(at, at + SIGNATURE_SLICE);
-      const local = await this.storage.openFooters(slice, verify);
+      signal?.throwIfAborted();
+      const local = await this.storage.openFooters(slice, verify, signal);
       local.paths.forEach((path, i) => keys.set(path, slice[i].key));
       try {
+        signal?.throwIfAborted();
         for (const [key, signature] of await this.signaturesOf(conn, slice, local.paths)) signatures.set(key, signature);
       } finally {
         local.release();

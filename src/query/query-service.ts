@@ -170,7 +170,7 @@ export class QueryService {
     const nul = sql.indexOf('\u0000');
     if (nul >= 0) throw new QueryRejectedError(`SQL contains a NUL character (U+0000) at position ${nul}`);
     const show = parseShowCommand(sql);
-    const showSql = show === undefined ? undefined : await this.showSql(show, req.database);
+    const showSql = show === undefined ? undefined : await this.showSql(show, req.database, req.signal);
     return new Promise<OpenQuery>((resolve, reject) => {
       let handedOut = false;
       this.pool.use(async (conn) => {
@@ -249,10 +249,10 @@ export class QueryService {
     }
   }
 
-  /** SQL producing a SHOW command's rows (VARCHAR / BIGINT / DOUBLE columns). */
-  private async showSql(show: ShowCommand, defaultDatabase: string): Promise<string> {
-    if (show.kind === 'databases') return valuesSql(['database'], ['VARCHAR'], (await this.catalog.databases()).map((d) => [quoteLiteral(d)]));
-    const infos = await this.catalog.measurements(show.database ?? defaultDatabase);
+  /** SQL producing a SHOW command's rows (VARCHAR / BIGINT / DOUBLE columns); listing stops when `signal` aborts. */
+  private async showSql(show: ShowCommand, defaultDatabase: string, signal: AbortSignal): Promise<string> {
+    if (show.kind === 'databases') return valuesSql(['database'], ['VARCHAR'], (await this.catalog.databases(signal)).map((d) => [quoteLiteral(d)]));
+    const infos = await this.catalog.measurements(show.database ?? defaultDatabase, signal);
     return valuesSql(
       ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb'],
       ['VARCHAR', 'VARCHAR', 'VARCHAR', 'BIGINT', 'DOUBLE'],
@@ -309,9 +309,9 @@ export class QueryService {
     for (const [i, occurrence] of analyzed.occurrences.entries()) {
       const { held } = perRef.get(refKey(occurrence.ref))!;
       const range = ranges[i];
-      const scanned = await this.listed(occurrence.ref, held, range);
+      const scanned = await this.listed(occurrence.ref, held, req.signal, range);
       // A pruned read still binds the columns of every file (see below).
-      const all = range === undefined ? scanned : await this.listed(occurrence.ref, held);
+      const all = range === undefined ? scanned : await this.listed(occurrence.ref, held, req.signal);
       profile.files_considered += all.length;
       hasFiles.set(refKey(occurrence.ref), (hasFiles.get(refKey(occurrence.ref)) ?? false) || all.length > 0);
       occurrences.push({ occurrence, scanned, all });
@@ -348,7 +348,7 @@ export class QueryService {
       // leaves only the pruned files' footers for `columns` to fetch.
       let scan: string | undefined;
       if (scanned.length > 0) {
-        const local: LocalFiles = await this.catalog.open(scanned, verify);
+        const local: LocalFiles = await this.catalog.open(scanned, verify, req.signal);
         cleanup.push(() => local.release());
         local.paths.forEach((path, i) => keys.set(path, scanned[i].key));
         const sameColumns = await readable(() => this.catalog.sameColumns(conn, scanned, local.paths));
@@ -360,8 +360,8 @@ export class QueryService {
       // Usually every file has the same columns, and the scanned files then bind them all
       // themselves: the typed empty set is left out, as DuckDB takes time binding it.
       if (all.length > scanned.length) {
-        const columns = await readable(() => this.catalog.columns(conn, all, keys, verify));
-        const bound = await readable(() => this.catalog.columns(conn, scanned, keys, verify));
+        const columns = await readable(() => this.catalog.columns(conn, all, keys, verify, req.signal));
+        const bound = await readable(() => this.catalog.columns(conn, scanned, keys, verify, req.signal));
         if (columns.length !== bound.length || columns.some((c, i) => c.name !== bound[i].name || c.type !== bound[i].type)) {
           parts.push(emptySetSql(columns));
         }
@@ -381,10 +381,11 @@ export class QueryService {
    * written from one of them, or from the snapshot that detached a live view's records
    * since (their keys are registered before the file becomes visible, and read here
    * only after the listing), is dropped; a snapshot that finished before `held` was
-   * taken has all its files listed here and its records are not held.
+   * taken has all its files listed here and its records are not held. Listing stops when
+   * `signal` aborts.
    */
-  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], hours?: HourRange): Promise<readonly StoredObject[]> {
-    const files = await this.catalog.files(ref.database, ref.measurement, hours);
+  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], signal: AbortSignal, hours?: HourRange): Promise<readonly StoredObject[]> {
+    const files = await this.catalog.files(ref.database, ref.measurement, hours, signal);
     if (held.length === 0) return files;
     const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s.detachment?.snapshot ?? s)));
     return fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key));

@@ -19,11 +19,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { untilAborted } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
 import type { CacheStats, LocalFiles } from './storage.js';
 
-/** Writes what it fetches of `key` (the object, or a footer stub) into the new local file `destination`. */
-export type Fetcher = (key: string, destination: string) => Promise<void>;
+/**
+ * Writes what it fetches of `key` (the object, or a footer stub) into the new local file
+ * `destination`; given a `signal` (the fetch is one caller's alone), it stops when that aborts.
+ */
+export type Fetcher = (key: string, destination: string, signal?: AbortSignal) => Promise<void>;
 
 interface Entry {
   size: number;
@@ -87,13 +91,15 @@ export class FileCache {
    * The index is trusted (no `stat` per file and query) unless `verify`: then each
    * cached file is checked on disk and fetched again when someone wiped it (tmp
    * cleaners, an operator); the query side asks for that after DuckDB missed a file.
-   * @throws whatever `fetch` throws; nothing stays pinned then.
+   * Once `signal` aborts, `open` stops waiting: a download other callers may share is
+   * not stopped but finishes into the cache, unpinned.
+   * @throws whatever `fetch` throws, or `signal.reason`; nothing stays pinned then.
    */
-  async open(keys: readonly string[], verify: boolean, fetch: Fetcher): Promise<LocalFiles> {
+  async open(keys: readonly string[], verify: boolean, fetch: Fetcher, signal?: AbortSignal): Promise<LocalFiles> {
     const pinned: string[] = [];
     try {
       await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
-        await this.pin(key, verify, fetch);
+        await this.pin(key, verify, fetch, signal);
         pinned.push(key);
       });
     } catch (err) {
@@ -119,10 +125,11 @@ export class FileCache {
    * a cached file itself (pinned, a hit; checked on disk first when `verify`, as in
    * `open`), otherwise a stub that `fetchFooter` writes to a new path under `partDir`
    * (a footer read, neither a hit nor a miss), deleted on release. At most
-   * `fetchConcurrency` fetches at a time.
-   * @throws whatever `fetchFooter` throws; nothing stays pinned or written then.
+   * `fetchConcurrency` fetches at a time, each this caller's alone: `signal` is passed on.
+   * @throws whatever `fetchFooter` throws (`signal.reason` once it aborts); nothing stays
+   *   pinned or written then.
    */
-  async openFooters(keys: readonly string[], verify: boolean, fetchFooter: Fetcher): Promise<LocalFiles> {
+  async openFooters(keys: readonly string[], verify: boolean, fetchFooter: Fetcher, signal?: AbortSignal): Promise<LocalFiles> {
     const local = new Map<string, string>();
     const pinned: string[] = [];
     const stubs: string[] = [];
@@ -139,7 +146,7 @@ export class FileCache {
         }
         const stub = this.scratchPath();
         stubs.push(stub);
-        await fetchFooter(key, stub);
+        await fetchFooter(key, stub, signal);
         this.counters.footerReads++;
         local.set(key, stub);
       });
@@ -195,8 +202,10 @@ export class FileCache {
     return false;
   }
 
-  private async pin(key: string, verify: boolean, fetch: Fetcher): Promise<void> {
+  private async pin(key: string, verify: boolean, fetch: Fetcher, signal: AbortSignal | undefined): Promise<void> {
     if (await this.pinCached(key, verify)) return;
+    // No download started for a caller that no longer waits.
+    signal?.throwIfAborted();
     this.counters.misses++;
     // A download finished by another query may be evicted before this continuation
     // runs (it is unpinned until then): fetch again in that case.
@@ -206,7 +215,8 @@ export class FileCache {
         download = this.download(key, fetch).finally(() => this.downloads.delete(key));
         this.downloads.set(key, download);
       }
-      await download;
+      // Pinned only once it is waited for to the end: a download finishing after the abort is left unpinned.
+      await untilAborted(download, signal);
       const entry = this.index.get(key);
       if (entry !== undefined) {
         entry.pins++;

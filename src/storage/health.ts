@@ -8,14 +8,18 @@ import type { StorageHealth } from './storage.js';
 export class HealthTracker {
   private state: StorageHealth = { ok: true, last_error: null, since: new Date().toISOString(), consecutive_failures: 0 };
 
-  /** Runs `operation`, recording its success or failure; rethrows its error. */
-  async track<T>(operation: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `operation`, recording its success or failure; rethrows its error. A failure
+   * once `signal` has aborted is not recorded: the caller stopped the operation, the
+   * backend did not fail it.
+   */
+  async track<T>(operation: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
       const result = await operation();
       this.succeeded();
       return result;
     } catch (err) {
-      this.failed(err);
+      if (signal?.aborted !== true) this.failed(err);
       throw err;
     }
   }

@@ -13,6 +13,10 @@
  *   `requestTimeoutMs` fails the attempt. A put that still fails throws: the writer's
  *   caller (`BufferManager`) keeps the records and retries the flush with its own
  *   jittered backoff, re-staging the file.
+ * - A query's AbortSignal (its deadline, its client gone) aborts the requests that are
+ *   its alone (footer reads, listings when none are cached), retries included, and is no
+ *   failure of S3 (`health`); downloads and cached listings are shared between queries,
+ *   so they run on into the cache and the query only stops waiting (`abortable.ts`).
  * - Listings are cached for `listTtlMs` (an LRU of at most `LISTING_CACHE_ENTRIES`
  *   prefixes), so a file written by another node appears within that delay; this
  *   node's writes invalidate the cached listings they touch at once.
@@ -34,6 +38,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { LRUCache } from 'lru-cache';
 import { StorageUnavailableError } from '../errors.js';
+import { untilAborted } from './abortable.js';
 import type { FileCache } from './file-cache.js';
 import { HealthTracker } from './health.js';
 import { footerStub, type ObjectRange } from './parquet-footer.js';
@@ -148,10 +153,10 @@ export class S3Storage implements Storage {
     return size;
   }
 
-  async list(prefix: string): Promise<StoredObject[]> {
-    return this.cached(`L${prefix}`, async () => {
+  async list(prefix: string, signal?: AbortSignal): Promise<StoredObject[]> {
+    return this.cached(`L${prefix}`, async (own) => {
       const out: StoredObject[] = [];
-      for await (const page of this.pages(prefix, undefined)) {
+      for await (const page of this.pages(prefix, undefined, own)) {
         for (const o of page.Contents ?? []) {
           const key = o.Key!.slice(this.prefix.length);
           if (!key.endsWith('.parquet') || key.split('/').some((s) => s.startsWith('.'))) continue;
@@ -160,35 +165,38 @@ export class S3Storage implements Storage {
       }
       // S3 lists in UTF-8 binary order; the contract is JS string order (as LocalStorage sorts).
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    }) as Promise<StoredObject[]>;
+    }, signal) as Promise<StoredObject[]>;
   }
 
-  async listChildren(prefix: string): Promise<string[]> {
-    return this.cached(`C${prefix}`, async () => {
+  async listChildren(prefix: string, signal?: AbortSignal): Promise<string[]> {
+    return this.cached(`C${prefix}`, async (own) => {
       const out: string[] = [];
-      for await (const page of this.pages(prefix, '/')) {
+      for await (const page of this.pages(prefix, '/', own)) {
         for (const p of page.CommonPrefixes ?? []) {
           const name = p.Prefix!.slice(this.prefix.length + prefix.length, -1);
           if (!name.startsWith('.')) out.push(name);
         }
       }
       return out.sort();
-    }) as Promise<string[]>;
+    }, signal) as Promise<string[]>;
   }
 
-  open(keys: readonly string[], verify = false): Promise<LocalFiles> {
+  /** Downloads are shared by the queries that want the same object (`FileCache.open`): `signal` only stops this caller's wait. */
+  open(keys: readonly string[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
     return this.o.cache.open(keys, verify, (key, destination) => this.call(`download ${key}`, async () => {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
       await pipeline(object.Body as Readable, createWriteStream(destination));
-    }));
+    }), signal);
   }
 
-  openFooters(objects: readonly StoredObject[], verify = false): Promise<LocalFiles> {
+  /** Each footer read is this caller's alone: `signal` aborts its requests. */
+  openFooters(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
     const sizes = new Map(objects.map((o) => [o.key, o.size]));
-    return this.o.cache.openFooters(objects.map((o) => o.key), verify, async (key, destination) => {
-      const stub = await footerStub(key, sizes.get(key)!, (start, end) => this.call(`footer read ${key}`, () => this.range(key, start, end)));
+    return this.o.cache.openFooters(objects.map((o) => o.key), verify, async (key, destination, own) => {
+      const read = (start: number, end: number): Promise<ObjectRange> => this.call(`footer read ${key}`, () => this.range(key, start, end, own), own);
+      const stub = await footerStub(key, sizes.get(key)!, read);
       await this.call(`footer read ${key}`, () => writeFile(destination, stub));
-    });
+    }, signal);
   }
 
   health(): StorageHealth {
@@ -204,16 +212,16 @@ export class S3Storage implements Storage {
    * answer's `Content-Range` (a server that ignores the range sends the whole object).
    * An object that ends before `start` (replaced by a shorter one since it was listed:
    * S3 answers 416) gives no bytes and its size from a HeadObject, so that the caller
-   * reads again at that size.
+   * reads again at that size. `signal` aborts the requests.
    * @throws when the answer holds other bytes than those asked for.
    */
-  private async range(key: string, start: number, end: number): Promise<ObjectRange> {
+  private async range(key: string, start: number, end: number, signal: AbortSignal | undefined): Promise<ObjectRange> {
     let object;
     try {
-      object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }));
+      object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }), { abortSignal: signal });
     } catch (err) {
       if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw err;
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: signal });
       return { bytes: Buffer.alloc(0), size: head.ContentLength ?? 0 };
     }
     let bytes = Buffer.from(await object.Body!.transformToByteArray());
@@ -225,21 +233,26 @@ export class S3Storage implements Storage {
     return { bytes, size };
   }
 
-  /** Every page of ListObjectsV2 under `prefix`. */
-  private async *pages(prefix: string, delimiter: string | undefined): AsyncGenerator<ListObjectsV2CommandOutput> {
+  /** Every page of ListObjectsV2 under `prefix`; `signal` aborts the requests. */
+  private async *pages(prefix: string, delimiter: string | undefined, signal: AbortSignal | undefined): AsyncGenerator<ListObjectsV2CommandOutput> {
     let token: string | undefined;
     do {
       const page = await this.call(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({
         Bucket: this.o.bucket, Prefix: this.prefix + prefix, Delimiter: delimiter, ContinuationToken: token,
-      })));
+      }), { abortSignal: signal }), signal);
       yield page;
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
   }
 
-  /** Reuses a listing younger than the TTL; a failed listing is not kept. */
-  private cached(id: string, load: () => Promise<StoredObject[] | string[]>): Promise<StoredObject[] | string[]> {
-    if (this.listings === undefined) return load();
+  /**
+   * Reuses a listing younger than the TTL; a failed listing is not kept. Without a cache
+   * the listing is the caller's alone and `load` gets its `signal` to abort it with; a
+   * cached one is shared, so it runs to its end and `signal` only stops this caller's wait.
+   */
+  private cached(id: string, load: (signal?: AbortSignal) => Promise<StoredObject[] | string[]>, signal: AbortSignal | undefined):
+    Promise<StoredObject[] | string[]> {
+    if (this.listings === undefined) return load(signal);
     let listing = this.listings.get(id);
     if (listing === undefined) {
       listing = load();
@@ -248,7 +261,7 @@ export class S3Storage implements Storage {
         if (this.listings!.get(id) === listing) this.listings!.delete(id);
       });
     }
-    return listing;
+    return untilAborted(listing, signal);
   }
 
   /** Drops cached listings that `key` belongs to (its file listings and its parents' children). */
@@ -257,11 +270,16 @@ export class S3Storage implements Storage {
     for (const id of [...this.listings.keys()]) if (key.startsWith(id.slice(1))) this.listings.delete(id);
   }
 
-  /** Runs one S3 operation, recording health; failures become StorageUnavailableError. */
-  private async call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one S3 operation, recording health; failures become StorageUnavailableError.
+   * Once `signal` (which `operation` aborts its requests with) has aborted, a failure is
+   * its reason: the caller stopped the operation, S3 did not fail it.
+   */
+  private async call<T>(what: string, operation: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      return await this.healthTracker.track(operation);
+      return await this.healthTracker.track(operation, signal);
     } catch (err) {
+      if (signal?.aborted === true) throw signal.reason;
       throw new StorageUnavailableError(`S3 ${what} failed: ${describe(err)}`, { cause: err });
     }
   }

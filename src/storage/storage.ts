@@ -94,19 +94,25 @@ export interface Storage {
    *   StorageLayoutError when a file is in the way of a directory (local backend).
    */
   putFile(key: string, localPath: string): Promise<number>;
-  /** Lists objects whose key starts with `prefix` (a directory-like prefix ending in `/`), in key order. */
-  list(prefix: string): Promise<StoredObject[]>;
-  /** Lists the immediate child "directory" names under `prefix` (`''` = the root), sorted. */
-  listChildren(prefix: string): Promise<string[]>;
+  /**
+   * Lists objects whose key starts with `prefix` (a directory-like prefix ending in `/`), in key order.
+   * @throws StorageUnavailableError when the backend fails; `signal.reason` once `signal`
+   *   aborts (at once: a listing other callers share runs on without this one).
+   */
+  list(prefix: string, signal?: AbortSignal): Promise<StoredObject[]>;
+  /** Lists the immediate child "directory" names under `prefix` (`''` = the root), sorted; errors as `list`. */
+  listChildren(prefix: string, signal?: AbortSignal): Promise<string[]>;
   /**
    * Local paths DuckDB can read for `keys`, pinned until `release()`. The local
    * backend returns the files themselves; a remote backend downloads missing ones
    * into its cache (concurrently) and returns the cached paths. Cached copies are
    * trusted unless `verify`: then each is checked on disk first and fetched again if
    * it was deleted from outside (pass it after DuckDB found a returned path missing).
-   * @throws StorageUnavailableError when a download fails (nothing stays pinned).
+   * @throws StorageUnavailableError when a download fails; `signal.reason` once `signal`
+   *   aborts, at once (a download is shared with other callers: it runs on into the
+   *   cache). Nothing stays pinned then.
    */
-  open(keys: readonly string[], verify?: boolean): Promise<LocalFiles>;
+  open(keys: readonly string[], verify?: boolean, signal?: AbortSignal): Promise<LocalFiles>;
   /**
    * Local paths DuckDB can read the Parquet metadata of (`parquet_schema`,
    * `parquet_kv_metadata`, `DESCRIBE`), never the data, for `objects`, pinned until
@@ -115,9 +121,10 @@ export interface Storage {
    * others, stub files holding only the footer, read by ranged reads of the object's end
    * (at its listed `size`) and deleted on release: nothing is downloaded into the cache.
    * @throws StorageUnavailableError when a read fails; DamagedFileError naming the key
-   *   when an object cannot be a Parquet file (nothing stays pinned or written then).
+   *   when an object cannot be a Parquet file; `signal.reason` once `signal` aborts (the
+   *   reads are stopped). Nothing stays pinned or written then.
    */
-  openFooters(objects: readonly StoredObject[], verify?: boolean): Promise<LocalFiles>;
+  openFooters(objects: readonly StoredObject[], verify?: boolean, signal?: AbortSignal): Promise<LocalFiles>;
   /** Current health (see `StorageHealth`); cheap, no I/O. */
   health(): StorageHealth;
   /** Backend, health and cache counters; cheap, no I/O. */
