@@ -9,7 +9,7 @@ import { readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { crashCycles } from './crash-load.js';
-import { removeDir, tempDir, TestServer } from './harness.js';
+import { removeDir, stopWithin, tempDir, TestServer } from './harness.js';
 
 /** Segment files of a WAL directory with their sizes, in LSN order. */
 function segments(dataDir: string): { name: string; size: number }[] {
@@ -109,6 +109,38 @@ test('concurrent requests giving new fields conflicting types: after SIGKILL the
     assert.deepEqual(await snapshot(second), live);
   } finally {
     assert.equal(await second.stop('SIGTERM'), 0);
+    removeDir(first.dataDir);
+  }
+});
+
+// A WAL entry holds the request body as sent: one logged before keys differing only in
+// case were refused holds the same bytes, and its replay must refuse the same lines.
+test('keys differing only in case from a column: after SIGKILL the replay refuses the lines the live server refused, and flushes', { timeout: 60_000 }, async () => {
+  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000' };
+  const first = await TestServer.start(env);
+  const res = await first.writeLines([
+    'walci,host=a Usage=1 1767225600',
+    'walci,host=b usage=2 1767225601',
+    'walci,Host=c Usage=3 1767225602',
+    'walci,host=d Time=4 1767225603',
+    'walci,host=e Usage=5 1767225604',
+  ].join('\n'), 'db=default&precision=s');
+  assert.equal(res.status, 400);
+  const body = await res.json() as { error: string; accepted: number };
+  assert.ok(body.error.includes('line 2: field "usage" clashes with column "Usage" of measurement "walci" (column names are case-insensitive)'), body.error);
+  assert.equal(body.accepted, 2);
+  await first.stop('SIGKILL');
+  const second = await TestServer.start(env, first.dataDir);
+  try {
+    const replayed = second.logLines().find((l) => l.msg === 'WAL replayed') as { records?: number; rejected?: number } | undefined;
+    assert.deepEqual([replayed?.records, replayed?.rejected], [2, 3], second.output);
+    const expected = [['2026-01-01T00:00:00Z', 'a', 1], ['2026-01-01T00:00:04Z', 'e', 5]];
+    assert.deepEqual(await second.rows('SELECT * FROM walci ORDER BY time'), expected);
+    await second.flush();
+    assert.deepEqual(await second.rows('SELECT * FROM walci ORDER BY time'), expected);
+  } finally {
+    // Bounded: a shutdown whose flush keeps failing never ends.
+    assert.equal(await stopWithin(second), 0);
     removeDir(first.dataDir);
   }
 });

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { encode } from '@msgpack/msgpack';
-import { removeDir, stopWithin, TestServer } from './harness.js';
+import { inspector, removeDir, stopWithin, tempDir, TestServer } from './harness.js';
 
 interface ErrorBody {
   error: string;
@@ -209,9 +209,171 @@ describe('field type conflicts', BOUND, () => {
     const second = await errorOf(await server.writeLines([`tcp,host=d x=2i ${ns(3)}`, `tcp,host=e x=2.5,w=1i ${ns(4)}`, `tcp,host=f w=3.5 ${ns(5)}`].join('\n'), 'db=tcphantom'), 400);
     assert.ok(second.error.includes('line 2: field "x" is float64'), second.error);
     assert.ok(second.error.endsWith('(accepted=2 rejected=1)'), second.error);
+    // Line 2's new z comes before the field that rejects it, which is new too (line 1 gave q its type).
+    const third = await errorOf(await server.writeLines([`tcq,host=g q=1i ${ns(6)}`, `tcq,host=h z=1i,q=2.5 ${ns(7)}`, `tcq,host=i z=3.5 ${ns(8)}`].join('\n'), 'db=tcphantom'), 400);
+    assert.ok(third.error.includes('line 2: field "q" is float64'), third.error);
+    assert.ok(third.error.endsWith('(accepted=2 rejected=1)'), third.error);
     await server.flush();
     assert.deepEqual(await server.rows('SELECT host, x, y, w FROM tcp ORDER BY time', 'tcphantom'),
       [['a', 1, null, null], ['c', null, 7, null], ['d', 2, null, null], ['f', null, null, 3.5]]);
+    assert.deepEqual(await server.rows('SELECT host, q, z FROM tcq ORDER BY time', 'tcphantom'), [['g', 1, null], ['i', null, 3.5]]);
+  });
+});
+
+// InfluxDB keys are case-sensitive, but DuckDB takes `Usage` and `usage` for one column: a
+// buffer holding both could never be flushed (and every query of it failed), so such a key
+// is refused per line, as a type conflict is.
+describe('a tag or field key differing only in case from a column', BOUND, () => {
+  const clash = (what: 'tag' | 'field', key: string, column: string, m: string): string =>
+    `${what} "${key}" clashes with column "${column}" of measurement "${m}" (column names are case-insensitive)`;
+
+  const endpoints: { name: string; db: string; send: (body: string, db: string) => Promise<Response> }[] = [
+    { name: 'InfluxDB v1 /write', db: 'ci_v1', send: (body, db) => server.post(`/write?db=${db}`, body) },
+    { name: 'InfluxDB v2 /api/v2/write', db: 'ci_v2', send: (body, db) => server.post(`/api/v2/write?org=o&bucket=${db}`, body) },
+  ];
+  for (const e of endpoints) {
+    test(`${e.name}: within one request, the spelling of the first accepted line wins`, async () => {
+      const err = await errorOf(await e.send([
+        `cir,host=a Usage=1 ${ns(0)}`,
+        `cir,host=b usage=2 ${ns(1)}`,
+        `cir,host=c Usage=3 ${ns(2)}`,
+        `cir,host=d USAGE=4,v=1 ${ns(3)}`,
+      ].join('\n'), e.db), 400);
+      assert.match(err.error, /^partial write: /);
+      assert.ok(err.error.includes(`line 2: ${clash('field', 'usage', 'Usage', 'cir')}`), err.error);
+      assert.ok(err.error.includes(`line 4: ${clash('field', 'USAGE', 'Usage', 'cir')}`), err.error);
+      assert.equal(err.accepted, 2);
+      assert.equal(err.rejected, 2);
+      await server.flush();
+      const all = await server.query('SELECT * FROM cir ORDER BY time', e.db);
+      assert.equal(all.status, 200, JSON.stringify(all.body));
+      assert.deepEqual(all.body.columns, ['time', 'host', 'Usage']);
+      assert.deepEqual(all.body.data, [['2023-11-14T22:13:20Z', 'a', 1], ['2023-11-14T22:13:22Z', 'c', 3]]);
+    });
+  }
+
+  test('against records still BUFFERED from an earlier request', async () => {
+    await expect204(await server.writeLines(`cib,host=a Usage=1 ${ns(0)}`, 'db=cibuf'));
+    // Not flushed: the clash must be found against the in-memory buffer's schema.
+    const err = await errorOf(await server.writeLines([
+      `cib,host=b usage=2 ${ns(1)}`,
+      `cib,host=c Usage=3 ${ns(2)}`,
+      `cib,HOST=d Usage=4 ${ns(3)}`,
+    ].join('\n'), 'db=cibuf'), 400);
+    assert.ok(err.error.includes(`line 1: ${clash('field', 'usage', 'Usage', 'cib')}`), err.error);
+    assert.ok(err.error.includes(`line 3: ${clash('tag', 'HOST', 'host', 'cib')}`), err.error);
+    assert.ok(err.error.endsWith('(accepted=1 rejected=2)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT * FROM cib ORDER BY time', 'cibuf'),
+      [['2023-11-14T22:13:20Z', 'a', 1], ['2023-11-14T22:13:22Z', 'c', 3]]);
+  });
+
+  test('against columns STORED in Parquet, after a restart', async () => {
+    const first = await TestServer.start();
+    let second: TestServer | undefined;
+    try {
+      await expect204(await first.writeLines(`cis,host=a Usage=1i ${ns(0)}`, 'db=cistored'));
+      await first.flush();
+      assert.equal(await stopWithin(first), 0);
+      // A new process knows the column names only from the Parquet files.
+      second = await TestServer.start({}, first.dataDir);
+      const err = await errorOf(await second.writeLines([
+        `cis,host=b usage=2i ${ns(1)}`,
+        `cis,Host=c Usage=3i ${ns(2)}`,
+        `cis,host=d Usage=4i ${ns(3)}`,
+      ].join('\n'), 'db=cistored'), 400);
+      assert.ok(err.error.includes(`line 1: ${clash('field', 'usage', 'Usage', 'cis')}`), err.error);
+      assert.ok(err.error.includes(`line 2: ${clash('tag', 'Host', 'host', 'cis')}`), err.error);
+      assert.ok(err.error.endsWith('(accepted=1 rejected=2)'), err.error);
+      await second.flush();
+      assert.deepEqual(await second.rows('SELECT * FROM cis ORDER BY time', 'cistored'),
+        [['2023-11-14T22:13:20Z', 'a', 1], ['2023-11-14T22:13:23Z', 'd', 4]]);
+    } finally {
+      await stopWithin(first);
+      if (second !== undefined) assert.equal(await stopWithin(second), 0);
+      removeDir(first.dataDir);
+    }
+  });
+
+  test('a tag and a field differing only in case, across lines and on one line', async () => {
+    const err = await errorOf(await server.writeLines([
+      `citf,Host=a v=1 ${ns(0)}`,
+      `citf,Host=b host="x",v=2 ${ns(1)}`,
+      `citf,host=c v=3 ${ns(2)}`,
+      // Both new: the line is refused whole, and neither spelling becomes a column.
+      `citf,Region=eu region="x",v=4 ${ns(3)}`,
+      `citf,region=us v=5 ${ns(4)}`,
+    ].join('\n'), 'db=citf'), 400);
+    assert.ok(err.error.includes(`line 2: ${clash('field', 'host', 'Host', 'citf')}`), err.error);
+    assert.ok(err.error.includes(`line 3: ${clash('tag', 'host', 'Host', 'citf')}`), err.error);
+    assert.ok(err.error.includes(`line 4: ${clash('field', 'region', 'Region', 'citf')}`), err.error);
+    assert.ok(err.error.endsWith('(accepted=2 rejected=3)'), err.error);
+    await server.flush();
+    const all = await server.query('SELECT * FROM citf ORDER BY time', 'citf');
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    assert.deepEqual(all.body.columns, ['time', 'Host', 'region', 'v']);
+    assert.deepEqual(all.body.data, [['2023-11-14T22:13:20Z', 'a', null, 1], ['2023-11-14T22:13:24Z', null, 'us', 5]]);
+  });
+
+  test('a tag or field named Time or TIME clashes with the time column', async () => {
+    const err = await errorOf(await server.writeLines([
+      `citime,host=a v=1 ${ns(0)}`,
+      `citime,host=b Time=2 ${ns(1)}`,
+      `citime,TIME=c v=3 ${ns(2)}`,
+      `citime,host=d v=4 ${ns(3)}`,
+    ].join('\n'), 'db=citime'), 400);
+    assert.ok(err.error.includes('line 2: field key "Time" clashes with the timestamp column "time" (column names are case-insensitive)'), err.error);
+    assert.ok(err.error.includes('line 3: tag key "TIME" clashes with the timestamp column "time" (column names are case-insensitive)'), err.error);
+    assert.ok(err.error.endsWith('(accepted=2 rejected=2)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT * FROM citime ORDER BY time', 'citime'),
+      [['2023-11-14T22:13:20Z', 'a', 1], ['2023-11-14T22:13:23Z', 'd', 4]]);
+  });
+
+  test('MessagePack: reported per item, the other items stored', async () => {
+    const items = [
+      { m: 'cimp', t: 1700000000000, tags: { host: 'a' }, fields: { Usage: 1.5 } },
+      { m: 'cimp', t: 1700000001000, tags: { host: 'b' }, fields: { usage: 2.5 } },
+      { m: 'cimp', t: 1700000002000, tags: { Host: 'c' }, fields: { Usage: 3.5 } },
+      { m: 'cimp', t: 1700000003000, tags: { host: 'd' }, fields: { TIME: 4.5 } },
+      { m: 'cimp', t: 1700000004000, tags: { host: 'e' }, fields: { Usage: 5.5 } },
+    ];
+    const err = await errorOf(await server.post('/api/v1/write/msgpack', packr.pack(items), { 'x-arc-database': 'cimp' }), 400);
+    assert.ok(err.error.includes(`item 1: ${clash('field', 'usage', 'Usage', 'cimp')}`), err.error);
+    assert.ok(err.error.includes(`item 2: ${clash('tag', 'Host', 'host', 'cimp')}`), err.error);
+    assert.ok(err.error.includes('item 3: field key "TIME" clashes with the timestamp column "time"'), err.error);
+    assert.ok(err.error.endsWith('(accepted=2 rejected=3)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT * FROM cimp ORDER BY time', 'cimp'),
+      [['2023-11-14T22:13:20Z', 'a', 1.5], ['2023-11-14T22:13:24Z', 'e', 5.5]]);
+  });
+
+  // Written before such keys were refused (each flush then held one spelling), or by two writers.
+  test('stored files spelling a column in two cases read as one column; a write takes the spelling of the first file', async () => {
+    const dataDir = tempDir();
+    let second: TestServer | undefined;
+    try {
+      const hour = join(dataDir, 'cimixed/cim/2023/11/14/22');
+      mkdirSync(hour, { recursive: true });
+      const duck = await inspector();
+      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'a' AS host, 1.5::DOUBLE AS "Usage") TO '${hour}/cim_20231114_221320_1_olda.parquet'`);
+      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:21+00' AS time, 'b' AS host, 2.5::DOUBLE AS "usage") TO '${hour}/cim_20231114_221321_1_oldb.parquet'`);
+      duck.closeSync();
+      second = await TestServer.start({}, dataDir);
+      const all = await second.query('SELECT * FROM cim ORDER BY time', 'cimixed');
+      assert.equal(all.status, 200, JSON.stringify(all.body));
+      assert.deepEqual(all.body.columns, ['time', 'host', 'Usage']);
+      assert.deepEqual(all.body.data, [['2023-11-14T22:13:20Z', 'a', 1.5], ['2023-11-14T22:13:21Z', 'b', 2.5]]);
+      assert.deepEqual(await second.rows('SELECT usage, "USAGE" FROM cim WHERE time >= \'2023-11-14T22:13:21Z\'', 'cimixed'), [[2.5, 2.5]]);
+      const err = await errorOf(await second.writeLines(`cim,host=c usage=3.5 ${ns(2)}\ncim,host=d Usage=4.5 ${ns(3)}`, 'db=cimixed'), 400);
+      assert.ok(err.error.includes(`line 1: ${clash('field', 'usage', 'Usage', 'cim')}`), err.error);
+      assert.ok(err.error.endsWith('(accepted=1 rejected=1)'), err.error);
+      await second.flush();
+      assert.deepEqual(await second.rows('SELECT host, Usage FROM cim ORDER BY time', 'cimixed'), [['a', 1.5], ['b', 2.5], ['d', 4.5]]);
+    } finally {
+      if (second !== undefined) assert.equal(await stopWithin(second), 0);
+      removeDir(dataDir);
+    }
   });
 });
 

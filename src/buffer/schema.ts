@@ -1,17 +1,27 @@
 /**
- * Per-measurement schema: the type of every column that is buffered or stored.
+ * Per-measurement schema: the name and type of every column that is buffered or stored.
  *
  * A field whose type conflicts with the measurement's schema is rejected per line
- * (InfluxDB's "field type conflict"), never coerced and never a 500. The schema of
- * a measurement seen for the first time since start-up is loaded from its stored
- * Parquet files, so conflicts with data written before a restart are caught too.
+ * (InfluxDB's "field type conflict"), never coerced and never a 500. So is a tag or
+ * field key that differs only in ASCII case from a column of the measurement (`usage`
+ * beside `Usage`): InfluxDB keys are case-sensitive, but DuckDB, which writes and reads
+ * the Parquet files, takes both for one column and refuses to write a table with both.
+ * The schema of a measurement seen for the first time since start-up is loaded from
+ * its stored Parquet files, so conflicts with data written before a restart are caught too.
  */
 import type { ColumnarBatch, FieldColumn, TagColumn } from '../parse/batch.js';
 import type { LineError } from '../errors.js';
+import { asciiLower } from '../parse/names.js';
 import { storedType, type ColumnKind } from './measurement-buffer.js';
 
-/** Column name → kind; `time` is implicit. */
-export type MeasurementSchema = Map<string, ColumnKind>;
+/** A column of a measurement: its name as written, and its kind. */
+export interface SchemaColumn {
+  readonly name: string;
+  readonly kind: ColumnKind;
+}
+
+/** `asciiLower(name)` → column, so that one entry covers every spelling DuckDB takes for the same column; `time` is implicit. */
+export type MeasurementSchema = Map<string, SchemaColumn>;
 
 /** Loads the schema of a measurement's stored files (empty map when it has none). */
 export type StoredSchemaLoader = (database: string, measurement: string) => Promise<MeasurementSchema>;
@@ -22,7 +32,7 @@ export interface SchemaCheck {
   readonly rejected: Uint8Array | null;
   /** One entry per rejected row, in row order. */
   readonly errors: LineError[];
-  /** Batch columns that lost a type clash; none of their values may be buffered. */
+  /** Batch columns that are not the schema's column of their name and type (they lost a clash, or all their rows were rejected); none of their values may be buffered. */
   readonly skip: ReadonlySet<TagColumn | FieldColumn>;
 }
 
@@ -50,51 +60,75 @@ export class SchemaRegistry {
 
   /**
    * Checks `batch` against `schema`, adding its new columns to `schema`. Columns the
-   * schema knows are checked first; new columns are then resolved in batch order, so
-   * within one request the first type seen for a new column wins and rows carrying
-   * another type are rejected. A new column is registered only when at least one row
-   * carrying it is accepted, so a rejected line never fixes a column's type.
+   * schema knows are checked first; new columns are then resolved a row at a time, so
+   * within one request the first row that is accepted fixes a new column's name and
+   * type, and rows carrying another type or another spelling are rejected. A row is
+   * accepted only when all its columns agree with the schema and with each other (a
+   * tag `Host` and a field `host` on one line reject it), and only an accepted row
+   * adds columns, so a rejected line never fixes a column's name or type.
    */
   static check(schema: MeasurementSchema, batch: ColumnarBatch): SchemaCheck {
     let rejected: Uint8Array | null = null;
     const messages: (string | undefined)[] = [];
-    const skip = new Set<TagColumn | FieldColumn>();
-    interface Candidate { col: TagColumn | FieldColumn; kind: ColumnKind; present: (row: number) => boolean }
+    interface Candidate { col: TagColumn | FieldColumn; kind: ColumnKind; key: string; present: (row: number) => boolean }
     const candidates: Candidate[] = [
-      ...batch.tags.map((t): Candidate => ({ col: t, kind: 'tag', present: (row) => t.codes[row] !== 0 })),
-      ...batch.fields.map((f): Candidate => ({ col: f, kind: f.type, present: (row) => f.valid[row] === 1 })),
+      ...batch.tags.map((t): Candidate => ({ col: t, kind: 'tag', key: asciiLower(t.name), present: (row) => t.codes[row] !== 0 })),
+      ...batch.fields.map((f): Candidate => ({ col: f, kind: f.type, key: asciiLower(f.name), present: (row) => f.valid[row] === 1 })),
     ];
-    const conflicts = (c: Candidate, known: ColumnKind): boolean => {
-      if (storedType(known) === storedType(c.kind)) return false;
-      skip.add(c.col);
+    const reject = (row: number, message: string): void => {
       rejected ??= new Uint8Array(batch.rowCount);
-      const name = c.col.name;
-      const message = c.kind === 'tag'
-        ? `tag "${name}" conflicts with field "${name}" of type ${known} in measurement "${batch.measurement}"`
-        : `field "${name}" is ${c.kind} but measurement "${batch.measurement}" stores it as ${known === 'tag' ? 'a tag (string)' : known}`;
-      for (let row = 0; row < batch.rowCount; row++) {
-        if (!c.present(row) || rejected[row] === 1) continue;
-        rejected[row] = 1;
-        messages[row] = message;
-      }
-      return true;
+      if (rejected[row] === 1) return;
+      rejected[row] = 1;
+      messages[row] = message;
     };
-    const fresh: Candidate[] = [];
+    /** Why `c` cannot be stored in column `known` (of the same key), or undefined when it can. */
+    const conflict = (c: Candidate, known: SchemaColumn): string | undefined => {
+      const name = c.col.name;
+      if (known.name !== name) {
+        return `${c.kind === 'tag' ? 'tag' : 'field'} "${name}" clashes with column "${known.name}" of measurement "${batch.measurement}" (column names are case-insensitive)`;
+      }
+      if (storedType(known.kind) === storedType(c.kind)) return undefined;
+      return c.kind === 'tag'
+        ? `tag "${name}" conflicts with field "${name}" of type ${known.kind} in measurement "${batch.measurement}"`
+        : `field "${name}" is ${c.kind} but measurement "${batch.measurement}" stores it as ${known.kind === 'tag' ? 'a tag (string)' : known.kind}`;
+    };
+    let fresh: Candidate[] = [];
     for (const c of candidates) {
-      const known = schema.get(c.col.name);
-      if (known === undefined) fresh.push(c);
-      else conflicts(c, known);
-    }
-    for (const c of fresh) {
-      const known = schema.get(c.col.name);
-      if (known !== undefined) {
-        conflicts(c, known);
+      const known = schema.get(c.key);
+      if (known === undefined) {
+        fresh.push(c);
         continue;
       }
-      let accepted = false;
-      for (let row = 0; row < batch.rowCount && !accepted; row++) accepted = c.present(row) && (rejected === null || rejected[row] === 0);
-      if (accepted) schema.set(c.col.name, c.kind);
-      else skip.add(c.col);
+      const message = conflict(c, known);
+      if (message === undefined) continue;
+      for (let row = 0; row < batch.rowCount; row++) if (c.present(row)) reject(row, message);
+    }
+    for (let row = 0; row < batch.rowCount && fresh.length > 0; row++) {
+      if (rejected !== null && rejected[row] === 1) continue;
+      const added: string[] = [];
+      let message: string | undefined;
+      for (const c of fresh) {
+        if (!c.present(row)) continue;
+        const known = schema.get(c.key);
+        if (known === undefined) {
+          schema.set(c.key, { name: c.col.name, kind: c.kind });
+          added.push(c.key);
+        } else if ((message = conflict(c, known)) !== undefined) {
+          break;
+        }
+      }
+      if (message !== undefined) {
+        reject(row, message);
+        for (const key of added) schema.delete(key);
+      } else if (added.length > 0) {
+        // Columns now agreeing with the schema pass in every later row.
+        fresh = fresh.filter((c) => { const known = schema.get(c.key); return known === undefined || conflict(c, known) !== undefined; });
+      }
+    }
+    const skip = new Set<TagColumn | FieldColumn>();
+    for (const c of candidates) {
+      const known = schema.get(c.key);
+      if (known === undefined || conflict(c, known) !== undefined) skip.add(c.col);
     }
     const errors: LineError[] = [];
     if (rejected !== null) {

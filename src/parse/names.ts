@@ -22,8 +22,17 @@ export const MAX_NAME_LENGTH = 200;
 export const MAX_SEGMENT_BYTES = 180;
 
 /**
+ * DuckDB compares identifiers case-insensitively in ASCII only (`"É"` does not match
+ * `"é"`): `Usage` and `usage` name one column of a table or Parquet file, `É` and `é` two.
+ */
+export function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+/**
  * Returns why `name` is not acceptable as a `kind`, or `undefined` when it is.
- * Tag and field keys may not be `time`, which is the time column.
+ * Tag and field keys may not be `time`, which is the time column, nor any spelling of
+ * it in another case (`Time`), which DuckDB takes for the same column.
  */
 export function nameError(kind: NameKind, name: string): string | undefined {
   if (name.length === 0) return `empty ${kind}`;
@@ -35,6 +44,8 @@ export function nameError(kind: NameKind, name: string): string | undefined {
     if (Buffer.byteLength(encodePathSegment(name)) > MAX_SEGMENT_BYTES) return `${kind} longer than ${MAX_SEGMENT_BYTES} bytes as a directory name`;
   } else if (name === 'time') {
     return `${kind} "time" is reserved for the timestamp`;
+  } else if (asciiLower(name) === 'time') {
+    return `${kind} "${name}" clashes with the timestamp column "time" (column names are case-insensitive)`;
   }
   return undefined;
 }

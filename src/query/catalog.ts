@@ -13,14 +13,14 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
 import { QueryExecutionError, QueryRejectedError, StrataError } from '../errors.js';
-import { decodePathSegment, nameError } from '../parse/names.js';
+import { asciiLower, decodePathSegment, nameError } from '../parse/names.js';
 import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
 import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import type { DuckDBPool } from './duckdb-pool.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
-import { asciiLower, readParquetSource } from './sql-rewriter.js';
+import { readParquetSource } from './sql-rewriter.js';
 
 /** One measurement's files, as listed by `SHOW TABLES`. */
 export interface MeasurementInfo {
@@ -335,7 +335,9 @@ export class Catalog {
   /**
    * The column types of a measurement's stored files (empty when it has none), for
    * type-conflict checks after a restart. VARCHAR columns come back as `string`:
-   * tags and string fields are both Parquet strings.
+   * tags and string fields are both Parquet strings. Files that spell a column in
+   * different cases (written before such keys were refused) give one column, named
+   * as DuckDB's union by name names it.
    * @throws StorageUnavailableError or DamagedFileError when a footer cannot be read
    *   (`Storage.openFooters`); an Error with DuckDB's message (files named by their keys,
    *   no statement excerpt) when DuckDB cannot read the files.
@@ -361,7 +363,7 @@ export class Catalog {
     }
     for (const [name, type] of reader.getRows()) {
       const kind = ({ VARCHAR: 'string', BIGINT: 'int64', DOUBLE: 'float64', BOOLEAN: 'bool' } as const)[String(type) as 'VARCHAR'];
-      if (name !== 'time' && kind !== undefined) schema.set(String(name), kind);
+      if (name !== 'time' && kind !== undefined) schema.set(asciiLower(String(name)), { name: String(name), kind });
     }
     return schema;
   }

@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { QueryRejectedError } from '../errors.js';
-import { nameError } from '../parse/names.js';
+import { asciiLower, nameError } from '../parse/names.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 
 /** A measurement as SQL names it: `cpu` (the request's database) or `db.cpu`. Both case-sensitive. */
@@ -474,11 +474,6 @@ export function refKey(ref: MeasurementRef): string {
 
 function withName(ctes: ReadonlySet<string>, name: string): ReadonlySet<string> {
   return new Set([...ctes, asciiLower(name)]);
-}
-
-/** DuckDB compares identifiers case-insensitively in ASCII only (`"É"` does not match `"é"`). */
-export function asciiLower(s: string): string {
-  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
 /** Converts a byte offset into the UTF-8 `bytes` of the SQL to a UTF-16 index; undefined when out of range (DuckDB's "no location" is 2^64-1). */

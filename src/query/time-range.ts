@@ -27,7 +27,8 @@
  *   between would cut off rows. For the same reason a clock may not be subtracted
  *   (negated) in a lower bound, which would then fall as time passes.
  */
-import { asciiLower, type JsonObject, type JsonValue, type MeasurementOccurrence } from './sql-rewriter.js';
+import { asciiLower } from '../parse/names.js';
+import type { JsonObject, JsonValue, MeasurementOccurrence } from './sql-rewriter.js';
 import { quoteLiteral } from './sql-text.js';
 
 /** One bound on `time`: `time <op> (<sql>)`. */
