@@ -96,14 +96,13 @@ export class FileCache {
    * @throws whatever `fetch` throws, or `signal.reason`; nothing stays pinned then.
    */
   async open(keys: readonly string[], verify: boolean, fetch: Fetcher, signal?: AbortSignal): Promise<LocalFiles> {
-    const pinned: string[] = [];
+    const pinned: Entry[] = [];
     try {
       await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
-        await this.pin(key, verify, fetch, signal);
-        pinned.push(key);
+        pinned.push(await this.pin(key, verify, fetch, signal));
       });
     } catch (err) {
-      for (const key of pinned) this.unpin(key);
+      for (const entry of pinned) unpin(entry);
       throw err;
     }
     await this.evict();
@@ -113,7 +112,7 @@ export class FileCache {
       release: () => {
         if (released) return;
         released = true;
-        for (const key of pinned) this.unpin(key);
+        for (const entry of pinned) unpin(entry);
         void this.evict();
       },
     };
@@ -131,16 +130,17 @@ export class FileCache {
    */
   async openFooters(keys: readonly string[], verify: boolean, fetchFooter: Fetcher, signal?: AbortSignal): Promise<LocalFiles> {
     const local = new Map<string, string>();
-    const pinned: string[] = [];
+    const pinned: Entry[] = [];
     const stubs: string[] = [];
     const drop = (): void => {
-      for (const key of pinned) this.unpin(key);
+      for (const entry of pinned) unpin(entry);
       for (const stub of stubs) void rm(stub, { force: true }).catch(() => undefined);
     };
     try {
       await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
-        if (await this.pinCached(key, verify)) {
-          pinned.push(key);
+        const cached = await this.pinCached(key, verify);
+        if (cached !== undefined) {
+          pinned.push(cached);
           local.set(key, this.pathOf(key));
           return;
         }
@@ -187,23 +187,29 @@ export class FileCache {
     };
   }
 
-  /** Pins `key` if it is cached (and, with `verify`, still on disk), counting a hit; whether it was. */
-  private async pinCached(key: string, verify: boolean): Promise<boolean> {
+  /**
+   * Pins `key` if it is cached (and, with `verify`, still on disk), counting a hit: the
+   * entry pinned, for the caller to unpin (not the key's entry then: a copy found wiped
+   * is forgotten while other queries hold it, and the key gets a new entry).
+   */
+  private async pinCached(key: string, verify: boolean): Promise<Entry | undefined> {
     const cached = this.index.get(key);
-    if (cached === undefined) return false;
+    if (cached === undefined) return undefined;
     cached.pins++;
     this.touch(key, cached);
     if (!verify || (await exists(this.pathOf(key)))) {
       this.counters.hits++;
-      return true;
+      return cached;
     }
     cached.pins--;
     if (this.index.get(key) === cached) this.forget(key, cached);
-    return false;
+    return undefined;
   }
 
-  private async pin(key: string, verify: boolean, fetch: Fetcher, signal: AbortSignal | undefined): Promise<void> {
-    if (await this.pinCached(key, verify)) return;
+  /** Pins `key`, downloading it unless cached (see `open`); the entry pinned. */
+  private async pin(key: string, verify: boolean, fetch: Fetcher, signal: AbortSignal | undefined): Promise<Entry> {
+    const cached = await this.pinCached(key, verify);
+    if (cached !== undefined) return cached;
     // No download started for a caller that no longer waits.
     signal?.throwIfAborted();
     this.counters.misses++;
@@ -220,14 +226,9 @@ export class FileCache {
       const entry = this.index.get(key);
       if (entry !== undefined) {
         entry.pins++;
-        return;
+        return entry;
       }
     }
-  }
-
-  private unpin(key: string): void {
-    const entry = this.index.get(key);
-    if (entry !== undefined && entry.pins > 0) entry.pins--;
   }
 
   private async download(key: string, fetch: Fetcher): Promise<void> {
@@ -306,4 +307,9 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Releases one pin of `entry` (in the index or already forgotten). */
+function unpin(entry: Entry): void {
+  if (entry.pins > 0) entry.pins--;
 }
