@@ -56,6 +56,26 @@ async function expect204(res: Response): Promise<void> {
 }
 
 /** Whether the data dir holds a directory for `database` (encoded as on disk). */
+/**
+ * Writes `seed` (line protocol, database `db`) on a server of its own, flushes it and
+ * stops it, then runs `check` on a new server over the same data directory.
+ */
+async function afterRestart(seed: string, db: string, check: (second: TestServer) => Promise<void>): Promise<void> {
+  const first = await TestServer.start();
+  let second: TestServer | undefined;
+  try {
+    await expect204(await first.writeLines(seed, `db=${db}`));
+    await first.flush();
+    assert.equal(await stopWithin(first), 0);
+    second = await TestServer.start({}, first.dataDir);
+    await check(second);
+  } finally {
+    await stopWithin(first);
+    if (second !== undefined) assert.equal(await stopWithin(second), 0);
+    removeDir(first.dataDir);
+  }
+}
+
 function hasDatabaseDir(s: TestServer, encoded: string): boolean {
   return existsSync(join(s.dataDir, encoded));
 }
@@ -150,14 +170,8 @@ describe('field type conflicts', BOUND, () => {
   });
 
   test('against data already STORED in Parquet, after a restart: 400 per line, never 500', async () => {
-    const first = await TestServer.start();
-    let second: TestServer | undefined;
-    try {
-      await expect204(await first.writeLines(`tcs,host=a x=1i ${ns(0)}`, 'db=tcstored'));
-      await first.flush();
-      assert.equal(await stopWithin(first), 0);
-      // A new process knows the schema only from the Parquet files.
-      second = await TestServer.start({}, first.dataDir);
+    // A new process knows the schema only from the Parquet files.
+    await afterRestart(`tcs,host=a x=1i ${ns(0)}`, 'tcstored', async (second) => {
       const res = await second.writeLines([
         `tcs,host=b x=2.5 ${ns(1)}`,
         `tcs,host=c x=3i ${ns(2)}`,
@@ -169,11 +183,7 @@ describe('field type conflicts', BOUND, () => {
       assert.ok(err.error.endsWith('(accepted=1 rejected=2)'), err.error);
       await second.flush();
       assert.deepEqual(await second.rows('SELECT host, x FROM tcs ORDER BY time', 'tcstored'), [['a', 1], ['c', 3]]);
-    } finally {
-      await stopWithin(first);
-      if (second !== undefined) assert.equal(await stopWithin(second), 0);
-      removeDir(first.dataDir);
-    }
+    });
   });
 
   test('a stored file DuckDB cannot read when the stored schema is loaded: a 500 naming its key, never the data directory', async () => {
@@ -269,14 +279,8 @@ describe('a tag or field key differing only in case from a column', BOUND, () =>
   });
 
   test('against columns STORED in Parquet, after a restart', async () => {
-    const first = await TestServer.start();
-    let second: TestServer | undefined;
-    try {
-      await expect204(await first.writeLines(`cis,host=a Usage=1i ${ns(0)}`, 'db=cistored'));
-      await first.flush();
-      assert.equal(await stopWithin(first), 0);
-      // A new process knows the column names only from the Parquet files.
-      second = await TestServer.start({}, first.dataDir);
+    // A new process knows the column names only from the Parquet files.
+    await afterRestart(`cis,host=a Usage=1i ${ns(0)}`, 'cistored', async (second) => {
       const err = await errorOf(await second.writeLines([
         `cis,host=b usage=2i ${ns(1)}`,
         `cis,Host=c Usage=3i ${ns(2)}`,
@@ -288,11 +292,7 @@ describe('a tag or field key differing only in case from a column', BOUND, () =>
       await second.flush();
       assert.deepEqual(await second.rows('SELECT * FROM cis ORDER BY time', 'cistored'),
         [['2023-11-14T22:13:20Z', 'a', 1], ['2023-11-14T22:13:23Z', 'd', 4]]);
-    } finally {
-      await stopWithin(first);
-      if (second !== undefined) assert.equal(await stopWithin(second), 0);
-      removeDir(first.dataDir);
-    }
+    });
   });
 
   test('a tag and a field differing only in case, across lines and on one line', async () => {
