@@ -265,12 +265,10 @@ export class Catalog {
       if (signature === undefined) throw new QueryExecutionError(`no Parquet schema read for ${f.key}`);
       if (distinct.has(signature)) continue;
       distinct.add(signature);
-      // The first entry is the schema's root, which has no type.
-      for (const { n, t } of JSON.parse(signature) as { n: string; t: string | null }[]) {
-        if (t === null) continue;
-        const seen = out.get(asciiLower(n));
-        if (seen === undefined) out.set(asciiLower(n), { name: n, type: t });
-        else differ ||= seen.type !== t;
+      for (const column of signatureColumns(signature)) {
+        const seen = out.get(asciiLower(column.name));
+        if (seen === undefined) out.set(asciiLower(column.name), column);
+        else differ ||= seen.type !== column.type;
       }
     }
     return differ ? this.widened(conn, [...distinct]) : [...out.values()];
@@ -286,8 +284,7 @@ export class Catalog {
     const key = JSON.stringify(signatures);
     const known = this.widenings.get(key);
     if (known !== undefined) return known;
-    const sets = signatures.map((signature) => emptySetSql((JSON.parse(signature) as { n: string; t: string | null }[])
-      .flatMap(({ n, t }) => (t === null ? [] : [{ name: n, type: t }]))));
+    const sets = signatures.map((signature) => emptySetSql(signatureColumns(signature)));
     const rows = (await conn.runAndReadAll(`DESCRIBE ${sets.join(' UNION ALL BY NAME ')}`)).getRows();
     const columns = rows.map(([name, type]) => ({ name: String(name), type: String(type) }));
     this.widenings.set(key, columns);
@@ -367,6 +364,11 @@ export class Catalog {
     }
     return schema;
   }
+}
+
+/** The columns of a signature (`Catalog.signaturesOf`), without the schema's root (the entry with no type). */
+function signatureColumns(signature: string): { name: string; type: string }[] {
+  return (JSON.parse(signature) as { n: string; t: string | null }[]).flatMap(({ n, t }) => (t === null ? [] : [{ name: n, type: t }]));
 }
 
 /** SQL of an empty row set with `columns` (DuckDB type names), in order. */
