@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { removeDir, TestServer } from './harness.js';
+import { removeDir, TestServer, waitFor } from './harness.js';
 
 interface Stats {
   stats: { bytes_held: number; backpressure: string; writes_refused: number };
@@ -55,7 +55,10 @@ test('429 when buffers are full, 503 while storage fails, then every acknowledge
     const stats = await (await fetch(`${server.url}/api/v1/write/stats`)).json() as Stats;
     assert.equal(stats.stats.backpressure, 'storage_failing');
     assert.equal(stats.stats.writes_refused, 2);
-    // Refusals are warnings; the failing flush itself is an error.
+    // Refusals are warnings; the failing flush itself is an error. The server's log reaches
+    // this process through a pipe, possibly after the response: wait for both lines.
+    const refusals = (): number => server.logLines().filter((l) => /write buffers full|storage is failing/.test(l.msg)).length;
+    await waitFor(() => refusals() >= 2, 5000);
     assert.deepEqual(server.logLines().filter((l) => /write buffers full|storage is failing/.test(l.msg)).map((l) => l.level), [40, 40]);
     assert.ok(server.logLines().some((l) => l.level === 50), 'the failed flush is logged as an error');
 

@@ -147,7 +147,7 @@ export class BufferManager {
   admit(): void {
     if (!this.full) return;
     this.counters.refused++;
-    if (this.retrying.size > 0) {
+    if (this.storageFailing()) {
       throw new BackpressureError(`storage is failing and ${this.heldBytes} bytes wait to be written (limit ${this.o.maxBytes}); retry later`, 503, RETRY_AFTER_FAILING_S);
     }
     throw new BackpressureError(`write buffers full (${this.heldBytes} bytes held, limit ${this.o.maxBytes}); retry later`, 429, RETRY_AFTER_FULL_S);
@@ -269,7 +269,7 @@ export class BufferManager {
       oldest_buffer_age_ms: measurements.reduce((n, m) => Math.max(n, m.age_ms), 0),
       bytes_held: this.heldBytes,
       max_bytes: this.o.maxBytes,
-      backpressure: this.retrying.size > 0 ? 'storage_failing' : this.heldBytes >= this.o.maxBytes ? 'buffers_full' : 'ok',
+      backpressure: this.storageFailing() ? 'storage_failing' : this.heldBytes >= this.o.maxBytes ? 'buffers_full' : 'ok',
       writes_refused: this.counters.refused,
       measurements,
     };
@@ -354,6 +354,16 @@ export class BufferManager {
   private failWaiters(err: unknown): void {
     const error = new FlushError(`flush failed, records kept for retry: ${(err as Error).message}`, { cause: err });
     for (const w of this.idleWaiters) w.failure ??= error;
+  }
+
+  /**
+   * Whether a snapshot's write failed and has not succeeded since: waiting for its retry,
+   * or retried right now (so the state does not flip to "full" while a retry runs).
+   */
+  private storageFailing(): boolean {
+    if (this.retrying.size > 0) return true;
+    for (const items of [this.writing, this.queue]) for (const item of items) if (item.attempts > 0) return true;
+    return false;
   }
 
   private isIdle(): boolean {
