@@ -51,10 +51,38 @@ test('jsonRowsBytes: doubles print as String() does; NaN, ±Infinity and NULL as
   const random = Array.from({ length: 5000 }, (_, i) => (i % 2 === 0 ? Math.round(Math.random() * 1e6) / 1e4 + 0.0001 : (Math.random() - 0.5) * 10 ** ((i % 40) - 20)));
   const values = [...edge, ...random];
   const list = values.map((v) => `(${v === 0 && Object.is(v, -0) ? '-0.0' : v.toExponential(17)}::DOUBLE)`).join(',');
-  const { text, rows } = await encoded(`SELECT x, TRY_CAST(x AS FLOAT) AS f FROM (VALUES ${list}, ('NaN'::DOUBLE), ('Infinity'::DOUBLE), ('-Infinity'::DOUBLE), (NULL)) t(x)`);
-  const expected = values.map((v) => `[${String(v)},${String(Math.fround(v) === Infinity || Math.fround(v) === -Infinity ? 'null' : Math.fround(v))}]`);
-  assert.equal(text, [...expected, '[null,null]', '[null,null]', '[null,null]', '[null,null]'].join(','));
+  const { text, rows } = await encoded(`SELECT x FROM (VALUES ${list}, ('NaN'::DOUBLE), ('Infinity'::DOUBLE), ('-Infinity'::DOUBLE), (NULL)) t(x)`);
+  assert.equal(text, [...values.map((v) => `[${String(v)}]`), '[null]', '[null]', '[null]', '[null]'].join(','));
   assert.equal(rows.length, values.length + 4);
+});
+
+/** Significant digits of a number's text (`-1.50e+3` → `15`). */
+function digitsOf(text: string): string {
+  return text.replace(/e.*$/i, '').replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '') || '0';
+}
+
+test('FLOAT prints as the shortest decimal that reads back as the same float32, as DuckDB prints it (not the double it widens to), in JSON and CSV', async () => {
+  const known = ['1.1', '0.1', '95.5', '-12.34', '3.4028235e+38', '1e-45', '16777216', '1.2621775e-29', '1.5474251e+26', '-0.3', '1e+21', '0'];
+  const sql = ['1.1', '0.1', '95.5', '-12.34', '3.4028235e38', '1e-45', '16777217', 'pow(2, -96)', 'pow(2, 87)', '-0.3', '1e21', '0']
+    .map((v, i) => `SELECT ${i} AS i, (${v})::FLOAT AS f, (${v})::FLOAT::VARCHAR AS duck`).join(' UNION ALL ') + ' ORDER BY i';
+  const { text, rows, csv } = await encoded(sql);
+  assert.deepEqual(rows.map((r) => r[2]), ['1.1', '0.1', '95.5', '-12.34', '3.4028235e+38', '1e-45', '16777216.0', '1.2621775e-29', '1.5474251e+26', '-0.3', '1e+21', '0.0']);
+  assert.equal(text, known.map((k, i) => `[${i},${k},${JSON.stringify(rows[i][2])}]`).join(','));
+  assert.deepEqual(csv.map((r) => r[1]), known);
+
+  // Random bit patterns (every exponent) and two-decimal values: each reads back as the
+  // same float, with no more digits than DuckDB's own text.
+  const bits = new Uint32Array(4000);
+  const floats = new Float32Array(bits.buffer);
+  for (let i = 0; i < bits.length; i++) bits[i] = i % 2 === 0 ? Math.floor(Math.random() * 0xff800000) : 0;
+  for (let i = 1; i < floats.length; i += 2) floats[i] = Math.round((Math.random() - 0.5) * 1e6) / 100;
+  const values = Array.from(floats).filter(Number.isFinite);
+  const random = await encoded(`SELECT f, f::VARCHAR FROM (VALUES ${values.map((v) => `(${v.toExponential(9)}::FLOAT)`).join(',')}) t(f)`);
+  random.rows.forEach(([f, duck], i) => {
+    assert.equal(Math.fround(f as number), values[i], `${values[i]}`);
+    assert.ok(digitsOf(String(f)).length <= digitsOf(duck as string).length, `${values[i]}: ${f} beside DuckDB's ${duck}`);
+    assert.equal(random.csv[i][0], String(f));
+  });
 });
 
 test('jsonRowsBytes: strings (non-ASCII, escapes, long, empty, NULL), integers, booleans, timestamps, dates, other types', async () => {

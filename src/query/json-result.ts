@@ -4,7 +4,9 @@
  *
  * Values (as Arc, ../shared/notes/arc-wire-contract.md §5.3): integers of any width as
  * exact JSON numbers (no rounding of BIGINT/HUGEINT through doubles), DECIMAL as a
- * number (Arc's JSON path emits a string — a quirk not kept), NaN/±Inf as null,
+ * number (Arc's JSON path emits a string — a quirk not kept), FLOAT as the shortest
+ * decimal that reads back as the same float32 (`1.1`, as DuckDB prints it; Arc writes the
+ * digits of the double it widens to, `1.100000023841858`), NaN/±Inf as null,
  * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`; up to 9 digits
  * for TIMESTAMP_NS, as DuckDB prints it, so nanoseconds round-trip), dates as
  * `YYYY-MM-DD`, anything else as its DuckDB string form.
@@ -206,6 +208,37 @@ export function numberText(v: number): string {
   return (v < 0 ? '-' : '') + (m - f) / scale + '.' + ZEROS[k - fraction.length] + fraction;
 }
 
+/** Scratch for reading the bits of a float32. */
+const F32 = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32.buffer);
+
+/**
+ * The shortest decimal that reads back as the float32 `v` (finite), in `String`'s form:
+ * a FLOAT as DuckDB prints it (`1.1`), not as the double it widens to
+ * (`1.100000023841858`), so a reader parsing a double and narrowing it to a float gets
+ * `v` back. Slower than `numberText` (a `toExponential` per length tried), which FLOAT
+ * results, rare in time series, can afford.
+ */
+export function float32Text(v: number): string {
+  F32[0] = v;
+  // At a power of two the float below is twice as close as the one above, so the p-digit
+  // decimal nearest `v` may fall short of it while the next one away from zero reads back.
+  const powerOfTwo = (F32_BITS[0] & 0x7fffff) === 0;
+  for (let digits = 1; digits < 9; digits++) {
+    const text = v.toExponential(digits - 1);
+    const nearest = Number(text);
+    if (Math.fround(nearest) === v) return numberText(nearest);
+    if (powerOfTwo && Math.abs(nearest) < Math.abs(v)) {
+      const e = text.indexOf('e');
+      const mantissa = Number(text.slice(0, e).replace('.', ''));
+      const above = Number(`${mantissa < 0 ? mantissa - 1 : mantissa + 1}e${Number(text.slice(e + 1)) - digits + 1}`);
+      if (Math.fround(above) === v) return numberText(above);
+    }
+  }
+  // Nine significant digits always read back as the same float.
+  return numberText(Number(v.toPrecision(9)));
+}
+
 /**
  * µs since the epoch of a TIMESTAMP_S or _MS value `v` counted in `unit` (exact: DuckDB
  * keeps both within the µs TIMESTAMP range). DuckDB's ±infinity is ±(2^63 − 1) in every
@@ -252,7 +285,8 @@ export function cellText(col: Column, i: number, mode: 'json' | 'csv'): string {
   switch (col.kind) {
     case 'f64': case 'f32': {
       const v = col.values[i];
-      return Number.isFinite(v) ? numberText(v) : mode === 'json' ? 'null' : String(v);
+      if (!Number.isFinite(v)) return mode === 'json' ? 'null' : String(v);
+      return col.kind === 'f32' ? float32Text(v) : numberText(v);
     }
     case 'bool': return col.values[i] === 0 ? 'false' : 'true';
     case 'timestamp': return mode === 'json' ? `"${rfc3339FromMicros(col.values[i])}"` : rfc3339FromMicros(col.values[i]);
@@ -472,11 +506,12 @@ function writeString(data: Uint8Array, start: number, end: number, clean: boolea
 }
 
 /** How `jsonRowsBytes` writes a column (a switch on small integers, not on kind strings). */
-const enum Cell { F64, Int, I64, U64, Bool, Timestamp, TimestampNanos, Date, Utf8, Other }
+const enum Cell { F64, F32, Int, I64, U64, Bool, Timestamp, TimestampNanos, Date, Utf8, Other }
 
 function cellOf(kind: ColumnKind): Cell {
   switch (kind) {
-    case 'f64': case 'f32': return Cell.F64;
+    case 'f64': return Cell.F64;
+    case 'f32': return Cell.F32;
     case 'i8': case 'i16': case 'i32': case 'u8': case 'u16': case 'u32': return Cell.Int;
     case 'i64': return Cell.I64;
     case 'u64': return Cell.U64;
@@ -530,6 +565,11 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
       }
       switch (cells[c]) {
         case Cell.F64: writeNumber(numbers[c]![r]); break;
+        case Cell.F32: {
+          const v = numbers[c]![r];
+          writeAscii(Number.isFinite(v) ? float32Text(v) : 'null');
+          break;
+        }
         case Cell.Int: {
           const n = numbers[c]![r];
           if (n < 0) {
