@@ -127,6 +127,25 @@ describe('Arc MessagePack', () => {
     ]);
   });
 
+  test('tag values holding NUL read back exactly before and after their flush (the ENUM of the tag once failed every flush and query)', async () => {
+    const res = await server.post('/api/v1/write/msgpack', packr.pack([
+      { m: 'nul', t: 1700000000000, tags: { host: 'a\u0000b' }, fields: { v: 1, note: 'x\u0000' } },
+      { m: 'nul', t: 1700000001000, tags: { host: 'c' }, fields: { v: 2 } },
+      { m: 'nul', columns: { time: [1700000002000, 1700000003000], host: ['\u0000', null], v: [3, 4] } },
+    ]), { 'content-type': 'application/msgpack', 'x-arc-database': 'nul' });
+    assert.equal(res.status, 204, await res.text());
+    const expected = [
+      ['2023-11-14T22:13:20Z', 'a\u0000b', 1, 'x\u0000'],
+      ['2023-11-14T22:13:21Z', 'c', 2, null],
+      ['2023-11-14T22:13:22Z', '\u0000', 3, null],
+      ['2023-11-14T22:13:23Z', null, 4, null],
+    ];
+    const sql = 'SELECT time, host, v, note FROM nul ORDER BY time';
+    assert.deepEqual(await server.rows(sql, 'nul'), expected, 'buffered');
+    await server.flush();
+    assert.deepEqual(await server.rows(sql, 'nul'), expected, 'from the Parquet file');
+  });
+
   test('a row without "h" gets no host tag (Arc would write host="unknown")', async () => {
     const res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'nohost', t: 1700000000, fields: { v: 1.5 } }));
     assert.equal(res.status, 204);

@@ -29,8 +29,9 @@ interface PlannedColumn {
 /**
  * Creates connection-local temp table `table` holding `snapshot`'s rows and appends
  * them chunk by chunk (memcpy per column, no per-value conversion). Columns: `time`
- * TIMESTAMPTZ, each tag that has a value as an ENUM of its dictionary, each field that
- * has a value as BIGINT, DOUBLE, VARCHAR or BOOLEAN; absent values are NULL.
+ * TIMESTAMPTZ, each tag that has a value as an ENUM of its dictionary (VARCHAR when a
+ * value holds NUL), each field that has a value as BIGINT, DOUBLE, VARCHAR or BOOLEAN;
+ * absent values are NULL.
  * @returns the tag columns created (ENUMs: a reader wanting strings casts them to VARCHAR).
  * @throws whatever DuckDB throws (the caller drops the table).
  */
@@ -131,6 +132,12 @@ function timeColumn(time: Float64Array): PlannedColumn {
 }
 
 function tagColumn(tag: TagColumn): PlannedColumn {
+  // An ENUM's values reach DuckDB as C strings (in the DDL text and through `ENUM()` alike),
+  // which end at a NUL: a dictionary holding one would break the CREATE (every flush and
+  // query of the measurement failing until restart) or cut the value. Such a tag is VARCHAR.
+  if (tag.dictionary.some((v) => v.includes('\u0000'))) {
+    return stringColumn(tag.codes, (row) => tag.dictionary[tag.codes[row] - 1]);
+  }
   const type: DuckDBEnumType = ENUM(tag.dictionary as string[]);
   const n = tag.dictionary.length;
   // DuckDB stores an ENUM's index in the narrowest unsigned type that holds its size.
@@ -149,16 +156,22 @@ function tagColumn(tag: TagColumn): PlannedColumn {
   };
 }
 
+/** A VARCHAR column whose row is NULL where `present[row]` is 0, else `value(row)`. */
+function stringColumn(present: Uint8Array | Uint32Array, value: (row: number) => string): PlannedColumn {
+  return {
+    sqlType: 'VARCHAR',
+    type: VARCHAR,
+    fill(vector, from, count) {
+      for (let i = 0; i < count; i++) if (present[from + i] !== 0) duckdb.vector_assign_string_element(vector, i, value(from + i));
+      copyValidity(vector, present, from, count);
+    },
+  };
+}
+
 function fieldColumn(field: FieldColumn): PlannedColumn {
   if (field.type === 'string') {
-    return {
-      sqlType: 'VARCHAR',
-      type: VARCHAR,
-      fill(vector, from, count) {
-        for (let i = 0; i < count; i++) if (field.valid[from + i] === 1) duckdb.vector_assign_string_element(vector, i, field.values[from + i]);
-        copyValidity(vector, field.valid, from, count);
-      },
-    };
+    const values = field.values;
+    return stringColumn(field.valid, (row) => values[row]);
   }
   const [sqlType, type] = field.type === 'float64' ? ['DOUBLE', DOUBLE] : field.type === 'int64' ? ['BIGINT', BIGINT] : ['BOOLEAN', BOOLEAN];
   return {
