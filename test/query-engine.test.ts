@@ -105,6 +105,16 @@ describe('sandbox', () => {
       assert.ok(!JSON.stringify(r.body).includes(`${homedir()}/`), 'no home directory path leaked');
     });
   }
+  test("one query's huge value does not fail the JSON answers of the queries after it", async () => {
+    // The encoder sized a chunk's buffer by the bytes per row of the last chunk it wrote,
+    // whichever query that was: 1,000 rows × 10 MB asked Buffer for 10 GB (a 500).
+    const huge = await json("SELECT repeat('x', 10000000) AS s");
+    assert.equal(huge.status, 200);
+    assert.equal((huge.body.data[0][0] as string).length, 10_000_000);
+    const next = await json('SELECT range AS r FROM range(1000)');
+    assert.equal(next.status, 200, JSON.stringify(next.body).slice(0, 300));
+    assert.deepEqual(next.body.data, Array.from({ length: 1000 }, (_, i) => [i]));
+  });
   test('a column named after a subquery over a measurement names the measurement, not its files', async () => {
     // DuckDB names an unaliased expression by its SQL text: the rewritten text, read_parquet([...paths]) and all.
     const sql = 'SELECT (SELECT max(usage) FROM cpu), EXISTS (SELECT 1 FROM qe.cpu c WHERE c.usage > 100)';

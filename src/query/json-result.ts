@@ -315,6 +315,13 @@ let out = Buffer.allocUnsafe(0);
 let pos = 0;
 /** Bytes per row of the last chunk written: the next chunk's first allocation. */
 let lastRowBytes = 64;
+/**
+ * Most the first allocation for a chunk may be, bytes. The last chunk may be another
+ * query's, with one huge value (10 MB × 1,000 rows asked Buffer for 10 GB, past its
+ * limit, and failed every JSON query of many rows until a small one ran); beyond the
+ * cap `ensure` grows the buffer as the rows need. A usual 2,048-row chunk is ~120 KB.
+ */
+const FIRST_ALLOCATION_MAX = 1 << 20;
 
 /** Makes room for `bytes` more bytes at `pos`. */
 function ensure(bytes: number): void {
@@ -547,7 +554,7 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
     valids.push(col.kind === 'other' ? null : col.valid);
     clean.push(col.kind === 'utf8' && !needsEscape(col.data, 0, col.data.length));
   }
-  out = Buffer.allocUnsafe(rowCount * lastRowBytes + 64);
+  out = Buffer.allocUnsafe(Math.min(rowCount * lastRowBytes, FIRST_ALLOCATION_MAX) + 64);
   pos = 0;
   for (let r = 0; r < rowCount; r++) {
     ensure(2);
