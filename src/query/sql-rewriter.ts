@@ -112,11 +112,15 @@ export interface SqlParser {
  * `json_serialize_plan` binds and plans SQL given as a string, which these checks never
  * see: it runs table functions' binds (`read_csv` sniffs a file in the data directory)
  * and, with `optimize := true`, folds `current_setting(...)` into the plan it returns.
+ * `setseed` seeds the connection's random generator, and the pool lends that
+ * connection to other requests next: their `random()`, `uuid()` and unseeded samples
+ * would follow a sequence the caller knows.
  */
 const REFUSED_FUNCTIONS: ReadonlyMap<string, string> = new Map([
   ['current_setting', 'DuckDB settings are not exposed'],
   ['current_query', 'the statement DuckDB runs is the rewritten one, naming server paths'],
   ['json_serialize_plan', 'it plans SQL passed as a string, outside the checks on table functions and settings'],
+  ['setseed', 'the seed would stay with a pooled connection that later requests share'],
 ]);
 
 /**
@@ -137,7 +141,7 @@ export const KEYWORDS_SQL = 'SELECT lower(keyword_name) FROM duckdb_keywords()';
  *   not parse; is not exactly one SELECT statement (DuckDB serializes only SELECT, so
  *   DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN, CALL and PIVOT statements are refused);
  *   is DESCRIBE/SHOW/SUMMARIZE; calls `current_setting()`, `current_query()` (they
- *   show host paths) or `json_serialize_plan()` (see REFUSED_FUNCTIONS); reads a file
+ *   show host paths), `json_serialize_plan()` or `setseed()` (see REFUSED_FUNCTIONS); reads a file
  *   by path (`FROM 'x.csv'`); uses a three-part name or `AT (...)` time travel on a
  *   measurement; names an invalid database or
  *   measurement (see `nameError`). A syntax that only accepts a plain table name
