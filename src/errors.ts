@@ -117,6 +117,18 @@ export class DamagedFileError extends StrataError {
 }
 
 /**
+ * 503: a stored object was replaced by another under the same key each time Strata
+ * read its Parquet footer (by ranged reads of its end), `reads` times in a row: the
+ * reads never came from one object. The message names its storage key; a retry reads
+ * it again.
+ */
+export class StoredFileChangedError extends StrataError {
+  constructor(key: string, reads: number) {
+    super(`stored file '${key}' was replaced while its footer was read, ${reads} times in a row; retry`, 503, 'stored_file_changed');
+  }
+}
+
+/**
  * 503: the write-ahead log could not be written (disk full, I/O error); the write was
  * not acknowledged and the client should retry. `cause` holds the file system's error.
  */

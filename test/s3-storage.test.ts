@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { crashCycles } from './crash-load.js';
-import { inspector, removeDir, tempDir, TestServer, waitFor } from './harness.js';
+import { inspector, removeDir, tempDir, TestServer, waitFor, type QueryBody } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
+import { S3Proxy } from './s3-proxy.js';
 
 let s3: S3TestServer;
 let client: S3Client;
@@ -359,6 +360,92 @@ test('S3 backend: an object replaced by a much shorter one after it was listed: 
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);
   }
+});
+
+describe('S3 backend: an object replaced between the two ranged reads of a footer longer than 64 KiB', () => {
+  const prefix = 'swapped/';
+  /** Which object the proxy replaces after S3 answers a ranged read of it, by which bodies in turn, how many more times. */
+  let swap: { key: string; bodies: Buffer[]; done: number; left: number } | undefined;
+  let proxy: S3Proxy;
+  let server: TestServer;
+  let wideA: Buffer;
+  let wideB: Buffer;
+  const dir = tempDir();
+  before(async () => {
+    proxy = await S3Proxy.start(s3.endpoint, async ({ method, url, headers }) => {
+      if (swap === undefined || swap.left === 0 || method !== 'GET' || headers.range === undefined || !url.split('?')[0].endsWith(`/${swap.key}`)) return;
+      swap.left--;
+      const body = swap.bodies[swap.done++ % swap.bodies.length];
+      await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: swap.key, Body: body }));
+    });
+    server = await TestServer.start(s3.env({
+      STRATA_S3_ENDPOINT: proxy.endpoint, STRATA_S3_PREFIX: prefix, STRATA_S3_LIST_TTL_MS: '600000', STRATA_S3_MAX_ATTEMPTS: '1',
+    }));
+    const conn = await inspector();
+    try {
+      // Each footer well over 64 KiB (1,500 columns), of different lengths and columns.
+      const wide = async (name: string, column: string, count: number): Promise<Buffer> => {
+        const columns = Array.from({ length: count }, (_, j) => `${j}::BIGINT AS ${column}${j}`).join(', ');
+        await conn.run(`COPY (SELECT TIMESTAMPTZ '2026-01-01 00:30:00+00' AS time, 'a' AS host, 2.5::DOUBLE AS v, ${columns}) TO '${join(dir, name)}' (FORMAT parquet)`);
+        return readFileSync(join(dir, name));
+      };
+      wideA = await wide('a.parquet', 'a', 1500);
+      wideB = await wide('b.parquet', 'b', 1700);
+    } finally {
+      conn.closeSync();
+    }
+    for (const f of [wideA, wideB]) assert.ok(f.readUInt32LE(f.length - 8) > 64 * 1024, `footer of ${f.readUInt32LE(f.length - 8)} bytes`);
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    removeDir(dir);
+    await proxy.close();
+  });
+
+  /**
+   * Measurement `m` with a file of Strata's in hour 1 and, put from outside Strata (never
+   * cached, so only its footer is read), the wide file A in hour 0, listed by a query;
+   * then `SELECT *` pruned to hour 1, which reads A's footer, while the proxy replaces it
+   * after each of the first `swaps` ranged reads, by B and A in turn.
+   */
+  async function queryWhileReplaced(m: string, swaps: number): Promise<{ status: number; body: QueryBody; key: string }> {
+    assert.equal((await server.writeLines(`${m},host=b v=1 1767229200`, 'db=sw&precision=s')).status, 204);
+    await server.flush();
+    const key = `${prefix}sw/${m}/2026/01/01/00/${m}_20260101_000000_1_outside.parquet`;
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: wideA }));
+    // The listing, with A's size, is kept for the TTL.
+    assert.deepEqual((await server.rows('SHOW TABLES', 'sw')).filter((r) => r[1] === m).map((r) => r[3]), [2]);
+    swap = { key, bodies: [wideB, wideA], done: 0, left: swaps };
+    try {
+      const r = await server.query(`SELECT * FROM ${m} WHERE time >= to_timestamp(1767229200)`, 'sw');
+      return { ...r, key: key.slice(prefix.length) };
+    } finally {
+      swap = undefined;
+    }
+  }
+
+  test('replaced once: the footer is read again from the new object and the query answers with its columns', async () => {
+    const r = await queryWhileReplaced('once', 1);
+    assert.equal(r.status, 200, r.body.error);
+    assert.equal(r.body.columns.length, 3 + 1700);
+    assert.deepEqual(r.body.columns.slice(0, 5), ['time', 'host', 'v', 'b0', 'b1']);
+    assert.ok(!r.body.columns.includes('a0'), 'nothing of the replaced object');
+    assert.deepEqual(r.body.data.map((row) => row.slice(0, 4)), [['2026-01-01T01:00:00Z', 'b', 1, null]]);
+    const stats = await storageStats(server);
+    assert.equal(stats.health.ok, true, 'a replaced object is no storage outage');
+    assert.deepEqual([stats.cache.footer_reads, stats.cache.pinned_files], [1, 0]);
+  });
+
+  test('replaced at every read: a 503 naming its key once it was read three times, storage still healthy', async () => {
+    const r = await queryWhileReplaced('always', 1000);
+    assert.equal(r.status, 503, r.body.error ?? r.body.columns.slice(0, 5).join());
+    assert.equal(r.body.error, `stored file '${r.key}' was replaced while its footer was read, 3 times in a row; retry`);
+    const stats = await storageStats(server);
+    assert.equal(stats.health.ok, true, 'a replaced object is no storage outage');
+    assert.equal(stats.cache.pinned_files, 0);
+    assert.ok(await waitFor(() => readdirSync(join(server.dataDir, '.cache', '.part')).length === 0, 5000), 'no stub left');
+  });
 });
 
 test('S3 backend: SIGKILL cycles under concurrent writers: every acknowledged record exactly once', async () => {

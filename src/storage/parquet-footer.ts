@@ -9,7 +9,7 @@
  * the whole file, from a few KB instead of the whole object; its row groups point at
  * data it does not hold, so it must never be scanned.
  */
-import { DamagedFileError } from '../errors.js';
+import { DamagedFileError, StoredFileChangedError } from '../errors.js';
 
 /**
  * Bytes read from an object's end first: a footer holds the schema and each row
@@ -28,38 +28,64 @@ export interface ObjectRange {
   readonly bytes: Buffer;
   /** Size of the whole object, bytes. */
   readonly size: number;
+  /**
+   * The object's version tag as the store reports it (S3's ETag), if it does: two reads
+   * that report different tags read two different objects stored under one key.
+   */
+  readonly version?: string;
 }
 
 /** Reads bytes `start` to `end` (inclusive, 0-based) of one object. */
 export type RangeReader = (start: number, end: number) => Promise<ObjectRange>;
 
 /**
+ * Times the footer of one object is read, each time from the object's end at the size
+ * the store last reported, before giving up on an object that keeps being replaced.
+ */
+const MAX_FOOTER_READS = 3;
+
+/**
  * The content of a stub file for the Parquet object `key` (`PAR1`, then its metadata,
  * the metadata's length and `PAR1`), read with one `read` of its last
  * `FOOTER_TAIL_BYTES` bytes and, when the metadata is longer, one more of exactly the
  * missing part.
- * @param size the object's size in bytes as listed; when the store reports another
- *   (the object was replaced since it was listed), the tail is read again at that size.
+ * @param size the object's size in bytes as listed. When the store reports another
+ *   size or version between or during the reads (the object was replaced: since it was
+ *   listed, or between the two reads of a long footer), the footer is read again from
+ *   the object's end at the size it last reported, up to `MAX_FOOTER_READS` times.
  * @throws DamagedFileError naming `key` when the object cannot be a Parquet file (too
- *   short, no magic, a metadata length beyond the object); whatever `read` throws.
+ *   short, no magic, a metadata length beyond the object); StoredFileChangedError naming
+ *   `key` when it changed during each of `MAX_FOOTER_READS` reads; whatever `read` throws.
  */
 export async function footerStub(key: string, size: number, read: RangeReader): Promise<Buffer> {
-  let tail = await readTail(key, size, read);
-  if (tail.size !== size) tail = await readTail(key, tail.size, read);
-  const { bytes, size: total } = tail;
-  if (!bytes.subarray(bytes.length - 4).equals(MAGIC)) throw new DamagedFileError(key, 'no Parquet magic at its end');
-  const length = bytes.readUInt32LE(bytes.length - 8);
-  if (length + FRAME_BYTES > total) throw new DamagedFileError(key, `footer length ${length} exceeds the object's ${total} bytes`);
-  // The whole object came back: its leading magic is checked too.
-  if (bytes.length === total && !bytes.subarray(0, 4).equals(MAGIC)) throw new DamagedFileError(key, 'no Parquet magic at its start');
-  const footer = length + 8;
-  if (footer <= bytes.length) return Buffer.concat([MAGIC, bytes.subarray(bytes.length - footer)]);
-  const missing = await read(total - footer, total - bytes.length - 1);
-  return Buffer.concat([MAGIC, missing.bytes, bytes]);
+  let at = size;
+  for (let reads = 1; ; reads++) {
+    const footer = await readFooter(key, at, read);
+    if (Buffer.isBuffer(footer)) return footer;
+    if (reads === MAX_FOOTER_READS) throw new StoredFileChangedError(key, MAX_FOOTER_READS);
+    at = footer.size;
+  }
 }
 
-/** The last `FOOTER_TAIL_BYTES` bytes (or all) of an object of `size` bytes. */
-async function readTail(key: string, size: number, read: RangeReader): Promise<ObjectRange> {
+/**
+ * The stub of `key` read from the end of an object of `size` bytes, or the size the
+ * store reported instead when the object read is not that one (another size, or a
+ * second read of another version).
+ */
+async function readFooter(key: string, size: number, read: RangeReader): Promise<Buffer | { size: number }> {
   if (size < FRAME_BYTES) throw new DamagedFileError(key, `${size} bytes, too short for Parquet`);
-  return read(Math.max(0, size - FOOTER_TAIL_BYTES), size - 1);
+  const tail = await read(Math.max(0, size - FOOTER_TAIL_BYTES), size - 1);
+  if (tail.size !== size) return { size: tail.size };
+  const { bytes } = tail;
+  if (!bytes.subarray(bytes.length - 4).equals(MAGIC)) throw new DamagedFileError(key, 'no Parquet magic at its end');
+  const length = bytes.readUInt32LE(bytes.length - 8);
+  if (length + FRAME_BYTES > size) throw new DamagedFileError(key, `footer length ${length} exceeds the object's ${size} bytes`);
+  // The whole object came back: its leading magic is checked too.
+  if (bytes.length === size && !bytes.subarray(0, 4).equals(MAGIC)) throw new DamagedFileError(key, 'no Parquet magic at its start');
+  const footer = length + 8;
+  if (footer <= bytes.length) return Buffer.concat([MAGIC, bytes.subarray(bytes.length - footer)]);
+  const missing = await read(size - footer, size - bytes.length - 1);
+  // Replaced since the tail was read: its start would be spliced onto another object's end.
+  if (missing.size !== size || missing.version !== tail.version) return { size: missing.size };
+  return Buffer.concat([MAGIC, missing.bytes, bytes]);
 }

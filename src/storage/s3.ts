@@ -23,7 +23,8 @@
  * - Footers: files a query only needs the columns of are not downloaded; their Parquet
  *   footer is read with ranged GETs of the object's end (`parquet-footer.ts`), explicit
  *   `bytes=start-end` ranges from the listed size (s3rver, the test server, reads a
- *   suffix range `bytes=-N` as `bytes=0-N`).
+ *   suffix range `bytes=-N` as `bytes=0-N`); each answer's size and ETag tell whether
+ *   the two reads of a long footer read one object.
  * - Checksums are only sent when an operation requires them (`WHEN_REQUIRED`):
  *   S3-compatible servers other than AWS often reject the SDK's default CRC32 trailers.
  */
@@ -209,11 +210,11 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * Bytes `start` to `end` (inclusive) of `key`, and the object's size from the
-   * answer's `Content-Range` (a server that ignores the range sends the whole object).
-   * An object that ends before `start` (replaced by a shorter one since it was listed:
-   * S3 answers 416) gives no bytes and its size from a HeadObject, so that the caller
-   * reads again at that size. `signal` aborts the requests.
+   * Bytes `start` to `end` (inclusive) of `key`, the object's size from the answer's
+   * `Content-Range` (a server that ignores the range sends the whole object) and its
+   * ETag. An object that ends before `start` (replaced by a shorter one since it was
+   * listed: S3 answers 416) gives no bytes and its size and ETag from a HeadObject, so
+   * that the caller reads again at that size. `signal` aborts the requests.
    * @throws when the answer holds other bytes than those asked for.
    */
   private async range(key: string, start: number, end: number, signal: AbortSignal | undefined): Promise<ObjectRange> {
@@ -223,7 +224,7 @@ export class S3Storage implements Storage {
     } catch (err) {
       if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw err;
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: signal });
-      return { bytes: Buffer.alloc(0), size: head.ContentLength ?? 0 };
+      return { bytes: Buffer.alloc(0), size: head.ContentLength ?? 0, version: head.ETag };
     }
     let bytes = Buffer.from(await object.Body!.transformToByteArray());
     const total = /\/(\d+)$/.exec(object.ContentRange ?? '');
@@ -231,7 +232,7 @@ export class S3Storage implements Storage {
     if (total !== null) size = Number(total[1]);
     else bytes = bytes.subarray(start, end + 1);
     if (bytes.length !== Math.min(end, size - 1) - start + 1) throw new Error(`ranged read of bytes ${start}-${end} returned ${bytes.length} bytes`);
-    return { bytes, size };
+    return { bytes, size, version: object.ETag };
   }
 
   /** Every page of ListObjectsV2 under `prefix`; `signal` aborts the requests. */

@@ -1,0 +1,62 @@
+/**
+ * An HTTP proxy in front of the test S3 server (`s3-harness.ts`) that lets a test act
+ * between S3's answer and Strata's receipt of it: say, replace an object after Strata
+ * read part of it and before it reads the rest. Requests pass on unchanged (their
+ * signatures stay valid: the Host header is the proxy's, as the client signed it);
+ * each answer is read whole, then `beforeAnswer` runs, then the answer is sent.
+ */
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One request as the proxy saw it. */
+export interface ProxiedRequest {
+  readonly method: string;
+  /** Path and query, as sent (`/bucket/key?…`, percent-encoded). */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+export class S3Proxy {
+  private readonly server: Server;
+
+  private constructor(server: Server) {
+    this.server = server;
+  }
+
+  /**
+   * Listens on a free port of 127.0.0.1 and forwards to `target` (`http://127.0.0.1:PORT`).
+   * @param beforeAnswer runs once S3's answer to a request is read, before it is sent on.
+   */
+  static async start(target: string, beforeAnswer: (request: ProxiedRequest) => Promise<void>): Promise<S3Proxy> {
+    const upstream = new URL(target);
+    const server = createServer((req, res) => {
+      const forward = httpRequest({
+        host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers,
+      }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          beforeAnswer({ method: req.method ?? '', url: req.url ?? '', headers: req.headers }).then(() => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            res.end(Buffer.concat(chunks));
+          }, (err: unknown) => res.destroy(err as Error));
+        });
+      });
+      forward.on('error', (err) => res.destroy(err));
+      req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new S3Proxy(server);
+  }
+
+  /** `http://127.0.0.1:PORT`. */
+  get endpoint(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Stops listening and closes every connection. */
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
