@@ -107,8 +107,9 @@ export class StorageLayoutError extends StrataError {
 /**
  * 500: a stored object is not a Parquet file where Strata reads it itself (its footer,
  * by ranged reads of its end): too short, no `PAR1` magic, a footer length beyond the
- * object. The message names its storage key, never a host path; an operator must
- * replace or remove the object.
+ * object; or DuckDB cannot decode its metadata (a message naming no file otherwise).
+ * The message names its storage key, never a host path; an operator must replace or
+ * remove the object.
  */
 export class DamagedFileError extends StrataError {
   constructor(key: string, problem: string) {

@@ -234,23 +234,34 @@ describe('S3 backend', () => {
     const valid = await objectBytes((await bucketKeys('tenant/broken/'))[0]);
     const length = Buffer.alloc(4);
     length.writeUInt32LE(1_000_000);
+    const garbled = Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20, 7), Buffer.from([20, 0, 0, 0]), Buffer.from('PAR1')]);
     const damaged: [string, Buffer, RegExp][] = [
       ['text', Buffer.from('not a parquet file at all'), /no Parquet magic at its end/],
       ['short', Buffer.from('PAR1'), /4 bytes, too short for Parquet/],
       ['truncated', valid.subarray(0, valid.length - 100), /no Parquet magic at its end/],
       ['overlong', Buffer.concat([Buffer.from('PAR1junk'), length, Buffer.from('PAR1')]), /footer length 1000000 exceeds the object's 16 bytes/],
-      // Framed right, no Thrift inside: DuckDB reads the stub and fails, naming no file (as for a whole file).
-      ['garbled', Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20, 7), Buffer.from([20, 0, 0, 0]), Buffer.from('PAR1')]), /TProtocolException/],
+      // Framed right, no Thrift inside: DuckDB's message for it names no file.
+      ['garbled', garbled, /its metadata cannot be decoded \(Invalid Error: TProtocolException: Invalid data\)/],
     ];
     for (const [m, bytes, problem] of damaged) {
       const key = `broken/${m}/2023/11/14/22/bad.parquet`;
       await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `tenant/${key}`, Body: bytes }));
       const r = await server.query(`SELECT v FROM ${m} WHERE time >= to_timestamp(1700003600)`, 'broken');
       assert.equal(r.status, 500, `${m}: ${JSON.stringify(r.body)}`);
-      if (m !== 'garbled') assert.ok(r.body.error!.includes(`'${key}'`), `${m}: ${r.body.error}`);
+      assert.ok(r.body.error!.includes(`'${key}'`), `${m}: ${r.body.error}`);
       assert.match(r.body.error!, problem);
       assert.ok(!r.body.error!.includes(server.dataDir), `${m}: ${r.body.error}`);
     }
+    // A measurement this process never wrote: its first write reads the stored schema of
+    // both its files in one statement, which must find the garbled one among them.
+    const good = 'broken/unwritten/2023/11/14/21/good.parquet';
+    const bad = 'broken/unwritten/2023/11/14/22/bad.parquet';
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `tenant/${good}`, Body: valid }));
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `tenant/${bad}`, Body: garbled }));
+    const w = await server.writeLines('unwritten v=2 1700003600', 'db=broken&precision=s');
+    const error = ((await w.json()) as { error: string }).error;
+    assert.equal(w.status, 500, error);
+    assert.ok(error.startsWith(`stored file '${bad}' is not a valid Parquet file: its metadata cannot be decoded (Invalid Error: TProtocolException`), error);
     const stats = await storageStats(server);
     assert.equal(stats.health.ok, true, 'a damaged object is no storage outage');
     assert.equal(stats.cache.pinned_files, 0);

@@ -12,7 +12,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
-import { QueryExecutionError, QueryRejectedError, StrataError } from '../errors.js';
+import { DamagedFileError, QueryExecutionError, QueryRejectedError, StrataError } from '../errors.js';
 import { asciiLower, decodePathSegment, nameError } from '../parse/names.js';
 import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
@@ -210,7 +210,8 @@ export class Catalog {
    * footer first; DuckDB binds a prepared statement twice, so with many files that is
    * most of a short query's overhead. A file's signature is read once, with one
    * `parquet_schema` call on `conn` for all files not seen before.
-   * @throws when DuckDB cannot read a footer.
+   * @throws DamagedFileError when a footer cannot be decoded (`namingDamaged`); when
+   *   DuckDB cannot read a footer otherwise.
    */
   async sameColumns(conn: DuckDBConnection, files: readonly StoredObject[], paths: readonly string[]): Promise<boolean> {
     const signatures = await this.signaturesOf(conn, files, paths);
@@ -230,8 +231,8 @@ export class Catalog {
    * its footer reads and begins no statement, so that nothing of it runs on `conn` after
    * it settled (a statement in progress is the caller's to interrupt).
    * @throws StorageUnavailableError when such a footer cannot be fetched;
-   *   DamagedFileError when an object is no Parquet file; when DuckDB cannot read a
-   *   footer; `signal.reason` once it aborts.
+   *   DamagedFileError when an object is no Parquet file or its footer cannot be decoded
+   *   (`namingDamaged`); when DuckDB cannot read a footer otherwise; `signal.reason` once it aborts.
    */
   async columns(conn: DuckDBConnection, files: readonly StoredObject[], keys: Map<string, string>, verify: boolean, signal?: AbortSignal):
     Promise<{ name: string; type: string }[]> {
@@ -310,10 +311,10 @@ export class Catalog {
     if (unknown.length === 0) return out;
     const list = unknown.map((i) => quoteLiteral(paths[i])).join(', ');
     // Only the root has children in a file without nested columns.
-    const rows = (await conn.runAndReadAll(
+    const rows = (await namingDamaged(conn, unknown.map((i) => paths[i]), unknown.map((i) => files[i].key), () => conn.runAndReadAll(
       `SELECT file_name, to_json(list(struct_pack(n := name, t := duckdb_type) ORDER BY column_id)), count(num_children) > 1
        FROM parquet_schema([${list}]) GROUP BY file_name`,
-    )).getRows();
+    ))).getRows();
     const byPath = new Map(rows.map(([path, signature, nested]) => [String(path), { signature: String(signature), nested: nested === true }]));
     for (const i of unknown) {
       const read = byPath.get(paths[i]);
@@ -336,8 +337,8 @@ export class Catalog {
    * different cases (written before such keys were refused) give one column, named
    * as DuckDB's union by name names it.
    * @throws StorageUnavailableError or DamagedFileError when a footer cannot be read
-   *   (`Storage.openFooters`); an Error with DuckDB's message (files named by their keys,
-   *   no statement excerpt) when DuckDB cannot read the files.
+   *   (`Storage.openFooters`) or decoded (`namingDamaged`); an Error with DuckDB's message
+   *   (files named by their keys, no statement excerpt) when DuckDB cannot read the files.
    */
   async storedSchema(database: string, measurement: string): Promise<MeasurementSchema> {
     const schema: MeasurementSchema = new Map();
@@ -349,7 +350,7 @@ export class Catalog {
     let reader;
     try {
       const source = readParquetSource(local.paths);
-      reader = await this.pool.use((conn) => conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`));
+      reader = await this.pool.use((conn) => namingDamaged(conn, local.paths, files.map((f) => f.key), () => conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)));
     } catch (err) {
       if (err instanceof StrataError) throw err;
       // The writing client gets this message: keys, not the local paths DuckDB names and quotes.
@@ -363,6 +364,40 @@ export class Catalog {
       if (name !== 'time' && kind !== undefined) schema.set(asciiLower(String(name)), { name: String(name), kind });
     }
     return schema;
+  }
+}
+
+/**
+ * DuckDB's message for a Parquet footer whose Thrift metadata it cannot decode, which
+ * names no file ("Invalid Error: TProtocolException: Invalid data", "Invalid Error:
+ * don't know what type: …": DuckDB's type for errors of the libraries it embeds).
+ */
+const UNDECODABLE = /^Invalid Error: /;
+
+/**
+ * The result of `read`, a DuckDB statement on `conn` reading the Parquet metadata of the
+ * files at `paths` (storage keys `keys`, same order). When it fails with an
+ * `UNDECODABLE` message naming none of them, each file's metadata is read alone to find
+ * the one at fault, so that the error names it as other damaged files are named.
+ * @throws DamagedFileError naming the storage key of that file (never a local path);
+ *   whatever `read` throws otherwise, or a lone read that fails another way (an interrupt).
+ */
+async function namingDamaged<T>(conn: DuckDBConnection, paths: readonly string[], keys: readonly string[], read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    const message = (err as Error).message;
+    if (!UNDECODABLE.test(message) || paths.some((path) => message.includes(path))) throw err;
+    for (const [i, path] of paths.entries()) {
+      try {
+        await conn.run(`SELECT count(*) FROM parquet_schema(${quoteLiteral(path)})`);
+      } catch (alone) {
+        const problem = withoutSqlExcerpt((alone as Error).message);
+        if (!UNDECODABLE.test(problem)) throw alone;
+        throw new DamagedFileError(keys[i], `its metadata cannot be decoded (${problem})`);
+      }
+    }
+    throw err;
   }
 }
 
