@@ -180,6 +180,17 @@ export class QueryCancelledError extends StrataError {
   }
 }
 
+/**
+ * 499 (nginx's "client closed request"): the client of a write went away while the write
+ * waited on storage, before its records were logged or buffered; none was taken, and the
+ * answer is never seen by that client.
+ */
+export class WriteAbandonedError extends StrataError {
+  constructor() {
+    super('write abandoned: the client disconnected before its records were taken', 499, 'write_abandoned');
+  }
+}
+
 /** Raised at start-up for an invalid configuration value; names the key at fault. */
 export class ConfigError extends Error {
   readonly key: string;

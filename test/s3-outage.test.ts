@@ -291,3 +291,65 @@ describe('S3 stalling while a query plans', () => {
     assert.deepEqual(await server.rows(sql, 'stall'), [[1]]);
   });
 });
+
+describe('S3 stalling while a write reads a stored schema', () => {
+  const t0 = 1767225600;
+  let s3: S3TestServer;
+  let server: TestServer;
+  before(async () => {
+    s3 = await S3TestServer.start();
+    // One S3 attempt timing out after 3 s: a write that waited for S3 itself would answer 503 only then.
+    server = await TestServer.start(s3.env({
+      STRATA_BUFFER_SCHEMA_TIMEOUT_MS: '1000', STRATA_S3_MAX_ATTEMPTS: '1', STRATA_S3_REQUEST_TIMEOUT_MS: '3000',
+    }));
+  });
+  after(async () => {
+    s3.resume();
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    await s3.destroy();
+  });
+
+  test('past buffer.schema_timeout_ms: 503 with Retry-After, nothing taken; the write succeeds once S3 answers', async () => {
+    s3.pause();
+    let late: Response;
+    const started = Date.now();
+    try {
+      // Never seen by this process: its schema must be read from the bucket first.
+      late = await server.writeLines(`stalled,host=a v=1i ${t0}`, 'db=slowschema&precision=s');
+    } finally {
+      s3.resume();
+    }
+    const ms = Date.now() - started;
+    const body = (await late.json()) as { error: string };
+    assert.equal(late.status, 503, body.error);
+    assert.ok(ms >= 1000 && ms < 2500, `answered after ${ms} ms`);
+    assert.equal(late.headers.get('retry-after'), '5');
+    assert.equal(body.error, 'storage did not answer within 1000 ms while the stored schema of measurement "stalled" in database "slowschema" was read; retry later');
+    assert.equal((await server.writeLines(`stalled,host=b v=2i ${t0 + 1}`, 'db=slowschema&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT host, v FROM stalled', 'slowschema'), [['b', 2]]);
+    const stats = ((await (await fetch(`${server.url}/api/v1/write/stats`)).json()) as { stats: { writes_refused: number } }).stats;
+    assert.equal(stats.writes_refused, 1);
+  });
+
+  test('a client that disconnects while its write waits: nothing of the write is taken', async () => {
+    s3.pause();
+    try {
+      const client = new AbortController();
+      const pending = fetch(`${server.url}/write?db=slowschema&precision=s`, {
+        method: 'POST', body: `gone,host=a v=1i ${t0}`, signal: client.signal,
+      });
+      await sleep(300);
+      client.abort();
+      await assert.rejects(pending);
+      await sleep(100);
+    } finally {
+      s3.resume();
+    }
+    // The schema read runs on into the registry; a write after it is taken at once.
+    assert.equal((await server.writeLines(`gone,host=b v=2i ${t0 + 1}`, 'db=slowschema&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT host, v FROM gone', 'slowschema'), [['b', 2]]);
+  });
+});

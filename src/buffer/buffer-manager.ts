@@ -22,6 +22,7 @@
  */
 import type { ColumnarBatch } from '../parse/batch.js';
 import { BackpressureError, FlushError, type LineError } from '../errors.js';
+import { untilAborted } from '../storage/abortable.js';
 import { MeasurementBuffer, type BufferSnapshot } from './measurement-buffer.js';
 import { SchemaRegistry } from './schema.js';
 
@@ -57,6 +58,8 @@ export interface BufferManagerOptions {
   workers: number;
   /** Bound on bytes held (approximate heap bytes of buffers and unwritten snapshots). */
   maxBytes: number;
+  /** Longest a write waits for the stored schemas of its measurements (`loadSchemas`), ms. */
+  schemaTimeoutMs: number;
   lsns?: LsnTracker;
   schemas: SchemaRegistry;
   write: SnapshotWriter;
@@ -160,13 +163,41 @@ export class BufferManager {
 
   /**
    * Loads the stored schema of each measurement in `batches` (cached: once per
-   * measurement). A write calls it before its WAL append, so that a storage failure
-   * answers the client before anything was made durable: an entry whose write was
-   * refused must not be replayed into the data after a restart.
-   * @throws whatever loading a measurement's stored schema throws (StorageUnavailableError).
+   * measurement), waiting at most `schemaTimeoutMs` and only while `signal` (the write's
+   * client is still there) has not aborted. A write calls it before its WAL append and
+   * buffering, so that a storage failure, a stalled storage or a client gone answers
+   * before anything was made durable: an entry whose write was refused or abandoned must
+   * not be replayed into the data after a restart, nor records the client will send again
+   * be buffered. A load the write stops waiting for runs on, shared with the writes of the
+   * same measurement (it is bounded by the storage client's own timeouts), so that a retry
+   * finds it done rather than starting over.
+   * @throws BackpressureError 503 with Retry-After (a refused write) when the loads take
+   *   longer than `schemaTimeoutMs`; `signal.reason` once it aborts; whatever loading a
+   *   measurement's stored schema throws (StorageUnavailableError, DamagedFileError).
    */
-  async loadSchemas(database: string, batches: readonly ColumnarBatch[]): Promise<void> {
-    await Promise.all(batches.filter((b) => b.rowCount > 0).map((b) => this.o.schemas.get(database, b.measurement)));
+  async loadSchemas(database: string, batches: readonly ColumnarBatch[], signal?: AbortSignal): Promise<void> {
+    const pending = new Set<string>();
+    const loads = Promise.all(batches.filter((b) => b.rowCount > 0).map(async (b) => {
+      pending.add(b.measurement);
+      await this.o.schemas.get(database, b.measurement);
+      pending.delete(b.measurement);
+    }));
+    const deadline = new AbortController();
+    const timer = setTimeout(() => {
+      const names = [...pending].slice(0, 3).map((m) => JSON.stringify(m)).join(', ') + (pending.size > 3 ? ', …' : '');
+      deadline.abort(new BackpressureError(
+        `storage did not answer within ${this.o.schemaTimeoutMs} ms while the stored schema of measurement ${names} in database ${JSON.stringify(database)} was read; retry later`,
+        503, RETRY_AFTER_FAILING_S,
+      ));
+    }, this.o.schemaTimeoutMs);
+    try {
+      await untilAborted(loads, signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]));
+    } catch (err) {
+      if (deadline.signal.aborted && err === deadline.signal.reason) this.counters.refused++;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -335,7 +335,9 @@ export class Catalog {
    * type-conflict checks after a restart. VARCHAR columns come back as `string`:
    * tags and string fields are both Parquet strings. Files that spell a column in
    * different cases (written before such keys were refused) give one column, named
-   * as DuckDB's union by name names it.
+   * as DuckDB's union by name names it. One load serves every write of the measurement
+   * (`SchemaRegistry`), so it takes no request's signal: a write stops waiting for it
+   * instead (`BufferManager.loadSchemas`).
    * @throws StorageUnavailableError or DamagedFileError when a footer cannot be read
    *   (`Storage.openFooters`) or decoded (`namingDamaged`); an Error with DuckDB's message
    *   (files named by their keys, no statement excerpt) when DuckDB cannot read the files.

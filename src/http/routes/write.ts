@@ -17,20 +17,25 @@
  * protocol's totals (`GET /metrics`).
  *
  * Durability: a write is taken in this order — backpressure check (429/503 with
- * Retry-After, nothing taken), decode and parse, append to the write-ahead log and
- * wait until it is durable (503 if the log cannot be written), then buffer. So every
- * 204 (and every record counted `accepted` in a partial write) is in the log first.
+ * Retry-After, nothing taken), decode and parse, load the stored schemas of its
+ * measurements not seen since start-up (503 with Retry-After past
+ * `buffer.schema_timeout_ms`, nothing taken; nothing either once the client is gone),
+ * append to the write-ahead log and wait until it is durable (503 if the log cannot be
+ * written), then buffer. So every 204 (and every record counted `accepted` in a partial
+ * write) is in the log first.
  * Replay reproduces the records from the logged body with the same parser, precision
  * and server time (`parse/body.ts`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BufferManager } from '../../buffer/buffer-manager.js';
-import { BadRequestError, PartialWriteError, type LineError } from '../../errors.js';
+import { BadRequestError, PartialWriteError, WriteAbandonedError, type LineError } from '../../errors.js';
+import type { ColumnarBatch } from '../../parse/batch.js';
 import { parseDecodedWrite, type BodyFormat } from '../../parse/body.js';
 import { nowMicros, parsePrecision } from '../../parse/time.js';
 import type { WriteAheadLog } from '../../wal/wal.js';
 import { acceptRawBodies, decodeBody } from '../content-type-parser.js';
 import { databaseOf } from '../database.js';
+import { whenGone } from '../exchange.js';
 import type { WriteCounters, WriteProtocol } from './metrics.js';
 
 export interface WriteRouteOptions {
@@ -70,9 +75,9 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       counters.rejected += parsed.errors.length;
       // A body without a single valid record has nothing to make durable.
       let lsn: number | undefined;
-      if (o.wal !== undefined && parsed.accepted > 0) {
-        await o.buffers.loadSchemas(database, parsed.batches);
-        lsn = await o.wal.append(decoded);
+      if (parsed.accepted > 0) {
+        await loadSchemas(o.buffers, request, reply, database, parsed.batches);
+        if (o.wal !== undefined) lsn = await o.wal.append(decoded);
       }
       let ingested;
       try {
@@ -104,4 +109,21 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
     stats: o.buffers.stats(),
     wal: o.wal === undefined ? { enabled: false } : { enabled: true, ...o.wal.stats() },
   }));
+}
+
+/**
+ * `buffers.loadSchemas` for one request, given up (nothing of the request taken) once its
+ * client disconnects: the client will send the records again, so taking them too could
+ * store them twice.
+ * @throws WriteAbandonedError (499) when the client is gone; whatever `loadSchemas` throws.
+ */
+async function loadSchemas(buffers: BufferManager, request: FastifyRequest, reply: FastifyReply, database: string,
+  batches: readonly ColumnarBatch[]): Promise<void> {
+  const client = new AbortController();
+  const stopWatching = whenGone(request.raw, reply.raw, () => client.abort(new WriteAbandonedError()));
+  try {
+    await buffers.loadSchemas(database, batches, client.signal);
+  } finally {
+    stopWatching();
+  }
 }
