@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FileCache } from './file-cache.js';
+import { waitFor } from '../../test/harness.js';
+import { FileCache, type Fetcher } from './file-cache.js';
 
 test('a copy wiped from disk while one query holds it: a second query re-downloads it and keeps its pin when the first releases', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
@@ -27,6 +28,59 @@ test('a copy wiped from disk while one query holds it: a second query re-downloa
     second.release();
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual([cache.stats().pinned_files, cache.stats().files, existsSync(cache.pathOf(key))], [0, 0, false]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a download several queries wait for runs on while one still waits, and is stopped, nothing kept, once none does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
+  try {
+    const cache = new FileCache(dir, 1 << 30);
+    await cache.init();
+    const [shared, left] = ['db/m/2026/01/01/00/m_1.parquet', 'db/m/2026/01/01/01/m_1.parquet'];
+    // Each fetch writes part of its file, then waits to be finished or stopped.
+    const fetches: { key: string; signal: AbortSignal | undefined; finish: () => void }[] = [];
+    const fetch: Fetcher = (key, destination, signal) => new Promise<void>((resolve, reject) => {
+      void writeFile(destination, 'part of the bytes').then(() => {
+        fetches.push({ key, signal, finish: () => void writeFile(destination, `bytes of ${key}`).then(resolve, reject) });
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    });
+    const fetched = async (n: number): Promise<void> => assert.ok(await waitFor(() => fetches.length === n, 5000), `${fetches.length} fetches`);
+
+    // Two queries want `shared`: the first leaves, the second still gets the file.
+    const [first, second] = [new AbortController(), new AbortController()];
+    const leaving = cache.open([shared], false, fetch, first.signal);
+    const staying = cache.open([shared], false, fetch, second.signal);
+    await fetched(1);
+    first.abort(new Error('first query gone'));
+    await assert.rejects(leaving, /first query gone/);
+    assert.equal(fetches[0].signal?.aborted, false, 'not stopped while a query waits for it');
+    fetches[0].finish();
+    const files = await staying;
+    assert.equal(readFileSync(files.paths[0], 'utf8'), `bytes of ${shared}`);
+    assert.deepEqual([cache.stats().files, cache.stats().pinned_files], [1, 1]);
+    files.release();
+
+    // The only query that wants `left` leaves: its download is stopped, its partial file deleted.
+    const only = new AbortController();
+    const abandoned = cache.open([left], false, fetch, only.signal);
+    await fetched(2);
+    only.abort(new Error('only query gone'));
+    await assert.rejects(abandoned, /only query gone/);
+    assert.equal(fetches[1].signal?.aborted, true, 'stopped once no query waits for it');
+    assert.ok(await waitFor(() => readdirSync(cache.partDir).length === 0, 5000), 'no partial file left');
+    assert.deepEqual([cache.stats().files, cache.stats().pinned_files, existsSync(cache.pathOf(left))], [1, 0, false]);
+
+    // A query wanting it afterwards starts a download of its own.
+    const later = cache.open([left], false, fetch);
+    await fetched(3);
+    assert.equal(fetches[2].signal?.aborted, false);
+    fetches[2].finish();
+    const again = await later;
+    assert.equal(readFileSync(again.paths[0], 'utf8'), `bytes of ${left}`);
+    again.release();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

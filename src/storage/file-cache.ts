@@ -19,13 +19,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { untilAborted } from './abortable.js';
+import { SharedWork } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
 import type { CacheStats, LocalFiles } from './storage.js';
 
 /**
  * Writes what it fetches of `key` (the object, or a footer stub) into the new local file
- * `destination`; given a `signal` (the fetch is one caller's alone), it stops when that aborts.
+ * `destination`; it stops (rejects) when `signal` aborts: its caller has left (a footer
+ * read), or every caller waiting for it has (a download).
  */
 export type Fetcher = (key: string, destination: string, signal?: AbortSignal) => Promise<void>;
 
@@ -47,7 +48,7 @@ export class FileCache {
   private readonly fetchConcurrency: number;
   /** In LRU order: first = least recently used. */
   private readonly index = new Map<string, Entry>();
-  private readonly downloads = new Map<string, Promise<void>>();
+  private readonly downloads = new Map<string, SharedWork<void>>();
   private readonly unlinks = new Map<string, Promise<void>>();
   private bytes = 0;
   private readonly counters = { hits: 0, misses: 0, downloadedBytes: 0, evictions: 0, footerReads: 0 };
@@ -91,8 +92,9 @@ export class FileCache {
    * The index is trusted (no `stat` per file and query) unless `verify`: then each
    * cached file is checked on disk and fetched again when someone wiped it (tmp
    * cleaners, an operator); the query side asks for that after DuckDB missed a file.
-   * Once `signal` aborts, `open` stops waiting: a download other callers may share is
-   * not stopped but finishes into the cache, unpinned.
+   * Once `signal` aborts, `open` stops waiting: a download other callers still wait for
+   * runs on for them (finishing into the cache, unpinned by this caller); one no caller
+   * waits for any more is stopped (`fetch`'s signal aborts) and its partial file deleted.
    * @throws whatever `fetch` throws, or `signal.reason`; nothing stays pinned then.
    */
   async open(keys: readonly string[], verify: boolean, fetch: Fetcher, signal?: AbortSignal): Promise<LocalFiles> {
@@ -217,12 +219,16 @@ export class FileCache {
     // runs (it is unpinned until then): fetch again in that case.
     for (;;) {
       let download = this.downloads.get(key);
-      if (download === undefined) {
-        download = this.download(key, fetch).finally(() => this.downloads.delete(key));
-        this.downloads.set(key, download);
+      // A cancelled download may still be winding down: it is no longer joined.
+      if (download === undefined || download.cancelled) {
+        const started: SharedWork<void> = new SharedWork((own) => this.download(key, fetch, own).finally(() => {
+          if (this.downloads.get(key) === started) this.downloads.delete(key);
+        }));
+        this.downloads.set(key, started);
+        download = started;
       }
       // Pinned only once it is waited for to the end: a download finishing after the abort is left unpinned.
-      await untilAborted(download, signal);
+      await download.wait(signal);
       const entry = this.index.get(key);
       if (entry !== undefined) {
         entry.pins++;
@@ -231,10 +237,11 @@ export class FileCache {
     }
   }
 
-  private async download(key: string, fetch: Fetcher): Promise<void> {
+  /** Fetches `key` into the cache through a scratch file, deleted if the fetch fails or `signal` stops it. */
+  private async download(key: string, fetch: Fetcher, signal: AbortSignal): Promise<void> {
     const part = this.scratchPath();
     try {
-      await fetch(key, part);
+      await fetch(key, part, signal);
       const size = (await stat(part)).size;
       await this.place(key, part);
       this.counters.downloadedBytes += size;

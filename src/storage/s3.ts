@@ -15,8 +15,9 @@
  *   jittered backoff, re-staging the file.
  * - A query's AbortSignal (its deadline, its client gone) aborts the requests that are
  *   its alone (footer reads, listings when none are cached), retries included, and is no
- *   failure of S3 (`health`); downloads and cached listings are shared between queries,
- *   so they run on into the cache and the query only stops waiting (`abortable.ts`).
+ *   failure of S3 (`health`). A download is shared by the queries that want its object:
+ *   it runs on while one of them still waits and is aborted once none does; a cached
+ *   listing is shared with later queries too, so it runs on (`abortable.ts`).
  * - Listings are cached for `listTtlMs` (an LRU of at most `LISTING_CACHE_ENTRIES`
  *   prefixes), so a file written by another node appears within that delay; this
  *   node's writes invalidate the cached listings they touch at once.
@@ -182,12 +183,15 @@ export class S3Storage implements Storage {
     }, signal) as Promise<string[]>;
   }
 
-  /** Downloads are shared by the queries that want the same object (`FileCache.open`): `signal` only stops this caller's wait. */
+  /**
+   * Downloads are shared by the queries that want the same object (`FileCache.open`):
+   * `signal` stops this caller's wait, and a download once no caller waits for it.
+   */
   open(keys: readonly string[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
-    return this.o.cache.open(keys, verify, (key, destination) => this.call(`download ${key}`, async () => {
-      const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }));
-      await pipeline(object.Body as Readable, createWriteStream(destination));
-    }), signal);
+    return this.o.cache.open(keys, verify, (key, destination, own) => this.call(`download ${key}`, async () => {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own });
+      await pipeline(object.Body as Readable, createWriteStream(destination), { signal: own });
+    }, own), signal);
   }
 
   /** Each footer read is this caller's alone: `signal` aborts its requests. */

@@ -109,8 +109,9 @@ export interface Storage {
    * trusted unless `verify`: then each is checked on disk first and fetched again if
    * it was deleted from outside (pass it after DuckDB found a returned path missing).
    * @throws StorageUnavailableError when a download fails; `signal.reason` once `signal`
-   *   aborts, at once (a download is shared with other callers: it runs on into the
-   *   cache). Nothing stays pinned then.
+   *   aborts, at once (a download shared with other callers runs on for them into the
+   *   cache; one no caller waits for any more is stopped, nothing of it kept). Nothing
+   *   stays pinned then.
    */
   open(keys: readonly string[], verify?: boolean, signal?: AbortSignal): Promise<LocalFiles>;
   /**
