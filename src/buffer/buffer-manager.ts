@@ -176,8 +176,11 @@ export class BufferManager {
    *   measurement's stored schema throws (StorageUnavailableError, DamagedFileError).
    */
   async loadSchemas(database: string, batches: readonly ColumnarBatch[], signal?: AbortSignal): Promise<void> {
+    // Every write comes here: most find their schemas loaded, and need no timer.
+    const loading = batches.filter((b) => b.rowCount > 0 && !this.o.schemas.loaded(database, b.measurement));
+    if (loading.length === 0) return;
     const pending = new Set<string>();
-    const loads = Promise.all(batches.filter((b) => b.rowCount > 0).map(async (b) => {
+    const loads = Promise.all(loading.map(async (b) => {
       pending.add(b.measurement);
       await this.o.schemas.get(database, b.measurement);
       pending.delete(b.measurement);

@@ -39,6 +39,8 @@ export interface SchemaCheck {
 /** Caches one schema per (database, measurement); loads each at most once. */
 export class SchemaRegistry {
   private readonly schemas = new Map<string, Promise<MeasurementSchema>>();
+  /** Keys of the schemas loaded (their promises resolved). */
+  private readonly ready = new Set<string>();
   private readonly load: StoredSchemaLoader;
 
   constructor(load: StoredSchemaLoader) {
@@ -53,9 +55,14 @@ export class SchemaRegistry {
       schema = this.load(database, measurement);
       this.schemas.set(key, schema);
       // A failed load is retried by the next write instead of being cached.
-      schema.catch(() => this.schemas.delete(key));
+      schema.then(() => this.ready.add(key), () => this.schemas.delete(key));
     }
     return schema;
+  }
+
+  /** Whether `get` would answer at once: the measurement's schema is loaded. */
+  loaded(database: string, measurement: string): boolean {
+    return this.ready.has(`${database}\u0000${measurement}`);
   }
 
   /**
