@@ -6,15 +6,21 @@
  * Anything thrown that is not a `StrataError` is an engine fault and becomes 500.
  */
 
-/** Base class: `statusCode` is the HTTP status, `code` a stable machine-readable name. */
+/**
+ * Base class: `statusCode` is the HTTP status, `code` a stable machine-readable name,
+ * `retryAfterSeconds` the `Retry-After` of a 429 or 503 when the error knows better than
+ * the handler's default.
+ */
 export class StrataError extends Error {
   readonly statusCode: number;
   readonly code: string;
-  constructor(message: string, statusCode: number, code: string) {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, statusCode: number, code: string, retryAfterSeconds?: number) {
     super(message);
     this.name = new.target.name;
     this.statusCode = statusCode;
     this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -64,10 +70,8 @@ export class PartialWriteError extends StrataError {
  * client should retry after `retryAfterSeconds`.
  */
 export class BackpressureError extends StrataError {
-  readonly retryAfterSeconds: number;
   constructor(message: string, statusCode: 429 | 503, retryAfterSeconds: number) {
-    super(message, statusCode, statusCode === 429 ? 'too_many_requests' : 'unavailable');
-    this.retryAfterSeconds = retryAfterSeconds;
+    super(message, statusCode, statusCode === 429 ? 'too_many_requests' : 'unavailable', retryAfterSeconds);
   }
 }
 
@@ -159,10 +163,8 @@ export class QueryExecutionError extends StrataError {
  * should retry after `retryAfterSeconds`.
  */
 export class QueryQueueFullError extends StrataError {
-  readonly retryAfterSeconds: number;
   constructor(maxQueue: number, retryAfterSeconds: number) {
-    super(`query queue full (${maxQueue} queries waiting); retry later`, 503, 'query_queue_full');
-    this.retryAfterSeconds = retryAfterSeconds;
+    super(`query queue full (${maxQueue} queries waiting); retry later`, 503, 'query_queue_full', retryAfterSeconds);
   }
 }
 

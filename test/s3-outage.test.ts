@@ -57,6 +57,7 @@ test('S3 outage while a client writes: every acknowledged record is queryable af
     assert.ok(down.last_error !== null && down.last_error.length > 0);
     const flushDuringOutage = await server.post('/api/v1/write/flush', '');
     assert.equal(flushDuringOutage.status, 503, 'a flush that cannot reach S3 says so');
+    assert.equal(flushDuringOutage.headers.get('retry-after'), '5');
     await flushDuringOutage.arrayBuffer();
 
     await s3.restart();
@@ -138,6 +139,7 @@ test('a write refused because the stored schema cannot be loaded (S3 down) is no
     // `fresh` was never seen by this process: its schema must be read from the bucket first.
     const refused = await server.writeLines('fresh,host=a v=1i 1700000000', 'db=schemaless&precision=s');
     assert.equal(refused.status, 503, await refused.text());
+    assert.equal(refused.headers.get('retry-after'), '5', 'Telegraf waits that long instead of retrying at once');
     await s3.restart();
     await server.stop('SIGKILL');
     server = await TestServer.start(s3.env({}), server.dataDir);
@@ -166,9 +168,12 @@ test('S3 down while a pruned query reads the schemas of the hours it leaves out:
     // Lists the measurement (cached for the TTL) without reading any file.
     assert.deepEqual((await server.rows('SHOW TABLES', 'down')).map((r) => [r[1], r[3]]), [['pruned', 2]]);
     await s3.stop('SIGKILL');
-    const r = await server.query(`SELECT v FROM pruned WHERE time >= to_timestamp(${t0 + 5 * 3600})`, 'down');
-    assert.equal(r.status, 503, JSON.stringify(r.body));
-    assert.match(r.body.error!, /^S3 download .* failed/);
+    const sql = `SELECT v FROM pruned WHERE time >= to_timestamp(${t0 + 5 * 3600})`;
+    const r = await server.post('/api/v1/query', JSON.stringify({ sql }), { 'content-type': 'application/json', 'x-arc-database': 'down' });
+    const body = await r.json() as { error: string };
+    assert.equal(r.status, 503, JSON.stringify(body));
+    assert.equal(r.headers.get('retry-after'), '5');
+    assert.match(body.error, /^S3 download .* failed/);
   } finally {
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);

@@ -5,10 +5,15 @@
  * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
  * Query routes answer in Arc's query shape `{"success":false,"error":…}`, every other
  * route `{"error":…}` (Arc and InfluxDB v1 write errors). Other 5xx are logged as errors;
- * refusals that shed load (429/503 with `Retry-After`) as warnings.
+ * refusals that shed load (429/503 with `Retry-After`) as warnings. Every 429 and 503
+ * carries `Retry-After` (RFC 9110 §10.2.3): Telegraf and the InfluxDB clients wait that
+ * long before they retry a write.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, StrataError } from '../errors.js';
+
+/** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
+const RETRY_AFTER_DEFAULT_S = 5;
 
 /** Route config flag selecting Arc's query error shape. */
 export interface ErrorShapeConfig {
@@ -31,8 +36,11 @@ export function installErrorHandler(app: FastifyInstance): void {
       // Load shed on purpose: expected under overload, counted in /metrics, and one line
       // per refused request, so a warning without a stack rather than a failure.
       request.log.warn({ status, code: err.code }, err.message);
-      void reply.header('Retry-After', String(err.retryAfterSeconds));
     } else if (status >= 500) request.log.error({ err }, 'request failed');
+    if (status === 429 || status === 503) {
+      const seconds = err instanceof StrataError ? err.retryAfterSeconds : undefined;
+      void reply.header('Retry-After', String(seconds ?? RETRY_AFTER_DEFAULT_S));
+    }
     const message = err instanceof Error ? err.message : String(err);
     const body: Record<string, unknown> = (request.routeOptions.config as ErrorShapeConfig).errorShape === 'query'
       ? { success: false, error: message }
