@@ -280,6 +280,25 @@ describe('time-range pruning', () => {
       assert.equal(p.scanned, 6);
     }
   });
+  test('an ASOF JOIN matches the nearest right row: no pruning of its right side', async () => {
+    // Events at 00:00 (v=1) and 02:00 (v=2): each cpu row of host a matches the latest one
+    // at or before it (the earliest at or after it, the other way). With the 02:00 file
+    // pruned away, the rows from 02:00 on would match 00:00 instead, which the WHERE keeps.
+    for (const line of [`asofev,host=a v=1i ${T0}`, `asofev,host=a v=2i ${T0 + 2 * H}`]) {
+      assert.equal((await server.writeLines(line, 'db=qe&precision=s')).status, 204);
+    }
+    await server.flush();
+    const before = await profile(`SELECT count(*), min(e.v), max(e.v) FROM cpu c ASOF JOIN asofev e ON c.host = e.host AND c.time >= e.time
+      WHERE e.time < '2026-01-01T01:00:00Z'`);
+    assert.deepEqual([before.rows, before.scanned], [[[12, 1, 1]], 6 + 2]);
+    const after = await profile(`SELECT count(*), min(e.v), max(e.v) FROM cpu c ASOF JOIN asofev e ON c.host = e.host AND c.time <= e.time
+      WHERE e.time >= '2026-01-01T01:00:00Z'`);
+    assert.deepEqual([after.rows, after.scanned], [[[12, 2, 2]], 6 + 2]);
+    // The left side is matched row by row: a bound on it still prunes.
+    const left = await profile(`SELECT count(*) FROM cpu c ASOF JOIN asofev e ON c.host = e.host AND c.time >= e.time
+      WHERE c.time >= '2026-01-01T05:00:00Z'`);
+    assert.deepEqual([left.rows, left.scanned], [[[6]], 1 + 2]);
+  });
   test('a POSITIONAL JOIN pairs rows by place: no pruning below it', async () => {
     // Files are read in hour order, so hour 5 holds positions 60–71 of all 72 rows.
     const sql = `SELECT count(*), min(n.range), max(n.range) FROM cpu POSITIONAL JOIN range(72) n

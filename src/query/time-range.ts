@@ -10,7 +10,7 @@
  *   INNER joins on the way down (an outer join's ON only decides matching; its
  *   preserved side keeps every row). OR, NOT, CASE and functions of `time` are not
  *   understood and never prune. Nothing prunes a reference below a sample (`TABLESAMPLE`,
- *   `USING SAMPLE`), a POSITIONAL join or a column alias list.
+ *   `USING SAMPLE`), a POSITIONAL join, the right side of an ASOF join or a column alias list.
  * - Comparisons `>=, >, <, <=, =` and `BETWEEN` with `time` on one side and a
  *   constant expression on the other. `time` must name this reference: `alias.time`
  *   with the reference's alias (or measurement name), or a bare `time` when the FROM
@@ -85,10 +85,13 @@ export function timeBounds(root: JsonObject, occurrence: MeasurementOccurrence):
     }
     if (!ok) return [];
     // A sample is drawn before WHERE, and a positional join pairs rows by their place:
-    // fewer rows read changes what either keeps. A column alias list (`cpu AS t(a, time)`)
-    // renames columns by position, so `time` need not be the time column.
+    // fewer rows read changes what either keeps. An ASOF join matches each left row with
+    // the nearest right row: with right rows pruned away, another (which the WHERE may
+    // keep) becomes the nearest. A column alias list (`cpu AS t(a, time)`) renames
+    // columns by position, so `time` need not be the time column.
     const sources = nodes.slice(k + 1) as JsonObject[];
-    if (owner.sample !== null || sources.some((n) => n.sample !== null || n.ref_type === 'POSITIONAL'
+    if (owner.sample !== null || sources.some((n, i) => n.sample !== null || n.ref_type === 'POSITIONAL'
+      || (n.ref_type === 'ASOF' && occurrence.path[k + 1 + i] === 'right')
       || (Array.isArray(n.column_name_alias) && n.column_name_alias.length > 0))) return [];
     select = owner;
     alone = joins.length === 0;
