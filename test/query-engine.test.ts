@@ -299,6 +299,23 @@ describe('time-range pruning', () => {
       WHERE c.time >= '2026-01-01T05:00:00Z'`);
     assert.deepEqual([left.rows, left.scanned], [[[6]], 1 + 2]);
   });
+  test('current_timestamp and current_date without parentheses name a column of that name when there is one: no pruning from them then', async () => {
+    // Read as the clock (later than every row here), each bound would prune every file.
+    const clock = await profile('SELECT count(*) FROM cpu WHERE time >= current_timestamp');
+    assert.deepEqual([clock.rows, clock.scanned], [[[0]], 0]);
+    // A join partner's column and a select-list alias take the name before the clock.
+    const joined = await profile(`WITH w AS (SELECT TIMESTAMPTZ '2026-01-01 03:00:00+00' AS current_timestamp)
+      SELECT count(*) FROM cpu, w WHERE cpu.time >= current_timestamp`);
+    assert.deepEqual([joined.rows, joined.scanned], [[[36]], 6]);
+    const aliased = await profile("SELECT count(*) FROM (SELECT DATE '2026-01-01' AS current_date, time FROM cpu WHERE time >= current_date)");
+    assert.deepEqual([aliased.rows, aliased.scanned], [[[72]], 6]);
+    // So does a field of the measurement itself.
+    const lines = [`clockcols,host=a current_date="2020-01-01" ${T0}`, `clockcols,host=a current_date="2020-01-01" ${T0 + H}`];
+    assert.equal((await server.writeLines(lines.join('\n'), 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    const own = await profile('SELECT count(*) FROM clockcols WHERE time >= CAST(current_date AS DATE)');
+    assert.deepEqual([own.rows, own.scanned], [[[2]], 2]);
+  });
   test('a POSITIONAL JOIN pairs rows by place: no pruning below it', async () => {
     // Files are read in hour order, so hour 5 holds positions 60–71 of all 72 rows.
     const sql = `SELECT count(*), min(n.range), max(n.range) FROM cpu POSITIONAL JOIN range(72) n

@@ -23,6 +23,7 @@ import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, StrataError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
+import { asciiLower } from '../parse/names.js';
 import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
@@ -33,7 +34,7 @@ import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
 import { analyzeSql, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
-import { boundSql, timeBounds, type TimeBound } from './time-range.js';
+import { boundSql, CLOCK_WORDS, timeBounds, type TimeBound } from './time-range.js';
 
 /** Table functions user SQL may call: generators only; anything reading files is refused. */
 const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest']);
@@ -302,19 +303,19 @@ export class QueryService {
       }
       perRef.set(refKey(ref), { heldTables, held });
     }
-    const occurrences: { occurrence: MeasurementOccurrence; scanned: readonly StoredObject[]; all: readonly StoredObject[] }[] = [];
+    const occurrences: { occurrence: MeasurementOccurrence; scanned: readonly StoredObject[]; all: readonly StoredObject[]; clockWord: boolean }[] = [];
     // Only the hour partitions the query's time range can touch are listed (on S3,
     // one prefix per hour of a short range).
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
     for (const [i, occurrence] of analyzed.occurrences.entries()) {
       const { held } = perRef.get(refKey(occurrence.ref))!;
-      const range = ranges[i];
-      const scanned = await this.listed(occurrence.ref, held, req.signal, range);
+      const { hours, clockWord } = ranges[i];
+      const scanned = await this.listed(occurrence.ref, held, req.signal, hours);
       // A pruned read still binds the columns of every file (see below).
-      const all = range === undefined ? scanned : await this.listed(occurrence.ref, held, req.signal);
+      const all = hours === undefined ? scanned : await this.listed(occurrence.ref, held, req.signal);
       profile.files_considered += all.length;
       hasFiles.set(refKey(occurrence.ref), (hasFiles.get(refKey(occurrence.ref)) ?? false) || all.length > 0);
-      occurrences.push({ occurrence, scanned, all });
+      occurrences.push({ occurrence, scanned, all, clockWord });
     }
     for (const ref of analyzed.refs) {
       if (!hasFiles.get(refKey(ref)) && perRef.get(refKey(ref))!.heldTables.length === 0) missing = true;
@@ -340,8 +341,17 @@ export class QueryService {
         throw failure;
       }
     };
-    for (const { occurrence, scanned, all } of occurrences) {
+    for (const entry of occurrences) {
+      const { occurrence, all } = entry;
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
+      let { scanned } = entry;
+      // A bound read `current_date` as the clock (`TimeBound.clockWord`), but DuckDB binds
+      // the word to a column of that name if a file has one: then no file is pruned
+      // (held records never are).
+      if (entry.clockWord && all.length > scanned.length) {
+        const columns = await readable(() => this.catalog.columns(conn, all, keys, verify, req.signal));
+        if (columns.some((c) => CLOCK_WORDS.has(asciiLower(c.name)))) scanned = all;
+      }
       profile.files_scanned += scanned.length;
       const parts: string[] = [];
       // The scanned files first: reading their signatures from the downloaded copies
@@ -392,12 +402,13 @@ export class QueryService {
   }
 
   /**
-   * The hour partitions each occurrence can match (undefined: all of them), with every
-   * bound of the query evaluated in one DuckDB call: planning sits in front of every
-   * query, and each call is a thread-pool round trip.
+   * The hour partitions each occurrence can match (`hours`, undefined: all of them), with
+   * every bound of the query evaluated in one DuckDB call: planning sits in front of every
+   * query, and each call is a thread-pool round trip. `clockWord`: some bound of the
+   * occurrence that counted is a `TimeBound.clockWord` one.
    */
   private async hourRanges(conn: DuckDBConnection, root: MeasurementOccurrence['node'], occurrences: readonly MeasurementOccurrence[]):
-    Promise<(HourRange | undefined)[]> {
+    Promise<{ hours: HourRange | undefined; clockWord: boolean }[]> {
     const perOccurrence = occurrences.map((o) => timeBounds(root, o));
     const bounds = perOccurrence.flat();
     const values = bounds.length === 0 ? [] : await evaluateBounds(conn, bounds);
@@ -405,15 +416,17 @@ export class QueryService {
     return perOccurrence.map((own) => {
       let from = -Infinity;
       let to = Infinity;
+      let clockWord = false;
       for (const bound of own) {
         const micros = values[next++];
         // Not a valid time for DuckDB either: the query will say so; no pruning from it.
         if (micros === undefined) continue;
+        clockWord ||= bound.clockWord === true;
         if (bound.op === '>=' || bound.op === '>') from = Math.max(from, hourOf(micros));
         else to = Math.min(to, hourOf(bound.op === '<' ? micros - 1 : micros));
       }
-      if (from === -Infinity && to === Infinity) return undefined;
-      return { from: from === -Infinity ? Number.MIN_SAFE_INTEGER : from, to: to === Infinity ? Number.MAX_SAFE_INTEGER : to };
+      if (from === -Infinity && to === Infinity) return { hours: undefined, clockWord: false };
+      return { hours: { from: from === -Infinity ? Number.MIN_SAFE_INTEGER : from, to: to === Infinity ? Number.MAX_SAFE_INTEGER : to }, clockWord };
     });
   }
 }

@@ -113,3 +113,18 @@ test('a lower bound that falls as the clock advances does not prune', async () =
   const rising = await analyzeSql("SELECT * FROM cpu WHERE time >= now() - INTERVAL '1 hour'", 'db', parser);
   assert.equal(timeBounds(rising.statement, rising.occurrences[0]).length, 1);
 });
+
+test('a clock word is a bound only where no column or select-list alias of that name can be in scope', async () => {
+  const parser = { serialize: async (sql: string) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql])).getRows()[0][0]) };
+  const alone = await analyzeSql('SELECT * FROM cpu WHERE time >= current_date', 'db', parser);
+  assert.deepEqual(timeBounds(alone.statement, alone.occurrences[0]).map((b) => b.clockWord), [true]);
+  // DuckDB binds the word to a column of a join partner or to a select-list alias, RENAME included, before the clock.
+  for (const sql of [
+    'SELECT * FROM cpu, w WHERE cpu.time >= current_timestamp',
+    "SELECT DATE '2026-01-01' AS current_date, time FROM cpu WHERE time >= current_date",
+    'SELECT * RENAME (d AS "Current_Date") FROM cpu WHERE time >= CAST(current_date AS DATE)',
+  ]) {
+    const analyzed = await analyzeSql(sql, 'db', parser);
+    assert.deepEqual(timeBounds(analyzed.statement, analyzed.occurrences[0]), [], sql);
+  }
+});

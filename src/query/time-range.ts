@@ -26,6 +26,11 @@
  *   evaluated before the query's own transaction starts, so an hour boundary passed in
  *   between would cut off rows. For the same reason a clock may not be subtracted
  *   (negated) in a lower bound, which would then fall as time passes.
+ * - `current_timestamp` and `current_date` without parentheses (`CLOCK_WORDS`) are
+ *   column names to DuckDB, bound to the clock only when no column or select-list alias
+ *   of that name is in scope: a bound reading one is used only when the FROM holds the
+ *   table alone and the select list never names one, and is marked `clockWord` for the
+ *   caller to check the measurement's own columns.
  */
 import { asciiLower } from '../parse/names.js';
 import type { JsonObject, JsonValue, MeasurementOccurrence } from './sql-rewriter.js';
@@ -41,7 +46,19 @@ export interface TimeBound {
    * (`readTimestampLiteral`), so planning needs no DuckDB call for it; else undefined.
    */
   readonly micros?: number;
+  /**
+   * True when the bound reads a `CLOCK_WORDS` name: it is the clock only if the
+   * measurement has no column of that name (any case), which the caller must check.
+   */
+  readonly clockWord?: boolean;
 }
+
+/**
+ * Names DuckDB parses as columns and binds to the clock only when no column (of the FROM,
+ * in any case) or select-list alias (`… AS current_date`, `* RENAME (x AS current_date)`)
+ * has that name; a correlated subquery's outer columns do not count.
+ */
+export const CLOCK_WORDS: ReadonlySet<string> = new Set(['current_timestamp', 'current_date']);
 
 const FLIP = { '>=': '<=', '>': '<', '<': '>', '<=': '>=' } as const;
 
@@ -106,10 +123,14 @@ export function timeBounds(root: JsonObject, occurrence: MeasurementOccurrence):
     if (names.length === 1) return alone && names[0] === 'time';
     return names.length === 2 && names[0] === asciiLower(occurrence.alias) && names[1] === 'time';
   };
+  // A join partner (a CTE, a subquery, another measurement) or the select list may name a column like a clock word.
+  const clockWordsShadowed = !alone || some(select.select_list, (v) => typeof v === 'string' && CLOCK_WORDS.has(asciiLower(v)));
   const bounds: TimeBound[] = [];
   const add = (op: TimeBound['op'], e: JsonValue): void => {
     const c = constant(e);
-    if (c !== undefined && !(c.clock && (op === '<' || op === '<='))) bounds.push({ op, sql: c.sql, micros: c.micros });
+    if (c === undefined || (c.clock && (op === '<' || op === '<='))) return;
+    if (!some(e, isClockWord)) bounds.push({ op, sql: c.sql, micros: c.micros });
+    else if (!clockWordsShadowed) bounds.push({ op, sql: c.sql, clockWord: true });
   };
   for (const condition of conditions) {
     for (const term of conjuncts(condition)) {
@@ -132,6 +153,20 @@ export function timeBounds(root: JsonObject, occurrence: MeasurementOccurrence):
     }
   }
   return bounds;
+}
+
+/** Whether `test` holds for `v` or any value nested in it. */
+function some(v: JsonValue, test: (v: JsonValue) => boolean): boolean {
+  if (test(v)) return true;
+  if (v === null || typeof v !== 'object') return false;
+  return (Array.isArray(v) ? v : Object.values(v)).some((item) => some(item, test));
+}
+
+/** Whether `v` is a bare column reference to one of `CLOCK_WORDS`. */
+function isClockWord(v: JsonValue): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v.class !== 'COLUMN_REF') return false;
+  const names = v.column_names as string[];
+  return names.length === 1 && CLOCK_WORDS.has(asciiLower(names[0]));
 }
 
 /** The AND-ed terms of `e` (itself when it is not an AND); none for a missing clause. */
@@ -168,11 +203,7 @@ function constant(e: JsonValue): Constant | undefined {
     return undefined;
   }
   // DuckDB parses `current_timestamp` and `current_date` without parentheses as column names.
-  if (e.class === 'COLUMN_REF') {
-    const names = e.column_names as string[];
-    const name = names.length === 1 ? asciiLower(names[0]) : '';
-    return name === 'current_timestamp' || name === 'current_date' ? { sql: name, clock: true } : undefined;
-  }
+  if (e.class === 'COLUMN_REF') return isClockWord(e) ? { sql: asciiLower((e.column_names as string[])[0]), clock: true } : undefined;
   if (e.class === 'CAST') {
     const target = CAST_TYPES[String((e.cast_type as JsonObject).id)];
     const child = constant(e.child);
