@@ -116,7 +116,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         await writer.write(snapshot, doneHours);
       } finally {
         // Even a partly failed write may have added files: cached listings and results over them are stale.
-        catalog.changed(snapshot.database, snapshot.measurement, writer.keysOf(snapshot));
+        catalog.changed(snapshot.database, snapshot.measurement);
         resultCache.changed(snapshot.database, snapshot.measurement);
         // Idle query connections may hold copies of these records (read-your-writes) that only a query of theirs would drop.
         sweeper.request();

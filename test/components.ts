@@ -51,7 +51,7 @@ export async function wireComponents<C extends Catalog = Catalog>(o: ComponentOp
       try {
         await writer.write(snapshot, doneHours);
       } finally {
-        catalog.changed(snapshot.database, snapshot.measurement, writer.keysOf(snapshot));
+        catalog.changed(snapshot.database, snapshot.measurement);
       }
     },
     onFlushError: () => undefined,

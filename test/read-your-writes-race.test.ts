@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { parseLineProtocol } from '../src/parse/lineprotocol/parser.js';
-import { Catalog, type HourRange } from '../src/query/catalog.js';
+import { Catalog } from '../src/query/catalog.js';
 import { HeldTables } from '../src/query/held-tables.js';
 import { PreparedStatements } from '../src/query/prepared-statements.js';
 import { QueryService } from '../src/query/query-service.js';
@@ -21,11 +21,11 @@ const T0 = 1767225600; // 2026-01-01T00:00:00Z, s
 class SteppedCatalog extends Catalog {
   beforeNextListing: (() => Promise<void>) | undefined;
 
-  override async files(database: string, measurement: string, hours?: HourRange): Promise<readonly StoredObject[]> {
+  override async files(database: string, measurement: string, signal?: AbortSignal): Promise<readonly StoredObject[]> {
     const step = this.beforeNextListing;
     this.beforeNextListing = undefined;
     await step?.();
-    return super.files(database, measurement, hours);
+    return super.files(database, measurement, signal);
   }
 }
 
@@ -47,8 +47,13 @@ async function ingest(measurement: string, from: number, count: number): Promise
 }
 
 /** `[count(*), sum(v)]` of `measurement`. */
-async function countAndSum(measurement: string): Promise<number[]> {
-  const result = await queries.open({ sql: `SELECT count(*)::DOUBLE, sum(v)::DOUBLE FROM ${measurement}`, database: 'race', priority: 'normal', signal: new AbortController().signal, decimals: 'exact' });
+function countAndSum(measurement: string): Promise<number[]> {
+  return doubles(`SELECT count(*)::DOUBLE, sum(v)::DOUBLE FROM ${measurement}`);
+}
+
+/** The first row of `sql`, whose columns are all DOUBLE. */
+async function doubles(sql: string): Promise<number[]> {
+  const result = await queries.open({ sql, database: 'race', priority: 'normal', signal: new AbortController().signal, decimals: 'exact' });
   try {
     const chunk = await result.next();
     return chunk!.columns.map((c) => {
@@ -88,4 +93,20 @@ test('a queued snapshot written while the query plans: its records once', async 
   };
   assert.deepEqual(await countAndSum('queued'), [4, 6]);
   assert.deepEqual(await countAndSum('queued'), [4, 6]);
+});
+
+test('a measurement read twice is listed once: files a flush adds between the two reads are seen by neither', async () => {
+  await ingest('twice', 0, 3);
+  // The first read lists its files; before the second does, the 3 records the query holds
+  // are written, and 2 more records are buffered and written after them.
+  catalog.beforeNextListing = async () => {
+    catalog.beforeNextListing = async () => {
+      await buffers.flushAll();
+      await ingest('twice', 3, 2);
+      await buffers.flushAll();
+    };
+  };
+  const sql = "SELECT (SELECT count(*) FROM twice)::DOUBLE, (SELECT count(*) FROM twice WHERE time >= '2026-01-01')::DOUBLE";
+  assert.deepEqual(await doubles(sql), [3, 3]);
+  assert.deepEqual(await doubles(sql), [5, 5]);
 });

@@ -4,8 +4,8 @@
  *
  * Listings come from the backend, so with S3 they may lag other nodes' writes by up
  * to `s3.list_ttl_ms` (see `storage/storage.ts`). When this process is the only writer
- * (the local backend), file listings are also kept in memory until `changed` reports a
- * new file in them, or `forget` a file deleted from outside: every query plans with a
+ * (the local backend), each measurement's listing is also kept in memory until `changed`
+ * reports a new file in it, or a file deleted from outside: every query plans with a
  * listing, and re-reading the hour directories cost more than the rest of planning
  * together.
  */
@@ -14,9 +14,8 @@ import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
 import { DamagedFileError, QueryExecutionError, QueryRejectedError, StrataError } from '../errors.js';
 import { asciiLower, decodePathSegment, nameError } from '../parse/names.js';
-import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
-import { databasePrefix, hourOfKey, hourPrefix, measurementPrefix } from '../write/layout.js';
+import { databasePrefix, hourOfKey, measurementPrefix } from '../write/layout.js';
 import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import type { DuckDBPool } from './duckdb-pool.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
@@ -40,12 +39,17 @@ export interface HourRange {
 }
 
 /**
- * Hour ranges up to this many hours are listed one hour prefix at a time (cheap on
- * S3 for a recent window of a long history); wider ones list the measurement once
- * and filter.
+ * The files of `files` that may hold rows in the hour partitions of `hours`, in their
+ * order: those of these partitions, and any whose key is outside the layout (its hours
+ * are not known).
  */
-const MAX_HOUR_LISTINGS = 168;
-const LISTING_CONCURRENCY = 16;
+export function inHours(files: readonly StoredObject[], hours: HourRange): StoredObject[] {
+  return files.filter((f) => {
+    const hour = hourOfKey(f.key);
+    return hour === undefined || (hour >= hours.from && hour <= hours.to);
+  });
+}
+
 /** Stored objects (summed over listings) the in-memory listing cache may hold. */
 const MAX_CACHED_OBJECTS = 2_000_000;
 /** Files `columns` opens at once to read their signatures (on S3, pinned cached copies or footer stubs). */
@@ -69,7 +73,7 @@ export interface CatalogOptions {
 export class Catalog {
   private readonly storage: Storage;
   private readonly pool: DuckDBPool;
-  /** Listings by prefix (an hour partition's, or a whole measurement's). */
+  /** Listings by measurement prefix. */
   private readonly listings: LRUCache<string, readonly StoredObject[]> | undefined;
   /** Listings in progress per prefix, and the prefixes dropped while one was: those results may be incomplete. */
   private readonly listing = new Map<string, number>();
@@ -89,30 +93,14 @@ export class Catalog {
   }
 
   /**
-   * Reports that `keys` (storage keys) were added to a measurement, or may have been,
-   * after a failed write: the cached listings that would hold them are dropped (the
-   * measurement's and their hour partitions'; other hours stay cached). Call it after
-   * the files are visible in storage and before the records they hold stop being held
-   * in memory, so a query always finds those records in one of the two.
+   * Reports that a measurement's stored files changed, so its cached listing is dropped
+   * and the next one reads storage: files were added (or may have been, after a failed
+   * write), or a query found a listed file missing (deleted from outside Strata). After
+   * a write, call it once the files are visible in storage and before the records they
+   * hold stop being held in memory, so a query always finds those records in one of the two.
    */
-  changed(database: string, measurement: string, keys: readonly string[]): void {
-    this.drop(measurementPrefix(database, measurement));
-    for (const key of keys) {
-      const hour = hourOfKey(key);
-      if (hour !== undefined) this.drop(hourPrefix(database, measurement, hour));
-    }
-  }
-
-  /**
-   * Drops every cached listing of a measurement: after a query found one of its listed
-   * files missing (deleted from outside Strata), the next listing reads storage again.
-   */
-  forget(database: string, measurement: string): void {
-    const root = measurementPrefix(database, measurement);
-    for (const prefix of [...(this.listings?.keys() ?? []), ...this.listing.keys()]) if (prefix.startsWith(root)) this.drop(prefix);
-  }
-
-  private drop(prefix: string): void {
+  changed(database: string, measurement: string): void {
+    const prefix = measurementPrefix(database, measurement);
     this.listings?.delete(prefix);
     if (this.listing.has(prefix)) this.dropped.add(prefix);
   }
@@ -158,7 +146,7 @@ export class Catalog {
     const out: MeasurementInfo[] = [];
     for (const segment of names) {
       const measurement = decodePathSegment(segment);
-      const files = await this.files(database, measurement, undefined, signal);
+      const files = await this.files(database, measurement, signal);
       out.push({
         database, measurement, storagePath: measurementPrefix(database, measurement),
         fileCount: files.length, totalBytes: files.reduce((n, f) => n + f.size, 0),
@@ -168,28 +156,11 @@ export class Catalog {
   }
 
   /**
-   * The stored Parquet files of a measurement, in key order: all of them, or only
-   * those in the hour partitions of `hours` (the partitions a query's time range can
-   * touch), listing only those partitions' prefixes when the range is short.
+   * The stored Parquet files of a measurement, in key order.
    * @throws StorageUnavailableError when the backend cannot list; `signal.reason` once it aborts.
    */
-  async files(database: string, measurement: string, hours?: HourRange, signal?: AbortSignal): Promise<readonly StoredObject[]> {
-    if (hours === undefined) return this.list(measurementPrefix(database, measurement), signal);
-    if (hours.to < hours.from) return [];
-    if (hours.to - hours.from + 1 > MAX_HOUR_LISTINGS) {
-      const all = await this.list(measurementPrefix(database, measurement), signal);
-      return all.filter((f) => {
-        const hour = hourOfKey(f.key);
-        return hour !== undefined && hour >= hours.from && hour <= hours.to;
-      });
-    }
-    const perHour: (readonly StoredObject[])[] = [];
-    const offsets = Array.from({ length: hours.to - hours.from + 1 }, (_, i) => i);
-    await forEachLimit(offsets, LISTING_CONCURRENCY, async (i) => {
-      perHour[i] = await this.list(hourPrefix(database, measurement, hours.from + i), signal);
-    });
-    // Hour prefixes sort chronologically, so the concatenation is in key order.
-    return perHour.flat();
+  files(database: string, measurement: string, signal?: AbortSignal): Promise<readonly StoredObject[]> {
+    return this.list(measurementPrefix(database, measurement), signal);
   }
 
   /**

@@ -27,7 +27,7 @@ import { asciiLower } from '../parse/names.js';
 import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
-import { emptySetSql, type Catalog, type HourRange } from './catalog.js';
+import { emptySetSql, inHours, type Catalog, type HourRange } from './catalog.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
@@ -241,7 +241,7 @@ export class QueryService {
         }
         if (fileGone(err)) {
           if (attempt > 0) throw new QueryExecutionError(FILE_GONE_AGAIN);
-          for (const ref of plan.refs) this.catalog.forget(ref.database, ref.measurement);
+          for (const ref of plan.refs) this.catalog.changed(ref.database, ref.measurement);
           for (const c of cleanup.splice(0).reverse()) await c();
           continue;
         }
@@ -287,9 +287,7 @@ export class QueryService {
     await this.heldTables.sweep(conn);
     // Held records first, file listings after (see `listed`): each record exactly once.
     const perRef = new Map<string, { heldTables: string[]; held: readonly BufferSnapshot[] }>();
-    const hasFiles = new Map<string, boolean>();
     const heldRows: number[] = [];
-    let missing = false;
     for (const ref of analyzed.refs) {
       const held = this.held.held(ref.database, ref.measurement);
       const heldTables: string[] = [];
@@ -303,29 +301,26 @@ export class QueryService {
       }
       perRef.set(refKey(ref), { heldTables, held });
     }
-    const occurrences: { occurrence: MeasurementOccurrence; scanned: readonly StoredObject[]; all: readonly StoredObject[]; clockWord: boolean }[] = [];
-    // Only the hour partitions the query's time range can touch are listed (on S3,
-    // one prefix per hour of a short range).
+    // One listing per measurement, so that every read of it in the query sees the same
+    // files (a flush may add some meanwhile); each read scans those in the hour
+    // partitions its time bounds can match.
+    const listings = new Map<string, readonly StoredObject[]>();
+    for (const ref of analyzed.refs) listings.set(refKey(ref), await this.listed(ref, perRef.get(refKey(ref))!.held, req.signal));
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
-    for (const [i, occurrence] of analyzed.occurrences.entries()) {
-      const { held } = perRef.get(refKey(occurrence.ref))!;
-      const { hours, clockWord } = ranges[i];
-      const scanned = await this.listed(occurrence.ref, held, req.signal, hours);
+    const occurrences = analyzed.occurrences.map((occurrence, i) => {
       // A pruned read still binds the columns of every file (see below).
-      const all = hours === undefined ? scanned : await this.listed(occurrence.ref, held, req.signal);
+      const all = listings.get(refKey(occurrence.ref))!;
+      const { hours, clockWord } = ranges[i];
       profile.files_considered += all.length;
-      hasFiles.set(refKey(occurrence.ref), (hasFiles.get(refKey(occurrence.ref)) ?? false) || all.length > 0);
-      occurrences.push({ occurrence, scanned, all, clockWord });
-    }
-    for (const ref of analyzed.refs) {
-      if (!hasFiles.get(refKey(ref)) && perRef.get(refKey(ref))!.heldTables.length === 0) missing = true;
-    }
-    // Nothing but measurements without data: Arc's empty answer, no columns.
-    const hasData = analyzed.refs.some((ref) => hasFiles.get(refKey(ref)) || perRef.get(refKey(ref))!.heldTables.length > 0);
+      return { occurrence, scanned: hours === undefined ? all : inHours(all, hours), all, clockWord };
+    });
+    const hasData = analyzed.refs.map((ref) => listings.get(refKey(ref))!.length > 0 || perRef.get(refKey(ref))!.heldTables.length > 0);
+    const missing = hasData.includes(false);
     // Local path of each file read -> its storage key, for DuckDB messages that name a file.
     const keys = new Map<string, string>();
     const userText = (text: string): string => withKeys(analyzed.restoreReferences(text, keywords), keys);
-    if (analyzed.refs.length > 0 && !hasData) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
+    // Nothing but measurements without data: Arc's empty answer, no columns.
+    if (analyzed.refs.length > 0 && !hasData.includes(true)) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
     // A stored file DuckDB could not read (damaged, gone): its message names the local path and
     // quotes the statement. Strata's own errors (S3 unreachable: 503) are already typed and clean.
     // Reading the columns of a long history downloads files (S3) between statements, where a
@@ -337,7 +332,7 @@ export class QueryService {
         if (req.signal.aborted || err instanceof StrataError) throw err;
         const failure = new QueryExecutionError(userText(withoutSqlExcerpt((err as Error).message)));
         // Deleted from outside while listed: the caller plans again, over fresh listings.
-        if (fileGone(failure)) for (const ref of analyzed.refs) this.catalog.forget(ref.database, ref.measurement);
+        if (fileGone(failure)) for (const ref of analyzed.refs) this.catalog.changed(ref.database, ref.measurement);
         throw failure;
       }
     };
@@ -385,8 +380,7 @@ export class QueryService {
   }
 
   /**
-   * The stored files of a measurement in `hours` (all hours when undefined), without
-   * those written from `held` snapshots. Exactly once: the held snapshots were taken
+   * The stored files of a measurement, without those written from `held` snapshots. Exactly once: the held snapshots were taken
    * first (synchronously, one consistent set) and supply their rows from memory; a file
    * written from one of them, or from the snapshot that detached a live view's records
    * since (their keys are registered before the file becomes visible, and read here
@@ -394,8 +388,8 @@ export class QueryService {
    * taken has all its files listed here and its records are not held. Listing stops when
    * `signal` aborts.
    */
-  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], signal: AbortSignal, hours?: HourRange): Promise<readonly StoredObject[]> {
-    const files = await this.catalog.files(ref.database, ref.measurement, hours, signal);
+  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], signal: AbortSignal): Promise<readonly StoredObject[]> {
+    const files = await this.catalog.files(ref.database, ref.measurement, signal);
     if (held.length === 0) return files;
     const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s.detachment?.snapshot ?? s)));
     return fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key));
