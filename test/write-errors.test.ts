@@ -719,6 +719,55 @@ describe('MessagePack', BOUND, () => {
   });
 });
 
+// Text that is not UTF-8 cannot be stored as it was sent (Parquet strings are UTF-8), and
+// decoding it with U+FFFD for the bad bytes made different names and values one: two
+// hosts became one series, two tag keys one column that kept one value of the two.
+describe('bytes that are not UTF-8', BOUND, () => {
+  /** `buf` with the UTF-8 bytes of `placeholder` replaced by `bytes` of the same length (first occurrence). */
+  const patch = (buf: Buffer, placeholder: string, bytes: number[]): Buffer => {
+    const at = buf.indexOf(placeholder);
+    assert.ok(at >= 0 && Buffer.byteLength(placeholder) === bytes.length, placeholder);
+    Buffer.from(bytes).copy(buf, at);
+    return buf;
+  };
+
+  test('line protocol: each such line refused with 400 naming it, the other lines stored', async () => {
+    const body = Buffer.concat([
+      Buffer.from('utf,host=caf'), Buffer.from([0xe9]), Buffer.from(` v=1 ${ns(0)}\n`), // Latin-1 "café"
+      Buffer.from('utf,host=caf'), Buffer.from([0xe8]), Buffer.from(` v=2 ${ns(1)}\n`),
+      Buffer.from(`utf,host=café v=3 ${ns(2)}\n`),
+      Buffer.from('# a comment may hold any bytes: '), Buffer.from([0xff]), Buffer.from('\n'),
+      Buffer.from('utf '), Buffer.from([0xff]), Buffer.from(`=4 ${ns(3)}\n`),
+      Buffer.from(`utf,host=\ufffd v=5 ${ns(4)}`),
+    ]);
+    const err = await errorOf(await server.post('/write?db=utflp', body), 400);
+    assert.match(err.error, /^partial write: line 1: line is not valid UTF-8 text; line 2: line is not valid UTF-8 text; line 5: line is not valid UTF-8 text \(accepted=2 rejected=3\)$/);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT host, v FROM utf ORDER BY time', 'utflp'), [['café', 3], ['\ufffd', 5]]);
+  });
+
+  test('MessagePack: each item holding such a string refused with 400 naming it, the other items stored', async () => {
+    const body = packr.pack([
+      { m: 'utf', t: 1700000000000, tags: { K1: 'a', K2: 'b' }, fields: { v: 1 } },
+      { m: 'utf', t: 1700000001000, tags: { host: 'ok' }, fields: { v: 2 } },
+      { m: 'utf', columns: { time: [1700000002000, 1700000003000], host: ['ok', 'V3'], v: [3, 4] } },
+      { m: 'utf', t: 1700000004000, fields: { s: 'S4' } },
+      { m: 'M5', t: 1700000005000, fields: { v: 5 } },
+    ]);
+    // Tag keys 0xff and 0xfe: both decoded to U+FFFD, one tag kept one value of the two.
+    patch(body, 'K1', [0x61, 0xff]);
+    patch(body, 'K2', [0x61, 0xfe]);
+    patch(body, 'V3', [0xc3, 0x28]);
+    patch(body, 'S4', [0x80, 0x41]);
+    patch(body, 'M5', [0xed, 0xa0]);
+    const err = await errorOf(await server.post('/api/v1/write/msgpack', body, { 'x-arc-database': 'utfmp' }), 400);
+    assert.match(err.error, /^partial write: item 0: string at byte \d+ is not valid UTF-8; item 2: string at byte \d+ is not valid UTF-8; item 3: string at byte \d+ is not valid UTF-8; item 4: string at byte \d+ is not valid UTF-8 \(accepted=1 rejected=4\)$/);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT * FROM utf', 'utfmp'), [['2023-11-14T22:13:21Z', 'ok', 2]]);
+    assert.deepEqual((await server.rows('SHOW TABLES FROM utfmp')).map((r) => r[1]), ['utf']);
+  });
+});
+
 // A field named like a tag is stored as `<key>_value` (Arc's rule); where that name is
 // taken by another field of the record, Arc keeps one value and drops the other.
 describe('a field named like a tag whose <key>_value is taken', BOUND, () => {

@@ -181,6 +181,14 @@ export class LineProtocolParser {
     return line;
   }
 
+  /**
+   * Records line `line` as rejected for `message` without parsing it: a line the caller
+   * could not turn into text. Call in line order with `feed`, so that errors stay sorted.
+   */
+  rejectLine(line: number, message: string): void {
+    this.errors.push({ line, message });
+  }
+
   /** The batches (measurements with no accepted line are left out), errors and count; call once, after the last `feed`. */
   finish(): ParseResult {
     const batches: ColumnarBatch[] = [];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseLineProtocol } from './parser.js';
-import { parseLineProtocolBody } from './stream.js';
+import { NOT_UTF8, parseLineProtocolBody } from './stream.js';
 
 const NOW = Date.UTC(2026, 0, 1) * 1000;
 
@@ -51,4 +51,23 @@ test('yields to the event loop between chunks', async () => {
 
 test('rejects a chunk size below 1', async () => {
   await assert.rejects(parseLineProtocolBody(Buffer.from('m v=1'), 'ns', NOW, 0), RangeError);
+});
+
+// Read with U+FFFD for its bad bytes, Latin-1 `caf\xe9` and `caf\xe8` were one tag value.
+test('a line that is not UTF-8 is refused; comments and a U+FFFD sent as UTF-8 pass; whatever the chunking', async () => {
+  const body = Buffer.concat([
+    Buffer.from('m,host=a v=1 1\n'),
+    Buffer.from([...Buffer.from('m,host=caf'), 0xe9, ...Buffer.from(' v=2 2\r\n')]),
+    Buffer.from([...Buffer.from('  # caf'), 0xe8, 0x0a]),
+    Buffer.from('m,host=\ufffd v=3 3\n'),
+    Buffer.from([...Buffer.from('m '), 0xc3, 0x28, ...Buffer.from('=4 4\n')]),
+    Buffer.from([...Buffer.from('m v="'), 0xed, 0xa0, 0x80, ...Buffer.from('" 5')]),
+  ]);
+  for (const chunkBytes of [1, 20, 1 << 20]) {
+    const r = await parseLineProtocolBody(body, 'ns', NOW, chunkBytes);
+    assert.deepEqual(r.errors, [2, 5, 6].map((line) => ({ line, message: NOT_UTF8 })), `chunkBytes ${chunkBytes}`);
+    assert.equal(r.accepted, 2);
+    assert.deepEqual(r.batches[0].tags[0].dictionary, ['a', '\ufffd']);
+    assert.deepEqual([...r.batches[0].sourceLine], [1, 4]);
+  }
 });

@@ -3,6 +3,7 @@
  * as VictoriaMetrics' `lib/protoparser/influx/stream` does, so that parsing a large
  * body never holds the event loop for long.
  */
+import { isUtf8 } from 'node:buffer';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Precision } from '../time.js';
 import { LineProtocolParser, type ParseResult } from './parser.js';
@@ -11,6 +12,12 @@ import { LineProtocolParser, type ParseResult } from './parser.js';
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 
 const LF = 0x0a;
+const TAB = 0x09;
+const SPACE = 0x20;
+const HASH = 0x23;
+
+/** Why a line that is not UTF-8 is refused. */
+export const NOT_UTF8 = 'line is not valid UTF-8 text';
 
 /**
  * Parses `body` (UTF-8 line protocol, `precision` timestamps, `nowUs` µs for lines
@@ -20,7 +27,10 @@ const LF = 0x0a;
  *
  * Returns the same `ParseResult` as `parseLineProtocol(body.toString('utf8'), ...)`:
  * line numbers are global to the body, and since one parser takes all chunks,
- * lines of one measurement end up in one batch whatever the chunking.
+ * lines of one measurement end up in one batch whatever the chunking. Except that a
+ * line whose bytes are not UTF-8 (Latin-1 text, say) is refused (`NOT_UTF8`) instead
+ * of being read with U+FFFD for its bad bytes, which would make different names and
+ * values one (`caf\xe9` and `caf\xe8`); comments are skipped whatever their bytes.
  *
  * @throws RangeError if `chunkBytes` is not a positive number. Malformed lines never throw; they are listed in `errors`.
  */
@@ -40,9 +50,41 @@ export async function parseLineProtocolBody(
       if (newline !== -1) end = newline + 1;
     }
     // A '\n' byte never occurs inside a UTF-8 sequence, so each chunk decodes on its own.
-    line = parser.feed(body.toString('utf8', start, end), line);
+    const text = body.toString('utf8', start, end);
+    // Bytes that are not UTF-8 decode to U+FFFD, which may also be sent as such: only a
+    // chunk holding one has its bytes checked.
+    if (text.includes('\ufffd') && !isUtf8(body.subarray(start, end))) line = feedLines(parser, body.subarray(start, end), line);
+    else line = parser.feed(text, line);
     start = end;
     if (start < body.length) await yieldToEventLoop();
   }
   return parser.finish();
+}
+
+/**
+ * Feeds `chunk` (whole lines, some not UTF-8) one line at a time, refusing the lines
+ * that are not UTF-8 and are not comments; returns the number of the line after it.
+ */
+function feedLines(parser: LineProtocolParser, chunk: Buffer, firstLine: number): number {
+  let line = firstLine;
+  for (let start = 0; start < chunk.length;) {
+    const newline = chunk.indexOf(LF, start);
+    const end = newline === -1 ? chunk.length : newline + 1;
+    const bytes = chunk.subarray(start, end);
+    if (isUtf8(bytes) || isComment(bytes)) {
+      line = parser.feed(bytes.toString('utf8'), line);
+    } else {
+      parser.rejectLine(line, NOT_UTF8);
+      if (newline !== -1) line++;
+    }
+    start = end;
+  }
+  return line;
+}
+
+/** Whether `bytes` is a comment line: `#` after optional spaces and tabs (as the parser skips them). */
+function isComment(bytes: Buffer): boolean {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === SPACE || bytes[i] === TAB)) i++;
+  return bytes[i] === HASH;
 }

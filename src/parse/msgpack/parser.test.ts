@@ -371,28 +371,50 @@ test("explicit columnar 'tags' list: only those columns are tags, other strings 
   assert.deepEqual(field(b, 'level'), { type: 'int64', values: [1n, 2n, 3n] });
 });
 
-test('strings: UTF-8 decoded, long strings, invalid bytes become U+FFFD', () => {
+test('strings: UTF-8 decoded, long strings, BOMs and U+FFFD kept as sent', () => {
   const long = 'ü'.repeat(40);
   const r = parse(enc({ m: 'cpu', tags: ['t'], columns: {
-    t: ['é', '日本', '😀', rawStr([0x61, 0xff]), rawStr([0x61, 0xc3]), long, long, rawStr([0xef, 0xbb, 0xbf, 0x62])],
-    s: [rawStr([0xe2, 0x28, 0xa1]), 'ok', long, 'x'.repeat(300), null, null, null, null],
+    t: ['é', '日本', '😀', 'a\ufffd', long, long, rawStr([0xef, 0xbb, 0xbf, 0x62])],
+    s: ['\ufffd(\ufffd', 'ok', long, 'x'.repeat(300), null, null, null],
   } }));
   assert.deepEqual(r.errors, []);
   const b = r.batches[0];
-  assert.deepEqual(tag(b, 't'), ['é', '日本', '😀', 'a\ufffd', 'a\ufffd', long, long, '\ufeffb']);
-  // Two different invalid byte sequences decode alike and share one dictionary entry.
-  assert.equal(b.tags[0].dictionary.filter((d) => d === 'a\ufffd').length, 1);
-  assert.deepEqual(field(b, 's').values, ['\ufffd(\ufffd', 'ok', long, 'x'.repeat(300), null, null, null, null]);
+  assert.deepEqual(tag(b, 't'), ['é', '日本', '😀', 'a\ufffd', long, long, '\ufeffb']);
+  assert.deepEqual(field(b, 's').values, ['\ufffd(\ufffd', 'ok', long, 'x'.repeat(300), null, null, null]);
 });
 
-test('row strings: UTF-8 keys, tag values and string fields; invalid bytes become U+FFFD', () => {
-  const r = parse(enc({ m: 'météo', tags: { 'città': 'Zürich', bad: rawStr([0xc0, 0x41]) }, fields: { 'température': 21.5, note: rawStr([0x80]) } }));
+test('row strings: UTF-8 keys, tag values and string fields', () => {
+  const r = parse(enc({ m: 'météo', tags: { 'città': 'Zürich' }, fields: { 'température': 21.5, note: '\ufffd' } }));
   assert.deepEqual(r.errors, []);
   const b = batchOf(r.batches, 'météo');
   assert.deepEqual(tag(b, 'città'), ['Zürich']);
-  assert.deepEqual(tag(b, 'bad'), ['\ufffdA']);
   assert.deepEqual(field(b, 'température').values, [21.5]);
   assert.deepEqual(field(b, 'note').values, ['\ufffd']);
+});
+
+// Decoded with U+FFFD for the bad bytes, `a\xff` and `a\xc3` were one tag value, and two
+// tag keys one column that kept one of their values.
+test('a str that is not UTF-8 rejects its item, wherever it is; the other items are kept', () => {
+  const bad = rawStr([0x61, 0xff]);
+  const long = rawStr([...Buffer.from('x'.repeat(100)), 0xc3]);
+  const items = [
+    { m: 'cpu', tags: ['t'], columns: { t: ['ok', bad] } },
+    { m: 'cpu', columns: { s: [long] } },
+    { m: 'cpu', columns: new Map<unknown, unknown>([[bad, [1]]]) },
+    { m: 'cpu', tags: new Map<unknown, unknown>([[rawStr([0x61, 0xfe]), 'x'], [bad, 'y']]), fields: { v: 1 } },
+    { m: 'cpu', tags: { t: bad }, fields: { v: 1 } },
+    { m: 'cpu', fields: new Map<unknown, unknown>([[bad, 1]]) },
+    { m: 'cpu', fields: { s: long } },
+    { m: bad, fields: { v: 1 } },
+    { m: 'cpu', h: bad, fields: { v: 1 } },
+    new Map<unknown, unknown>([['m', 'cpu'], [bad, 1], ['fields', { v: 1 }]]),
+    { m: 'cpu', fields: { v: 2 } },
+  ];
+  const r = parse(enc(items));
+  assert.deepEqual(r.errors.map((e) => e.line), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  for (const e of r.errors) assert.match(e.message, /^string at byte \d+ is not valid UTF-8$/);
+  assert.equal(r.accepted, 1);
+  assert.deepEqual(field(batchOf(r.batches, 'cpu'), 'v').values, [2n]);
 });
 
 test('bools: columns and row fields', () => {

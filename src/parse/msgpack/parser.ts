@@ -16,6 +16,7 @@
  * `PayloadDecoder` walks one payload item by item; `parseMsgpack` runs it in one go and
  * `./stream.ts` runs it in slices that yield to the event loop.
  */
+import { isUtf8 } from 'node:buffer';
 import { BadRequestError, type LineError } from '../../errors.js';
 import { BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
 import { nameError } from '../names.js';
@@ -48,8 +49,7 @@ const TWO_32 = 4294967296;
 // are mostly unique (log lines) and not worth remembering.
 const MAX_CACHED_STRING = 64;
 
-// The default UTF-8 decoder turns invalid bytes into U+FFFD (spec: str is UTF-8); BOMs are
-// data here, not encoding marks, so they are kept.
+// BOMs are data here, not encoding marks, so they are kept.
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function bad(reason: string): BadRequestError {
@@ -62,6 +62,19 @@ function bad(reason: string): BadRequestError {
  */
 class ItemError {
   constructor(readonly message: string) {}
+}
+
+/**
+ * The UTF-8 string in `buf[start, start + len)`.
+ * @throws ItemError when the bytes are not UTF-8 (the spec's str is UTF-8): decoded with
+ *   U+FFFD for the bad bytes, different names and values would become one.
+ */
+function decodeUtf8(buf: Uint8Array, start: number, len: number): string {
+  const bytes = buf.subarray(start, start + len);
+  const s = utf8.decode(bytes);
+  // U+FFFD may also be sent as such: only then are the bytes checked.
+  if (s.includes('\ufffd') && !isUtf8(bytes)) throw new ItemError(`string at byte ${start} is not valid UTF-8`);
+  return s;
 }
 
 // Seeded per process so that a crafted payload cannot aim for colliding hashes (long
@@ -263,48 +276,48 @@ class Reader {
     }
   }
 
-  /** The last string read, decoded; short ones are decoded once per distinct byte content. */
+  /**
+   * The last string read, decoded; short ones are decoded once per distinct byte content.
+   * @throws ItemError when it is not UTF-8.
+   */
   text(): string {
     const start = this.strStart;
     const len = this.len;
-    if (len > MAX_CACHED_STRING) return utf8.decode(this.buf.subarray(start, start + len));
+    if (len > MAX_CACHED_STRING) return decodeUtf8(this.buf, start, len);
     const hash = hashBytes(this.buf, start, start + len);
     const index = this.strings.get(start, len, hash);
     if (index >= 0) return this.stringValues[index];
     // A fresh string from the decoder shares no memory with the body, so unlike substrings
     // of a text body it needs no flatString() to be kept.
-    const s = utf8.decode(this.buf.subarray(start, start + len));
+    const s = decodeUtf8(this.buf, start, len);
     this.strings.add(start, len, hash, this.stringValues.length);
     this.stringValues.push(s);
     return s;
   }
 }
 
-/** The dictionary of one tag column under construction, keyed by the values' bytes. */
+/**
+ * The dictionary of one tag column under construction, keyed by the values' bytes:
+ * UTF-8 is one-to-one, so distinct bytes are distinct strings.
+ */
 class TagInterner {
   readonly dictionary: string[] = [];
   private readonly table: ByteTable;
-  // Distinct invalid byte sequences can decode to the same string (U+FFFD), which must
-  // still get a single code; only strings containing U+FFFD are looked up here.
-  private replaced: Map<string, number> | undefined;
 
   constructor(private readonly buf: Uint8Array) {
     this.table = new ByteTable(buf);
   }
 
-  /** Dictionary code (≥ 1) of the string in `buf[start, start + len)`. */
+  /**
+   * Dictionary code (≥ 1) of the string in `buf[start, start + len)`.
+   * @throws ItemError when it is not UTF-8.
+   */
   code(start: number, len: number): number {
     const hash = hashBytes(this.buf, start, start + len);
     const known = this.table.get(start, len, hash);
     if (known >= 0) return known;
-    const s = utf8.decode(this.buf.subarray(start, start + len));
-    const replaced = s.includes('\ufffd');
-    let code = replaced ? this.replaced?.get(s) : undefined;
-    if (code === undefined) {
-      this.dictionary.push(s);
-      code = this.dictionary.length;
-      if (replaced) (this.replaced ??= new Map()).set(s, code);
-    }
+    this.dictionary.push(decodeUtf8(this.buf, start, len));
+    const code = this.dictionary.length;
     this.table.add(start, len, hash, code);
     return code;
   }
@@ -652,7 +665,15 @@ export class PayloadDecoder {
         r.skip(2);
         continue;
       }
-      const key = r.text();
+      let key: string;
+      try {
+        key = r.text();
+      } catch (err) {
+        if (!(err instanceof ItemError)) throw err;
+        this.pending ??= err.message;
+        r.skip(1);
+        continue;
+      }
       const at = r.pos;
       switch (key) {
         case 'm': this.mAt = at; break;
@@ -942,8 +963,8 @@ export class PayloadDecoder {
  * Shapes and item rules: see `PayloadDecoder` (MessagePack spec
  * https://github.com/msgpack/msgpack/blob/master/spec.md; Arc contract §2). Column and
  * field types come from the wire markers: float32/float64 → float64, every integer family
- * → int64 (exact beyond 2^53, uint64 above 2^63-1 rejected), str → tag or string field,
- * bool → bool, nil → NULL. Times are converted to µs; `nowUs` stands in where none is sent.
+ * → int64 (exact beyond 2^53, uint64 above 2^63-1 rejected), str → tag or string field
+ * (a str that is not UTF-8 rejects its item), bool → bool, nil → NULL. Times are converted to µs; `nowUs` stands in where none is sent.
  *
  * @param body the decompressed request body
  * @param nowUs server time in µs since the epoch
