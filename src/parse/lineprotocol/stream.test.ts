@@ -1,7 +1,8 @@
+import { constants } from 'node:buffer';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseLineProtocol } from './parser.js';
-import { NOT_UTF8, parseLineProtocolBody } from './stream.js';
+import { NOT_UTF8, parseLineProtocolBody, TOO_LONG } from './stream.js';
 
 const NOW = Date.UTC(2026, 0, 1) * 1000;
 
@@ -70,4 +71,17 @@ test('a line that is not UTF-8 is refused; comments and a U+FFFD sent as UTF-8 p
     assert.deepEqual(r.batches[0].tags[0].dictionary, ['a', '\ufffd']);
     assert.deepEqual([...r.batches[0].sourceLine], [1, 4]);
   }
+});
+
+// V8 cannot hold a longer string: decoding the line threw, and the write failed with a 500.
+test('a line longer than the longest string is refused; the other lines are kept', async () => {
+  const head = Buffer.from('m v=1 1\nm s="');
+  const tail = Buffer.from('" 2\nm v=3 3\n');
+  const body = Buffer.alloc(head.length + constants.MAX_STRING_LENGTH + tail.length, 0x61);
+  head.copy(body);
+  tail.copy(body, body.length - tail.length);
+  const r = await parseLineProtocolBody(body, 'ns', NOW);
+  assert.deepEqual(r.errors, [{ line: 2, message: TOO_LONG }]);
+  assert.equal(r.accepted, 2);
+  assert.deepEqual([...r.batches[0].sourceLine], [1, 3]);
 });

@@ -3,7 +3,7 @@
  * as VictoriaMetrics' `lib/protoparser/influx/stream` does, so that parsing a large
  * body never holds the event loop for long.
  */
-import { isUtf8 } from 'node:buffer';
+import { constants, isUtf8 } from 'node:buffer';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Precision } from '../time.js';
 import { LineProtocolParser, type ParseResult } from './parser.js';
@@ -18,6 +18,8 @@ const HASH = 0x23;
 
 /** Why a line that is not UTF-8 is refused. */
 export const NOT_UTF8 = 'line is not valid UTF-8 text';
+/** Why a line longer than V8's longest string is refused. */
+export const TOO_LONG = `line longer than ${constants.MAX_STRING_LENGTH} bytes`;
 
 /**
  * Parses `body` (UTF-8 line protocol, `precision` timestamps, `nowUs` µs for lines
@@ -30,7 +32,8 @@ export const NOT_UTF8 = 'line is not valid UTF-8 text';
  * lines of one measurement end up in one batch whatever the chunking. Except that a
  * line whose bytes are not UTF-8 (Latin-1 text, say) is refused (`NOT_UTF8`) instead
  * of being read with U+FFFD for its bad bytes, which would make different names and
- * values one (`caf\xe9` and `caf\xe8`); comments are skipped whatever their bytes.
+ * values one (`caf\xe9` and `caf\xe8`); comments are skipped whatever their bytes. A
+ * line longer than V8's longest string (`TOO_LONG`, 512 MiB) is refused too.
  *
  * @throws RangeError if `chunkBytes` is not a positive number. Malformed lines never throw; they are listed in `errors`.
  */
@@ -49,12 +52,18 @@ export async function parseLineProtocolBody(
       const newline = body.indexOf(LF, start + chunkBytes - 1);
       if (newline !== -1) end = newline + 1;
     }
-    // A '\n' byte never occurs inside a UTF-8 sequence, so each chunk decodes on its own.
-    const text = body.toString('utf8', start, end);
-    // Bytes that are not UTF-8 decode to U+FFFD, which may also be sent as such: only a
-    // chunk holding one has its bytes checked.
-    if (text.includes('\ufffd') && !isUtf8(body.subarray(start, end))) line = feedLines(parser, body.subarray(start, end), line);
-    else line = parser.feed(text, line);
+    const chunk = body.subarray(start, end);
+    // Decoding a chunk longer than V8's longest string throws, which failed the whole body.
+    if (chunk.length > constants.MAX_STRING_LENGTH) {
+      line = feedLines(parser, chunk, line);
+    } else {
+      // A '\n' byte never occurs inside a UTF-8 sequence, so each chunk decodes on its own.
+      const text = chunk.toString('utf8');
+      // Bytes that are not UTF-8 decode to U+FFFD, which may also be sent as such: only a
+      // chunk holding one has its bytes checked.
+      if (text.includes('\ufffd') && !isUtf8(chunk)) line = feedLines(parser, chunk, line);
+      else line = parser.feed(text, line);
+    }
     start = end;
     if (start < body.length) await yieldToEventLoop();
   }
@@ -62,8 +71,9 @@ export async function parseLineProtocolBody(
 }
 
 /**
- * Feeds `chunk` (whole lines, some not UTF-8) one line at a time, refusing the lines
- * that are not UTF-8 and are not comments; returns the number of the line after it.
+ * Feeds `chunk` (whole lines, some not UTF-8 or too long) one line at a time, refusing
+ * the lines longer than V8's longest string and those that are not UTF-8 and are not
+ * comments; returns the number of the line after it.
  */
 function feedLines(parser: LineProtocolParser, chunk: Buffer, firstLine: number): number {
   let line = firstLine;
@@ -71,10 +81,11 @@ function feedLines(parser: LineProtocolParser, chunk: Buffer, firstLine: number)
     const newline = chunk.indexOf(LF, start);
     const end = newline === -1 ? chunk.length : newline + 1;
     const bytes = chunk.subarray(start, end);
-    if (isUtf8(bytes) || isComment(bytes)) {
+    const fault = bytes.length > constants.MAX_STRING_LENGTH ? TOO_LONG : isUtf8(bytes) || isComment(bytes) ? undefined : NOT_UTF8;
+    if (fault === undefined) {
       line = parser.feed(bytes.toString('utf8'), line);
     } else {
-      parser.rejectLine(line, NOT_UTF8);
+      parser.rejectLine(line, fault);
       if (newline !== -1) line++;
     }
     start = end;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { constants } from 'node:buffer';
 import { test } from 'node:test';
 import { decode, encode } from '@msgpack/msgpack';
 import { CpuGenerator, FIELD_KEYS, TAG_KEYS } from '../../../bench/tsbs.js';
@@ -415,6 +416,25 @@ test('a str that is not UTF-8 rejects its item, wherever it is; the other items 
   for (const e of r.errors) assert.match(e.message, /^string at byte \d+ is not valid UTF-8$/);
   assert.equal(r.accepted, 1);
   assert.deepEqual(field(batchOf(r.batches, 'cpu'), 'v').values, [2n]);
+});
+
+// V8 cannot hold a longer string: decoding it threw, and the write failed with a 500.
+test('a str longer than the longest string rejects its item; the other items are kept', () => {
+  const item = (s: string): Buffer => Buffer.from(encode({ m: 'cpu', fields: { s } }));
+  // The last byte of the second item is its empty str (0xa0), replaced by a str32 header and data.
+  const [first, second, third] = [item('a'), item(''), item('c')];
+  const length = constants.MAX_STRING_LENGTH + 1;
+  const body = Buffer.alloc(1 + first.length + second.length - 1 + 5 + length + third.length, 0x78);
+  let at = body.writeUInt8(0x93, 0);
+  at += first.copy(body, at);
+  at += second.copy(body, at, 0, second.length - 1);
+  at = body.writeUInt8(0xdb, at);
+  at = body.writeUInt32BE(length, at);
+  third.copy(body, at + length);
+  const r = parse(body);
+  assert.deepEqual(r.errors.map((e) => e.line), [1]);
+  assert.match(r.errors[0].message, new RegExp(`^string at byte \\d+ is longer than ${constants.MAX_STRING_LENGTH} bytes$`));
+  assert.deepEqual(field(batchOf(r.batches, 'cpu'), 's').values, ['a', 'c']);
 });
 
 test('bools: columns and row fields', () => {

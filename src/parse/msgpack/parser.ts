@@ -16,7 +16,7 @@
  * `PayloadDecoder` walks one payload item by item; `parseMsgpack` runs it in one go and
  * `./stream.ts` runs it in slices that yield to the event loop.
  */
-import { isUtf8 } from 'node:buffer';
+import { constants, isUtf8 } from 'node:buffer';
 import { BadRequestError, type LineError } from '../../errors.js';
 import { BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
 import { nameError } from '../names.js';
@@ -67,9 +67,11 @@ class ItemError {
 /**
  * The UTF-8 string in `buf[start, start + len)`.
  * @throws ItemError when the bytes are not UTF-8 (the spec's str is UTF-8): decoded with
- *   U+FFFD for the bad bytes, different names and values would become one.
+ *   U+FFFD for the bad bytes, different names and values would become one. Or when they
+ *   are more than V8's longest string, whose decoding would fail the whole payload.
  */
 function decodeUtf8(buf: Uint8Array, start: number, len: number): string {
+  if (len > constants.MAX_STRING_LENGTH) throw new ItemError(`string at byte ${start} is longer than ${constants.MAX_STRING_LENGTH} bytes`);
   const bytes = buf.subarray(start, start + len);
   const s = utf8.decode(bytes);
   // U+FFFD may also be sent as such: only then are the bytes checked.
