@@ -67,6 +67,8 @@ for (const compression of ['snappy', 'zstd'] as const) {
         assert.match(String(timeType[0]), /TimestampType\(isAdjustedToUTC=1, unit=TimeUnit\(MILLIS=<null>, MICROS=MicroSeconds\(\)/);
         assert.equal(timeType[1], 'INT64');
       }
+      const [[tags]] = await rows(`SELECT decode(value) FROM parquet_kv_metadata('${join(server.dataDir, found[1])}') WHERE key::VARCHAR = 'strata:tags'`);
+      assert.deepEqual(JSON.parse(String(tags)), ['dc', 'host']);
       const inHour = await rows(`SELECT host FROM read_parquet('${join(server.dataDir, found[2])}')`);
       assert.deepEqual(inHour, [['c'], ['b']]);
       assert.deepEqual(await rows(`SELECT count(*) FROM glob('${server.dataDir}/.staging/*')`), [[0n]], 'no temp files left');
@@ -76,3 +78,18 @@ for (const compression of ['snappy', 'zstd'] as const) {
     }
   });
 }
+
+test('strata:tags lists tag keys that hold commas as they are', async () => {
+  const server = await TestServer.start();
+  try {
+    assert.equal((await server.writeLines('m,a\\,b=1,c=2 v=1 1700000000', 'db=lay&precision=s')).status, 204);
+    await server.flush();
+    const [file] = files(server.dataDir);
+    const [[tags]] = await rows(`SELECT decode(value) FROM parquet_kv_metadata('${join(server.dataDir, file)}') WHERE key::VARCHAR = 'strata:tags'`);
+    assert.deepEqual(JSON.parse(String(tags)), ['a,b', 'c']);
+    assert.deepEqual(await server.rows('SELECT "a,b", c FROM m', 'lay'), [['1', '2']]);
+  } finally {
+    await server.stop();
+    removeDir(server.dataDir);
+  }
+});

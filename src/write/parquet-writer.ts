@@ -92,7 +92,8 @@ export class ParquetWriter {
       const written: WrittenFile[] = [];
       let keys = this.keys.get(snapshot);
       if (keys === undefined) this.keys.set(snapshot, (keys = new Map()));
-      const tagNames = snapshot.tags.map((t) => t.name).sort().join(',');
+      // A JSON array: tag keys may hold commas (`m,a\,b=1 …`), which a joined list could not tell apart.
+      const tagNames = JSON.stringify(snapshot.tags.map((t) => t.name).sort());
       const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
       for (const [hour, rows] of todo) {
         let key = keys.get(hour);
