@@ -159,6 +159,19 @@ export class QueryExecutionError extends StrataError {
 }
 
 /**
+ * 422: one chunk of a query's result (up to 2,048 rows) holds more than Strata converts
+ * at a time (bounds in `query/chunk-budget.ts`: values of LIST, STRUCT, MAP and other
+ * types without a fast path, strings within them, VARCHAR text). The query is refused
+ * rather than let it run the server out of memory; the message names the column and how
+ * to reshape the query (aggregate, unnest, cast to VARCHAR, select less).
+ */
+export class ResultTooLargeError extends StrataError {
+  constructor(message: string) {
+    super(message, 422, 'result_too_large');
+  }
+}
+
+/**
  * 503: the query queue is full (`STRATA_QUERY_MAX_QUEUE` waiting queries); the client
  * should retry after `retryAfterSeconds`.
  */

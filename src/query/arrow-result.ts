@@ -111,15 +111,11 @@ function columnData(col: Column, type: DataType, n: number): Data {
   if (col.kind === 'other') {
     // Slow path for rare types: their text, as JSON shows it, NULL kept.
     const valid = new Uint8Array(Math.ceil(n / 8));
-    const texts: string[] = [];
+    const bytes: Buffer[] = [];
     for (let i = 0; i < n; i++) {
-      if (col.values[i] === null) texts.push('');
-      else {
-        valid[i >>> 3] |= 1 << (i & 7);
-        texts.push(cellText(col, i, 'csv'));
-      }
+      if (col.texts[i] !== null) valid[i >>> 3] |= 1 << (i & 7);
+      bytes.push(Buffer.from(cellText(col, i, 'csv'), 'utf8'));
     }
-    const bytes = texts.map((t) => Buffer.from(t, 'utf8'));
     const valueOffsets = new Int32Array(n + 1);
     for (let i = 0; i < n; i++) valueOffsets[i + 1] = valueOffsets[i] + bytes[i].length;
     return makeData({ type: type as Utf8, length: n, valueOffsets, data: Buffer.concat(bytes), nullBitmap: valid, nullCount: nulls(valid, n) });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import duckdb from '@duckdb/node-bindings';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { ChunkBudget } from './chunk-budget.js';
 import { readColumn } from './chunk-columns.js';
 
 test('vector_get_data and vector_get_validity return copies, which readColumn keeps without copying again', async () => {
@@ -22,7 +23,8 @@ test('vector_get_data and vector_get_validity return copies, which readColumn ke
     const m2 = duckdb.vector_get_validity(vector, 8);
     assert.notEqual(m1.buffer, m2.buffer);
 
-    const columns = types.map((t, i) => readColumn(chunk, i, t, 'arrow'));
+    const budget = new ChunkBudget(result.columnNames(), chunk.rowCount);
+    const columns = types.map((t, i) => readColumn(chunk, i, t, 'arrow', budget));
     // Later chunks reuse DuckDB's memory; the columns read must not change with them.
     while (((await result.fetchChunk())?.rowCount ?? 0) > 0);
     const [v, k, e] = columns;

@@ -14,17 +14,22 @@
  * DECIMAL(p, 0) of any width, HUGEINT and UHUGEINT become int64 (`i64`; Arc sees the
  * 128-bit integers as DECIMAL(38, 0), which DuckDB's `sum` of integers returns), other
  * decimals float64; a value outside int64 fails the query. Types without a fast path
- * (INTERVAL, LIST, STRUCT, UUID, …) come out as `other` with node-api values.
+ * (INTERVAL, LIST, STRUCT, UUID, …) come out as `other`: node-api's values, one row at a
+ * time, as JSON text.
+ *
+ * What a chunk may hold is bounded (`chunk-budget.ts`): a column too large fails the
+ * query before it is read.
  */
 import duckdb from '@duckdb/node-bindings';
 import { QueryExecutionError } from '../errors.js';
-import { microsFromUnit } from './json-result.js';
-import { DuckDBTypeId, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import type { ChunkBudget } from './chunk-budget.js';
+import { jsonValue, microsFromUnit } from './json-result.js';
+import { DuckDBTypeId, DuckDBVector, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType } from '@duckdb/node-api';
 
 /** Arrow-style validity bitmap (bit i of byte i>>3 = row i valid), or null when every row is valid. */
 export type Validity = Uint8Array | null;
 
-/** One result column of one chunk. `valid` applies to every kind but `other` (whose nulls are JS null). */
+/** One result column of one chunk. `valid` applies to every kind but `other` (whose nulls are null texts). */
 export type Column =
   | { kind: 'f64'; values: Float64Array; valid: Validity }
   | { kind: 'f32'; values: Float32Array; valid: Validity }
@@ -46,7 +51,8 @@ export type Column =
   | { kind: 'date'; values: Int32Array; valid: Validity }
   /** UTF-8 bytes of row i are `data[offsets[i] .. offsets[i+1])`. */
   | { kind: 'utf8'; offsets: Int32Array; data: Uint8Array; valid: Validity }
-  | { kind: 'other'; values: DuckDBValue[] };
+  /** Each row's value as JSON text (`jsonValue`), null for NULL. */
+  | { kind: 'other'; texts: (string | null)[] };
 
 export type ColumnKind = Column['kind'];
 
@@ -88,8 +94,13 @@ const encoder = new TextEncoder();
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** Reads column `index` (of SQL type `type`) of `chunk`; its kind is `kindOf(type, decimals)`. */
-export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBType, decimals: DecimalMode): Column {
+/**
+ * Reads column `index` (of SQL type `type`) of `chunk`; its kind is `kindOf(type, decimals)`.
+ * `budget` is the chunk's (one for all its columns).
+ * @throws ResultTooLargeError when the column brings the chunk over a bound of `budget`;
+ *   QueryExecutionError for a 128-bit value outside int64 in `arrow` mode.
+ */
+export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBType, decimals: DecimalMode, budget: ChunkBudget): Column {
   const n = chunk.rowCount;
   const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
   const valid = readValidity(vector, n);
@@ -122,7 +133,7 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
       return { kind: 'timestamp', values, valid, tz: false };
     }
     case DuckDBTypeId.TIMESTAMP_NS: return { kind: 'timestamp_ns', values: copy(BigInt64Array, 8), valid };
-    case DuckDBTypeId.VARCHAR: return readStrings(data(n * 16), n, valid);
+    case DuckDBTypeId.VARCHAR: return readStrings(data(n * 16), n, valid, budget, index);
     case DuckDBTypeId.ENUM: return readEnum(type as DuckDBEnumType, data, n, valid);
     case DuckDBTypeId.HUGEINT: case DuckDBTypeId.UHUGEINT:
       if (decimals === 'arrow') return { kind: 'i64', values: int64From128(data(n * 16), n, valid, type.typeId === DuckDBTypeId.UHUGEINT), valid };
@@ -147,7 +158,34 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
       return { kind: 'f64', values, valid };
     }
   }
-  return { kind: 'other', values: chunk.getColumnValues(index) };
+  budget.other(vector, index);
+  return { kind: 'other', texts: otherTexts(vector, n, type) };
+}
+
+/**
+ * Types whose one value can be large (nested, or of variable length), of those read as
+ * `other`: node-api vectors of them keep every item read, so they are read through a
+ * slice of one row, which costs a few hundred ns a row; the others (INTERVAL, UUID,
+ * HUGEINT, …) straight.
+ */
+const LARGE_VALUE_TYPES = new Set([DuckDBTypeId.LIST, DuckDBTypeId.MAP, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.UNION,
+  DuckDBTypeId.VARIANT, DuckDBTypeId.BLOB, DuckDBTypeId.BIT, DuckDBTypeId.BIGNUM, DuckDBTypeId.GEOMETRY]);
+
+/**
+ * The JSON text of each of the `n` rows of `vector` (of SQL type `type`), converted by
+ * node-api one row at a time, so that one row's values are alive at once, not the
+ * chunk's: they take ~35–110 bytes of heap per value (element, field) against ~5–15 for
+ * their text (2,048 rows of 450-element lists peaked at 18 MB of heap, 53 MB read whole).
+ */
+function otherTexts(vector: duckdb.Vector, n: number, type: DuckDBType): (string | null)[] {
+  const values = DuckDBVector.create(vector, n, type);
+  const sliced = LARGE_VALUE_TYPES.has(type.typeId);
+  const texts = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) {
+    const v = sliced ? values.slice(i, 1).getItem(0) : values.getItem(i);
+    texts[i] = v === null ? null : jsonValue(v);
+  }
+  return texts;
 }
 
 const TWO_63 = 1n << 63n;
@@ -174,8 +212,8 @@ function int64From128(entries: Uint8Array, n: number, valid: Validity, unsigned:
   return values;
 }
 
-/** DuckDB's validity words as an Arrow bitmap; null when DuckDB has no mask (all valid). */
-function readValidity(vector: duckdb.Vector, n: number): Validity {
+/** DuckDB's validity words of the first `n` rows of `vector` as an Arrow bitmap; null when every row is valid. */
+export function readValidity(vector: duckdb.Vector, n: number): Validity {
   const words = Math.ceil(n / 64);
   const mask = duckdb.vector_get_validity(vector, words * 8);
   if (!mask) return null;
@@ -189,8 +227,12 @@ function readValidity(vector: duckdb.Vector, n: number): Validity {
   return null;
 }
 
-/** Decodes `string_t` entries: length (u32), then ≤12 bytes inline or a 4-byte prefix and a pointer. */
-function readStrings(entries: Uint8Array, n: number, valid: Validity): Column {
+/**
+ * Decodes `string_t` entries: length (u32), then ≤12 bytes inline or a 4-byte prefix and
+ * a pointer. Their total is counted in `budget` (as column `index`) before any is copied.
+ * @throws ResultTooLargeError beyond the budget (which also keeps the int32 offsets from wrapping).
+ */
+function readStrings(entries: Uint8Array, n: number, valid: Validity, budget: ChunkBudget, index: number): Column {
   const view = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
   const offsets = new Int32Array(n + 1);
   let total = 0;
@@ -198,6 +240,7 @@ function readStrings(entries: Uint8Array, n: number, valid: Validity): Column {
     if (valid === null || (valid[i >>> 3] & (1 << (i & 7))) !== 0) total += view.getUint32(i * 16, true);
     offsets[i + 1] = total;
   }
+  budget.text(total, index);
   const data = new Uint8Array(total);
   for (let i = 0; i < n; i++) {
     const len = offsets[i + 1] - offsets[i];

@@ -9,6 +9,7 @@
  * value and M values/s. DuckDB's own work (reading the chunks) is done before timing.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
+import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column } from './chunk-columns.js';
 import { jsonRowsBytes } from './json-result.js';
 
@@ -37,7 +38,7 @@ for (const [name, expression] of SHAPES) {
   const type = result.columnTypes()[0];
   const chunks: { columns: Column[]; rowCount: number }[] = [];
   for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-    chunks.push({ columns: [readColumn(chunk, 0, type, 'exact')], rowCount: chunk.rowCount });
+    chunks.push({ columns: [readColumn(chunk, 0, type, 'exact', new ChunkBudget(['v'], chunk.rowCount))], rowCount: chunk.rowCount });
   }
   let bytes = 0;
   const encode = (): void => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { ChunkBudget } from './chunk-budget.js';
 import { readColumn } from './chunk-columns.js';
 import { cellText, jsonRowsBytes, numberText, rfc3339FromMicros, rfc3339FromNanos } from './json-result.js';
 
@@ -33,7 +34,8 @@ async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; 
     const csv: string[][] = [];
     let rows = 0;
     for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-      const columns = types.map((t, i) => readColumn(chunk!, i, t, 'exact'));
+      const budget = new ChunkBudget(result.columnNames(), chunk.rowCount);
+      const columns = types.map((t, i) => readColumn(chunk!, i, t, 'exact', budget));
       parts.push(jsonRowsBytes(columns, chunk.rowCount, rows > 0));
       for (let r = 0; r < chunk.rowCount; r++) csv.push(columns.map((col) => cellText(col, r, 'csv')));
       rows += chunk.rowCount;

@@ -274,11 +274,9 @@ export function jsonValue(v: DuckDBValue): string {
  */
 export function cellText(col: Column, i: number, mode: 'json' | 'csv'): string {
   if (col.kind === 'other') {
-    const v = col.values[i];
-    if (mode === 'json') return jsonValue(v);
-    if (v === null) return '';
-    if (typeof v === 'string') return v;
-    const text = jsonValue(v);
+    const text = col.texts[i];
+    if (mode === 'json') return text ?? 'null';
+    if (text === null) return '';
     return text.startsWith('"') ? (JSON.parse(text) as string) : text;
   }
   if (col.valid !== null && (col.valid[i >>> 3] & (1 << (i & 7))) === 0) return mode === 'json' ? 'null' : '';
@@ -602,7 +600,7 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
           writeString(col.data, col.offsets[r], col.offsets[r + 1], clean[c]);
           break;
         }
-        case Cell.Other: writeUtf8(jsonValue((columns[c] as Extract<Column, { kind: 'other' }>).values[r])); break;
+        case Cell.Other: writeUtf8((columns[c] as Extract<Column, { kind: 'other' }>).texts[r] ?? 'null'); break;
       }
     }
     ensure(1);

@@ -28,6 +28,7 @@ import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
 import { emptySetSql, inHours, type Catalog, type HourRange } from './catalog.js';
+import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
@@ -631,7 +632,8 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, ref
         return null;
       }
       // Read (copied) before the next fetch starts, so DuckDB never runs while this chunk is read.
-      const columns = types.map((t, i) => readColumn(chunk, i, t, req.decimals));
+      const budget = new ChunkBudget(names, chunk.rowCount);
+      const columns = types.map((t, i) => readColumn(chunk, i, t, req.decimals, budget));
       ahead = fetch();
       return { columns, rowCount: chunk.rowCount };
     },

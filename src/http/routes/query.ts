@@ -349,6 +349,12 @@ function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/**
+ * Characters of CSV text built before they are sent: a chunk of long values (up to
+ * 128 MiB of VARCHAR, `chunk-budget.ts`) is sent in slices, never held as one JS string.
+ */
+const CSV_SLICE_CHARS = 1024 * 1024;
+
 async function* csvBody(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
   let rows = 0;
   try {
@@ -362,9 +368,13 @@ async function* csvBody(query: OpenQuery, recorder: ResultRecorder | undefined, 
         // Python's csv reads as a row of no fields: quoted, as Python's csv writer does, it
         // stays a row of one value.
         text += (line === '' ? '""' : line) + '\r\n';
+        if (text.length >= CSV_SLICE_CHARS) {
+          yield record(recorder, text);
+          text = '';
+        }
       }
       rows += chunk.rowCount;
-      yield record(recorder, text);
+      if (text !== '') yield record(recorder, text);
     }
     store(recorder?.result(rows, query.refs));
   } finally {
