@@ -107,6 +107,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     maxRecords: config.buffer.max_records,
     maxAgeMs: config.buffer.max_age_ms,
     maxBytes: config.buffer.max_bytes,
+    maxColumns: config.buffer.max_columns,
     schemaTimeoutMs: config.buffer.schema_timeout_ms,
     lsns: wal,
     workers: FLUSH_WORKERS,

@@ -44,7 +44,7 @@ export async function wireComponents<C extends Catalog = Catalog>(o: ComponentOp
   const catalog = o.catalog?.(storage, pool) ?? (new Catalog(storage, pool, { cacheListings: true }) as C);
   const writer = new ParquetWriter([await instance.connect()], storage, { compression: 'snappy', rowGroupSize: 122_880, namer: new FileNamer('test') });
   const buffers = new BufferManager({
-    maxRecords: 1_000_000, maxAgeMs: 3_600_000, maxBytes: 1 << 30, schemaTimeoutMs: 60_000, workers: 1,
+    maxRecords: 1_000_000, maxAgeMs: 3_600_000, maxBytes: 1 << 30, maxColumns: 500, schemaTimeoutMs: 60_000, workers: 1,
     schemas: new SchemaRegistry((db, m) => catalog.storedSchema(db, m)),
     write: async (snapshot, doneHours) => {
       await o.beforeWrite?.();

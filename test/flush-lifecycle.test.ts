@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parquetFiles, removeDir, sleep, tempDir, TestServer, waitFor } from './harness.js';
+import { inspector, parquetFiles, removeDir, sleep, tempDir, TestServer, waitFor } from './harness.js';
 
 
 test('a buffer reaching STRATA_BUFFER_MAX_RECORDS is flushed without a flush call', async () => {
@@ -125,3 +125,52 @@ test('a failed Parquet COPY: the flush answers 503 naming the file key, the reco
     removeDir(server.dataDir);
   }
 });
+
+// DuckDB holds a snapshot's flush table whole in memory, each column in 256 KiB blocks past
+// 2,048 rows: 500 columns need ~140 MiB however sparse, and under a 100 MB limit every
+// flush failed (storage failing, all writes 503, shutdown exit 1). Such a snapshot is
+// written in pieces of rows instead, still one sorted file per hour.
+for (const memory of ['100MB', '']) {
+  test(`a measurement at the column limit, one field per line, flushes by size and reads back (memory limit ${memory || 'default'})`, async () => {
+    const server = await TestServer.start({
+      STRATA_BUFFER_MAX_RECORDS: '4000', STRATA_BUFFER_MAX_AGE_MS: '3600000',
+      ...(memory === '' ? {} : { STRATA_QUERY_MEMORY_LIMIT: memory }),
+    });
+    try {
+      // time, host, s, n, ok and f0..f494: 500 columns. 4,500 rows over two hours (2,800 and 1,700).
+      const lines = Array.from({ length: 4500 }, (_, i) =>
+        `wide,host=h${i % 3} f${i % 495}=${i}${i % 1000 === 0 ? `,s="v${i}",n=${i}i,ok=${i % 2000 === 0}` : ''} ${1700000000 + i}`);
+      assert.equal((await server.writeLines(lines.join('\n'), 'db=default&precision=s')).status, 204);
+      type Stats = { stats: { records_written: number; flush_errors: number; backpressure: string } };
+      let stats: Stats['stats'];
+      for (let waited = 0; ; waited += 50) {
+        stats = ((await (await fetch(`${server.url}/api/v1/write/stats`)).json()) as Stats).stats;
+        if (stats.records_written === 4500 || stats.flush_errors > 0 || waited > 30_000) break;
+        await sleep(50);
+      }
+      assert.deepEqual([stats.records_written, stats.flush_errors, stats.backpressure], [4500, 0, 'ok'], 'flushed by size without a flush call');
+      assert.equal(parquetFiles(server.dataDir).length, 2);
+      assert.deepEqual(await server.rows('SELECT count(*), count(f7), sum(f7), count(f494), min(time), max(time) FROM wide'),
+        [[4500, 10, 22345, 9, '2023-11-14T22:13:20Z', '2023-11-14T23:28:19Z']]);
+      assert.deepEqual(await server.rows("SELECT host, f7 FROM wide WHERE time >= '2023-11-14T23:00:00Z' AND f7 IS NOT NULL ORDER BY time LIMIT 2"), [['h1', 2977], ['h1', 3472]]);
+      assert.deepEqual(await server.rows('SELECT host, s, n, ok FROM wide WHERE s IS NOT NULL ORDER BY time'),
+        [['h0', 'v0', 0, true], ['h1', 'v1000', 1000, false], ['h2', 'v2000', 2000, true], ['h0', 'v3000', 3000, false], ['h1', 'v4000', 4000, true]]);
+      const duck = await inspector();
+      try {
+        for (const file of parquetFiles(server.dataDir)) {
+          const path = join(server.dataDir, file);
+          const [[columns, unsorted]] = (await duck.runAndReadAll(
+            `SELECT (SELECT count(*) FROM parquet_schema('${path}') WHERE num_children IS NULL), ` +
+            `(SELECT count(*) FROM (SELECT time < lag(time) OVER () AS back FROM '${path}') WHERE back)`,
+          )).getRows();
+          assert.deepEqual([Number(columns), Number(unsorted)], [500, 0], file);
+        }
+      } finally {
+        duck.closeSync();
+      }
+    } finally {
+      assert.equal(await server.stop(), 0);
+      removeDir(server.dataDir);
+    }
+  });
+}

@@ -768,6 +768,104 @@ describe('bytes that are not UTF-8', BOUND, () => {
   });
 });
 
+// Every column is stored and queried densely (DuckDB's flush table, Parquet), so lines
+// each bringing a new key made a measurement cost rows × keys, past what DuckDB can hold:
+// the limit (InfluxDB 3's 500 columns per table, time included) refuses such lines.
+describe('the limit on columns per measurement (time, tags and fields)', BOUND, () => {
+  const past = (what: 'tag' | 'field', key: string, m: string, limit: number): string =>
+    `${what} "${key}" would add a column to measurement "${m}" past its limit of ${limit} columns (time, tags and fields)`;
+  /** `f1=v,…,f{n}=v`. */
+  const fieldList = (n: number, v: number): string => Array.from({ length: n }, (_, k) => `f${k + 1}=${v}`).join(',');
+
+  // time, host and f1..f497: 499 columns; one more fits.
+  const body = [
+    `cl,host=a ${fieldList(497, 1)} ${ns(0)}`,
+    // f498 would be the 500th, f499 the 501st: the line is refused whole and takes no column.
+    `cl,host=b f498=2,f499=2 ${ns(1)}`,
+    `cl,host=c f498=3 ${ns(2)}`,
+    `cl,region=eu f1=4 ${ns(3)}`,
+    `cl,host=e f1=5 ${ns(4)}`,
+  ].join('\n');
+  const endpoints: { name: string; db: string; send: (db: string) => Promise<Response> }[] = [
+    { name: 'InfluxDB v1 /write', db: 'cl_v1', send: (db) => server.post(`/write?db=${db}`, body) },
+    { name: 'InfluxDB v2 /api/v2/write', db: 'cl_v2', send: (db) => server.post(`/api/v2/write?org=o&bucket=${db}`, body) },
+    {
+      name: 'Arc /api/v1/write/line-protocol', db: 'cl_arc',
+      send: (db) => server.post('/api/v1/write/line-protocol', body, { 'x-arc-database': db, 'content-type': 'text/plain' }),
+    },
+  ];
+  for (const e of endpoints) {
+    test(`${e.name}: the default 500; a line that would pass it is refused, naming the key, and adds no column`, async () => {
+      const err = await errorOf(await e.send(e.db), 400);
+      assert.ok(err.error.includes(`line 2: ${past('field', 'f499', 'cl', 500)}`), err.error);
+      assert.ok(err.error.includes(`line 4: ${past('tag', 'region', 'cl', 500)}`), err.error);
+      assert.ok(err.error.endsWith('(accepted=3 rejected=2)'), err.error);
+      await server.flush();
+      const all = await server.query('SELECT * FROM cl ORDER BY time', e.db);
+      assert.equal(all.status, 200, JSON.stringify(all.body).slice(0, 500));
+      assert.equal(all.body.columns.length, 500);
+      assert.ok(!all.body.columns.includes('f499') && !all.body.columns.includes('region'), String(all.body.columns));
+      assert.deepEqual(await server.rows('SELECT time, host, f1, f497, f498 FROM cl ORDER BY time', e.db), [
+        ['2023-11-14T22:13:20Z', 'a', 1, 1, null],
+        ['2023-11-14T22:13:22Z', 'c', null, null, 3],
+        ['2023-11-14T22:13:24Z', 'e', 5, null, null],
+      ]);
+    });
+  }
+
+  test('MessagePack: against columns still BUFFERED, per item (row and columnar), the other items stored', async () => {
+    const fields = Object.fromEntries(Array.from({ length: 497 }, (_, k) => [`f${k + 1}`, 1.5]));
+    await expect204(await server.post('/api/v1/write/msgpack', packr.pack({ m: 'clmp', t: 1700000000000, tags: { host: 'a' }, fields }), { 'x-arc-database': 'clmp' }));
+    // Not flushed: the 499 columns are known from the buffer only.
+    const err = await errorOf(await server.post('/api/v1/write/msgpack', packr.pack([
+      { m: 'clmp', t: 1700000001000, tags: { host: 'b' }, fields: { f1: 2.5, x: 2.5, y: 2.5 } },
+      { m: 'clmp', columns: { time: [1700000002000, 1700000003000], host: ['c', 'd'], z: [3.5, 4.5], w: [3.5, 4.5] } },
+      { m: 'clmp', t: 1700000004000, tags: { host: 'e' }, fields: { y: 5.5 } },
+      { m: 'clmp', t: 1700000005000, tags: { host: 'f' }, fields: { x: 6.5 } },
+    ]), { 'x-arc-database': 'clmp' }), 400);
+    assert.ok(err.error.includes(`item 0: ${past('field', 'y', 'clmp', 500)}`), err.error);
+    assert.ok(err.error.includes(`item 1: ${past('field', 'w', 'clmp', 500)}`), err.error);
+    assert.ok(err.error.includes(`item 3: ${past('field', 'x', 'clmp', 500)}`), err.error);
+    // The columnar item's two rows are refused, each named by the item.
+    assert.ok(err.error.endsWith('(accepted=1 rejected=4)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT host, f1, y FROM clmp ORDER BY time', 'clmp'), [['a', 1.5, null], ['e', null, 5.5]]);
+  });
+
+  test('against STORED columns after a restart, and stored files with more columns than the limit', async () => {
+    const first = await TestServer.start({ STRATA_BUFFER_MAX_COLUMNS: '8' });
+    let second: TestServer | undefined;
+    try {
+      // `under`: time, host, f1, f2 (4 columns); `over`: time, host, f1..f6 (8 columns).
+      await expect204(await first.writeLines(`under,host=a ${fieldList(2, 1)} ${ns(0)}\nover,host=a ${fieldList(6, 1)} ${ns(0)}`, 'db=clstored'));
+      await first.flush();
+      assert.equal(await stopWithin(first), 0);
+      // A new process knows the columns from the Parquet files only, and its limit is lower.
+      second = await TestServer.start({ STRATA_BUFFER_MAX_COLUMNS: '5' }, first.dataDir);
+      const all = await second.query('SELECT * FROM over', 'clstored');
+      assert.equal(all.status, 200, JSON.stringify(all.body));
+      assert.deepEqual(all.body.columns, ['time', 'host', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6']);
+      const err = await errorOf(await second.writeLines([
+        `under,host=b f3=2 ${ns(1)}`,
+        `under,host=c f4=3 ${ns(2)}`,
+        `over,host=b ${fieldList(6, 2)} ${ns(1)}`,
+        `over,host=c f7=3 ${ns(2)}`,
+      ].join('\n'), 'db=clstored'), 400);
+      assert.ok(err.error.includes(`line 2: ${past('field', 'f4', 'under', 5)}`), err.error);
+      assert.ok(err.error.includes(`line 4: ${past('field', 'f7', 'over', 5)}`), err.error);
+      assert.ok(err.error.endsWith('(accepted=2 rejected=2)'), err.error);
+      await second.flush();
+      assert.deepEqual(await second.rows('SELECT * FROM under ORDER BY time', 'clstored'),
+        [['2023-11-14T22:13:20Z', 'a', 1, 1, null], ['2023-11-14T22:13:21Z', 'b', null, null, 2]]);
+      assert.deepEqual(await second.rows('SELECT host, f1, f6 FROM over ORDER BY time', 'clstored'), [['a', 1, 1], ['b', 2, 2]]);
+    } finally {
+      await stopWithin(first);
+      if (second !== undefined) assert.equal(await stopWithin(second), 0);
+      removeDir(first.dataDir);
+    }
+  });
+});
+
 // A field named like a tag is stored as `<key>_value` (Arc's rule); where that name is
 // taken by another field of the record, Arc keeps one value and drops the other.
 describe('a field named like a tag whose <key>_value is taken', BOUND, () => {

@@ -58,6 +58,8 @@ export interface BufferManagerOptions {
   workers: number;
   /** Bound on bytes held (approximate heap bytes of buffers and unwritten snapshots). */
   maxBytes: number;
+  /** Most columns a measurement may have, `time` included; rows that would add more are rejected (`SchemaRegistry.check`). */
+  maxColumns: number;
   /** Longest a write waits for the stored schemas of its measurements (`loadSchemas`), ms. */
   schemaTimeoutMs: number;
   lsns?: LsnTracker;
@@ -218,7 +220,7 @@ export class BufferManager {
     const errors: LineError[] = [];
     const full = new Set<MeasurementBuffer>();
     live.forEach((batch, i) => {
-      const check = SchemaRegistry.check(schemas[i], batch);
+      const check = SchemaRegistry.check(schemas[i], batch, this.o.maxColumns);
       const rejected = orMasks(check.rejected, options.omit?.get(batch));
       errors.push(...check.errors);
       const buffer = this.bufferFor(database, batch.measurement);

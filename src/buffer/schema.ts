@@ -6,8 +6,14 @@
  * field key that differs only in ASCII case from a column of the measurement (`usage`
  * beside `Usage`): InfluxDB keys are case-sensitive, but DuckDB, which writes and reads
  * the Parquet files, takes both for one column and refuses to write a table with both.
- * The schema of a measurement seen for the first time since start-up is loaded from
- * its stored Parquet files, so conflicts with data written before a restart are caught too.
+ * So is a tag or field that would add a column past the measurement's column limit
+ * (time, tags and fields together; InfluxDB 3 allows 500 per table): every column is
+ * stored and queried densely (DuckDB's flush table, Parquet), so a measurement whose
+ * lines each bring a new key would cost rows × keys. The schema of a measurement seen
+ * for the first time since start-up is loaded from its stored Parquet files, so
+ * conflicts with data written before a restart are caught too, and stored columns
+ * count toward the limit (files that already have more stay readable and writable;
+ * only new columns are refused).
  */
 import type { ColumnarBatch, FieldColumn, TagColumn } from '../parse/batch.js';
 import type { LineError } from '../errors.js';
@@ -72,9 +78,12 @@ export class SchemaRegistry {
    * type, and rows carrying another type or another spelling are rejected. A row is
    * accepted only when all its columns agree with the schema and with each other (a
    * tag `Host` and a field `host` on one line reject it), and only an accepted row
-   * adds columns, so a rejected line never fixes a column's name or type.
+   * adds columns, so a rejected line never fixes a column's name or type, nor takes
+   * a place under the limit.
+   * @param maxColumns most columns the measurement may have, `time` included: a row
+   *   whose new columns would bring the schema past it is rejected.
    */
-  static check(schema: MeasurementSchema, batch: ColumnarBatch): SchemaCheck {
+  static check(schema: MeasurementSchema, batch: ColumnarBatch, maxColumns: number): SchemaCheck {
     let rejected: Uint8Array | null = null;
     const messages: (string | undefined)[] = [];
     interface Candidate { col: TagColumn | FieldColumn; kind: ColumnKind; key: string; present: (row: number) => boolean }
@@ -118,6 +127,11 @@ export class SchemaRegistry {
         if (!c.present(row)) continue;
         const known = schema.get(c.key);
         if (known === undefined) {
+          // + 1: `time` is a column the schema leaves implicit.
+          if (schema.size + 1 >= maxColumns) {
+            message = `${c.kind === 'tag' ? 'tag' : 'field'} "${c.col.name}" would add a column to measurement "${batch.measurement}" past its limit of ${maxColumns} columns (time, tags and fields)`;
+            break;
+          }
           schema.set(c.key, { name: c.col.name, kind: c.kind });
           added.push(c.key);
         } else if ((message = conflict(c, known)) !== undefined) {

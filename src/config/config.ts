@@ -44,7 +44,11 @@ const schema = z.strictObject({
     list_ttl_ms: int(0),
   }),
   cache: z.strictObject({ dir: z.string(), max_bytes: positiveInt }),
-  buffer: z.strictObject({ max_records: positiveInt, max_age_ms: positiveInt, max_bytes: positiveInt, schema_timeout_ms: positiveInt }),
+  buffer: z.strictObject({
+    max_records: positiveInt, max_age_ms: positiveInt, max_bytes: positiveInt, schema_timeout_ms: positiveInt,
+    // time and one tag or field at least
+    max_columns: int(2),
+  }),
   wal: z.strictObject({
     enabled: flag,
     dir: z.string(),
@@ -94,6 +98,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_BUFFER_MAX_AGE_MS: 'buffer.max_age_ms',
   STRATA_BUFFER_MAX_BYTES: 'buffer.max_bytes',
   STRATA_BUFFER_SCHEMA_TIMEOUT_MS: 'buffer.schema_timeout_ms',
+  STRATA_BUFFER_MAX_COLUMNS: 'buffer.max_columns',
   STRATA_WAL_ENABLED: 'wal.enabled',
   STRATA_WAL_DIR: 'wal.dir',
   STRATA_WAL_SYNC: 'wal.sync',

@@ -190,22 +190,63 @@ export function fieldRecords(col: GrowingFieldColumn, rows: number): FieldColumn
   }
 }
 
+/**
+ * Rows `rows` (indexes into `records`, in the order given) of `records` as new records:
+ * columns copied, tag dictionaries shared.
+ */
+export function selectRows(records: MeasurementRecords, rows: Int32Array): MeasurementRecords {
+  const n = rows.length;
+  const time = new Float64Array(n);
+  for (let i = 0; i < n; i++) time[i] = records.time[rows[i]];
+  const tags = records.tags.map((t): TagColumn => {
+    const codes = new Uint32Array(n);
+    for (let i = 0; i < n; i++) codes[i] = t.codes[rows[i]];
+    return { name: t.name, codes, dictionary: t.dictionary };
+  });
+  const fields = records.fields.map((f): FieldColumn => {
+    const valid = new Uint8Array(n);
+    for (let i = 0; i < n; i++) valid[i] = f.valid[rows[i]];
+    if (f.type === 'string') return { name: f.name, type: f.type, valid, values: Array.from(rows, (row) => f.values[row]) };
+    const values = new (f.values.constructor as new (n: number) => typeof f.values)(n);
+    for (let i = 0; i < n; i++) values[i] = f.values[rows[i]];
+    return { name: f.name, type: f.type, valid, values } as FieldColumn;
+  });
+  return { measurement: records.measurement, rowCount: n, time, tags, fields };
+}
+
 type ColumnOf<T extends FieldType> = Extract<GrowingFieldColumn, { type: T }>;
 
+// A batch's columns are dense: `columns × rows` slots for the values given. A batch whose
+// slots outgrow SPARSE_FACTOR × (values + rows) + SPARSE_SLACK is closed and the next
+// row starts another, so that lines each bringing a new key (`m f1=1`, `m f2=1`, …)
+// cost memory and time in proportion to what they hold, not rows × keys. Input of up to
+// SPARSE_FACTOR columns, or whose lines each carry a SPARSE_FACTOR-th of its keys, never
+// reaches it.
+const SPARSE_FACTOR = 16;
+const SPARSE_SLACK = 256;
+
 /**
- * Builds a `ColumnarBatch` one record at a time, for row-oriented input (line
+ * Builds `ColumnarBatch`es one record at a time, for row-oriented input (line
  * protocol, MessagePack row items; `RowStage.emit` feeds it). Columns are created on
  * first use and are NULL in earlier rows. Setting the same key twice in one row keeps
  * the last value, as InfluxDB does for duplicate field keys; setting it with another
  * type makes a second column of that name, which the buffer resolves against the
- * measurement's schema.
+ * measurement's schema. Sparse rows are split into several batches (see SPARSE_FACTOR),
+ * in row order.
  *
  * Usage: `addRow(timeUs, line)`, then `setTag`/`setFloat`/... for that row.
  */
 export class BatchBuilder {
   readonly measurement: string;
+  private readonly initialCapacity: number;
   private capacity: number;
   private rows = 0;
+  /** Values set in the current batch, and its columns. */
+  private cells = 0;
+  private columns = 0;
+  /** Batches closed for being sparse, and their rows. */
+  private readonly closed: ColumnarBatch[] = [];
+  private closedRows = 0;
   private time: Float64Array;
   private sourceLine: Int32Array;
   private readonly tagColumns = new Map<string, GrowingTagColumn>();
@@ -220,18 +261,20 @@ export class BatchBuilder {
 
   constructor(measurement: string, initialCapacity = 64) {
     this.measurement = measurement;
-    this.capacity = Math.max(1, initialCapacity);
+    this.initialCapacity = Math.max(1, initialCapacity);
+    this.capacity = this.initialCapacity;
     this.time = new Float64Array(this.capacity);
     this.sourceLine = new Int32Array(this.capacity);
   }
 
   /** Number of rows added so far (including the current one). */
   get rowCount(): number {
-    return this.rows;
+    return this.closedRows + this.rows;
   }
 
   /** Starts a new record at `timeUs` (integral µs since the epoch) from source line/item `sourceLine`. */
   addRow(timeUs: number, sourceLine: number): void {
+    if (this.columns * this.rows > SPARSE_FACTOR * (this.cells + this.rows) + SPARSE_SLACK) this.close();
     if (this.rows === this.capacity) this.growTo(this.capacity * 2);
     this.time[this.rows] = timeUs;
     this.sourceLine[this.rows] = sourceLine;
@@ -244,10 +287,12 @@ export class BatchBuilder {
     if (col === undefined) {
       col = newTagColumn(flatString(key), this.capacity);
       this.tagColumns.set(col.name, col);
+      this.columns++;
     }
     let code = col.index.get(value);
     if (code === undefined) code = addTagValue(col, flatString(value));
     col.codes[this.rows - 1] = code;
+    this.cells++;
   }
 
   /** Sets float64 field `key` of the current row. */
@@ -255,6 +300,7 @@ export class BatchBuilder {
     const col = this.floatColumns.get(key) ?? this.addField(this.floatColumns, key, 'float64');
     col.values[this.rows - 1] = value;
     col.valid[this.rows - 1] = 1;
+    this.cells++;
   }
 
   /** Sets int64 field `key` of the current row; a `number` must be a safe integer, a `bigint` within int64. */
@@ -262,6 +308,7 @@ export class BatchBuilder {
     const col = this.intColumns.get(key) ?? this.addField(this.intColumns, key, 'int64');
     col.values[this.rows - 1] = typeof value === 'bigint' ? value : BigInt(value);
     col.valid[this.rows - 1] = 1;
+    this.cells++;
   }
 
   /** Sets boolean field `key` of the current row. */
@@ -269,6 +316,7 @@ export class BatchBuilder {
     const col = this.boolColumns.get(key) ?? this.addField(this.boolColumns, key, 'bool');
     col.values[this.rows - 1] = value ? 1 : 0;
     col.valid[this.rows - 1] = 1;
+    this.cells++;
   }
 
   /** Sets string field `key` of the current row. */
@@ -276,10 +324,15 @@ export class BatchBuilder {
     const col = this.stringColumns.get(key) ?? this.addField(this.stringColumns, key, 'string');
     col.values[this.rows - 1] = flatString(value);
     col.valid[this.rows - 1] = 1;
+    this.cells++;
   }
 
-  /** Returns the finished batch; the builder must not be used afterwards. */
-  build(): ColumnarBatch {
+  /** Returns the finished batches (one unless rows were sparse), in row order; the builder must not be used afterwards. */
+  build(): ColumnarBatch[] {
+    return this.rows === 0 ? this.closed : [...this.closed, this.current()];
+  }
+
+  private current(): ColumnarBatch {
     const n = this.rows;
     const tags: TagColumn[] = [];
     for (const t of this.tagColumns.values()) tags.push({ name: t.name, codes: t.codes.subarray(0, n), dictionary: t.dictionary });
@@ -293,10 +346,29 @@ export class BatchBuilder {
     };
   }
 
+  /** Closes the current batch; the next row starts a new one without columns. */
+  private close(): void {
+    this.closed.push(this.current());
+    this.closedRows += this.rows;
+    this.rows = 0;
+    this.cells = 0;
+    this.columns = 0;
+    this.tagColumns.clear();
+    this.floatColumns.clear();
+    this.intColumns.clear();
+    this.boolColumns.clear();
+    this.stringColumns.clear();
+    this.fieldColumns.length = 0;
+    this.capacity = this.initialCapacity;
+    this.time = new Float64Array(this.capacity);
+    this.sourceLine = new Int32Array(this.capacity);
+  }
+
   private addField<T extends FieldType>(columns: Map<string, ColumnOf<T>>, key: string, type: T): ColumnOf<T> {
     const col = newFieldColumn(flatString(key), type, this.capacity);
     columns.set(col.name, col);
     this.fieldColumns.push(col);
+    this.columns++;
     return col;
   }
 

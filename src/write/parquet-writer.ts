@@ -6,6 +6,14 @@
  * is loaded into a connection-local temp table (`snapshot-table.ts`); then one `COPY (… ORDER BY time) TO …
  * (FORMAT parquet)` per UTC hour writes a time-sorted file with statistics into the
  * storage backend's staging directory, and the backend moves it into place atomically.
+ *
+ * DuckDB holds that table whole in memory and cannot spill it; past 2,048 rows each
+ * column takes 256 KiB blocks, so 500 columns need some 140 MiB whatever their values.
+ * A snapshot DuckDB cannot hold under its memory limit would fail every retry, and the
+ * write path with it, so an hour whose table or COPY fails is written again in pieces
+ * of PIECE_ROWS time-sorted rows, each its own small table and staged file, then merged
+ * by one streaming COPY into the hour's one file (one file per hour keeps the WAL's
+ * exactly-once rule, `wal/coverage.ts`).
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +23,11 @@ import { StorageUnavailableError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { hourOf, HOUR_US, type FileNamer } from './layout.js';
 import { quoteLiteral } from '../query/sql-text.js';
+import { selectRows } from '../parse/batch.js';
 import { createSnapshotTable } from './snapshot-table.js';
+
+// One DuckDB vector: a table of up to this many rows takes small segments, not blocks.
+const PIECE_ROWS = 2048;
 
 /** Parquet compression codecs offered by configuration. */
 export type Compression = 'snappy' | 'zstd';
@@ -88,23 +100,36 @@ export class ParquetWriter {
     if (conn === undefined) throw new Error('ParquetWriter: more concurrent writes than connections');
     const table = `strata_flush_${tableSequence++}`;
     try {
-      await createSnapshotTable(conn, table, snapshot);
+      // Whether `table` holds the snapshot; once DuckDB could not, the rest is written in pieces.
+      let whole = await createSnapshotTable(conn, table, snapshot).then(() => true, async (err: unknown) => {
+        if (snapshot.rowCount <= PIECE_ROWS) throw err;
+        await conn.run(`DROP TABLE IF EXISTS ${table}`);
+        return false;
+      });
       const written: WrittenFile[] = [];
       let keys = this.keys.get(snapshot);
       if (keys === undefined) this.keys.set(snapshot, (keys = new Map()));
       // A JSON array: tag keys may hold commas (`m,a\,b=1 …`), which a joined list could not tell apart.
       const tagNames = JSON.stringify(snapshot.tags.map((t) => t.name).sort());
       const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
+      const metadata = `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}}`;
       for (const [hour, rows] of todo) {
         let key = keys.get(hour);
         if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
         const staged = join(this.storage.stagingDir, `${table}_${hour}.parquet`);
         try {
-          await conn.run(
-            `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
-            `TO ${quoteLiteral(staged)} (FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${this.options.rowGroupSize}, ` +
-            `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}})`,
-          );
+          if (whole) {
+            whole = await conn.run(
+              `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
+              `TO ${quoteLiteral(staged)} (${this.format(this.options.rowGroupSize)}, ${metadata})`,
+            ).then(() => true, async (err: unknown) => {
+              if (rows <= PIECE_ROWS) throw err;
+              await rm(staged, { force: true });
+              await conn.run(`DROP TABLE IF EXISTS ${table}`);
+              return false;
+            });
+          }
+          if (!whole) await this.copyInPieces(conn, `${table}_piece`, snapshot, hour, staged, metadata);
         } catch (err) {
           // A partial file would wait for the next start; DuckDB's message names the staging path, clients see the key.
           await rm(staged, { force: true });
@@ -124,6 +149,53 @@ export class ParquetWriter {
       this.free.push(conn);
     }
   }
+
+  /** The COPY options of every file: format, compression, `rowGroupSize` rows per row group. */
+  private format(rowGroupSize: number): string {
+    return `FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${rowGroupSize}`;
+  }
+
+  /**
+   * Writes the rows of `snapshot` in UTC hour `hour` to `staged` as one time-sorted file
+   * with `metadata`, holding no more than PIECE_ROWS of them in DuckDB at a time: each
+   * piece goes through temp table `name` into a staged file of its own, and one COPY
+   * streams those files, in order, into `staged` (row groups of PIECE_ROWS at most:
+   * DuckDB's writer holds a row group of every column in memory).
+   * @throws whatever DuckDB throws; the piece files are removed.
+   */
+  private async copyInPieces(conn: DuckDBConnection, name: string, snapshot: BufferSnapshot, hour: number, staged: string, metadata: string): Promise<void> {
+    const rows = rowsOfHour(snapshot.time, hour);
+    const pieces: string[] = [];
+    try {
+      for (let at = 0; at < rows.length; at += PIECE_ROWS) {
+        // Named after `staged`, so that an error message naming it names the key once mapped.
+        const piece = `${staged}.piece${pieces.length}`;
+        pieces.push(piece);
+        try {
+          await createSnapshotTable(conn, name, selectRows(snapshot, rows.subarray(at, at + PIECE_ROWS)));
+          await conn.run(`COPY (SELECT * FROM ${name}) TO ${quoteLiteral(piece)} (${this.format(PIECE_ROWS)})`);
+        } finally {
+          await conn.run(`DROP TABLE IF EXISTS ${name}`);
+        }
+      }
+      // Pieces lack the columns they hold no value of; DuckDB keeps the files' order, so the rows stay sorted.
+      await conn.run(
+        `COPY (SELECT * FROM read_parquet([${pieces.map(quoteLiteral).join(', ')}], union_by_name = true)) ` +
+        `TO ${quoteLiteral(staged)} (${this.format(Math.min(this.options.rowGroupSize, PIECE_ROWS))}, ${metadata})`,
+      );
+    } finally {
+      await Promise.all(pieces.map((piece) => rm(piece, { force: true })));
+    }
+  }
+}
+
+/** Indexes of the rows of `time` (µs) in UTC hour `hour`, sorted by time (ties in row order). */
+function rowsOfHour(time: Float64Array, hour: number): Int32Array {
+  let n = 0;
+  for (let i = 0; i < time.length; i++) if (hourOf(time[i]) === hour) n++;
+  const rows = new Int32Array(n);
+  for (let i = 0, j = 0; i < time.length; i++) if (hourOf(time[i]) === hour) rows[j++] = i;
+  return rows.sort((a, b) => time[a] - time[b] || a - b);
 }
 
 /** Rows per hour partition, in ascending hour order. */

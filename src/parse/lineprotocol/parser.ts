@@ -1,5 +1,5 @@
 /**
- * InfluxDB line protocol → `ColumnarBatch`, one batch per measurement.
+ * InfluxDB line protocol → `ColumnarBatch`es, one per measurement (more when its lines are sparse, see `BatchBuilder`).
  *
  * Follows the InfluxDB v2 line-protocol reference
  * (https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/) and the
@@ -116,7 +116,7 @@ class Measurement {
 /**
  * Incremental line-protocol parser: `feed` it whole lines in as many pieces as
  * wanted, then call `finish` once. Same-measurement lines from different pieces
- * land in the same batch. `parseLineProtocol` is the one-piece form; `stream.ts`
+ * land in the same batches. `parseLineProtocol` is the one-piece form; `stream.ts`
  * uses this class to parse a large body in chunks.
  */
 export class LineProtocolParser {
@@ -192,7 +192,7 @@ export class LineProtocolParser {
   /** The batches (measurements with no accepted line are left out), errors and count; call once, after the last `feed`. */
   finish(): ParseResult {
     const batches: ColumnarBatch[] = [];
-    for (const m of this.measurements.values()) if (m.builder.rowCount > 0) batches.push(m.builder.build());
+    for (const m of this.measurements.values()) for (const batch of m.builder.build()) batches.push(batch);
     return { batches, errors: this.errors, accepted: this.accepted };
   }
 

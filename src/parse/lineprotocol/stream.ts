@@ -29,7 +29,7 @@ export const TOO_LONG = `line longer than ${constants.MAX_STRING_LENGTH} bytes`;
  *
  * Returns the same `ParseResult` as `parseLineProtocol(body.toString('utf8'), ...)`:
  * line numbers are global to the body, and since one parser takes all chunks,
- * lines of one measurement end up in one batch whatever the chunking. Except that a
+ * lines of one measurement end up in the same batches whatever the chunking. Except that a
  * line whose bytes are not UTF-8 (Latin-1 text, say) is refused (`NOT_UTF8`) instead
  * of being read with U+FFFD for its bad bytes, which would make different names and
  * values one (`caf\xe9` and `caf\xe8`); comments are skipped whatever their bytes. A

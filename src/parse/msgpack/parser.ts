@@ -616,9 +616,7 @@ export class PayloadDecoder {
   finish(): ParseResult {
     const end = this.topEnd >= 0 ? this.topEnd : this.r.pos;
     if (end !== this.r.end) throw bad(`${this.r.end - end} trailing bytes after the top-level value`);
-    for (const builder of this.rowBuilders.values()) {
-      if (builder.rowCount > 0) this.batches.push(builder.build());
-    }
+    for (const builder of this.rowBuilders.values()) for (const batch of builder.build()) this.batches.push(batch);
     return { batches: this.batches, errors: this.errors, accepted: this.accepted };
   }
 
