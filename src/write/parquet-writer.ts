@@ -8,7 +8,8 @@
  * storage backend's staging directory, and the backend moves it into place atomically.
  *
  * DuckDB holds that table whole in memory and cannot spill it; past 2,048 rows each
- * column takes 256 KiB blocks, so 500 columns need some 140 MiB whatever their values.
+ * column takes 256 KiB blocks whatever its values (500 columns do not fit under a 100 MB
+ * limit: test/flush-lifecycle).
  * A snapshot DuckDB cannot hold under its memory limit would fail every retry, and the
  * write path with it, so an hour whose table or COPY fails is written again in pieces
  * of PIECE_ROWS time-sorted rows, each its own small table and staged file, then merged
