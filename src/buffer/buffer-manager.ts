@@ -165,20 +165,21 @@ export class BufferManager {
 
   /**
    * Loads the stored schema of each measurement in `batches` (cached: once per
-   * measurement), waiting at most `schemaTimeoutMs` and only while `signal` (the write's
-   * client is still there) has not aborted. A write calls it before its WAL append and
-   * buffering, so that a storage failure, a stalled storage or a client gone answers
-   * before anything was made durable: an entry whose write was refused or abandoned must
+   * measurement), waiting at most `schemaTimeoutMs` and only until `watch` stops it (e.g.
+   * because the write's client left). `watch` is called only when there is something to
+   * wait for, with a function that stops the wait, and returns a function that stops
+   * watching. A write calls it before its WAL append and buffering, so that a storage
+   * failure, a stalled storage or a client gone answers before anything was made durable: an entry whose write was refused or abandoned must
    * not be replayed into the data after a restart, nor records the client will send again
    * be buffered. A load the write stops waiting for runs on, shared with the writes of the
    * same measurement (it is bounded by the storage client's own timeouts), so that a retry
    * finds it done rather than starting over.
    * @throws BackpressureError 503 with Retry-After (a refused write) when the loads take
-   *   longer than `schemaTimeoutMs`; `signal.reason` once it aborts; whatever loading a
+   *   longer than `schemaTimeoutMs`; the reason `watch` stops the wait with; whatever loading a
    *   measurement's stored schema throws (StorageUnavailableError, DamagedFileError).
    */
-  async loadSchemas(database: string, batches: readonly ColumnarBatch[], signal?: AbortSignal): Promise<void> {
-    // Every write comes here: most find their schemas loaded, and need no timer.
+  async loadSchemas(database: string, batches: readonly ColumnarBatch[], watch?: (stop: (reason: unknown) => void) => () => void): Promise<void> {
+    // Every write comes here: most find their schemas loaded, and need no timer nor watcher.
     const loading = batches.filter((b) => b.rowCount > 0 && !this.o.schemas.loaded(database, b.measurement));
     if (loading.length === 0) return;
     const pending = new Set<string>();
@@ -195,13 +196,15 @@ export class BufferManager {
         503, RETRY_AFTER_FAILING_S,
       ));
     }, this.o.schemaTimeoutMs);
+    const stopWatching = watch?.((reason) => deadline.abort(reason));
     try {
-      await untilAborted(loads, signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]));
+      await untilAborted(loads, deadline.signal);
     } catch (err) {
-      if (deadline.signal.aborted && err === deadline.signal.reason) this.counters.refused++;
+      if (err instanceof BackpressureError) this.counters.refused++;
       throw err;
     } finally {
       clearTimeout(timer);
+      stopWatching?.();
     }
   }
 

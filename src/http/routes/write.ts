@@ -29,7 +29,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BufferManager } from '../../buffer/buffer-manager.js';
 import { BadRequestError, PartialWriteError, WriteAbandonedError, type LineError } from '../../errors.js';
-import type { ColumnarBatch } from '../../parse/batch.js';
 import { parseDecodedWrite, type BodyFormat } from '../../parse/body.js';
 import { nowMicros, parsePrecision } from '../../parse/time.js';
 import type { WriteAheadLog } from '../../wal/wal.js';
@@ -76,7 +75,9 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       // A body without a single valid record has nothing to make durable.
       let lsn: number | undefined;
       if (parsed.accepted > 0) {
-        await loadSchemas(o.buffers, request, reply, database, parsed.batches);
+        // Given up, nothing of the request taken, once its client disconnects: the client
+        // will send the records again, so taking them too could store them twice.
+        await o.buffers.loadSchemas(database, parsed.batches, (stop) => whenGone(request.raw, reply.raw, () => stop(new WriteAbandonedError())));
         if (o.wal !== undefined) lsn = await o.wal.append(decoded);
       }
       let ingested;
@@ -109,21 +110,4 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
     stats: o.buffers.stats(),
     wal: o.wal === undefined ? { enabled: false } : { enabled: true, ...o.wal.stats() },
   }));
-}
-
-/**
- * `buffers.loadSchemas` for one request, given up (nothing of the request taken) once its
- * client disconnects: the client will send the records again, so taking them too could
- * store them twice.
- * @throws WriteAbandonedError (499) when the client is gone; whatever `loadSchemas` throws.
- */
-async function loadSchemas(buffers: BufferManager, request: FastifyRequest, reply: FastifyReply, database: string,
-  batches: readonly ColumnarBatch[]): Promise<void> {
-  const client = new AbortController();
-  const stopWatching = whenGone(request.raw, reply.raw, () => client.abort(new WriteAbandonedError()));
-  try {
-    await buffers.loadSchemas(database, batches, client.signal);
-  } finally {
-    stopWatching();
-  }
 }
