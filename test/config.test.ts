@@ -46,7 +46,8 @@ function runMain(env: Record<string, string | undefined>, timeoutMs = 15_000): P
     };
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); onData(); });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); onData(); });
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the last stderr chunk can arrive after 'exit'.
+    child.once('close', (code) => {
       clearTimeout(timer);
       removeDir(dataDir);
       resolve({ code: started ? 'started' : code, stderr, stdout });

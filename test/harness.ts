@@ -58,7 +58,7 @@ export class TestServer {
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${output}`)));
+      child.once('close', (code) => reject(new Error(`server exited with ${code} before listening:\n${output}`)));
       setTimeout(() => reject(new Error(`server did not start in 20 s:\n${output}`)), 20_000).unref();
     });
     const server = new TestServer(dataDir, url, child, output);

@@ -61,7 +61,7 @@ export class S3TestServer {
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`S3 server exited with ${code}:\n${output}`)));
+      child.once('close', (code) => reject(new Error(`S3 server exited with ${code}:\n${output}`)));
       setTimeout(() => reject(new Error(`S3 server did not start in 10 s:\n${output}`)), 10_000).unref();
     });
     this.child = child;
