@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
@@ -909,4 +910,33 @@ describe('database selection', BOUND, () => {
     assert.deepEqual(await server.rows('SELECT * FROM hdr', loser), []);
     assert.equal(hasDatabaseDir(server, loser), false);
   });
+
+  test('a repeated x-arc-database header is refused (Node would join it into one name, "a, a"), on writes and queries', async () => {
+    const name = unique('twice');
+    const headers = ['x-arc-database', name, 'X-Arc-Database', name];
+    const write = await rawPost(server, '/api/v1/write/line-protocol', 'twice v=1', headers);
+    assert.equal(write.status, 400, write.body);
+    assert.match(write.body, /given more than once \(repeated x-arc-database header\)/);
+    const query = await rawPost(server, '/api/v1/query', JSON.stringify({ sql: 'SELECT 1 AS one' }), [...headers, 'content-type', 'application/json']);
+    assert.equal(query.status, 400, query.body);
+    assert.match(query.body, /repeated x-arc-database header/);
+    assert.equal(hasDatabaseDir(server, name), false);
+    assert.equal(hasDatabaseDir(server, `${name}, ${name}`), false);
+  });
 });
+
+/** POST with headers given as Node's raw list (name, value, …), which may repeat a name. */
+function rawPost(s: TestServer, path: string, body: string, headers: string[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, s.url);
+    // A raw list replaces Node's defaults, Host included (Node's server answers 400 without it).
+    const req = request(url, { method: 'POST', headers: ['host', url.host, ...headers] }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -10,9 +10,16 @@ import { nameError } from '../parse/names.js';
 export const DEFAULT_DATABASE = 'default';
 
 /**
- * @throws BadRequestError when the database is given twice, or the name would escape the data directory (`..`, `/`, NUL) or is too long.
+ * @throws BadRequestError when the database is given twice (a repeated `x-arc-database`
+ *   header, `db` or `bucket` parameter), or the name would escape the data directory
+ *   (`..`, `/`, NUL) or is too long.
  */
 export function databaseOf(request: FastifyRequest): string {
+  // Node joins a repeated header into one value ("a, a", as RFC 9110 allows), which would
+  // name a database of its own: count the raw headers instead.
+  if (headerCount(request.raw.rawHeaders, 'x-arc-database') > 1) {
+    throw new BadRequestError('the database is given more than once (repeated x-arc-database header)');
+  }
   const header = request.headers['x-arc-database'];
   const query = request.query as Record<string, string | string[] | undefined>;
   const name = (typeof header === 'string' && header !== '' ? header : undefined) ?? query.db ?? query.bucket ?? DEFAULT_DATABASE;
@@ -20,4 +27,11 @@ export function databaseOf(request: FastifyRequest): string {
   const error = nameError('database', name);
   if (error !== undefined) throw new BadRequestError(`invalid database name: ${error}`);
   return name;
+}
+
+/** How many times the header `lowerName` appears in Node's `rawHeaders` (name, value, name, …). */
+function headerCount(rawHeaders: readonly string[], lowerName: string): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === lowerName) count++;
+  return count;
 }
