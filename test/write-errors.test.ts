@@ -708,6 +708,29 @@ describe('MessagePack', BOUND, () => {
     assert.deepEqual(await server.rows('SELECT host, v FROM colm ORDER BY time', 'mpcol'), [['a', 1.5], ['b', 2.5]]);
   });
 
+  // Stored, they read back as JSON null: refused as line protocol refuses them (and InfluxDB).
+  test('NaN and ±Infinity field values (float64 and float32, row and columnar): 400 naming item, field and value, the other items stored', async () => {
+    const float32 = Buffer.from(encode({ m: 'mpnf', t: 1700000003000, tags: { host: 'd' }, fields: { v: -Infinity } }, { forceFloat32: true }));
+    assert.ok(float32.includes(Buffer.from([0xca, 0xff, 0x80, 0, 0])), 'sent as float32');
+    const body = Buffer.concat([
+      Buffer.from([0x95]), // fixarray of 5 items
+      packr.pack({ m: 'mpnf', t: 1700000000000, tags: { host: 'a' }, fields: { v: 1.5 } }),
+      packr.pack({ m: 'mpnf', t: 1700000001000, tags: { host: 'b' }, fields: { v: NaN } }),
+      packr.pack({ m: 'mpnf', columns: { time: [1700000002000, 1700000002500], host: ['c', 'c'], v: [2.5, Infinity] } }),
+      float32,
+      packr.pack({ m: 'mpnf', columns: { time: [1700000004000], host: ['e'], v: [4.5] } }),
+    ]);
+    const err = await errorOf(await server.post('/api/v1/write/msgpack', body, { 'x-arc-database': 'mpnf' }), 400);
+    assert.equal(err.error, "partial write: item 1: field 'v': float value NaN is not a finite number; " +
+      "item 2: column 'v' row 1: float value Infinity is not a finite number; " +
+      "item 3: field 'v': float value -Infinity is not a finite number (accepted=2 rejected=3)");
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT time, host, v FROM mpnf ORDER BY time', 'mpnf'), [
+      ['2023-11-14T22:13:20Z', 'a', 1.5],
+      ['2023-11-14T22:13:24Z', 'e', 4.5],
+    ]);
+  });
+
   test('a type conflict with buffered data is reported per item', async () => {
     await expect204(await mp({ m: 'mptc', t: 1700000000000, fields: { x: 1.5 } }, 'mptc'));
     const err = await errorOf(await mp([

@@ -549,6 +549,22 @@ const itemErrors: [string, unknown, string][] = [
   ['array values', { m: 'cpu', columns: { v: [1, [2]] } }, "column 'v' has unsupported value type array at row 1"],
   ['map values', { m: 'cpu', columns: { v: [null, { a: 1 }] } }, "column 'v' has unsupported value type map at row 1"],
   ['uint64 column value above int64', { m: 'cpu', columns: { v: [1, u64(18_446_744_073_709_551_615n)] } }, "column 'v' row 1: uint64 value 18446744073709551615 exceeds the int64 range"],
+  // NaN and ±Infinity (float64 and float32, on both the float64 fast path and readValue's):
+  // stored, they read back as JSON null. The whole columnar item is refused, as for any bad value.
+  ['NaN float64 field', { m: 'cpu', fields: { v: f64(NaN) } }, "field 'v': float value NaN is not a finite number"],
+  ['NaN float64 field with a signalling payload', { m: 'cpu', fields: { v: new Wire([0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 1]) } }, "field 'v': float value NaN is not a finite number"],
+  ['+Infinity float32 field', { m: 'cpu', fields: { v: f32(Infinity) } }, "field 'v': float value Infinity is not a finite number"],
+  ["-Infinity in an 'f' array", { m: 'cpu', f: [1.5, f64(-Infinity)] }, "field 'field_1': float value -Infinity is not a finite number"],
+  ['NaN float32 field among good ones', { m: 'cpu', fields: { a: 1.5, v: f32(NaN), b: 2 } }, "field 'v': float value NaN is not a finite number"],
+  ['NaN float64 column value', { m: 'cpu', columns: { v: [1.5, f64(NaN)] } }, "column 'v' row 1: float value NaN is not a finite number"],
+  ['+Infinity float64 first column value', { m: 'cpu', columns: { v: [null, f64(Infinity), 2.5] } }, "column 'v' row 1: float value Infinity is not a finite number"],
+  ['-Infinity float32 column value after ints', { m: 'cpu', columns: { time: [1_767_225_600, 1_767_225_601], v: [1, f32(-Infinity)] } }, "column 'v' row 1: float value -Infinity is not a finite number"],
+  ['NaN float32 first column value', { m: 'cpu', columns: { v: [f32(NaN)] } }, "column 'v' row 0: float value NaN is not a finite number"],
+  // The time refuses them as out of range already.
+  ['NaN t', { m: 'cpu', t: f64(NaN), fields: { v: 1 } }, 'timestamp NaN is out of range'],
+  ['+Infinity float32 t', { m: 'cpu', t: f32(Infinity), fields: { v: 1 } }, 'timestamp Infinity is out of range'],
+  ['NaN time', { m: 'cpu', columns: { time: [1_767_225_600, f64(NaN)], v: [1, 2] } }, 'timestamp NaN at row 1 is out of range'],
+  ['-Infinity float32 time', { m: 'cpu', columns: { time: [f32(-Infinity)], v: [1] } }, 'timestamp -Infinity at row 0 is out of range'],
   ['duplicate column', { m: 'cpu', columns: new Wire([0x82, 0xa1, 0x76, 0x91, 0x01, 0xa1, 0x76, 0x91, 0x02]) }, "duplicate column 'v'"],
   ['non-string column name', { m: 'cpu', columns: new Map([[3, [1]]]) }, 'column name is not a string (got int)'],
   ['only a time column', { m: 'cpu', columns: { time: [1_767_225_600] } }, "columnar item has no non-nil column besides 'time'"],

@@ -356,9 +356,17 @@ function tooLarge(what: string, big: bigint): ItemError {
   return new ItemError(`${what}: uint64 value ${big} exceeds the int64 range`);
 }
 
+// NaN and ±Infinity are refused as line protocol refuses them (InfluxDB has no syntax for
+// them): stored, they would read back as JSON null and poison every aggregate over them.
+function notFinite(what: string, value: number): ItemError {
+  return new ItemError(`${what}: float value ${value} is not a finite number`);
+}
+
 /**
  * Decodes `n` numbers from `first` on (earlier rows were nil) at `r.pos`. float64 values
  * are read straight into the Float64Array; other widths go through `readValue`.
+ * @throws ItemError for a value of another family, a uint64 above int64, or (outside the
+ *   time column) a NaN or ±Infinity float.
  */
 function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime: boolean): NumberColumn {
   const { buf, view, end } = r;
@@ -371,7 +379,10 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
   for (let i = first; i < n; i++) {
     const m = buf[p];
     if (m === 0xcb && p + 9 <= end) {
-      values[i] = view.getFloat64(p + 1);
+      const v = view.getFloat64(p + 1);
+      // A non-finite time is refused by the time range check, with the time's own message.
+      if (!Number.isFinite(v) && !isTime) throw notFinite(`column '${name}' row ${i}`, v);
+      values[i] = v;
       valid[i] = 1;
       floats = true;
       p += 9;
@@ -392,6 +403,7 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
         bigValues.push(big);
       }
     } else if (kind === FLOAT) {
+      if (!Number.isFinite(r.num) && !isTime) throw notFinite(`column '${name}' row ${i}`, r.num);
       floats = true;
     } else {
       throw valueError(name, i, 'number', kind, isTime);
@@ -912,7 +924,10 @@ export class PayloadDecoder {
     const kind = r.readValue();
     switch (kind) {
       case NIL: return;
-      case FLOAT: this.stage.addFloat(key, r.num); return;
+      case FLOAT:
+        if (!Number.isFinite(r.num)) throw notFinite(`field '${key}'`, r.num);
+        this.stage.addFloat(key, r.num);
+        return;
       case BOOL: this.stage.addBool(key, r.num === 1); return;
       case STR: this.stage.addString(key, r.text()); return;
       case INT:
@@ -962,8 +977,9 @@ export class PayloadDecoder {
  *
  * Shapes and item rules: see `PayloadDecoder` (MessagePack spec
  * https://github.com/msgpack/msgpack/blob/master/spec.md; Arc contract §2). Column and
- * field types come from the wire markers: float32/float64 → float64, every integer family
- * → int64 (exact beyond 2^53, uint64 above 2^63-1 rejected), str → tag or string field
+ * field types come from the wire markers: float32/float64 → float64 (NaN and ±Infinity
+ * rejected), every integer family → int64 (exact beyond 2^53, uint64 above 2^63-1
+ * rejected), str → tag or string field
  * (a str that is not UTF-8 rejects its item), bool → bool, nil → NULL. Times are converted to µs; `nowUs` stands in where none is sent.
  *
  * @param body the decompressed request body
