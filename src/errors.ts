@@ -5,6 +5,7 @@
  * mapping to HTTP codes happens in exactly one place (`http/error-handler.ts`).
  * Anything thrown that is not a `StrataError` is an engine fault and becomes 500.
  */
+import type { LineErrors } from './parse/line-errors.js';
 
 /**
  * Base class: `statusCode` is the HTTP status, `code` a stable machine-readable name,
@@ -38,30 +39,22 @@ export class PayloadTooLargeError extends StrataError {
   }
 }
 
-/** One rejected line (line protocol, 1-based) or item (MessagePack, 0-based index). */
-export interface LineError {
-  /** 1-based line number for line protocol, 0-based item/row index for MessagePack. */
-  readonly line: number;
-  readonly message: string;
-}
-
 /**
  * 400 for a write where some lines were rejected. Follows InfluxDB's partial write:
  * the valid records of the same body were accepted and are not lost; the message
- * names the first rejected lines and says how many were dropped.
+ * names the first rejected lines (`errors.first`) and says how many were dropped
+ * (`rejected`, every one counted).
  */
 export class PartialWriteError extends StrataError {
   readonly accepted: number;
   readonly rejected: number;
-  readonly lineErrors: readonly LineError[];
-  constructor(lineErrors: readonly LineError[], accepted: number, unit = 'line') {
-    const shown = lineErrors.slice(0, 10).map((e) => `${unit} ${e.line}: ${e.message}`);
-    const more = lineErrors.length > shown.length ? `; and ${lineErrors.length - shown.length} more` : '';
+  constructor(errors: LineErrors, accepted: number, unit = 'line') {
+    const shown = errors.first.map((e) => `${unit} ${e.line}: ${e.message}`);
+    const more = errors.count > shown.length ? `; and ${errors.count - shown.length} more` : '';
     const prefix = accepted > 0 ? 'partial write' : 'write rejected';
-    super(`${prefix}: ${shown.join('; ')}${more} (accepted=${accepted} rejected=${lineErrors.length})`, 400, 'partial_write');
+    super(`${prefix}: ${shown.join('; ')}${more} (accepted=${accepted} rejected=${errors.count})`, 400, 'partial_write');
     this.accepted = accepted;
-    this.rejected = lineErrors.length;
-    this.lineErrors = lineErrors;
+    this.rejected = errors.count;
   }
 }
 

@@ -139,6 +139,32 @@ describe('rejected lines among good ones (partial write)', BOUND, () => {
     await server.flush();
     assert.deepEqual(await server.rows('SELECT v FROM many', 'many'), [[0]]);
   });
+
+  // Kept per bad line, their error objects and messages ran a 100 MB heap out of memory
+  // and killed the server; only their count and the first ten may be kept.
+  test('two million bad lines on a 100 MB heap: counted exactly, the first named, the server up', async () => {
+    const small = await TestServer.start({ NODE_OPTIONS: '--max-old-space-size=100' });
+    try {
+      // Line 2 is refused by the buffer's schema check, after the parser refused every later bad line.
+      const body = `flood v=1i ${ns(0)}\nflood v=1.5 ${ns(1)}\n${'x\n'.repeat(1_000_000)}${'flood v=\n'.repeat(1_000_000)}flood v=2i ${ns(2)}\n`;
+      const gzipped = gzipSync(body);
+      assert.ok(gzipped.length < 100_000, `${gzipped.length} B`);
+      const err = await errorOf(await small.post('/write?db=flood', gzipped, { 'content-encoding': 'gzip' }), 400);
+      assert.match(err.error, /^partial write: line 2: field "v" is float64 but measurement "flood" stores it as int64; line 3: missing fields; /);
+      assert.ok(err.error.includes('; line 11: missing fields; and 1999991 more (accepted=2 rejected=2000001)'), err.error.slice(0, 2000));
+      assert.equal(err.accepted, 2);
+      assert.equal(err.rejected, 2_000_001);
+      const stats = (await (await fetch(`${small.url}/api/v1/write/stats`)).json()) as { stats: { records_rejected: number } };
+      assert.equal(stats.stats.records_rejected, 2_000_001);
+      await small.flush();
+      assert.deepEqual(await small.rows('SELECT time, v FROM flood ORDER BY time', 'flood'), [['2023-11-14T22:13:20Z', 1], ['2023-11-14T22:13:22Z', 2]]);
+      await expect204(await small.writeLines(`flood v=3i ${ns(3)}`, 'db=flood'));
+      assert.equal(small.process.exitCode, null, small.output.slice(-2000));
+    } finally {
+      await stopWithin(small);
+      removeDir(small.dataDir);
+    }
+  });
 });
 
 describe('field type conflicts', BOUND, () => {

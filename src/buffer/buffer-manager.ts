@@ -21,7 +21,8 @@
  * `lsns.release` with a snapshot's LSNs once it is written (see `wal/coverage.ts`).
  */
 import type { ColumnarBatch } from '../parse/batch.js';
-import { BackpressureError, FlushError, type LineError } from '../errors.js';
+import { BackpressureError, FlushError } from '../errors.js';
+import { LineErrors } from '../parse/line-errors.js';
 import { untilAborted } from '../storage/abortable.js';
 import { MeasurementBuffer, type BufferSnapshot } from './measurement-buffer.js';
 import { SchemaRegistry } from './schema.js';
@@ -72,7 +73,8 @@ export interface BufferManagerOptions {
 /** Result of `ingest`. */
 export interface IngestResult {
   accepted: number;
-  errors: LineError[];
+  /** The rows rejected for their schema (counted; the first named, by source line). */
+  errors: LineErrors;
 }
 
 /** Counters exposed by `GET /api/v1/write/stats`. */
@@ -220,12 +222,11 @@ export class BufferManager {
     // From here on synchronous: all records of the request reach their buffers before
     // any of those buffers can be snapshotted (see the module comment).
     let accepted = 0;
-    const errors: LineError[] = [];
+    const errors = new LineErrors();
     const full = new Set<MeasurementBuffer>();
     live.forEach((batch, i) => {
-      const check = SchemaRegistry.check(schemas[i], batch, this.o.maxColumns);
+      const check = SchemaRegistry.check(schemas[i], batch, this.o.maxColumns, errors);
       const rejected = orMasks(check.rejected, options.omit?.get(batch));
-      errors.push(...check.errors);
       const buffer = this.bufferFor(database, batch.measurement);
       const before = buffer.bytes;
       const n = buffer.append(batch, rejected, check.skip);
@@ -235,8 +236,7 @@ export class BufferManager {
       if (buffer.rowCount >= this.o.maxRecords) full.add(buffer);
     });
     for (const buffer of full) this.enqueue(buffer);
-    this.counters.rejected += errors.length;
-    if (errors.length > 1) errors.sort((a, b) => a.line - b.line);
+    this.counters.rejected += errors.count;
     return { accepted, errors };
   }
 

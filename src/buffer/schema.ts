@@ -16,7 +16,7 @@
  * only new columns are refused).
  */
 import type { ColumnarBatch, FieldColumn, TagColumn } from '../parse/batch.js';
-import type { LineError } from '../errors.js';
+import type { LineErrors } from '../parse/line-errors.js';
 import { asciiLower } from '../parse/names.js';
 import { storedType, type ColumnKind } from './measurement-buffer.js';
 
@@ -36,8 +36,6 @@ export type StoredSchemaLoader = (database: string, measurement: string) => Prom
 export interface SchemaCheck {
   /** Per row 1 = rejected; null when every row passes. */
   readonly rejected: Uint8Array | null;
-  /** One entry per rejected row, in row order. */
-  readonly errors: LineError[];
   /** Batch columns that are not the schema's column of their name and type (they lost a clash, or all their rows were rejected); none of their values may be buffered. */
   readonly skip: ReadonlySet<TagColumn | FieldColumn>;
 }
@@ -82,8 +80,9 @@ export class SchemaRegistry {
    * a place under the limit.
    * @param maxColumns most columns the measurement may have, `time` included: a row
    *   whose new columns would bring the schema past it is rejected.
+   * @param errors gets each rejected row, by its source line, in row order.
    */
-  static check(schema: MeasurementSchema, batch: ColumnarBatch, maxColumns: number): SchemaCheck {
+  static check(schema: MeasurementSchema, batch: ColumnarBatch, maxColumns: number, errors: LineErrors): SchemaCheck {
     let rejected: Uint8Array | null = null;
     const messages: (string | undefined)[] = [];
     interface Candidate { col: TagColumn | FieldColumn; kind: ColumnKind; key: string; present: (row: number) => boolean }
@@ -151,13 +150,12 @@ export class SchemaRegistry {
       const known = schema.get(c.key);
       if (known === undefined || conflict(c, known) !== undefined) skip.add(c.col);
     }
-    const errors: LineError[] = [];
     if (rejected !== null) {
       for (let row = 0; row < batch.rowCount; row++) {
         const message = messages[row];
-        if (message !== undefined) errors.push({ line: batch.sourceLine[row], message });
+        if (message !== undefined) errors.add(batch.sourceLine[row], message);
       }
     }
-    return { rejected, errors, skip };
+    return { rejected, skip };
   }
 }

@@ -8,7 +8,7 @@
  * validity (a column absent from a row is NULL there, as in InfluxDB's sparse
  * series model).
  */
-import type { LineError } from '../errors.js';
+import type { LineErrors } from './line-errors.js';
 
 /** Physical type of a field column; maps 1:1 to Parquet INT64, DOUBLE, BYTE_ARRAY (UTF8), BOOLEAN. */
 export type FieldType = 'int64' | 'float64' | 'string' | 'bool';
@@ -84,12 +84,13 @@ export interface ColumnarBatch extends MeasurementRecords {
 
 /**
  * What every protocol parser returns for one request body.
- * `errors[i].line` is the 1-based physical line (line protocol) or the 0-based item
- * index (MessagePack); the valid records of the body are in `batches` regardless.
+ * `errors` counts the rejected lines and names the first; their `line` is the 1-based
+ * physical line (line protocol) or the 0-based item index (MessagePack); the valid
+ * records of the body are in `batches` regardless.
  */
 export interface ParseResult {
   batches: ColumnarBatch[];
-  errors: LineError[];
+  errors: LineErrors;
   /** Records accepted, summed over `batches`. */
   accepted: number;
 }

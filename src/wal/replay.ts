@@ -53,7 +53,7 @@ export async function replayWal(d: ReplayDependencies): Promise<ReplaySummary> {
     const ingested = await d.buffers.ingest(write.database, parsed.batches, { lsn, omit });
     d.wal.release([lsn]);
     summary.records += ingested.accepted;
-    summary.rejected += parsed.errors.length + ingested.errors.length;
+    summary.rejected += parsed.errors.count + ingested.errors.count;
     if (d.buffers.full) {
       await d.buffers.flushAll().catch((err: unknown) => d.log.warn({ err }, 'WAL replay: flush failed; records kept and retried'));
     }

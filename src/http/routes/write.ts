@@ -28,7 +28,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BufferManager } from '../../buffer/buffer-manager.js';
-import { BadRequestError, PartialWriteError, WriteAbandonedError, type LineError } from '../../errors.js';
+import { BadRequestError, PartialWriteError, WriteAbandonedError } from '../../errors.js';
 import { parseDecodedWrite, type BodyFormat } from '../../parse/body.js';
 import { nowMicros, parsePrecision } from '../../parse/time.js';
 import type { WriteAheadLog } from '../../wal/wal.js';
@@ -70,8 +70,8 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       const body = await decodeBody(raw, request.headers['content-encoding'], o.maxDecompressedBytes);
       const decoded = { database, format, precision, nowUs: nowMicros(), body };
       const parsed = await parseDecodedWrite(decoded);
-      o.buffers.countRejected(parsed.errors.length);
-      counters.rejected += parsed.errors.length;
+      o.buffers.countRejected(parsed.errors.count);
+      counters.rejected += parsed.errors.count;
       // A body without a single valid record has nothing to make durable.
       let lsn: number | undefined;
       if (parsed.accepted > 0) {
@@ -87,9 +87,11 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
         if (lsn !== undefined) o.wal!.release([lsn]);
       }
       counters.accepted += ingested.accepted;
-      counters.rejected += ingested.errors.length;
-      const errors: LineError[] = [...parsed.errors, ...ingested.errors].sort((a, b) => a.line - b.line);
-      if (errors.length > 0) throw new PartialWriteError(errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line');
+      counters.rejected += ingested.errors.count;
+      // A body may reject millions of lines: only their count and the first are kept.
+      const rejected = parsed.errors;
+      rejected.addAll(ingested.errors);
+      if (rejected.count > 0) throw new PartialWriteError(rejected, ingested.accepted, format === 'msgpack' ? 'item' : 'line');
       void reply.code(204).send();
     };
   };

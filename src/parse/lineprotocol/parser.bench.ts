@@ -48,7 +48,7 @@ const parseTimes: number[] = [];
 let rejected = 0;
 for (let r = 0; r < runs; r++) {
   const t0 = process.hrtime.bigint();
-  for (const t of texts) rejected += parseLineProtocol(t, 'ns', NOW_US).errors.length;
+  for (const t of texts) rejected += parseLineProtocol(t, 'ns', NOW_US).errors.count;
   parseTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
 }
 report('parseLineProtocol', parseTimes);
@@ -56,7 +56,7 @@ report('parseLineProtocol', parseTimes);
 const streamTimes: number[] = [];
 for (let r = 0; r < runs; r++) {
   const t0 = process.hrtime.bigint();
-  for (const b of buffers) rejected += (await parseLineProtocolBody(b, 'ns', NOW_US)).errors.length;
+  for (const b of buffers) rejected += (await parseLineProtocolBody(b, 'ns', NOW_US)).errors.count;
   streamTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
 }
 report('parseLineProtocolBody', streamTimes);

@@ -399,9 +399,9 @@ for (const c of cases) {
   test(c.name, () => {
     const result = parseLineProtocol(c.body, c.precision ?? 'ns', NOW, c.firstLine);
     const expected = c.errors ?? [];
-    assert.deepEqual(result.errors.map((e) => e.line), expected.map((e) => e.line), JSON.stringify(result.errors));
+    assert.deepEqual(result.errors.first.map((e) => e.line), expected.map((e) => e.line), JSON.stringify(result.errors.first));
     expected.forEach((e, k) => {
-      const message = result.errors[k].message;
+      const message = result.errors.first[k].message;
       assert.ok(message.includes(e.includes), `message ${JSON.stringify(message)} lacks ${JSON.stringify(e.includes)}`);
       assert.doesNotMatch(message, /\bline\b/);
     });
@@ -444,7 +444,7 @@ test('parses random decimals to the same double as Number()', () => {
   };
   const texts = Array.from({ length: 120_000 }, (_, k) => (k % 7 === 0 ? decimal().replace('.', '') || '0' : decimal()));
   const result = parseLineProtocol(texts.map((t) => `m v=${t}`).join('\n'), 'ns', NOW);
-  assert.deepEqual(result.errors, []);
+  assert.deepEqual(result.errors.first, []);
   const [batch] = result.batches;
   const values = batch.fields.find((f) => f.name === 'v')!.values as Float64Array;
   assert.equal(values.length, texts.length);
@@ -461,7 +461,7 @@ test('sparse lines (each with a field key of its own) cost slots in proportion t
   const n = 5000;
   const body = Array.from({ length: n }, (_, k) => `m,host=h${k % 3} f${k}=${k}i ${k}`).join('\n');
   const result = parseLineProtocol(body, 'ns', NOW);
-  assert.deepEqual(result.errors, []);
+  assert.deepEqual(result.errors.first, []);
   assert.equal(result.accepted, n);
   assertWellFormed(result);
   let slots = 0;

@@ -15,7 +15,7 @@
  * timestamp, which comes last, before anything else of the row.
  */
 import { BatchBuilder, INT64_MAX, INT64_MIN, flatString, type ColumnarBatch } from '../batch.js';
-import type { LineError } from '../../errors.js';
+import { LineErrors } from '../line-errors.js';
 import { nameError } from '../names.js';
 import { RowStage } from '../row-stage.js';
 import { MICROS_PER_UNIT, inTimeRange, type Precision } from '../time.js';
@@ -125,7 +125,7 @@ export class LineProtocolParser {
   /** µs per timestamp unit, or 0 for `ns`, which divides instead. */
   private readonly multiplier: number;
   private readonly measurements = new Map<string, Measurement>();
-  private readonly errors: LineError[] = [];
+  private readonly errors = new LineErrors();
   private accepted = 0;
 
   private text = '';
@@ -171,7 +171,7 @@ export class LineProtocolParser {
       while (start < end && ((c = text.charCodeAt(start)) === SPACE || c === TAB)) start++;
       if (start < end && c !== HASH) {
         const fault = this.parseLine(start, end, line);
-        if (fault !== undefined) this.errors.push({ line, message: fault });
+        if (fault !== undefined) this.errors.add(line, fault);
       }
       if (newline === -1) break;
       pos = newline + 1;
@@ -183,10 +183,10 @@ export class LineProtocolParser {
 
   /**
    * Records line `line` as rejected for `message` without parsing it: a line the caller
-   * could not turn into text. Call in line order with `feed`, so that errors stay sorted.
+   * could not turn into text.
    */
   rejectLine(line: number, message: string): void {
-    this.errors.push({ line, message });
+    this.errors.add(line, message);
   }
 
   /** The batches (measurements with no accepted line are left out), errors and count; call once, after the last `feed`. */

@@ -5,6 +5,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import { CpuGenerator, FIELD_KEYS, TAG_KEYS } from '../../../bench/tsbs.js';
 import { BadRequestError } from '../../errors.js';
 import type { ColumnarBatch } from '../batch.js';
+import { LineErrors } from '../line-errors.js';
 import { parseMsgpack } from './parser.js';
 
 const NOW = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z in µs
@@ -105,7 +106,7 @@ test('single columnar item: string columns become tags, numbers fields, ms times
     m: 'cpu',
     columns: { time: [1_767_225_600_000, 1_767_225_601_000, 1_767_225_602_000], host: ['a', 'b', 'a'], usage: [1.5, 2.25, -3.5], count: [1, -2, 300000] },
   }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 3);
   assert.equal(r.batches.length, 1);
   const b = r.batches[0];
@@ -122,7 +123,7 @@ test('single columnar item: string columns become tags, numbers fields, ms times
 
 test('single row item: tags, fields and a per-row time', () => {
   const r = parse(pack({ m: 'cpu', t: 1_767_225_600_000, h: 'srv1', tags: { region: 'eu' }, fields: { usage: 95.5, n: 3, ok: true, note: 'hi' } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 1);
   const b = batchOf(r.batches, 'cpu');
   assert.deepEqual(times(b), [NOW]);
@@ -140,7 +141,7 @@ test('batch map: every item decoded, sourceLine is the item index', () => {
     { m: 'cpu', columns: { time: [1_767_225_600], v: [0.5] } },
     { m: 'mem', columns: { time: [1_767_225_601, 1_767_225_602], used: [10, 20] } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 3);
   const mem = batchOf(r.batches, 'mem');
   assert.deepEqual(times(mem), [NOW + 1_000_000, NOW + 2_000_000]);
@@ -155,7 +156,7 @@ test('top-level array of row items: one batch per measurement, rows in order', (
     { m: 'mem', t: 1_767_225_600, fields: { free: 7 } },
     { m: 'cpu', t: 1_767_225_601, tags: { host: 'b' }, fields: { v: 2.5 } },
   ]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 3);
   assert.equal(r.batches.length, 2);
   const cpu = batchOf(r.batches, 'cpu');
@@ -172,7 +173,7 @@ test('batch mixing columnar and row items', () => {
     { m: 'cpu', columns: { time: [1_767_225_601, 1_767_225_602], host: ['c1', 'c2'], v: [2.5, 3.5] } },
     { m: 'cpu', tags: { host: 'r2' }, fields: { v: 4.5 }, t: 1_767_225_603 },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 4);
   assert.equal(r.batches.length, 2);
   const [columnar, rows] = r.batches;
@@ -192,20 +193,20 @@ test("'batch' wins over sibling keys, even invalid ones", () => {
     ['batch', [{ m: 'cpu', fields: { v: 1.5 } }]],
     ['fields', 'ignored'],
   ])));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 1);
   assert.deepEqual(times(batchOf(r.batches, 'cpu')), [NOW]);
 });
 
 test('unknown keys are ignored; a nested batch key is just an unknown key', () => {
   const r = parse(pack([{ m: 'cpu', fields: { v: 1.5 }, extra: { deep: [1, 2] }, batch: [{ m: 'x' }] }]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(r.batches.map((b) => b.measurement), ['cpu']);
 });
 
 test("integer 'm' becomes measurement_<n>", () => {
   const r = parse(pack([{ m: 5, fields: { v: 1.5 } }, { m: 6, columns: { v: [1.5] } }]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(r.batches.map((b) => b.measurement).sort(), ['measurement_5', 'measurement_6']);
 });
 
@@ -218,7 +219,7 @@ test('columnar time unit is guessed from the first value: s, ms, µs, ns', () =>
     { m: 'us', columns: { time: [u64(1_767_225_600_000_000n), u64(1_767_225_600_000_001n)], v: [1, 2] } },
     { m: 'ns', columns: { time: [i64(1_767_225_600_000_000_000n), i64(1_767_225_600_000_001_999n)], v: [1, 2] } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(times(batchOf(r.batches, 's')), [NOW, NOW + 1_000_000]);
   assert.deepEqual(times(batchOf(r.batches, 'ms')), [NOW, NOW + 1_000]);
   assert.deepEqual(times(batchOf(r.batches, 'us')), [NOW, NOW + 1]);
@@ -228,7 +229,7 @@ test('columnar time unit is guessed from the first value: s, ms, µs, ns', () =>
 test('the first value decides the unit for the whole column', () => {
   // 1e12 reads as ms, so the later small value is taken as ms too (Arc's rule).
   const r = parse(enc({ m: 'cpu', columns: { time: [1_767_225_600_000, 5], v: [1, 2] } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(times(r.batches[0]), [NOW, 5_000]);
 });
 
@@ -237,7 +238,7 @@ test('float times: fractions are floored to whole µs', () => {
     { m: 'cpu', columns: { time: [1_767_225_600.25, f64(1_767_225_601)], v: [1, 2] } },
     { m: 'mem', t: 1_767_225_600_000.0015, fields: { v: 1 } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(times(batchOf(r.batches, 'cpu')), [NOW + 250_000, NOW + 1_000_000]);
   assert.deepEqual(times(batchOf(r.batches, 'mem')), [NOW + 1]);
 });
@@ -248,7 +249,7 @@ test('negative (pre-1970) times', () => {
     { m: 'rows', t: -86_400_000_000_000, fields: { v: 1 } },
     { m: 'rows', t: i64(-1_000_000_000_000_000_001n), fields: { v: 2 } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(times(batchOf(r.batches, 'cols')), [-86_400_000_000, -1_500_000]);
   // -86400e12 reads as µs; the ns value beyond 2^53 is floored exactly.
   assert.deepEqual(times(batchOf(r.batches, 'rows')), [-86_400_000_000_000, -1_000_000_000_000_001]);
@@ -260,7 +261,7 @@ test('row time unit is guessed per row', () => {
     { m: 'cpu', t: u64(1_767_225_600_000_000_000n), fields: { v: 2 } },
     { m: 'cpu', t: 1_767_225_600_000, fields: { v: 3 } },
   ]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(times(r.batches[0]), [NOW, NOW, NOW]);
 });
 
@@ -271,7 +272,7 @@ test('missing time → nowUs: no time column, an empty one, no t, nil t', () => 
     { m: 'c', fields: { v: 1 } },
     { m: 'c', t: null, fields: { v: 2 } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(times(batchOf(r.batches, 'a')), [NOW, NOW]);
   assert.deepEqual(times(batchOf(r.batches, 'b')), [NOW, NOW]);
   assert.deepEqual(times(batchOf(r.batches, 'c')), [NOW, NOW]);
@@ -282,7 +283,7 @@ test('ns int64/uint64 times beyond 2^53 convert to exact µs', () => {
     time: [i64(1_767_225_600_123_456_789n), u64(9_007_199_254_740_990_999n), i64(-9_007_199_254_740_990_001n)],
     v: [1, 2, 3],
   } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(times(r.batches[0]), [1_767_225_600_123_456, 9_007_199_254_740_990, -9_007_199_254_740_991]);
 });
 
@@ -293,7 +294,7 @@ test('a whole-number float64 (0xcb 95.0) stays a float64 column and field', () =
     { m: 'cols', columns: { usage: [f64(95), f64(96), f64(-0)] } },
     { m: 'rows', fields: { usage: f64(95) } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(field(batchOf(r.batches, 'cols'), 'usage'), { type: 'float64', values: [95, 96, -0] });
   assert.deepEqual(field(batchOf(r.batches, 'rows'), 'usage'), { type: 'float64', values: [95] });
 });
@@ -303,7 +304,7 @@ test('float32 values become float64', () => {
     { m: 'cols', columns: { v: [f32(0.5), f32(1.25), f32(3)] } },
     { m: 'rows', fields: { v: f32(-2.5), w: f32(0.1) } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(field(batchOf(r.batches, 'cols'), 'v'), { type: 'float64', values: [0.5, 1.25, 3] });
   const rows = batchOf(r.batches, 'rows');
   assert.deepEqual(field(rows, 'v'), { type: 'float64', values: [-2.5] });
@@ -316,7 +317,7 @@ test('int64 and uint64 beyond 2^53 stay exact (BigInt64Array)', () => {
     { m: 'cols', columns: { n: [i64(big), u64(9_223_372_036_854_775_807n), i64(-big), 2 ** 30, -5, u64(4_294_967_296n)] } },
     { m: 'rows', fields: { a: i64(-big), b: u64(big) } },
   ] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(field(batchOf(r.batches, 'cols'), 'n'), {
     type: 'int64', values: [big, 9_223_372_036_854_775_807n, -big, 1_073_741_824n, -5n, 4_294_967_296n],
   });
@@ -329,14 +330,14 @@ test('every integer width types int64, every float width float64', () => {
   const widths = [5, -5, new Wire([0xcc, 200]), new Wire([0xcd, 1, 0]), new Wire([0xce, 0, 1, 0, 0]), new Wire([0xd0, 0x80]),
     new Wire([0xd1, 0xff, 0]), new Wire([0xd2, 0xff, 0xff, 0xff, 0xff]), i64(7n), u64(8n)];
   const r = parse(enc({ m: 'cpu', columns: { n: widths, x: widths.map(() => f32(1)) } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(field(r.batches[0], 'n'), { type: 'int64', values: [5n, -5n, 200n, 256n, 65536n, -128n, -256n, -1n, 7n, 8n] });
   assert.equal(field(r.batches[0], 'x').type, 'float64');
 });
 
 test('a column mixing ints and floats becomes float64 without truncation', () => {
   const r = parse(enc({ m: 'cpu', columns: { v: [1, 2.5, i64(3n), f64(4)] } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(field(r.batches[0], 'v'), { type: 'float64', values: [1, 2.5, 3, 4] });
 });
 
@@ -344,7 +345,7 @@ test('nil → NULL in every column type; an all-nil column is skipped', () => {
   const r = parse(enc({ m: 'cpu', tags: ['host'], columns: {
     host: [null, 'a', null], f: [1.5, null, 2.5], i: [null, null, 3], b: [true, null, false], s: [null, 'x', null], none: [null, null, null],
   } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(tag(b, 'host'), [null, 'a', null]);
   assert.deepEqual(field(b, 'f'), { type: 'float64', values: [1.5, null, 2.5] });
@@ -356,7 +357,7 @@ test('nil → NULL in every column type; an all-nil column is skipped', () => {
 
 test('row fields: nil values are absent; the column is NULL in that row', () => {
   const r = parse(pack([{ m: 'cpu', fields: { a: 1.5, b: null } }, { m: 'cpu', fields: { a: null, b: 2.5 } }]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(field(b, 'a').values, [1.5, null]);
   assert.deepEqual(field(b, 'b').values, [null, 2.5]);
@@ -364,7 +365,7 @@ test('row fields: nil values are absent; the column is NULL in that row', () => 
 
 test("explicit columnar 'tags' list: only those columns are tags, other strings are string fields", () => {
   const r = parse(pack({ m: 'log', tags: ['host', 'missing'], columns: { host: ['a', 'a', null], msg: ['x', 'y', 'x'], level: [1, 2, 3] } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(tagNames(b), ['host']);
   assert.deepEqual(tag(b, 'host'), ['a', 'a', null]);
@@ -378,7 +379,7 @@ test('strings: UTF-8 decoded, long strings, BOMs and U+FFFD kept as sent', () =>
     t: ['é', '日本', '😀', 'a\ufffd', long, long, rawStr([0xef, 0xbb, 0xbf, 0x62])],
     s: ['\ufffd(\ufffd', 'ok', long, 'x'.repeat(300), null, null, null],
   } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(tag(b, 't'), ['é', '日本', '😀', 'a\ufffd', long, long, '\ufeffb']);
   assert.deepEqual(field(b, 's').values, ['\ufffd(\ufffd', 'ok', long, 'x'.repeat(300), null, null, null]);
@@ -386,7 +387,7 @@ test('strings: UTF-8 decoded, long strings, BOMs and U+FFFD kept as sent', () =>
 
 test('row strings: UTF-8 keys, tag values and string fields', () => {
   const r = parse(enc({ m: 'météo', tags: { 'città': 'Zürich' }, fields: { 'température': 21.5, note: '\ufffd' } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = batchOf(r.batches, 'météo');
   assert.deepEqual(tag(b, 'città'), ['Zürich']);
   assert.deepEqual(field(b, 'température').values, [21.5]);
@@ -412,8 +413,8 @@ test('a str that is not UTF-8 rejects its item, wherever it is; the other items 
     { m: 'cpu', fields: { v: 2 } },
   ];
   const r = parse(enc(items));
-  assert.deepEqual(r.errors.map((e) => e.line), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  for (const e of r.errors) assert.match(e.message, /^string at byte \d+ is not valid UTF-8$/);
+  assert.deepEqual(r.errors.first.map((e) => e.line), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  for (const e of r.errors.first) assert.match(e.message, /^string at byte \d+ is not valid UTF-8$/);
   assert.equal(r.accepted, 1);
   assert.deepEqual(field(batchOf(r.batches, 'cpu'), 'v').values, [2n]);
 });
@@ -432,21 +433,21 @@ test('a str longer than the longest string rejects its item; the other items are
   at = body.writeUInt32BE(length, at);
   third.copy(body, at + length);
   const r = parse(body);
-  assert.deepEqual(r.errors.map((e) => e.line), [1]);
-  assert.match(r.errors[0].message, new RegExp(`^string at byte \\d+ is longer than ${constants.MAX_STRING_LENGTH} bytes$`));
+  assert.deepEqual(r.errors.first.map((e) => e.line), [1]);
+  assert.match(r.errors.first[0].message, new RegExp(`^string at byte \\d+ is longer than ${constants.MAX_STRING_LENGTH} bytes$`));
   assert.deepEqual(field(batchOf(r.batches, 'cpu'), 's').values, ['a', 'c']);
 });
 
 test('bools: columns and row fields', () => {
   const r = parse(pack({ batch: [{ m: 'c', columns: { up: [true, false, true] } }, { m: 'r', fields: { up: false } }] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(field(batchOf(r.batches, 'c'), 'up'), { type: 'bool', values: [true, false, true] });
   assert.deepEqual(field(batchOf(r.batches, 'r'), 'up'), { type: 'bool', values: [false] });
 });
 
 test('row tag values: numbers and bools are stringified, nil tags are absent', () => {
   const r = parse(enc({ m: 'cpu', tags: { a: 7, b: 2.5, c: true, d: null, e: u64(18_446_744_073_709_551_615n) }, fields: { v: 1 } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(tagNames(b), ['a', 'b', 'c', 'e']);
   assert.deepEqual([tag(b, 'a'), tag(b, 'b'), tag(b, 'c'), tag(b, 'e')], [['7'], ['2.5'], ['true'], ['18446744073709551615']]);
@@ -454,7 +455,7 @@ test('row tag values: numbers and bools are stringified, nil tags are absent', (
 
 test("'f' array: fields field_0, field_1, …", () => {
   const r = parse(enc({ m: 'cpu', f: [1.5, 2, 'x', null, true] }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(fieldNames(b), ['field_0', 'field_1', 'field_2', 'field_4']);
   assert.deepEqual([field(b, 'field_0').values, field(b, 'field_1').values, field(b, 'field_2').values, field(b, 'field_4').values],
@@ -465,13 +466,13 @@ test("'f' array: fields field_0, field_1, …", () => {
 
 test("'h' present: string → host tag, integer → host_<n>", () => {
   const r = parse(pack([{ m: 'cpu', h: 'srv1', fields: { v: 1 } }, { m: 'cpu', h: 7, fields: { v: 2 } }]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.deepEqual(tag(r.batches[0], 'host'), ['srv1', 'host_7']);
 });
 
 test("'h' absent: no host tag is added (no 'unknown') and tags.host is kept", () => {
   const r = parse(pack([{ m: 'cpu', fields: { v: 1 } }, { m: 'cpu', tags: { host: 'mine' }, fields: { v: 2 } }, { m: 'cpu', h: null, fields: { v: 3 } }]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(tag(b, 'host'), [null, 'mine', null]);
   assert.ok(!b.tags[0].dictionary.includes('unknown'));
@@ -484,7 +485,7 @@ test("'h' present wins over tags.host, as in Arc", () => {
 
 test('a field named like a tag is stored as <name>_value', () => {
   const r = parse(pack({ m: 'cpu', h: 'srv', tags: { region: 'eu' }, fields: { region: 1.5, host: 'x', other: 2.5 } }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   const b = r.batches[0];
   assert.deepEqual(fieldNames(b), ['host_value', 'other', 'region_value']);
   assert.deepEqual(field(b, 'region_value').values, [1.5]);
@@ -501,7 +502,7 @@ test('a field key repeated in one item: the last value wins, as in line protocol
     // Folded before the tag rule: one `host_value`, not a clash with itself.
     { m: 'cpu', t: 1_767_225_602, tags: { host: 'a' }, fields: map('host', 1, 'host', 4.5) },
   ]));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 3);
   const b = batchOf(r.batches, 'cpu');
   assert.deepEqual(fieldNames(b), ['host_value', 'v', 'w']);
@@ -586,7 +587,7 @@ const itemErrors: [string, unknown, string][] = [
 for (const [name, item, message] of itemErrors) {
   test(`item error: ${name}`, () => {
     const r = parse(enc([GOOD_ROW, item, GOOD_COLUMNS]));
-    assert.deepEqual(r.errors, [{ line: 1, message }]);
+    assert.deepEqual(r.errors.first, [{ line: 1, message }]);
     assert.equal(r.accepted, 2);
     const rows = r.batches.filter((b) => b.measurement === 'ok');
     assert.deepEqual(rows.map((b) => Array.from(b.sourceLine)).sort(), [[0], [2]]);
@@ -596,14 +597,14 @@ for (const [name, item, message] of itemErrors) {
 
 test('a single-item payload with an item error reports it at line 0', () => {
   const r = parse(pack({ m: 'cpu', columns: { a: [1, 2], b: [1] } }));
-  assert.deepEqual(r.errors, [{ line: 0, message: "columnar format: array length mismatch (expected 2, got 1 for 'b')" }]);
+  assert.deepEqual(r.errors.first, [{ line: 0, message: "columnar format: array length mismatch (expected 2, got 1 for 'b')" }]);
   assert.deepEqual(r.batches, []);
   assert.equal(r.accepted, 0);
 });
 
 test('a bad row item leaves no trace in the batch of its measurement', () => {
   const r = parse(pack([{ m: 'cpu', fields: { v: 1.5 } }, { m: 'cpu', tags: { extra: 'x' }, fields: { w: 2, bad: [1] } }, { m: 'cpu', fields: { v: 3.5 } }]));
-  assert.equal(r.errors.length, 1);
+  assert.equal(r.errors.count, 1);
   const b = r.batches[0];
   assert.equal(b.rowCount, 2);
   assert.deepEqual(tagNames(b), []);
@@ -613,7 +614,7 @@ test('a bad row item leaves no trace in the batch of its measurement', () => {
 
 test('columnar items with zero rows add nothing and report nothing', () => {
   const r = parse(pack({ m: 'cpu', columns: { time: [], v: [] } }));
-  assert.deepEqual(r, { batches: [], errors: [], accepted: 0 });
+  assert.deepEqual(r, { batches: [], errors: new LineErrors(), accepted: 0 });
 });
 
 // --- Payload-level errors ---
@@ -663,14 +664,14 @@ test('deeply nested values in ignored keys are skipped without recursion', () =>
   const nested = new Uint8Array(depth + 1).fill(0x91);
   nested[depth] = 0xc0;
   const r = parse(enc({ m: 'cpu', fields: { v: 1.5 }, junk: new Wire([...nested]) }));
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 1);
 });
 
 test('ext values (e.g. the timestamp extension) are unsupported values', () => {
   const ts = new Wire([0xd6, 0xff, 0x69, 0x55, 0xb9, 0x80]);
   const r = parse(enc([{ m: 'cpu', columns: { v: [ts] } }, { m: 'cpu', fields: { v: ts }, ext8: new Wire([0xc7, 1, 5, 0]) }]));
-  assert.deepEqual(r.errors, [
+  assert.deepEqual(r.errors.first, [
     { line: 0, message: "column 'v' has unsupported value type ext at row 0" },
     { line: 1, message: "field 'v' has unsupported value type ext" },
   ]);
@@ -682,7 +683,7 @@ test('TSBS columnar body: every value matches what @msgpack/msgpack decodes', ()
   const body = new CpuGenerator({ hosts: 100 }).msgpackColumnar(1000);
   const expected = decode(body) as { m: string; columns: Record<string, (string | number)[]> };
   const r = parse(body);
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.errors.first, []);
   assert.equal(r.accepted, 1000);
   const b = r.batches[0];
   assert.equal(b.measurement, 'cpu');

@@ -17,7 +17,8 @@
  * `./stream.ts` runs it in slices that yield to the event loop.
  */
 import { constants, isUtf8 } from 'node:buffer';
-import { BadRequestError, type LineError } from '../../errors.js';
+import { BadRequestError } from '../../errors.js';
+import { LineErrors } from '../line-errors.js';
 import { BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
 import { nameError } from '../names.js';
 import { RowStage } from '../row-stage.js';
@@ -557,7 +558,7 @@ export class PayloadDecoder {
   private readonly r: Reader;
   private readonly nowUs: number;
   private readonly batches: ColumnarBatch[] = [];
-  private readonly errors: LineError[] = [];
+  private readonly errors = new LineErrors();
   private readonly rowBuilders = new Map<string, BatchBuilder>();
   private accepted = 0;
   private nextIndex = 0;
@@ -651,7 +652,7 @@ export class PayloadDecoder {
       r.pos = end;
     } catch (e) {
       if (!(e instanceof ItemError)) throw e;
-      this.errors.push({ line: index, message: e.message });
+      this.errors.add(index, e.message);
       // Resume after the item, checking the rest of its bytes on the way.
       r.pos = start;
       r.skip(1);

@@ -33,8 +33,8 @@ test('a large body yields to the event loop between items and still decodes ever
   assert.ok(elapsed > 30, `decoding took ${elapsed} ms, too short to show slicing`);
   assert.ok(turns >= 2, `timers ran ${turns} times while decoding for ${elapsed.toFixed(0)} ms`);
   assert.equal(result.accepted, 180_000);
-  assert.equal(result.errors.length, 20_000);
-  assert.deepEqual(result.errors[0], { line: 9, message: "missing required field 'fields' or 'f'" });
+  assert.equal(result.errors.count, 20_000);
+  assert.deepEqual(result.errors.first[0], { line: 9, message: "missing required field 'fields' or 'f'" });
   const cpu = result.batches.find((b) => b.measurement === 'cpu');
   assert.ok(cpu);
   assert.equal(cpu.rowCount, 80_000);
