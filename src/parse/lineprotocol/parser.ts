@@ -107,6 +107,11 @@ class Measurement {
   fieldKeyCount = 0;
   clearTags = -1;
   clearFields = -1;
+  /**
+   * Whether the parser's map holds it: only once a line of it is accepted, so that bad
+   * lines each naming a new measurement leave nothing behind.
+   */
+  listed = false;
 
   constructor(name: string) {
     this.builder = new BatchBuilder(flatString(name));
@@ -124,6 +129,7 @@ export class LineProtocolParser {
   private readonly precision: Precision;
   /** µs per timestamp unit, or 0 for `ns`, which divides instead. */
   private readonly multiplier: number;
+  /** The measurements with an accepted line, in the order of their first. */
   private readonly measurements = new Map<string, Measurement>();
   private readonly errors = new LineErrors();
   private accepted = 0;
@@ -258,7 +264,6 @@ export class LineProtocolParser {
         return undefined;
       }
       m = new Measurement(name);
-      this.measurements.set(m.builder.measurement, m);
     }
     this.lastName = m.builder.measurement;
     this.last = m;
@@ -558,6 +563,10 @@ export class LineProtocolParser {
       }
     }
     stage.emit(m.builder, timeUs, line);
+    if (!m.listed) {
+      this.measurements.set(m.builder.measurement, m);
+      m.listed = true;
+    }
     this.accepted++;
     return undefined;
   }

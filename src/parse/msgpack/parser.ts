@@ -49,6 +49,11 @@ const TWO_32 = 4294967296;
 // Strings up to this many bytes (keys, tag values) are interned by content; longer ones
 // are mostly unique (log lines) and not worth remembering.
 const MAX_CACHED_STRING = 64;
+// Distinct strings interned per payload; later new ones are decoded each time. Payloads
+// repeat a few keys, names and tag values; a table of every distinct string would cost
+// ~80 bytes each for the whole payload, even for the strings of rejected items (a
+// million items each naming a new measurement).
+const MAX_INTERNED_STRINGS = 65536;
 
 // BOMs are data here, not encoding marks, so they are kept.
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
@@ -293,8 +298,10 @@ class Reader {
     // A fresh string from the decoder shares no memory with the body, so unlike substrings
     // of a text body it needs no flatString() to be kept.
     const s = decodeUtf8(this.buf, start, len);
-    this.strings.add(start, len, hash, this.stringValues.length);
-    this.stringValues.push(s);
+    if (this.stringValues.length < MAX_INTERNED_STRINGS) {
+      this.strings.add(start, len, hash, this.stringValues.length);
+      this.stringValues.push(s);
+    }
     return s;
   }
 }
@@ -585,7 +592,8 @@ export class PayloadDecoder {
   private readonly arrayFieldNames: string[] = [];
   /** Field keys of the last row item found to have no key twice, in order. */
   private readonly distinctFieldKeys: string[] = [];
-  private readonly validMeasurements = new Set<string>();
+  /** Measurements of the items accepted so far: their names need no check. */
+  private readonly acceptedMeasurements = new Set<string>();
 
   /** `body`: one decompressed payload; `nowUs`: the time (µs since the epoch) of records without one. */
   constructor(body: Uint8Array, nowUs: number) {
@@ -768,6 +776,7 @@ export class PayloadDecoder {
     if (tags.length === 0 && fields.length === 0) throw new ItemError("columnar item has no non-nil column besides 'time'");
     const time = this.columnTimes(n);
     this.batches.push({ measurement, rowCount: n, time, tags, fields, sourceLine: new Int32Array(n).fill(index) });
+    this.acceptedMeasurements.add(measurement);
     this.accepted += n;
   }
 
@@ -818,11 +827,10 @@ export class PayloadDecoder {
     if (kind === STR) name = r.text();
     else if (kind === INT) name = `measurement_${r.big ?? r.num}`;
     else throw new ItemError(`invalid measurement type: ${KIND_NAMES[kind]}`);
-    // Row items repeat their measurement: check each name once per payload.
-    if (!this.validMeasurements.has(name)) {
-      checkName('measurement', name);
-      this.validMeasurements.add(name);
-    }
+    // Row items repeat their measurement: a name is checked until an item of it is
+    // accepted. Remembered only then, so that items rejected for other faults, each
+    // naming a new measurement, leave nothing behind.
+    if (!this.acceptedMeasurements.has(name)) checkName('measurement', name);
     return name;
   }
 
@@ -851,6 +859,7 @@ export class PayloadDecoder {
     if (builder === undefined) {
       builder = new BatchBuilder(measurement);
       this.rowBuilders.set(measurement, builder);
+      this.acceptedMeasurements.add(measurement);
     }
     stage.emit(builder, timeUs, index);
     this.accepted++;
