@@ -19,6 +19,7 @@ import { HeldTables, IdleSweeper } from './query/held-tables.js';
 import { PreparedStatements } from './query/prepared-statements.js';
 import { lockDown, QueryService } from './query/query-service.js';
 import { ResultCache } from './query/result-cache.js';
+import { quoteLiteral } from './query/sql-text.js';
 import { FileCache } from './storage/file-cache.js';
 import { LocalStorage } from './storage/local.js';
 import { resolveNodeId } from './storage/node-id.js';
@@ -72,8 +73,11 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   if (config.query.memory_limit !== '') duckdbOptions.memory_limit = config.query.memory_limit;
   const instance = await DuckDBInstance.create(':memory:', duckdbOptions);
   const pool = await DuckDBPool.create(instance, config.query.pool_size, config.query.max_queue);
-  // From here on DuckDB touches no file outside Strata's own directories, whatever SQL runs.
   const lockConnection = await instance.connect();
+  // A SET, not a `create` option: DuckDB (1.5.5) reports max_temp_directory_size given
+  // there but does not enforce it, and spills on up to its default, 90 % of free disk.
+  if (config.query.max_spill !== '') await lockConnection.run(`SET GLOBAL max_temp_directory_size = ${quoteLiteral(config.query.max_spill)}`);
+  // From here on DuckDB touches no file outside Strata's own directories, whatever SQL runs.
   await lockDown(lockConnection, [
     resolve(config.storage.data_dir), resolve(storage.stagingDir), resolve(duckdbOptions.temp_directory),
     ...(config.storage.backend === 'local' ? [] : [resolve(config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir)]),

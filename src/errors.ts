@@ -165,6 +165,19 @@ export class ResultTooLargeError extends StrataError {
 }
 
 /**
+ * 422: DuckDB had to spill more of a query's sorts, aggregates or joins to disk (what does
+ * not fit in `STRATA_QUERY_MEMORY_LIMIT`) than `STRATA_QUERY_MAX_SPILL` allows, a bound
+ * shared by every running query; `limit` is that bound as DuckDB prints it (`10.0 GiB`).
+ * The query is refused rather than fill the disk the WAL and Parquet files live on.
+ */
+export class SpillLimitError extends StrataError {
+  constructor(limit: string) {
+    super(`the query needs more temporary disk space than STRATA_QUERY_MAX_SPILL allows (${limit}, shared by all running queries) `
+      + 'for what does not fit in STRATA_QUERY_MEMORY_LIMIT: narrow its time range, aggregate or select less, or retry when fewer large queries run', 422, 'spill_limit');
+  }
+}
+
+/**
  * 503: the query queue is full (`STRATA_QUERY_MAX_QUEUE` waiting queries); the client
  * should retry after `retryAfterSeconds`.
  */

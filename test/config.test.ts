@@ -109,6 +109,8 @@ describe('a bad environment variable stops the server, naming the variable', { c
     [{ STRATA_QUERY_POOL_SIZE: '0' }, 'STRATA_QUERY_POOL_SIZE'],
     [{ STRATA_QUERY_THREADS: '-2' }, 'STRATA_QUERY_THREADS'],
     [{ STRATA_QUERY_MEMORY_LIMIT: 'lots' }, 'STRATA_QUERY_MEMORY_LIMIT'],
+    [{ STRATA_QUERY_MAX_SPILL: '10' }, 'STRATA_QUERY_MAX_SPILL'],
+    [{ STRATA_QUERY_MAX_SPILL: '-1GB' }, 'STRATA_QUERY_MAX_SPILL'],
     [{ STRATA_LOG_LEVEL: 'loud' }, 'STRATA_LOG_LEVEL'],
     [{ STRATA_STORAGE_BACKEND: 'ftp' }, 'STRATA_STORAGE_BACKEND'],
     [{ STRATA_NODE_ID: 'Node-1' }, 'STRATA_NODE_ID'],
@@ -148,6 +150,11 @@ describe('a bad config file stops the server, naming the file or the key', { con
     const level = writeToml('bad-level.toml', tomlWith([[/^level = "info"/m, 'level = 3']]));
     // runMain sets STRATA_LOG_LEVEL by default; unset it so that the file's value counts.
     await assertRefused({ STRATA_CONFIG: level, STRATA_LOG_LEVEL: undefined }, 'log.level');
+  });
+
+  test('[query] max_spill = "lots" → exit 1 naming query.max_spill', async () => {
+    const path = writeToml('bad-spill.toml', tomlWith([[/^max_spill = "10GiB"/m, 'max_spill = "lots"']]));
+    await assertRefused({ STRATA_CONFIG: path }, 'query.max_spill');
   });
 
   test('a misspelt key in the file is reported as an unknown key', async () => {

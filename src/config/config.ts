@@ -18,6 +18,8 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 const positiveInt = int(1);
 /** A TOML boolean, or `true`/`false`/`1`/`0` from the environment. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+/** A size in DuckDB's syntax (`4GB`, `10 GiB`), or empty for DuckDB's default. */
+const duckdbSize = z.string().regex(/^(\d+(\.\d+)?\s*[KMGT]i?B)?$/i, 'expected a DuckDB size such as "4GB"');
 
 const schema = z.strictObject({
   server: z.strictObject({
@@ -60,7 +62,8 @@ const schema = z.strictObject({
   query: z.strictObject({
     pool_size: positiveInt,
     threads: int(0),
-    memory_limit: z.string().regex(/^(\d+(\.\d+)?\s*[KMGT]i?B)?$/i, 'expected a DuckDB size such as "4GB"'),
+    memory_limit: duckdbSize,
+    max_spill: duckdbSize,
     max_queue: positiveInt,
     timeout_ms: positiveInt,
     cache_ttl_ms: int(0),
@@ -109,6 +112,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_QUERY_POOL_SIZE: 'query.pool_size',
   STRATA_QUERY_THREADS: 'query.threads',
   STRATA_QUERY_MEMORY_LIMIT: 'query.memory_limit',
+  STRATA_QUERY_MAX_SPILL: 'query.max_spill',
   STRATA_QUERY_MAX_QUEUE: 'query.max_queue',
   STRATA_QUERY_TIMEOUT_MS: 'query.timeout_ms',
   STRATA_QUERY_CACHE_TTL_MS: 'query.cache_ttl_ms',

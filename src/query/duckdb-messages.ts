@@ -25,3 +25,14 @@ export function withKeys(text: string, keys: ReadonlyMap<string, string>): strin
   for (const [path, key] of keys) out = out.replaceAll(path, key);
   return out;
 }
+
+/**
+ * The bound DuckDB names (`976.5 KiB`) when `message` is its error for a spill beyond
+ * `max_temp_directory_size` ("Out of Memory Error: failed to offload data block of size
+ * 256.0 KiB (768.0 KiB/976.5 KiB used). This limit was set by the
+ * 'max_temp_directory_size' setting. …"); undefined for any other message.
+ */
+export function spillLimitOf(message: string): string | undefined {
+  const m = /^Out of Memory Error: failed to offload data block [^\n]*\([^/\n]*\/([^()\n]*) used\)/.exec(message);
+  return m !== null && message.includes("'max_temp_directory_size'") ? m[1] : undefined;
+}

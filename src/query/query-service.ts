@@ -21,7 +21,7 @@
 import { StatementType, type DuckDBConnection, type DuckDBDataChunk, type DuckDBResult, type DuckDBType } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
-import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, StrataError } from '../errors.js';
+import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, SpillLimitError, StrataError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { asciiLower } from '../parse/names.js';
 import { hourOf } from '../write/layout.js';
@@ -31,7 +31,7 @@ import { emptySetSql, inHours, type Catalog, type HourRange } from './catalog.js
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
-import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
+import { spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
 import { analyzeSql, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
@@ -107,8 +107,8 @@ export interface OpenQuery {
   /**
    * The next chunk, or null at the (real) end.
    * @throws the abort reason (QueryTimeoutError, QueryCancelledError) when interrupted,
-   *   QueryCancelledError when read after `close` before its end; QueryExecutionError,
-   *   also for a result DuckDB failed part-way through.
+   *   QueryCancelledError when read after `close` before its end; SpillLimitError;
+   *   QueryExecutionError, also for a result DuckDB failed part-way through.
    */
   next(): Promise<ResultChunk | null>;
   /** Releases the connection (and the pinned files); call exactly once, also after errors. */
@@ -162,7 +162,8 @@ export class QueryService {
    * @throws QueryRejectedError (400) for empty, oversized, unparsable or non-SELECT SQL,
    *   forbidden table functions, DuckDB parser/binder errors and file access refused by
    *   the lockdown; QueryQueueFullError (503); the signal's reason (QueryTimeoutError
-   *   504, QueryCancelledError); QueryExecutionError (500) when DuckDB fails.
+   *   504, QueryCancelledError); SpillLimitError (422) when DuckDB would spill past
+   *   `STRATA_QUERY_MAX_SPILL`; QueryExecutionError (500) when DuckDB fails otherwise.
    */
   async open(req: QueryRequest): Promise<OpenQuery> {
     const sql = req.sql;
@@ -567,6 +568,8 @@ async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => P
     const message = userText(withoutSqlExcerpt((err as Error).message)
       // Each measurement is read through a subquery, which DuckDB's binder calls a "Values list".
       .replace(/Values list "/g, 'Table "'));
+    const spillLimit = spillLimitOf(message);
+    if (spillLimit !== undefined) throw new SpillLimitError(spillLimit);
     throw USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message);
   }
 }
