@@ -98,6 +98,11 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   const writer = new ParquetWriter(writerConnections, storage, {
     compression: config.parquet.compression, rowGroupSize: config.parquet.row_group_size, namer: new FileNamer(nodeId),
     metadata: wal === undefined ? undefined : (snapshot) => coverageMetadata(wal.id, snapshot.lsns),
+    // Slower, and a sign that STRATA_QUERY_MEMORY_LIMIT is tight for the measurement's width.
+    onPieces: (snapshot, err) => server?.log.warn(
+      { err, database: snapshot.database, measurement: snapshot.measurement, rows: snapshot.rowCount },
+      'flush could not be written whole by DuckDB; writing it in pieces of 2,048 rows',
+    ),
   });
 
   const resultCache = new ResultCache(config.query.cache_ttl_ms, config.query.cache_max_bytes,

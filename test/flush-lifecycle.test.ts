@@ -149,6 +149,16 @@ for (const memory of ['100MB', '']) {
         await sleep(50);
       }
       assert.deepEqual([stats.records_written, stats.flush_errors, stats.backpressure], [4500, 0, 'ok'], 'flushed by size without a flush call');
+      // Under the limit the one flush of 4,500 records falls back to pieces, once: one warning naming it, one count.
+      const pieces = memory === '' ? 0 : 1;
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, new RegExp(`^strata_flushes_in_pieces_total ${pieces}$`, 'm'));
+      const warnings = (): unknown[][] => (server.logLines() as { level: number; msg: string; database?: string; measurement?: string; rows?: number }[])
+        .filter((l) => l.level === 40 && l.msg.includes('pieces of 2,048 rows'))
+        .map((l) => [l.database, l.measurement, l.rows]);
+      // The log travels through a pipe of its own, not with the answers.
+      await waitFor(() => warnings().length >= pieces, 5000);
+      assert.deepEqual(warnings(), memory === '' ? [] : [['default', 'wide', 4500]]);
       assert.equal(parquetFiles(server.dataDir).length, 2);
       assert.deepEqual(await server.rows('SELECT count(*), count(f7), sum(f7), count(f494), min(time), max(time) FROM wide'),
         [[4500, 10, 22345, 9, '2023-11-14T22:13:20Z', '2023-11-14T23:28:19Z']]);

@@ -112,6 +112,7 @@ describe('GET /metrics', () => {
     assert.equal(value(s, 'strata_records_written_total'), 10);
     assert.equal(value(s, 'strata_flushes_total'), 2);
     assert.equal(value(s, 'strata_flush_failures_total'), 0);
+    assert.equal(value(s, 'strata_flushes_in_pieces_total'), 0);
     assert.equal(value(s, 'strata_buffered_records'), 0);
     assert.equal(value(s, 'strata_pending_flush_records'), 0);
     assert.equal(value(s, 'strata_buffer_held_bytes'), 0);

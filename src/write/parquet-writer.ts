@@ -41,6 +41,8 @@ export interface ParquetWriterOptions {
   namer: FileNamer;
   /** Key/value metadata added to every file of a snapshot (the WAL coverage, `wal/coverage.ts`). */
   metadata?: (snapshot: BufferSnapshot) => Readonly<Record<string, string>>;
+  /** Called once per `write` that falls back to pieces, with DuckDB's error that caused it. */
+  onPieces?: (snapshot: BufferSnapshot, err: unknown) => void;
 }
 
 /** A file written by a flush. */
@@ -63,7 +65,7 @@ export class ParquetWriter {
    * instead of leaving a duplicate file.
    */
   private readonly keys = new WeakMap<BufferSnapshot, Map<number, string>>();
-  private readonly written = { files: 0, bytes: 0 };
+  private readonly written = { files: 0, bytes: 0, inPieces: 0 };
 
   /**
    * Keys of the files written, or being written, from `snapshot` (each is registered
@@ -74,8 +76,11 @@ export class ParquetWriter {
     return [...(this.keys.get(snapshot)?.values() ?? [])];
   }
 
-  /** Parquet files put in storage since start, and their total size in bytes (`GET /metrics`). */
-  stats(): { files: number; bytes: number } {
+  /**
+   * Since start (`GET /metrics`): Parquet files put in storage, their total size in bytes,
+   * and `write` calls that fell back to pieces (each once, whether it then succeeded or not).
+   */
+  stats(): { files: number; bytes: number; inPieces: number } {
     return { ...this.written };
   }
 
@@ -101,12 +106,17 @@ export class ParquetWriter {
     if (conn === undefined) throw new Error('ParquetWriter: more concurrent writes than connections');
     const table = `strata_flush_${tableSequence++}`;
     try {
-      // Whether `table` holds the snapshot; once DuckDB could not, the rest is written in pieces.
-      let whole = await createSnapshotTable(conn, table, snapshot).then(() => true, async (err: unknown) => {
-        if (snapshot.rowCount <= PIECE_ROWS) throw err;
+      // DuckDB could not hold or copy `rows` rows of `table`: the rest of the snapshot is
+      // written in pieces, unless `rows` fit in one piece, which would fail the same way.
+      const fallBack = async (err: unknown, rows: number): Promise<false> => {
+        if (rows <= PIECE_ROWS) throw err;
         await conn.run(`DROP TABLE IF EXISTS ${table}`);
+        this.written.inPieces++;
+        this.options.onPieces?.(snapshot, err);
         return false;
-      });
+      };
+      // Whether `table` holds the snapshot.
+      let whole = await createSnapshotTable(conn, table, snapshot).then(() => true, (err: unknown) => fallBack(err, snapshot.rowCount));
       const written: WrittenFile[] = [];
       let keys = this.keys.get(snapshot);
       if (keys === undefined) this.keys.set(snapshot, (keys = new Map()));
@@ -124,10 +134,8 @@ export class ParquetWriter {
               `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
               `TO ${quoteLiteral(staged)} (${this.format(this.options.rowGroupSize)}, ${metadata})`,
             ).then(() => true, async (err: unknown) => {
-              if (rows <= PIECE_ROWS) throw err;
               await rm(staged, { force: true });
-              await conn.run(`DROP TABLE IF EXISTS ${table}`);
-              return false;
+              return fallBack(err, rows);
             });
           }
           if (!whole) await this.copyInPieces(conn, `${table}_piece`, snapshot, hour, staged, metadata);

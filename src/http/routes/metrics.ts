@@ -112,6 +112,7 @@ export class StrataMetrics {
     const written = perScrape(() => sources.writer.stats());
     counter('strata_parquet_files_written_total', 'Parquet files put in storage.', () => written().files);
     counter('strata_parquet_written_bytes_total', 'Bytes of the Parquet files put in storage.', () => written().bytes);
+    counter('strata_flushes_in_pieces_total', 'Snapshot writes DuckDB could not hold or copy whole (its memory limit, mostly), written again in pieces of 2,048 rows.', () => written().inPieces);
 
     const wal = sources.wal;
     if (wal !== undefined) {
