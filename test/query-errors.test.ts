@@ -271,6 +271,44 @@ describe('measurements with no files', BOUND, () => {
     assert.deepEqual(r.body.columns, []);
     assert.deepEqual(r.body.data, []);
   });
+
+  test('any column the query could ask of a missing measurement gives an empty result', async () => {
+    for (const text of [
+      'SELECT host FROM nothing_here',
+      'SELECT host FROM cpu UNION ALL SELECT host FROM nothing_here',
+      // Qualified, also by a name that cpu has too.
+      'SELECT nothing_here.x FROM cpu, nothing_here',
+      'SELECT n.host FROM cpu, nothing_here n',
+      // Unqualified, beside columns of the measurement that has data.
+      'SELECT host, v, x FROM cpu, nothing_here',
+      'SELECT host, n.v FROM (SELECT host, time FROM cpu) c LEFT JOIN nothing_here n ON c.time = n.time',
+      'SELECT * FROM cpu JOIN nothing_here USING (host)',
+      'SELECT * EXCLUDE (x) FROM cpu, nothing_here',
+      'SELECT n.* EXCLUDE (host) FROM cpu, nothing_here n',
+      'SELECT t.b FROM cpu, nothing_here AS t(a, b)',
+      // Correlated: `w` is neither cpu's nor (yet) nothing_here's.
+      'SELECT host FROM cpu WHERE v > (SELECT max(w) FROM nothing_here)',
+      'SELECT host, x FROM cpu, nothing_here, nothing_either',
+    ]) {
+      const r = await sql(text);
+      assert.equal(r.status, 200, `${text}: ${r.text}`);
+      assert.deepEqual({ columns: r.body.columns, data: r.body.data }, { columns: [], data: [] }, text);
+    }
+  });
+
+  test("a binder error of the query's own is a 400, whatever measurement without data it also reads", async () => {
+    // Each with the same query without the measurement that has no data, which answers alike.
+    for (const [text, without, fragment] of [
+      ['SELECT nosuch FROM cpu UNION ALL SELECT 1 FROM nothing_here', 'SELECT nosuch FROM cpu', 'Referenced column "nosuch" not found'],
+      // DuckDB meets nothing_here's unknown `host` first.
+      ["SELECT 1 FROM nothing_here WHERE host = 'a' UNION ALL SELECT nosuch FROM cpu", 'SELECT nosuch FROM cpu', 'Referenced column "nosuch" not found'],
+      ['SELECT c.nosuch, n.v FROM cpu c LEFT JOIN nothing_here n ON c.host = n.host', 'SELECT c.nosuch FROM cpu c', 'Table "c" does not have a column named "nosuch"'],
+      ['SELECT c.host, count(n.v) FROM cpu c, nothing_here n', 'SELECT c.host, count(*) FROM cpu c', 'must appear in the GROUP BY clause'],
+    ] as const) {
+      assertRejected(await sql(text), fragment, text);
+      assertRejected(await sql(without), fragment, without);
+    }
+  });
 });
 
 describe('SHOW commands', BOUND, () => {

@@ -32,6 +32,7 @@ import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
 import { spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
+import { askedColumns, noDataSource } from './no-data.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
 import { analyzeSql, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
@@ -115,6 +116,14 @@ export interface OpenQuery {
   close(): void;
 }
 
+/** A query as rewritten by `QueryService.plan`. */
+interface RewrittenQuery {
+  readonly analyzed: AnalyzedQuery;
+  readonly sources: ReadonlyMap<MeasurementOccurrence, string>;
+  /** The reads of measurements with neither files nor buffered records (`no-data.ts`). */
+  readonly noData: ReadonlySet<MeasurementOccurrence>;
+}
+
 /** A planned query: the SQL to run (undefined: the empty answer), what it reads, its profile. */
 interface Plan {
   sql: string | undefined;
@@ -124,8 +133,8 @@ interface Plan {
   /** See `OpenQuery.deterministic`. */
   deterministic: boolean;
   profile: QueryProfile;
-  /** A referenced measurement has neither files nor buffered records. */
-  missing: boolean;
+  /** The parsed query and each measurement read's source in `sql`; undefined for SHOW and when `sql` is. */
+  query?: RewrittenQuery;
   /** Text DuckDB answers (column names, error messages) with the rewrite it may print put back as the user wrote it. */
   userText: (text: string) => string;
 }
@@ -219,7 +228,7 @@ export class QueryService {
       let plan: Plan;
       try {
         plan = showSql !== undefined
-          ? { sql: showSql, heldRows: '', refs: [], deterministic: true, missing: false, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
+          ? { sql: showSql, heldRows: '', refs: [], deterministic: true, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
           : await this.plan(conn, req, cleanup, attempt > 0);
       } catch (err) {
         // Planning reads the schemas of files no query read before (`plan` has forgotten the listings).
@@ -234,7 +243,10 @@ export class QueryService {
       try {
         return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows), plan.userText) };
       } catch (err) {
-        if (plan.missing && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) return { plan, result: undefined };
+        if (plan.query !== undefined && plan.query.noData.size > 0 && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) {
+          await guard(req.signal, conn, () => bindAsked(conn, plan.query!), plan.userText);
+          return { plan, result: undefined };
+        }
         if (showSql !== undefined) throw err;
         if (err instanceof QueryRejectedError && /^(Failed to extract statements: )?Parser Error/.test(err.message)) {
           // The user's SQL parsed (`plan`); unless the rewrite does not, the error is the query's own (a function raising it).
@@ -265,8 +277,8 @@ export class QueryService {
   }
 
   /**
-   * Parses, checks and rewrites user SQL. `missing` is true when a referenced
-   * measurement has neither files nor buffered records (it reads as an empty table).
+   * Parses, checks and rewrites user SQL. A measurement with neither files nor buffered
+   * records reads as an empty table with only `time` (`noDataSource`).
    */
   private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[], verify: boolean): Promise<Plan> {
     const parser: SqlParser = {
@@ -286,6 +298,7 @@ export class QueryService {
     const deterministic = !analyzed.unseededSample && !analyzed.functions.some((f) => nonDeterministic.has(f));
     const profile: QueryProfile = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 };
     const sources = new Map<MeasurementOccurrence, string>();
+    const noData = new Set<MeasurementOccurrence>();
     await this.heldTables.sweep(conn);
     // Held records first, file listings after (see `listed`): each record exactly once.
     const perRef = new Map<string, { heldTables: string[]; held: readonly BufferSnapshot[] }>();
@@ -317,12 +330,11 @@ export class QueryService {
       return { occurrence, scanned: hours === undefined ? all : inHours(all, hours), all, clockWord };
     });
     const hasData = analyzed.refs.map((ref) => listings.get(refKey(ref))!.length > 0 || perRef.get(refKey(ref))!.heldTables.length > 0);
-    const missing = hasData.includes(false);
     // Local path of each file read -> its storage key, for DuckDB messages that name a file.
     const keys = new Map<string, string>();
     const userText = (text: string): string => withKeys(analyzed.restoreReferences(text, keywords), keys);
     // Nothing but measurements without data: Arc's empty answer, no columns.
-    if (analyzed.refs.length > 0 && !hasData.includes(true)) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, missing, userText };
+    if (analyzed.refs.length > 0 && !hasData.includes(true)) return { sql: undefined, heldRows: '', refs: analyzed.refs, deterministic, profile, userText };
     // A stored file DuckDB could not read (damaged, gone): its message names the local path and
     // quotes the statement. Strata's own errors (S3 unreachable: 503) are already typed and clean.
     // Reading the columns of a long history downloads files (S3) between statements, where a
@@ -375,10 +387,16 @@ export class QueryService {
       }
       if (scan !== undefined) parts.push(scan);
       parts.push(...heldTables);
-      if (parts.length === 0) parts.push('SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false');
+      if (parts.length === 0) {
+        parts.push(noDataSource());
+        noData.add(occurrence);
+      }
       sources.set(occurrence, `(${parts.join(' UNION ALL BY NAME ')})`);
     }
-    return { sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, deterministic, profile, missing, userText };
+    return {
+      sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, deterministic, profile, userText,
+      query: { analyzed, sources, noData },
+    };
   }
 
   /**
@@ -524,6 +542,38 @@ function valuesSql(names: readonly string[], types: readonly string[], rows: rea
  * would otherwise be lost and the query run to its end.
  */
 const REINTERRUPT_MS = 20;
+
+/**
+ * Binds `query` again with each read without data given the columns the query asks of it
+ * (`no-data.ts`): every name it uses, then, should that be ambiguous, only those it asks
+ * by name. Either binding means the error of the first bind came from those unknown
+ * columns.
+ * @throws DuckDB's error of the first of these binds when neither binds: the query's own.
+ */
+async function bindAsked(conn: DuckDBConnection, { analyzed, sources, noData }: RewrittenQuery): Promise<void> {
+  const columnsOf = (o: MeasurementOccurrence): Promise<string[]> => columnNames(conn, `SELECT * FROM ${sources.get(o)!}`);
+  const bind = (asked: ReadonlyMap<MeasurementOccurrence, readonly string[]>): Promise<string[]> =>
+    columnNames(conn, analyzed.render((o) => (asked.has(o) ? `(${noDataSource(asked.get(o))})` : sources.get(o)!)));
+  try {
+    await bind(await askedColumns(analyzed.statement, analyzed.occurrences, noData, columnsOf));
+  } catch (err) {
+    try {
+      await bind(await askedColumns(analyzed.statement, analyzed.occurrences, noData));
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/** The result columns of `sql`, which DuckDB binds but does not run. */
+async function columnNames(conn: DuckDBConnection, sql: string): Promise<string[]> {
+  const prepared = await conn.prepare(sql);
+  try {
+    return Array.from({ length: prepared.columnCount }, (_, i) => prepared.columnName(i));
+  } finally {
+    prepared.destroySync();
+  }
+}
 
 /** Whether `err` is DuckDB's answer to a file it was given that does not exist (any more). */
 function fileGone(err: unknown): boolean {
