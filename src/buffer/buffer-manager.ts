@@ -171,14 +171,16 @@ export class BufferManager {
    * because the write's client left). `watch` is called only when there is something to
    * wait for, with a function that stops the wait, and returns a function that stops
    * watching. A write calls it before its WAL append and buffering, so that a storage
-   * failure, a stalled storage or a client gone answers before anything was made durable: an entry whose write was refused or abandoned must
-   * not be replayed into the data after a restart, nor records the client will send again
-   * be buffered. A load the write stops waiting for runs on, shared with the writes of the
-   * same measurement (it is bounded by the storage client's own timeouts), so that a retry
-   * finds it done rather than starting over.
+   * failure, a stalled storage or a client gone answers before anything was made durable:
+   * an entry whose write was refused or abandoned must not be replayed into the data after
+   * a restart, nor records the client will send again be buffered. A load the write stops
+   * waiting for runs on, shared with the writes of the same measurement (it is bounded by
+   * the storage client's own timeouts), so that a retry finds it done rather than starting
+   * over.
    * @throws BackpressureError 503 with Retry-After (a refused write) when the loads take
-   *   longer than `schemaTimeoutMs`; the reason `watch` stops the wait with; whatever loading a
-   *   measurement's stored schema throws (StorageUnavailableError, DamagedFileError).
+   *   longer than `schemaTimeoutMs`; the reason `watch` stops the wait with; whatever
+   *   loading a measurement's stored schema throws (StorageUnavailableError,
+   *   DamagedFileError).
    */
   async loadSchemas(database: string, batches: readonly ColumnarBatch[], watch?: (stop: (reason: unknown) => void) => () => void): Promise<void> {
     // Every write comes here: most find their schemas loaded, and need no timer nor watcher.

@@ -16,8 +16,8 @@ export const DEFAULT_DATABASE = 'default';
  */
 export function databaseOf(request: FastifyRequest): string {
   // Node joins a repeated header into one value ("a, a", as RFC 9110 allows), which would
-  // name a database of its own: count the raw headers instead.
-  if (headerCount(request.raw.rawHeaders, 'x-arc-database') > 1) {
+  // name a database of its own: `headersDistinct` keeps each.
+  if ((request.raw.headersDistinct['x-arc-database']?.length ?? 0) > 1) {
     throw new BadRequestError('the database is given more than once (repeated x-arc-database header)');
   }
   const header = request.headers['x-arc-database'];
@@ -27,11 +27,4 @@ export function databaseOf(request: FastifyRequest): string {
   const error = nameError('database', name);
   if (error !== undefined) throw new BadRequestError(`invalid database name: ${error}`);
   return name;
-}
-
-/** How many times the header `lowerName` appears in Node's `rawHeaders` (name, value, name, …). */
-function headerCount(rawHeaders: readonly string[], lowerName: string): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === lowerName) count++;
-  return count;
 }

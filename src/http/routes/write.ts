@@ -89,9 +89,8 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       counters.accepted += ingested.accepted;
       counters.rejected += ingested.errors.count;
       // A body may reject millions of lines: only their count and the first are kept.
-      const rejected = parsed.errors;
-      rejected.addAll(ingested.errors);
-      if (rejected.count > 0) throw new PartialWriteError(rejected, ingested.accepted, format === 'msgpack' ? 'item' : 'line');
+      parsed.errors.addAll(ingested.errors);
+      if (parsed.errors.count > 0) throw new PartialWriteError(parsed.errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line');
       void reply.code(204).send();
     };
   };
