@@ -178,6 +178,25 @@ export class SpillLimitError extends StrataError {
 }
 
 /**
+ * 422: a query needed more memory than `STRATA_QUERY_MEMORY_LIMIT`, a bound shared by
+ * every running query, for what DuckDB cannot spill to disk: a `list()` or
+ * `string_agg()` of millions of values, or (`heldRecords`) the records of a measurement
+ * not yet flushed, which each query copies into DuckDB. `limit` is the bound as DuckDB
+ * prints it (`61.0 MiB` for `64MB`). DuckDB's own advice (SET threads, SET memory_limit)
+ * names settings the sandbox locks, so it is not passed on.
+ */
+export class MemoryLimitError extends StrataError {
+  constructor(limit: string, heldRecords?: { database: string; measurement: string }) {
+    const what = heldRecords === undefined ? 'what DuckDB cannot spill to disk'
+      : `the records of ${heldRecords.database}.${heldRecords.measurement} not yet flushed, which queries copy into DuckDB`;
+    const advice = heldRecords === undefined ? 'narrow its time range, aggregate or select less, or retry when fewer large queries run'
+      : 'retry once they are flushed (STRATA_BUFFER_MAX_AGE_MS, or POST /api/v1/write/flush), or raise the limit';
+    super(`the query needs more memory than STRATA_QUERY_MEMORY_LIMIT allows (${limit}, shared by all running queries) for ${what}: ${advice}`,
+      422, 'memory_limit');
+  }
+}
+
+/**
  * 503: the query queue is full (`STRATA_QUERY_MAX_QUEUE` waiting queries); the client
  * should retry after `retryAfterSeconds`.
  */

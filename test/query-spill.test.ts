@@ -1,7 +1,9 @@
 /**
  * End to end: STRATA_QUERY_MAX_SPILL bounds what DuckDB spills to its temp directory (on
- * the disk of the WAL and the Parquet files). A query that needs more is refused with a
- * 422 naming the setting, and the server goes on answering writes and queries.
+ * the disk of the WAL and the Parquet files), STRATA_QUERY_MEMORY_LIMIT what it holds in
+ * memory. A query that needs more of either is refused with a 422 naming the setting
+ * (not DuckDB's advice to SET what the sandbox locks), and the server goes on answering
+ * writes and queries.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -43,5 +45,33 @@ test('a query spilling past STRATA_QUERY_MAX_SPILL: 422 naming the setting; the 
 test('under the default STRATA_QUERY_MAX_SPILL (10GiB) the same query spills and answers', BOUND, async () => {
   await withServer({ STRATA_QUERY_MEMORY_LIMIT: '64MB' }, async (server) => {
     assert.deepEqual(await server.rows(SPILLING), [[2_000_000]]);
+  });
+});
+
+test('a query needing more memory than STRATA_QUERY_MEMORY_LIMIT for what cannot spill: 422 naming the setting', BOUND, async () => {
+  await withServer({ STRATA_QUERY_MEMORY_LIMIT: '64MB' }, async (server) => {
+    for (const sql of ['SELECT len(list(range)) FROM range(30000000)', 'SELECT length(string_agg(range::VARCHAR)) FROM range(30000000)']) {
+      const { status, body } = await server.query(sql);
+      assert.equal(status, 422, `${sql}: ${JSON.stringify(body)}`);
+      assert.match(body.error!, /^the query needs more memory than STRATA_QUERY_MEMORY_LIMIT allows \(61\.0 MiB, shared by all running queries\) for what DuckDB cannot spill to disk: /);
+      assert.ok(!/SET |PRAGMA/.test(body.error!), body.error);
+    }
+    assert.deepEqual(await server.rows('SELECT len(list(range)) FROM range(1000)'), [[1000]]);
+  });
+});
+
+test('unflushed records too wide for STRATA_QUERY_MEMORY_LIMIT: 422 naming the measurement; read once flushed', BOUND, async () => {
+  // 3,000 records of 400 fields: past 2,048 records DuckDB takes a 256 KiB block per column, ~100 MiB.
+  await withServer({ STRATA_QUERY_MEMORY_LIMIT: '64MB', STRATA_QUERY_POOL_SIZE: '1' }, async (server) => {
+    const fields = (r: number): string => Array.from({ length: 400 }, (_, c) => `f${c}=${r + c}`).join(',');
+    const lines = Array.from({ length: 3000 }, (_, r) => `wide,host=h${r % 10} ${fields(r)} ${1_700_000_000 + r}`);
+    assert.equal((await server.writeLines(lines.join('\n'), 'db=mem&precision=s')).status, 204);
+    const { status, body } = await server.query('SELECT count(*), sum(f399) FROM wide', 'mem');
+    assert.equal(status, 422, JSON.stringify(body));
+    assert.match(body.error!, /^the query needs more memory than STRATA_QUERY_MEMORY_LIMIT allows \(61\.0 MiB, shared by all running queries\) for the records of mem\.wide not yet flushed, which queries copy into DuckDB: retry once they are flushed/);
+    assert.ok(!/SET |PRAGMA/.test(body.error!), body.error);
+    await server.flush();
+    // Σ (r + 399) over r < 3,000.
+    assert.deepEqual(await server.rows('SELECT count(*), sum(f399) FROM wide', 'mem'), [[3000, 3000 * 399 + (2999 * 3000) / 2]]);
   });
 });

@@ -36,3 +36,14 @@ export function spillLimitOf(message: string): string | undefined {
   const m = /^Out of Memory Error: failed to offload data block [^\n]*\([^/\n]*\/([^()\n]*) used\)/.exec(message);
   return m !== null && message.includes("'max_temp_directory_size'") ? m[1] : undefined;
 }
+
+/**
+ * The memory limit DuckDB names (`61.0 MiB`) when `message` is its error for an
+ * allocation past `memory_limit`, by a query ("Out of Memory Error: failed to allocate
+ * data of size 16.0 MiB (50.2 MiB/61.0 MiB used)") or an appender ("Failed to append:
+ * could not allocate block of size 256.0 KiB (60.8 MiB/61.0 MiB used)"), either followed
+ * by advice to SET settings the sandbox locks; undefined for any other message.
+ */
+export function memoryLimitOf(message: string): string | undefined {
+  return /^(?:Out of Memory Error: failed to allocate data|Failed to append: could not allocate block) of size [^\n]*\([^/\n]*\/([^()\n]*) used\)/.exec(message)?.[1];
+}

@@ -21,7 +21,7 @@
 import { StatementType, type DuckDBConnection, type DuckDBDataChunk, type DuckDBResult, type DuckDBType } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
-import { QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, SpillLimitError, StrataError } from '../errors.js';
+import { MemoryLimitError, QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, SpillLimitError, StrataError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { asciiLower } from '../parse/names.js';
 import { hourOf } from '../write/layout.js';
@@ -31,7 +31,7 @@ import { emptySetSql, inHours, type Catalog, type HourRange } from './catalog.js
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
-import { spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
+import { memoryLimitOf, spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import { askedColumns, noDataSource } from './no-data.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
 import { analyzeSql, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
@@ -108,7 +108,7 @@ export interface OpenQuery {
   /**
    * The next chunk, or null at the (real) end.
    * @throws the abort reason (QueryTimeoutError, QueryCancelledError) when interrupted,
-   *   QueryCancelledError when read after `close` before its end; SpillLimitError;
+   *   QueryCancelledError when read after `close` before its end; SpillLimitError; MemoryLimitError;
    *   QueryExecutionError, also for a result DuckDB failed part-way through.
    */
   next(): Promise<ResultChunk | null>;
@@ -172,7 +172,8 @@ export class QueryService {
    *   forbidden table functions, DuckDB parser/binder errors and file access refused by
    *   the lockdown; QueryQueueFullError (503); the signal's reason (QueryTimeoutError
    *   504, QueryCancelledError); SpillLimitError (422) when DuckDB would spill past
-   *   `STRATA_QUERY_MAX_SPILL`; QueryExecutionError (500) when DuckDB fails otherwise.
+   *   `STRATA_QUERY_MAX_SPILL`; MemoryLimitError (422) when it needs more memory than
+   *   `STRATA_QUERY_MEMORY_LIMIT` for what it cannot spill; QueryExecutionError (500) when DuckDB fails otherwise.
    */
   async open(req: QueryRequest): Promise<OpenQuery> {
     const sql = req.sql;
@@ -308,7 +309,10 @@ export class QueryService {
       const heldTables: string[] = [];
       for (const snapshot of held) {
         if (snapshot.rowCount === 0) continue;
-        const { table, tags } = await this.heldTables.tableFor(conn, snapshot);
+        const { table, tags } = await this.heldTables.tableFor(conn, snapshot).catch((err: unknown) => {
+          const limit = memoryLimitOf((err as Error).message);
+          throw limit === undefined ? err : new MemoryLimitError(limit, ref);
+        });
         const replace = tags.map((t) => `CAST(${quoteIdentifier(t)} AS VARCHAR) AS ${quoteIdentifier(t)}`).join(', ');
         heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
         profile.buffered_rows += snapshot.rowCount;
@@ -618,10 +622,16 @@ async function guard<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => P
     const message = userText(withoutSqlExcerpt((err as Error).message)
       // Each measurement is read through a subquery, which DuckDB's binder calls a "Values list".
       .replace(/Values list "/g, 'Table "'));
-    const spillLimit = spillLimitOf(message);
-    if (spillLimit !== undefined) throw new SpillLimitError(spillLimit);
-    throw USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message);
+    throw limitError(message) ?? (USER_ERROR.test(message) ? new QueryRejectedError(message) : new QueryExecutionError(message));
   }
+}
+
+/** The error of a query past `STRATA_QUERY_MAX_SPILL` or `STRATA_QUERY_MEMORY_LIMIT` when DuckDB's `message` says so. */
+function limitError(message: string): StrataError | undefined {
+  const spillLimit = spillLimitOf(message);
+  if (spillLimit !== undefined) return new SpillLimitError(spillLimit);
+  const memoryLimit = memoryLimitOf(message);
+  return memoryLimit === undefined ? undefined : new MemoryLimitError(memoryLimit);
 }
 
 /** The error of a result DuckDB failed part-way through (its own message is not available: see `openResult`). */
