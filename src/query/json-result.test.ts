@@ -9,6 +9,10 @@ test('numberText matches String for short decimals, long digits, integers, signs
   const values = [0, -0, 1, -1, 0.1, 0.5, 12.3457, -12.3457, 0.000001, 0.0000015, 1e-7, 0.1 + 0.2, 123456789.123456,
     999999999.999999, 1e9, 1e9 + 0.5, 2 ** -20, 12.3456 + 0.0001, 1e21, Number.MIN_VALUE, Number.MAX_VALUE];
   for (let i = 0; i < 100_000; i++) values.push(i / 1000, -i / 7, i * 1e-6, Math.round(i * 7919.123) / 1e4 + 0.0001);
+  // Doubles of every exponent, most needing 15–17 digits or an exponent form.
+  const bits = new Uint32Array(200_000);
+  for (let i = 0; i < bits.length; i++) bits[i] = Math.floor(Math.random() * 2 ** 32);
+  values.push(...new Float64Array(bits.buffer).filter(Number.isFinite));
   for (const v of values) assert.equal(numberText(v), String(v), `${v}`);
 });
 

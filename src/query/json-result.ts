@@ -194,13 +194,23 @@ function shortDecimals(a: number): number {
 }
 
 /**
+ * `String(v)` of a finite double `v`, through `JSON.stringify`: ECMAScript defines both as
+ * Number::toString, and V8's JSON.stringify skips the number-to-string cache `String`
+ * consults and fills first, which a column of distinct values only ever misses: 2× faster
+ * (`json-result.bench.ts`, doubles of 15–17 digits).
+ */
+function shortestDigits(v: number): string {
+  return JSON.stringify(v);
+}
+
+/**
  * `String(v)` of a finite double, faster for the common values with at most six
  * decimals and a magnitude below 1e9 (V8's shortest-digits search costs ~90 ns a value).
  */
 export function numberText(v: number): string {
   const a = v < 0 ? -v : v;
   const k = a < 1e9 ? shortDecimals(a) : 0;
-  if (k === 0) return String(v);
+  if (k === 0) return shortestDigits(v);
   const scale = POW10[k];
   const m = Math.round(a * scale);
   const f = m % scale;
@@ -401,7 +411,7 @@ function writeNumber(v: number): void {
   }
   const k = a < 1e9 ? shortDecimals(a) : 0;
   if (k === 0) {
-    writeAscii(String(a));
+    writeAscii(shortestDigits(a));
     return;
   }
   const scale = POW10[k];
