@@ -196,8 +196,8 @@ function shortDecimals(a: number): number {
 /**
  * `String(v)` of a finite double `v`, through `JSON.stringify`: ECMAScript defines both as
  * Number::toString, and V8's JSON.stringify skips the number-to-string cache `String`
- * consults and fills first, which a column of distinct values only ever misses: 2× faster
- * (`json-result.bench.ts`, doubles of 15–17 digits).
+ * looks up and fills, which a column of distinct values only ever misses. A third less
+ * time per long double in the encoder (`json-result.bench.ts`, bench/README.md).
  */
 function shortestDigits(v: number): string {
   return JSON.stringify(v);
