@@ -33,8 +33,8 @@ export function withKeys(text: string, keys: ReadonlyMap<string, string>): strin
  * 'max_temp_directory_size' setting. …"); undefined for any other message.
  */
 export function spillLimitOf(message: string): string | undefined {
-  const m = /^Out of Memory Error: failed to offload data block [^\n]*\([^/\n]*\/([^()\n]*) used\)/.exec(message);
-  return m !== null && message.includes("'max_temp_directory_size'") ? m[1] : undefined;
+  return message.startsWith('Out of Memory Error: failed to offload data block ') && message.includes("'max_temp_directory_size'")
+    ? limitNamed(message) : undefined;
 }
 
 /**
@@ -45,5 +45,11 @@ export function spillLimitOf(message: string): string | undefined {
  * by advice to SET settings the sandbox locks; undefined for any other message.
  */
 export function memoryLimitOf(message: string): string | undefined {
-  return /^(?:Out of Memory Error: failed to allocate data|Failed to append: could not allocate block) of size [^\n]*\([^/\n]*\/([^()\n]*) used\)/.exec(message)?.[1];
+  return message.startsWith('Out of Memory Error: failed to allocate data of size ') || message.startsWith('Failed to append: could not allocate block of size ')
+    ? limitNamed(message) : undefined;
+}
+
+/** The bound in the "(used/bound used)" of the first line of DuckDB's out-of-memory `message`. */
+function limitNamed(message: string): string | undefined {
+  return /^[^\n]*\([^/\n]*\/([^()\n]*) used\)/.exec(message)?.[1];
 }

@@ -173,7 +173,8 @@ export class QueryService {
    *   the lockdown; QueryQueueFullError (503); the signal's reason (QueryTimeoutError
    *   504, QueryCancelledError); SpillLimitError (422) when DuckDB would spill past
    *   `STRATA_QUERY_MAX_SPILL`; MemoryLimitError (422) when it needs more memory than
-   *   `STRATA_QUERY_MEMORY_LIMIT` for what it cannot spill; QueryExecutionError (500) when DuckDB fails otherwise.
+   *   `STRATA_QUERY_MEMORY_LIMIT` for what it cannot spill; QueryExecutionError (500)
+   *   when DuckDB fails otherwise.
    */
   async open(req: QueryRequest): Promise<OpenQuery> {
     const sql = req.sql;
