@@ -89,6 +89,7 @@ export class LoopbackClient {
     });
   }
 
+  /** Destroys the agent and its socket; a request still in flight fails. */
   close(): void {
     this.agent.destroy();
   }

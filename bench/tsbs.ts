@@ -8,9 +8,11 @@
  */
 import { encode } from '@msgpack/msgpack';
 
+/** The 10 tag keys of a TSBS `cpu` record, in the order `hostTags` gives their values. */
 export const TAG_KEYS = [
   'hostname', 'region', 'datacenter', 'rack', 'os', 'arch', 'team', 'service', 'service_version', 'service_environment',
 ] as const;
+/** The 10 float64 field keys of a TSBS `cpu` record (random values from 0 to 100). */
 export const FIELD_KEYS = [
   'usage_user', 'usage_system', 'usage_idle', 'usage_nice', 'usage_iowait',
   'usage_irq', 'usage_softirq', 'usage_steal', 'usage_guest', 'usage_guest_nice',
@@ -49,8 +51,11 @@ function rng(seed: number): () => number {
 
 /** Records in generation order: row r is host (r % hosts) at start + floor(r / hosts) * interval. */
 export class CpuGenerator {
+  /** Series (hosts) per time step; row r is host r % hosts. */
   readonly hosts: number;
+  /** Time of the first step, µs since the epoch (default 2026-01-01T00:00:00Z). */
   readonly startUs: number;
+  /** Time between a host's records, µs (default 10 s). */
   readonly intervalUs: number;
   private readonly tags: string[][];
   private readonly random: () => number;

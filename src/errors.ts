@@ -13,8 +13,11 @@ import type { LineErrors } from './parse/line-errors.js';
  * the handler's default.
  */
 export class StrataError extends Error {
+  /** HTTP status the error handler answers with (`http/error-handler.ts`, `statusOf`). */
   readonly statusCode: number;
+  /** Stable machine-readable name (`bad_request`, `partial_write`, …), logged with refused requests. */
   readonly code: string;
+  /** `Retry-After` of a 429 or 503, seconds; undefined leaves the handler's default. */
   readonly retryAfterSeconds: number | undefined;
   constructor(message: string, statusCode: number, code: string, retryAfterSeconds?: number) {
     super(message);
@@ -46,7 +49,9 @@ export class PayloadTooLargeError extends StrataError {
  * (`rejected`, every one counted).
  */
 export class PartialWriteError extends StrataError {
+  /** Records of the body that were accepted (and will be written); sent in the 400 body. */
   readonly accepted: number;
+  /** Records rejected, every one counted (not only those the message names); sent in the 400 body. */
   readonly rejected: number;
   constructor(errors: LineErrors, accepted: number, unit = 'line') {
     const shown = errors.first.map((e) => `${unit} ${e.line}: ${e.message}`);
@@ -233,6 +238,7 @@ export class WriteAbandonedError extends StrataError {
 
 /** Raised at start-up for an invalid configuration value; names the key at fault. */
 export class ConfigError extends Error {
+  /** The key at fault (`section.key`, or the environment variable that set it), or the unreadable file. */
   readonly key: string;
   constructor(key: string, message: string) {
     super(`invalid configuration ${key}: ${message}`);

@@ -14,6 +14,7 @@ import { FileNamer } from '../src/write/layout.js';
 import { ParquetWriter } from '../src/write/parquet-writer.js';
 import { removeDir, tempDir } from './harness.js';
 
+/** The wired components `wireComponents` returns; the test owns them and must `close()` them. */
 export interface Components<C extends Catalog> {
   readonly pool: DuckDBPool;
   readonly catalog: C;
@@ -23,6 +24,7 @@ export interface Components<C extends Catalog> {
   close(): void;
 }
 
+/** How `wireComponents` wires them (everything else is fixed; see there). */
 export interface ComponentOptions<C extends Catalog> {
   /** Prefix of the temporary directory's name. */
   prefix: string;

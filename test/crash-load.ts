@@ -29,7 +29,9 @@ const RECORDS_PER_REQUEST = 40;
 
 /** Ids sent, and ids acknowledged with 204. */
 export class Ledger {
+  /** Ids of the records of requests answered 204: each must be stored exactly once. */
   readonly acked = new Set<number>();
+  /** Every id reserved by `take`: a stored id must be one of these. */
   readonly sent = new Set<number>();
   private nextId = 1;
 

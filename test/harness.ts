@@ -18,14 +18,18 @@ export function tempDir(prefix = 'strata-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** Deletes `dir` and everything in it; a missing directory is no error. */
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
 /** A running server process. */
 export class TestServer {
+  /** The server's `STRATA_DATA_DIR`; kept after `stop` (the test removes it). */
   readonly dataDir: string;
+  /** Base URL the server listens on, `http://127.0.0.1:{port}` (no trailing `/`). */
   readonly url: string;
+  /** The child process running `dist/src/main.js`. */
   readonly process: ChildProcess;
   /** Everything the process wrote to stdout and stderr. */
   output: string;
@@ -134,6 +138,7 @@ export interface QueryBody {
   error?: string;
 }
 
+/** Resolves after `ms` ms. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -11,8 +11,15 @@ import { removeDir, tempDir } from './harness.js';
 
 const SCRIPT = fileURLToPath(new URL('./s3-server.js', import.meta.url));
 
+/**
+ * One s3rver child process with one bucket, for one test file: `start`, then `env()` for
+ * the `TestServer`, `stop`/`restart` or `pause`/`resume` to simulate outages, and
+ * `destroy` at the end (which deletes `dir`).
+ */
 export class S3TestServer {
+  /** Directory the server keeps its buckets' objects in (a temporary one, kept across restarts). */
   readonly dir: string;
+  /** The bucket it serves, created at start (default `strata`). */
   readonly bucket: string;
   private port = 0;
   private child: ChildProcess | undefined;

@@ -16,6 +16,11 @@ export interface ProxiedRequest {
   readonly headers: IncomingHttpHeaders;
 }
 
+/**
+ * One proxy server on 127.0.0.1 in front of one S3 endpoint: `start` it, point Strata's
+ * `STRATA_S3_ENDPOINT` at its `endpoint`, `close` it at the end. Answers are buffered
+ * whole (test-sized objects only).
+ */
 export class S3Proxy {
   private readonly server: Server;
 

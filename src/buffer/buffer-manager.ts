@@ -50,6 +50,7 @@ export interface IngestOptions {
 /** Writes one snapshot durably; `doneHours` records the hour partitions already written, so a retry skips them. */
 export type SnapshotWriter = (snapshot: BufferSnapshot, doneHours: Set<number>) => Promise<void>;
 
+/** Thresholds, bounds and collaborators of a `BufferManager` (set from `buffer.*` in src/app.ts). */
 export interface BufferManagerOptions {
   /** Records per buffer that trigger a flush. */
   maxRecords: number;
@@ -63,8 +64,11 @@ export interface BufferManagerOptions {
   maxColumns: number;
   /** Longest a write waits for the stored schemas of its measurements (`loadSchemas`), ms. */
   schemaTimeoutMs: number;
+  /** The write-ahead log to hold segments of while their records are buffered; absent without a WAL. */
   lsns?: LsnTracker;
+  /** Per-measurement schemas every batch is checked against before it is buffered. */
   schemas: SchemaRegistry;
+  /** Writes a snapshot to storage (the Parquet writer); a rejection is retried with backoff. */
   write: SnapshotWriter;
   /** Called with each failed flush attempt (for logs); the snapshot is retried. */
   onFlushError: (err: unknown, snapshot: BufferSnapshot, attempt: number) => void;
@@ -108,6 +112,16 @@ const MAX_BACKOFF_MS = 30_000;
 const RETRY_AFTER_FULL_S = 1;
 const RETRY_AFTER_FAILING_S = 5;
 
+/**
+ * The write path's hold on accepted records between parsing and Parquet: one
+ * `MeasurementBuffer` per (database, measurement), a queue of detached snapshots written by
+ * `workers` concurrent calls of `write`, retries, and the byte bound writes are admitted
+ * against (see the module comment). Created once by the composition root (src/app.ts) and
+ * shared by the write routes, WAL replay and the query side (`heldRecords`, read-your-writes).
+ * Single-threaded: `ingest` appends synchronously once the schemas are loaded, so no flush
+ * splits a request's records of one measurement. Lifetime: `start`, then at shutdown
+ * `stop`, `flushAll`, `drain`.
+ */
 export class BufferManager {
   private readonly o: BufferManagerOptions;
   private readonly buffers = new Map<string, MeasurementBuffer>();

@@ -46,8 +46,16 @@ const ROW_BYTES: Record<ColumnKind, number> = { tag: 4, float64: 9, int64: 9, bo
 const MIN_ROWS = 1024;
 
 
+/**
+ * The growing columns of one (database, measurement) (see the module comment); created on
+ * its first records and owned by `BufferManager`, which alone calls `append` and
+ * `snapshot`. Columns grow by doubling from `MIN_ROWS` rows; a refill after a snapshot
+ * reserves up to `maxInitialRows` rows at once. Every method is synchronous.
+ */
 export class MeasurementBuffer {
+  /** Database the records were written to. */
   readonly database: string;
+  /** Measurement name, as written (case-sensitive). */
   readonly measurement: string;
   private rows = 0;
   private capacity = 0;
@@ -250,6 +258,11 @@ function acceptedRows(rowCount: number, rejected: Uint8Array | null): Int32Array
 
 /** Parquet physical type of a schema entry; tags and string fields are both strings. */
 export type ColumnKind = 'tag' | FieldType;
+/**
+ * The field type a column of `kind` is stored as in Parquet: `string` for a tag, `kind`
+ * itself otherwise. Two kinds may share a column when their stored types agree
+ * (`SchemaRegistry.check`).
+ */
 export function storedType(kind: ColumnKind): Exclude<FieldType, never> {
   return kind === 'tag' ? 'string' : kind;
 }

@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
 import { nameError } from '../parse/names.js';
 
+/** Database of a request that names none (Arc's and InfluxDB's default). */
 export const DEFAULT_DATABASE = 'default';
 
 /**

@@ -20,9 +20,13 @@ import { storageRoutes } from './routes/storage.js';
 import { writeRoutes } from './routes/write.js';
 import type { WriteAheadLog } from '../wal/wal.js';
 
+/** Every component the routes serve, created by the composition root (src/app.ts). */
 export interface ServerDependencies {
+  /** pino level (`fatal` … `trace`, `silent`). */
   logLevel: string;
+  /** The write path's buffers (write routes). */
   buffers: BufferManager;
+  /** Runs SQL for the query routes. */
   queries: QueryService;
   /** Served by `GET /api/v1/metrics/query-pool`. */
   queryPool: DuckDBPool;
@@ -32,7 +36,9 @@ export interface ServerDependencies {
   resultCache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
   queryTimeoutMs: number;
+  /** Cap on a write's raw body, bytes (413 above). */
   maxBodyBytes: number;
+  /** Cap on a write's body after decompression, bytes (413 above). */
   maxDecompressedBytes: number;
   /** Reported by `/ready` and `GET /api/v1/storage/stats`. */
   storage: Storage;

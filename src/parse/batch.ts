@@ -54,6 +54,7 @@ export interface StringFieldColumn extends FieldColumnBase {
   readonly values: string[];
 }
 
+/** A field column of any type, told apart by `type`; `values` and `valid` are `rowCount` long. */
 export type FieldColumn = Float64FieldColumn | Int64FieldColumn | BoolFieldColumn | StringFieldColumn;
 
 /**
@@ -108,6 +109,7 @@ export function flatString(s: string): string {
 
 /** Bounds of an int64 field value (InfluxDB `i` integers; `u` integers above INT64_MAX are refused). */
 export const INT64_MIN = -(2n ** 63n);
+/** Largest int64 value, 2^63 − 1. */
 export const INT64_MAX = 2n ** 63n - 1n;
 
 /** A copy of typed array `a` with room for `capacity` elements (truncated if smaller). */
@@ -238,6 +240,7 @@ const SPARSE_SLACK = 256;
  * Usage: `addRow(timeUs, line)`, then `setTag`/`setFloat`/... for that row.
  */
 export class BatchBuilder {
+  /** Measurement of every batch built (one builder per measurement of a request). */
   readonly measurement: string;
   private readonly initialCapacity: number;
   private capacity: number;

@@ -32,10 +32,15 @@ function quote(s: string): string {
  * the names `resolveFieldNames` makes.
  */
 export class RowStage {
+  /** Tags staged for the current record; only that many leading entries of `tagKeys`/`tagValues` are its. */
   tagCount = 0;
+  /** Tag keys in the order given (reused arrays: entries past `tagCount` are stale). */
   readonly tagKeys: string[] = [];
+  /** Tag values, parallel to `tagKeys`. */
   readonly tagValues: string[] = [];
+  /** Fields staged for the current record; only that many leading entries of `fieldKeys` are its. */
   fieldCount = 0;
+  /** Field keys in the order given, renamed by `resolveFieldNames` (entries past `fieldCount` are stale). */
   readonly fieldKeys: string[] = [];
   /** Fields the last `resolveFieldNames()` renamed. */
   renamed = 0;

@@ -70,6 +70,16 @@ export interface CatalogOptions {
   readonly cachedSignatures?: number;
 }
 
+/**
+ * Answers what is stored for the query side and the write path's schema checks: database
+ * and measurement listings (`SHOW`), a measurement's files in key order, the columns
+ * `read_parquet` binds over them, and a measurement's stored schema. Created once by the
+ * composition root (src/app.ts) over the storage backend (listings, local copies) and the
+ * query pool (only `storedSchema` takes a connection of its own; `columns` and
+ * `sameColumns` run on the caller's). Shared by concurrent queries and writes: its caches
+ * (listings until `changed`, per-file signatures, widenings; all LRU-bounded) hold only
+ * facts about immutable files, and the write path calls `changed` after every flush.
+ */
 export class Catalog {
   private readonly storage: Storage;
   private readonly pool: DuckDBPool;

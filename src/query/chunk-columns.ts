@@ -54,6 +54,7 @@ export type Column =
   /** Each row's value as JSON text (`jsonValue`), null for NULL. */
   | { kind: 'other'; texts: (string | null)[] };
 
+/** A `Column`'s representation (`f64`, `utf8`, `timestamp`, `other`, …), as the encoders switch on it. */
 export type ColumnKind = Column['kind'];
 
 /**

@@ -17,6 +17,7 @@ import { QueryQueueFullError } from '../errors.js';
 
 /** Query priorities, most urgent first. */
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
+/** A query's priority (`x-strata-priority`; default `normal`). */
 export type Priority = (typeof PRIORITIES)[number];
 
 /** How a caller borrows a connection. */
@@ -55,8 +56,18 @@ type Waiter = (conn: DuckDBConnection) => void;
 /** Seconds a refused caller is told to wait (Retry-After). */
 const RETRY_AFTER_SECONDS = 1;
 
+/**
+ * Lends the query connections of the one DuckDB instance (see the module comment for the
+ * queueing rules). Created once, with `create`, by the composition root (src/app.ts) and
+ * shared by `QueryService`, `Catalog.storedSchema`, WAL replay's coverage reads and the
+ * idle sweeps of `HeldTables`; the Parquet writer has connections of its own. All state is
+ * on the event loop: a connection is lent to one caller at a time. `close` at shutdown,
+ * after the last `use` settled.
+ */
 export class DuckDBPool {
+  /** Connections in the pool (`query.pool_size`); fixed for its lifetime. */
   readonly size: number;
+  /** Callers that may wait for a connection before `use` refuses with 503 (`query.max_queue`). */
   readonly maxQueue: number;
   private readonly idle: DuckDBConnection[] = [];
   private readonly queues: Record<Priority, Waiter[]> = { critical: [], high: [], normal: [], low: [] };

@@ -31,6 +31,12 @@ interface Kept {
   readonly version: string;
 }
 
+/**
+ * The per-connection caches of prepared statements the module comment describes: an LRU of
+ * `perConnection` statements per DuckDB connection (a WeakMap: a connection's cache goes
+ * with it), a statement destroyed when it is evicted. Created once by the composition root
+ * (src/app.ts) and used by `QueryService` on the connection a query holds.
+ */
 export class PreparedStatements {
   private readonly byConnection = new WeakMap<DuckDBConnection, LRUCache<string, Kept>>();
 

@@ -139,6 +139,15 @@ interface Plan {
   userText: (text: string) => string;
 }
 
+/**
+ * Runs the SQL of the query endpoints (see the module comment for the steps and the
+ * sandbox). Created once by the composition root (src/app.ts) with: the query pool (one
+ * connection per query, at its priority), the `Catalog` (listings, file columns, stored
+ * files' local copies), the held records and the files a flush in progress produced
+ * (`BufferManager`, `ParquetWriter`; read-your-writes), the per-connection held-records
+ * tables and the kept prepared statements. Any number of `open` calls run concurrently,
+ * up to the pool's size at once; each keeps its connection until its `OpenQuery.close`.
+ */
 export class QueryService {
   private readonly pool: DuckDBPool;
   private readonly catalog: Catalog;

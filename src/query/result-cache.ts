@@ -69,8 +69,17 @@ export class ResultRecorder {
   }
 }
 
+/**
+ * The result cache of the query routes (the module comment gives its rules): `get` before
+ * a query runs, a `recorder` while it streams, `set` once its body is complete. Created
+ * once by the composition root (src/app.ts), which calls `changed` after every flush and
+ * passes `hasHeld` from the `BufferManager`. Every method is synchronous. Off (`get`
+ * finds nothing, `set` keeps nothing) when `ttlMs` or `maxBytes` is 0.
+ */
 export class ResultCache {
+  /** How long an entry is served, ms (`query.cache_ttl_ms`); 0 = cache off. */
   readonly ttlMs: number;
+  /** Budget of the stored bodies, bytes (`query.cache_max_bytes`); one result may take 1/8 of it. */
   readonly maxBytes: number;
   private readonly entries: LRUCache<string, CachedResult> | undefined;
   private readonly hasHeld: (database: string, measurement: string) => boolean;

@@ -37,7 +37,16 @@ interface Entry {
 
 const PART_DIR = '.part';
 
+/**
+ * The S3 backend's local Parquet cache (layout, bound and eviction in the module comment):
+ * pins local copies for queries (`open`, `openFooters`), takes written files in
+ * (`adopt`, write-through) and evicts unpinned ones, least recently used first. Created by
+ * the composition root (src/app.ts) for `S3Storage`, which alone calls it and supplies the
+ * fetchers (GET, ranged GET of the footer); `init` once before use. Concurrent `open`s
+ * share one download per key.
+ */
 export class FileCache {
+  /** The cache directory, absolute. */
   readonly dir: string;
   /**
    * Scratch directory inside the cache (so renames from it are atomic): downloads in
@@ -178,6 +187,7 @@ export class FileCache {
     await this.evict();
   }
 
+  /** Current counters (bytes in bytes, counts in files), for `Storage.stats().cache`. */
   stats(): CacheStats {
     let pinned = 0;
     for (const e of this.index.values()) if (e.pins > 0) pinned++;

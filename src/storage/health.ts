@@ -5,6 +5,11 @@
  */
 import type { StorageHealth } from './storage.js';
 
+/**
+ * One backend's `StorageHealth`, owned by that backend (`LocalStorage`, `S3Storage`), which
+ * runs its operations through `track`. Starts healthy. Synchronous state, read by `/ready`,
+ * the storage stats and the write path's backpressure through `Storage.health()`.
+ */
 export class HealthTracker {
   private state: StorageHealth = { ok: true, last_error: null, since: new Date().toISOString(), consecutive_failures: 0 };
 
@@ -24,11 +29,13 @@ export class HealthTracker {
     }
   }
 
+  /** Records a successful operation: healthy again (a new `since`, failures reset; `last_error` kept). */
   succeeded(): void {
     if (this.state.ok) return;
     this.state = { ok: true, last_error: this.state.last_error, since: new Date().toISOString(), consecutive_failures: 0 };
   }
 
+  /** Records a failed operation: failing since the first failure in a row, `err`'s message as `last_error`. */
   failed(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     this.state = {
@@ -39,6 +46,7 @@ export class HealthTracker {
     };
   }
 
+  /** The current state (an immutable object, replaced on each change). */
   get(): StorageHealth {
     return this.state;
   }

@@ -36,9 +36,19 @@ const STAT_CONCURRENCY = 8;
 /** Directories remembered as durable; past this the set starts over (forgetting only costs parent syncs). */
 const MAX_DURABLE_DIRS = 65_536;
 
+/**
+ * `Storage` on a local directory: keys are paths under `root`, staged files are renamed
+ * into place and made durable as the module comment describes. Created by the composition
+ * root (src/app.ts) for `storage.backend = local` (the `Catalog` then caches listings: this
+ * process is the only writer). Puts may run concurrently: each syncs every directory entry
+ * it cannot know durable. Only `putFile` outcomes count towards `health()`.
+ */
 export class LocalStorage implements Storage {
+  /** The data directory, absolute; keys are paths below it. */
   readonly root: string;
+  /** Directory Parquet files are staged in before the rename (`{root}/.staging`), absolute. */
   readonly stagingDir: string;
+  /** `local:{root}`, for logs and the storage stats. */
   readonly description: string;
   private readonly healthTracker = new HealthTracker();
   /** Directories below the root whose entry in their parent is known durable (see the module comment). */
@@ -65,6 +75,13 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /**
+   * fsyncs the staged file, creates the key's directories, renames the file into place and
+   * syncs the directories whose entries changed (see the module comment); the staged file
+   * is deleted on failure. No retries: the buffer retries the flush.
+   * @throws StorageLayoutError when a regular file sits where a directory of the layout
+   *   belongs; StorageUnavailableError naming the key and errno otherwise.
+   */
   async putFile(key: string, localPath: string): Promise<number> {
     const target = this.pathOf(key);
     const dir = dirname(target);
@@ -87,6 +104,13 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /**
+   * Reads the directory of `prefix` recursively: `.parquet` files, none under a `.`-named
+   * entry, with their sizes (`stat`, 8 at a time); `[]` when it does not exist. Takes no
+   * signal: local reads are not aborted.
+   * @throws StorageLayoutError (a file where a directory of `prefix` belongs) or
+   *   StorageUnavailableError when the directory cannot be read.
+   */
   async list(prefix: string): Promise<StoredObject[]> {
     const dir = this.pathOf(prefix);
     let names: string[];
@@ -110,6 +134,7 @@ export class LocalStorage implements Storage {
     return found.filter((f): f is StoredObject => f !== undefined);
   }
 
+  /** The subdirectories of `prefix` not named `.…`; `[]` when it does not exist. Errors as `list`. */
   async listChildren(prefix: string): Promise<string[]> {
     try {
       const entries = await readdir(this.pathOf(prefix), { withFileTypes: true });
@@ -130,10 +155,12 @@ export class LocalStorage implements Storage {
     return this.open(objects.map((o) => o.key));
   }
 
+  /** Of the `putFile` calls (reads do not count). */
   health(): StorageHealth {
     return this.healthTracker.get();
   }
 
+  /** `backend: 'local'`, no cache. */
   stats(): StorageStats {
     return { backend: 'local', description: this.description, health: this.health() };
   }

@@ -46,17 +46,21 @@ import { HealthTracker } from './health.js';
 import { footerStub, type ObjectRange } from './parquet-footer.js';
 import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
 
+/** Connection, retry and cache settings of an `S3Storage` (from `s3.*` and `cache.*`, src/app.ts). */
 export interface S3StorageOptions {
+  /** Bucket the objects are in; must exist (`init` checks it). */
   bucket: string;
   /** Key prefix inside the bucket; `''` or a string ending in `/` (one is appended otherwise). */
   prefix: string;
   /** Endpoint URL for S3-compatible servers (`http://minio:9000`); `''` = AWS. */
   endpoint: string;
+  /** AWS region the client signs for (any value for most S3-compatible servers). */
   region: string;
   /** Path-style addressing (`endpoint/bucket/key`), which MinIO and s3rver need. */
   forcePathStyle: boolean;
   /** Static credentials; both empty = the standard AWS credential chain (env, profile, IMDS…). */
   accessKeyId: string;
+  /** Secret of `accessKeyId`; see there. */
   secretAccessKey: string;
   /** Tries per request, the first included (SDK standard retry strategy). */
   maxAttempts: number;
@@ -76,8 +80,17 @@ const PART_BYTES = 16 * 1024 * 1024;
 const PART_QUEUE = 4;
 const LISTING_CACHE_ENTRIES = 10_000;
 
+/**
+ * `Storage` on an S3 bucket (the module comment gives the write, retry, abort, listing
+ * and footer rules), DuckDB reading local copies from the `FileCache` it is given. Created
+ * by the composition root (src/app.ts) for `storage.backend = s3`; `init` once before use.
+ * One `S3Client` serves every concurrent call; a failure of any S3 request counts
+ * towards `health()` unless its caller aborted it.
+ */
 export class S3Storage implements Storage {
+  /** `s3://{bucket}/{prefix}`, plus ` at {endpoint}` for a non-AWS server; for logs and stats. */
   readonly description: string;
+  /** The cache's scratch directory (`FileCache.partDir`): uploaded files are renamed from it into the cache. */
   readonly stagingDir: string;
   private readonly o: S3StorageOptions;
   private readonly prefix: string;
@@ -130,6 +143,13 @@ export class S3Storage implements Storage {
     }
   }
 
+  /**
+   * Uploads the staged file with `Upload` (one PutObject up to 16 MiB, multipart above),
+   * drops the cached listings the key belongs to, then moves the file into the cache
+   * (write-through; if the cache cannot take it the file is deleted, the put still
+   * succeeds). The staged file is deleted when the upload fails.
+   * @throws StorageUnavailableError naming the key and S3's answer, after the SDK's retries.
+   */
   async putFile(key: string, localPath: string): Promise<number> {
     let size: number;
     try {
@@ -155,6 +175,11 @@ export class S3Storage implements Storage {
     return size;
   }
 
+  /**
+   * Every ListObjectsV2 page under the bucket prefix + `prefix`: `.parquet` objects, none under a
+   * `.`-named segment, sorted in JS string order (S3 lists in UTF-8 byte order); reused for
+   * `listTtlMs` and shared while cached.
+   */
   async list(prefix: string, signal?: AbortSignal): Promise<StoredObject[]> {
     return this.cached(`L${prefix}`, async (own) => {
       const out: StoredObject[] = [];
@@ -170,6 +195,7 @@ export class S3Storage implements Storage {
     }, signal) as Promise<StoredObject[]>;
   }
 
+  /** The common prefixes of a ListObjectsV2 with delimiter `/`, not named `.…`; cached as `list`. */
   async listChildren(prefix: string, signal?: AbortSignal): Promise<string[]> {
     return this.cached(`C${prefix}`, async (own) => {
       const out: string[] = [];
@@ -205,10 +231,12 @@ export class S3Storage implements Storage {
     }, signal);
   }
 
+  /** Of every S3 request (uploads, listings, downloads, footer reads) but those their caller aborted. */
   health(): StorageHealth {
     return this.healthTracker.get();
   }
 
+  /** `backend: 's3'` with the file cache's counters. */
   stats(): StorageStats {
     return { backend: 's3', description: this.description, health: this.health(), cache: this.o.cache.stats() };
   }

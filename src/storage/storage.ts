@@ -75,6 +75,14 @@ export interface StorageStats {
   readonly cache?: CacheStats;
 }
 
+/**
+ * Where finished Parquet files live and how DuckDB gets local paths to read them (the
+ * module comment gives the key layout and the freshness of listings). One instance per
+ * process, created and `init`ed by the composition root (src/app.ts); shared by the
+ * Parquet writer (`putFile`), the `Catalog` and queries (`list`, `open`, `openFooters`),
+ * WAL replay and the health and stats routes. Every method may run concurrently with any
+ * other.
+ */
 export interface Storage {
   /** Human-readable description for logs and stats (e.g. `local:/var/lib/strata`). */
   readonly description: string;

@@ -23,10 +23,15 @@ export interface ReplaySummary {
   rejected: number;
 }
 
+/** What `replayWal` reads from and writes into (wired by `Strata.start` in src/app.ts). */
 export interface ReplayDependencies {
+  /** The log to replay: opened, not yet appending. */
   wal: WriteAheadLog;
+  /** Takes the replayed records as live writes do; flushed when full. */
   buffers: BufferManager;
+  /** Which records of each entry stored Parquet files already hold (skipped). */
   coverage: CoverageIndex;
+  /** Reports flushes that failed during replay (their records stay held and are retried). */
   log: { warn(obj: object, msg: string): void };
 }
 

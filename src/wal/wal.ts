@@ -36,9 +36,11 @@ import { decodeEntries, encodeEntry, type WalEntry } from './entry.js';
 /** When appends are made durable (see the module comment). */
 export type WalSyncMode = 'fsync' | 'interval' | 'none';
 
+/** Where and how durably a `WriteAheadLog` writes (from `wal.*` in src/app.ts). */
 export interface WalOptions {
   /** Directory of the segment files; created if missing. */
   dir: string;
+  /** When an append counts as durable: `fsync` (group commit), `interval` or `none`. */
   sync: WalSyncMode;
   /** Sync period for `interval` mode, ms. */
   syncIntervalMs: number;
@@ -82,7 +84,16 @@ interface PendingAppend {
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const segmentName = (firstLsn: number): string => `${String(firstLsn).padStart(20, '0')}.wal`;
 
+/**
+ * The one write-ahead log of the process (format, durability modes and segment deletion in
+ * the module comment). Created by the composition root (src/app.ts) when `wal.enabled`;
+ * lifetime: `open`, `recover` (through `replayWal`), `startAppending`, then `append` from
+ * the write routes, `retain`/`release` from them and the `BufferManager` (`LsnTracker`),
+ * and `close` at shutdown. Appends may come concurrently: they are grouped, and every
+ * operation on the active file runs in one serial chain.
+ */
 export class WriteAheadLog {
+  /** The options it was created with (logged at start-up; `dir` and `sync` are reported by `stats`). */
   readonly options: WalOptions;
   /** Random id of this log (see the module comment); set by `open`. */
   id = '';

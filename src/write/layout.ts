@@ -46,6 +46,7 @@ export const NODE_ID_PATTERN = /^[a-z0-9]{1,32}$/;
  * process's names apart.
  */
 export class FileNamer {
+  /** This node's id (`STRATA_NODE_ID` or the persisted random one), matching `NODE_ID_PATTERN`. */
   readonly nodeId: string;
   private readonly run = randomBytes(2).toString('hex');
   private sequence = 0;

@@ -33,7 +33,9 @@ const PIECE_ROWS = 2048;
 /** Parquet compression codecs offered by configuration. */
 export type Compression = 'snappy' | 'zstd';
 
+/** File format settings and hooks of a `ParquetWriter` (from `parquet.*` in src/app.ts). */
 export interface ParquetWriterOptions {
+  /** Codec of every column chunk (`parquet.compression`). */
   compression: Compression;
   /** Rows per Parquet row group. */
   rowGroupSize: number;
@@ -54,6 +56,14 @@ export interface WrittenFile {
 
 let tableSequence = 0;
 
+/**
+ * Turns buffer snapshots into hour-partitioned Parquet files in storage (see the module
+ * comment): one staged file per UTC hour, moved into place by `Storage.putFile`. Created
+ * once by the composition root (src/app.ts) with the flush connections (one per
+ * concurrent `write`, so at most as many writes at once as connections: the
+ * `BufferManager` runs that many workers) and the storage backend. Its `keysOf` lets
+ * queries skip the files of a flush still under way.
+ */
 export class ParquetWriter {
   private readonly free: DuckDBConnection[];
   private readonly storage: Storage;

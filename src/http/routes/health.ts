@@ -10,9 +10,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Storage } from '../../storage/storage.js';
 
+/** What `/health` and `/ready` report on (passed by `buildServer`). */
 export interface HealthRouteOptions {
   /** Why the server is not ready, or undefined when it is. */
   notReadyReason: () => string | undefined;
+  /** Its backend name, health and cache figures make `/ready`'s `storage`. */
   storage: Storage;
 }
 

@@ -27,6 +27,10 @@ import type { ParquetWriter } from '../../write/parquet-writer.js';
 
 /** The write endpoints, as the `protocol` label names them. */
 export const WRITE_PROTOCOLS = ['msgpack', 'line_protocol', 'influxdb_v1', 'influxdb_v2'] as const;
+/**
+ * A write endpoint: `msgpack` (`/api/v1/write/msgpack`), `line_protocol`
+ * (`/api/v1/write/line-protocol`), `influxdb_v1` (`/write`), `influxdb_v2` (`/api/v2/write`).
+ */
 export type WriteProtocol = (typeof WRITE_PROTOCOLS)[number];
 
 /** One write protocol's totals since start; the write route adds to them once per request. */
@@ -47,6 +51,7 @@ export interface WriteCounters {
  * away); `error` (any other failure, before or while streaming).
  */
 export const QUERY_OUTCOMES = ['ok', 'rejected', 'queue_full', 'timeout', 'cancelled', 'error'] as const;
+/** One of `QUERY_OUTCOMES`: the `outcome` label of `strata_queries_total`. */
 export type QueryOutcome = (typeof QUERY_OUTCOMES)[number];
 
 /** Upper bounds of the query duration buckets, seconds: from a cache hit to the default 5-minute timeout. */
@@ -72,6 +77,7 @@ type Reading = number | Readonly<Record<string, number>>;
  * the write and query routes count themselves.
  */
 export class StrataMetrics {
+  /** The registry every metric is on (the composition root's own); `GET /metrics` serves it. */
   readonly registry: Registry;
   /** Per write protocol; the write route adds to these. */
   readonly writes: Readonly<Record<WriteProtocol, WriteCounters>>;
@@ -211,7 +217,9 @@ function collected(registry: Registry, type: 'counter' | 'gauge', name: string, 
   }
 }
 
+/** What `GET /metrics` serves (passed by `buildServer`). */
 export interface MetricsRouteOptions {
+  /** Serialised whole at each scrape, in the registry's content type (text format 0.0.4). */
   registry: Registry;
 }
 

@@ -15,9 +15,13 @@ import type { DuckDBPool } from '../../query/duckdb-pool.js';
 import type { HeldTables } from '../../query/held-tables.js';
 import type { ResultCache } from '../../query/result-cache.js';
 
+/** The components whose counters `GET /api/v1/metrics/query-pool` reports (passed by `buildServer`). */
 export interface QueryPoolRouteOptions {
+  /** Connection, queue and lease figures (`pool`). */
   pool: DuckDBPool;
+  /** Read-your-writes tables kept on the connections (`held_tables`, `held_rows`). */
   held: HeldTables;
+  /** The result cache's counters (`cache`). */
   cache: ResultCache;
 }
 

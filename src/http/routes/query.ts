@@ -48,7 +48,9 @@ import type { QueryOutcome, StrataMetrics } from './metrics.js';
 
 const body = z.object({ sql: z.string(), format: z.string().optional() });
 
+/** What the query routes run on (passed by `buildServer`). */
 export interface QueryRouteOptions {
+  /** Plans and runs the SQL (sandbox, pruning, read-your-writes). */
   queries: QueryService;
   /** Complete results of identical queries, reused while current. */
   cache: ResultCache;

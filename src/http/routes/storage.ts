@@ -9,7 +9,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Storage } from '../../storage/storage.js';
 
+/** What `GET /api/v1/storage/stats` reports on (passed by `buildServer`). */
 export interface StorageRouteOptions {
+  /** The backend whose `stats()` is served as `stats`. */
   storage: Storage;
 }
 

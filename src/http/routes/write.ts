@@ -37,7 +37,9 @@ import { databaseOf } from '../database.js';
 import { whenGone } from '../exchange.js';
 import type { WriteCounters, WriteProtocol } from './metrics.js';
 
+/** What the write routes need (passed by `buildServer`). */
 export interface WriteRouteOptions {
+  /** Admits (backpressure), takes and flushes the parsed records; serves `stats`. */
   buffers: BufferManager;
   /** Cap on the raw body, bytes. */
   maxBodyBytes: number;
