@@ -33,6 +33,8 @@ export class TestServer {
   readonly process: ChildProcess;
   /** Everything the process wrote to stdout and stderr. */
   output: string;
+  /** The answers of `/ready` other than 200 while `start` waited for it, in order. */
+  readonly notReady: { status: number; retryAfter: string | null; body: string }[] = [];
 
   private constructor(dataDir: string, url: string, child: ChildProcess, output: string) {
     this.dataDir = dataDir;
@@ -69,7 +71,9 @@ export class TestServer {
     child.stdout!.on('data', (c: Buffer) => { server.output += c.toString(); });
     child.stderr!.on('data', (c: Buffer) => { server.output += c.toString(); });
     for (let i = 0; i < 100; i++) {
-      if ((await fetch(`${url}/ready`)).status === 200) return server;
+      const ready = await fetch(`${url}/ready`);
+      if (ready.status === 200) return server;
+      server.notReady.push({ status: ready.status, retryAfter: ready.headers.get('retry-after'), body: await ready.text() });
       await sleep(50);
     }
     throw new Error('server never became ready');

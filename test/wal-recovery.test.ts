@@ -57,6 +57,30 @@ test('a WAL torn in the middle of an entry replays everything before it and logs
   }
 });
 
+test('while the WAL replays, /ready answers 503 "starting up" with Retry-After', async () => {
+  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000', STRATA_BUFFER_MAX_RECORDS: '10000000' };
+  const first = await TestServer.start(env);
+  // Enough records that replaying them outlasts the harness's 50 ms polls of /ready.
+  for (let body = 0; body < 30; body++) {
+    const lines = Array.from({ length: 10_000 }, (_, i) => `replayed,host=h${i % 10} v=${body * 10_000 + i}i ${1767225600 + i}`);
+    assert.equal((await first.writeLines(lines.join('\n'), 'db=default&precision=s')).status, 204);
+  }
+  await first.stop('SIGKILL');
+  const second = await TestServer.start(env, first.dataDir);
+  try {
+    assert.ok(second.notReady.length > 0, 'the replay ended before /ready was asked');
+    for (const answer of second.notReady) {
+      assert.equal(answer.status, 503);
+      assert.equal(answer.retryAfter, '5');
+      assert.equal((JSON.parse(answer.body) as { reason: string }).reason, 'starting up');
+    }
+    assert.deepEqual(await second.rows('SELECT count(*), count(DISTINCT v) FROM replayed'), [[300_000, 300_000]]);
+  } finally {
+    await second.stop();
+    removeDir(first.dataDir);
+  }
+});
+
 test('SIGTERM flushes and leaves an empty WAL; a restart replays nothing twice', async () => {
   const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000', STRATA_WAL_SYNC: 'interval' };
   const first = await TestServer.start(env);

@@ -13,7 +13,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, StrataError } from '../errors.js';
 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
-const RETRY_AFTER_DEFAULT_S = 5;
+export const RETRY_AFTER_DEFAULT_S = 5;
 
 /** Route config flag selecting Arc's query error shape. */
 export interface ErrorShapeConfig {

@@ -1,7 +1,7 @@
 /**
  * `GET /health` — liveness: always 200 `{"status":"ok","time":"<RFC 3339>","uptime_sec":N}`.
  * `GET /ready` — readiness: 200 `{"status":"ready",…}` once started; 503
- * `{"status":"not_ready","reason":"…"}` while starting or shutting down.
+ * `{"status":"not_ready","reason":"…"}` with `Retry-After: 5` while starting or shutting down.
  * Both shapes follow Arc's (../shared/notes/arc-wire-contract.md §6.1); `/ready` adds
  * `storage`: `{backend, ok, last_error, since, cache?}`. A failing storage backend does
  * not make the node unready (writes are still buffered and queries of cached files
@@ -9,6 +9,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Storage } from '../../storage/storage.js';
+import { RETRY_AFTER_DEFAULT_S } from '../error-handler.js';
 
 /** What `/health` and `/ready` report on (passed by `buildServer`). */
 export interface HealthRouteOptions {
@@ -32,6 +33,6 @@ export async function healthRoutes(app: FastifyInstance, o: HealthRouteOptions):
   app.get('/ready', async (_request, reply) => {
     const reason = o.notReadyReason();
     if (reason === undefined) return { status: 'ready', ...base(), storage: storage() };
-    return reply.code(503).send({ status: 'not_ready', reason, ...base(), storage: storage() });
+    return reply.code(503).header('Retry-After', String(RETRY_AFTER_DEFAULT_S)).send({ status: 'not_ready', reason, ...base(), storage: storage() });
   });
 }
