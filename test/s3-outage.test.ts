@@ -7,7 +7,9 @@
  * (answering nothing), a query's deadline or its client leaving ends its planning at once,
  * its connection, cache pins and scratch files freed, a download no query waits for any
  * more stopped, storage not marked failing; a write waiting there for a stored schema is
- * answered 503 at its bound, or given up when its client leaves, nothing of it taken.
+ * answered 503 at its bound, or given up when its client leaves, nothing of it taken;
+ * a flush held there while writes reach the byte bound makes them 429 (a flush is under
+ * way), taken again once it is written.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
@@ -127,6 +129,54 @@ test('two Strata processes on one bucket: a query on either returns both sets af
     assert.equal(await b.stop(), 0);
     removeDir(a.dataDir);
     removeDir(b.dataDir);
+    await s3.destroy();
+  }
+});
+
+test('the byte bound reached while a flush waits on a stalled S3: 429 with Retry-After 1, writes taken once it is written', async () => {
+  const s3 = await S3TestServer.start();
+  const server = await TestServer.start(s3.env({
+    STRATA_BUFFER_MAX_BYTES: '20000', STRATA_BUFFER_MAX_RECORDS: '1000000', STRATA_BUFFER_MAX_AGE_MS: '3600000',
+    STRATA_S3_REQUEST_TIMEOUT_MS: '60000',
+  }));
+  try {
+    const acked: number[] = [];
+    let nextId = 0;
+    const write = async (): Promise<Response> => {
+      const ids = Array.from({ length: 100 }, () => nextId++);
+      const res = await server.writeLines(ids.map((id) => `held,host=h${id % 3} id=${id}i ${1767225600 + id}`).join('\n'), 'db=bp&precision=s');
+      if (res.status === 204) acked.push(...ids);
+      return res;
+    };
+    // The measurement's stored schema is read before S3 stalls.
+    assert.equal((await write()).status, 204);
+    s3.pause();
+    let refused: Response | undefined;
+    try {
+      for (let i = 0; i < 100 && refused === undefined; i++) {
+        const res = await write();
+        if (res.status !== 204) refused = res;
+      }
+      assert.ok(refused !== undefined, 'the byte bound was never reached');
+      assert.equal(refused.status, 429, await refused.clone().text());
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.match(((await refused.json()) as { error: string }).error, /write buffers full/);
+      const stats = ((await (await fetch(`${server.url}/api/v1/write/stats`)).json()) as { stats: { backpressure: string; records_pending_flush: number } }).stats;
+      assert.equal(stats.backpressure, 'buffers_full');
+      assert.ok(stats.records_pending_flush > 0, 'a flush is under way');
+    } finally {
+      s3.resume();
+    }
+    const deadline = performance.now() + 15_000;
+    while ((await write()).status !== 204) {
+      assert.ok(performance.now() < deadline, 'still refused after S3 answered again');
+      await sleep(100);
+    }
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT count(*), count(DISTINCT id), min(id) FROM held', 'bp'), [[acked.length, acked.length, 0]]);
+  } finally {
+    await server.stop();
+    removeDir(server.dataDir);
     await s3.destroy();
   }
 });

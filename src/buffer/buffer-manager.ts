@@ -12,7 +12,11 @@
  * bounded by `maxBytes`. `admit()`, called by the write path before it takes a
  * request, refuses with 429 above the bound, or 503 while flushes are failing (the
  * storage backend is the cause); the bound can be overshot by the requests admitted
- * concurrently, never more.
+ * concurrently, never more. Live buffers holding half the bound are flushed, largest
+ * first, down to a quarter of it, whatever their record counts and ages: the bound is
+ * then only reached while writes outpace storage, with a flush under way that frees
+ * room, rather than until the oldest buffer's age comes due (records wide enough to
+ * fill the bound below `maxRecords` would otherwise stall every write for `maxAgeMs`).
  *
  * Write-ahead log: `ingest` may name the WAL entry (LSN) the batches came from. All
  * records of one entry for one measurement are appended in one synchronous step (no
@@ -133,6 +137,8 @@ export class BufferManager {
   private timer: NodeJS.Timeout | undefined;
   private readonly counters = { written: 0, rejected: 0, flushes: 0, flushErrors: 0, refused: 0 };
   private heldBytes = 0;
+  /** The part of `heldBytes` in live buffers (not yet detached as snapshots). */
+  private liveBytes = 0;
 
   constructor(options: BufferManagerOptions) {
     this.o = options;
@@ -247,11 +253,13 @@ export class BufferManager {
       const before = buffer.bytes;
       const n = buffer.append(batch, rejected, check.skip);
       this.heldBytes += buffer.bytes - before;
+      this.liveBytes += buffer.bytes - before;
       accepted += n;
       if (n > 0 && options.lsn !== undefined && buffer.noteLsn(options.lsn)) this.o.lsns?.retain(options.lsn);
       if (buffer.rowCount >= this.o.maxRecords) full.add(buffer);
     });
     for (const buffer of full) this.enqueue(buffer);
+    if (this.liveBytes >= this.o.maxBytes / 2) this.flushLargest();
     this.counters.rejected += errors.count;
     return { accepted, errors };
   }
@@ -350,8 +358,19 @@ export class BufferManager {
     }
   }
 
+  /** Flushes the largest live buffers until they hold at most a quarter of `maxBytes` (see the module comment). */
+  private flushLargest(): void {
+    const bySize = [...this.buffers.values()].filter((b) => b.rowCount > 0).sort((a, b) => b.bytes - a.bytes);
+    for (const buffer of bySize) {
+      if (this.liveBytes <= this.o.maxBytes / 4) break;
+      this.enqueue(buffer);
+    }
+  }
+
   private enqueue(buffer: MeasurementBuffer): void {
-    this.queue.push({ snapshot: buffer.snapshot(), doneHours: new Set(), attempts: 0 });
+    const snapshot = buffer.snapshot();
+    this.liveBytes -= snapshot.bytes;
+    this.queue.push({ snapshot, doneHours: new Set(), attempts: 0 });
     this.pump();
   }
 
