@@ -157,6 +157,17 @@ export class QueryExecutionError extends StrataError {
 }
 
 /**
+ * 422: a value of a query's result cannot be sent in the type its format uses for its
+ * column: a 128-bit integer or DECIMAL(p, 0) outside int64 in an Arrow result (Arrow
+ * results narrow them to Int64, as Arc does). The message names the cast that fixes it.
+ */
+export class ResultValueError extends StrataError {
+  constructor(message: string) {
+    super(message, 422, 'result_value_out_of_range');
+  }
+}
+
+/**
  * 422: one chunk of a query's result (up to 2,048 rows) holds more than Strata converts
  * at a time (bounds in `query/chunk-budget.ts`: values of LIST, STRUCT, MAP and other
  * types without a fast path, strings within them, VARCHAR text). The query is refused

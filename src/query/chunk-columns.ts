@@ -21,7 +21,7 @@
  * query before it is read.
  */
 import duckdb from '@duckdb/node-bindings';
-import { QueryExecutionError } from '../errors.js';
+import { ResultValueError } from '../errors.js';
 import type { ChunkBudget } from './chunk-budget.js';
 import { jsonValue, microsFromUnit } from './json-result.js';
 import { DuckDBTypeId, DuckDBVector, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType } from '@duckdb/node-api';
@@ -99,7 +99,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * Reads column `index` (of SQL type `type`) of `chunk`; its kind is `kindOf(type, decimals)`.
  * `budget` is the chunk's (one for all its columns).
  * @throws ResultTooLargeError when the column brings the chunk over a bound of `budget`;
- *   QueryExecutionError for a 128-bit value outside int64 in `arrow` mode.
+ *   ResultValueError for a 128-bit value outside int64 in `arrow` mode.
  */
 export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBType, decimals: DecimalMode, budget: ChunkBudget): Column {
   const n = chunk.rowCount;
@@ -194,7 +194,7 @@ const TWO_63 = 1n << 63n;
 /**
  * 128-bit integers (DuckDB's `hugeint_t`/`uhugeint_t`: low 64 bits unsigned, then the
  * high 64 bits) as int64, for Arrow, as Arc narrows them.
- * @throws QueryExecutionError for a valid row outside the int64 range: narrowing it
+ * @throws ResultValueError for a valid row outside the int64 range: narrowing it
  *   would be a wrong number.
  */
 function int64From128(entries: Uint8Array, n: number, valid: Validity, unsigned: boolean): BigInt64Array {
@@ -206,7 +206,7 @@ function int64From128(entries: Uint8Array, n: number, valid: Validity, unsigned:
     const high = words[2 * i + 1];
     // Within int64: high is all zeros (low < 2^63) or, for a negative signed value, all ones (low ≥ 2^63).
     if (high === 0n ? low >= TWO_63 : unsigned || high !== 0xffffffffffffffffn || low < TWO_63) {
-      throw new QueryExecutionError('a 128-bit integer or DECIMAL(p, 0) value is outside the int64 range Arrow results use for it (as Arc does); cast it in the query, e.g. ::DOUBLE or ::VARCHAR');
+      throw new ResultValueError('a 128-bit integer or DECIMAL(p, 0) value is outside the int64 range Arrow results use for it (as Arc does); cast it in the query, e.g. ::DOUBLE or ::VARCHAR');
     }
     values[i] = BigInt.asIntN(64, low);
   }
