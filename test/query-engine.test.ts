@@ -516,6 +516,16 @@ describe('result formats', () => {
     assert.match(byAccept.headers.get('content-type')!, /^text\/csv/);
     assert.equal(await byAccept.text(), expected);
     assert.equal(await (await post('/api/v1/query', { sql, format: 'csv' })).text(), expected);
+    assert.equal(await (await post('/api/v1/query', { sql, format: 'CSV' })).text(), expected);
+    const unknown = await post('/api/v1/query', { sql, format: 'xml' });
+    assert.equal(unknown.status, 400);
+    assert.match(((await unknown.json()) as { error: string }).error, /^format "xml" is not one of "json", "csv"/);
+  });
+
+  test('/exec with the query parameter given twice: 400 saying so', async () => {
+    const res = await fetch(`${server.url}/exec?query=${encodeURIComponent('SELECT 1')}&query=${encodeURIComponent('SELECT 2')}`);
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: string }).error, /"query" is given 2 times/);
   });
   test('/exec answers columns with types and the dataset', async () => {
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, 'x' AS b")}`);
