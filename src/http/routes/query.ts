@@ -2,7 +2,7 @@
  * The query endpoints (../shared/notes/arc-wire-contract.md §5):
  *
  * - `POST /api/v1/query` — body JSON `{"sql": "…", "format"?: "json" | "csv"}` (any other
- *   format is a 400). JSON
+ *   format answers JSON: Arc ignores the key). JSON
  *   answers Arc's shape `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
  *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `Accept: text/csv` or `"format": "csv"` answers RFC 4180 CSV (header line,
  *   CRLF, NULL as an empty field).
@@ -72,9 +72,6 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   app.post('/api/v1/query', { config }, async (request, reply) => {
     const started = Date.now();
     const { sql, format } = parseBody(request.body);
-    if (format !== undefined && format !== 'json' && format !== 'csv') {
-      throw new QueryRejectedError(`format ${JSON.stringify(format)} is not one of "json", "csv" (Arrow results are at POST /api/v1/query/arrow)`);
-    }
     const limits = limitsOf(request, o.timeoutMs);
     const csv = format === 'csv' || /\btext\/csv\b/.test(request.headers.accept ?? '');
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
