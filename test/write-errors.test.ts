@@ -481,6 +481,24 @@ describe('precision', BOUND, () => {
     assert.deepEqual(await server.rows('SELECT * FROM p', 'prec_bad'), []);
     assert.equal(hasDatabaseDir(server, 'prec_bad'), false);
   });
+
+  test("precision named like an Object.prototype member: 400, and the writes logged with it are answered and kept", async () => {
+    const bad = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'];
+    // Sent at once, so that good writes share the WAL's group commit with the bad ones.
+    const [answers, good] = await Promise.all([
+      Promise.all(bad.flatMap((p) => ['p v=1', 'p v=1 1700000000'].flatMap((line) => [
+        server.post(`/write?db=prec_proto&precision=${p}`, line), server.post(`/api/v2/write?bucket=prec_proto&precision=${p}`, line)]))),
+      Promise.all(Array.from({ length: 20 }, (_, i) => server.post('/write?db=prec_proto_ok&precision=s', `ok v=${i}i ${1700000000 + i}`))),
+    ]);
+    for (const [i, res] of answers.entries()) {
+      const err = await errorOf(res, 400);
+      assert.ok(err.error.startsWith(`invalid precision "${bad[Math.floor(i / 4)]}"`), err.error);
+    }
+    assert.deepEqual(good.map((r) => r.status), Array(20).fill(204));
+    await server.flush();
+    assert.equal(hasDatabaseDir(server, 'prec_proto'), false);
+    assert.deepEqual(await server.rows('SELECT count(*), sum(v) FROM ok', 'prec_proto_ok'), [[20, 190]]);
+  });
 });
 
 describe('bodies: empty, compressed, too large', BOUND, () => {
@@ -530,9 +548,11 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
     assert.deepEqual(await server.rows('SELECT * FROM corrupt', 'corrupt'), []);
   });
 
-  test('Content-Encoding: zstd is refused with 415, nothing written', async () => {
-    const err = await errorOf(await server.post('/write?db=zstd', `zstd v=1 ${ns(0)}`, { 'content-encoding': 'zstd' }), 415);
-    assert.ok(err.error.includes('unsupported Content-Encoding "zstd"'), err.error);
+  test('Content-Encoding: zstd, or a name of an Object.prototype member, is refused with 415, nothing written', async () => {
+    for (const encoding of ['zstd', 'constructor', '__proto__', 'toString']) {
+      const err = await errorOf(await server.post('/write?db=zstd', `zstd v=1 ${ns(0)}`, { 'content-encoding': encoding }), 415);
+      assert.ok(err.error.includes(`unsupported Content-Encoding "${encoding.toLowerCase()}"`), err.error);
+    }
     await server.flush();
     assert.deepEqual(await server.rows('SELECT * FROM zstd', 'zstd'), []);
   });

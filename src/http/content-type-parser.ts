@@ -12,12 +12,13 @@ import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { BadRequestError, PayloadTooLargeError, StrataError } from '../errors.js';
 
-const decoders: Record<string, (buf: Buffer, o: ZlibOptions) => Promise<Buffer>> = {
-  gzip: promisify(gunzip) as never,
-  'x-gzip': promisify(gunzip) as never,
-  deflate: promisify(inflate) as never,
-  br: promisify(brotliDecompress) as never,
-};
+// A Map, not an object literal: `Content-Encoding: constructor` must not find Object.prototype's.
+const decoders = new Map<string, (buf: Buffer, o: ZlibOptions) => Promise<Buffer>>([
+  ['gzip', promisify(gunzip) as never],
+  ['x-gzip', promisify(gunzip) as never],
+  ['deflate', promisify(inflate) as never],
+  ['br', promisify(brotliDecompress) as never],
+]);
 
 /** Makes every content type of `app`'s routes arrive as a `Buffer` of at most `maxBodyBytes` (413 above). */
 export function acceptRawBodies(app: FastifyInstance, maxBodyBytes: number): void {
@@ -36,7 +37,7 @@ export async function decodeBody(raw: Buffer, contentEncoding: string | undefine
   let encoding = (contentEncoding ?? '').trim().toLowerCase();
   if ((encoding === '' || encoding === 'identity') && raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) encoding = 'gzip';
   if (encoding === '' || encoding === 'identity') return raw;
-  const decode = decoders[encoding];
+  const decode = decoders.get(encoding);
   if (decode === undefined) throw new StrataError(`unsupported Content-Encoding "${encoding}": use gzip, deflate or br`, 415, 'unsupported_encoding');
   try {
     return await decode(raw, { maxOutputLength: maxBytes });

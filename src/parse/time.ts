@@ -7,9 +7,10 @@ import { BadRequestError } from '../errors.js';
 /** InfluxDB write precisions: v2 names (`ns`, `us`, `ms`, `s`) and v1 names (`n`, `u`, `ms`, `s`, `m`, `h`). */
 export type Precision = 'ns' | 'us' | 'ms' | 's' | 'm' | 'h';
 
-const PRECISIONS: Record<string, Precision> = {
-  ns: 'ns', n: 'ns', us: 'us', u: 'us', 'µs': 'us', ms: 'ms', s: 's', m: 'm', h: 'h',
-};
+// A Map, not an object literal: `precision=constructor` must not find Object.prototype's.
+const PRECISIONS = new Map<string, Precision>([
+  ['ns', 'ns'], ['n', 'ns'], ['us', 'us'], ['u', 'us'], ['µs', 'us'], ['ms', 'ms'], ['s', 's'], ['m', 'm'], ['h', 'h'],
+]);
 
 /**
  * Parses the `precision` query parameter; absent means `ns` (InfluxDB's default).
@@ -17,7 +18,7 @@ const PRECISIONS: Record<string, Precision> = {
  */
 export function parsePrecision(value: string | undefined): Precision {
   if (value === undefined || value === '') return 'ns';
-  const p = PRECISIONS[value];
+  const p = PRECISIONS.get(value);
   if (p === undefined) throw new BadRequestError(`invalid precision "${value}": must be one of ns, us, ms, s, m, h (or n, u)`);
   return p;
 }

@@ -181,6 +181,8 @@ export class WriteAheadLog {
    * Appends `write` and resolves with its LSN once it is durable as `sync` defines.
    * The entry holds its segment until `release([lsn])` (see the module comment).
    * @throws WalWriteError (503) when the log cannot be written; the write is then not logged.
+   *   An Error (500) when `write` cannot be encoded (a field out of its range: a bug of
+   *   the caller's validation); the rest of its group is logged.
    */
   append(write: DecodedWrite): Promise<number> {
     if (this.closed || !this.started) return Promise.reject(new WalWriteError('write-ahead log is not open'));
@@ -269,11 +271,22 @@ export class WriteAheadLog {
     const { segment, fh } = this.active!;
     const buffers: Buffer[] = [];
     const lsns: number[] = [];
+    const written: PendingAppend[] = [];
     for (const p of group) {
-      const lsn = this.nextLsn++;
-      lsns.push(lsn);
-      buffers.push(...encodeEntry(lsn, p.write));
+      // One write the log cannot encode (a bug: its fields were validated) fails alone;
+      // thrown from here it would leave every append of the group unsettled for good.
+      let encoded: Buffer[];
+      try {
+        encoded = encodeEntry(this.nextLsn, p.write);
+      } catch (err) {
+        p.reject(new Error(`write-ahead log cannot encode this write: ${(err as Error).message}`, { cause: err }));
+        continue;
+      }
+      lsns.push(this.nextLsn++);
+      buffers.push(...encoded);
+      written.push(p);
     }
+    if (written.length === 0) return;
     const size = buffers.reduce((n, b) => n + b.length, 0);
     try {
       await writeAll(fh, buffers, size);
@@ -284,15 +297,15 @@ export class WriteAheadLog {
       // segment, so that no later entry follows garbage.
       await fh.truncate(segment.bytes).catch(() => undefined);
       this.rotateBeforeNextGroup = true;
-      for (const p of group) p.reject(new WalWriteError(`write-ahead log append failed: ${(err as Error).message}`, { cause: err }));
+      for (const p of written) p.reject(new WalWriteError(`write-ahead log append failed: ${(err as Error).message}`, { cause: err }));
       return;
     }
     segment.bytes += size;
-    segment.entries += group.length;
-    segment.holds += group.length;
-    this.counters.appends += group.length;
+    segment.entries += written.length;
+    segment.holds += written.length;
+    this.counters.appends += written.length;
     this.counters.syncs++;
-    group.forEach((p, i) => p.resolve(lsns[i]));
+    written.forEach((p, i) => p.resolve(lsns[i]));
   }
 
   private async sync(): Promise<void> {

@@ -1,0 +1,47 @@
+/**
+ * The write-ahead log's group commit on a real directory: a write the log cannot encode
+ * fails alone, and the appends grouped with it are logged, replayed and settled, so no
+ * request waits for an answer that never comes and `close` does not hang.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { DecodedWrite } from '../parse/body.js';
+import type { Precision } from '../parse/time.js';
+import { WriteAheadLog } from './wal.js';
+
+const log = { warn: () => undefined, error: () => undefined };
+
+function write(n: number, precision: Precision = 's'): DecodedWrite {
+  return { database: 'db', format: 'line-protocol', precision, nowUs: 0, body: Buffer.from(`m v=${n}i ${1767225600 + n}\n`) };
+}
+
+test('a write the log cannot encode is rejected alone; the rest of its group is logged and replays', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-wal-'));
+  try {
+    const wal = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
+    await wal.open();
+    for await (const entry of wal.recover()) assert.fail(`a new log replayed ${entry.lsn}`);
+    await wal.startAppending();
+    // Appended in one tick: one group. The precision is one no caller passes validation with.
+    const appends = [wal.append(write(1)), wal.append(write(2, 'constructor' as Precision)), wal.append(write(3))];
+    const settled = await Promise.allSettled(appends);
+    assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(((settled[1] as PromiseRejectedResult).reason as Error).message, /^write-ahead log cannot encode this write: /);
+    const lsns = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    assert.deepEqual(lsns, [1, 2]);
+    assert.equal(await wal.append(write(4)), 3, 'the log goes on');
+    await wal.close();
+
+    const again = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
+    await again.open();
+    const replayed: [number, string][] = [];
+    for await (const entry of again.recover()) replayed.push([entry.lsn, entry.write.body.toString()]);
+    assert.deepEqual(replayed, [[1, write(1).body.toString()], [2, write(3).body.toString()], [3, write(4).body.toString()]]);
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
