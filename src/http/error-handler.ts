@@ -3,8 +3,9 @@
  *
  * `StrataError`s carry their status (see `errors.ts`); Fastify's own client errors
  * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
- * Query routes answer in Arc's query shape `{"success":false,"error":…}`, every other
- * route `{"error":…}` (Arc and InfluxDB v1 write errors). Other 5xx are logged as errors;
+ * Query routes answer in Arc's query shape `{"success":false,"error":…}`, InfluxDB v2's
+ * write route `{"code":…,"message":…,"error":…}`, every other route `{"error":…}` (Arc
+ * and InfluxDB v1 write errors). Other 5xx are logged as errors;
  * refusals that shed load (429/503 with `Retry-After`) as warnings. Every 429 and 503
  * carries `Retry-After` (RFC 9110 §10.2.3): Telegraf and the InfluxDB clients wait that
  * long before they retry a write.
@@ -15,10 +16,20 @@ import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
 export const RETRY_AFTER_DEFAULT_S = 5;
 
-/** Route config flag selecting Arc's query error shape. */
+/**
+ * Route config flag selecting an error shape other than `{"error": …}`: Arc's query
+ * shape, or InfluxDB v2's `{"code", "message"}` (kept beside `error`), which the v2
+ * client libraries and Telegraf's `influxdb_v2` output read their error text from.
+ */
 export interface ErrorShapeConfig {
-  errorShape?: 'query';
+  errorShape?: 'query' | 'influxdb-v2';
 }
+
+/** InfluxDB v2's error `code` for each status Strata answers (influxdata/influxdb `kit/platform/errors`). */
+const INFLUXDB_V2_CODES = new Map<number, string>([
+  [400, 'invalid'], [401, 'unauthorized'], [403, 'forbidden'], [404, 'not found'], [413, 'request too large'],
+  [415, 'unsupported media type'], [422, 'unprocessable entity'], [429, 'too many requests'], [503, 'unavailable'],
+]);
 
 /** HTTP status for any thrown value. */
 export function statusOf(err: unknown): number {
@@ -42,9 +53,12 @@ export function installErrorHandler(app: FastifyInstance): void {
       void reply.header('Retry-After', String(seconds ?? RETRY_AFTER_DEFAULT_S));
     }
     const message = err instanceof Error ? err.message : String(err);
-    const body: Record<string, unknown> = (request.routeOptions.config as ErrorShapeConfig).errorShape === 'query'
+    const shape = (request.routeOptions.config as ErrorShapeConfig).errorShape;
+    const body: Record<string, unknown> = shape === 'query'
       ? { success: false, error: message }
-      : { error: message };
+      : shape === 'influxdb-v2'
+        ? { code: INFLUXDB_V2_CODES.get(status) ?? 'internal error', message, error: message }
+        : { error: message };
     if (err instanceof PartialWriteError) Object.assign(body, { accepted: err.accepted, rejected: err.rejected });
     void reply.code(status).type('application/json').send(body);
   });

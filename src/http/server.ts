@@ -13,6 +13,7 @@ import type { Storage } from '../storage/storage.js';
 import { installErrorHandler } from './error-handler.js';
 import { whenGone } from './exchange.js';
 import { healthRoutes } from './routes/health.js';
+import { influxdbRoutes } from './routes/influxdb.js';
 import { metricsRoutes, type StrataMetrics } from './routes/metrics.js';
 import { queryRoutes } from './routes/query.js';
 import { queryPoolRoutes } from './routes/query-pool.js';
@@ -64,6 +65,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
     wal: d.wal, counters: d.metrics.writes,
   });
+  void app.register(influxdbRoutes);
   void app.register(queryRoutes, { queries: d.queries, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, metrics: d.metrics });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache });
   void app.register(metricsRoutes, { registry: d.metrics.registry });

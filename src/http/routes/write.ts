@@ -12,7 +12,8 @@
  *
  * Success is 204 with an empty body. A body with rejected lines answers 400
  * `{"error": "partial write: line N: …", "accepted": A, "rejected": R}` while its valid
- * lines are kept (InfluxDB's partial write). Bodies may be gzip/deflate/br compressed.
+ * lines are kept (InfluxDB's partial write). `/api/v2/write` errors also carry InfluxDB
+ * v2's `code` and `message`. Bodies may be gzip/deflate/br compressed.
  * Each request adds its body bytes and its accepted and rejected records to its
  * protocol's totals (`GET /metrics`).
  *
@@ -34,6 +35,7 @@ import { nowMicros, parsePrecision } from '../../parse/time.js';
 import type { WriteAheadLog } from '../../wal/wal.js';
 import { acceptRawBodies, decodeBody } from '../content-type-parser.js';
 import { databaseOf } from '../database.js';
+import type { ErrorShapeConfig } from '../error-handler.js';
 import { whenGone } from '../exchange.js';
 import type { WriteCounters, WriteProtocol } from './metrics.js';
 
@@ -100,7 +102,8 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
   app.post('/api/v1/write/msgpack', write('msgpack', 'msgpack'));
   app.post('/api/v1/write/line-protocol', write('line-protocol', 'line_protocol'));
   app.post('/write', write('line-protocol', 'influxdb_v1'));
-  app.post('/api/v2/write', write('line-protocol', 'influxdb_v2'));
+  const v2: ErrorShapeConfig = { errorShape: 'influxdb-v2' };
+  app.post('/api/v2/write', { config: v2 }, write('line-protocol', 'influxdb_v2'));
 
   const flush = async (): Promise<{ status: string; message: string }> => {
     await o.buffers.flushAll();

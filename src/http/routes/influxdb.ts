@@ -1,0 +1,87 @@
+/**
+ * The InfluxDB 1.x endpoints that clients call besides `/write`, answered so that they
+ * work against Strata unchanged (../shared/notes/user-asks.md §16):
+ *
+ * - `GET|HEAD /ping` — 204 with `X-Influxdb-Version` and `X-Influxdb-Build` (client
+ *   libraries, load balancers and apps check it before anything else, and give up on a
+ *   404); `?verbose=true` answers 200 `{"version": …}` as InfluxDB does.
+ * - `POST /query` (`q` in an `application/x-www-form-urlencoded` body or the URL) —
+ *   InfluxQL, of which only `CREATE DATABASE <name> [WITH …]` is answered: Telegraf's
+ *   `outputs.influxdb` sends it at start-up unless `skip_database_creation = true`.
+ *   Strata creates a database with its first write, so the statement only checks the
+ *   name: 200 `{"results":[{"statement_id":0}, …]}`. Any other statement is a 400
+ *   `{"error": …}` that points to SQL at `POST /api/v1/query`.
+ *
+ * InfluxDB's own source is the reference for the shapes (`services/httpd/handler.go`:
+ * `servePing`, `serveQuery`).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BadRequestError } from '../../errors.js';
+import { nameError } from '../../parse/names.js';
+
+/**
+ * The InfluxDB 1.x API level Strata answers for, in `X-Influxdb-Version`: clients read it
+ * to choose features (1.8 is the last 1.x, whose `/api/v2/write` Strata also serves).
+ */
+const INFLUXDB_VERSION = '1.8.10';
+
+/** Registers `/ping` and `POST /query` on `app` (an encapsulated plugin: the form parser stays local). */
+export async function influxdbRoutes(app: FastifyInstance): Promise<void> {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, new URLSearchParams(body as string));
+  });
+
+  // Fastify answers HEAD from the GET route (`exposeHeadRoutes`).
+  app.get('/ping', async (request: FastifyRequest, reply: FastifyReply) => {
+    void reply.header('X-Influxdb-Version', INFLUXDB_VERSION).header('X-Influxdb-Build', 'Strata');
+    if ((request.query as Record<string, unknown>).verbose === 'true') return { version: INFLUXDB_VERSION };
+    return reply.code(204).send();
+  });
+
+  app.post('/query', async (request) => {
+    const form = request.body instanceof URLSearchParams ? request.body : undefined;
+    const q = form?.get('q') ?? (request.query as Record<string, unknown>).q;
+    if (typeof q !== 'string' || q.trim() === '') throw new BadRequestError('missing required parameter "q"');
+    const statements = splitStatements(q);
+    statements.forEach(checkCreateDatabase);
+    return { results: statements.map((_, i) => ({ statement_id: i })) };
+  });
+}
+
+/** The statements of an InfluxQL text, split at `;` outside quotes, blank ones dropped. */
+function splitStatements(q: string): string[] {
+  const statements: string[] = [];
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < q.length; i++) {
+    const c = q[i];
+    if (quote !== undefined) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === ';') {
+      statements.push(q.slice(start, i));
+      start = i + 1;
+    }
+  }
+  statements.push(q.slice(start));
+  return statements.filter((s) => s.trim() !== '');
+}
+
+/** `CREATE DATABASE name` or `"quoted name"` (InfluxQL escapes `\"` and `\\` in it), then optionally `WITH …`. */
+const CREATE_DATABASE = /^\s*CREATE\s+DATABASE\s+(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*))(?:\s+WITH\s[\s\S]*)?\s*$/i;
+
+/**
+ * Checks that `statement` is a `CREATE DATABASE` of an acceptable database name.
+ * @throws BadRequestError naming the statement otherwise, or why the name is refused.
+ */
+function checkCreateDatabase(statement: string): void {
+  const m = CREATE_DATABASE.exec(statement);
+  if (m === null) {
+    throw new BadRequestError(`InfluxQL is not supported, only CREATE DATABASE (databases are created by their first write): ` +
+      `query with SQL at POST /api/v1/query instead of ${JSON.stringify(statement.trim().slice(0, 100))}`);
+  }
+  const name = m[1] !== undefined ? m[1].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[2];
+  const error = nameError('database', name);
+  if (error !== undefined) throw new BadRequestError(`invalid database name: ${error}`);
+}

@@ -1,0 +1,82 @@
+/**
+ * End to end: what InfluxDB clients call besides the write itself. `/ping` (204 and the
+ * version headers), Telegraf's `CREATE DATABASE` through `POST /query` (a form body, as
+ * Telegraf sends it), and `/api/v2/write` errors in v2's `{code, message}` shape as the
+ * official v2 client reads them; a write into the database so "created" then reads back.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
+import { removeDir, TestServer } from './harness.js';
+
+let server: TestServer;
+
+before(async () => {
+  server = await TestServer.start();
+});
+
+after(async () => {
+  assert.equal(await server.stop(), 0);
+  removeDir(server.dataDir);
+});
+
+function form(q: string): Promise<Response> {
+  return fetch(`${server.url}/query`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ q }).toString(),
+  });
+}
+
+test('/ping: 204 with X-Influxdb-Version, for GET and HEAD; verbose=true answers the version', async () => {
+  for (const method of ['GET', 'HEAD']) {
+    const res = await fetch(`${server.url}/ping`, { method });
+    assert.equal(res.status, 204, method);
+    assert.equal(res.headers.get('x-influxdb-version'), '1.8.10');
+    assert.equal(res.headers.get('x-influxdb-build'), 'Strata');
+  }
+  const verbose = await fetch(`${server.url}/ping?verbose=true`);
+  assert.equal(verbose.status, 200);
+  assert.deepEqual(await verbose.json(), { version: '1.8.10' });
+});
+
+test("Telegraf's CREATE DATABASE through POST /query: 200 with one result per statement; the database takes writes", async () => {
+  const res = await form('CREATE DATABASE "telegraf"');
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { results: [{ statement_id: 0 }] });
+  const two = await form('create database metrics WITH DURATION 7d; CREATE DATABASE "a \\"quoted\\" name";');
+  assert.deepEqual(await two.json(), { results: [{ statement_id: 0 }, { statement_id: 1 }] });
+  const inUrl = await fetch(`${server.url}/query?q=${encodeURIComponent('CREATE DATABASE inurl')}`, { method: 'POST' });
+  assert.equal(inUrl.status, 200);
+
+  assert.equal((await server.writeLines('cpu,host=a usage=1.5 1700000000', 'db=telegraf&precision=s')).status, 204);
+  assert.deepEqual(await server.rows('SELECT host, usage FROM cpu', 'telegraf'), [['a', 1.5]]);
+});
+
+test('POST /query: other InfluxQL, a bad name or no q is a 400 saying why', async () => {
+  const cases: [Promise<Response>, RegExp][] = [
+    [form('SELECT * FROM cpu'), /^InfluxQL is not supported, only CREATE DATABASE .*POST \/api\/v1\/query instead of "SELECT \* FROM cpu"$/],
+    [form('CREATE DATABASE ok; DROP DATABASE ok'), /instead of "DROP DATABASE ok"/],
+    [form('CREATE DATABASE ".."'), /^invalid database name: database "\.\." is not allowed/],
+    [form(''), /^missing required parameter "q"$/],
+  ];
+  for (const [pending, message] of cases) {
+    const res = await pending;
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: string }).error, message);
+  }
+});
+
+test("/api/v2/write errors carry v2's code and message, which the official client reports", async () => {
+  // The client also logs the failure it throws; the test reads it from the error.
+  setLogger({ error: () => undefined, warn: () => undefined });
+  const writeApi = new InfluxDB({ url: server.url, token: 'unused', writeOptions: { maxRetries: 0 } }).getWriteApi('org', 'v2err', 's');
+  writeApi.writeRecords(['good v=1 1700000000', 'bad v=nope 1700000001']);
+  const err = await writeApi.close().then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof HttpError, String(err));
+  assert.equal(err.statusCode, 400);
+  assert.equal(err.code, 'invalid');
+  assert.match(err.message, /^partial write: line 2: /);
+  const raw = await server.post('/api/v2/write?bucket=v2err&precision=zz', 'x v=1');
+  assert.deepEqual(Object.keys(await raw.json() as object).sort(), ['code', 'error', 'message']);
+  await server.flush();
+  assert.deepEqual(await server.rows('SELECT v FROM good', 'v2err'), [[1]]);
+});
