@@ -22,6 +22,18 @@ test('rejections of one line (rows of one item) stay in the order they were adde
   assert.deepEqual(errors.first.map((e) => e.message), ['item 2', ...Array.from({ length: 9 }, (_, row) => `row ${row}`)]);
 });
 
+test('a message repeated for one line (the rows of one item) is kept once and counted each time', () => {
+  const errors = new LineErrors();
+  for (let row = 0; row < 20; row++) errors.add(1, 'field "v" is float64, the column is int64');
+  errors.add(1, 'another reason');
+  errors.add(2, 'item is not a map');
+  errors.add(3, 'field "v" is float64, the column is int64');
+  assert.equal(errors.count, 23);
+  assert.deepEqual(errors.first.map((e) => [e.line, e.message]), [
+    [1, 'field "v" is float64, the column is int64'], [1, 'another reason'], [2, 'item is not a map'], [3, 'field "v" is float64, the column is int64'],
+  ]);
+});
+
 test('addAll merges two stages as if every rejection had been added to one', () => {
   const parsed = new LineErrors();
   const ingested = new LineErrors();

@@ -38,7 +38,12 @@ export class LineErrors {
     return this.kept;
   }
 
-  /** Counts `line` as rejected for `message`; O(1) once `KEPT` lower lines are held, else O(KEPT). */
+  /**
+   * Counts `line` as rejected for `message`; O(1) once `KEPT` lower lines are held, else
+   * O(KEPT). A message a kept rejection of the same line already gives is counted, not
+   * kept again: the rows of one MessagePack item rejected for one reason would otherwise
+   * fill the answer with one text and hide the other items' errors.
+   */
   add(line: number, message: string): void {
     this.total++;
     const kept = this.kept;
@@ -46,6 +51,7 @@ export class LineErrors {
     // After any kept rejection of the same line, so that ties stay in order of arrival.
     let at = kept.length;
     while (at > 0 && kept[at - 1].line > line) at--;
+    for (let i = at - 1; i >= 0 && kept[i].line === line; i--) if (kept[i].message === message) return;
     kept.splice(at, 0, { line, message });
     if (kept.length > LineErrors.KEPT) kept.pop();
   }
