@@ -600,6 +600,8 @@ describe('names', BOUND, () => {
       ['/write?db=%2E%2E', {}, 'invalid database name: database ".." is not allowed'],
       ['/write?db=.', {}, 'invalid database name: database "." is not allowed'],
       ['/api/v2/write?bucket=..', {}, 'invalid database name: database ".." is not allowed'],
+      [`/api/v2/write?bucket=${encodeURIComponent(`../${probe}`)}`, {}, 'invalid database name: database ".." is not allowed'],
+      [`/api/v2/write?bucket=${encodeURIComponent(`a/../${probe}`)}`, {}, 'contains "/"'],
       [`/write?db=${encodeURIComponent(`../${probe}`)}`, {}, `contains "/"`],
       ['/write?db=ok', { 'x-arc-database': `../${probe}` }, `invalid database name: database "../${probe}" contains "/"`],
       ['/api/v1/write/line-protocol', { 'x-arc-database': '..' }, 'invalid database name: database ".." is not allowed'],
@@ -616,6 +618,13 @@ describe('names', BOUND, () => {
     assert.equal(existsSync(join(server.dataDir, probe)), false);
     // The "ok" database of the header attempt was not used instead.
     assert.equal(hasDatabaseDir(server, 'ok'), false);
+  });
+
+  test("InfluxDB 1.8's v2 bucket form db/rp (and db/) writes into db, the retention policy ignored", async () => {
+    await expect204(await server.post('/api/v2/write?org=o&bucket=bucketdb%2Fautogen&precision=s', 'rp v=1 1700000000'));
+    await expect204(await server.post('/api/v2/write?org=o&bucket=bucketdb/&precision=s', 'rp v=2 1700000001'));
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT v FROM rp ORDER BY v', 'bucketdb'), [[1], [2]]);
   });
 
   test('a repeated ?db= parameter is a 400, not a 500, and writes nothing', async () => {

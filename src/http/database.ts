@@ -1,7 +1,8 @@
 /**
  * Which database a request addresses, as Arc and InfluxDB clients say it: header
  * `x-arc-database` first (Arc lets it override `db`/`bucket`), then the `db` (InfluxDB
- * v1) or `bucket` (InfluxDB v2) query parameter, else `default`.
+ * v1) or `bucket` (InfluxDB v2; `db/rp` as InfluxDB 1.8 names it) query parameter, else
+ * `default`.
  */
 import type { FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
@@ -23,9 +24,20 @@ export function databaseOf(request: FastifyRequest): string {
   }
   const header = request.headers['x-arc-database'];
   const query = request.query as Record<string, string | string[] | undefined>;
-  const name = (typeof header === 'string' && header !== '' ? header : undefined) ?? query.db ?? query.bucket ?? DEFAULT_DATABASE;
+  const name = (typeof header === 'string' && header !== '' ? header : undefined) ?? query.db ?? databaseOfBucket(query.bucket) ?? DEFAULT_DATABASE;
   if (typeof name !== 'string') throw new BadRequestError('the database is given more than once (repeated db or bucket parameter)');
   const error = nameError('database', name);
   if (error !== undefined) throw new BadRequestError(`invalid database name: ${error}`);
   return name;
+}
+
+/**
+ * The database of a v2 `bucket`: InfluxDB 1.8's v2-compatible API, which v2 clients
+ * written for 1.8 address, names a bucket `database/retention-policy` (`db/rp`, `db/`);
+ * the retention policy is ignored, as Strata has none per write (and Arc ignores `rp`).
+ */
+function databaseOfBucket(bucket: string | string[] | undefined): string | string[] | undefined {
+  if (typeof bucket !== 'string') return bucket;
+  const slash = bucket.indexOf('/');
+  return slash > 0 && bucket.indexOf('/', slash + 1) === -1 ? bucket.slice(0, slash) : bucket;
 }
