@@ -33,16 +33,19 @@ test('/ping: 204 with X-Influxdb-Version, for GET and HEAD; verbose=true answers
     assert.equal(res.headers.get('x-influxdb-version'), '1.8.10');
     assert.equal(res.headers.get('x-influxdb-build'), 'Strata');
   }
-  const verbose = await fetch(`${server.url}/ping?verbose=true`);
-  assert.equal(verbose.status, 200);
-  assert.deepEqual(await verbose.json(), { version: '1.8.10' });
+  for (const value of ['true', '1']) {
+    const verbose = await fetch(`${server.url}/ping?verbose=${value}`);
+    assert.equal(verbose.status, 200);
+    assert.deepEqual(await verbose.json(), { version: '1.8.10' });
+  }
+  assert.equal((await fetch(`${server.url}/ping?verbose=false`)).status, 204);
 });
 
 test("Telegraf's CREATE DATABASE through POST /query: 200 with one result per statement; the database takes writes", async () => {
   const res = await form('CREATE DATABASE "telegraf"');
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { results: [{ statement_id: 0 }] });
-  const two = await form('create database metrics WITH DURATION 7d; CREATE DATABASE "a \\"quoted\\" name";');
+  const two = await form('create database metrics WITH DURATION 7d SHARD DURATION 1h NAME "rp"; CREATE DATABASE "a \\"quoted\\" name";');
   assert.deepEqual(await two.json(), { results: [{ statement_id: 0 }, { statement_id: 1 }] });
   const inUrl = await fetch(`${server.url}/query?q=${encodeURIComponent('CREATE DATABASE inurl')}`, { method: 'POST' });
   assert.equal(inUrl.status, 200);
@@ -56,7 +59,12 @@ test('POST /query: other InfluxQL, a bad name or no q is a 400 saying why', asyn
     [form('SELECT * FROM cpu'), /^InfluxQL is not supported, only CREATE DATABASE .*POST \/api\/v1\/query instead of "SELECT \* FROM cpu"$/],
     [form('CREATE DATABASE ok; DROP DATABASE ok'), /instead of "DROP DATABASE ok"/],
     [form('CREATE DATABASE ".."'), /^invalid database name: database "\.\." is not allowed/],
+    [form('CREATE DATABASE "a\\x"'), /^InfluxQL is not supported, only CREATE DATABASE/],
+    [form('CREATE DATABASE foo WITH garbage !!'), /^InfluxQL is not supported, only CREATE DATABASE/],
     [form(''), /^missing required parameter "q"$/],
+    [form(' ; '), /^parameter "q" holds no statement$/],
+    [fetch(`${server.url}/query?q=${encodeURIComponent('CREATE DATABASE a')}&q=${encodeURIComponent('CREATE DATABASE b')}`, { method: 'POST' }),
+      /^parameter "q" is given 2 times/],
   ];
   for (const [pending, message] of cases) {
     const res = await pending;

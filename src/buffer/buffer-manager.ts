@@ -251,9 +251,14 @@ export class BufferManager {
       const rejected = orMasks(check.rejected, options.omit?.get(batch));
       const buffer = this.bufferFor(database, batch.measurement);
       const before = buffer.bytes;
-      const n = buffer.append(batch, rejected, check.skip);
-      this.heldBytes += buffer.bytes - before;
-      this.liveBytes += buffer.bytes - before;
+      let n: number;
+      try {
+        n = buffer.append(batch, rejected, check.skip);
+      } finally {
+        // Also when append throws part-way (out of memory): what it added stays held.
+        this.heldBytes += buffer.bytes - before;
+        this.liveBytes += buffer.bytes - before;
+      }
       accepted += n;
       if (n > 0 && options.lsn !== undefined && buffer.noteLsn(options.lsn)) this.o.lsns?.retain(options.lsn);
       if (buffer.rowCount >= this.o.maxRecords) full.add(buffer);

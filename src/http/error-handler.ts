@@ -28,7 +28,7 @@ export interface ErrorShapeConfig {
 /** InfluxDB v2's error `code` for each status Strata answers (influxdata/influxdb `kit/platform/errors`). */
 const INFLUXDB_V2_CODES = new Map<number, string>([
   [400, 'invalid'], [401, 'unauthorized'], [403, 'forbidden'], [404, 'not found'], [413, 'request too large'],
-  [415, 'unsupported media type'], [422, 'unprocessable entity'], [429, 'too many requests'], [503, 'unavailable'],
+  [415, 'invalid'], [422, 'unprocessable entity'], [429, 'too many requests'], [503, 'unavailable'],
 ]);
 
 /** HTTP status for any thrown value. */

@@ -56,7 +56,7 @@ export class LineErrors {
     if (kept.length > LineErrors.KEPT) kept.pop();
   }
 
-  /** Adds every rejection of `other` (after those of the same line already here). */
+  /** Adds every rejection of `other` as `add` does (after those of the same line already here; a repeated message counted only). */
   addAll(other: LineErrors): void {
     for (const e of other.kept) this.add(e.line, e.message);
     this.total += other.total - other.kept.length;

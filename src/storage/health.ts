@@ -7,8 +7,9 @@ import type { StorageHealth } from './storage.js';
 
 /**
  * One backend's `StorageHealth`, owned by that backend (`LocalStorage`, `S3Storage`), which
- * runs its operations through `track`. Starts healthy. Synchronous state, read by `/ready`,
- * the storage stats and the write path's backpressure through `Storage.health()`.
+ * runs its operations through `track`. Starts healthy. Synchronous state, read by `/ready`
+ * and the storage stats through `Storage.health()` (the write path's backpressure judges
+ * storage by its own flush retries instead, `BufferManager.storageFailing`).
  */
 export class HealthTracker {
   private state: StorageHealth = { ok: true, last_error: null, since: new Date().toISOString(), consecutive_failures: 0 };

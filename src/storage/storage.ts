@@ -30,8 +30,8 @@ export interface LocalFiles {
 }
 
 /**
- * Whether the backend's last operations succeeded: the signal `/ready`, the stats and
- * the write path's backpressure use to tell "storage is failing" from "busy".
+ * Whether the backend's last operations succeeded, as `/ready` and the storage stats
+ * report it.
  */
 export interface StorageHealth {
   /** False from the first failed operation until the next successful one. */

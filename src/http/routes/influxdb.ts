@@ -34,15 +34,21 @@ export async function influxdbRoutes(app: FastifyInstance): Promise<void> {
   // Fastify answers HEAD from the GET route (`exposeHeadRoutes`).
   app.get('/ping', async (request: FastifyRequest, reply: FastifyReply) => {
     void reply.header('X-Influxdb-Version', INFLUXDB_VERSION).header('X-Influxdb-Build', 'Strata');
-    if ((request.query as Record<string, unknown>).verbose === 'true') return { version: INFLUXDB_VERSION };
+    // InfluxDB reads any value but "", "0" and "false" as verbose.
+    const verbose = (request.query as Record<string, unknown>).verbose;
+    if (typeof verbose === 'string' && !['', '0', 'false'].includes(verbose)) return { version: INFLUXDB_VERSION };
     return reply.code(204).send();
   });
 
   app.post('/query', async (request) => {
-    const form = request.body instanceof URLSearchParams ? request.body : undefined;
-    const q = form?.get('q') ?? (request.query as Record<string, unknown>).q;
+    const form = request.body instanceof URLSearchParams ? request.body.getAll('q') : [];
+    const url = (request.query as Record<string, unknown>).q;
+    const given = [...form, ...(Array.isArray(url) ? url : url === undefined ? [] : [url])];
+    if (given.length > 1) throw new BadRequestError(`parameter "q" is given ${given.length} times: give it once`);
+    const q = given[0];
     if (typeof q !== 'string' || q.trim() === '') throw new BadRequestError('missing required parameter "q"');
     const statements = splitStatements(q);
+    if (statements.length === 0) throw new BadRequestError('parameter "q" holds no statement');
     statements.forEach(checkCreateDatabase);
     return { results: statements.map((_, i) => ({ statement_id: i })) };
   });
@@ -68,8 +74,13 @@ function splitStatements(q: string): string[] {
   return statements.filter((s) => s.trim() !== '');
 }
 
-/** `CREATE DATABASE name` or `"quoted name"` (InfluxQL escapes `\"` and `\\` in it), then optionally `WITH …`. */
-const CREATE_DATABASE = /^\s*CREATE\s+DATABASE\s+(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*))(?:\s+WITH\s[\s\S]*)?\s*$/i;
+/**
+ * `CREATE DATABASE name` or `"quoted name"` (InfluxQL's escapes `\"`, `\\` and `\n` in
+ * it, no raw line break), then optionally a retention policy clause of InfluxQL's
+ * (`WITH DURATION 7d REPLICATION 1 SHARD DURATION 1h NAME "rp"`), which is ignored.
+ */
+const CREATE_DATABASE =
+  /^\s*CREATE\s+DATABASE\s+(?:"((?:[^"\\\n]|\\["\\n])*)"|([A-Za-z_][A-Za-z0-9_]*))(?:\s+WITH(?:\s+(?:DURATION|REPLICATION|SHARD\s+DURATION|NAME)\s+(?:"(?:[^"\\\n]|\\["\\n])*"|[^\s"]+))+)?\s*$/i;
 
 /**
  * Checks that `statement` is a `CREATE DATABASE` of an acceptable database name.
@@ -81,7 +92,7 @@ function checkCreateDatabase(statement: string): void {
     throw new BadRequestError(`InfluxQL is not supported, only CREATE DATABASE (databases are created by their first write): ` +
       `query with SQL at POST /api/v1/query instead of ${JSON.stringify(statement.trim().slice(0, 100))}`);
   }
-  const name = m[1] !== undefined ? m[1].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[2];
+  const name = m[1] !== undefined ? m[1].replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[2];
   const error = nameError('database', name);
   if (error !== undefined) throw new BadRequestError(`invalid database name: ${error}`);
 }

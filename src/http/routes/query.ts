@@ -266,11 +266,12 @@ function outcomeOf(err: unknown, sent: boolean): QueryOutcome {
   return statusOf(err) < 500 ? 'rejected' : 'error';
 }
 
-/** Logs an error that happened after the status line was sent. */
+/** Logs an error that happened after the status line was sent: a warning when the query is at fault (a 4xx had it come earlier). */
 function logLate(request: FastifyRequest, err: unknown): void {
   failures.set(request, err);
   if (err instanceof QueryCancelledError) return;
-  request.log.error({ err }, 'query failed while streaming its result');
+  if (statusOf(err) < 500) request.log.warn({ err }, 'query refused while streaming its result');
+  else request.log.error({ err }, 'query failed while streaming its result');
 }
 
 /**
