@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { tableFromIPC, type Table } from 'apache-arrow';
-import { removeDir, TestServer } from './harness.js';
+import { removeDir, TestServer, waitFor } from './harness.js';
 
 let server: TestServer;
 
@@ -128,6 +128,10 @@ test('Arrow: a value outside int64 in a chunk sent after the status line cuts th
     after = await errors();
   }
   assert.equal(after, before + 1, 'counted as rejected (a 422: the query must cast the value), not cancelled');
+  // The log reaches this process through a pipe, possibly after the response.
+  const late = (): [number, string][] => server.logLines().filter((l) => /while streaming its result/.test(l.msg)).map((l) => [l.level, l.msg]);
+  await waitFor(() => late().length > 0, 5000);
+  assert.deepEqual(late(), [[40, 'query refused while streaming its result']], 'a warning: the query is at fault, not the server');
 });
 
 test('a DuckDB error part-way through a result is never a complete-looking answer: its status before 256 KiB, a cut-off body after', async () => {
