@@ -11,6 +11,16 @@ import { LineProtocolParser, type ParseResult } from './parser.js';
 /** About 1 MiB: some 4–8 ms of parsing at the parser's TSBS speed, between two turns of the event loop. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 
+/**
+ * Most bytes decoded into one string (unless one line is longer). V8 puts a string past
+ * ~128 KiB in its large-object space, mapped afresh for each string and unmapped when
+ * collected, so every one of its pages is faulted in anew; on the VMs Strata is measured
+ * on a page fault costs ~7 µs, which made decoding 1 MiB pieces a third of the parse
+ * (bench/README.md, "Line protocol: decoding in 64 KiB pieces"). Smaller strings are
+ * allocated in the young generation, whose pages stay mapped.
+ */
+const DECODE_BYTES = 64 << 10;
+
 const LF = 0x0a;
 const TAB = 0x09;
 const SPACE = 0x20;
@@ -23,9 +33,10 @@ export const TOO_LONG = `line longer than ${constants.MAX_STRING_LENGTH} bytes`;
 
 /**
  * Parses `body` (UTF-8 line protocol, `precision` timestamps, `nowUs` µs for lines
- * without one) in chunks of about `chunkBytes` bytes, each cut just after a '\n'
- * (a line longer than `chunkBytes` makes its chunk longer), awaiting `setImmediate`
- * between chunks so that a 100 MB body lets other requests run.
+ * without one) in pieces of at most `DECODE_BYTES` (64 KiB) and `chunkBytes` bytes,
+ * each cut just after a '\n' (a longer line makes its piece longer), awaiting
+ * `setImmediate` once about `chunkBytes` bytes were parsed since the last wait, so
+ * that a 100 MB body lets other requests run.
  *
  * Returns the same `ParseResult` as `parseLineProtocol(body.toString('utf8'), ...)`:
  * line numbers are global to the body, and since one parser takes all chunks,
@@ -45,11 +56,13 @@ export async function parseLineProtocolBody(
 ): Promise<ParseResult> {
   if (!(chunkBytes >= 1)) throw new RangeError(`chunkBytes must be at least 1, got ${chunkBytes}`);
   const parser = new LineProtocolParser(precision, nowUs);
+  const pieceBytes = Math.min(chunkBytes, DECODE_BYTES);
   let line = 1;
+  let sinceYield = 0;
   for (let start = 0; start < body.length;) {
     let end = body.length;
-    if (body.length - start > chunkBytes) {
-      const newline = body.indexOf(LF, start + chunkBytes - 1);
+    if (body.length - start > pieceBytes) {
+      const newline = body.indexOf(LF, start + pieceBytes - 1);
       if (newline !== -1) end = newline + 1;
     }
     const chunk = body.subarray(start, end);
@@ -64,8 +77,12 @@ export async function parseLineProtocolBody(
       if (text.includes('\ufffd') && !isUtf8(chunk)) line = feedLines(parser, chunk, line);
       else line = parser.feed(text, line);
     }
+    sinceYield += end - start;
     start = end;
-    if (start < body.length) await yieldToEventLoop();
+    if (start < body.length && sinceYield >= chunkBytes) {
+      sinceYield = 0;
+      await yieldToEventLoop();
+    }
   }
   return parser.finish();
 }
