@@ -15,9 +15,9 @@ export const DEFAULT_CHUNK_BYTES = 1 << 20;
  * Most bytes decoded into one string (unless one line is longer). V8 puts a string past
  * ~128 KiB in its large-object space, mapped afresh for each string and unmapped when
  * collected, so every one of its pages is faulted in anew; on the VMs Strata is measured
- * on a page fault costs ~7 µs, which made decoding 1 MiB pieces a third of the parse
- * (bench/README.md, "Line protocol: decoding in 64 KiB pieces"). Smaller strings are
- * allocated in the young generation, whose pages stay mapped.
+ * on, a page fault costs ~10 µs (`bench/page-faults.ts`), which made decoding 1 MiB
+ * pieces a third of the parse (bench/README.md, "Line protocol: decoding in 64 KiB
+ * pieces"). Smaller strings are allocated in the young generation, whose pages stay mapped.
  */
 const DECODE_BYTES = 64 << 10;
 
