@@ -115,6 +115,16 @@ const CASES: readonly Case[] = [
   { name: 'unaliased measurement qualifies columns', sql: 'SELECT cpu.host FROM cpu WHERE cpu.usage = 2', refs: ['default.cpu'], rows: [['b']] },
   { name: 'database-qualified measurement binds as the measurement name', sql: 'SELECT cpu.host, cpu.usage FROM db2.cpu ORDER BY cpu.time', refs: ['db2.cpu'], rows: [['a', 50], ['x', 60]] },
   { name: 'quoted database and measurement', sql: 'SELECT host FROM "db2"."cpu" ORDER BY host', refs: ['db2.cpu'], rows: [['a'], ['x']] },
+  {
+    name: 'columns qualified by database and measurement (db.m.col), however written',
+    sql: 'SELECT db2.cpu.host, "db2" . /* c */ cpu.usage FROM db2.cpu WHERE DB2.CPU.usage > 55 ORDER BY db2.cpu.time',
+    refs: ['db2.cpu'], rows: [['x', 60]],
+  },
+  {
+    name: 'db.m.col beside the same measurement of the request database, aliased',
+    sql: 'SELECT db2.cpu.host, c.usage FROM db2.cpu JOIN cpu c USING (host) ORDER BY c.time',
+    refs: ['db2.cpu', 'default.cpu'], rows: [['a', 1], ['a', 3]],
+  },
   { name: 'quoted measurement with a dash', sql: 'SELECT host, v FROM "my-measurement"', refs: ['default.my-measurement'], rows: [['m', 1]] },
   { name: 'measurement names are case-sensitive', sql: 'SELECT host FROM CPU', refs: ['default.CPU'], rows: [['upper']], oracle: false },
   { name: 'unqualified names use the request database', sql: 'SELECT count(*) AS n FROM cpu', defaultDatabase: 'db2', refs: ['db2.cpu'], rows: [['2']], oracle: false },

@@ -156,6 +156,7 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
   const visible = occurrences.map(({ ref, path, node, alias }): MeasurementOccurrence => ({ ref, path, node, alias }));
+  const dropped = databasePrefixes(sql, walker.longColumnRefs, occurrences);
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
@@ -163,7 +164,7 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
     unseededSample: walker.unseededSample,
     statement,
     occurrences: visible,
-    render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i])),
+    render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i]), dropped),
     restoreReferences: (text, keywords) => restoreReferences(text, occurrences, keywords),
   };
 }
@@ -249,6 +250,8 @@ interface Located extends MeasurementOccurrence {
  */
 class ReferenceWalker {
   readonly occurrences: Located[] = [];
+  /** COLUMN_REF nodes of three or more parts (`db.cpu.host`), for `databasePrefixes`. */
+  readonly longColumnRefs: JsonObject[] = [];
   readonly tableFunctions = new Set<string>();
   readonly functions = new Set<string>();
   unseededSample = false;
@@ -300,6 +303,7 @@ class ReferenceWalker {
         const names = value.column_names as JsonValue[];
         const name = names.length === 1 ? asciiLower(String(names[0])) : '';
         if (SQL_VALUE_KEYWORDS.has(name)) this.functions.add(name);
+        if (names.length >= 3) this.longColumnRefs.push(value);
         break;
       }
     }
@@ -385,16 +389,58 @@ class ReferenceWalker {
   }
 }
 
-/** Replaces each located name (sorted, non-overlapping) by its source. */
-function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Located, index: number) => string): string {
+/**
+ * Replaces each located name (sorted, non-overlapping) by its source, and removes the
+ * `dropped` ranges (`databasePrefixes`; never inside a located name).
+ */
+function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Located, index: number) => string, dropped: readonly (readonly [number, number])[]): string {
+  const edits = [
+    ...occurrences.map((o, i) => ({
+      start: o.start, end: o.end,
+      text: `${o.prefix}(SELECT * FROM ${sourceFor(o, i)} AS ${SOURCE_MARK}${i})${o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`}`,
+    })),
+    ...dropped.map(([start, end]) => ({ start, end, text: '' })),
+  ].sort((a, b) => a.start - b.start);
   let out = '';
   let at = 0;
-  for (const [i, o] of occurrences.entries()) {
-    const source = `(SELECT * FROM ${sourceFor(o, i)} AS ${SOURCE_MARK}${i})`;
-    out += sql.slice(at, o.start) + o.prefix + source + (o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`);
-    at = o.end;
+  for (const e of edits) {
+    out += sql.slice(at, e.start) + e.text;
+    at = e.end;
   }
   return out + sql.slice(at);
+}
+
+/**
+ * The text ranges to remove so that column references naming their measurement with its
+ * database (`db.cpu.host`, as over a DuckDB table in schema `db`) bind to the subquery
+ * that replaces `db.cpu`, which is named `cpu` alone: each range is the `db.` before such
+ * a reference. Only for a measurement read without an alias, named with its database,
+ * and the only unaliased read of that measurement name in the query (two, from two
+ * databases, would both be named `cpu`); other references are left as written.
+ */
+function databasePrefixes(sql: string, refs: readonly JsonObject[], occurrences: readonly Located[]): [number, number][] {
+  if (refs.length === 0) return [];
+  const databasesByName = new Map<string, Set<string>>();
+  for (const o of occurrences) {
+    if (o.hasAlias) continue;
+    const name = asciiLower(o.ref.measurement);
+    databasesByName.set(name, (databasesByName.get(name) ?? new Set()).add(asciiLower(o.ref.database)));
+  }
+  const named = new Set(occurrences
+    .filter((o) => !o.hasAlias && String(o.node.schema_name) !== '' && databasesByName.get(asciiLower(o.ref.measurement))!.size === 1)
+    .map((o) => `${asciiLower(o.ref.database)}\u0000${asciiLower(o.ref.measurement)}`));
+  const bytes = Buffer.from(sql, 'utf8');
+  const ranges: [number, number][] = [];
+  for (const ref of refs) {
+    const [database, measurement] = (ref.column_names as JsonValue[]).map(String);
+    if (!named.has(`${asciiLower(database)}\u0000${asciiLower(measurement)}`)) continue;
+    const start = byteToCharIndex(bytes, Number(ref.query_location));
+    const first = start === undefined ? undefined : lexIdentifier(sql, start);
+    if (first === undefined || first.value !== database) continue;
+    const dot = skipBlanks(sql, first.end);
+    if (sql[dot] === '.') ranges.push([start!, skipBlanks(sql, dot + 1)]);
+  }
+  return ranges;
 }
 
 /**
