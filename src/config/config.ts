@@ -16,6 +16,11 @@ import { ConfigError } from '../errors.js';
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(min).max(max));
 const positiveInt = int(1);
+/**
+ * A delay Strata gives a timer, ms: Node's timers take at most 2^31 − 1 ms (~24.8 days)
+ * and fire a longer one after 1 ms, so `3000000000` meant "no timeout" and failed every query.
+ */
+const timerMs = int(1, 2 ** 31 - 1);
 /** A TOML boolean, or `true`/`false`/`1`/`0` from the environment. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 /** A size in DuckDB's syntax (`4GB`, `10 GiB`), or empty for DuckDB's default. */
@@ -42,12 +47,12 @@ const schema = z.strictObject({
     access_key_id: z.string(),
     secret_access_key: z.string(),
     max_attempts: positiveInt,
-    request_timeout_ms: positiveInt,
+    request_timeout_ms: timerMs,
     list_ttl_ms: int(0),
   }),
   cache: z.strictObject({ dir: z.string(), max_bytes: positiveInt }),
   buffer: z.strictObject({
-    max_records: positiveInt, max_age_ms: positiveInt, max_bytes: positiveInt, schema_timeout_ms: positiveInt,
+    max_records: positiveInt, max_age_ms: timerMs, max_bytes: positiveInt, schema_timeout_ms: timerMs,
     // time and one tag or field at least
     max_columns: int(2),
   }),
@@ -55,7 +60,7 @@ const schema = z.strictObject({
     enabled: flag,
     dir: z.string(),
     sync: z.enum(['fsync', 'interval', 'none']),
-    sync_interval_ms: positiveInt,
+    sync_interval_ms: timerMs,
     segment_bytes: positiveInt,
   }),
   parquet: z.strictObject({ compression: z.enum(['snappy', 'zstd']), row_group_size: positiveInt }),
@@ -65,7 +70,7 @@ const schema = z.strictObject({
     memory_limit: duckdbSize,
     max_spill: duckdbSize,
     max_queue: positiveInt,
-    timeout_ms: positiveInt,
+    timeout_ms: timerMs,
     cache_ttl_ms: int(0),
     cache_max_bytes: int(0),
     prepared_statements: int(0),

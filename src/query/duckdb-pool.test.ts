@@ -61,3 +61,16 @@ test('a swept connection goes back to its place in the idle stack (queries keep 
   assert.equal(await p.use(async (c) => c), recent);
   p.close();
 });
+
+test('execution time and its count cover the same leases: a running one counts in neither', async () => {
+  const p = await pool(1);
+  await p.use(async (c) => c.run('SELECT 1'));
+  const running = await hold(p);
+  const during = p.stats();
+  assert.deepEqual([during.totalLeases, during.execCount], [2, 1]);
+  assert.ok(Math.abs(during.avgExecMs * during.execCount - during.execSumUs / 1000) < 0.01, 'the mean is the sum over the same count');
+  running.release();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(p.stats().execCount, 2);
+  p.close();
+});

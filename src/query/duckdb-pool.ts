@@ -43,10 +43,15 @@ export interface PoolStats {
   aborted: number;
   /** Mean time from request to lease, ms (over every lease). */
   avgWaitMs: number;
-  /** Mean time a lease was held, ms. */
+  /** Mean time a lease was held, ms, over the leases that ended. */
   avgExecMs: number;
-  /** Sum and count behind `avgExecMs`, µs (Arc's `query_latency_sum_us` / `_count`). */
+  /**
+   * Sum and count behind `avgExecMs`: time held, µs, and leases ended (Arc's
+   * `query_latency_sum_us` / `_count`), both over the same leases, so a running one
+   * counts in neither.
+   */
   execSumUs: number;
+  execCount: number;
   /** Sum behind `avgWaitMs`, ms (never decreases: Prometheus counters may not). */
   waitSumMs: number;
 }
@@ -72,7 +77,7 @@ export class DuckDBPool {
   private readonly idle: DuckDBConnection[] = [];
   private readonly queues: Record<Priority, Waiter[]> = { critical: [], high: [], normal: [], low: [] };
   private readonly all: DuckDBConnection[] = [];
-  private readonly totals = { leases: 0, failed: 0, rejected: 0, aborted: 0, waitMs: 0, execMs: 0 };
+  private readonly totals = { leases: 0, ended: 0, failed: 0, rejected: 0, aborted: 0, waitMs: 0, execMs: 0 };
 
   private constructor(size: number, maxQueue: number) {
     this.size = size;
@@ -127,6 +132,7 @@ export class DuckDBPool {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       this.totals.execMs += performance.now() - started;
+      this.totals.ended++;
       this.release(conn);
     }
   }
@@ -172,8 +178,9 @@ export class DuckDBPool {
       queueDepth: { critical: this.queues.critical.length, high: this.queues.high.length, normal: this.queues.normal.length, low: this.queues.low.length },
       totalLeases: t.leases, failedLeases: t.failed, rejected: t.rejected, aborted: t.aborted,
       avgWaitMs: t.leases === 0 ? 0 : t.waitMs / t.leases,
-      avgExecMs: t.leases === 0 ? 0 : t.execMs / t.leases,
+      avgExecMs: t.ended === 0 ? 0 : t.execMs / t.ended,
       execSumUs: Math.round(t.execMs * 1000),
+      execCount: t.ended,
       waitSumMs: t.waitMs,
     };
   }

@@ -35,7 +35,7 @@ export async function queryPoolRoutes(app: FastifyInstance, o: QueryPoolRouteOpt
       pool: {
         connections_open: s.size, connections_in_use: s.inUse, connections_idle: s.idle,
         queries_total: s.totalLeases, query_errors_total: s.failedLeases,
-        query_latency_sum_us: s.execSumUs, query_latency_count: s.totalLeases,
+        query_latency_sum_us: s.execSumUs, query_latency_count: s.execCount,
         queue_depth: s.queueDepth, queue_max: s.maxQueue, queue_rejected_total: s.rejected, queries_aborted_total: s.aborted,
         avg_wait_ms: Math.round(s.avgWaitMs * 1000) / 1000, avg_execution_ms: Math.round(s.avgExecMs * 1000) / 1000,
         held_tables: held.tables, held_rows: held.rows,

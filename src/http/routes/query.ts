@@ -178,8 +178,9 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
   if (!PRIORITIES.includes(priority)) throw new QueryRejectedError(`invalid x-strata-priority: expected one of ${PRIORITIES.join(', ')}`);
   const timeoutHeader = request.headers['x-strata-timeout-ms'];
   if (timeoutHeader === undefined) return { priority, timeoutMs: maxTimeoutMs };
-  const asked = Number(timeoutHeader);
-  if (!Number.isInteger(asked) || asked <= 0) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
+  // Decimal digits only: Number() would also take `0x10`, `1e3` and surrounding blanks.
+  const asked = typeof timeoutHeader === 'string' && /^[0-9]+$/.test(timeoutHeader) ? Number(timeoutHeader) : NaN;
+  if (!Number.isSafeInteger(asked) || asked <= 0) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
   return { priority, timeoutMs: Math.min(maxTimeoutMs, asked) };
 }
 
