@@ -4,9 +4,13 @@
  * Loads the configuration, starts the server, and on SIGTERM/SIGINT stops accepting,
  * flushes every buffer to Parquet and exits 0 (1 if the final flush failed).
  */
+import { join, resolve, sep } from 'node:path';
 import { createStrata } from './app.js';
-import { loadConfig } from './config/config.js';
-import { ConfigError, StorageUnavailableError } from './errors.js';
+import { loadConfig, type StrataConfig } from './config/config.js';
+import { ConfigError, StorageUnavailableError, StrataError } from './errors.js';
+
+/** Set once the configuration is read, for `startupProblem`. */
+let loaded: StrataConfig | undefined;
 
 async function main(): Promise<void> {
   let config;
@@ -19,6 +23,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  loaded = config;
   let strata;
   try {
     strata = await createStrata(config);
@@ -51,7 +56,34 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+/**
+ * One line saying which setting a start-up failure the operator can fix comes from (the
+ * listen address, a directory that is not one), or Strata's own message for its typed
+ * errors (a damaged stored file met while the write-ahead log replays, say); undefined
+ * for anything else, which is printed with its stack.
+ */
+function startupProblem(err: unknown, config: StrataConfig | undefined): string | undefined {
+  if (err instanceof StrataError) return err.message;
+  if (config === undefined) return undefined;
+  const e = err as NodeJS.ErrnoException;
+  if (e.syscall === 'listen' || e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL') {
+    return `cannot listen on ${config.server.host}:${config.server.port} (STRATA_HOST, STRATA_PORT): ${e.code ?? e.message}`;
+  }
+  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return `cannot resolve STRATA_HOST "${config.server.host}": ${e.code}`;
+  if (typeof e.path !== 'string') return undefined;
+  // Most specific first: the WAL and cache directories default to inside the data directory.
+  const dirs: [string, string][] = [
+    [config.wal.dir === '' ? join(config.storage.data_dir, '.wal') : config.wal.dir, 'STRATA_WAL_DIR'],
+    [config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir, 'STRATA_CACHE_DIR'],
+    [config.storage.data_dir, 'STRATA_DATA_DIR'],
+  ];
+  const path = resolve(e.path);
+  const at = dirs.find(([dir]) => path === resolve(dir) || path.startsWith(resolve(dir) + sep));
+  return at === undefined ? undefined : `${at[1]} (${at[0]}) cannot be used as a directory: ${e.code ?? ''} at ${e.path}`;
+}
+
 main().catch((err: unknown) => {
-  process.stderr.write(`strata: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  const problem = startupProblem(err, loaded);
+  process.stderr.write(`strata: failed to start: ${problem ?? (err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -518,6 +520,26 @@ test('S3 backend: start-up fails with a clear message when the bucket is missing
       /server exited with 1 before listening:[\s\S]*storage unavailable: S3 bucket s3:\/\/no-such-bucket\/ at http:\/\/127\.0\.0\.1:\d+ is not reachable: .*404/,
     );
   } finally {
+    removeDir(dataDir);
+  }
+});
+
+test('S3 backend: start-up refused with 403 (wrong credentials) says access is denied and which settings to check', async () => {
+  // An endpoint that denies everything, as S3 does a key it does not know.
+  const denier = createServer((req, res) => {
+    req.resume();
+    res.writeHead(403, { 'content-type': 'application/xml' }).end();
+  });
+  await new Promise<void>((resolve) => denier.listen(0, '127.0.0.1', resolve));
+  const dataDir = tempDir();
+  try {
+    const { port } = denier.address() as AddressInfo;
+    await assert.rejects(
+      TestServer.start(s3.env({ STRATA_S3_ENDPOINT: `http://127.0.0.1:${port}`, STRATA_S3_MAX_ATTEMPTS: '1' }), dataDir),
+      /storage unavailable: S3 bucket s3:\/\/\S+ at http:\/\/127\.0\.0\.1:\d+ is not reachable: .*\(HTTP 403\): access denied \(check STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY/,
+    );
+  } finally {
+    denier.close();
     removeDir(dataDir);
   }
 });

@@ -12,9 +12,14 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 
-/** An integer in [min, max]; an empty string (`STRATA_PORT=`) is refused rather than read as 0. */
+/**
+ * An integer in [min, max]: a TOML integer, or decimal digits from the environment. Not
+ * `z.coerce`, whose `Number(v)` took `port = true` as port 1, `[3]` as 3, a TOML date as
+ * milliseconds, `0x10` as 16 and an empty `STRATA_PORT=` as 0.
+ */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(min).max(max));
+  z.preprocess((v) => (typeof v === 'string' && /^-?[0-9]+$/.test(v) ? Number(v) : v),
+    z.number({ error: 'expected an integer' }).int().min(min).max(max));
 const positiveInt = int(1);
 /**
  * A delay Strata gives a timer, ms: Node's timers take at most 2^31 − 1 ms (~24.8 days)
@@ -22,7 +27,8 @@ const positiveInt = int(1);
  */
 const timerMs = int(1, 2 ** 31 - 1);
 /** A TOML boolean, or `true`/`false`/`1`/`0` from the environment. */
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')],
+  { error: 'expected true or false (1 or 0 from the environment)' });
 /** A size in DuckDB's syntax (`4GB`, `10 GiB`), or empty for DuckDB's default. */
 const duckdbSize = z.string().regex(/^(\d+(\.\d+)?\s*[KMGT]i?B)?$/i, 'expected a DuckDB size such as "4GB"');
 

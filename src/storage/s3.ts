@@ -325,6 +325,9 @@ function describe(err: unknown): string {
   // A local file system error (the staged file): its message holds a host path.
   if (e.path !== undefined) return `${e.code ?? 'error'} (${e.syscall ?? 'fs'})`;
   const status = e.$metadata?.httpStatusCode;
-  const text = [e.name, e.message].filter((s) => s !== undefined && s !== '' && s !== 'UnknownError').join(': ');
-  return status !== undefined ? `${text} (HTTP ${status})` : text;
+  // The SDK names an error whose body it could not read (a HEAD's 403 has none) `Unknown`.
+  const text = [e.name, e.message].filter((s) => s !== undefined && s !== '' && s !== 'UnknownError' && s !== 'Unknown').join(': ');
+  const hint = status === 403 ? ': access denied (check STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY, and the bucket policy)'
+    : status === 401 ? ': not authenticated (check STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY)' : '';
+  return status !== undefined ? `${text === '' ? 'error' : text} (HTTP ${status})${hint}` : text;
 }
