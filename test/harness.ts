@@ -71,7 +71,11 @@ export class TestServer {
     child.stdout!.on('data', (c: Buffer) => { server.output += c.toString(); });
     child.stderr!.on('data', (c: Buffer) => { server.output += c.toString(); });
     for (let i = 0; i < 100; i++) {
-      const ready = await fetch(`${url}/ready`);
+      const ready = await fetch(`${url}/ready`).catch(async (err: unknown) => {
+        // Gone while starting (a failed WAL replay, say): what it printed says why.
+        await new Promise((r) => (child.exitCode === null ? child.once('close', r) : r(undefined)));
+        throw new Error(`server exited with ${child.exitCode} while starting:\n${server.output}`, { cause: err });
+      });
       if (ready.status === 200) return server;
       server.notReady.push({ status: ready.status, retryAfter: ready.headers.get('retry-after'), body: await ready.text() });
       await sleep(50);

@@ -5,7 +5,7 @@
  * exactly the lines the live server rejected.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, truncateSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { crashCycles } from './crash-load.js';
@@ -77,6 +77,28 @@ test('while the WAL replays, /ready answers 503 "starting up" with Retry-After',
     assert.deepEqual(await second.rows('SELECT count(*), count(DISTINCT v) FROM replayed'), [[300_000, 300_000]]);
   } finally {
     await second.stop();
+    removeDir(first.dataDir);
+  }
+});
+
+test('a damaged stored file met while the WAL replays stops the start in one line naming it, and the log is kept', async () => {
+  const first = await TestServer.start({ STRATA_BUFFER_MAX_AGE_MS: '3600000' });
+  try {
+    assert.equal((await first.writeLines('damaged v=1i 1767225600', 'db=default&precision=s')).status, 204);
+    await first.stop('SIGKILL');
+    // Another hour of the same measurement: replay reads the stored schema from every file.
+    const hour = join(first.dataDir, 'default', 'damaged', '2026', '01', '01', '05');
+    mkdirSync(hour, { recursive: true });
+    writeFileSync(join(hour, 'damaged_20260101_050000_1_x.parquet'), 'not a parquet file');
+    await assert.rejects(TestServer.start({}, first.dataDir), (err: Error) => {
+      assert.match(err.message, /^server exited with 1 while starting:/);
+      const line = err.message.split('\n').find((l) => l.startsWith('strata: failed to start: '));
+      assert.equal(line, "strata: failed to start: stored file 'default/damaged/2026/01/01/05/damaged_20260101_050000_1_x.parquet' is not a valid Parquet file: No magic bytes found at end of file");
+      assert.ok(!/\n\s+at /.test(err.message), err.message);
+      return true;
+    });
+    assert.ok(segments(first.dataDir).some((s) => s.size > 0), 'the log is kept for the next start');
+  } finally {
     removeDir(first.dataDir);
   }
 });

@@ -239,7 +239,7 @@ describe('field type conflicts', BOUND, () => {
     mkdirSync(dirname(join(server.dataDir, key)), { recursive: true });
     writeFileSync(join(server.dataDir, key), 'not a parquet file at all');
     const err = await errorOf(await server.writeLines(`dmg,host=a x=1i ${ns(0)}`, 'db=tcdamaged'), 500);
-    assert.ok(err.error.includes(`No magic bytes found at end of file '${key}'`), err.error);
+    assert.equal(err.error, `stored file '${key}' is not a valid Parquet file: No magic bytes found at end of file`);
     assert.ok(!err.error.includes(server.dataDir), err.error);
     assert.ok(!err.error.includes('LINE 1'), err.error);
   });

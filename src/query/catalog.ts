@@ -358,10 +358,18 @@ export class Catalog {
 const UNDECODABLE = /^Invalid Error: /;
 
 /**
+ * DuckDB's errors for a file that is not Parquet at all, naming it ("Invalid Input Error:
+ * No magic bytes found at end of file '…'", "File '…' too small to be a Parquet file",
+ * "Footer length error in file '…'"): what `parquet-footer.ts` finds itself on S3.
+ */
+const NOT_PARQUET = /^Invalid Input Error: (?:No magic bytes found at (?:end|beginning) of file|File|Footer length error in file) '([^']*)'/;
+
+/**
  * The result of `read`, a DuckDB statement on `conn` reading the Parquet metadata of the
- * files at `paths` (storage keys `keys`, same order). When it fails with an
- * `UNDECODABLE` message naming none of them, each file's metadata is read alone to find
- * the one at fault, so that the error names it as other damaged files are named.
+ * files at `paths` (storage keys `keys`, same order). A `NOT_PARQUET` failure names its
+ * file by key. When it fails with an `UNDECODABLE` message naming none of them, each
+ * file's metadata is read alone to find the one at fault, so that the error names it as
+ * other damaged files are named.
  * @throws DamagedFileError naming the storage key of that file (never a local path);
  *   whatever `read` throws otherwise, or a lone read that fails another way (an interrupt).
  */
@@ -370,6 +378,9 @@ async function namingDamaged<T>(conn: DuckDBConnection, paths: readonly string[]
     return await read();
   } catch (err) {
     const message = (err as Error).message;
+    const named = NOT_PARQUET.exec(message);
+    const at = named === null ? -1 : paths.indexOf(named[1]);
+    if (at !== -1) throw new DamagedFileError(keys[at], withoutSqlExcerpt(message).replace(` '${paths[at]}'`, '').replace(/^Invalid Input Error: /, ''));
     if (!UNDECODABLE.test(message) || paths.some((path) => message.includes(path))) throw err;
     for (const [i, path] of paths.entries()) {
       try {
