@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { removeDir, sleep, TestServer, waitFor } from './harness.js';
+import { idWriter, removeDir, sleep, TestServer, waitFor } from './harness.js';
 
 interface Stats {
   stats: { bytes_held: number; backpressure: string; writes_refused: number; flushes: number; flush_errors: number };
@@ -33,14 +33,7 @@ test('503 while storage fails, then every acknowledged record lands', async () =
   mkdirSync(join(hourDir, '..'), { recursive: true });
   writeFileSync(hourDir, 'not a directory');
   try {
-    const acked: number[] = [];
-    let nextId = 0;
-    const write = async (): Promise<Response> => {
-      const ids = Array.from({ length: 100 }, () => nextId++);
-      const res = await server.writeLines(ids.map((id) => `load,host=h${id % 3} id=${id}i ${1767225600 + id}`).join('\n'), 'db=bp&precision=s');
-      if (res.status === 204) acked.push(...ids);
-      return res;
-    };
+    const { write, acked } = idWriter(server, 'load', 'bp');
 
     // Half the bound starts a flush, which fails on the blocked partition; the records
     // are kept for retry, and writes go on until the bound.

@@ -188,3 +188,20 @@ export async function waitFor(check: () => boolean, timeoutMs: number): Promise<
   }
   return check();
 }
+
+/**
+ * A writer of numbered records for backpressure tests: each `write()` posts 100 records
+ * `<measurement>,host=h<id % 3> id=<id>i <1767225600 + id>` (ids counting up from 0, second
+ * precision) into `database`, and `acked` collects the ids of the bodies answered 204.
+ */
+export function idWriter(server: TestServer, measurement: string, database: string): { write: () => Promise<Response>; acked: number[] } {
+  const acked: number[] = [];
+  let nextId = 0;
+  const write = async (): Promise<Response> => {
+    const ids = Array.from({ length: 100 }, () => nextId++);
+    const res = await server.writeLines(ids.map((id) => `${measurement},host=h${id % 3} id=${id}i ${1767225600 + id}`).join('\n'), `db=${database}&precision=s`);
+    if (res.status === 204) acked.push(...ids);
+    return res;
+  };
+  return { write, acked };
+}

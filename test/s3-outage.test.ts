@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { removeDir, sleep, TestServer } from './harness.js';
+import { idWriter, removeDir, sleep, TestServer } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
 
 interface Health {
@@ -140,14 +140,7 @@ test('the byte bound reached while a flush waits on a stalled S3: 429 with Retry
     STRATA_S3_REQUEST_TIMEOUT_MS: '60000',
   }));
   try {
-    const acked: number[] = [];
-    let nextId = 0;
-    const write = async (): Promise<Response> => {
-      const ids = Array.from({ length: 100 }, () => nextId++);
-      const res = await server.writeLines(ids.map((id) => `held,host=h${id % 3} id=${id}i ${1767225600 + id}`).join('\n'), 'db=bp&precision=s');
-      if (res.status === 204) acked.push(...ids);
-      return res;
-    };
+    const { write, acked } = idWriter(server, 'held', 'bp');
     // The measurement's stored schema is read before S3 stalls.
     assert.equal((await write()).status, 204);
     s3.pause();
