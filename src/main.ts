@@ -71,15 +71,16 @@ function startupProblem(err: unknown, config: StrataConfig | undefined): string 
   }
   if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return `cannot resolve STRATA_HOST "${config.server.host}": ${e.code}`;
   if (typeof e.path !== 'string') return undefined;
-  // Most specific first: the WAL and cache directories default to inside the data directory.
+  // The longest match: the WAL and cache directories default to inside the data directory.
   const dirs: [string, string][] = [
     [config.wal.dir === '' ? join(config.storage.data_dir, '.wal') : config.wal.dir, 'STRATA_WAL_DIR'],
     [config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir, 'STRATA_CACHE_DIR'],
     [config.storage.data_dir, 'STRATA_DATA_DIR'],
   ];
   const path = resolve(e.path);
-  const at = dirs.find(([dir]) => path === resolve(dir) || path.startsWith(resolve(dir) + sep));
-  return at === undefined ? undefined : `${at[1]} (${at[0]}) cannot be used as a directory: ${e.code ?? ''} at ${e.path}`;
+  const at = dirs.filter(([dir]) => path === resolve(dir) || path.startsWith(resolve(dir) + sep))
+    .sort((a, b) => resolve(b[0]).length - resolve(a[0]).length)[0];
+  return at === undefined ? undefined : `${at[1]} (${at[0]}) cannot be used: ${e.code ?? e.message} at ${e.path}`;
 }
 
 main().catch((err: unknown) => {

@@ -68,13 +68,17 @@ export class TestServer {
       setTimeout(() => reject(new Error(`server did not start in 20 s:\n${output}`)), 20_000).unref();
     });
     const server = new TestServer(dataDir, url, child, output);
+    let closed = false;
+    child.once('close', () => { closed = true; });
     child.stdout!.on('data', (c: Buffer) => { server.output += c.toString(); });
     child.stderr!.on('data', (c: Buffer) => { server.output += c.toString(); });
     for (let i = 0; i < 100; i++) {
       const ready = await fetch(`${url}/ready`).catch(async (err: unknown) => {
-        // Gone while starting (a failed WAL replay, say): what it printed says why.
-        await new Promise((r) => (child.exitCode === null ? child.once('close', r) : r(undefined)));
-        throw new Error(`server exited with ${child.exitCode} while starting:\n${server.output}`, { cause: err });
+        // Gone while starting (a failed WAL replay, say): what it printed, once its output
+        // is drained ('close'), says why. Still running: the fetch failed for another reason.
+        if (!closed) await Promise.race([new Promise((r) => child.once('close', r)), sleep(5000)]);
+        if (!closed) throw err;
+        throw new Error(`server exited with ${child.exitCode ?? child.signalCode} while starting:\n${server.output}`, { cause: err });
       });
       if (ready.status === 200) return server;
       server.notReady.push({ status: ready.status, retryAfter: ready.headers.get('retry-after'), body: await ready.text() });

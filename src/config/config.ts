@@ -13,13 +13,13 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 
 /**
- * An integer in [min, max]: a TOML integer, or decimal digits from the environment. Not
- * `z.coerce`, whose `Number(v)` took `port = true` as port 1, `[3]` as 3, a TOML date as
- * milliseconds, `0x10` as 16 and an empty `STRATA_PORT=` as 0.
+ * An integer in [min, max]: a TOML number of integral value, or decimal digits from the
+ * environment. Not `z.coerce`, whose `Number(v)` took `port = true` as port 1, `[3]` as 3,
+ * a TOML date as milliseconds, `0x10` as 16 and an empty `STRATA_PORT=` as 0.
  */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess((v) => (typeof v === 'string' && /^-?[0-9]+$/.test(v) ? Number(v) : v),
-    z.number({ error: 'expected an integer' }).int().min(min).max(max));
+    z.number({ error: (issue) => `expected an integer, got ${JSON.stringify(issue.input) ?? String(issue.input)}` }).int().min(min).max(max));
 const positiveInt = int(1);
 /**
  * A delay Strata gives a timer, ms: Node's timers take at most 2^31 − 1 ms (~24.8 days)
@@ -58,7 +58,7 @@ const schema = z.strictObject({
   }),
   cache: z.strictObject({ dir: z.string(), max_bytes: positiveInt }),
   buffer: z.strictObject({
-    max_records: positiveInt, max_age_ms: timerMs, max_bytes: positiveInt, schema_timeout_ms: timerMs,
+    max_records: positiveInt, max_age_ms: positiveInt, max_bytes: positiveInt, schema_timeout_ms: timerMs,
     // time and one tag or field at least
     max_columns: int(2),
   }),

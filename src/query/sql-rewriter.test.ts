@@ -297,6 +297,20 @@ for (const c of REJECTED) {
   });
 }
 
+test('db.m.col is left as written where another relation is named like the measurement (it fails rather than bind to that one)', async () => {
+  // `cpu` inside the subquery is the aliased read: `db2.cpu.host` can only mean the outer
+  // one, and without `db2.` it would mean the inner one (a per-host max would become a global one).
+  for (const sql of [
+    'SELECT host, usage FROM db2.cpu WHERE usage >= (SELECT max(usage) FROM db2.cpu AS cpu WHERE cpu.host = db2.cpu.host)',
+    'WITH cpu AS (SELECT 1 AS host) SELECT db2.cpu.host FROM db2.cpu, cpu AS c',
+  ]) {
+    const analyzed = await analyzeSql(sql, 'default', parser);
+    const rendered = analyzed.render((o) => sourceFor(o.ref));
+    assert.ok(rendered.includes('db2.cpu.host'), rendered);
+    await assert.rejects(sandbox.runAndReadAll(rendered), /Referenced table "db2\.cpu" not found/);
+  }
+});
+
 test('occurrences expose each reference node by path and alias', async () => {
   const analyzed = await analyzeSql('SELECT * FROM cpu c WHERE EXISTS (SELECT 1 FROM db2.cpu)', 'default', parser);
   assert.deepEqual(analyzed.occurrences.map((o) => o.alias), ['c', 'cpu']);

@@ -156,7 +156,7 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
   const visible = occurrences.map(({ ref, path, node, alias }): MeasurementOccurrence => ({ ref, path, node, alias }));
-  const dropped = databasePrefixes(sql, walker.longColumnRefs, occurrences);
+  const dropped = databasePrefixes(sql, walker.longColumnRefs, occurrences, walker.relationNames);
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
@@ -252,6 +252,11 @@ class ReferenceWalker {
   readonly occurrences: Located[] = [];
   /** COLUMN_REF nodes of three or more parts (`db.cpu.host`), for `databasePrefixes`. */
   readonly longColumnRefs: JsonObject[] = [];
+  /**
+   * How many relations of the query bind each name (ASCII lower case): FROM items by their
+   * alias (a base table without one by its table name) and CTEs, for `databasePrefixes`.
+   */
+  readonly relationNames = new Map<string, number>();
   readonly tableFunctions = new Set<string>();
   readonly functions = new Set<string>();
   unseededSample = false;
@@ -280,6 +285,11 @@ class ReferenceWalker {
     if ('cte_map' in value) {
       this.queryNode(value, ctes);
       return;
+    }
+    // FROM items are the objects with an `alias` that are not expressions (which have a `class`).
+    if (typeof value.alias === 'string' && !('class' in value)) {
+      const name = value.alias !== '' ? value.alias : value.type === 'BASE_TABLE' ? String(value.table_name) : '';
+      if (name !== '') this.countRelation(name);
     }
     switch (value.type) {
       case 'BASE_TABLE':
@@ -310,6 +320,11 @@ class ReferenceWalker {
     for (const [key, item] of Object.entries(value)) this.child(key, item, ctes);
   }
 
+  private countRelation(name: string): void {
+    const key = asciiLower(name);
+    this.relationNames.set(key, (this.relationNames.get(key) ?? 0) + 1);
+  }
+
   private child(key: string | number, value: JsonValue, ctes: ReadonlySet<string>): void {
     this.path.push(key);
     this.visit(value, ctes);
@@ -326,6 +341,7 @@ class ReferenceWalker {
       this.child('value', entry.value, ctes);
       this.path.pop();
       ctes = withName(ctes, String(entry.key));
+      this.countRelation(String(entry.key));
     });
     this.path.pop();
     this.path.pop();
@@ -414,20 +430,15 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
  * The text ranges to remove so that column references naming their measurement with its
  * database (`db.cpu.host`, as over a DuckDB table in schema `db`) bind to the subquery
  * that replaces `db.cpu`, which is named `cpu` alone: each range is the `db.` before such
- * a reference. Only for a measurement read without an alias, named with its database,
- * and the only unaliased read of that measurement name in the query (two, from two
- * databases, would both be named `cpu`); other references are left as written.
+ * a reference. Only for a measurement read without an alias and named with its database,
+ * when no other relation of the query binds its name (`relationNames`: another read of
+ * `cpu`, an alias or a CTE named `cpu`, where `cpu.host` could mean another relation than
+ * `db.cpu.host` does); other references are left as written, and fail as before.
  */
-function databasePrefixes(sql: string, refs: readonly JsonObject[], occurrences: readonly Located[]): [number, number][] {
+function databasePrefixes(sql: string, refs: readonly JsonObject[], occurrences: readonly Located[], relationNames: ReadonlyMap<string, number>): [number, number][] {
   if (refs.length === 0) return [];
-  const databasesByName = new Map<string, Set<string>>();
-  for (const o of occurrences) {
-    if (o.hasAlias) continue;
-    const name = asciiLower(o.ref.measurement);
-    databasesByName.set(name, (databasesByName.get(name) ?? new Set()).add(asciiLower(o.ref.database)));
-  }
   const named = new Set(occurrences
-    .filter((o) => !o.hasAlias && String(o.node.schema_name) !== '' && databasesByName.get(asciiLower(o.ref.measurement))!.size === 1)
+    .filter((o) => !o.hasAlias && String(o.node.schema_name) !== '' && relationNames.get(asciiLower(o.ref.measurement)) === 1)
     .map((o) => `${asciiLower(o.ref.database)}\u0000${asciiLower(o.ref.measurement)}`));
   const bytes = Buffer.from(sql, 'utf8');
   const ranges: [number, number][] = [];

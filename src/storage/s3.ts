@@ -320,6 +320,9 @@ export class S3Storage implements Storage {
 }
 
 /** S3's error name and message, which alone are often empty (a HEAD has no body). */
+/** S3's error codes for a key or signature it refuses. */
+const CREDENTIAL_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'Unauthorized']);
+
 function describe(err: unknown): string {
   const e = err as { name?: string; message?: string; code?: string; syscall?: string; path?: string; $metadata?: { httpStatusCode?: number } };
   // A local file system error (the staged file): its message holds a host path.
@@ -327,7 +330,8 @@ function describe(err: unknown): string {
   const status = e.$metadata?.httpStatusCode;
   // The SDK names an error whose body it could not read (a HEAD's 403 has none) `Unknown`.
   const text = [e.name, e.message].filter((s) => s !== undefined && s !== '' && s !== 'UnknownError' && s !== 'Unknown').join(': ');
-  const hint = status === 403 ? ': access denied (check STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY, and the bucket policy)'
-    : status === 401 ? ': not authenticated (check STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY)' : '';
+  // Not for every 403: RequestTimeTooSkewed, say, is the clock's.
+  const credentials = (status === 403 || status === 401) && (text === '' || CREDENTIAL_ERRORS.has(e.name ?? ''));
+  const hint = credentials ? ': access denied (check STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY, and the bucket policy)' : '';
   return status !== undefined ? `${text === '' ? 'error' : text} (HTTP ${status})${hint}` : text;
 }

@@ -180,7 +180,7 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
   if (timeoutHeader === undefined) return { priority, timeoutMs: maxTimeoutMs };
   // Decimal digits only: Number() would also take `0x10`, `1e3` and surrounding blanks.
   const asked = typeof timeoutHeader === 'string' && /^[0-9]+$/.test(timeoutHeader) ? Number(timeoutHeader) : NaN;
-  if (!Number.isSafeInteger(asked) || asked <= 0) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
+  if (!(asked > 0)) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
   return { priority, timeoutMs: Math.min(maxTimeoutMs, asked) };
 }
 

@@ -50,6 +50,25 @@ test('yields to the event loop between chunks', async () => {
   assert.equal(result.accepted, 286);
 });
 
+test('a body of many 64 KiB pieces and several chunks parses as the direct parser does, yielding once per chunk', async () => {
+  // ~3.7 MB: ~57 pieces of at most 64 KiB, parsed in four chunks of ~1 MiB (the default).
+  const body = Buffer.concat(Array.from({ length: 300 }, () => mixedBody()));
+  const direct = parseLineProtocol(body.toString('utf8'), 'ns', NOW);
+  let ticks = 0;
+  let done = false;
+  const tick = (): void => {
+    ticks++;
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const streamed = await parseLineProtocolBody(body, 'ns', NOW);
+  done = true;
+  assert.deepStrictEqual(streamed, direct);
+  assert.equal(direct.accepted, 300 * 286);
+  // Three yields between four chunks; not one per piece.
+  assert.ok(ticks >= 3 && ticks <= 6, `${ticks} event-loop turns while parsing ${body.length} bytes in ~1 MiB chunks`);
+});
+
 test('rejects a chunk size below 1', async () => {
   await assert.rejects(parseLineProtocolBody(Buffer.from('m v=1'), 'ns', NOW, 0), RangeError);
 });

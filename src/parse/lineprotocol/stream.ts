@@ -17,7 +17,9 @@ export const DEFAULT_CHUNK_BYTES = 1 << 20;
  * collected, so every one of its pages is faulted in anew; on the VMs Strata is measured
  * on, a page fault costs ~10 µs (`bench/page-faults.ts`), which made decoding 1 MiB
  * pieces a third of the parse (bench/README.md, "Line protocol: decoding in 64 KiB
- * pieces"). Smaller strings are allocated in the young generation, whose pages stay mapped.
+ * pieces"). Smaller strings are allocated in the young generation, whose pages stay mapped
+ * (a piece of text past U+00FF is a two-byte string of twice its length, which may still go
+ * to the large-object space: rare in line protocol, and no worse than before).
  */
 const DECODE_BYTES = 64 << 10;
 
