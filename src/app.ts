@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { BufferManager } from './buffer/buffer-manager.js';
 import { SchemaRegistry } from './buffer/schema.js';
-import type { StrataConfig } from './config/config.js';
+import { cacheDir, walDir, type StrataConfig } from './config/config.js';
 import { NotReadyError } from './errors.js';
 import { StrataMetrics } from './http/routes/metrics.js';
 import { buildServer } from './http/server.js';
@@ -56,7 +56,7 @@ function createStorage(config: StrataConfig, nodeId: string): Storage {
     bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.force_path_style,
     accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, maxAttempts: s3.max_attempts,
     requestTimeoutMs: s3.request_timeout_ms, listTtlMs: s3.list_ttl_ms, nodeId,
-    cache: new FileCache(config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir, config.cache.max_bytes),
+    cache: new FileCache(cacheDir(config), config.cache.max_bytes),
   });
 }
 
@@ -80,7 +80,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   // From here on DuckDB touches no file outside Strata's own directories, whatever SQL runs.
   await lockDown(lockConnection, [
     resolve(config.storage.data_dir), resolve(storage.stagingDir), resolve(duckdbOptions.temp_directory),
-    ...(config.storage.backend === 'local' ? [] : [resolve(config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir)]),
+    ...(config.storage.backend === 'local' ? [] : [resolve(cacheDir(config))]),
   ]);
   lockConnection.closeSync();
   const catalog = new Catalog(storage, pool, { cacheListings: config.storage.backend === 'local' });
@@ -89,7 +89,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   let server: FastifyInstance | undefined;
   const wal = config.wal.enabled
     ? new WriteAheadLog({
-      dir: config.wal.dir === '' ? join(config.storage.data_dir, '.wal') : config.wal.dir,
+      dir: walDir(config),
       sync: config.wal.sync, syncIntervalMs: config.wal.sync_interval_ms, segmentBytes: config.wal.segment_bytes,
       log: { warn: (obj, msg) => server?.log.warn(obj, msg), error: (obj, msg) => server?.log.error(obj, msg) },
     })

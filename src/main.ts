@@ -4,9 +4,9 @@
  * Loads the configuration, starts the server, and on SIGTERM/SIGINT stops accepting,
  * flushes every buffer to Parquet and exits 0 (1 if the final flush failed).
  */
-import { join, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { createStrata } from './app.js';
-import { loadConfig, type StrataConfig } from './config/config.js';
+import { cacheDir, loadConfig, walDir, type StrataConfig } from './config/config.js';
 import { ConfigError, StorageUnavailableError, StrataError } from './errors.js';
 
 /** Set once the configuration is read, for `startupProblem`. */
@@ -73,8 +73,8 @@ function startupProblem(err: unknown, config: StrataConfig | undefined): string 
   if (typeof e.path !== 'string') return undefined;
   // The longest match: the WAL and cache directories default to inside the data directory.
   const dirs: [string, string][] = [
-    [config.wal.dir === '' ? join(config.storage.data_dir, '.wal') : config.wal.dir, 'STRATA_WAL_DIR'],
-    [config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir, 'STRATA_CACHE_DIR'],
+    [walDir(config), 'STRATA_WAL_DIR'],
+    [cacheDir(config), 'STRATA_CACHE_DIR'],
     [config.storage.data_dir, 'STRATA_DATA_DIR'],
   ];
   const path = resolve(e.path);

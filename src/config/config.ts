@@ -87,6 +87,16 @@ const schema = z.strictObject({
 /** The validated configuration; sizes in bytes, durations in milliseconds. */
 export type StrataConfig = z.infer<typeof schema>;
 
+/** The write-ahead log's directory: `wal.dir`, or `.wal` in the data directory when empty. */
+export function walDir(config: StrataConfig): string {
+  return config.wal.dir === '' ? join(config.storage.data_dir, '.wal') : config.wal.dir;
+}
+
+/** The S3 backend's local Parquet cache: `cache.dir`, or `.cache` in the data directory when empty. */
+export function cacheDir(config: StrataConfig): string {
+  return config.cache.dir === '' ? join(config.storage.data_dir, '.cache') : config.cache.dir;
+}
+
 /** Environment variable → `section.key` it overrides. */
 export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_HOST: 'server.host',
