@@ -36,7 +36,8 @@ test('a body without a final newline keeps its last line', async () => {
   assert.deepEqual([...result.batches[0].sourceLine], [1, 2, 3]);
 });
 
-test('yields to the event loop between chunks', async () => {
+/** `parse`'s result and how many turns the event loop took while it ran. */
+async function withTurns<T>(parse: () => Promise<T>): Promise<{ result: T; ticks: number }> {
   let ticks = 0;
   let done = false;
   const tick = (): void => {
@@ -44,8 +45,13 @@ test('yields to the event loop between chunks', async () => {
     if (!done) setImmediate(tick);
   };
   setImmediate(tick);
-  const result = await parseLineProtocolBody(mixedBody(), 'ns', NOW, 2048);
+  const result = await parse();
   done = true;
+  return { result, ticks };
+}
+
+test('yields to the event loop between chunks', async () => {
+  const { result, ticks } = await withTurns(() => parseLineProtocolBody(mixedBody(), 'ns', NOW, 2048));
   assert.ok(ticks >= 3, `only ${ticks} event-loop turns while parsing`);
   assert.equal(result.accepted, 286);
 });
@@ -54,15 +60,7 @@ test('a body of many 64 KiB pieces and several chunks parses as the direct parse
   // ~3.7 MB: ~57 pieces of at most 64 KiB, parsed in four chunks of ~1 MiB (the default).
   const body = Buffer.concat(Array.from({ length: 300 }, () => mixedBody()));
   const direct = parseLineProtocol(body.toString('utf8'), 'ns', NOW);
-  let ticks = 0;
-  let done = false;
-  const tick = (): void => {
-    ticks++;
-    if (!done) setImmediate(tick);
-  };
-  setImmediate(tick);
-  const streamed = await parseLineProtocolBody(body, 'ns', NOW);
-  done = true;
+  const { result: streamed, ticks } = await withTurns(() => parseLineProtocolBody(body, 'ns', NOW));
   assert.deepStrictEqual(streamed, direct);
   assert.equal(direct.accepted, 300 * 286);
   // Three yields between four chunks; not one per piece.
