@@ -771,6 +771,24 @@ describe('MessagePack', BOUND, () => {
     ]);
   });
 
+  test('a columnar item whose rows all conflict is named once, and the errors of later items still show; the good item stored', async () => {
+    const times = (n: number, from: number): number[] => Array.from({ length: n }, (_, i) => 1700000000000 + (from + i) * 1000);
+    const res = await mp([
+      { m: 'dedup', columns: { time: times(3, 0), v: [1, 2, 3].map((n) => BigInt(n)) } },
+      // 20 rows whose v is a float where item 0 made it an integer: one reason, one message.
+      { m: 'dedup', columns: { time: times(20, 3), v: Array.from({ length: 20 }, (_, i) => i + 0.5) } },
+      'not a map',
+    ], 'mpdedup');
+    const err = await errorOf(res, 400);
+    const item1 = err.error.match(/item 1: /g) ?? [];
+    assert.equal(item1.length, 1, err.error);
+    assert.match(err.error, /^partial write: item 1: field "v" /);
+    assert.ok(err.error.includes('item 2: '), `the non-map item is named too: ${err.error}`);
+    assert.ok(err.error.endsWith('(accepted=3 rejected=21)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT v FROM dedup ORDER BY time', 'mpdedup'), [[1], [2], [3]]);
+  });
+
   test('columnar length mismatch: 400 naming the column, the other item stored', async () => {
     const res = await mp({ batch: [
       { m: 'colm', columns: { time: [1700000000000, 1700000001000], host: ['a', 'b'], v: [1.5, 2.5] } },
