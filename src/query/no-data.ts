@@ -20,7 +20,7 @@
  * set operation over `*` of such a read (its column count is unknown).
  */
 import { asciiLower } from '../parse/names.js';
-import type { JsonObject, JsonValue, MeasurementOccurrence } from './sql-rewriter.js';
+import { isFromItem, type JsonObject, type JsonValue, type MeasurementOccurrence } from './sql-rewriter.js';
 import { quoteIdentifier } from './sql-text.js';
 
 /**
@@ -123,8 +123,7 @@ function columnUses(statement: JsonObject): ColumnUses {
       for (const [key, item] of Object.entries(value)) visit(item, key === 'from_table' ? value : undefined);
       return;
     }
-    // FROM items are the objects with an `alias` that are not expressions (which have a `class`).
-    if (typeof value.alias === 'string' && !('class' in value)) tables.add(asciiLower(value.alias));
+    if (isFromItem(value)) tables.add(asciiLower(String(value.alias)));
     if (value.type === 'BASE_TABLE') {
       tables.add(asciiLower(String(value.table_name))).add(asciiLower(String(value.schema_name)));
       if (from !== undefined) uses.scope.set(value, from);

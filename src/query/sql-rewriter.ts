@@ -156,7 +156,7 @@ export async function analyzeSql(sql: string, defaultDatabase: string, parser: S
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
   const visible = occurrences.map(({ ref, path, node, alias }): MeasurementOccurrence => ({ ref, path, node, alias }));
-  const dropped = databasePrefixes(sql, walker.longColumnRefs, occurrences, walker.relationNames);
+  const dropped = databasePrefixes(sql, walker.bytes, walker.longColumnRefs, occurrences, walker.relationNames);
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
@@ -234,6 +234,11 @@ async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonOb
   return statements[0].node;
 }
 
+/** Whether an AST object is a FROM item: FROM items are the objects with an `alias` that are not expressions (which have a `class`). */
+export function isFromItem(value: JsonObject): boolean {
+  return typeof value.alias === 'string' && !('class' in value);
+}
+
 /** A measurement reference plus where its name sits in the text (UTF-16 indexes). */
 interface Located extends MeasurementOccurrence {
   readonly start: number;
@@ -261,7 +266,8 @@ class ReferenceWalker {
   readonly functions = new Set<string>();
   unseededSample = false;
   private readonly path: (string | number)[] = [];
-  private readonly bytes: Buffer;
+  /** The SQL as UTF-8: `query_location` offsets count its bytes. */
+  readonly bytes: Buffer;
   /** BASE_TABLE nodes written as `TABLE name`, with where that keyword starts. */
   private readonly tableStatements = new Map<JsonObject, number>();
 
@@ -286,9 +292,8 @@ class ReferenceWalker {
       this.queryNode(value, ctes);
       return;
     }
-    // FROM items are the objects with an `alias` that are not expressions (which have a `class`).
-    if (typeof value.alias === 'string' && !('class' in value)) {
-      const name = value.alias !== '' ? value.alias : value.type === 'BASE_TABLE' ? String(value.table_name) : '';
+    if (isFromItem(value)) {
+      const name = value.alias !== '' ? String(value.alias) : value.type === 'BASE_TABLE' ? String(value.table_name) : '';
       if (name !== '') this.countRelation(name);
     }
     switch (value.type) {
@@ -435,12 +440,11 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
  * `cpu`, an alias or a CTE named `cpu`, where `cpu.host` could mean another relation than
  * `db.cpu.host` does); other references are left as written, and fail as before.
  */
-function databasePrefixes(sql: string, refs: readonly JsonObject[], occurrences: readonly Located[], relationNames: ReadonlyMap<string, number>): [number, number][] {
+function databasePrefixes(sql: string, bytes: Buffer, refs: readonly JsonObject[], occurrences: readonly Located[], relationNames: ReadonlyMap<string, number>): [number, number][] {
   if (refs.length === 0) return [];
   const named = new Set(occurrences
     .filter((o) => !o.hasAlias && String(o.node.schema_name) !== '' && relationNames.get(asciiLower(o.ref.measurement)) === 1)
     .map((o) => `${asciiLower(o.ref.database)}\u0000${asciiLower(o.ref.measurement)}`));
-  const bytes = Buffer.from(sql, 'utf8');
   const ranges: [number, number][] = [];
   for (const ref of refs) {
     const [database, measurement] = (ref.column_names as JsonValue[]).map(String);
