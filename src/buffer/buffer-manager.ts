@@ -365,8 +365,9 @@ export class BufferManager {
 
   /** Flushes the largest live buffers until they hold at most a quarter of `maxBytes` (see the module comment). */
   private flushLargest(): void {
-    const bySize = [...this.buffers.values()].filter((b) => b.rowCount > 0).sort((a, b) => b.bytes - a.bytes);
-    for (const buffer of bySize) {
+    // `bytes` sums the columns: read once per buffer, not per comparison.
+    const bySize = [...this.buffers.values()].filter((b) => b.rowCount > 0).map((b) => ({ buffer: b, bytes: b.bytes })).sort((a, b) => b.bytes - a.bytes);
+    for (const { buffer } of bySize) {
       if (this.liveBytes <= this.o.maxBytes / 4) break;
       this.enqueue(buffer);
     }
