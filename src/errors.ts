@@ -43,21 +43,22 @@ export class PayloadTooLargeError extends StrataError {
 }
 
 /**
- * 400 for a write where some lines were rejected. Follows InfluxDB's partial write:
- * the valid records of the same body were accepted and are not lost; the message
- * names the first rejected lines (`errors.first`) and says how many were dropped
- * (`rejected`, every one counted).
+ * A write where some lines were rejected. Follows InfluxDB's partial write: the valid
+ * records of the same body were accepted and are not lost; the message names the first
+ * rejected lines (`errors.first`) and says how many were dropped (`rejected`, every one
+ * counted). 400, except where InfluxDB v2 answers 422 (`/api/v2/write` when every
+ * rejection is semantic, such as a field type conflict, and no line is malformed).
  */
 export class PartialWriteError extends StrataError {
-  /** Records of the body that were accepted (and will be written); sent in the 400 body. */
+  /** Records of the body that were accepted (and will be written); sent in the error body. */
   readonly accepted: number;
-  /** Records rejected, every one counted (not only those the message names); sent in the 400 body. */
+  /** Records rejected, every one counted (not only those the message names); sent in the error body. */
   readonly rejected: number;
-  constructor(errors: LineErrors, accepted: number, unit = 'line') {
+  constructor(errors: LineErrors, accepted: number, unit = 'line', statusCode: 400 | 422 = 400) {
     const shown = errors.first.map((e) => `${unit} ${e.line}: ${e.message}`);
     const more = errors.count > shown.length ? `; and ${errors.count - shown.length} more` : '';
     const prefix = accepted > 0 ? 'partial write' : 'write rejected';
-    super(`${prefix}: ${shown.join('; ')}${more} (accepted=${accepted} rejected=${errors.count})`, 400, 'partial_write');
+    super(`${prefix}: ${shown.join('; ')}${more} (accepted=${accepted} rejected=${errors.count})`, statusCode, 'partial_write');
     this.accepted = accepted;
     this.rejected = errors.count;
   }

@@ -88,3 +88,26 @@ test("/api/v2/write errors carry v2's code and message, which the official clien
   await server.flush();
   assert.deepEqual(await server.rows('SELECT v FROM good', 'v2err'), [[1]]);
 });
+
+test('/api/v2/write: lines refused for a field type conflict are a 422 (v2\'s unprocessable entity), malformed ones a 400; /write keeps 400; good lines are kept', async () => {
+  const v2 = (body: string): Promise<Response> => server.post('/api/v2/write?bucket=v2conflict&precision=s', body);
+  assert.equal((await v2('m,host=a v=1 1700000000')).status, 204);
+
+  const conflict = await v2('m,host=b v=2 1700000001\nm,host=c v="text" 1700000002');
+  assert.equal(conflict.status, 422);
+  const body = await conflict.json() as { code: string; message: string; accepted: number; rejected: number };
+  assert.equal(body.code, 'unprocessable entity');
+  assert.match(body.message, /^partial write: line 2: .*"v"/);
+  assert.deepEqual([body.accepted, body.rejected], [1, 1]);
+
+  // A malformed line beside a conflict: the body is malformed, as InfluxDB v2 says with 400.
+  const mixed = await v2('m,host=d v="text" 1700000003\nm,host=e v= 1700000004\nm,host=f v=6 1700000005');
+  assert.equal(mixed.status, 400);
+  assert.equal((await mixed.json() as { code: string }).code, 'invalid');
+
+  const v1 = await server.post('/write?db=v2conflict&precision=s', 'm,host=g v="text" 1700000006\nm,host=h v=8 1700000007');
+  assert.equal(v1.status, 400, 'InfluxDB 1.x answers a field type conflict with 400');
+
+  await server.flush();
+  assert.deepEqual(await server.rows('SELECT host, v FROM m ORDER BY time', 'v2conflict'), [['a', 1], ['b', 2], ['f', 6], ['h', 8]]);
+});

@@ -13,7 +13,9 @@
  * Success is 204 with an empty body. A body with rejected lines answers 400
  * `{"error": "partial write: line N: …", "accepted": A, "rejected": R}` while its valid
  * lines are kept (InfluxDB's partial write). `/api/v2/write` errors also carry InfluxDB
- * v2's `code` and `message`. Bodies may be gzip/deflate/br compressed.
+ * v2's `code` and `message`, and a partial write whose lines all parsed but some were
+ * refused (a field type conflict) is a 422, as InfluxDB v2 answers it. Bodies may be
+ * gzip/deflate/br compressed.
  * Each request adds its body bytes and its accepted and rejected records to its
  * protocol's totals (`GET /metrics`).
  *
@@ -92,9 +94,12 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       }
       counters.accepted += ingested.accepted;
       counters.rejected += ingested.errors.count;
+      // InfluxDB v2 answers 400 for malformed line protocol and 422 for lines it could
+      // parse but refused (a field type conflict, here also the column limit).
+      const status = protocol === 'influxdb_v2' && parsed.errors.count === 0 ? 422 : 400;
       // A body may reject millions of lines: only their count and the first are kept.
       parsed.errors.addAll(ingested.errors);
-      if (parsed.errors.count > 0) throw new PartialWriteError(parsed.errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line');
+      if (parsed.errors.count > 0) throw new PartialWriteError(parsed.errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line', status);
       void reply.code(204).send();
     };
   };
