@@ -27,4 +27,4 @@ RUN mkdir -p /var/lib/strata && chown node:node /var/lib/strata
 USER node
 VOLUME /var/lib/strata
 EXPOSE 8000
-CMD ["node", "--max-semi-space-size=64", "--enable-source-maps", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=64", "--initial-old-space-size=256", "--enable-source-maps", "dist/src/main.js"]

@@ -29,6 +29,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../test/harness.js';
 import { runLoad, type LoadResult } from './loader.js';
 import { CpuGenerator } from './tsbs.js';
 
@@ -316,7 +317,7 @@ async function waitReady(url: string): Promise<void> {
 /** One protocol into a fresh Strata: load, final flush, count check. */
 async function runStrata(s: Settings, w: Workload): Promise<RunResult> {
   const dataDir = makeTempDir(`strata-bench-${w.name}-`);
-  const nodeArgs = ['--max-semi-space-size=64'];
+  const nodeArgs = [...SERVER_NODE_FLAGS];
   if (s.profileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${s.profileDir}`, `--cpu-prof-name=strata-${w.name}-${Date.now()}.cpuprofile`);
   const server = await ServerProcess.start(`strata (${w.name})`, nodeArgs, STRATA_MAIN, {
     ...process.env, UV_THREADPOOL_SIZE: s.threadpool,

@@ -24,6 +24,14 @@ export function removeDir(dir: string): void {
 }
 
 /** A running server process. */
+/**
+ * The V8 flags `npm start` and the Dockerfile run the server with (README, "Configuration"):
+ * a 64 MB semi-space for the ingest path's short-lived garbage, and an old-generation
+ * allocation limit of at least 256 MB so that, with that new space, V8 does not start a
+ * major GC whenever the old generation's headroom is smaller than the new space.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64', '--initial-old-space-size=256'];
+
 export class TestServer {
   /** The server's `STRATA_DATA_DIR`; kept after `stop` (the test removes it). */
   readonly dataDir: string;
@@ -48,7 +56,7 @@ export class TestServer {
    * environment `env`; resolves once it answers `/ready` with 200.
    */
   static async start(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestServer> {
-    const child = spawn(process.execPath, ['--max-semi-space-size=64', MAIN], {
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
       env: {
         ...process.env, UV_THREADPOOL_SIZE: '8', STRATA_HOST: '127.0.0.1', STRATA_PORT: '0',
         STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: 'info', STRATA_QUERY_POOL_SIZE: '2', ...env,
