@@ -23,7 +23,6 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** A running server process. */
 /**
  * The V8 flags `npm start` and the Dockerfile run the server with (README, "Configuration"):
  * a 64 MB semi-space for the ingest path's short-lived garbage, and an old-generation
@@ -32,6 +31,7 @@ export function removeDir(dir: string): void {
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64', '--initial-old-space-size=256'];
 
+/** A running server process. */
 export class TestServer {
   /** The server's `STRATA_DATA_DIR`; kept after `stop` (the test removes it). */
   readonly dataDir: string;
