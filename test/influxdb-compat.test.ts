@@ -111,3 +111,16 @@ test('/api/v2/write: lines refused for a field type conflict are a 422 (v2\'s un
   await server.flush();
   assert.deepEqual(await server.rows('SELECT host, v FROM m ORDER BY time', 'v2conflict'), [['a', 1], ['b', 2], ['f', 6], ['h', 8]]);
 });
+
+test('a point without a timestamp is stored at the server time truncated to the precision, as InfluxDB stores it', async () => {
+  for (const [path, unit] of [['/write?db=notime&precision=h', 'h'], ['/api/v2/write?bucket=notime&precision=s', 's']] as const) {
+    assert.equal((await server.post(path, `np,unit=${unit} v=1`)).status, 204);
+  }
+  await server.flush();
+  const rows = await server.rows("SELECT unit, epoch_us(time) FROM np ORDER BY unit", 'notime');
+  assert.equal(rows.length, 2);
+  const [[, hourUs], [, secondUs]] = rows as [string, bigint | number][];
+  assert.equal(Number(hourUs) % 3_600_000_000, 0, 'precision=h: a whole hour');
+  assert.equal(Number(secondUs) % 1_000_000, 0, 'precision=s: a whole second');
+  assert.ok(Math.abs(Number(secondUs) - Date.now() * 1000) < 60_000_000, 'about now');
+});

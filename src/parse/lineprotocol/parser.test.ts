@@ -414,6 +414,17 @@ for (const c of cases) {
 // The float fast path divides an exactly accumulated mantissa by an exact power of ten
 // instead of calling Number(); it must give the very same double (sign of zero included)
 // for every shape of decimal, and fall back where its digits would not be exact.
+test('a line without a timestamp gets the server time truncated to the precision, as InfluxDB stores it', () => {
+  // 2026-01-01T01:02:03.456789Z
+  const now = NOW + 3_723_456_789;
+  const expected: [Precision, number][] = [
+    ['ns', now], ['us', now], ['ms', NOW + 3_723_456_000], ['s', NOW + 3_723_000_000], ['m', NOW + 3_720_000_000], ['h', NOW + 3_600_000_000],
+  ];
+  for (const [precision, us] of expected) {
+    assert.deepEqual(Array.from(parseLineProtocol('m v=1', precision, now).batches[0].time), [us], precision);
+  }
+});
+
 test('parses random decimals to the same double as Number()', () => {
   let seed = 0x5eed;
   // mulberry32: deterministic, so a failure reproduces.

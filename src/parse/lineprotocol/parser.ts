@@ -149,12 +149,14 @@ export class LineProtocolParser {
 
   /**
    * @param precision unit of the timestamps in the text (the request's `precision`).
-   * @param nowUs server time in integral µs since the epoch, for lines without a timestamp.
+   * @param nowUs server time in integral µs since the epoch, for lines without a timestamp;
+   *   truncated to `precision` (ms, s, m, h), as InfluxDB does (`SetPrecision` in its
+   *   `models/points.go`), so such points of one request line up on the unit.
    */
   constructor(precision: Precision, nowUs: number) {
     this.precision = precision;
-    this.nowUs = nowUs;
     this.multiplier = precision === 'ns' ? 0 : MICROS_PER_UNIT[precision];
+    this.nowUs = this.multiplier > 1 ? Math.floor(nowUs / this.multiplier) * this.multiplier : nowUs;
   }
 
   /**
