@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
+import { HttpError, InfluxDB, Point, setLogger } from '@influxdata/influxdb-client';
 import { removeDir, TestServer } from './harness.js';
 
 let server: TestServer;
@@ -123,4 +123,14 @@ test('a point without a timestamp is stored at the server time truncated to the 
   assert.equal(Number(hourUs) % 3_600_000_000, 0, 'precision=h: a whole hour');
   assert.equal(Number(secondUs) % 1_000_000, 0, 'precision=s: a whole second');
   assert.ok(Math.abs(Number(secondUs) - Date.now() * 1000) < 60_000_000, 'about now');
+});
+
+test('a multi-line string field from the official v2 client is one point, stored with its newlines', async () => {
+  const writeApi = new InfluxDB({ url: server.url, token: 'unused', writeOptions: { maxRetries: 0 } }).getWriteApi('org', 'logs', 's');
+  const message = 'Traceback (most recent call last):\n  File "a.py", line 2\n\tboom = "x"\r\nValueError';
+  writeApi.writePoint(new Point('log').tag('host', 'a').stringField('msg', message).intField('n', 1).timestamp(1700000000));
+  writeApi.writePoint(new Point('log').tag('host', 'b').stringField('msg', 'one line').intField('n', 2).timestamp(1700000001));
+  await writeApi.close();
+  await server.flush();
+  assert.deepEqual(await server.rows('SELECT host, msg, n FROM log ORDER BY time', 'logs'), [['a', message, 1], ['b', 'one line', 2]]);
 });

@@ -414,6 +414,33 @@ for (const c of cases) {
 // The float fast path divides an exactly accumulated mantissa by an exact power of ten
 // instead of calling Number(); it must give the very same double (sign of zero included)
 // for every shape of decimal, and fall back where its digits would not be exact.
+// A '\n' inside a quoted string field value is part of the value (InfluxDB's scanLine).
+accepts('a string field value holding newlines (the next point is numbered by its physical line)',
+  'logs,host=a msg="first line\nsecond line",n=1i 1\nlogs,host=a msg="ok",n=2i 2', [
+    row('logs', 1, 0, { host: 'a' }, { 'msg:string': 'first line\nsecond line', 'n:int64': 1n }),
+    row('logs', 3, 0, { host: 'a' }, { 'msg:string': 'ok', 'n:int64': 2n }),
+  ]);
+accepts('a multi-line string with escaped quotes, a tab and CRLF line ends',
+  'logs msg="Traceback:\r\n  File \\"a.py\\"\n\tline 2" 5\r\nlogs msg="x" 6\r\n', [
+    row('logs', 1, 0, {}, { 'msg:string': 'Traceback:\r\n  File "a.py"\n\tline 2' }),
+    row('logs', 4, 0, {}, { 'msg:string': 'x' }),
+  ], 'us');
+accepts('quotes in tags, keys and comments do not open a string', '# say "hi\nm,t=a"b v=1 1\nm,t=c v=2 2', [
+  row('m', 2, 0, { t: 'a"b' }, { 'v:float64': 1 }),
+  row('m', 3, 0, { t: 'c' }, { 'v:float64': 2 }),
+], 'us');
+rejects('a bad line after a multi-line string, named by its physical line', 'm s="a\nb",x=nope', 'invalid field value for "x"');
+
+test('an unterminated quote does not take the lines after it: each stands alone, and a run of them stays linear', () => {
+  const result = parseLineProtocol('m s="a\nm v=1\nm s="b\nm v=2\n', 'ns', NOW);
+  assert.deepEqual(result.errors.first.map((e) => e.line), [1, 3]);
+  assert.equal(result.accepted, 2);
+  // Each of these lines, read across '\n's, would run to the end of the text.
+  const many = parseLineProtocol('m s="x\n'.repeat(20_000), 'ns', NOW);
+  assert.equal(many.errors.count, 20_000);
+  assert.ok(many.errors.first.every((e) => e.message.includes('unterminated string')));
+});
+
 test('a line without a timestamp gets the server time truncated to the precision, as InfluxDB stores it', () => {
   // 2026-01-01T01:02:03.456789Z
   const now = NOW + 3_723_456_789;

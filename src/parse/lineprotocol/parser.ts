@@ -13,6 +13,11 @@
  * into a reusable `RowStage` and only copied into its measurement's
  * `BatchBuilder` once it has proved valid, because the builder needs the
  * timestamp, which comes last, before anything else of the row.
+ *
+ * A '\n' inside a quoted string field value belongs to the value, as in InfluxDB's
+ * `scanLine` (models/points.go): the official clients escape only `"` and `\` in string
+ * fields, so a multi-line log message arrives as one point spanning several physical
+ * lines. Such a point is numbered by its first physical line.
  */
 import { BatchBuilder, INT64_MAX, INT64_MIN, flatString, type ColumnarBatch } from '../batch.js';
 import { LineErrors } from '../line-errors.js';
@@ -24,6 +29,7 @@ import type { ParseResult } from '../batch.js';
 export type { ParseResult };
 
 const LF = '\n';
+const LF_CODE = 0x0a;
 const TAB = 0x09;
 const CR = 0x0d;
 const SPACE = 0x20;
@@ -135,6 +141,20 @@ export class LineProtocolParser {
   private accepted = 0;
 
   private text = '';
+  /**
+   * The start of a line whose quoted string a piece ended in (`feed`), in the pieces'
+   * order, and its physical line number; empty when no line is pending.
+   */
+  private pending: string[] = [];
+  private pendingLine = 0;
+  // Where `lineEnd` stands in the current line: past its first unescaped space (the
+  // field set), inside a quoted string, the '=' and ',' met outside strings since then,
+  // and the '\n's met inside strings. Kept across pieces for a pending line.
+  private inFields = false;
+  private quoted = false;
+  private equalsSeen = 0;
+  private commasSeen = 0;
+  private newlinesInside = 0;
   private lastName = '';
   private last: Measurement | undefined;
   /** Why the scanner that just returned -1 (or NaN) rejected the line. */
@@ -163,24 +183,84 @@ export class LineProtocolParser {
    * Parses `text`, which must hold whole lines (a final line without '\n' is
    * complete too). `firstLine` is the 1-based physical line number of its first
    * line; returns the number of the line after the text's last '\n', i.e. the
-   * `firstLine` of the next piece.
+   * `firstLine` of the next piece. A piece may end inside a quoted string (a '\n' in a
+   * string field value, see the module comment): that line is kept and continued by the
+   * next piece, or rejected as unterminated by `finish`.
    */
   feed(text: string, firstLine: number): number {
+    if (this.pending.length === 0) return this.lines(text, firstLine, false);
+    const end = this.lineEnd(text, 0);
+    if (end === -1) {
+      this.pending.push(text);
+      return this.pendingLine + this.newlinesInside;
+    }
+    // The pending line ends in this piece: parse it whole, then the rest of the piece.
+    const whole = this.pending.join('') + text.slice(0, end + 1);
+    this.pending = [];
+    return this.lines(text.slice(end + 1), this.lines(whole, this.pendingLine, true), false);
+  }
+
+  /**
+   * Parses the lines of `text` from physical line `line` on; returns the number of the
+   * line after its last '\n'. Unless `last`, a line whose quoted string is still open
+   * where `text` ends is kept in `pending` instead of being parsed.
+   */
+  private lines(text: string, line: number, last: boolean): number {
     this.text = text;
     const length = text.length;
-    let line = firstLine;
     let pos = 0;
+    // The next '"' at or after `pos` (length: none): lines without one end at their '\n'.
+    let nextQuote = -1;
+    // Characters of lines read across '\n's that proved not to be one point. Past the
+    // text's length, lines are read one physical line each: a run of unterminated quotes
+    // could otherwise have each line scanned to the end of the text.
+    let wasted = 0;
     while (pos < length) {
-      const newline = text.indexOf(LF, pos);
-      let end = newline === -1 ? length : newline;
-      if (end > pos && text.charCodeAt(end - 1) === CR) end--;
+      const physicalNewline = text.indexOf(LF, pos);
+      let newline = physicalNewline;
+      let physicalEnd = newline === -1 ? length : newline;
+      if (physicalEnd > pos && text.charCodeAt(physicalEnd - 1) === CR) physicalEnd--;
       let start = pos;
       let c = 0;
-      while (start < end && ((c = text.charCodeAt(start)) === SPACE || c === TAB)) start++;
-      if (start < end && c !== HASH) {
-        const fault = this.parseLine(start, end, line);
+      while (start < physicalEnd && ((c = text.charCodeAt(start)) === SPACE || c === TAB)) start++;
+      let inside = 0;
+      if (start < physicalEnd && c !== HASH) {
+        let end = physicalEnd;
+        if (nextQuote < start) {
+          nextQuote = text.indexOf('"', start);
+          if (nextQuote === -1) nextQuote = length;
+        }
+        if (nextQuote < physicalEnd && wasted <= length) {
+          this.inFields = false;
+          this.quoted = false;
+          this.equalsSeen = 0;
+          this.commasSeen = 0;
+          this.newlinesInside = 0;
+          newline = this.lineEnd(text, start);
+          if (newline === -1 && !last) {
+            this.pending = [text.slice(pos)];
+            this.pendingLine = line;
+            this.text = '';
+            return line + this.newlinesInside;
+          }
+          inside = this.newlinesInside;
+          if (inside > 0) {
+            end = newline === -1 ? length : newline;
+            if (end > start && text.charCodeAt(end - 1) === CR) end--;
+          }
+        }
+        let fault = this.parseLine(start, end, line);
+        if (fault !== undefined && inside > 0) {
+          // Not one point across its '\n's (an unterminated quote, most likely): its
+          // physical lines stand alone, as they did before strings could span lines.
+          wasted += end - start;
+          inside = 0;
+          newline = physicalNewline;
+          fault = this.parseLine(start, physicalEnd, line);
+        }
         if (fault !== undefined) this.errors.add(line, fault);
       }
+      line += inside;
       if (newline === -1) break;
       pos = newline + 1;
       line++;
@@ -190,15 +270,61 @@ export class LineProtocolParser {
   }
 
   /**
+   * The index of the '\n' that ends the current line in `text`, scanning from `from` in
+   * the state the fields above hold, or -1 when `text` ends first (the state is then
+   * where it stopped). As InfluxDB's `scanLine`: a '"' opens or closes a string only in a
+   * field value (past the first unescaped space, more '=' than ',' met outside strings),
+   * and a backslash escapes the character after it (but never a '\n' outside a string).
+   */
+  private lineEnd(text: string, from: number): number {
+    const length = text.length;
+    for (let i = from; i < length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === LF_CODE) {
+        if (!this.quoted) return i;
+        this.newlinesInside++;
+      } else if (c === BACKSLASH) {
+        if (i + 1 < length) {
+          if (text.charCodeAt(i + 1) !== LF_CODE) i++;
+          else if (this.quoted) {
+            this.newlinesInside++;
+            i++;
+          }
+        }
+      } else if (!this.inFields) {
+        if (c === SPACE) this.inFields = true;
+      } else if (!this.quoted && c === EQUALS) {
+        this.equalsSeen++;
+      } else if (!this.quoted && c === COMMA) {
+        this.commasSeen++;
+      } else if (c === QUOTE && this.equalsSeen > this.commasSeen) {
+        this.quoted = !this.quoted;
+      }
+    }
+    return -1;
+  }
+
+  /**
    * Records line `line` as rejected for `message` without parsing it: a line the caller
-   * could not turn into text.
+   * could not turn into text. A pending line (one whose quoted string was still open) is
+   * rejected with it, at its own first line.
    */
   rejectLine(line: number, message: string): void {
+    if (this.pending.length > 0) {
+      this.pending = [];
+      this.errors.add(this.pendingLine, message);
+      return;
+    }
     this.errors.add(line, message);
   }
 
   /** The batches (measurements with no accepted line are left out), errors and count; call once, after the last `feed`. */
   finish(): ParseResult {
+    if (this.pending.length > 0) {
+      const whole = this.pending.join('');
+      this.pending = [];
+      this.lines(whole, this.pendingLine, true);
+    }
     const batches: ColumnarBatch[] = [];
     for (const m of this.measurements.values()) for (const batch of m.builder.build()) batches.push(batch);
     return { batches, errors: this.errors, accepted: this.accepted };
@@ -578,7 +704,8 @@ export class LineProtocolParser {
  * Parses an InfluxDB line-protocol text into one `ColumnarBatch` per measurement.
  *
  * `text` holds whole lines separated by '\n' (a trailing '\r' is dropped; blank lines
- * and `#` comments are skipped but counted). Timestamps are integers in `precision`
+ * and `#` comments are skipped but counted; a '\n' inside a quoted string field value
+ * is part of the value, and its line keeps the number of its first physical line). Timestamps are integers in `precision`
  * and become integral µs exactly (`ns` floors, so -1500 ns is -2 µs); lines without
  * one get `nowUs` (µs). `firstLine` is the physical line number of the text's first
  * line (default 1), used in `errors` and in the batches' `sourceLine`.

@@ -30,6 +30,21 @@ test('a body larger than chunkBytes parses as the direct parser does, with globa
   assert.deepEqual(direct.batches.map((b) => b.measurement), ['cpu', 'mem']);
 });
 
+test('a string field value holding newlines across piece boundaries parses as the direct parser does, even unterminated', async () => {
+  const lines: string[] = [];
+  for (let i = 1; i <= 60; i++) {
+    lines.push(i % 5 === 0 ? `log,i=${i} msg="line one\nline two\n\\"three\\"",n=${i}i ${i}` : `log,i=${i} n=${i}i ${i}`);
+  }
+  lines.push('log,i=bad msg="never closed', 'log,i=after n=1i 1');
+  const body = Buffer.from(lines.join('\n') + '\n');
+  const direct = parseLineProtocol(body.toString('utf8'), 'ns', NOW);
+  assert.equal(direct.accepted, 61);
+  assert.deepEqual(direct.errors.first.map((e) => e.line), [85]);
+  for (const chunkBytes of [1, 7, 64, 1000, body.length]) {
+    assert.deepStrictEqual(await parseLineProtocolBody(body, 'ns', NOW, chunkBytes), direct, `chunkBytes ${chunkBytes}`);
+  }
+});
+
 test('a body without a final newline keeps its last line', async () => {
   const result = await parseLineProtocolBody(Buffer.from('m v=1\nm v=2\nm v=3'), 'ns', NOW, 4);
   assert.equal(result.accepted, 3);
