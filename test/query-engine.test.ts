@@ -688,3 +688,19 @@ describe('pool', () => {
     }
   });
 });
+
+describe('kept prepared statements', () => {
+  test('current_localtimestamp() and current_localtime(), which DuckDB folds when it prepares, read the clock on every request', async () => {
+    for (const sql of ['SELECT current_localtimestamp() AS t', 'SELECT current_localtime() AS t']) {
+      const seen: string[] = [];
+      // More requests than pooled connections, so each connection runs the text again.
+      for (let i = 0; i < 6; i++) {
+        const r = await server.query(sql);
+        assert.equal(r.status, 200);
+        seen.push(String(r.body.data[0][0]));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.equal(new Set(seen).size, seen.length, `${sql}: ${seen.join(', ')}`);
+    }
+  });
+});

@@ -46,11 +46,13 @@ export class PreparedStatements {
   /**
    * Starts `sql` (exactly one statement) on `conn` as a streaming result, preparing it
    * unless `conn` kept it with the same `version` (what the tables it reads hold, e.g.
-   * their row counts; '' for none). A statement whose run fails is not kept.
+   * their row counts; '' for none). A statement whose run fails is not kept, nor one
+   * the caller says not to `keep` (it is prepared anew, and a kept one of the same text is
+   * not used).
    * @throws whatever DuckDB throws when preparing or starting it.
    */
-  async stream(conn: DuckDBConnection, sql: string, version: string): Promise<DuckDBResult> {
-    if (this.perConnection === 0) {
+  async stream(conn: DuckDBConnection, sql: string, version: string, keep = true): Promise<DuckDBResult> {
+    if (this.perConnection === 0 || !keep) {
       const prepared = await conn.prepare(sql);
       try {
         return await prepared.stream();

@@ -132,6 +132,12 @@ interface Plan {
   refs: readonly MeasurementRef[];
   /** See `OpenQuery.deterministic`. */
   deterministic: boolean;
+  /**
+   * Whether `sql` calls a clock reader DuckDB folds into the plan when it prepares it
+   * (`CLOCK_READERS_CALLED_CONSISTENT`): a statement kept and run again would answer its
+   * first time, so such a query is prepared anew each time.
+   */
+  foldsClock?: boolean;
   profile: QueryProfile;
   /** The parsed query and each measurement read's source in `sql`; undefined for SHOW and when `sql` is. */
   query?: RewrittenQuery;
@@ -252,7 +258,7 @@ export class QueryService {
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
       try {
-        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows), plan.userText) };
+        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows, plan.foldsClock !== true), plan.userText) };
       } catch (err) {
         if (plan.query !== undefined && plan.query.noData.size > 0 && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) {
           await guard(req.signal, conn, () => bindAsked(conn, plan.query!), plan.userText);
@@ -409,6 +415,7 @@ export class QueryService {
     }
     return {
       sql: analyzed.render((o) => sources.get(o)!), heldRows: heldRows.join(','), refs: analyzed.refs, deterministic, profile, userText,
+      foldsClock: analyzed.functions.some((f) => CLOCK_READERS_CALLED_CONSISTENT.includes(f)),
       query: { analyzed, sources, noData },
     };
   }
