@@ -196,3 +196,18 @@ describe('schema evolution and partitions', () => {
     assert.equal(tables[0][3], 4, 'four hour partitions: 22h, 23h, 00h, 01h');
   });
 });
+
+test('a non-ASCII database in the x-arc-database header is read as UTF-8, one database however it is named; bytes that are not UTF-8 are a 400', async () => {
+  // What Go's and Python's HTTP clients put on the wire for `dü`: its UTF-8 bytes (a Latin-1 string here, one char per byte).
+  const header = Buffer.from('dü').toString('latin1');
+  assert.equal((await server.post('/write?db=d%C3%BC&precision=s', 'm v=1 1767225600')).status, 204);
+  assert.equal((await server.post('/api/v1/write/line-protocol', 'm v=2 1767225601', { 'x-arc-database': header, 'content-type': 'text/plain' })).status, 204);
+  await server.flush();
+  const res = await fetch(`${server.url}/api/v1/query`, {
+    method: 'POST', body: JSON.stringify({ sql: 'SELECT v FROM m ORDER BY v' }), headers: { 'content-type': 'application/json', 'x-arc-database': header },
+  });
+  assert.deepEqual((await res.json() as { data: unknown[][] }).data, [[1], [2]]);
+  const bad = await server.post('/api/v1/write/line-protocol', 'm v=3', { 'x-arc-database': '\xff', 'content-type': 'text/plain' });
+  assert.equal(bad.status, 400);
+  assert.match(await bad.text(), /x-arc-database header is not UTF-8/);
+});

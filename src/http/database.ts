@@ -4,6 +4,7 @@
  * v1) or `bucket` (InfluxDB v2; `db/rp` as InfluxDB 1.8 names it) query parameter, else
  * `default`.
  */
+import { isUtf8 } from 'node:buffer';
 import type { FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
 import { nameError } from '../parse/names.js';
@@ -22,13 +23,26 @@ export function databaseOf(request: FastifyRequest): string {
   if ((request.raw.headersDistinct['x-arc-database']?.length ?? 0) > 1) {
     throw new BadRequestError('the database is given more than once (repeated x-arc-database header)');
   }
-  const header = request.headers['x-arc-database'];
+  const header = headerText(request.headers['x-arc-database']);
   const query = request.query as Record<string, string | string[] | undefined>;
   const name = (typeof header === 'string' && header !== '' ? header : undefined) ?? query.db ?? databaseOfBucket(query.bucket) ?? DEFAULT_DATABASE;
   if (typeof name !== 'string') throw new BadRequestError('the database is given more than once (repeated db or bucket parameter)');
   const error = nameError('database', name);
   if (error !== undefined) throw new BadRequestError(`invalid database name: ${error}`);
   return name;
+}
+
+/**
+ * A header value as the UTF-8 text clients send (Go's and Python's HTTP clients send a
+ * name like `dü` as its UTF-8 bytes), where Node hands each byte over as one Latin-1
+ * character.
+ * @throws BadRequestError when those bytes are not UTF-8.
+ */
+function headerText(value: string | string[] | undefined): string | string[] | undefined {
+  if (typeof value !== 'string' || /^[\x00-\x7f]*$/.test(value)) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  if (!isUtf8(bytes)) throw new BadRequestError('the x-arc-database header is not UTF-8 text');
+  return bytes.toString('utf8');
 }
 
 /**
