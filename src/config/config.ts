@@ -73,7 +73,8 @@ const schema = z.strictObject({
   query: z.strictObject({
     pool_size: positiveInt,
     threads: int(0),
-    memory_limit: duckdbSize,
+    // DuckDB takes 0 and then fails every query and flush with "Out of Memory".
+    memory_limit: duckdbSize.refine((v) => v === '' || Number.parseFloat(v) > 0, 'expected a DuckDB size above zero such as "4GB"'),
     max_spill: duckdbSize,
     max_queue: positiveInt,
     timeout_ms: timerMs,
