@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { inspector, parquetFiles, removeDir, sleep, tempDir, TestServer, waitFor } from './harness.js';
@@ -184,3 +185,29 @@ for (const memory of ['100MB', '']) {
     }
   });
 }
+
+test('SIGTERM while a client has sent half a request body: shutdown cuts it after its drain deadline, flushes and exits 0', { timeout: 60_000 }, async () => {
+  const dir = tempDir();
+  const first = await TestServer.start({}, dir);
+  try {
+    assert.equal((await first.writeLines('kept v=1 1767225600000000000')).status, 204);
+    const { port } = new URL(first.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.on('error', () => undefined);
+    // Promises 1,000 bytes, sends 7, then goes quiet.
+    socket.write('POST /write?db=default HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\ncpu v=1');
+    await sleep(200);
+    const exit = await Promise.race([first.stop('SIGTERM'), sleep(40_000).then(() => 'hung')]);
+    socket.destroy();
+    assert.equal(exit, 0);
+    const second = await TestServer.start({}, dir);
+    try {
+      assert.deepEqual(await second.rows('SELECT v FROM kept'), [[1]]);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    removeDir(dir);
+  }
+});

@@ -73,12 +73,21 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
 }
 
 /**
+ * How long `app.close()` lets requests in flight finish before it cuts their
+ * connections, ms: a client that stopped sending in the middle of its body would
+ * otherwise hold shutdown, and the final flush, for ever. Below the 10 s a `docker stop`
+ * waits before its SIGKILL, leaving time for the flush.
+ */
+export const DRAIN_DEADLINE_MS = 5_000;
+
+/**
  * Makes `app.close()` end every remaining connection as soon as no request is being
  * served. Node's `server.close()` ends only the connections idle at that moment, so a
  * keep-alive connection whose request finishes later, or one a vanished client left
  * open, would hold `close()` (and shutdown) until `keepAliveTimeout` (72 s). A request
- * in flight is never cut: its connection ends once its exchange is over (`whenGone`:
- * response complete or aborted, or client gone, which a pipelined response never sees).
+ * in flight is cut only past DRAIN_DEADLINE_MS; until then its connection ends once its
+ * exchange is over (`whenGone`: response complete or aborted, or client gone, which a
+ * pipelined response never sees).
  */
 function closeConnectionsWhenDrained(app: FastifyInstance): void {
   let inFlight = 0;
@@ -97,6 +106,7 @@ function closeConnectionsWhenDrained(app: FastifyInstance): void {
     closing = true;
     // After Fastify's server.close(), which follows this hook, so no connection slips in between.
     setImmediate(closeIfDrained);
+    setTimeout(() => app.server.closeAllConnections(), DRAIN_DEADLINE_MS).unref();
     done();
   });
 }
