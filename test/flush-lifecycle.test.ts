@@ -211,3 +211,34 @@ test('SIGTERM while a client has sent half a request body: shutdown cuts it afte
     removeDir(dir);
   }
 });
+
+test('a write whose body is still arriving when SIGTERM comes is taken (204), flushed, and read back after a restart', { timeout: 60_000 }, async () => {
+  const dir = tempDir();
+  const first = await TestServer.start({}, dir);
+  try {
+    const { port } = new URL(first.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let answer = '';
+    socket.on('data', (d: Buffer) => { answer += d.toString(); });
+    socket.on('error', () => undefined);
+    const body = 'inflight v=42 1767225600000000000\n';
+    socket.write(`POST /write?db=default HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    await sleep(200);
+    const stopping = first.stop('SIGTERM');
+    await sleep(500);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(body.slice(10));
+    assert.equal(await stopping, 0);
+    await closed;
+    assert.match(answer, /^HTTP\/1\.1 204 /, first.output.slice(-2000));
+    const second = await TestServer.start({}, dir);
+    try {
+      assert.deepEqual(await second.rows('SELECT v FROM inflight'), [[42]]);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    removeDir(dir);
+  }
+});

@@ -60,6 +60,19 @@ export interface WriteRouteOptions {
 /** Registers the write routes on `app` (an encapsulated plugin: raw-body parsing stays local). */
 export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): Promise<void> {
   acceptRawBodies(app, o.maxBodyBytes);
+  // A write that arrived while writes were taken is taken even if shutdown began while
+  // its body was read (requests in flight are finished: the buffers and the log stay
+  // open until every request is answered); one that arrived otherwise is checked again
+  // once its body is in, as start-up may have ended meanwhile.
+  const arrivedAccepting = new WeakSet<FastifyRequest>();
+  app.addHook('onRequest', async (request) => {
+    try {
+      o.assertAccepting();
+      arrivedAccepting.add(request);
+    } catch {
+      // Refused in the handler, with the reason it gives then.
+    }
+  });
 
   const write = (format: BodyFormat, protocol: WriteProtocol) => {
     const counters = o.counters[protocol];
@@ -67,7 +80,7 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       const raw = request.body;
       counters.requests++;
       if (Buffer.isBuffer(raw)) counters.bytes += raw.length;
-      o.assertAccepting();
+      if (!arrivedAccepting.has(request)) o.assertAccepting();
       o.buffers.admit();
       const database = databaseOf(request);
       if (!Buffer.isBuffer(raw) || raw.length === 0) throw new BadRequestError('Empty request body');
