@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { inspector, parquetFiles, removeDir, sleep, tempDir, TestServer, waitFor } from './harness.js';
@@ -186,27 +186,37 @@ for (const memory of ['100MB', '']) {
   });
 }
 
+/** A raw connection to `server`, open; what it is sent is written as given (a half-sent body, say). */
+async function rawSocket(server: TestServer): Promise<Socket> {
+  const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.on('error', () => undefined);
+  return socket;
+}
+
+/** The rows of `sql` read by a server started anew on `dir`, stopped again afterwards. */
+async function rowsAfterRestart(dir: string, sql: string): Promise<unknown[][]> {
+  const server = await TestServer.start({}, dir);
+  try {
+    return await server.rows(sql);
+  } finally {
+    await server.stop();
+  }
+}
+
 test('SIGTERM while a client has sent half a request body: shutdown cuts it after its drain deadline, flushes and exits 0', { timeout: 60_000 }, async () => {
   const dir = tempDir();
   const first = await TestServer.start({}, dir);
   try {
     assert.equal((await first.writeLines('kept v=1 1767225600000000000')).status, 204);
-    const { port } = new URL(first.url);
-    const socket = connect(Number(port), '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    socket.on('error', () => undefined);
+    const socket = await rawSocket(first);
     // Promises 1,000 bytes, sends 7, then goes quiet.
     socket.write('POST /write?db=default HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\ncpu v=1');
     await sleep(200);
     const exit = await Promise.race([first.stop('SIGTERM'), sleep(40_000).then(() => 'hung')]);
     socket.destroy();
     assert.equal(exit, 0);
-    const second = await TestServer.start({}, dir);
-    try {
-      assert.deepEqual(await second.rows('SELECT v FROM kept'), [[1]]);
-    } finally {
-      await second.stop();
-    }
+    assert.deepEqual(await rowsAfterRestart(dir, 'SELECT v FROM kept'), [[1]]);
   } finally {
     removeDir(dir);
   }
@@ -216,12 +226,9 @@ test('a write whose body is still arriving when SIGTERM comes is taken (204), fl
   const dir = tempDir();
   const first = await TestServer.start({}, dir);
   try {
-    const { port } = new URL(first.url);
-    const socket = connect(Number(port), '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
+    const socket = await rawSocket(first);
     let answer = '';
     socket.on('data', (d: Buffer) => { answer += d.toString(); });
-    socket.on('error', () => undefined);
     const body = 'inflight v=42 1767225600000000000\n';
     socket.write(`POST /write?db=default HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
     await sleep(200);
@@ -232,12 +239,7 @@ test('a write whose body is still arriving when SIGTERM comes is taken (204), fl
     assert.equal(await stopping, 0);
     await closed;
     assert.match(answer, /^HTTP\/1\.1 204 /, first.output.slice(-2000));
-    const second = await TestServer.start({}, dir);
-    try {
-      assert.deepEqual(await second.rows('SELECT v FROM inflight'), [[42]]);
-    } finally {
-      await second.stop();
-    }
+    assert.deepEqual(await rowsAfterRestart(dir, 'SELECT v FROM inflight'), [[42]]);
   } finally {
     removeDir(dir);
   }
