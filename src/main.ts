@@ -78,9 +78,10 @@ function startupProblem(err: unknown, config: StrataConfig | undefined): string 
     [config.storage.data_dir, 'STRATA_DATA_DIR'],
   ];
   const path = resolve(e.path);
-  const at = dirs.filter(([dir]) => path === resolve(dir) || path.startsWith(resolve(dir) + sep))
-    .sort((a, b) => resolve(b[0]).length - resolve(a[0]).length)[0];
-  return at === undefined ? undefined : `${at[1]} (${at[0]}) cannot be used: ${e.code ?? e.message} at ${e.path}`;
+  const at = dirs.map(([dir, name]) => ({ dir, name, absolute: resolve(dir) }))
+    .filter(({ absolute }) => path === absolute || path.startsWith(absolute + sep))
+    .sort((a, b) => b.absolute.length - a.absolute.length)[0];
+  return at === undefined ? undefined : `${at.name} (${at.dir}) cannot be used: ${e.code ?? e.message} at ${e.path}`;
 }
 
 main().catch((err: unknown) => {

@@ -319,10 +319,10 @@ export class S3Storage implements Storage {
   }
 }
 
-/** S3's error name and message, which alone are often empty (a HEAD has no body). */
 /** S3's error codes for a key or signature it refuses. */
 const CREDENTIAL_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'Unauthorized']);
 
+/** S3's error name and message, which alone are often empty (a HEAD has no body). */
 function describe(err: unknown): string {
   const e = err as { name?: string; message?: string; code?: string; syscall?: string; path?: string; $metadata?: { httpStatusCode?: number } };
   // A local file system error (the staged file): its message holds a host path.
