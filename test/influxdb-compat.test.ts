@@ -134,3 +134,16 @@ test('a multi-line string field from the official v2 client is one point, stored
   await server.flush();
   assert.deepEqual(await server.rows('SELECT host, msg, n FROM log ORDER BY time', 'logs'), [['a', message, 1], ['b', 'one line', 2]]);
 });
+
+test('an unterminated quote beside a multi-line string: 400 naming its line, the multi-line point and the lines after it kept', async () => {
+  const body = [
+    'log,host=a msg="two\nlines",n=1i 1700000000',
+    'log,host=b msg="never closed,n=2i 1700000001',
+    'log,host=c n=3i 1700000002',
+  ].join('\n');
+  const res = await server.post('/write?db=quotes&precision=s', body);
+  assert.equal(res.status, 400);
+  assert.match((await res.json() as { error: string }).error, /^partial write: line 3: unterminated string in field "msg" \(accepted=2 rejected=1\)$/);
+  await server.flush();
+  assert.deepEqual(await server.rows('SELECT host, msg, n FROM log ORDER BY time', 'quotes'), [['a', 'two\nlines', 1], ['c', null, 3]]);
+});
