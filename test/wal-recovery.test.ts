@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { encode } from '@msgpack/msgpack';
 import { crashCycles } from './crash-load.js';
 import { removeDir, stopWithin, tempDir, TestServer } from './harness.js';
 
@@ -187,6 +188,28 @@ test('keys differing only in case from a column: after SIGKILL the replay refuse
   } finally {
     // Bounded: a shutdown whose flush keeps failing never ends.
     assert.equal(await stopWithin(second), 0);
+    removeDir(first.dataDir);
+  }
+});
+
+// The replay parses the logged body again: its integers must meet the stored float64 field as the live server's did.
+test('MessagePack integers stored in a float64 field: after SIGKILL the replay stores them as floats too', async () => {
+  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000' };
+  const first = await TestServer.start(env);
+  const post = (payload: unknown): Promise<Response> => first.post('/api/v1/write/msgpack', Buffer.from(encode(payload)), { 'x-arc-database': 'default' });
+  assert.equal((await post({ m: 'widen', columns: { time: [1767225600000], v: [0.5] } })).status, 204);
+  await first.flush();
+  assert.equal((await post({ m: 'widen', columns: { time: [1767225601000, 1767225602000], v: [1, 2] } })).status, 204);
+  await first.stop('SIGKILL');
+  const second = await TestServer.start(env, first.dataDir);
+  try {
+    const sql = 'SELECT v, typeof(v) FROM widen ORDER BY time';
+    const expected = [[0.5, 'DOUBLE'], [1, 'DOUBLE'], [2, 'DOUBLE']];
+    assert.deepEqual(await second.rows(sql), expected, 'replayed, buffered');
+    await second.flush();
+    assert.deepEqual(await second.rows(sql), expected, 'flushed');
+  } finally {
+    assert.equal(await second.stop('SIGTERM'), 0);
     removeDir(first.dataDir);
   }
 });

@@ -154,6 +154,42 @@ describe('Arc MessagePack', () => {
     assert.deepEqual(body.columns, ['time', 'v']);
     assert.deepEqual(body.data, [['2023-11-14T22:13:20Z', 1.5]]);
   });
+
+  // JavaScript encoders (this file's among them) write 1.0 as the integer 1.
+  test("a field's whole numbers and fractions are one float64 field, whatever the item shapes and order, in one request and after", async () => {
+    const headers = { 'x-arc-database': 'mix' };
+    let res = await server.post('/api/v1/write/msgpack', packr.pack([
+      { m: 'mix', t: 1700000000000, fields: { v: 1 } },
+      { m: 'mix', t: 1700000001000, fields: { v: 1.5 } },
+      { m: 'mix', columns: { time: [1700000002000, 1700000003000], v: [2, 3] } },
+    ]), headers);
+    assert.equal(res.status, 204, await res.text());
+    await server.flush();
+    // Integers only, into the stored float64 field: once flushed, once still buffered.
+    res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'mix', columns: { time: [1700000004000], v: [4] } }), headers);
+    assert.equal(res.status, 204, await res.text());
+    await server.flush();
+    res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'mix', t: 1700000005000, fields: { v: 5 } }), headers);
+    assert.equal(res.status, 204, await res.text());
+    // Line protocol's `i` is an integer, as in InfluxDB: a type conflict.
+    res = await server.post('/write?db=mix&precision=s', 'mix v=6i 1700000006\nmix v=7 1700000007');
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /line 1: field \\?"v\\?" is int64 but measurement \\?"mix\\?" stores it as float64/);
+    const sql = 'SELECT epoch(time)::INT - 1700000000, v, typeof(v) FROM mix ORDER BY time';
+    const expected = [[0, 1, 'DOUBLE'], [1, 1.5, 'DOUBLE'], [2, 2, 'DOUBLE'], [3, 3, 'DOUBLE'], [4, 4, 'DOUBLE'], [5, 5, 'DOUBLE'], [7, 7, 'DOUBLE']];
+    assert.deepEqual(await server.rows(sql, 'mix'), expected, 'buffered');
+    await server.flush();
+    assert.deepEqual(await server.rows(sql, 'mix'), expected, 'from the Parquet files');
+
+    // A field first stored from integers alone is int64; fractions sent later are refused, not truncated (Arc truncates).
+    res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'ints', columns: { time: [1700000000000], n: [1] } }), headers);
+    assert.equal(res.status, 204, await res.text());
+    res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'ints', columns: { time: [1700000001000, 1700000002000], n: [2, 2.5] } }), headers);
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /item 0: field \\?"n\\?" is float64 but measurement \\?"ints\\?" stores it as int64/);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT n, typeof(n) FROM ints', 'mix'), [[1, 'BIGINT']]);
+  });
 });
 
 describe('schema evolution and partitions', () => {

@@ -2,7 +2,8 @@
  * Per-measurement schema: the name and type of every column that is buffered or stored.
  *
  * A field whose type conflicts with the measurement's schema is rejected per line
- * (InfluxDB's "field type conflict"), never coerced and never a 500. So is a tag or
+ * (InfluxDB's "field type conflict"), never coerced and never a 500, except integers
+ * that may be whole floats (`widen`: MessagePack's) into a float64 field. So is a tag or
  * field key that differs only in ASCII case from a column of the measurement (`usage`
  * beside `Usage`): InfluxDB keys are case-sensitive, but DuckDB, which writes and reads
  * the Parquet files, takes both for one column and refuses to write a table with both.
@@ -15,7 +16,7 @@
  * count toward the limit (files that already have more stay readable and writable;
  * only new columns are refused).
  */
-import type { ColumnarBatch, FieldColumn, TagColumn } from '../parse/batch.js';
+import { asFloat64, type ColumnarBatch, type FieldColumn, type TagColumn } from '../parse/batch.js';
 import type { LineErrors } from '../parse/line-errors.js';
 import { asciiLower } from '../parse/names.js';
 import { storedType, type ColumnKind } from './measurement-buffer.js';
@@ -67,6 +68,22 @@ export class SchemaRegistry {
   /** Whether `get` would answer at once: the measurement's schema is loaded. */
   loaded(database: string, measurement: string): boolean {
     return this.ready.has(`${database}\u0000${measurement}`);
+  }
+
+  /**
+   * `batch` with each integer column that may hold whole floats (`mayBeFloat`, MessagePack)
+   * turned into float64 where `schema` stores that field, under the same name, as float64,
+   * so it is stored there instead of rejected as a type conflict; `batch` itself when
+   * there is none.
+   */
+  static widen(schema: MeasurementSchema, batch: ColumnarBatch): ColumnarBatch {
+    const widened = (f: FieldColumn): boolean => {
+      if (f.type !== 'int64' || f.mayBeFloat !== true) return false;
+      const known = schema.get(asciiLower(f.name));
+      return known !== undefined && known.name === f.name && known.kind === 'float64';
+    };
+    if (!batch.fields.some(widened)) return batch;
+    return { ...batch, fields: batch.fields.map((f) => (f.type === 'int64' && widened(f) ? asFloat64(f) : f)) };
   }
 
   /**

@@ -40,6 +40,13 @@ export interface Float64FieldColumn extends FieldColumnBase {
 export interface Int64FieldColumn extends FieldColumnBase {
   readonly type: 'int64';
   readonly values: BigInt64Array;
+  /**
+   * Set when the source cannot tell a whole float from an integer (MessagePack, whose
+   * JavaScript encoders write 95.0 as the integer 95): the buffer stores the column as
+   * float64 where the measurement already stores the field as float64, instead of
+   * rejecting it as a field type conflict. Line protocol's `i` integers never are.
+   */
+  readonly mayBeFloat?: true;
 }
 
 /** Boolean field: `values[row]` is 1 for true, 0 for false. */
@@ -191,6 +198,16 @@ export function fieldRecords(col: GrowingFieldColumn, rows: number): FieldColumn
     case 'int64': return { name: col.name, type: 'int64', valid, values: col.values.subarray(0, rows) };
     case 'bool': return { name: col.name, type: 'bool', valid, values: col.values.subarray(0, rows) };
   }
+}
+
+/**
+ * `col` as a float64 column (values beyond ±2^53 rounded to the nearest double), for an
+ * integer column stored where the field is float64 (`Int64FieldColumn.mayBeFloat`).
+ */
+export function asFloat64(col: Int64FieldColumn): Float64FieldColumn {
+  const values = new Float64Array(col.values.length);
+  for (let i = 0; i < values.length; i++) if (col.valid[i] === 1) values[i] = Number(col.values[i]);
+  return { name: col.name, type: 'float64', valid: col.valid, values };
 }
 
 /**

@@ -341,6 +341,31 @@ test('a column mixing ints and floats becomes float64 without truncation', () =>
   assert.deepEqual(field(r.batches[0], 'v'), { type: 'float64', values: [1, 2.5, 3, 4] });
 });
 
+test("a field's integers and floats in one request are one float64 field, whatever the items' shapes and order", () => {
+  const r = parse(enc([
+    { m: 'rows', t: 1_767_225_600, fields: { v: 1, n: 7 } },
+    { m: 'rows', t: 1_767_225_601, fields: { v: 2.5, n: 8 } },
+    { m: 'cols', columns: { time: [1_767_225_600], v: [1] } },
+    { m: 'cols', columns: { time: [1_767_225_601], v: [2.5] } },
+    { m: 'later', t: 1_767_225_600, fields: { v: i64(3n) } },
+    { m: 'later', columns: { time: [1_767_225_601], v: [f64(4)] } },
+    // Another measurement's float does not make this one's integers floats.
+    { m: 'other', t: 1_767_225_600, fields: { n: 9 } },
+  ]));
+  assert.deepEqual(r.errors.first, []);
+  const rows = batchOf(r.batches, 'rows');
+  assert.deepEqual(fieldNames(rows), ['n', 'v']);
+  assert.deepEqual(field(rows, 'v'), { type: 'float64', values: [1, 2.5] });
+  assert.deepEqual(field(rows, 'n'), { type: 'int64', values: [7n, 8n] });
+  assert.deepEqual(r.batches.filter((b) => b.measurement === 'cols').map((b) => field(b, 'v')),
+    [{ type: 'float64', values: [1] }, { type: 'float64', values: [2.5] }]);
+  assert.deepEqual(r.batches.filter((b) => b.measurement === 'later').map((b) => field(b, 'v')).sort((a, b) => Number(a.values[0]) - Number(b.values[0])),
+    [{ type: 'float64', values: [3] }, { type: 'float64', values: [4] }]);
+  // Integers left as such may still be stored in a float64 field (the buffer's `SchemaRegistry.widen`).
+  const ints = [rows, batchOf(r.batches, 'other')].flatMap((b) => b.fields.filter((f) => f.type === 'int64'));
+  assert.deepEqual(ints.map((f) => [f.name, f.type === 'int64' && f.mayBeFloat]), [['n', true], ['n', true]]);
+});
+
 test('nil → NULL in every column type; an all-nil column is skipped', () => {
   const r = parse(enc({ m: 'cpu', tags: ['host'], columns: {
     host: [null, 'a', null], f: [1.5, null, 2.5], i: [null, null, 3], b: [true, null, false], s: [null, 'x', null], none: [null, null, null],

@@ -5,7 +5,8 @@
  * payload shapes and item fields follow Arc's `POST /api/v1/write/msgpack` contract
  * (../shared/notes/arc-wire-contract.md §2), keeping what clients see and fixing Arc's
  * quirks: no silent drops (every rejected item is reported), no `host="unknown"`
- * overwrite, ints and floats mixed in one column become float64 instead of truncating.
+ * overwrite, a field's ints and floats in one request become float64 instead of truncating
+ * (`./numbers.ts`).
  *
  * Why not msgpackr or @msgpack/msgpack: both hand back a float64 whose value is whole
  * (95.0, which Python and Go clients send as 0xcb) as the JS number 95, so the wire type
@@ -21,6 +22,7 @@ import { BadRequestError } from '../../errors.js';
 import { LineErrors } from '../line-errors.js';
 import { BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
 import { nameError } from '../names.js';
+import { settleNumbers } from './numbers.js';
 import { RowStage } from '../row-stage.js';
 import { guessTimeUnit, inTimeRange, toMicros, type TimeUnit } from '../time.js';
 
@@ -631,14 +633,15 @@ export class PayloadDecoder {
   }
 
   /**
-   * Returns the batches, item errors and accepted count.
+   * Returns the batches, item errors and accepted count, a field's integers and floats
+   * made one float64 field across the request (`settleNumbers`).
    * @throws BadRequestError when bytes follow the top-level value.
    */
   finish(): ParseResult {
     const end = this.topEnd >= 0 ? this.topEnd : this.r.pos;
     if (end !== this.r.end) throw bad(`${this.r.end - end} trailing bytes after the top-level value`);
     for (const builder of this.rowBuilders.values()) for (const batch of builder.build()) this.batches.push(batch);
-    return { batches: this.batches, errors: this.errors, accepted: this.accepted };
+    return { batches: settleNumbers(this.batches), errors: this.errors, accepted: this.accepted };
   }
 
   /**
