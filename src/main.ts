@@ -63,7 +63,7 @@ async function main(): Promise<void> {
  * for anything else, which is printed with its stack.
  */
 function startupProblem(err: unknown, config: StrataConfig | undefined): string | undefined {
-  if (err instanceof StrataError) return err.message;
+  if (err instanceof StrataError || err instanceof ConfigError) return err.message;
   if (config === undefined) return undefined;
   const e = err as NodeJS.ErrnoException;
   if (e.syscall === 'listen' || e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL') {

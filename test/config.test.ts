@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,17 +133,27 @@ describe('a bad environment variable stops the server, naming the variable', { c
   test('STRATA_PORT="" is refused rather than read as port 0', async () => {
     await assertRefused({ STRATA_PORT: '' }, 'STRATA_PORT');
   });
+
+  test('an integer out of range is refused with the range it must be in', async () => {
+    assert.match(await assertRefused({ STRATA_PORT: '70000' }, 'STRATA_PORT'), /STRATA_PORT: expected an integer from 0 to 65535, got 70000\n/);
+    assert.match(await assertRefused({ STRATA_QUERY_POOL_SIZE: '0' }, 'STRATA_QUERY_POOL_SIZE'), /STRATA_QUERY_POOL_SIZE: expected an integer of at least 1, got 0\n/);
+  });
 });
 
 describe('a bad config file stops the server, naming the file or the key', { concurrency: 6, timeout: 120_000 }, () => {
-  test('STRATA_CONFIG=/nonexistent.toml → exit 1 naming the file', async () => {
-    const stderr = await assertRefused({ STRATA_CONFIG: '/nonexistent.toml' }, '/nonexistent.toml');
+  test('STRATA_CONFIG=/nonexistent.toml → exit 1 naming the variable and the file', async () => {
+    const stderr = await assertRefused({ STRATA_CONFIG: '/nonexistent.toml' }, 'STRATA_CONFIG (/nonexistent.toml)');
     assert.match(stderr, /ENOENT/);
+  });
+
+  test('STRATA_CONFIG="" → exit 1 saying it is empty', async () => {
+    const stderr = await assertRefused({ STRATA_CONFIG: '' }, 'STRATA_CONFIG');
+    assert.match(stderr, /STRATA_CONFIG: empty; name a TOML file, or unset it/);
   });
 
   test('a file that is not TOML → exit 1 naming the file', async () => {
     const path = writeToml('syntax.toml', '[buffer\nmax_records = 3\n');
-    await assertRefused({ STRATA_CONFIG: path }, path);
+    await assertRefused({ STRATA_CONFIG: path }, `STRATA_CONFIG (${path})`);
   });
 
   test('[buffer] max_age_ms = "x" → exit 1 naming buffer.max_age_ms', async () => {
@@ -212,6 +222,20 @@ describe('start-up failures outside the config values', BOUND, () => {
     assert.equal(code, 1, stderr);
     assert.ok(stderr.startsWith(`strata: failed to start: STRATA_DATA_DIR (${file}) cannot be used: ENOTDIR at `), stderr);
     assert.ok(!/\n\s+at /.test(stderr), `a stack trace instead of one line:\n${stderr}`);
+  });
+
+  test('a data directory whose .node-id is a directory, or holds an invalid id → exit 1 in one line naming it', async () => {
+    const dataDir = join(scratch, 'node-id-dir');
+    mkdirSync(join(dataDir, '.node-id'), { recursive: true });
+    let { code, stderr } = await runMain({ STRATA_DATA_DIR: dataDir });
+    assert.equal(code, 1, stderr);
+    assert.equal(stderr, `strata: failed to start: STRATA_DATA_DIR (${dataDir}) cannot be used: EISDIR at ${join(dataDir, '.node-id')}\n`);
+    const invalid = join(scratch, 'node-id-invalid');
+    mkdirSync(invalid);
+    writeFileSync(join(invalid, '.node-id'), 'Not An Id\n');
+    ({ code, stderr } = await runMain({ STRATA_DATA_DIR: invalid }));
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /^strata: failed to start: invalid configuration .*\.node-id: holds an invalid node id "Not An Id": .*set STRATA_NODE_ID\n$/);
   });
 
   test('the WAL directory is a regular file → exit 1 naming STRATA_WAL_DIR in one line', async () => {

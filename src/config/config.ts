@@ -17,9 +17,12 @@ import { ConfigError } from '../errors.js';
  * environment. Not `z.coerce`, whose `Number(v)` took `port = true` as port 1, `[3]` as 3,
  * a TOML date as milliseconds, `0x10` as 16 and an empty `STRATA_PORT=` as 0.
  */
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess((v) => (typeof v === 'string' && /^-?[0-9]+$/.test(v) ? Number(v) : v),
-    z.number({ error: (issue) => `expected an integer, got ${JSON.stringify(issue.input) ?? String(issue.input)}` }).int().min(min).max(max));
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
+  // One message for every way a value can miss, bounds included ("expected an integer, got 0" read as a type error).
+  const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+  return z.preprocess((v) => (typeof v === 'string' && /^-?[0-9]+$/.test(v) ? Number(v) : v),
+    z.number({ error: (issue) => `expected an integer ${range}, got ${JSON.stringify(issue.input) ?? String(issue.input)}` }).int().min(min).max(max));
+};
 const positiveInt = int(1);
 /**
  * A delay Strata gives a timer, ms: Node's timers take at most 2^31 − 1 ms (~24.8 days)
@@ -154,12 +157,12 @@ function isTable(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parses a TOML file. @throws ConfigError naming the file when it cannot be read or parsed. */
-function readToml(file: string): Record<string, unknown> {
+/** Parses a TOML file. @throws ConfigError naming `key` (the file, or the variable naming it) when it cannot be read or parsed. */
+function readToml(file: string, key = file): Record<string, unknown> {
   try {
     return parseToml(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ConfigError(file, (err as Error).message);
+    throw new ConfigError(key, (err as Error).message);
   }
 }
 
@@ -174,7 +177,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
   const raw = readToml(defaultFile());
   const file = env.STRATA_CONFIG ?? defaultFile();
   if (env.STRATA_CONFIG !== undefined) {
-    for (const [section, table] of Object.entries(readToml(file))) {
+    // `STRATA_CONFIG=` in a compose file: reading '' failed with "open ''", naming nothing.
+    if (file === '') throw new ConfigError('STRATA_CONFIG', 'empty; name a TOML file, or unset it to use config/strata.toml alone');
+    for (const [section, table] of Object.entries(readToml(file, `STRATA_CONFIG (${file})`))) {
       const base = raw[section];
       raw[section] = isTable(base) && isTable(table) ? { ...base, ...table } : table;
     }

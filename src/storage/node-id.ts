@@ -9,21 +9,29 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
 import { NODE_ID_PATTERN } from '../write/layout.js';
 
 /**
  * Returns `configured` when set, else the id persisted in `dataDir` (creating it).
- * @throws Error when the persisted file holds an invalid id or cannot be written.
+ * @throws ConfigError naming the file when it holds an invalid id; the file system's
+ *   error, its `path` the file's, when it cannot be read or written.
  */
 export async function resolveNodeId(configured: string, dataDir: string): Promise<string> {
   if (configured !== '') return configured;
   const file = join(dataDir, '.node-id');
+  let saved: string | undefined;
   try {
-    const saved = (await readFile(file, 'utf8')).trim();
-    if (!NODE_ID_PATTERN.test(saved)) throw new Error(`${file} holds an invalid node id ${JSON.stringify(saved)}: expected ${NODE_ID_PATTERN}`);
-    return saved;
+    saved = (await readFile(file, 'utf8')).trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const e = err as NodeJS.ErrnoException;
+    // Reading a directory fails with EISDIR and no path: start-up could not say where.
+    e.path ??= file;
+    if (e.code !== 'ENOENT') throw e;
+  }
+  if (saved !== undefined) {
+    if (!NODE_ID_PATTERN.test(saved)) throw new ConfigError(file, `holds an invalid node id ${JSON.stringify(saved)}: expected ${NODE_ID_PATTERN}; fix or remove it, or set STRATA_NODE_ID`);
+    return saved;
   }
   const id = randomBytes(4).toString('hex');
   await mkdir(dataDir, { recursive: true });
