@@ -517,6 +517,18 @@ describe('result formats', () => {
     assert.equal(await byAccept.text(), expected);
     assert.equal(await (await post('/api/v1/query', { sql, format: 'csv' })).text(), expected);
     assert.equal(await (await post('/api/v1/query', { sql, format: 'CSV' })).text(), expected);
+    // Accept weighed as RFC 9110 says: q-values, wildcards, parameters other than q ignored.
+    for (const [accept, csv] of [
+      ['text/csv; header=present', true], ['text/csv;charset=UTF-8', true], ['text/*', true],
+      ['application/json, text/csv;q=0.1', false], ['text/csv;q=0.9, application/json', false],
+      ['text/csv, application/json', true], ['text/csv;q=0', false], ['*/*', false],
+      ['text/csv;q=0.5, */*;q=0.1', true], ['application/xml', false],
+    ] as const) {
+      const res = await post('/api/v1/query', { sql }, { accept });
+      assert.equal(res.status, 200, accept);
+      if (csv) assert.equal(await res.text(), expected, accept);
+      else assert.deepEqual(((await res.json()) as { data: unknown[][] }).data, [['a,b', 'say "hi"', null, 1]], accept);
+    }
   });
 
   test('/exec with the query parameter given twice: 400 saying so', async () => {

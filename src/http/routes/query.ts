@@ -4,8 +4,10 @@
  * - `POST /api/v1/query` — body JSON `{"sql": "…", "format"?: "json" | "csv"}` (any other
  *   format answers JSON: Arc ignores the key). JSON
  *   answers Arc's shape `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
- *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `Accept: text/csv` or `"format": "csv"` answers RFC 4180 CSV (header line,
- *   CRLF, NULL as an empty field).
+ *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `"format": "csv"`, or an
+ *   `Accept` that prefers `text/csv` to `application/json` (RFC 9110 §12.5.1, q-values
+ *   weighed), answers RFC 4180 CSV (header line, CRLF, NULL as an empty field); an `Accept`
+ *   naming neither answers JSON, as Arc, which ignores it.
  * - `POST /api/v1/query/arrow` — same body; an Arrow IPC stream
  *   (`application/vnd.apache.arrow.stream`), one record batch per DuckDB chunk; a
  *   zero-row result still sends its schema. `SHOW DATABASES` / `SHOW TABLES` answer here
@@ -35,6 +37,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import Negotiator from 'negotiator';
 import { z } from 'zod';
 import { isGone, whenGone } from '../exchange.js';
 import { QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
@@ -73,7 +76,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const started = Date.now();
     const { sql, format } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
-    const csv = format === 'csv' || /\btext\/csv\b/.test(request.headers.accept ?? '');
+    const csv = format === 'csv' || prefersCsv(request);
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const trailer = (rows: number, profile: object): string => {
       const elapsed = Date.now() - started;
@@ -150,6 +153,19 @@ function parseBody(raw: unknown): { sql: string; format: string | undefined } {
   const parsed = body.safeParse(raw);
   if (!parsed.success) throw new QueryRejectedError('request body must be JSON {"sql": "<statement>"}');
   return { sql: parsed.data.sql, format: parsed.data.format?.toLowerCase() };
+}
+
+/**
+ * Whether the request's `Accept` ranks `text/csv` (or `text/*`) above every range that
+ * takes JSON (a tie goes to the range listed first). Parameters are ignored: given our
+ * types to match, Negotiator requires them to match, and `text/csv; header=present`
+ * (RFC 4180) would have answered JSON.
+ */
+function prefersCsv(request: FastifyRequest): boolean {
+  if (request.headers.accept === undefined) return false;
+  const first = new Negotiator(request.raw).mediaTypes()
+    .find((t) => ['text/csv', 'text/*', 'application/json', 'application/*', '*/*'].includes(t.toLowerCase()));
+  return first !== undefined && first.toLowerCase().startsWith('text/');
 }
 
 function wantsProfile(request: FastifyRequest): boolean {
