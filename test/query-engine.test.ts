@@ -536,6 +536,15 @@ describe('result formats', () => {
     assert.equal(res.status, 400);
     assert.match(((await res.json()) as { error: string }).error, /"query" is given 2 times/);
   });
+  test('/exec errors name the query they answer, as QuestDB does', async () => {
+    const sql = 'SELECT nosuch FROM range(1)';
+    const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`);
+    assert.equal(res.status, 400);
+    const body = await res.json() as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), ['error', 'query', 'success']);
+    assert.equal(body.query, sql);
+    assert.match(String(body.error), /Referenced column "nosuch" not found/);
+  });
   test('/exec answers columns with types and the dataset', async () => {
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, 'x' AS b")}`);
     assert.deepEqual(await res.json(), { query: "SELECT 1 AS a, 'x' AS b", columns: [{ name: 'a', type: 'INTEGER' }, { name: 'b', type: 'VARCHAR' }], dataset: [[1, 'x']], count: 1 });

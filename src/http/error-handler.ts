@@ -3,7 +3,8 @@
  *
  * `StrataError`s carry their status (see `errors.ts`); Fastify's own client errors
  * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
- * Query routes answer in Arc's query shape `{"success":false,"error":…}`, InfluxDB v2's
+ * Query routes answer in Arc's query shape `{"success":false,"error":…}`, QuestDB's
+ * `/exec` adds the `query` it was given (QuestDB's `{"query":…,"error":…}`), InfluxDB v2's
  * write route `{"code":…,"message":…,"error":…}`, every other route `{"error":…}` (Arc
  * and InfluxDB v1 write errors). Other 5xx are logged as errors;
  * refusals that shed load (429/503 with `Retry-After`) as warnings. Every 429 and 503
@@ -18,11 +19,13 @@ export const RETRY_AFTER_DEFAULT_S = 5;
 
 /**
  * Route config flag selecting an error shape other than `{"error": …}`: Arc's query
- * shape, or InfluxDB v2's `{"code", "message"}` (kept beside `error`), which the v2
- * client libraries and Telegraf's `influxdb_v2` output read their error text from.
+ * shape, that shape with the `query` parameter (QuestDB's `/exec`, whose web console
+ * and clients show the failed query beside its error), or InfluxDB v2's
+ * `{"code", "message"}` (kept beside `error`), which the v2 client libraries and
+ * Telegraf's `influxdb_v2` output read their error text from.
  */
 export interface ErrorShapeConfig {
-  errorShape?: 'query' | 'influxdb-v2';
+  errorShape?: 'query' | 'exec' | 'influxdb-v2';
 }
 
 /** InfluxDB v2's error `code` for each status Strata answers (influxdata/influxdb `kit/platform/errors`). */
@@ -54,8 +57,9 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     const message = err instanceof Error ? err.message : String(err);
     const shape = (request.routeOptions.config as ErrorShapeConfig).errorShape;
-    const body: Record<string, unknown> = shape === 'query'
-      ? { success: false, error: message }
+    const query = shape === 'exec' ? (request.query as Record<string, unknown>).query : undefined;
+    const body: Record<string, unknown> = shape === 'query' || shape === 'exec'
+      ? { ...(typeof query === 'string' ? { query } : {}), success: false, error: message }
       : shape === 'influxdb-v2'
         ? { code: INFLUXDB_V2_CODES.get(status) ?? 'internal error', message, error: message }
         : { error: message };

@@ -116,7 +116,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     return sendBody(request, reply, 'application/vnd.apache.arrow.stream', arrowBody(query, recorder, storer(o.cache, 'arrow', request, sql, query)));
   });
 
-  app.get('/exec', { config }, async (request, reply) => {
+  app.get('/exec', { config: { errorShape: 'exec' } satisfies ErrorShapeConfig }, async (request, reply) => {
     const sql = (request.query as Record<string, unknown>).query;
     if (Array.isArray(sql)) throw new QueryRejectedError(`query parameter "query" is given ${sql.length} times: give one statement, once`);
     if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
