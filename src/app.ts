@@ -20,6 +20,7 @@ import { PreparedStatements } from './query/prepared-statements.js';
 import { lockDown, QueryService } from './query/query-service.js';
 import { ResultCache } from './query/result-cache.js';
 import { quoteLiteral } from './query/sql-text.js';
+import { DirectoryLocks } from './storage/directory-lock.js';
 import { FileCache } from './storage/file-cache.js';
 import { LocalStorage } from './storage/local.js';
 import { resolveNodeId } from './storage/node-id.js';
@@ -41,8 +42,8 @@ export interface Strata {
   /** Starts listening; resolves to the bound address (`http://host:port`). */
   start(): Promise<string>;
   /**
-   * Stops accepting requests, waits for those in flight, flushes every buffer and
-   * closes DuckDB.
+   * Stops accepting requests, waits for those in flight, flushes every buffer, closes
+   * DuckDB, and last releases the directories' locks (`storage/directory-lock.ts`).
    * @throws FlushError when the final flush fails (the records could not be written).
    */
   stop(): Promise<void>;
@@ -62,9 +63,21 @@ function createStorage(config: StrataConfig, nodeId: string): Storage {
 
 /**
  * Creates the components for `config` (creating the data directory); does not listen yet.
+ * First of all it locks the data and WAL directories, held until `stop` or the process
+ * ends (a failed start exits).
+ * @throws DirectoryLockError when another live Strata server uses one of them; nothing
+ *   has been read or written there.
  * @throws StorageUnavailableError when the storage backend is unreachable or not writable.
  */
 export async function createStrata(config: StrataConfig): Promise<Strata> {
+  // Before the node id, the staging directory's clean-up and the WAL: a second server
+  // would replay the first's log into Parquet while the first flushes the same records.
+  // The WAL directory is locked even in the data directory, so that it is also refused
+  // as another server's STRATA_WAL_DIR.
+  const locks = await DirectoryLocks.acquire([
+    { dir: config.storage.data_dir, setting: 'STRATA_DATA_DIR' },
+    ...(config.wal.enabled ? [{ dir: walDir(config), setting: 'STRATA_WAL_DIR' }] : []),
+  ]);
   const nodeId = await resolveNodeId(config.storage.node_id, config.storage.data_dir);
   const storage = createStorage(config, nodeId);
   await storage.init();
@@ -170,6 +183,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     async start() {
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       app.log.info({ storage: storage.description, nodeId }, 'storage ready');
+      if (!locks.held) app.log.warn({ platform: process.platform }, 'directories not locked (Linux only): nothing stops another Strata server from using them at the same time');
       buffers.start();
       if (wal !== undefined) {
         // Writes are refused (not ready) until the log is replayed and appends start.
@@ -196,6 +210,9 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         await sweeper.stop();
         pool.close();
         instance.closeSync();
+        // Only once nothing more is written: another server may take the directories now.
+        // Should a step above throw, the locks are kept until the process exits.
+        await locks.release();
       }
     },
   };

@@ -143,6 +143,21 @@ export class WalWriteError extends StrataError {
   }
 }
 
+/**
+ * Start-up only (500 if it ever reached a request): a directory this server needs is in
+ * use by another live Strata server on this machine (`storage/directory-lock.ts`), or,
+ * with `cause`, its lock could not be taken. `setting` names the directory's setting
+ * (`STRATA_DATA_DIR`, `STRATA_WAL_DIR`) and `dir` is the directory as configured.
+ */
+export class DirectoryLockError extends StrataError {
+  constructor(setting: string, dir: string, cause?: NodeJS.ErrnoException) {
+    super(cause === undefined
+      ? `${setting} (${dir}) is in use by another Strata server on this machine; stop it, or give this server a directory of its own`
+      : `${setting} (${dir}) cannot be locked against other Strata servers: ${cause.code ?? cause.message}`, 500, 'directory_locked');
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
 /** 400: SQL that does not parse, or that the sandbox refuses. */
 export class QueryRejectedError extends StrataError {
   constructor(message: string) {

@@ -243,7 +243,8 @@ describe('start-up failures outside the config values', BOUND, () => {
     writeFileSync(file, 'x');
     const { code, stderr } = await runMain({ STRATA_DATA_DIR: join(scratch, 'wal-case'), STRATA_WAL_DIR: file });
     assert.equal(code, 1, stderr);
-    assert.equal(stderr, `strata: failed to start: STRATA_WAL_DIR (${file}) cannot be used: EEXIST at ${file}\n`);
+    // ENOTDIR: the directory lock opens it as a directory before the WAL would create it (EEXIST).
+    assert.equal(stderr, `strata: failed to start: STRATA_WAL_DIR (${file}) cannot be used: ENOTDIR at ${file}\n`);
   });
 
   test('the port is already taken → exit 1 with EADDRINUSE', async () => {
