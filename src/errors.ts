@@ -265,7 +265,7 @@ export class WriteAbandonedError extends StrataError {
 
 /** Raised at start-up for an invalid configuration value; names the key at fault. */
 export class ConfigError extends Error {
-  /** The key at fault (`section.key`, or the environment variable that set it), or the unreadable file. */
+  /** The key at fault (`section.key`, or the environment variable that set it), or the file that cannot be used (`STRATA_CONFIG (<file>)`, a data directory's `.node-id`). */
   readonly key: string;
   constructor(key: string, message: string) {
     super(`invalid configuration ${key}: ${message}`);

@@ -523,9 +523,12 @@ describe('result formats', () => {
       ['application/json, text/csv;q=0.1', false], ['text/csv;q=0.9, application/json', false],
       ['text/csv, application/json', true], ['text/csv;q=0', false], ['*/*', false],
       ['text/csv;q=0.5, */*;q=0.1', true], ['application/xml', false],
+      // The most specific range decides: a type refused is refused, whatever wildcard follows.
+      ['text/csv;q=0, text/*', false], ['application/json;q=0, */*', true],
     ] as const) {
       const res = await post('/api/v1/query', { sql }, { accept });
       assert.equal(res.status, 200, accept);
+      assert.equal(res.headers.get('vary'), 'accept');
       if (csv) assert.equal(await res.text(), expected, accept);
       else assert.deepEqual(((await res.json()) as { data: unknown[][] }).data, [['a,b', 'say "hi"', null, 1]], accept);
     }

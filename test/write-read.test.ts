@@ -187,8 +187,22 @@ describe('Arc MessagePack', () => {
     res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'ints', columns: { time: [1700000001000, 1700000002000], n: [2, 2.5] } }), headers);
     assert.equal(res.status, 400);
     assert.match(await res.text(), /item 0: field \\?"n\\?" is float64 but measurement \\?"ints\\?" stores it as int64/);
+    // Its integers in other items are still taken.
+    res = await server.post('/api/v1/write/msgpack', packr.pack([
+      { m: 'ints', t: 1700000003000, fields: { n: 3 } },
+      { m: 'ints', t: 1700000004000, fields: { n: 3.5 } },
+    ]), headers);
+    assert.equal(res.status, 400);
+    const text = await res.text();
+    assert.match(text, /item 1: field \\?"n\\?" is float64 but measurement \\?"ints\\?" stores it as int64/);
+    assert.ok(!text.includes('item 0'), text);
+    // An integer beyond 2^53 was meant as one (no JavaScript encoder sends a double so): not rounded into a float field.
+    res = await server.post('/api/v1/write/msgpack', packr.pack({ m: 'mix', t: 1700000008000, fields: { v: 2n ** 53n + 1n } }), headers);
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /item 0: field \\?"v\\?" is int64 but measurement \\?"mix\\?" stores it as float64/);
     await server.flush();
-    assert.deepEqual(await server.rows('SELECT n, typeof(n) FROM ints', 'mix'), [[1, 'BIGINT']]);
+    assert.deepEqual(await server.rows('SELECT n, typeof(n) FROM ints ORDER BY time', 'mix'), [[1, 'BIGINT'], [3, 'BIGINT']]);
+    assert.equal((await server.rows('SELECT count(*) FROM mix', 'mix'))[0][0], 7);
   });
 });
 

@@ -235,8 +235,8 @@ export class BufferManager {
   /**
    * Buffers `batches` for `database`. Rows whose fields conflict with the measurement's
    * schema are rejected (returned in `errors`, by source line), except integers that may
-   * be whole floats meeting a float64 field, which are stored as floats
-   * (`SchemaRegistry.widen`); rows in `options.omit`
+   * be whole floats of a float64 field, which are stored as floats (`SchemaRegistry.widen`);
+   * rows in `options.omit`
    * are skipped; all other rows are held and will be written.
    * @throws whatever loading a measurement's stored schema throws (nothing is buffered then).
    */
@@ -248,10 +248,10 @@ export class BufferManager {
     let accepted = 0;
     const errors = new LineErrors();
     const full = new Set<MeasurementBuffer>();
-    live.forEach((parsed, i) => {
-      const batch = SchemaRegistry.widen(schemas[i], parsed);
+    const widened = SchemaRegistry.widen(schemas, live);
+    widened.forEach((batch, i) => {
       const check = SchemaRegistry.check(schemas[i], batch, this.o.maxColumns, errors);
-      const rejected = orMasks(check.rejected, options.omit?.get(parsed));
+      const rejected = orMasks(check.rejected, options.omit?.get(live[i]));
       const buffer = this.bufferFor(database, batch.measurement);
       const before = buffer.bytes;
       let n: number;

@@ -16,7 +16,7 @@
  * count toward the limit (files that already have more stay readable and writable;
  * only new columns are refused).
  */
-import { asFloat64, type ColumnarBatch, type FieldColumn, type TagColumn } from '../parse/batch.js';
+import { asFloat64, type ColumnarBatch, type FieldColumn, type Float64FieldColumn, type Int64FieldColumn, type TagColumn } from '../parse/batch.js';
 import type { LineErrors } from '../parse/line-errors.js';
 import { asciiLower } from '../parse/names.js';
 import { storedType, type ColumnKind } from './measurement-buffer.js';
@@ -71,19 +71,51 @@ export class SchemaRegistry {
   }
 
   /**
-   * `batch` with each integer column that may hold whole floats (`mayBeFloat`, MessagePack)
-   * turned into float64 where `schema` stores that field, under the same name, as float64,
-   * so it is stored there instead of rejected as a type conflict; `batch` itself when
-   * there is none.
+   * One request's `batches` (with `schemas[i]`, the schema of `batches[i]`'s measurement,
+   * as it is before the request) with each integer column that may hold whole floats
+   * (`mayBeFloat`: MessagePack's) turned into float64 where its field is float64: stored
+   * or buffered under the same name, or, for a new field, given floats anywhere in the
+   * request, whatever the items' shapes and order. A field stored as int64 keeps its
+   * integers (the request's floats for it are then refused), and a new one given only
+   * integers becomes int64. Two float64 columns of one name in a batch (a row item's
+   * integers beside another's floats) become one. Batches without such columns are
+   * returned as they are.
    */
-  static widen(schema: MeasurementSchema, batch: ColumnarBatch): ColumnarBatch {
-    const widened = (f: FieldColumn): boolean => {
-      if (f.type !== 'int64' || f.mayBeFloat !== true) return false;
-      const known = schema.get(asciiLower(f.name));
-      return known !== undefined && known.name === f.name && known.kind === 'float64';
-    };
-    if (!batch.fields.some(widened)) return batch;
-    return { ...batch, fields: batch.fields.map((f) => (f.type === 'int64' && widened(f) ? asFloat64(f) : f)) };
+  static widen(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): ColumnarBatch[] {
+    const floats = new Map<MeasurementSchema, Set<string>>();
+    batches.forEach((batch, i) => {
+      for (const f of batch.fields) {
+        if (f.type !== 'float64') continue;
+        let names = floats.get(schemas[i]);
+        if (names === undefined) floats.set(schemas[i], names = new Set());
+        names.add(f.name);
+      }
+    });
+    return batches.map((batch, i) => {
+      const schema = schemas[i];
+      const widened = (f: FieldColumn): f is Int64FieldColumn => {
+        if (f.type !== 'int64' || f.mayBeFloat !== true) return false;
+        const known = schema.get(asciiLower(f.name));
+        if (known !== undefined) return known.name === f.name && known.kind === 'float64';
+        return floats.get(schema)?.has(f.name) === true;
+      };
+      if (!batch.fields.some(widened)) return batch;
+      const fields: FieldColumn[] = [];
+      const floatAt = new Map<string, number>();
+      for (const f of batch.fields) {
+        const col = widened(f) ? asFloat64(f) : f;
+        if (col.type === 'float64') {
+          const at = floatAt.get(col.name);
+          if (at !== undefined) {
+            fields[at] = mergeFloats(fields[at] as Float64FieldColumn, col);
+            continue;
+          }
+          floatAt.set(col.name, fields.length);
+        }
+        fields.push(col);
+      }
+      return { ...batch, fields };
+    });
   }
 
   /**
@@ -175,4 +207,20 @@ export class SchemaRegistry {
     }
     return { rejected, skip };
   }
+}
+
+/**
+ * One column of the values of `a` and `b`, whose rows are disjoint: they are a row
+ * builder's columns of one name and two types, and a row gives a field one value (an
+ * item naming it twice keeps one: `RowStage`).
+ */
+function mergeFloats(a: Float64FieldColumn, b: Float64FieldColumn): Float64FieldColumn {
+  const valid = a.valid.slice();
+  const values = a.values.slice();
+  for (let i = 0; i < valid.length; i++) {
+    if (b.valid[i] !== 1) continue;
+    valid[i] = 1;
+    values[i] = b.values[i];
+  }
+  return { name: a.name, type: 'float64', valid, values };
 }

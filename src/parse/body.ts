@@ -8,8 +8,12 @@ import { parseLineProtocolBody } from './lineprotocol/stream.js';
 import { parseMsgpackBody } from './msgpack/stream.js';
 import type { Precision } from './time.js';
 
-/** Wire formats of a write body. */
-export type BodyFormat = 'line-protocol' | 'msgpack';
+/**
+ * Wire formats of a write body. `msgpack-int64` is MessagePack logged before its integers
+ * could be stored as floats (`msgpack/numbers.ts`): replayed so, it keeps the outcome
+ * the server answered; live writes are `msgpack`.
+ */
+export type BodyFormat = 'line-protocol' | 'msgpack' | 'msgpack-int64';
 
 /** Everything that determines the records of one write request. */
 export interface DecodedWrite {
@@ -30,5 +34,6 @@ export interface DecodedWrite {
  *   protocol never throws: bad lines are listed in `errors`).
  */
 export function parseDecodedWrite(w: DecodedWrite): Promise<ParseResult> {
-  return w.format === 'msgpack' ? parseMsgpackBody(w.body, w.nowUs) : parseLineProtocolBody(w.body, w.precision, w.nowUs);
+  if (w.format === 'line-protocol') return parseLineProtocolBody(w.body, w.precision, w.nowUs);
+  return parseMsgpackBody(w.body, w.nowUs, w.format === 'msgpack');
 }

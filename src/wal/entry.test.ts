@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DecodedWrite } from '../parse/body.js';
-import { decodeEntries, encodeEntry } from './entry.js';
+import { encode } from '@msgpack/msgpack';
+import { parseDecodedWrite, type DecodedWrite } from '../parse/body.js';
+import { decodeEntries, encodeEntry, ENTRY_HEADER_BYTES } from './entry.js';
 import { LsnSet } from './lsn-set.js';
 
 const writes: DecodedWrite[] = [
@@ -26,6 +27,21 @@ test('entries decode to exactly what was encoded', () => {
     assert.equal(e.lsn, 7 + i);
     assert.deepEqual({ ...e.write, body: Buffer.from(e.write.body) }, writes[i]);
   });
+});
+
+test('MessagePack logged by earlier versions (format 2) replays with its integers never floats, as it was answered', async () => {
+  // [{m:'x', t:1, fields:{v:2}}, {m:'x', t:2, fields:{v:2.5}}]: live, such a write now stores both as float64.
+  const body = Buffer.from(encode([{ m: 'x', t: 1, fields: { v: 2 } }, { m: 'x', t: 2, fields: { v: 2.5 } }]));
+  const [head] = encodeEntry(1, { database: 'db', format: 'msgpack', precision: 'ns', nowUs: 0, body });
+  assert.equal(head[ENTRY_HEADER_BYTES + 16], 3, 'MessagePack is written as format 3');
+  const old = Buffer.concat(encodeEntry(1, { database: 'db', format: 'msgpack-int64', precision: 'ns', nowUs: 0, body }));
+  assert.equal(old[ENTRY_HEADER_BYTES + 16], 2);
+  const [entry] = decodeEntries(old).entries;
+  assert.equal(entry.write.format, 'msgpack-int64');
+  const marked = async (format: DecodedWrite['format']): Promise<boolean[]> =>
+    (await parseDecodedWrite({ ...entry.write, format })).batches.flatMap((b) => b.fields.filter((f) => f.type === 'int64').map((f) => f.type === 'int64' && f.mayBeFloat === true));
+  assert.deepEqual(await marked('msgpack-int64'), [false]);
+  assert.deepEqual(await marked('msgpack'), [true]);
 });
 
 test('a file cut at any byte keeps exactly the entries wholly before the cut', () => {

@@ -10,7 +10,8 @@
  *  8  payload:
  *       0  u64  LSN (log sequence number), strictly increasing through the log
  *       8  f64  server time in µs for records without a timestamp (integral)
- *      16  u8   format: 1 = line protocol, 2 = MessagePack
+ *      16  u8   format: 1 = line protocol, 3 = MessagePack (2 = MessagePack logged by
+ *                versions whose integers were never stored as floats, replayed as such)
  *      17  u8   line-protocol precision: 0 ns, 1 us, 2 ms, 3 s, 4 m, 5 h
  *      18  u16  database name length, bytes (UTF-8)
  *      20  …    database name, then the decompressed request body to the end
@@ -30,8 +31,8 @@ export const ENTRY_HEADER_BYTES = 8;
 /** Fixed payload bytes before the database name. */
 const FIXED_BYTES = 20;
 
-const FORMAT_CODES: Record<BodyFormat, number> = { 'line-protocol': 1, msgpack: 2 };
-const FORMATS: Record<number, BodyFormat> = { 1: 'line-protocol', 2: 'msgpack' };
+const FORMAT_CODES: Record<BodyFormat, number> = { 'line-protocol': 1, 'msgpack-int64': 2, msgpack: 3 };
+const FORMATS: Record<number, BodyFormat> = { 1: 'line-protocol', 2: 'msgpack-int64', 3: 'msgpack' };
 const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's', 'm', 'h'];
 
 /** A logged write and its LSN. */

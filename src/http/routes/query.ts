@@ -77,6 +77,8 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const { sql, format } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
     const csv = format === 'csv' || prefersCsv(request);
+    // The answer's format may follow Accept: a cache between client and server must not give one client's CSV to another.
+    void reply.header('vary', 'accept');
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const trailer = (rows: number, profile: object): string => {
       const elapsed = Date.now() - started;
@@ -156,16 +158,20 @@ function parseBody(raw: unknown): { sql: string; format: string | undefined } {
 }
 
 /**
- * Whether the request's `Accept` ranks `text/csv` (or `text/*`) above every range that
- * takes JSON (a tie goes to the range listed first). Parameters are ignored: given our
- * types to match, Negotiator requires them to match, and `text/csv; header=present`
- * (RFC 4180) would have answered JSON.
+ * Whether the request's `Accept` ranks `text/csv` above `application/json` (RFC 9110
+ * §12.5.1: q-values, the most specific range deciding, a tie to the one listed first). Parameters other
+ * than `q` are dropped first: Negotiator requires them to match ours, and `text/csv;
+ * header=present` (RFC 4180) would have answered JSON.
  */
 function prefersCsv(request: FastifyRequest): boolean {
-  if (request.headers.accept === undefined) return false;
-  const first = new Negotiator(request.raw).mediaTypes()
-    .find((t) => ['text/csv', 'text/*', 'application/json', 'application/*', '*/*'].includes(t.toLowerCase()));
-  return first !== undefined && first.toLowerCase().startsWith('text/');
+  const header = request.headers.accept;
+  if (header === undefined) return false;
+  const accept = header.split(',').map((range) => {
+    const [type, ...params] = range.split(';');
+    const q = params.find((p) => /^\s*q\s*=/i.test(p));
+    return q === undefined ? type : `${type};${q}`;
+  }).join(',');
+  return new Negotiator({ headers: { accept } }).mediaType(['application/json', 'text/csv']) === 'text/csv';
 }
 
 function wantsProfile(request: FastifyRequest): boolean {

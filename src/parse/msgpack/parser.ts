@@ -5,8 +5,7 @@
  * payload shapes and item fields follow Arc's `POST /api/v1/write/msgpack` contract
  * (../shared/notes/arc-wire-contract.md §2), keeping what clients see and fixing Arc's
  * quirks: no silent drops (every rejected item is reported), no `host="unknown"`
- * overwrite, a field's ints and floats in one request become float64 instead of truncating
- * (`./numbers.ts`).
+ * overwrite, a field's ints and floats become float64 instead of truncating (`./numbers.ts`).
  *
  * Why not msgpackr or @msgpack/msgpack: both hand back a float64 whose value is whole
  * (95.0, which Python and Go clients send as 0xcb) as the JS number 95, so the wire type
@@ -22,7 +21,7 @@ import { BadRequestError } from '../../errors.js';
 import { LineErrors } from '../line-errors.js';
 import { BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
 import { nameError } from '../names.js';
-import { settleNumbers } from './numbers.js';
+import { markWholeFloats } from './numbers.js';
 import { RowStage } from '../row-stage.js';
 import { guessTimeUnit, inTimeRange, toMicros, type TimeUnit } from '../time.js';
 
@@ -597,8 +596,12 @@ export class PayloadDecoder {
   /** Measurements of the items accepted so far: their names need no check. */
   private readonly acceptedMeasurements = new Set<string>();
 
-  /** `body`: one decompressed payload; `nowUs`: the time (µs since the epoch) of records without one. */
-  constructor(body: Uint8Array, nowUs: number) {
+  /**
+   * `body`: one decompressed payload; `nowUs`: the time (µs since the epoch) of records
+   * without one; `wholeFloats`: whether integers may be stored as floats (false only to
+   * replay a write logged before they could, which must keep its outcome).
+   */
+  constructor(body: Uint8Array, nowUs: number, private readonly wholeFloats = true) {
     this.r = new Reader(body);
     this.nowUs = nowUs;
   }
@@ -633,15 +636,16 @@ export class PayloadDecoder {
   }
 
   /**
-   * Returns the batches, item errors and accepted count, a field's integers and floats
-   * made one float64 field across the request (`settleNumbers`).
+   * Returns the batches, item errors and accepted count; integer columns that may be
+   * whole floats are marked so (`markWholeFloats`) unless the decoder was made with
+   * `wholeFloats` false.
    * @throws BadRequestError when bytes follow the top-level value.
    */
   finish(): ParseResult {
     const end = this.topEnd >= 0 ? this.topEnd : this.r.pos;
     if (end !== this.r.end) throw bad(`${this.r.end - end} trailing bytes after the top-level value`);
     for (const builder of this.rowBuilders.values()) for (const batch of builder.build()) this.batches.push(batch);
-    return { batches: settleNumbers(this.batches), errors: this.errors, accepted: this.accepted };
+    return { batches: this.wholeFloats ? markWholeFloats(this.batches) : this.batches, errors: this.errors, accepted: this.accepted };
   }
 
   /**
@@ -997,12 +1001,13 @@ export class PayloadDecoder {
  *
  * @param body the decompressed request body
  * @param nowUs server time in µs since the epoch
+ * @param wholeFloats as `PayloadDecoder`'s
  * @throws BadRequestError `Invalid MessagePack payload: …` when the bytes are not
  *   MessagePack (malformed, truncated, trailing bytes) or the top-level shape is wrong;
  *   item-level faults go into `errors` and reject only their item.
  */
-export function parseMsgpack(body: Uint8Array, nowUs: number): ParseResult {
-  const decoder = new PayloadDecoder(body, nowUs);
+export function parseMsgpack(body: Uint8Array, nowUs: number, wholeFloats = true): ParseResult {
+  const decoder = new PayloadDecoder(body, nowUs, wholeFloats);
   for (let n = decoder.start(); n > 0; n--) decoder.next();
   return decoder.finish();
 }

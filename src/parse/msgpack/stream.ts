@@ -11,7 +11,7 @@ import { PayloadDecoder, type ParseResult } from './parser.js';
 const SLICE_MS = 10;
 
 /**
- * Same result and errors as `parseMsgpack(body, nowUs)`, but yields to the event loop
+ * Same result and errors as `parseMsgpack(body, nowUs, wholeFloats)`, but yields to the event loop
  * (`setImmediate`) between top-level items once a slice of ~10 ms is used up, so that a
  * huge body does not stall other requests. A single item is never split.
  *
@@ -20,11 +20,12 @@ const SLICE_MS = 10;
  *
  * @param body the decompressed request body; must not change until the promise settles
  * @param nowUs server time in µs since the epoch, for records without a time
+ * @param wholeFloats whether integers may be stored as floats (`PayloadDecoder`)
  * @throws BadRequestError (as a rejection) `Invalid MessagePack payload: …` when the bytes
  *   are not MessagePack or the top-level shape is wrong; item faults go into `errors`.
  */
-export async function parseMsgpackBody(body: Uint8Array, nowUs: number): Promise<ParseResult> {
-  const decoder = new PayloadDecoder(body, nowUs);
+export async function parseMsgpackBody(body: Uint8Array, nowUs: number, wholeFloats = true): Promise<ParseResult> {
+  const decoder = new PayloadDecoder(body, nowUs, wholeFloats);
   let sliceStart = performance.now();
   for (let n = decoder.start(); n > 0; n--) {
     decoder.next();
