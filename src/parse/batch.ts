@@ -43,8 +43,9 @@ export interface Int64FieldColumn extends FieldColumnBase {
   /**
    * Set when the source cannot tell a whole float from an integer (MessagePack, whose
    * JavaScript encoders write 95.0 as the integer 95): the buffer stores the column as
-   * float64 where the measurement already stores the field as float64, instead of
-   * rejecting it as a field type conflict. Line protocol's `i` integers never are.
+   * float64 where the field is float64, stored or in the same request
+   * (`SchemaRegistry.widen`), instead of rejecting it as a field type conflict. Line
+   * protocol's `i` integers never are.
    */
   readonly mayBeFloat?: true;
 }
@@ -200,10 +201,7 @@ export function fieldRecords(col: GrowingFieldColumn, rows: number): FieldColumn
   }
 }
 
-/**
- * `col` as a float64 column (values beyond ±2^53 rounded to the nearest double), for an
- * integer column stored where the field is float64 (`Int64FieldColumn.mayBeFloat`).
- */
+/** `col` as a float64 column, for an integer column stored where the field is float64 (`Int64FieldColumn.mayBeFloat`). */
 export function asFloat64(col: Int64FieldColumn): Float64FieldColumn {
   const values = new Float64Array(col.values.length);
   for (let i = 0; i < values.length; i++) if (col.valid[i] === 1) values[i] = Number(col.values[i]);

@@ -159,9 +159,9 @@ function parseBody(raw: unknown): { sql: string; format: string | undefined } {
 
 /**
  * Whether the request's `Accept` ranks `text/csv` above `application/json` (RFC 9110
- * §12.5.1: q-values, the most specific range deciding, a tie to the one listed first). Parameters other
- * than `q` are dropped first: Negotiator requires them to match ours, and `text/csv;
- * header=present` (RFC 4180) would have answered JSON.
+ * §12.5.1: q-values, the most specific range deciding, a tie to the one listed first).
+ * Parameters other than `q` are dropped first: Negotiator requires them to match ours,
+ * and `text/csv; header=present` (RFC 4180) would have answered JSON.
  */
 function prefersCsv(request: FastifyRequest): boolean {
   const header = request.headers.accept;

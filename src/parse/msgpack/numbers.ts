@@ -6,9 +6,9 @@
  * Go and the like send 0xcb for it. So the buffer stores a field's integers as floats
  * where the field is float64, stored or in the same request (`SchemaRegistry.widen`), as
  * Arc converts later integers of a float column (../shared/notes/arc-wire-contract.md
- * §2.2). Integers beyond 2^53 in magnitude are not: no JavaScript encoder writes one as an integer (a
- * double that large goes out as float64), so they were meant as integers, and a double
- * would round them.
+ * §2.2). Integers beyond 2^53 in magnitude are not: no JavaScript encoder writes one as
+ * an integer (a double that large goes out as float64), so they were meant as integers,
+ * and a double would round them.
  */
 import type { ColumnarBatch, FieldColumn } from '../batch.js';
 

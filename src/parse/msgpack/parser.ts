@@ -5,7 +5,7 @@
  * payload shapes and item fields follow Arc's `POST /api/v1/write/msgpack` contract
  * (../shared/notes/arc-wire-contract.md §2), keeping what clients see and fixing Arc's
  * quirks: no silent drops (every rejected item is reported), no `host="unknown"`
- * overwrite, a field's ints and floats become float64 instead of truncating (`./numbers.ts`).
+ * overwrite, a float field's integers stored as floats instead of floats truncated (`./numbers.ts`).
  *
  * Why not msgpackr or @msgpack/msgpack: both hand back a float64 whose value is whole
  * (95.0, which Python and Go clients send as 0xcb) as the JS number 95, so the wire type
