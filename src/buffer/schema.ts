@@ -81,7 +81,9 @@ export class SchemaRegistry {
    * integers beside another's floats) become one. Batches without such columns are
    * returned as they are.
    */
-  static widen(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): ColumnarBatch[] {
+  static widen(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): readonly ColumnarBatch[] {
+    // Every write passes here; only MessagePack integers need the rest.
+    if (!batches.some((b) => b.fields.some((f) => f.type === 'int64' && f.mayBeFloat === true))) return batches;
     const floats = new Map<MeasurementSchema, Set<string>>();
     batches.forEach((batch, i) => {
       for (const f of batch.fields) {

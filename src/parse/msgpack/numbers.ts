@@ -10,7 +10,7 @@
  * an integer (a double that large goes out as float64), so they were meant as integers,
  * and a double would round them.
  */
-import type { ColumnarBatch, FieldColumn } from '../batch.js';
+import type { ColumnarBatch, Int64FieldColumn } from '../batch.js';
 
 /** 2^21: an int64 is in [−2^53, 2^53), which doubles hold exactly, when its high 32-bit half is in [−2^21, 2^21). */
 const HIGH_BOUND = 0x200000;
@@ -20,8 +20,7 @@ const HIGH_BOUND = 0x200000;
  * `mayBeFloat`; batches without such columns are returned as they are.
  */
 export function markWholeFloats(batches: ColumnarBatch[]): ColumnarBatch[] {
-  const whole = (f: FieldColumn): boolean => {
-    if (f.type !== 'int64') return false;
+  const whole = (f: Int64FieldColumn): boolean => {
     // The high halves (little-endian) as 32-bit words: reading the BigInt64Array would make a BigInt per value.
     const words = new Int32Array(f.values.buffer, f.values.byteOffset, f.values.length * 2);
     for (let i = 0; i < f.values.length; i++) {
@@ -31,7 +30,12 @@ export function markWholeFloats(batches: ColumnarBatch[]): ColumnarBatch[] {
     return true;
   };
   return batches.map((batch) => {
-    if (!batch.fields.some(whole)) return batch;
-    return { ...batch, fields: batch.fields.map((f) => (f.type === 'int64' && whole(f) ? { ...f, mayBeFloat: true as const } : f)) };
+    let marked = false;
+    const fields = batch.fields.map((f) => {
+      if (f.type !== 'int64' || !whole(f)) return f;
+      marked = true;
+      return { ...f, mayBeFloat: true as const };
+    });
+    return marked ? { ...batch, fields } : batch;
   });
 }
