@@ -561,6 +561,17 @@ describe('pool', () => {
     assert.equal(r.status, 504, JSON.stringify(r.body));
     assert.ok(Date.now() - started < 5000);
   });
+  test('a timeout inside one long DuckDB call answers 504 at once; the connection comes back when DuckDB returns', async () => {
+    // DuckDB looks for interrupts between vectors: building one 10M-element list (seconds) looks for none.
+    const poolInUse = async (): Promise<number> =>
+      ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { connections_in_use: number } }).pool.connections_in_use;
+    const r = await json('SELECT len(range(10000000)) AS n', { 'x-strata-timeout-ms': '300' });
+    assert.equal(r.status, 504, JSON.stringify(r.body));
+    assert.match((r.body as { error: string }).error, /timed out/);
+    assert.equal(await poolInUse(), 1, 'answered while DuckDB still runs the call, its connection still borrowed');
+    while ((await poolInUse()) !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual((await json('SELECT 41 + 1 AS n')).body.data, [[42]]);
+  });
   test('a timeout while the query is planned is a 504, not the interrupted DuckDB statement as a 500', async () => {
     // A long IN list keeps the parse (a DuckDB call made while planning) busy for some ms;
     // the deadlines sweep across it. Each text is new, so none is parsed from the cache.

@@ -201,7 +201,14 @@ export class QueryService {
     const show = parseShowCommand(sql);
     const showSql = show === undefined ? undefined : await this.showSql(show, req.database, req.signal);
     return new Promise<OpenQuery>((resolve, reject) => {
-      let handedOut = false;
+      let answered = false;
+      const fail = (err: unknown): void => {
+        if (answered) return;
+        answered = true;
+        // Planning runs DuckDB statements outside `guard`: one the abort interrupted fails
+        // with DuckDB's own "INTERRUPT Error", which would otherwise be a 500.
+        reject(req.signal.aborted && !(err instanceof StrataError) ? req.signal.reason : err);
+      };
       this.pool.use(async (conn) => {
         const cleanup: (() => Promise<void> | void)[] = [];
         try {
@@ -209,24 +216,25 @@ export class QueryService {
           if (result === undefined) {
             let done!: () => void;
             const finished = new Promise<void>((r) => (done = r));
-            handedOut = true;
+            answered = true;
             resolve({ names: [], types: [], profile: plan.profile, refs: plan.refs, deterministic: plan.deterministic, next: async () => null, close: () => done() });
             await finished;
             return;
           }
           let done!: () => void;
           const finished = new Promise<void>((r) => (done = r));
-          handedOut = true;
+          answered = true;
           resolve(openResult(result, conn, plan, req, () => done()));
           await finished;
+        } catch (err) {
+          // Aborted: answer now, not once DuckDB has returned from the call given up on (`interruptible`).
+          if (req.signal.aborted) fail(err);
+          throw err;
         } finally {
+          await settled(conn);
           for (const c of cleanup.reverse()) await c();
         }
-      }, { priority: req.priority, signal: req.signal }).catch((err: unknown) => {
-        // Planning runs DuckDB statements outside `guard`: one the abort interrupted fails
-        // with DuckDB's own "INTERRUPT Error", which would otherwise be a 500.
-        if (!handedOut) reject(req.signal.aborted && !(err instanceof StrataError) ? req.signal.reason : err);
-      });
+      }, { priority: req.priority, signal: req.signal }).catch(fail);
     });
   }
 
@@ -604,26 +612,51 @@ function fileGone(err: unknown): boolean {
 const FILE_GONE_AGAIN = 'a stored file of the measurements read disappeared while the query was planned; retry';
 
 /**
+ * Each connection's last `interruptible` call, settled either way. A call given up on
+ * (its signal aborted) may still be running in DuckDB: `settled` waits for it.
+ */
+const lastCalls = new WeakMap<DuckDBConnection, Promise<void>>();
+
+/**
+ * Resolves once the last `interruptible` call on `conn` has returned from DuckDB: before
+ * the connection runs anything else, goes back to the pool, or has the files it reads
+ * unpinned.
+ */
+function settled(conn: DuckDBConnection): Promise<void> {
+  return lastCalls.get(conn) ?? Promise.resolve();
+}
+
+/**
  * Runs `fn` (DuckDB calls on `conn`, possibly several with other work between them),
  * interrupting `conn` once `signal` aborts and again every REINTERRUPT_MS until `fn`
  * settles: an abort landing between two statements (say while files are downloaded
- * for the next) still stops the next one.
- * @throws the signal's reason when it aborted before `fn` began; whatever `fn` throws.
+ * for the next) still stops the next one. The abort rejects at once rather than when
+ * `fn` settles: DuckDB looks for interrupts between vectors, so one long scalar call
+ * (`len(range(60000000))`, 19 s here) would hold a 300 ms deadline's 504 until it
+ * returned. `fn` runs on meanwhile; callers wait for it with `settled(conn)` before
+ * using the connection again.
+ * @throws the signal's reason when it aborts before `fn` settles (or aborted before it
+ *   began); whatever `fn` throws.
  */
-async function interruptible<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
+function interruptible<T>(signal: AbortSignal, conn: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
   signal.throwIfAborted();
   let timer: NodeJS.Timeout | undefined;
+  let giveUp!: (reason: unknown) => void;
+  const givenUp = new Promise<never>((_, reject) => (giveUp = reject));
   const interrupt = (): void => {
     conn.interrupt();
     timer ??= setInterval(() => conn.interrupt(), REINTERRUPT_MS);
+    giveUp(signal.reason);
   };
   signal.addEventListener('abort', interrupt, { once: true });
-  try {
-    return await fn();
-  } finally {
+  const call = fn().finally(() => {
     signal.removeEventListener('abort', interrupt);
     clearInterval(timer);
-  }
+  });
+  lastCalls.set(conn, call.then(() => undefined, () => undefined));
+  // Whichever loses the race is never awaited: its rejection is no unhandled one.
+  givenUp.catch(() => undefined);
+  return Promise.race([call, givenUp]);
 }
 
 /**
