@@ -43,7 +43,8 @@ import { isGone, whenGone } from '../exchange.js';
 import { QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
-import { cellText, jsonRowsBytes } from '../../query/json-result.js';
+import type { JsonEncoders } from '../../query/json-encoders.js';
+import { cellText } from '../../query/json-result.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
@@ -56,6 +57,8 @@ const body = z.object({ sql: z.string(), format: z.string().optional() });
 export interface QueryRouteOptions {
   /** Plans and runs the SQL (sandbox, pruning, read-your-writes). */
   queries: QueryService;
+  /** Encodes JSON result chunks (partly on worker threads). */
+  encoders: JsonEncoders;
   /** Complete results of identical queries, reused while current. */
   cache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
@@ -101,7 +104,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
       return sendBody(request, reply, 'text/csv; charset=utf-8', csvBody(query, recorder, store));
     }
-    return sendBody(request, reply, 'application/json', jsonBody(query, recorder, store, trailer));
+    return sendBody(request, reply, 'application/json', jsonBody(query, o.encoders, recorder, store, trailer));
   });
 
   app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
@@ -127,7 +130,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     if (hit !== undefined) return sendBody(request, reply, 'application/json', replay(hit, `],"count":${hit.rows}}`));
     const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'exact', limits);
-    return sendBody(request, reply, 'application/json', execBody(query, sql, recorder, storer(o.cache, 'exec', request, sql, query)));
+    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, recorder, storer(o.cache, 'exec', request, sql, query)));
   });
 }
 
@@ -342,18 +345,28 @@ async function* rest(request: FastifyRequest, read: readonly Buffer[], body: Asy
 }
 
 /**
+ * Result chunks encoded, or being encoded by a worker, before the first of them is sent:
+ * enough for the workers and the event loop to encode at once, few enough to bound memory.
+ */
+const ENCODED_AHEAD = 16;
+
+/**
  * A JSON document whose rows array is filled chunk by chunk: `head`, the rows as
  * `[…],[…]`, then `tail(rows)`. Only a complete result is stored in the cache.
  */
-async function* jsonDocument(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store,
+async function* jsonDocument(query: OpenQuery, encoders: JsonEncoders, recorder: ResultRecorder | undefined, store: Store,
   head: string, tail: (rows: number) => string): AsyncGenerator<string | Buffer> {
   let rows = 0;
   try {
     yield record(recorder, head);
+    const ahead: (Buffer | Promise<Buffer>)[] = [];
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      yield record(recorder, jsonRowsBytes(chunk.columns, chunk.rowCount, rows > 0));
+      ahead.push(encoders.encode(chunk.columns, chunk.rowCount, rows > 0));
       rows += chunk.rowCount;
+      // In order: a chunk the event loop encoded waits for a worker's before it.
+      while (ahead.length > ENCODED_AHEAD || (ahead.length > 0 && !(ahead[0] instanceof Promise))) yield record(recorder, await ahead.shift()!);
     }
+    for (const bytes of ahead) yield record(recorder, await bytes);
   } finally {
     query.close();
   }
@@ -361,9 +374,9 @@ async function* jsonDocument(query: OpenQuery, recorder: ResultRecorder | undefi
   yield tail(rows);
 }
 
-function jsonBody(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store,
+function jsonBody(query: OpenQuery, encoders: JsonEncoders, recorder: ResultRecorder | undefined, store: Store,
   trailer: (rows: number, profile: object) => string): AsyncGenerator<string | Buffer> {
-  return jsonDocument(query, recorder, store, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`,
+  return jsonDocument(query, encoders, recorder, store, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`,
     (rows) => trailer(rows, { ...query.profile, cache: recorder === undefined ? 'off' : 'miss' }));
 }
 
@@ -426,8 +439,8 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
   }
 }
 
-function execBody(query: OpenQuery, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
+function execBody(query: OpenQuery, encoders: JsonEncoders, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
-  return jsonDocument(query, recorder, store,
+  return jsonDocument(query, encoders, recorder, store,
     `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`, (rows) => `],"count":${rows}}`);
 }
