@@ -345,10 +345,11 @@ async function* rest(request: FastifyRequest, read: readonly Buffer[], body: Asy
 }
 
 /**
- * Result chunks encoded, or being encoded by a worker, before the first of them is sent:
- * enough for the workers and the event loop to encode at once, few enough to bound memory.
+ * Bytes the event loop encodes ahead while the chunk before them is still on a worker:
+ * enough for both to encode at once (~20 chunks of typical rows), few enough that memory
+ * stays bounded when one chunk holds up to 128 MiB of text (`chunk-budget.ts`).
  */
-const ENCODED_AHEAD = 16;
+const ENCODED_AHEAD_BYTES = 4 * 1024 * 1024;
 
 /**
  * A JSON document whose rows array is filled chunk by chunk: `head`, the rows as
@@ -359,12 +360,19 @@ async function* jsonDocument(query: OpenQuery, encoders: JsonEncoders, recorder:
   let rows = 0;
   try {
     yield record(recorder, head);
+    // Sent in order: a chunk the event loop encoded waits for a worker's before it.
     const ahead: (Buffer | Promise<Buffer>)[] = [];
+    let aheadBytes = 0;
     for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      ahead.push(encoders.encode(chunk.columns, chunk.rowCount, rows > 0));
+      const encoded = encoders.encode(chunk.columns, chunk.rowCount, rows > 0);
+      ahead.push(encoded);
+      if (!(encoded instanceof Promise)) aheadBytes += encoded.length;
       rows += chunk.rowCount;
-      // In order: a chunk the event loop encoded waits for a worker's before it.
-      while (ahead.length > ENCODED_AHEAD || (ahead.length > 0 && !(ahead[0] instanceof Promise))) yield record(recorder, await ahead.shift()!);
+      while (ahead.length > 0 && (!(ahead[0] instanceof Promise) || aheadBytes > ENCODED_AHEAD_BYTES)) {
+        const next = ahead.shift()!;
+        if (!(next instanceof Promise)) aheadBytes -= next.length;
+        yield record(recorder, await next);
+      }
     }
     for (const bytes of ahead) yield record(recorder, await bytes);
   } finally {
