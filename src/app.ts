@@ -16,7 +16,7 @@ import { buildServer } from './http/server.js';
 import { Catalog } from './query/catalog.js';
 import { DuckDBPool } from './query/duckdb-pool.js';
 import { HeldTables, IdleSweeper } from './query/held-tables.js';
-import { JsonEncoders } from './query/json-encoders.js';
+import { ResultEncoders } from './query/result-encoders.js';
 import { PreparedStatements } from './query/prepared-statements.js';
 import { lockDown, QueryService } from './query/query-service.js';
 import { ResultCache } from './query/result-cache.js';
@@ -156,13 +156,13 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   // This server's own registry, not prom-client's global one: servers sharing a process stay apart.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const jsonEncoders = new JsonEncoders(config.query.json_workers);
+  const resultEncoders = new ResultEncoders(config.query.encode_workers);
   const metrics = new StrataMetrics(registry, { buffers, pool, heldTables, resultCache, storage, writer, wal });
   server = buildServer({
     logLevel: config.log.level,
     metrics,
     buffers,
-    jsonEncoders,
+    resultEncoders,
     queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, heldTables, new PreparedStatements(config.query.prepared_statements)),
     queryPool: pool,
     heldTables,
@@ -213,7 +213,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         await sweeper.stop();
         pool.close();
         instance.closeSync();
-        await jsonEncoders.close();
+        await resultEncoders.close();
         // Only once nothing more is written: another server may take the directories now.
         // Should a step above throw, the locks are kept until the process exits.
         await locks.release();

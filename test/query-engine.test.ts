@@ -623,7 +623,7 @@ describe('pool', () => {
           : largeBody.toString().trimEnd().split('\r\n').length - 1;
       assert.equal(count, 200000, what);
       if (!path.endsWith('arrow') && headers.accept === undefined) {
-        // Encoded partly on a worker thread (STRATA_QUERY_JSON_WORKERS), sent in order.
+        // Encoded partly on a worker thread (STRATA_QUERY_ENCODE_WORKERS), sent in order.
         const data = (JSON.parse(largeBody.toString()) as { data: number[][] }).data;
         assert.ok(data.every(([n], i) => n === i), what);
       }

@@ -84,7 +84,7 @@ const schema = z.strictObject({
     cache_ttl_ms: int(0),
     cache_max_bytes: int(0),
     prepared_statements: int(0),
-    json_workers: int(0),
+    encode_workers: int(0),
   }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });
@@ -144,7 +144,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_QUERY_CACHE_TTL_MS: 'query.cache_ttl_ms',
   STRATA_QUERY_CACHE_MAX_BYTES: 'query.cache_max_bytes',
   STRATA_QUERY_PREPARED_STATEMENTS: 'query.prepared_statements',
-  STRATA_QUERY_JSON_WORKERS: 'query.json_workers',
+  STRATA_QUERY_ENCODE_WORKERS: 'query.encode_workers',
   STRATA_LOG_LEVEL: 'log.level',
 };
 

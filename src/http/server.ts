@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { DuckDBPool } from '../query/duckdb-pool.js';
 import type { HeldTables } from '../query/held-tables.js';
-import type { JsonEncoders } from '../query/json-encoders.js';
+import type { ResultEncoders } from '../query/result-encoders.js';
 import type { QueryService } from '../query/query-service.js';
 import type { ResultCache } from '../query/result-cache.js';
 import type { Storage } from '../storage/storage.js';
@@ -31,7 +31,7 @@ export interface ServerDependencies {
   /** Runs SQL for the query routes. */
   queries: QueryService;
   /** Encodes the query routes' JSON results, partly on worker threads. */
-  jsonEncoders: JsonEncoders;
+  resultEncoders: ResultEncoders;
   /** Served by `GET /api/v1/metrics/query-pool`. */
   queryPool: DuckDBPool;
   /** The read-your-writes tables of the pool's connections (their counts are served with the pool's). */
@@ -69,7 +69,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     wal: d.wal, counters: d.metrics.writes,
   });
   void app.register(influxdbRoutes);
-  void app.register(queryRoutes, { queries: d.queries, encoders: d.jsonEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, metrics: d.metrics });
+  void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, metrics: d.metrics });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn } from './chunk-columns.js';
-import { cellText, jsonRowsBytes, numberText, rfc3339FromMicros, rfc3339FromNanos } from './json-result.js';
+import { cellText, csvField, jsonRowsBytes, numberText, rfc3339FromMicros, rfc3339FromNanos, rowsBytes } from './json-result.js';
 
 test('numberText matches String for short decimals, long digits, integers, signs and limits', () => {
   const values = [0, -0, 1, -1, 0.1, 0.5, 12.3457, -12.3457, 0.000001, 0.0000015, 1e-7, 0.1 + 0.2, 123456789.123456,
@@ -28,22 +28,33 @@ test('rfc3339FromMicros: fraction trimmed, before 1970, outside ±2^53 µs, infi
   assert.equal(rfc3339FromMicros(-9223372036854775807n), '-infinity');
 });
 
-/** Every chunk of `sql` through `jsonRowsBytes`, as the route streams it, parsed back; and each cell's CSV text. */
+/**
+ * Every chunk of `sql` through `jsonRowsBytes`, as the route streams it, parsed back; and
+ * each cell's CSV text, checked against the CSV `rowsBytes` wrote of the same chunks.
+ */
 async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; csv: string[][] }> {
   const conn = await (await DuckDBInstance.create(':memory:')).connect();
   try {
     const result = await conn.stream(sql);
     const types = result.columnTypes();
     const parts: Buffer[] = [];
+    const csvParts: Buffer[] = [];
     const csv: string[][] = [];
+    let csvText = '';
     let rows = 0;
     for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       const budget = new ChunkBudget(result.columnNames(), chunk.rowCount);
       const columns = types.map((t, i) => readColumn(chunk!, i, t, 'exact', budget));
       parts.push(jsonRowsBytes(columns, chunk.rowCount, rows > 0));
-      for (let r = 0; r < chunk.rowCount; r++) csv.push(columns.map((col) => cellText(col, r, 'csv')));
+      csvParts.push(rowsBytes(columns, chunk.rowCount, 'csv', false));
+      for (let r = 0; r < chunk.rowCount; r++) {
+        const cells = columns.map((col) => cellText(col, r, 'csv'));
+        csv.push(cells);
+        csvText += (cells.map(csvField).join(',') || '""') + '\r\n';
+      }
       rows += chunk.rowCount;
     }
+    assert.equal(Buffer.concat(csvParts).toString('utf8'), csvText, "CSV rows: each cell's text, RFC 4180 quoted");
     const text = Buffer.concat(parts).toString('utf8');
     return { text, rows: JSON.parse(`[${text}]`) as unknown[][], csv };
   } finally {
@@ -143,6 +154,34 @@ test('µs timestamps in JSON and CSV as DuckDB prints them: second and day bound
   const expected = rows.map((r) => [String(r[1]).replace(' ', 'T') + 'Z']);
   assert.deepEqual(rows.map((r) => [r[0]]), expected);
   assert.deepEqual(csv.map((r) => [r[0]]), expected);
+});
+
+test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, a blank line as ""', async () => {
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    const csvOf = async (sql: string): Promise<string> => {
+      const result = await conn.stream(sql);
+      const types = result.columnTypes();
+      const parts: Buffer[] = [];
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        const budget = new ChunkBudget(result.columnNames(), chunk.rowCount);
+        parts.push(rowsBytes(types.map((t, i) => readColumn(chunk!, i, t, 'exact', budget)), chunk.rowCount, 'csv', false));
+      }
+      return Buffer.concat(parts).toString('utf8');
+    };
+    assert.equal(await csvOf(`SELECT * FROM (VALUES
+      ('a,b', 1.5::DOUBLE, [1, 2], NULL::VARCHAR, TIMESTAMPTZ '2026-01-01 00:00:10.5+00', 'infinity'::TIMESTAMP, DATE '2026-03-04', 2.5::FLOAT),
+      ('say "hi"', 'NaN'::DOUBLE, NULL, '', NULL, NULL, NULL, 'NaN'::FLOAT),
+      ('line' || chr(10) || 'break' || chr(13), '-Infinity'::DOUBLE, [], 'x', NULL, NULL, NULL, '-Infinity'::FLOAT),
+      ('日本語', NULL, [3], 'é', NULL, NULL, NULL, NULL)) t(s, d, l, v, ts, inf, day, f)`),
+    '"a,b",1.5,"[1, 2]",,2026-01-01T00:00:10.5Z,infinity,2026-03-04,2.5\r\n' +
+    '"say ""hi""",NaN,,,,,,NaN\r\n' +
+    '"line\nbreak\r",-Infinity,[],x,,,,-Infinity\r\n' +
+    '日本語,,[3],é,,,,\r\n');
+    assert.equal(await csvOf("SELECT * FROM (VALUES ('a'), (NULL), (''), ('b')) t(s)"), 'a\r\n""\r\n""\r\nb\r\n');
+  } finally {
+    conn.closeSync();
+  }
 });
 
 test('rfc3339FromNanos of whole µs is rfc3339FromMicros of them', () => {

@@ -1,12 +1,15 @@
 /**
  * Encodes DuckDB results as Arc's JSON query response:
- * `{"success":true,"columns":[…],"data":[[…]],"row_count":N,"execution_time_ms":T,"timestamp":"…"}`.
+ * `{"success":true,"columns":[…],"data":[[…]],"row_count":N,"execution_time_ms":T,"timestamp":"…"}`,
+ * and their rows as CSV with the same texts of values, bare (RFC 4180 quoting only where a
+ * field needs it).
  *
  * Values (as Arc, ../shared/notes/arc-wire-contract.md §5.3): integers of any width as
  * exact JSON numbers (no rounding of BIGINT/HUGEINT through doubles), DECIMAL as a
  * number (Arc's JSON path emits a string — a quirk not kept), FLOAT as the shortest
  * decimal that reads back as the same float32 (`1.1`, as DuckDB prints it; Arc writes the
- * digits of the double it widens to, `1.100000023841858`), NaN/±Inf as null,
+ * digits of the double it widens to, `1.100000023841858`), NaN/±Inf as null (CSV: `NaN`,
+ * `Infinity`, `-Infinity`),
  * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`; up to 9 digits
  * for TIMESTAMP_NS, as DuckDB prints it, so nanoseconds round-trip), dates as
  * `YYYY-MM-DD`, anything else as its DuckDB string form.
@@ -434,12 +437,23 @@ function writeInt64(low: number, high: number, value: bigint): void {
   } else writeAscii(value.toString());
 }
 
+/**
+ * Whether times and dates are written as JSON strings (quoted) or CSV fields (bare): set
+ * by `rowsBytes` for the chunk it writes.
+ */
+let quoteTimes = true;
+
+/** Writes `s` (ASCII) as a time or date: quoted when `quoteTimes`. */
+function writeTimeText(s: string): void {
+  writeAscii(quoteTimes ? `"${s}"` : s);
+}
+
 /** The last timestamp `writeTimestamp` wrote and its bytes: time-series rows often share a time. */
 let lastMicros = NaN;
 const lastTimestamp = new Uint8Array(48);
 let lastTimestampLength = 0;
 
-/** Writes `"<RFC 3339>"` of `micros` since the epoch, a safe integer (as `timestampText`). */
+/** Writes `"<RFC 3339>"` (bare for CSV) of `micros` since the epoch, a safe integer (as `timestampText`). */
 function writeTimestamp(micros: number): void {
   ensure(48);
   if (micros === lastMicros) {
@@ -455,11 +469,11 @@ function writeTimestamp(micros: number): void {
   for (let i = 0; i < lastTimestampLength; i++) lastTimestamp[i] = out[start + i];
 }
 
-/** Writes `"<RFC 3339>"` of ns since the epoch, an int64 given as its little-endian 32-bit halves (as `rfc3339FromNanos`). */
+/** Writes `"<RFC 3339>"` (bare for CSV) of ns since the epoch, an int64 given as its little-endian 32-bit halves (as `rfc3339FromNanos`). */
 function writeTimestampNanos(low: number, high: number): void {
   // DuckDB's ±infinity, ±(2^63 − 1).
-  if (high === 0x7fffffff && low === -1) writeAscii('"infinity"');
-  else if (high === -0x80000000 && low === 1) writeAscii('"-infinity"');
+  if (high === 0x7fffffff && low === -1) writeTimeText('infinity');
+  else if (high === -0x80000000 && low === 1) writeTimeText('-infinity');
   else {
     ensure(48);
     splitNanos(low, high);
@@ -468,12 +482,12 @@ function writeTimestampNanos(low: number, high: number): void {
 }
 
 /**
- * Writes `"<RFC 3339>"` of what `splitMicros` or `splitNanos` last split, its fraction of
+ * Writes `"<RFC 3339>"` (bare for CSV) of what `splitMicros` or `splitNanos` last split, its fraction of
  * `digits` digits trimmed of trailing zeros (as `splitText`), into room already ensured.
  */
 function writeSplit(digits: number): void {
   const day = cachedDayText;
-  out[pos++] = 34;
+  if (quoteTimes) out[pos++] = 34;
   for (let i = 0; i < day.length; i++) out[pos + i] = day.charCodeAt(i);
   pos += day.length;
   const time = splitTime;
@@ -493,7 +507,7 @@ function writeSplit(digits: number): void {
     writePadded(fraction, digits);
   }
   out[pos++] = 90;
-  out[pos++] = 34;
+  if (quoteTimes) out[pos++] = 34;
 }
 
 /** Whether `data[start, end)` holds a byte JSON must escape (quote, backslash, control character); other UTF-8 is copied as is. */
@@ -503,6 +517,33 @@ function needsEscape(data: Uint8Array, start: number, end: number): boolean {
     if (b < 0x20 || b === 0x22 || b === 0x5c) return true;
   }
   return false;
+}
+
+/** Whether `data[start, end)` holds a byte that makes a CSV field quoted (RFC 4180: comma, quote, CR, LF). */
+function needsCsvQuotes(data: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = data[i];
+    if (b === 0x2c || b === 0x22 || b === 0x0d || b === 0x0a) return true;
+  }
+  return false;
+}
+
+/** `text` as an RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
+export function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** Writes `data[start, end)`, a UTF-8 string, as a CSV field (`clean`: no byte of the column needs quoting). */
+function writeCsvString(data: Uint8Array, start: number, end: number, clean: boolean): void {
+  if (!clean && needsCsvQuotes(data, start, end)) {
+    writeUtf8(csvField(utf8(data, start, end)));
+    return;
+  }
+  const len = end - start;
+  ensure(len);
+  if (len > 16) out.set(data.subarray(start, end), pos);
+  else for (let i = 0; i < len; i++) out[pos + i] = data[start + i];
+  pos += len;
 }
 
 /** Writes `data[start, end)`, a UTF-8 string, as a JSON string. */
@@ -546,6 +587,22 @@ function cellOf(kind: ColumnKind): Cell {
  * Returns a fresh Buffer the caller may keep.
  */
 export function jsonRowsBytes(columns: readonly Column[], rowCount: number, continued: boolean): Buffer {
+  return rowsBytes(columns, rowCount, 'json', continued);
+}
+
+/** The text formats of query results that `rowsBytes` writes. */
+export type TextFormat = 'json' | 'csv';
+
+/**
+ * `rowCount` rows of `columns` (one chunk) as UTF-8 bytes in `format`: for `json` as
+ * `jsonRowsBytes`; for `csv` as CSV lines (RFC 4180), each ending in CRLF, values as
+ * `cellText(…, 'csv')` in `csvField`'s quoting, NULL as an empty field, and a line that
+ * would be blank (one column, NULL or empty) as `""`, which pandas and Python's csv read
+ * as a row of one empty value rather than skip (`continued` is for JSON only). One loop
+ * for both: the formats differ in a few places. Returns a fresh Buffer the caller may keep.
+ */
+export function rowsBytes(columns: readonly Column[], rowCount: number, format: TextFormat, continued: boolean): Buffer {
+  const csv = format === 'csv';
   const width = columns.length;
   const cells = columns.map((col) => cellOf(col.kind));
   // Each column's arrays in a per-kind list, so every read site sees one typed-array type.
@@ -560,14 +617,22 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
     bigints.push(int64 || col.kind === 'u64' ? col.values : null);
     words.push(int64 ? new Int32Array(col.values.buffer, col.values.byteOffset, rowCount * 2) : null);
     valids.push(col.kind === 'other' ? null : col.valid);
-    clean.push(col.kind === 'utf8' && !needsEscape(col.data, 0, col.data.length));
+    clean.push(col.kind === 'utf8' && !(csv ? needsCsvQuotes : needsEscape)(col.data, 0, col.data.length));
+  }
+  if (quoteTimes === csv) {
+    quoteTimes = !csv;
+    // Its bytes are of the other format.
+    lastMicros = NaN;
   }
   out = Buffer.allocUnsafe(Math.min(rowCount * lastRowBytes, FIRST_ALLOCATION_MAX) + 64);
   pos = 0;
   for (let r = 0; r < rowCount; r++) {
-    ensure(2);
-    if (r > 0 || continued) out[pos++] = 44;
-    out[pos++] = 91;
+    const rowStart = pos;
+    if (!csv) {
+      ensure(2);
+      if (r > 0 || continued) out[pos++] = 44;
+      out[pos++] = 91;
+    }
     for (let c = 0; c < width; c++) {
       if (c > 0) {
         ensure(1);
@@ -575,14 +640,20 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
       }
       const valid = valids[c];
       if (valid !== null && (valid[r >>> 3] & (1 << (r & 7))) === 0) {
-        writeAscii('null');
+        if (!csv) writeAscii('null');
         continue;
       }
       switch (cells[c]) {
-        case Cell.F64: writeNumber(numbers[c]![r]); break;
+        case Cell.F64: {
+          const v = numbers[c]![r];
+          // JSON has no NaN or infinity: null there; CSV readers take `NaN`, `Infinity`.
+          if (csv && !Number.isFinite(v)) writeAscii(String(v));
+          else writeNumber(v);
+          break;
+        }
         case Cell.F32: {
           const v = numbers[c]![r];
-          writeAscii(Number.isFinite(v) ? float32Text(v) : 'null');
+          writeAscii(Number.isFinite(v) ? float32Text(v) : csv ? String(v) : 'null');
           break;
         }
         case Cell.Int: {
@@ -600,21 +671,37 @@ export function jsonRowsBytes(columns: readonly Column[], rowCount: number, cont
         case Cell.Timestamp: {
           const high = words[c]![2 * r + 1];
           if (high >= -0x200000 && high < 0x200000) writeTimestamp(high * 4294967296 + (words[c]![2 * r] >>> 0));
-          else writeAscii('"' + rfc3339FromMicros(bigints[c]![r] as bigint) + '"');
+          else writeTimeText(rfc3339FromMicros(bigints[c]![r] as bigint));
           break;
         }
         case Cell.TimestampNanos: writeTimestampNanos(words[c]![2 * r], words[c]![2 * r + 1]); break;
-        case Cell.Date: writeAscii('"' + dateFromDays(numbers[c]![r]) + '"'); break;
+        case Cell.Date: writeTimeText(dateFromDays(numbers[c]![r])); break;
         case Cell.Utf8: {
           const col = columns[c] as Extract<Column, { kind: 'utf8' }>;
-          writeString(col.data, col.offsets[r], col.offsets[r + 1], clean[c]);
+          if (csv) writeCsvString(col.data, col.offsets[r], col.offsets[r + 1], clean[c]);
+          else writeString(col.data, col.offsets[r], col.offsets[r + 1], clean[c]);
           break;
         }
-        case Cell.Other: writeUtf8((columns[c] as Extract<Column, { kind: 'other' }>).texts[r] ?? 'null'); break;
+        case Cell.Other: {
+          const col = columns[c] as Extract<Column, { kind: 'other' }>;
+          if (!csv) writeUtf8(col.texts[r] ?? 'null');
+          else if (col.texts[r] !== null) writeUtf8(csvField(cellText(col, r, 'csv')));
+          break;
+        }
       }
     }
-    ensure(1);
-    out[pos++] = 93;
+    if (csv) {
+      ensure(4);
+      if (pos === rowStart) {
+        out[pos++] = 34;
+        out[pos++] = 34;
+      }
+      out[pos++] = 13;
+      out[pos++] = 10;
+    } else {
+      ensure(1);
+      out[pos++] = 93;
+    }
   }
   if (rowCount > 0) lastRowBytes = Math.ceil(pos / rowCount) + 8;
   const bytes = out.subarray(0, pos);

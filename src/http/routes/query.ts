@@ -43,8 +43,8 @@ import { isGone, whenGone } from '../exchange.js';
 import { QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
-import type { JsonEncoders } from '../../query/json-encoders.js';
-import { cellText } from '../../query/json-result.js';
+import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
+import { csvField, type TextFormat } from '../../query/json-result.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
@@ -58,7 +58,7 @@ export interface QueryRouteOptions {
   /** Plans and runs the SQL (sandbox, pruning, read-your-writes). */
   queries: QueryService;
   /** Encodes JSON result chunks (partly on worker threads). */
-  encoders: JsonEncoders;
+  encoders: ResultEncoders;
   /** Complete results of identical queries, reused while current. */
   cache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
@@ -102,7 +102,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const store = storer(o.cache, fmt, request, sql, query);
     if (csv) {
       profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
-      return sendBody(request, reply, 'text/csv; charset=utf-8', csvBody(query, recorder, store));
+      return sendBody(request, reply, 'text/csv; charset=utf-8', csvBody(query, o.encoders, recorder, store));
     }
     return sendBody(request, reply, 'application/json', jsonBody(query, o.encoders, recorder, store, trailer));
   });
@@ -352,29 +352,45 @@ async function* rest(request: FastifyRequest, read: readonly Buffer[], body: Asy
 const ENCODED_AHEAD_BYTES = 4 * 1024 * 1024;
 
 /**
+ * The rows of `query` in `format`, chunk by chunk and in order (a chunk the event loop
+ * encoded waits for a worker's before it; each is sent as soon as those before it are
+ * done), passed through the recorder; returns how many rows there were.
+ */
+async function* encodedRows(query: OpenQuery, encoders: ResultEncoders, format: TextFormat, recorder: ResultRecorder | undefined): AsyncGenerator<Buffer, number> {
+  let rows = 0;
+  const ahead: (Buffer | WorkerRows)[] = [];
+  let aheadBytes = 0;
+  const send = async function* (all: boolean): AsyncGenerator<Buffer> {
+    while (ahead.length > 0) {
+      const head = ahead[0];
+      const bytes = Buffer.isBuffer(head) ? head : head.bytes;
+      if (bytes === undefined && !all && aheadBytes <= ENCODED_AHEAD_BYTES) return;
+      ahead.shift();
+      if (Buffer.isBuffer(head)) aheadBytes -= head.length;
+      yield record(recorder, bytes ?? await (head as WorkerRows).done);
+    }
+  };
+  for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
+    const encoded = encoders.encode(chunk.columns, chunk.rowCount, format, rows > 0);
+    ahead.push(encoded);
+    if (Buffer.isBuffer(encoded)) aheadBytes += encoded.length;
+    rows += chunk.rowCount;
+    yield* send(false);
+  }
+  yield* send(true);
+  return rows;
+}
+
+/**
  * A JSON document whose rows array is filled chunk by chunk: `head`, the rows as
  * `[…],[…]`, then `tail(rows)`. Only a complete result is stored in the cache.
  */
-async function* jsonDocument(query: OpenQuery, encoders: JsonEncoders, recorder: ResultRecorder | undefined, store: Store,
+async function* jsonDocument(query: OpenQuery, encoders: ResultEncoders, recorder: ResultRecorder | undefined, store: Store,
   head: string, tail: (rows: number) => string): AsyncGenerator<string | Buffer> {
   let rows = 0;
   try {
     yield record(recorder, head);
-    // Sent in order: a chunk the event loop encoded waits for a worker's before it.
-    const ahead: (Buffer | Promise<Buffer>)[] = [];
-    let aheadBytes = 0;
-    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      const encoded = encoders.encode(chunk.columns, chunk.rowCount, rows > 0);
-      ahead.push(encoded);
-      if (!(encoded instanceof Promise)) aheadBytes += encoded.length;
-      rows += chunk.rowCount;
-      while (ahead.length > 0 && (!(ahead[0] instanceof Promise) || aheadBytes > ENCODED_AHEAD_BYTES)) {
-        const next = ahead.shift()!;
-        if (!(next instanceof Promise)) aheadBytes -= next.length;
-        yield record(recorder, await next);
-      }
-    }
-    for (const bytes of ahead) yield record(recorder, await bytes);
+    rows = yield* encodedRows(query, encoders, 'json', recorder);
   } finally {
     query.close();
   }
@@ -382,7 +398,7 @@ async function* jsonDocument(query: OpenQuery, encoders: JsonEncoders, recorder:
   yield tail(rows);
 }
 
-function jsonBody(query: OpenQuery, encoders: JsonEncoders, recorder: ResultRecorder | undefined, store: Store,
+function jsonBody(query: OpenQuery, encoders: ResultEncoders, recorder: ResultRecorder | undefined, store: Store,
   trailer: (rows: number, profile: object) => string): AsyncGenerator<string | Buffer> {
   return jsonDocument(query, encoders, recorder, store, `{"success":true,"columns":${JSON.stringify(query.names)},"data":[`,
     (rows) => trailer(rows, { ...query.profile, cache: recorder === undefined ? 'off' : 'miss' }));
@@ -393,38 +409,11 @@ function record<T extends string | Buffer>(recorder: ResultRecorder | undefined,
   return recorder === undefined ? chunk : recorder.add(chunk);
 }
 
-/** RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
-function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-/**
- * Characters of CSV text built before they are sent: a chunk of long values (up to
- * 128 MiB of VARCHAR, `chunk-budget.ts`) is sent in slices, never held as one JS string.
- */
-const CSV_SLICE_CHARS = 1024 * 1024;
-
-async function* csvBody(query: OpenQuery, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string> {
-  let rows = 0;
+/** CSV (RFC 4180): a header line of the column names, then the rows (`rowsBytes`). Only a complete result is stored in the cache. */
+async function* csvBody(query: OpenQuery, encoders: ResultEncoders, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   try {
     yield record(recorder, query.names.map(csvField).join(',') + '\r\n');
-    for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-      let text = '';
-      for (let r = 0; r < chunk.rowCount; r++) {
-        let line = '';
-        for (let c = 0; c < chunk.columns.length; c++) line += (c === 0 ? '' : ',') + csvField(cellText(chunk.columns[c], r, 'csv'));
-        // A lone empty field would be a blank line, which pandas skips (skip_blank_lines) and
-        // Python's csv reads as a row of no fields: quoted, as Python's csv writer does, it
-        // stays a row of one value.
-        text += (line === '' ? '""' : line) + '\r\n';
-        if (text.length >= CSV_SLICE_CHARS) {
-          yield record(recorder, text);
-          text = '';
-        }
-      }
-      rows += chunk.rowCount;
-      if (text !== '') yield record(recorder, text);
-    }
+    const rows = yield* encodedRows(query, encoders, 'csv', recorder);
     store(recorder?.result(rows, query.refs));
   } finally {
     query.close();
@@ -447,7 +436,7 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
   }
 }
 
-function execBody(query: OpenQuery, encoders: JsonEncoders, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
+function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
   return jsonDocument(query, encoders, recorder, store,
     `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`, (rows) => `],"count":${rows}}`);

@@ -6,14 +6,19 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { QueryExecutionError } from '../errors.js';
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column } from './chunk-columns.js';
-import { JsonEncoders } from './json-encoders.js';
-import { jsonRowsBytes } from './json-result.js';
+import { ResultEncoders, type WorkerRows } from './result-encoders.js';
+import { jsonRowsBytes, rowsBytes } from './json-result.js';
 
 let conn: DuckDBConnection;
 before(async () => {
   conn = await (await DuckDBInstance.create(':memory:')).connect();
 });
 after(() => conn.closeSync());
+
+/** The bytes of a chunk encoded at once or on a worker. */
+function bytesOf(encoded: Buffer | WorkerRows): Promise<Buffer> {
+  return Buffer.isBuffer(encoded) ? Promise.resolve(encoded) : encoded.done;
+}
 
 /** The chunks of `sql`'s result, read as the query route reads them. */
 async function chunks(sql: string): Promise<{ columns: Column[]; rowCount: number }[]> {
@@ -27,8 +32,8 @@ async function chunks(sql: string): Promise<{ columns: Column[]; rowCount: numbe
   return out;
 }
 
-test('chunks encoded on worker threads are byte for byte those of the event loop, every column kind, and the caller keeps its columns', async () => {
-  const encoders = new JsonEncoders(2);
+test('chunks encoded on worker threads are byte for byte those of the event loop, JSON and CSV in turn, every column kind, and the caller keeps its columns', async () => {
+  const encoders = new ResultEncoders(2);
   try {
     const all = await chunks(`SELECT range AS i, range / 7 AS d, CASE WHEN range % 5 = 0 THEN NULL ELSE range * 1.5 END AS nullable,
       'h' || (range % 100) || CASE WHEN range % 3 = 0 THEN ' "quoted" \\ é ✓' ELSE '' END AS s,
@@ -36,13 +41,16 @@ test('chunks encoded on worker threads are byte for byte those of the event loop
       (range % 128)::TINYINT AS small, DATE '2026-01-01' + (range % 400)::INTEGER AS day
       FROM range(20000)`);
     assert.ok(all.length > 5);
-    const expected = all.map((c, i) => jsonRowsBytes(c.columns, c.rowCount, i > 0));
-    const encoded = all.map((c, i) => encoders.encode(c.columns, c.rowCount, i > 0));
-    assert.ok(encoded.some((e) => e instanceof Promise), 'some chunks went to a worker');
-    const got = await Promise.all(encoded);
-    got.forEach((bytes, i) => assert.ok(bytes.equals(expected[i]), `chunk ${i}`));
+    // Each chunk as JSON, then as CSV: a thread's times are quoted in one and bare in the other.
+    const formats = ['json', 'csv'] as const;
+    const work = all.flatMap((c, i) => formats.map((format) => ({ ...c, format, continued: i > 0 })));
+    const expected = work.map((w) => rowsBytes(w.columns, w.rowCount, w.format, w.continued));
+    const encoded = work.map((w) => encoders.encode(w.columns, w.rowCount, w.format, w.continued));
+    for (const format of formats) assert.ok(encoded.some((e, i) => !Buffer.isBuffer(e) && work[i].format === format), `some ${format} chunks went to a worker`);
+    const got = await Promise.all(encoded.map(bytesOf));
+    got.forEach((bytes, i) => assert.ok(bytes.equals(expected[i]), `${work[i].format} chunk ${i >> 1}`));
     // The columns were copied to the workers, not taken: the event loop encodes them again alike.
-    all.forEach((c, i) => assert.ok(jsonRowsBytes(c.columns, c.rowCount, i > 0).equals(expected[i]), `chunk ${i} after`));
+    work.forEach((w, i) => assert.ok(rowsBytes(w.columns, w.rowCount, w.format, w.continued).equals(expected[i]), `${w.format} chunk ${i >> 1} after`));
   } finally {
     await encoders.close();
   }
@@ -51,31 +59,31 @@ test('chunks encoded on worker threads are byte for byte those of the event loop
 test('a small chunk, or any chunk when no worker has room or there are none, is encoded at once on the event loop', async () => {
   const [small] = await chunks('SELECT range AS n FROM range(100)');
   const [full] = await chunks('SELECT range AS n FROM range(2048)');
-  const none = new JsonEncoders(0);
-  assert.ok(Buffer.isBuffer(none.encode(full.columns, full.rowCount, false)));
+  const none = new ResultEncoders(0);
+  assert.ok(Buffer.isBuffer(none.encode(full.columns, full.rowCount, 'json', false)));
   await none.close();
-  const one = new JsonEncoders(1);
+  const one = new ResultEncoders(1);
   try {
-    assert.equal(one.encode(small.columns, small.rowCount, false).toString(), jsonRowsBytes(small.columns, small.rowCount, false).toString());
-    const held = [one.encode(full.columns, full.rowCount, false), one.encode(full.columns, full.rowCount, true)];
-    assert.ok(held.every((e) => e instanceof Promise));
-    assert.ok(Buffer.isBuffer(one.encode(full.columns, full.rowCount, true)), 'the worker holds two chunks: the third is not queued behind them');
-    await Promise.all(held);
+    assert.equal(one.encode(small.columns, small.rowCount, 'json', false).toString(), jsonRowsBytes(small.columns, small.rowCount, false).toString());
+    const held = [one.encode(full.columns, full.rowCount, 'json', false), one.encode(full.columns, full.rowCount, 'json', true)];
+    assert.ok(held.every((e) => !Buffer.isBuffer(e)));
+    assert.ok(Buffer.isBuffer(one.encode(full.columns, full.rowCount, 'json', true)), 'the worker holds two chunks: the third is not queued behind them');
+    await Promise.all(held.map(bytesOf));
   } finally {
     await one.close();
   }
 });
 
 test('a worker that fails fails the chunks it held with QueryExecutionError; later chunks are encoded on the event loop', async () => {
-  const encoders = new JsonEncoders(1);
+  const encoders = new ResultEncoders(1);
   try {
     const [good] = await chunks('SELECT range AS n FROM range(1000)');
     // A string column without its bytes: the encoder throws on it.
     const broken = [{ kind: 'utf8', offsets: new Int32Array(1001), valid: null } as unknown as Column];
-    await assert.rejects(encoders.encode(broken, 1000, false) as Promise<Buffer>,
-      (err: unknown) => err instanceof QueryExecutionError && /^encoding the result as JSON failed: /.test(err.message));
+    await assert.rejects(bytesOf(encoders.encode(broken, 1000, 'json', false)),
+      (err: unknown) => err instanceof QueryExecutionError && /^encoding the result failed: /.test(err.message));
     assert.equal(encoders.workers, 0);
-    const bytes = encoders.encode(good.columns, good.rowCount, false);
+    const bytes = encoders.encode(good.columns, good.rowCount, 'json', false);
     assert.ok(Buffer.isBuffer(bytes));
     assert.equal((JSON.parse(`[${bytes.toString()}]`) as number[][]).length, 1000);
   } finally {
@@ -84,9 +92,9 @@ test('a worker that fails fails the chunks it held with QueryExecutionError; lat
 });
 
 test('encoder threads idle again after a chunk keep no process alive', async () => {
-  const module = new URL('./json-encoders.js', import.meta.url).href;
-  const script = `const { JsonEncoders } = await import(${JSON.stringify(module)});
-    const bytes = await new JsonEncoders(2).encode([{ kind: 'i32', values: new Int32Array(1000), valid: null }], 1000, false);
+  const module = new URL('./result-encoders.js', import.meta.url).href;
+  const script = `const { ResultEncoders } = await import(${JSON.stringify(module)});
+    const bytes = await new ResultEncoders(2).encode([{ kind: 'i32', values: new Int32Array(1000), valid: null }], 1000, 'json', false).done;
     if (bytes.toString() !== Array(1000).fill("[0]").join()) process.exit(3);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
   const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);

@@ -1,7 +1,7 @@
 /**
- * Encodes JSON result chunks on worker threads beside the event loop.
+ * Encodes JSON and CSV result chunks on worker threads beside the event loop.
  *
- * Printing doubles is most of a large JSON result's cost (V8's shortest round-trip
+ * Printing doubles is most of a large text result's cost (V8's shortest round-trip
  * digits, ~180 ns per 15–17-digit value; bench/README.md), and on the event loop it is
  * one core's work however many the machine has. Chunks handed to workers are encoded
  * while the event loop encodes the next ones itself, reads DuckDB's chunks and writes the
@@ -14,15 +14,26 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { QueryExecutionError } from '../errors.js';
 import type { Column } from './chunk-columns.js';
-import type { EncodeReply, EncodeRequest } from './json-encode-worker.js';
-import { jsonRowsBytes } from './json-result.js';
+import type { EncodeReply, EncodeRequest } from './result-encode-worker.js';
+import { rowsBytes, type TextFormat } from './json-result.js';
 
 /** Chunks a worker holds at most: one it encodes and one waiting, so it never idles waiting for a message. */
 const PER_WORKER = 2;
 /** Chunks of fewer rows are encoded on the event loop: a round trip to a worker costs more than encoding them. */
 const MIN_WORKER_ROWS = 512;
 
+/**
+ * A chunk given to a worker: `bytes` once its reply has been read (as `encode` reads the
+ * replies waiting, this may be before the event loop's next turn), and `done`, which
+ * resolves with them or rejects with QueryExecutionError.
+ */
+export interface WorkerRows {
+  bytes?: Buffer;
+  readonly done: Promise<Buffer>;
+}
+
 interface Pending {
+  rows: WorkerRows;
   resolve: (bytes: Buffer) => void;
   reject: (err: unknown) => void;
 }
@@ -37,11 +48,11 @@ interface Slot {
 }
 
 /**
- * The JSON encoder threads of the query endpoints. Created once by the composition root
- * (src/app.ts) with `query.json_workers` threads (0: everything on the event loop);
+ * The result encoder threads of the query endpoints. Created once by the composition root
+ * (src/app.ts) with `query.encode_workers` threads (0: everything on the event loop);
  * `close` at shutdown.
  */
-export class JsonEncoders {
+export class ResultEncoders {
   private readonly slots: Slot[] = [];
   private nextId = 0;
 
@@ -56,21 +67,21 @@ export class JsonEncoders {
   }
 
   /**
-   * `jsonRowsBytes(columns, rowCount, continued)`: on a worker when one has room and the
-   * chunk is worth the trip, then as a promise; otherwise at once, on the event loop.
+   * `rowsBytes(columns, rowCount, format, continued)`: on a worker when one has room and
+   * the chunk is worth the trip (then as `WorkerRows`); otherwise at once, on the event loop.
    * `columns` are copied to the worker, never taken from the caller.
    * @throws (rejects with) QueryExecutionError when the worker fails.
    */
-  encode(columns: Column[], rowCount: number, continued: boolean): Buffer | Promise<Buffer> {
+  encode(columns: Column[], rowCount: number, format: TextFormat, continued: boolean): Buffer | WorkerRows {
     if (rowCount >= MIN_WORKER_ROWS) {
       // Replies waiting for the event loop's next turn: a caller reading chunks DuckDB already
       // produced gives it none, and would count a worker busy that has finished.
       for (const s of this.slots) for (let m = receiveMessageOnPort(s.replies); m !== undefined; m = receiveMessageOnPort(s.replies)) this.settle(s, m.message as EncodeReply);
       let slot: Slot | undefined;
       for (const s of this.slots) if (s.pending.size < PER_WORKER && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
-      if (slot !== undefined) return this.send(slot, { id: this.nextId++, columns, rowCount, continued });
+      if (slot !== undefined) return this.send(slot, { id: this.nextId++, columns, rowCount, format, continued });
     }
-    return jsonRowsBytes(columns, rowCount, continued);
+    return rowsBytes(columns, rowCount, format, continued);
   }
 
   /** Stops the threads; chunks they still held fail. */
@@ -78,29 +89,35 @@ export class JsonEncoders {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private send(slot: Slot, request: EncodeRequest): Promise<Buffer> {
-    const bytes = new Promise<Buffer>((resolve, reject) => {
-      slot.pending.set(request.id, { resolve, reject });
-      // Referenced only while it holds work: an idle pool keeps no process alive.
-      slot.worker.ref();
-      slot.worker.postMessage(request);
+  private send(slot: Slot, request: EncodeRequest): WorkerRows {
+    let resolve!: (bytes: Buffer) => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<Buffer>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
     // A caller that stopped reading (its query failed meanwhile) never awaits it: no unhandled rejection.
-    bytes.catch(() => undefined);
-    return bytes;
+    done.catch(() => undefined);
+    const rows: WorkerRows = { done };
+    slot.pending.set(request.id, { rows, resolve, reject });
+    // Referenced only while it holds work: an idle pool keeps no process alive.
+    slot.worker.ref();
+    slot.worker.postMessage(request);
+    return rows;
   }
 
   private settle(slot: Slot, { id, bytes }: EncodeReply): void {
     const pending = slot.pending.get(id)!;
     slot.pending.delete(id);
     if (slot.pending.size === 0) slot.worker.unref();
-    pending.resolve(Buffer.from(bytes));
+    pending.rows.bytes = Buffer.from(bytes);
+    pending.resolve(pending.rows.bytes);
   }
 
   private spawn(): Slot {
     const { port1: replies, port2 } = new MessageChannel();
     // Not the server's Node flags (a worker's default): a CLI-only one (`--input-type`) fails its start.
-    const worker = new Worker(new URL('./json-encode-worker.js', import.meta.url), { workerData: port2, transferList: [port2], execArgv: [] });
+    const worker = new Worker(new URL('./result-encode-worker.js', import.meta.url), { workerData: port2, transferList: [port2], execArgv: [] });
     const slot: Slot = { worker, replies, pending: new Map() };
     replies.on('message', (reply: EncodeReply) => this.settle(slot, reply));
     // The worker holds the process while it has work (`send`), the port never (a 'message'
@@ -111,7 +128,7 @@ export class JsonEncoders {
     worker.on('exit', () => {
       const at = this.slots.indexOf(slot);
       if (at !== -1) this.slots.splice(at, 1);
-      const err = new QueryExecutionError(`encoding the result as JSON failed${slot.failure === undefined ? '' : `: ${slot.failure.message}`}`);
+      const err = new QueryExecutionError(`encoding the result failed${slot.failure === undefined ? '' : `: ${slot.failure.message}`}`);
       for (const { reject } of slot.pending.values()) reject(err);
       slot.pending.clear();
       replies.close();
