@@ -63,9 +63,17 @@ export class ResultRecorder {
     return chunk;
   }
 
-  /** The complete result, or undefined when it was too large to keep. */
+  /**
+   * The complete result, or undefined when it was too large to keep. Kept as one copy of
+   * exactly its bytes: a chunk may be a view of a larger buffer (an encoder's, grown by
+   * doubling, or Node's 8 KiB pool for small ones) that it would keep alive uncounted.
+   */
   result(rows: number, refs: readonly MeasurementRef[]): CachedResult | undefined {
-    return this.tooLarge ? undefined : { chunks: this.chunks, rows, bytes: Math.max(this.bytes, 1), refs, epoch: this.epoch };
+    if (this.tooLarge) return undefined;
+    const body = Buffer.allocUnsafeSlow(this.bytes);
+    let at = 0;
+    for (const chunk of this.chunks) at += typeof chunk === 'string' ? body.write(chunk, at) : chunk.copy(body, at);
+    return { chunks: [body], rows, bytes: Math.max(this.bytes, 1), refs, epoch: this.epoch };
   }
 }
 

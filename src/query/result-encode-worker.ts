@@ -19,18 +19,22 @@ export interface EncodeRequest {
   continued: boolean;
 }
 
-/** The encoded rows of request `id`. */
-export interface EncodeReply {
-  id: number;
-  bytes: ArrayBuffer;
-}
+/** The encoded rows of request `id`, or the message of what encoding them threw. */
+export type EncodeReply = { id: number; bytes: ArrayBuffer } | { id: number; error: string };
 
 const port = parentPort;
 if (port === null) throw new Error('result-encode-worker.js runs as a worker thread only');
 const replies = workerData as MessagePort;
-// Whatever `rowsBytes` throws ends the thread: its 'error' fails the chunks it held.
 port.on('message', ({ id, columns, rowCount, format, continued }: EncodeRequest) => {
-  const rows = rowsBytes(columns, rowCount, format, continued);
+  let rows: Buffer;
+  try {
+    rows = rowsBytes(columns, rowCount, format, continued);
+  } catch (err) {
+    // Only this chunk's query fails (a value too long to escape into one string: RangeError);
+    // the thread goes on serving every query's chunks.
+    replies.postMessage({ id, error: (err as Error).message } satisfies EncodeReply);
+    return;
+  }
   // A slice of its own: the encoder's output may share an ArrayBuffer (Node's pool for
   // small Buffers) that transferring would take from this thread.
   const bytes = rows.buffer.slice(rows.byteOffset, rows.byteOffset + rows.length) as ArrayBuffer;

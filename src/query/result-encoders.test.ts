@@ -74,21 +74,37 @@ test('a small chunk, or any chunk when no worker has room or there are none, is 
   }
 });
 
-test('a worker that fails fails the chunks it held with QueryExecutionError; later chunks are encoded on the event loop', async () => {
+test('a chunk whose encoding throws fails alone, with QueryExecutionError; the worker goes on encoding the others', async () => {
   const encoders = new ResultEncoders(1);
   try {
     const [good] = await chunks('SELECT range AS n FROM range(1000)');
     // A string column without its bytes: the encoder throws on it.
     const broken = [{ kind: 'utf8', offsets: new Int32Array(1001), valid: null } as unknown as Column];
-    await assert.rejects(bytesOf(encoders.encode(broken, 1000, 'json', false)),
-      (err: unknown) => err instanceof QueryExecutionError && /^encoding the result failed: /.test(err.message));
-    assert.equal(encoders.workers, 0);
-    const bytes = encoders.encode(good.columns, good.rowCount, 'json', false);
-    assert.ok(Buffer.isBuffer(bytes));
-    assert.equal((JSON.parse(`[${bytes.toString()}]`) as number[][]).length, 1000);
+    const failing = encoders.encode(broken, 1000, 'json', false);
+    const beside = encoders.encode(good.columns, good.rowCount, 'json', false);
+    assert.ok(!Buffer.isBuffer(failing) && !Buffer.isBuffer(beside), 'both on the worker');
+    await assert.rejects(bytesOf(failing), (err: unknown) => err instanceof QueryExecutionError && /^encoding the result failed: /.test(err.message));
+    assert.ok(failing.error instanceof QueryExecutionError);
+    const expected = jsonRowsBytes(good.columns, good.rowCount, false);
+    assert.ok((await bytesOf(beside)).equals(expected));
+    assert.equal(encoders.workers, 1);
+    const after = encoders.encode(good.columns, good.rowCount, 'json', false);
+    assert.ok(!Buffer.isBuffer(after), 'still sent to the worker');
+    assert.ok((await bytesOf(after)).equals(expected));
   } finally {
     await encoders.close();
   }
+});
+
+test('close() fails the chunks the threads had not finished; later chunks are encoded on the event loop', async () => {
+  const encoders = new ResultEncoders(1);
+  const [good] = await chunks('SELECT range AS n FROM range(1000)');
+  // Sent before the thread has even started: it never reads them.
+  const held = [encoders.encode(good.columns, good.rowCount, 'json', false), encoders.encode(good.columns, good.rowCount, 'json', true)];
+  await encoders.close();
+  for (const rows of held) await assert.rejects(bytesOf(rows), (err: unknown) => err instanceof QueryExecutionError && /^encoding the result failed/.test(err.message));
+  assert.equal(encoders.workers, 0);
+  assert.ok(Buffer.isBuffer(encoders.encode(good.columns, good.rowCount, 'json', false)));
 });
 
 test('encoder threads idle again after a chunk keep no process alive', async () => {

@@ -7,9 +7,10 @@
  * while the event loop encodes the next ones itself, reads DuckDB's chunks and writes the
  * response; the caller keeps the order (`encode` returns a promise for a worker's chunk).
  *
- * A worker that fails (its encoder threw, or the thread died) fails the chunks it held
- * with QueryExecutionError and is not replaced: later chunks go to the other workers or
- * the event loop.
+ * A chunk whose encoding throws (a value too long to escape into one string) fails its
+ * own query with QueryExecutionError; the worker goes on. A worker that dies (out of
+ * memory) fails the chunks it had not finished and is not replaced: later chunks go to
+ * the other workers or the event loop.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { QueryExecutionError } from '../errors.js';
@@ -24,11 +25,12 @@ const MIN_WORKER_ROWS = 512;
 
 /**
  * A chunk given to a worker: `bytes` once its reply has been read (as `encode` reads the
- * replies waiting, this may be before the event loop's next turn), and `done`, which
- * resolves with them or rejects with QueryExecutionError.
+ * replies waiting, this may be before the event loop's next turn), or `error`; and `done`,
+ * which resolves with the bytes or rejects with the error.
  */
 export interface WorkerRows {
   bytes?: Buffer;
+  error?: QueryExecutionError;
   readonly done: Promise<Buffer>;
 }
 
@@ -43,7 +45,7 @@ interface Slot {
   /** Where the worker's replies arrive. */
   replies: MessagePort;
   pending: Map<number, Pending>;
-  /** What the worker threw, for the chunks its exit fails. */
+  /** Why the thread died ('error'), for the chunks its exit fails; no chunk goes to it once set. */
   failure?: Error;
 }
 
@@ -76,9 +78,11 @@ export class ResultEncoders {
     if (rowCount >= MIN_WORKER_ROWS) {
       // Replies waiting for the event loop's next turn: a caller reading chunks DuckDB already
       // produced gives it none, and would count a worker busy that has finished.
-      for (const s of this.slots) for (let m = receiveMessageOnPort(s.replies); m !== undefined; m = receiveMessageOnPort(s.replies)) this.settle(s, m.message as EncodeReply);
+      for (const s of this.slots) this.readReplies(s);
       let slot: Slot | undefined;
-      for (const s of this.slots) if (s.pending.size < PER_WORKER && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
+      for (const s of this.slots) {
+        if (s.failure === undefined && s.pending.size < PER_WORKER && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
+      }
       if (slot !== undefined) return this.send(slot, { id: this.nextId++, columns, rowCount, format, continued });
     }
     return rowsBytes(columns, rowCount, format, continued);
@@ -106,11 +110,21 @@ export class ResultEncoders {
     return rows;
   }
 
-  private settle(slot: Slot, { id, bytes }: EncodeReply): void {
-    const pending = slot.pending.get(id)!;
-    slot.pending.delete(id);
+  /** Settles the chunks whose replies wait on `slot`'s port. */
+  private readReplies(slot: Slot): void {
+    for (let m = receiveMessageOnPort(slot.replies); m !== undefined; m = receiveMessageOnPort(slot.replies)) this.settle(slot, m.message as EncodeReply);
+  }
+
+  private settle(slot: Slot, reply: EncodeReply): void {
+    const pending = slot.pending.get(reply.id)!;
+    slot.pending.delete(reply.id);
     if (slot.pending.size === 0) slot.worker.unref();
-    pending.rows.bytes = Buffer.from(bytes);
+    if ('error' in reply) {
+      pending.rows.error = new QueryExecutionError(`encoding the result failed: ${reply.error}`);
+      pending.reject(pending.rows.error);
+      return;
+    }
+    pending.rows.bytes = Buffer.from(reply.bytes);
     pending.resolve(pending.rows.bytes);
   }
 
@@ -128,8 +142,13 @@ export class ResultEncoders {
     worker.on('exit', () => {
       const at = this.slots.indexOf(slot);
       if (at !== -1) this.slots.splice(at, 1);
+      // Chunks it finished before it died keep their bytes.
+      this.readReplies(slot);
       const err = new QueryExecutionError(`encoding the result failed${slot.failure === undefined ? '' : `: ${slot.failure.message}`}`);
-      for (const { reject } of slot.pending.values()) reject(err);
+      for (const { rows, reject } of slot.pending.values()) {
+        rows.error = err;
+        reject(err);
+      }
       slot.pending.clear();
       replies.close();
     });

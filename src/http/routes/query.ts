@@ -45,7 +45,7 @@ import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
 import { csvField, type TextFormat } from '../../query/json-result.js';
-import type { OpenQuery, QueryService } from '../../query/query-service.js';
+import type { OpenQuery, QueryService, ResultChunk } from '../../query/query-service.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
 import { statusOf, type ErrorShapeConfig } from '../error-handler.js';
@@ -345,35 +345,61 @@ async function* rest(request: FastifyRequest, read: readonly Buffer[], body: Asy
 }
 
 /**
- * Bytes the event loop encodes ahead while the chunk before them is still on a worker:
- * enough for both to encode at once (~20 chunks of typical rows), few enough that memory
- * stays bounded when one chunk holds up to 128 MiB of text (`chunk-budget.ts`).
+ * Bytes of encoded chunks held while the chunk before them is still on a worker: enough
+ * for the workers and the event loop to encode at once (~20 chunks of typical rows), few
+ * enough that memory stays bounded when one chunk holds up to 128 MiB of text
+ * (`chunk-budget.ts`).
  */
 const ENCODED_AHEAD_BYTES = 4 * 1024 * 1024;
 
+/** Bytes of the chunks in `ahead` that are encoded (on the event loop, or by a worker that has replied). */
+function encodedBytes(ahead: readonly (Buffer | WorkerRows)[]): number {
+  let bytes = 0;
+  for (const a of ahead) bytes += (Buffer.isBuffer(a) ? a : a.bytes)?.length ?? 0;
+  return bytes;
+}
+
 /**
  * The rows of `query` in `format`, chunk by chunk and in order (a chunk the event loop
- * encoded waits for a worker's before it; each is sent as soon as those before it are
- * done), passed through the recorder; returns how many rows there were.
+ * encoded waits for a worker's before it), passed through the recorder; returns how many
+ * rows there were. A worker's chunk goes out as soon as it is done, not when DuckDB next
+ * hands over a chunk, which for a slow query may be long after.
+ * @throws what `query.next` throws; QueryExecutionError when a worker failed a chunk.
  */
 async function* encodedRows(query: OpenQuery, encoders: ResultEncoders, format: TextFormat, recorder: ResultRecorder | undefined): AsyncGenerator<Buffer, number> {
   let rows = 0;
   const ahead: (Buffer | WorkerRows)[] = [];
-  let aheadBytes = 0;
+  // The chunks at the head that are done; with `all`, or past ENCODED_AHEAD_BYTES, waits for the first that is not.
   const send = async function* (all: boolean): AsyncGenerator<Buffer> {
     while (ahead.length > 0) {
       const head = ahead[0];
-      const bytes = Buffer.isBuffer(head) ? head : head.bytes;
-      if (bytes === undefined && !all && aheadBytes <= ENCODED_AHEAD_BYTES) return;
+      if (!Buffer.isBuffer(head) && head.bytes === undefined) {
+        if (head.error !== undefined) throw head.error;
+        if (!all && encodedBytes(ahead) <= ENCODED_AHEAD_BYTES) return;
+      }
       ahead.shift();
-      if (Buffer.isBuffer(head)) aheadBytes -= head.length;
-      yield record(recorder, bytes ?? await (head as WorkerRows).done);
+      yield record(recorder, Buffer.isBuffer(head) ? head : head.bytes ?? await head.done);
     }
   };
-  for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-    const encoded = encoders.encode(chunk.columns, chunk.rowCount, format, rows > 0);
-    ahead.push(encoded);
-    if (Buffer.isBuffer(encoded)) aheadBytes += encoded.length;
+  let next: Promise<ResultChunk | null> | undefined;
+  for (;;) {
+    if (next === undefined) {
+      next = query.next();
+      // Awaited below, unless the client leaves while a chunk is sent (`query.close` then fails it).
+      next.catch(() => undefined);
+    }
+    const head = ahead[0];
+    if (head !== undefined && !Buffer.isBuffer(head) && head.bytes === undefined && head.error === undefined) {
+      await Promise.race([next, head.done]).catch(() => undefined);
+      if (head.bytes !== undefined || head.error !== undefined) {
+        yield* send(false);
+        continue;
+      }
+    }
+    const chunk = await next;
+    next = undefined;
+    if (chunk === null) break;
+    ahead.push(encoders.encode(chunk.columns, chunk.rowCount, format, rows > 0));
     rows += chunk.rowCount;
     yield* send(false);
   }
