@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ResultRecorder } from './result-cache.js';
+
+test('a stored result holds exactly its bytes, not the larger buffers its chunks were views of', () => {
+  const recorder = new ResultRecorder(1 << 20, 0);
+  const grown = Buffer.alloc(100_000, 0x61);
+  recorder.add('{"data":[é');
+  recorder.add(grown.subarray(10, 20));
+  // Small Buffers are slices of Node's shared 8 KiB pool.
+  recorder.add(Buffer.from(']}'));
+  const stored = recorder.result(1, [])!;
+  const text = '{"data":[é' + 'a'.repeat(10) + ']}';
+  assert.equal(stored.bytes, Buffer.byteLength(text));
+  assert.equal(Buffer.concat(stored.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))).toString(), text);
+  const held = stored.chunks.reduce((n, c) => n + (typeof c === 'string' ? Buffer.byteLength(c) : c.buffer.byteLength), 0);
+  assert.equal(held, stored.bytes, 'no byte kept beyond those counted');
+});
