@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -215,16 +216,39 @@ describe('schema evolution and partitions', () => {
     assert.deepEqual(await server.rows('SELECT host, v, extra FROM evo ORDER BY time', 'evo'), [['a', 1, null], ['b', 2, 'new']]);
   });
 
+  test('each file has time, the tags, then the fields, each by name, whatever order the lines gave them; SELECT * follows', async () => {
+    const hour = 3_600_000_000_000;
+    const bodies = ['canon,zone=z,host=a x=1,b=2', 'canon,host=b,zone=y b=3,x=4', 'canon,zone=x,host=c x=5,b=6'];
+    for (const [i, body] of bodies.entries()) {
+      assert.equal((await server.writeLines(`${body} ${1_700_000_000_000_000_000 + i * hour}`, 'db=canon')).status, 204);
+      await server.flush();
+    }
+    assert.deepEqual(await columnOrders(join(server.dataDir, 'canon', 'canon')), Array(3).fill('time,host,zone,b,x'));
+    const res = await fetch(`${server.url}/api/v1/query`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-arc-database': 'canon' }, body: JSON.stringify({ sql: 'SELECT * FROM canon ORDER BY time' }),
+    });
+    const body = (await res.json()) as { columns: string[]; data: unknown[][] };
+    assert.deepEqual(body.columns, ['time', 'host', 'zone', 'b', 'x']);
+    assert.deepEqual(body.data.map((r) => r.slice(1)), [['a', 'z', 2, 1], ['b', 'y', 3, 4], ['c', 'x', 6, 5]]);
+  });
+
   // Files with identical columns are read binding from the first file alone; any
-  // difference, even only in column order, must fall back to matching by name.
+  // difference, even only in column order (files of versions that kept the order the
+  // lines brought), must fall back to matching by name.
   test('files whose columns differ only in order read back by name', async () => {
     const hour = 3_600_000_000_000;
-    const bodies = ['ord,host=a x=1,y=2 0', 'ord,host=b y=3,x=4 1', 'ord,host=c x=5,y=6 2'];
-    for (const [i, body] of bodies.entries()) {
-      const [head, fields, t] = body.split(' ');
-      assert.equal((await server.writeLines(`${head} ${fields} ${1_700_000_000_000_000_000 + Number(t) * hour}`, 'db=ord')).status, 204);
+    for (const i of [0, 2]) {
+      assert.equal((await server.writeLines(`ord,host=${'abc'[i]} x=${2 * i + 1},y=${2 * i + 2} ${1_700_000_000_000_000_000 + i * hour}`, 'db=ord')).status, 204);
       await server.flush();
-      assert.equal(parquetFiles(join(server.dataDir, 'ord', 'ord')).length, i + 1);
+    }
+    // Hour 23 of 2023-11-14, as an earlier version wrote it, before the measurement's first query lists its files.
+    const dir = join(server.dataDir, 'ord', 'ord', '2023', '11', '14', '23');
+    mkdirSync(dir, { recursive: true });
+    const conn = await (await DuckDBInstance.create(':memory:')).connect();
+    try {
+      await conn.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 23:13:20+00' AS time, 'b' AS host, 3.0::DOUBLE AS y, 4.0::DOUBLE AS x) TO '${join(dir, 'ord_20231114_231320_1_older.parquet')}' (FORMAT parquet)`);
+    } finally {
+      conn.closeSync();
     }
     const orders = await columnOrders(join(server.dataDir, 'ord', 'ord'));
     assert.deepEqual(orders, ['time,host,x,y', 'time,host,y,x', 'time,host,x,y'], 'the second file has its fields in another order');

@@ -23,9 +23,9 @@ import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { StorageUnavailableError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { hourOf, HOUR_US, type FileNamer } from './layout.js';
-import { quoteLiteral } from '../query/sql-text.js';
+import { quoteIdentifier, quoteLiteral } from '../query/sql-text.js';
 import { selectRows } from '../parse/batch.js';
-import { createSnapshotTable } from './snapshot-table.js';
+import { columnNamesOf, createSnapshotTable } from './snapshot-table.js';
 
 // One DuckDB vector: a table of up to this many rows takes small segments, not blocks.
 const PIECE_ROWS = 2048;
@@ -198,8 +198,9 @@ export class ParquetWriter {
         }
       }
       // Pieces lack the columns they hold no value of; DuckDB keeps the files' order, so the rows stay sorted.
+      const columns = columnNamesOf(snapshot, rows).map(quoteIdentifier).join(', ');
       await conn.run(
-        `COPY (SELECT * FROM read_parquet([${pieces.map(quoteLiteral).join(', ')}], union_by_name = true)) ` +
+        `COPY (SELECT ${columns} FROM read_parquet([${pieces.map(quoteLiteral).join(', ')}], union_by_name = true)) ` +
         `TO ${quoteLiteral(staged)} (${this.format(Math.min(this.options.rowGroupSize, PIECE_ROWS))}, ${metadata})`,
       );
     } finally {

@@ -31,7 +31,7 @@ interface PlannedColumn {
  * them chunk by chunk (memcpy per column, no per-value conversion). Columns: `time`
  * TIMESTAMPTZ, each tag that has a value as an ENUM of its dictionary (VARCHAR when a
  * value holds NUL), each field that has a value as BIGINT, DOUBLE, VARCHAR or BOOLEAN;
- * absent values are NULL.
+ * absent values are NULL. In that order, tags and fields each by name (`planColumns`).
  * @returns the tag columns created (ENUMs: a reader wanting strings casts them to VARCHAR).
  * @throws whatever DuckDB throws (the caller drops the table).
  */
@@ -64,11 +64,35 @@ export function snapshotShape(snapshot: MeasurementRecords): string {
   return parts.join('\u0000');
 }
 
+/**
+ * The table's columns: `time`, the tags, the fields, each group by name (UTF-16 code units).
+ * Not in the order the buffer first saw them, which changes with whichever line came
+ * first after a start: `SELECT *` takes its order from the files (`union_by_name`), and
+ * files whose columns differ only in order would also lose the faster same-columns scan.
+ */
 function planColumns(snapshot: MeasurementRecords): { name: string; plan: PlannedColumn }[] {
-  const columns: { name: string; plan: PlannedColumn }[] = [{ name: 'time', plan: timeColumn(snapshot.time) }];
-  for (const t of snapshot.tags) if (t.dictionary.length > 0) columns.push({ name: t.name, plan: tagColumn(t) });
-  for (const f of snapshot.fields) if (f.valid.includes(1)) columns.push({ name: f.name, plan: fieldColumn(f) });
-  return columns;
+  return [
+    { name: 'time', plan: timeColumn(snapshot.time) },
+    ...snapshot.tags.filter((t) => t.dictionary.length > 0).sort(byName).map((t) => ({ name: t.name, plan: tagColumn(t) })),
+    ...snapshot.fields.filter((f) => f.valid.includes(1)).sort(byName).map((f) => ({ name: f.name, plan: fieldColumn(f) })),
+  ];
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * The names of the columns that tables made of `snapshot`'s rows `rows` have between them,
+ * in `createSnapshotTable`'s order: for files written piece by piece and merged by name,
+ * which would otherwise put a field first seen in a later piece last.
+ */
+export function columnNamesOf(snapshot: MeasurementRecords, rows: Int32Array): string[] {
+  return [
+    'time',
+    ...snapshot.tags.filter((t) => t.dictionary.length > 0).sort(byName).map((t) => t.name),
+    ...snapshot.fields.filter((f) => rows.some((row) => f.valid[row] === 1)).sort(byName).map((f) => f.name),
+  ];
 }
 
 async function appendRows(conn: DuckDBConnection, table: string, columns: { name: string; plan: PlannedColumn }[], snapshot: MeasurementRecords, start: number): Promise<void> {
