@@ -216,7 +216,7 @@ describe('time-range pruning', () => {
     assert.deepEqual(later.rows, [['2026-01-01T01:00:00Z', 2, null], ['2026-01-01T02:00:00Z', 3, null]]);
     assert.equal(later.scanned, 2);
     const none = await json("SELECT * FROM sparse WHERE time >= '2027-01-01T00:00:00Z'");
-    assert.deepEqual([none.body.columns, none.body.data], [['time', 'host', 'v', 'usage'], []]);
+    assert.deepEqual([none.body.columns, none.body.data], [['time', 'host', 'usage', 'v'], []]);
     // Unknown in the pruned files, `usage` would bind to the outer query's cpu.usage.
     const outer = await profile(`SELECT count(*) FROM cpu WHERE time < '2026-01-01T01:00:00Z'
       AND EXISTS (SELECT 1 FROM sparse WHERE sparse.time >= '2026-01-01T01:00:00Z' AND usage >= 0)`);

@@ -5,7 +5,7 @@
  * digits, ~180 ns per 15–17-digit value; bench/README.md), and on the event loop it is
  * one core's work however many the machine has. Chunks handed to workers are encoded
  * while the event loop encodes the next ones itself, reads DuckDB's chunks and writes the
- * response; the caller keeps the order (`encode` returns a promise for a worker's chunk).
+ * response; the caller keeps the order (`encode` returns a `WorkerRows` for a worker's chunk).
  *
  * A chunk whose encoding throws (a value too long to escape into one string) fails its
  * own query with QueryExecutionError; the worker goes on. A worker that dies (out of
