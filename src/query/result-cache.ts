@@ -63,17 +63,9 @@ export class ResultRecorder {
     return chunk;
   }
 
-  /**
-   * The complete result, or undefined when it was too large to keep. Kept as one copy of
-   * exactly its bytes: a chunk may be a view of a larger buffer (an encoder's, grown by
-   * doubling, or Node's 8 KiB pool for small ones) that it would keep alive uncounted.
-   */
+  /** The complete result, or undefined when it was too large to keep. */
   result(rows: number, refs: readonly MeasurementRef[]): CachedResult | undefined {
-    if (this.tooLarge) return undefined;
-    const body = Buffer.allocUnsafeSlow(this.bytes);
-    let at = 0;
-    for (const chunk of this.chunks) at += typeof chunk === 'string' ? body.write(chunk, at) : chunk.copy(body, at);
-    return { chunks: [body], rows, bytes: Math.max(this.bytes, 1), refs, epoch: this.epoch };
+    return this.tooLarge ? undefined : { chunks: this.chunks, rows, bytes: Math.max(this.bytes, 1), refs, epoch: this.epoch };
   }
 }
 
@@ -149,7 +141,7 @@ export class ResultCache {
   set(format: CachedFormat, database: string, sql: string, result: CachedResult | undefined, bufferedRows: number, deterministic: boolean): void {
     if (this.entries === undefined || result === undefined || result.refs.length === 0 || bufferedRows > 0 || !deterministic) return;
     if (!this.current(result)) return;
-    this.entries.set(entryKey(format, database, sql), result);
+    this.entries.set(entryKey(format, database, sql), { ...result, chunks: [exactCopy(result.chunks)] });
   }
 
   /** Current counters. */
@@ -163,6 +155,18 @@ export class ResultCache {
   private current(entry: CachedResult): boolean {
     return entry.refs.every((r) => (this.stamps.get(refKey(r)) ?? 0) <= entry.epoch && !this.hasHeld(r.database, r.measurement));
   }
+}
+
+/**
+ * `chunks` as one Buffer of exactly their bytes: a chunk may be a view of a larger buffer
+ * (an encoder's, grown by doubling, or Node's 8 KiB pool for small ones) that a stored
+ * result would keep alive beyond the bytes the cache counts.
+ */
+function exactCopy(chunks: readonly (string | Buffer)[]): Buffer {
+  const body = Buffer.allocUnsafeSlow(chunks.reduce((n, c) => n + (typeof c === 'string' ? Buffer.byteLength(c) : c.length), 0));
+  let at = 0;
+  for (const chunk of chunks) at += typeof chunk === 'string' ? body.write(chunk, at) : chunk.copy(body, at);
+  return body;
 }
 
 function entryKey(format: CachedFormat, database: string, sql: string): string {

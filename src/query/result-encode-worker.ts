@@ -25,6 +25,8 @@ export type EncodeReply = { id: number; bytes: ArrayBuffer } | { id: number; err
 const port = parentPort;
 if (port === null) throw new Error('result-encode-worker.js runs as a worker thread only');
 const replies = workerData as MessagePort;
+// A request that cannot be read names no chunk: end the thread, whose exit fails those it held.
+port.on('messageerror', () => process.exit(1));
 port.on('message', ({ id, columns, rowCount, format, continued }: EncodeRequest) => {
   let rows: Buffer;
   try {

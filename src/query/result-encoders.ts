@@ -83,7 +83,13 @@ export class ResultEncoders {
       for (const s of this.slots) {
         if (s.failure === undefined && s.pending.size < PER_WORKER && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
       }
-      if (slot !== undefined) return this.send(slot, { id: this.nextId++, columns, rowCount, format, continued });
+      if (slot !== undefined) {
+        try {
+          return this.send(slot, { id: this.nextId++, columns, rowCount, format, continued });
+        } catch {
+          // Not cloned (out of memory for the copy): the event loop encodes it below.
+        }
+      }
     }
     return rowsBytes(columns, rowCount, format, continued);
   }
@@ -93,7 +99,9 @@ export class ResultEncoders {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
+  /** Sends `request` to `slot`'s worker; @throws what `postMessage` throws (nothing is then pending). */
   private send(slot: Slot, request: EncodeRequest): WorkerRows {
+    slot.worker.postMessage(request);
     let resolve!: (bytes: Buffer) => void;
     let reject!: (err: unknown) => void;
     const done = new Promise<Buffer>((res, rej) => {
@@ -106,7 +114,6 @@ export class ResultEncoders {
     slot.pending.set(request.id, { rows, resolve, reject });
     // Referenced only while it holds work: an idle pool keeps no process alive.
     slot.worker.ref();
-    slot.worker.postMessage(request);
     return rows;
   }
 
@@ -134,6 +141,8 @@ export class ResultEncoders {
     const worker = new Worker(new URL('./result-encode-worker.js', import.meta.url), { workerData: port2, transferList: [port2], execArgv: [] });
     const slot: Slot = { worker, replies, pending: new Map() };
     replies.on('message', (reply: EncodeReply) => this.settle(slot, reply));
+    // A reply that cannot be read names no chunk: end the thread, whose exit fails those it held.
+    replies.on('messageerror', () => void worker.terminate());
     // The worker holds the process while it has work (`send`), the port never (a 'message'
     // listener refs it: unref after).
     worker.unref();

@@ -45,7 +45,7 @@ import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
 import { csvField, type TextFormat } from '../../query/json-result.js';
-import type { OpenQuery, QueryService, ResultChunk } from '../../query/query-service.js';
+import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
 import { statusOf, type ErrorShapeConfig } from '../error-handler.js';
@@ -362,8 +362,10 @@ function encodedBytes(ahead: readonly (Buffer | WorkerRows)[]): number {
 /**
  * The rows of `query` in `format`, chunk by chunk and in order (a chunk the event loop
  * encoded waits for a worker's before it), passed through the recorder; returns how many
- * rows there were. A worker's chunk goes out as soon as it is done, not when DuckDB next
- * hands over a chunk, which for a slow query may be long after.
+ * rows there were. A worker's chunk goes out with the next chunk DuckDB hands over (or at
+ * the end), not the moment it is done: waiting for both at once would ask the query for
+ * its next chunk while one is being sent, holding one more read chunk per query (up to
+ * `chunk-budget.ts`'s bounds) for as long as a slow client takes.
  * @throws what `query.next` throws; QueryExecutionError when a worker failed a chunk.
  */
 async function* encodedRows(query: OpenQuery, encoders: ResultEncoders, format: TextFormat, recorder: ResultRecorder | undefined): AsyncGenerator<Buffer, number> {
@@ -381,24 +383,7 @@ async function* encodedRows(query: OpenQuery, encoders: ResultEncoders, format: 
       yield record(recorder, Buffer.isBuffer(head) ? head : head.bytes ?? await head.done);
     }
   };
-  let next: Promise<ResultChunk | null> | undefined;
-  for (;;) {
-    if (next === undefined) {
-      next = query.next();
-      // Awaited below, unless the client leaves while a chunk is sent (`query.close` then fails it).
-      next.catch(() => undefined);
-    }
-    const head = ahead[0];
-    if (head !== undefined && !Buffer.isBuffer(head) && head.bytes === undefined && head.error === undefined) {
-      await Promise.race([next, head.done]).catch(() => undefined);
-      if (head.bytes !== undefined || head.error !== undefined) {
-        yield* send(false);
-        continue;
-      }
-    }
-    const chunk = await next;
-    next = undefined;
-    if (chunk === null) break;
+  for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
     ahead.push(encoders.encode(chunk.columns, chunk.rowCount, format, rows > 0));
     rows += chunk.rowCount;
     yield* send(false);
