@@ -107,6 +107,11 @@ export class TestServer {
     });
   }
 
+  /** Query connections lent out now (`GET /api/v1/metrics/query-pool`). */
+  async connectionsInUse(): Promise<number> {
+    return ((await (await fetch(`${this.url}/api/v1/metrics/query-pool`)).json()) as { pool: { connections_in_use: number } }).pool.connections_in_use;
+  }
+
   /** POSTs `body` to `path` (relative to the server). */
   post(path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
     return fetch(this.url + path, { method: 'POST', body: body as string, headers });

@@ -198,6 +198,5 @@ test('HEAD /exec of a result longer than 256 KiB caches nothing: the next GET an
     assert.equal(body.dataset.length, 200_000);
     assert.deepEqual(body.dataset[199_999], [199_999]);
   }
-  const pool = ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { connections_in_use: number } }).pool;
-  assert.equal(pool.connections_in_use, 0);
+  assert.equal(await server.connectionsInUse(), 0);
 });

@@ -563,13 +563,11 @@ describe('pool', () => {
   });
   test('a timeout inside one long DuckDB call answers 504 at once; the connection comes back when DuckDB returns', async () => {
     // DuckDB looks for interrupts between vectors: building one 10M-element list (seconds) looks for none.
-    const poolInUse = async (): Promise<number> =>
-      ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { connections_in_use: number } }).pool.connections_in_use;
     const r = await json('SELECT len(range(10000000)) AS n', { 'x-strata-timeout-ms': '300' });
     assert.equal(r.status, 504, JSON.stringify(r.body));
     assert.match((r.body as { error: string }).error, /timed out/);
-    assert.equal(await poolInUse(), 1, 'answered while DuckDB still runs the call, its connection still borrowed');
-    while ((await poolInUse()) !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await server.connectionsInUse(), 1, 'answered while DuckDB still runs the call, its connection still borrowed');
+    while ((await server.connectionsInUse()) !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual((await json('SELECT 41 + 1 AS n')).body.data, [[42]]);
   });
   test('a timeout while the query is planned is a 504, not the interrupted DuckDB statement as a 500', async () => {
@@ -652,12 +650,10 @@ describe('pool', () => {
         socket.on('error', () => resolve());
       });
     }
-    const inUse = async (): Promise<number> =>
-      ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { connections_in_use: number } }).pool.connections_in_use;
-    let borrowed = await inUse();
+    let borrowed = await server.connectionsInUse();
     for (let i = 0; i < 50 && borrowed > 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      borrowed = await inUse();
+      borrowed = await server.connectionsInUse();
     }
     assert.equal(borrowed, 0, 'every connection released');
     assert.deepEqual((await json('SELECT 1 AS one', { 'x-strata-timeout-ms': '3000' })).body.data, [[1]]);
@@ -679,10 +675,10 @@ describe('pool', () => {
       await new Promise((r) => setTimeout(r, 300));
       socket.destroy();
     }
-    borrowed = await inUse();
+    borrowed = await server.connectionsInUse();
     for (let i = 0; i < 50 && borrowed > 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      borrowed = await inUse();
+      borrowed = await server.connectionsInUse();
     }
     assert.equal(borrowed, 0, 'the pipelined queries released their connections');
     assert.doesNotMatch(server.output, /MaxListenersExceededWarning/);

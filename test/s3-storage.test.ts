@@ -499,6 +499,14 @@ test('S3 backend: a deadline reached while a pruned query downloads files to rea
       body: JSON.stringify({ sql }),
     });
     assert.equal(res.status, 504, await res.text());
+    // The 504 goes out at the deadline; the connection, and the files planning pinned, are
+    // held until the planning given up on has stopped.
+    let inUse = await server.connectionsInUse();
+    for (let i = 0; i < 400 && inUse !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      inUse = await server.connectionsInUse();
+    }
+    assert.equal(inUse, 0, 'the connection came back');
     // One interrupt landing between two statements (during footer reads) used to be lost:
     // planning ran on, reading every file, and the 504 came only after it.
     const stats = await storageStats(server);
