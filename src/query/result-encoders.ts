@@ -71,8 +71,9 @@ export class ResultEncoders {
   /**
    * `rowsBytes(columns, rowCount, format, continued)`: on a worker when one has room and
    * the chunk is worth the trip (then as `WorkerRows`); otherwise at once, on the event loop.
-   * `columns` are copied to the worker, never taken from the caller.
-   * @throws (rejects with) QueryExecutionError when the worker fails.
+   * `columns` are copied to the worker, never taken from the caller. A worker's chunk fails
+   * with QueryExecutionError (`WorkerRows.error`; `done` rejects) when its encoding throws
+   * or the worker dies.
    */
   encode(columns: Column[], rowCount: number, format: TextFormat, continued: boolean): Buffer | WorkerRows {
     if (rowCount >= MIN_WORKER_ROWS) {
