@@ -30,7 +30,7 @@ export interface ServerDependencies {
   buffers: BufferManager;
   /** Runs SQL for the query routes. */
   queries: QueryService;
-  /** Encodes the query routes' JSON results, partly on worker threads. */
+  /** Encodes the query routes' JSON and CSV results, partly on worker threads. */
   resultEncoders: ResultEncoders;
   /** Served by `GET /api/v1/metrics/query-pool`. */
   queryPool: DuckDBPool;

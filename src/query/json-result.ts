@@ -539,8 +539,13 @@ function writeCsvString(data: Uint8Array, start: number, end: number, clean: boo
     writeUtf8(csvField(utf8(data, start, end)));
     return;
   }
+  ensure(end - start);
+  writeBytes(data, start, end);
+}
+
+/** Copies `data[start, end)` into room already ensured (byte by byte when short: cheaper than a subarray). */
+function writeBytes(data: Uint8Array, start: number, end: number): void {
   const len = end - start;
-  ensure(len);
   if (len > 16) out.set(data.subarray(start, end), pos);
   else for (let i = 0; i < len; i++) out[pos + i] = data[start + i];
   pos += len;
@@ -552,12 +557,9 @@ function writeString(data: Uint8Array, start: number, end: number, clean: boolea
     writeUtf8(JSON.stringify(utf8(data, start, end)));
     return;
   }
-  const len = end - start;
-  ensure(len + 2);
+  ensure(end - start + 2);
   out[pos++] = 34;
-  if (len > 16) out.set(data.subarray(start, end), pos);
-  else for (let i = 0; i < len; i++) out[pos + i] = data[start + i];
-  pos += len;
+  writeBytes(data, start, end);
   out[pos++] = 34;
 }
 

@@ -57,7 +57,7 @@ const body = z.object({ sql: z.string(), format: z.string().optional() });
 export interface QueryRouteOptions {
   /** Plans and runs the SQL (sandbox, pruning, read-your-writes). */
   queries: QueryService;
-  /** Encodes JSON result chunks (partly on worker threads). */
+  /** Encodes JSON and CSV result chunks (partly on worker threads). */
   encoders: ResultEncoders;
   /** Complete results of identical queries, reused while current. */
   cache: ResultCache;
