@@ -30,9 +30,9 @@ test('rfc3339FromMicros: fraction trimmed, before 1970, outside ±2^53 µs, infi
 
 /**
  * Every chunk of `sql` through `jsonRowsBytes`, as the route streams it, parsed back; and
- * each cell's CSV text, checked against the CSV `rowsBytes` wrote of the same chunks.
+ * each cell's CSV text, checked against the CSV `rowsBytes` wrote of the same chunks (`csvText`).
  */
-async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; csv: string[][] }> {
+async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; csv: string[][]; csvText: string }> {
   const conn = await (await DuckDBInstance.create(':memory:')).connect();
   try {
     const result = await conn.stream(sql);
@@ -56,7 +56,7 @@ async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; 
     }
     assert.equal(Buffer.concat(csvParts).toString('utf8'), csvText, "CSV rows: each cell's text, RFC 4180 quoted");
     const text = Buffer.concat(parts).toString('utf8');
-    return { text, rows: JSON.parse(`[${text}]`) as unknown[][], csv };
+    return { text, rows: JSON.parse(`[${text}]`) as unknown[][], csv, csvText };
   } finally {
     conn.closeSync();
   }
@@ -157,31 +157,17 @@ test('µs timestamps in JSON and CSV as DuckDB prints them: second and day bound
 });
 
 test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, a blank line as ""', async () => {
-  const conn = await (await DuckDBInstance.create(':memory:')).connect();
-  try {
-    const csvOf = async (sql: string): Promise<string> => {
-      const result = await conn.stream(sql);
-      const types = result.columnTypes();
-      const parts: Buffer[] = [];
-      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-        const budget = new ChunkBudget(result.columnNames(), chunk.rowCount);
-        parts.push(rowsBytes(types.map((t, i) => readColumn(chunk!, i, t, 'exact', budget)), chunk.rowCount, 'csv', false));
-      }
-      return Buffer.concat(parts).toString('utf8');
-    };
-    assert.equal(await csvOf(`SELECT * FROM (VALUES
-      ('a,b', 1.5::DOUBLE, [1, 2], NULL::VARCHAR, TIMESTAMPTZ '2026-01-01 00:00:10.5+00', 'infinity'::TIMESTAMP, DATE '2026-03-04', 2.5::FLOAT),
-      ('say "hi"', 'NaN'::DOUBLE, NULL, '', NULL, NULL, NULL, 'NaN'::FLOAT),
-      ('line' || chr(10) || 'break' || chr(13), '-Infinity'::DOUBLE, [], 'x', NULL, NULL, NULL, '-Infinity'::FLOAT),
-      ('日本語', NULL, [3], 'é', NULL, NULL, NULL, NULL)) t(s, d, l, v, ts, inf, day, f)`),
-    '"a,b",1.5,"[1, 2]",,2026-01-01T00:00:10.5Z,infinity,2026-03-04,2.5\r\n' +
-    '"say ""hi""",NaN,,,,,,NaN\r\n' +
-    '"line\nbreak\r",-Infinity,[],x,,,,-Infinity\r\n' +
-    '日本語,,[3],é,,,,\r\n');
-    assert.equal(await csvOf("SELECT * FROM (VALUES ('a'), (NULL), (''), ('b')) t(s)"), 'a\r\n""\r\n""\r\nb\r\n');
-  } finally {
-    conn.closeSync();
-  }
+  const csvOf = async (sql: string): Promise<string> => (await encoded(sql)).csvText;
+  assert.equal(await csvOf(`SELECT * FROM (VALUES
+    ('a,b', 1.5::DOUBLE, [1, 2], NULL::VARCHAR, TIMESTAMPTZ '2026-01-01 00:00:10.5+00', 'infinity'::TIMESTAMP, DATE '2026-03-04', 2.5::FLOAT),
+    ('say "hi"', 'NaN'::DOUBLE, NULL, '', NULL, NULL, NULL, 'NaN'::FLOAT),
+    ('line' || chr(10) || 'break' || chr(13), '-Infinity'::DOUBLE, [], 'x', NULL, NULL, NULL, '-Infinity'::FLOAT),
+    ('日本語', NULL, [3], 'é', NULL, NULL, NULL, NULL)) t(s, d, l, v, ts, inf, day, f)`),
+  '"a,b",1.5,"[1, 2]",,2026-01-01T00:00:10.5Z,infinity,2026-03-04,2.5\r\n' +
+  '"say ""hi""",NaN,,,,,,NaN\r\n' +
+  '"line\nbreak\r",-Infinity,[],x,,,,-Infinity\r\n' +
+  '日本語,,[3],é,,,,\r\n');
+  assert.equal(await csvOf("SELECT * FROM (VALUES ('a'), (NULL), (''), ('b')) t(s)"), 'a\r\n""\r\n""\r\nb\r\n');
 });
 
 test('rfc3339FromNanos of whole µs is rfc3339FromMicros of them', () => {

@@ -64,22 +64,14 @@ export function snapshotShape(snapshot: MeasurementRecords): string {
   return parts.join('\u0000');
 }
 
-/**
- * The table's columns: `time`, the tags, the fields, each group by name (UTF-16 code units).
- * Not in the order the buffer first saw them, which changes with whichever line came
- * first after a start: `SELECT *` takes its order from the files (`union_by_name`), and
- * files whose columns differ only in order would also lose the faster same-columns scan.
- */
+/** The table's columns: `time`, the tags, the fields, each group by name (`inOrder`). */
 function planColumns(snapshot: MeasurementRecords): { name: string; plan: PlannedColumn }[] {
+  const { tags, fields } = inOrder(snapshot, (f) => f.valid.includes(1));
   return [
     { name: 'time', plan: timeColumn(snapshot.time) },
-    ...snapshot.tags.filter((t) => t.dictionary.length > 0).sort(byName).map((t) => ({ name: t.name, plan: tagColumn(t) })),
-    ...snapshot.fields.filter((f) => f.valid.includes(1)).sort(byName).map((f) => ({ name: f.name, plan: fieldColumn(f) })),
+    ...tags.map((t) => ({ name: t.name, plan: tagColumn(t) })),
+    ...fields.map((f) => ({ name: f.name, plan: fieldColumn(f) })),
   ];
-}
-
-function byName(a: { name: string }, b: { name: string }): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /**
@@ -88,11 +80,19 @@ function byName(a: { name: string }, b: { name: string }): number {
  * which would otherwise put a field first seen in a later piece last.
  */
 export function columnNamesOf(snapshot: MeasurementRecords, rows: Int32Array): string[] {
-  return [
-    'time',
-    ...snapshot.tags.filter((t) => t.dictionary.length > 0).sort(byName).map((t) => t.name),
-    ...snapshot.fields.filter((f) => rows.some((row) => f.valid[row] === 1)).sort(byName).map((f) => f.name),
-  ];
+  const { tags, fields } = inOrder(snapshot, (f) => rows.some((row) => f.valid[row] === 1));
+  return ['time', ...tags.map((t) => t.name), ...fields.map((f) => f.name)];
+}
+
+/**
+ * The tags that have a value and the fields `hasValue` keeps, each by name (UTF-16 code
+ * units). Not in the order the buffer first saw them, which changes with whichever line
+ * came first after a start: `SELECT *` takes its order from the files (`union_by_name`),
+ * and files whose columns differ only in order would also lose the faster same-columns scan.
+ */
+function inOrder(snapshot: MeasurementRecords, hasValue: (f: FieldColumn) => boolean): { tags: TagColumn[]; fields: FieldColumn[] } {
+  const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return { tags: snapshot.tags.filter((t) => t.dictionary.length > 0).sort(byName), fields: snapshot.fields.filter(hasValue).sort(byName) };
 }
 
 async function appendRows(conn: DuckDBConnection, table: string, columns: { name: string; plan: PlannedColumn }[], snapshot: MeasurementRecords, start: number): Promise<void> {
