@@ -20,6 +20,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import type { Column, ColumnKind } from './chunk-columns.js';
+import { writeShortest } from './shortest-double.js';
 
 /** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
 const INFINITE_TIMESTAMP = 9223372036854775807n;
@@ -414,7 +415,9 @@ function writeNumber(v: number): void {
   }
   const k = a < 1e9 ? shortDecimals(a) : 0;
   if (k === 0) {
-    writeAscii(shortestDigits(a));
+    const end = writeShortest(a, out, pos);
+    if (end >= 0) pos = end;
+    else writeAscii(shortestDigits(a));
     return;
   }
   const scale = POW10[k];
