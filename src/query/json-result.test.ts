@@ -156,6 +156,17 @@ test('µs timestamps in JSON and CSV as DuckDB prints them: second and day bound
   assert.deepEqual(csv.map((r) => [r[0]]), expected);
 });
 
+test('repeated µs timestamps are copied right: across chunks, after the row buffer grew, with and without a fraction', async () => {
+  // Three rows per time; the second of some carries 1 MB of text, so the buffer grows between copies.
+  const { rows, csv } = await encoded(`SELECT make_timestamp(1767225600000000 + (range // 3) * 1500001 * (range % 2 + 1)) AS t,
+    t::VARCHAR AS duck, CASE WHEN range % 999 = 1 THEN repeat('x', 1000000) ELSE 'y' END AS s FROM range(6000)`);
+  assert.equal(rows.length, 6000);
+  const expected = rows.map((r) => String(r[1]).replace(' ', 'T') + 'Z');
+  assert.deepEqual(rows.map((r) => r[0]), expected);
+  assert.deepEqual(csv.map((r) => r[0]), expected);
+  assert.equal(rows[1][2], 'x'.repeat(1000000));
+});
+
 test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, a blank line as ""', async () => {
   const csvOf = async (sql: string): Promise<string> => (await encoded(sql)).csvText;
   assert.equal(await csvOf(`SELECT * FROM (VALUES

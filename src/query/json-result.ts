@@ -59,6 +59,9 @@ const ZEROS = ['', '0', '00', '000', '0000', '00000', '000000', '0000000', '0000
  */
 let cachedDay = NaN;
 let cachedDayText = '';
+/** `cachedDayText` as ASCII bytes, for the byte writer, and their count. */
+const cachedDayBytes = new Uint8Array(16);
+let cachedDayLength = 0;
 /**
  * What `splitMicros` and `splitNanos` return besides the day text (module state, so no
  * object per value): µs (or ns) into the second, seconds into the day.
@@ -86,6 +89,8 @@ function splitSeconds(seconds: number, fraction: number): void {
   if (day !== cachedDay) {
     cachedDayText = dayText(day) + 'T';
     cachedDay = day;
+    cachedDayLength = cachedDayText.length;
+    for (let i = 0; i < cachedDayLength; i++) cachedDayBytes[i] = cachedDayText.charCodeAt(i);
   }
   splitFraction = fraction;
   splitTime = time;
@@ -451,25 +456,31 @@ function writeTimeText(s: string): void {
   writeAscii(quoteTimes ? `"${s}"` : s);
 }
 
-/** The last timestamp `writeTimestamp` wrote and its bytes: time-series rows often share a time. */
-let lastMicros = NaN;
-const lastTimestamp = new Uint8Array(48);
-let lastTimestampLength = 0;
+/**
+ * Where in `out` the last timestamp `writeTimestamp` wrote starts, and its length: time-series
+ * rows often share a time, and copying those bytes is cheaper than printing them again.
+ * Valid within one chunk (`rowsBytes` forgets it at each start).
+ */
+let lastStart = 0;
+let lastLength = 0;
+/** The µs of that timestamp, NaN for none; in a Float64Array, since a double kept in a module variable is boxed at every store. */
+const LAST_MICROS = new Float64Array([NaN]);
 
 /** Writes `"<RFC 3339>"` (bare for CSV) of `micros` since the epoch, a safe integer (as `timestampText`). */
 function writeTimestamp(micros: number): void {
   ensure(48);
-  if (micros === lastMicros) {
-    for (let i = 0; i < lastTimestampLength; i++) out[pos + i] = lastTimestamp[i];
-    pos += lastTimestampLength;
+  if (micros === LAST_MICROS[0]) {
+    const from = lastStart;
+    const n = lastLength;
+    for (let i = 0; i < n; i++) out[pos + i] = out[from + i];
+    pos += n;
     return;
   }
-  const start = pos;
+  lastStart = pos;
   splitMicros(micros);
   writeSplit(6);
-  lastMicros = micros;
-  lastTimestampLength = pos - start;
-  for (let i = 0; i < lastTimestampLength; i++) lastTimestamp[i] = out[start + i];
+  LAST_MICROS[0] = micros;
+  lastLength = pos - lastStart;
 }
 
 /** Writes `"<RFC 3339>"` (bare for CSV) of ns since the epoch, an int64 given as its little-endian 32-bit halves (as `rfc3339FromNanos`). */
@@ -489,28 +500,43 @@ function writeTimestampNanos(low: number, high: number): void {
  * `digits` digits trimmed of trailing zeros (as `splitText`), into room already ensured.
  */
 function writeSplit(digits: number): void {
-  const day = cachedDayText;
-  if (quoteTimes) out[pos++] = 34;
-  for (let i = 0; i < day.length; i++) out[pos + i] = day.charCodeAt(i);
-  pos += day.length;
+  let p = pos;
+  if (quoteTimes) out[p++] = 34;
+  const dayLength = cachedDayLength;
+  for (let i = 0; i < dayLength; i++) out[p + i] = cachedDayBytes[i];
+  p += dayLength;
   const time = splitTime;
-  const minutes = (time - (time % 60)) / 60;
-  writePadded((minutes - (minutes % 60)) / 60, 2);
-  out[pos++] = 58;
-  writePadded(minutes % 60, 2);
-  out[pos++] = 58;
-  writePadded(time % 60, 2);
+  const hours = (time / 3600) | 0;
+  const rest = time - hours * 3600;
+  const minutes = (rest / 60) | 0;
+  p = writePair(hours, p);
+  out[p++] = 58;
+  p = writePair(minutes, p);
+  out[p++] = 58;
+  p = writePair(rest - minutes * 60, p);
   let fraction = splitFraction;
   if (fraction !== 0) {
-    while (fraction % 10 === 0) {
-      fraction /= 10;
-      digits--;
+    out[p++] = 46;
+    for (let i = p + digits - 1; i >= p; i--) {
+      const q = (fraction / 10) | 0;
+      out[i] = 48 + (fraction - q * 10);
+      fraction = q;
     }
-    out[pos++] = 46;
-    writePadded(fraction, digits);
+    p += digits;
+    // Not zero, so some digit stops the trimming.
+    while (out[p - 1] === 48) p--;
   }
-  out[pos++] = 90;
-  if (quoteTimes) out[pos++] = 34;
+  out[p++] = 90;
+  if (quoteTimes) out[p++] = 34;
+  pos = p;
+}
+
+/** Writes the two digits of `n` (0–99) at `p`; returns the position after them. */
+function writePair(n: number, p: number): number {
+  const tens = (n / 10) | 0;
+  out[p] = 48 + tens;
+  out[p + 1] = 48 + (n - tens * 10);
+  return p + 2;
 }
 
 /** Whether `data[start, end)` holds a byte JSON must escape (quote, backslash, control character); other UTF-8 is copied as is. */
@@ -624,11 +650,9 @@ export function rowsBytes(columns: readonly Column[], rowCount: number, format: 
     valids.push(col.kind === 'other' ? null : col.valid);
     clean.push(col.kind === 'utf8' && !(csv ? needsCsvQuotes : needsEscape)(col.data, 0, col.data.length));
   }
-  if (quoteTimes === csv) {
-    quoteTimes = !csv;
-    // Its bytes are of the other format.
-    lastMicros = NaN;
-  }
+  quoteTimes = !csv;
+  // The last timestamp's bytes were in the previous chunk's buffer.
+  LAST_MICROS[0] = NaN;
   out = Buffer.allocUnsafe(Math.min(rowCount * lastRowBytes, FIRST_ALLOCATION_MAX) + 64);
   pos = 0;
   for (let r = 0; r < rowCount; r++) {
