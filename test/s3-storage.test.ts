@@ -230,6 +230,33 @@ describe('S3 backend', () => {
     assert.equal((await storageStats(server)).cache.footer_reads, 22);
   });
 
+  test('a time range bounded on both sides still binds the columns of files in the hours it does not scan', async () => {
+    // Two flushes: a flush writes its buffer's columns into every hour file it writes, so
+    // only the file of hour 0 has `extra`. Listing only the hour prefixes of the range
+    // would not see that file: `*` would lose the column and naming it would be a binder
+    // error, so the range may not narrow what is listed, only what is scanned.
+    const T = 1767225600;
+    assert.equal((await server.writeLines(`bounded,host=a v=0i,extra="x" ${T}`, 'db=bounded&precision=s')).status, 204);
+    await server.flush();
+    const lines = Array.from({ length: 9 }, (_, i) => `bounded,host=a v=${i + 1}i ${T + (i + 1) * 3600}`);
+    assert.equal((await server.writeLines(lines.join('\n'), 'db=bounded&precision=s')).status, 204);
+    await server.flush();
+    assert.equal((await bucketKeys('tenant/bounded/')).length, 10);
+    const range = "time >= '2026-01-01T08:00:00Z' AND time < '2026-01-01T10:00:00Z'";
+    const star = await server.query(`SELECT * FROM bounded WHERE ${range} ORDER BY time`, 'bounded');
+    assert.equal(star.status, 200, star.body.error);
+    assert.deepEqual(star.body.columns, ['time', 'host', 'extra', 'v']);
+    assert.deepEqual(star.body.data, [['2026-01-01T08:00:00Z', 'a', null, 8], ['2026-01-01T09:00:00Z', 'a', null, 9]]);
+    const res = await fetch(`${server.url}/api/v1/query`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-arc-database': 'bounded', 'x-strata-profile': 'true' },
+      body: JSON.stringify({ sql: `SELECT count(extra), count(*) FROM bounded WHERE ${range}` }),
+    });
+    const body = (await res.json()) as { data: unknown[][]; error?: string; profile: { files_considered: number; files_scanned: number } };
+    assert.equal(res.status, 200, body.error);
+    assert.deepEqual(body.data, [[0, 2]]);
+    assert.deepEqual([body.profile.files_considered, body.profile.files_scanned], [10, 2]);
+  });
+
   test('an object that is not Parquet, read for its footer: a 500 naming its key, storage still healthy', async () => {
     const names = ['text', 'short', 'truncated', 'overlong', 'garbled'];
     // Each measurement: a good file in the hour queried, a damaged one in the hour before.
