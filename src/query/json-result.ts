@@ -180,27 +180,32 @@ export function dateFromDays(days: number): string {
   return dayText(days);
 }
 
-/** 10^k for the decimal fast path of `numberText`. */
-const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6];
-
 /**
  * For a finite non-negative double `a` below 1e9: the fewest decimals k (1–6) of the
  * shortest text that reads back as `a`, or 0 when `a` is an integer or needs more than six
- * decimals. Since 10^-6 exceeds the double spacing below 1e9, at most one value with six
- * decimals, m/10^6, reads back as `a`; any shorter one is that m without its trailing
- * zeros. So one multiplication decides, and k is 6 minus m's trailing zeros: the digits
- * `String(a)` picks.
+ * decimals; the k decimals themselves go to `shortFraction`. Since 10^-6 exceeds the double
+ * spacing below 1e9, at most one value with six decimals, m/10^6, reads back as `a`; any
+ * shorter one is that m without its trailing zeros. So one multiplication decides, and k is
+ * 6 minus m's trailing zeros: the digits `String(a)` picks. The decimals are cut from m in
+ * 32-bit integers: `%` on a larger double is a call to fmod.
  */
 function shortDecimals(a: number): number {
-  let m = Math.round(a * 1e6);
+  const m = Math.round(a * 1e6);
   if (m / 1e6 !== a) return 0;
+  // Exact (integers below 2^53), and in [0, 1e6): m/1e6 = a lies between ⌊a⌋ and ⌊a⌋ + 1.
+  let f = (m - Math.floor(a) * 1e6) | 0;
+  if (f === 0) return 0;
   let k = 6;
-  while (k > 0 && m % 10 === 0) {
-    m /= 10;
+  while (f % 10 === 0) {
+    f = (f / 10) | 0;
     k--;
   }
+  shortFraction = f;
   return k;
 }
+
+/** The decimals `shortDecimals` found, as an integer of k digits (leading zeros implied). */
+let shortFraction = 0;
 
 /**
  * `String(v)` of a finite double `v`, through `JSON.stringify`: ECMAScript defines both as
@@ -220,11 +225,8 @@ export function numberText(v: number): string {
   const a = v < 0 ? -v : v;
   const k = a < 1e9 ? shortDecimals(a) : 0;
   if (k === 0) return shortestDigits(v);
-  const scale = POW10[k];
-  const m = Math.round(a * scale);
-  const f = m % scale;
-  const fraction = String(f);
-  return (v < 0 ? '-' : '') + (m - f) / scale + '.' + ZEROS[k - fraction.length] + fraction;
+  const fraction = String(shortFraction);
+  return (v < 0 ? '-' : '') + Math.floor(a) + '.' + ZEROS[k - fraction.length] + fraction;
 }
 
 /** Scratch for reading the bits of a float32. */
@@ -425,12 +427,9 @@ function writeNumber(v: number): void {
     else writeAscii(shortestDigits(a));
     return;
   }
-  const scale = POW10[k];
-  const m = Math.round(a * scale);
-  const f = m % scale;
-  writeDigits((m - f) / scale);
+  writeDigits(Math.floor(a));
   out[pos++] = 46;
-  writePadded(f, k);
+  writePadded(shortFraction, k);
 }
 
 /** Writes an int64 given as its little-endian 32-bit halves; within ±2^53 without a BigInt. */
