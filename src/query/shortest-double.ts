@@ -22,8 +22,9 @@
  *   for the decimal (Clinger's fast path). A 16-digit candidate at or above 2^53 declines.
  *
  * Callers fall back to `JSON.stringify` (V8's printer) where this path declines: outside
- * [1e-6, 1e9), near a tie, a 16-digit candidate ≥ 2^53. The test compares both on millions
- * of doubles.
+ * [1e-6, 1e9), near a tie, a 16-digit candidate ≥ 2^53, and the double nearest 1e-6 (below
+ * 10^-6, so its 17 digits would need 10^23, which is not exact). The test compares both on
+ * millions of doubles.
  */
 
 /** 10^k for k = 0…22: exact doubles (5^22 < 2^53). */
@@ -169,7 +170,7 @@ function roughExponent(a: number): number {
 /**
  * Writes the shortest round-trip decimal of `a` (a finite double in [1e-6, 1e9), not an
  * integer; the caller writes any sign) into `out` at `at`, as `String(a)` prints it:
- * plain notation, `0.000…` below 1. `out` needs 26 bytes of room.
+ * plain notation, `0.000…` below 1. `out` needs 24 bytes of room (`0.00000` and 17 digits).
  * @returns the position after the text, or −1 where this path declines (see the module's
  *   doc): then nothing was written and the caller prints `a` another way.
  */
@@ -185,6 +186,7 @@ export function writeShortest(a: number, out: Uint8Array, at: number): number {
     k--;
     scale(a, k);
   }
+  // 17 digits need 10^(k+2) exact: k + 2 ≤ 22.
   if (k > 20) return -1;
   if (!nearest()) return -1;
   if ((STATE[NEAR_BASE] + STATE[NEAR_ADD]) / TEN[k] !== a) {
