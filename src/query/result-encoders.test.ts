@@ -15,6 +15,9 @@ before(async () => {
 });
 after(() => conn.closeSync());
 
+/** The query the chunks of a test belong to (`encode`'s owner). */
+const query = {};
+
 /** The bytes of a chunk encoded at once or on a worker. */
 function bytesOf(encoded: Buffer | WorkerRows): Promise<Buffer> {
   return Buffer.isBuffer(encoded) ? Promise.resolve(encoded) : encoded.done;
@@ -45,7 +48,7 @@ test('chunks encoded on worker threads are byte for byte those of the event loop
     const formats = ['json', 'csv'] as const;
     const work = all.flatMap((c, i) => formats.map((format) => ({ ...c, format, continued: i > 0 })));
     const expected = work.map((w) => rowsBytes(w.columns, w.rowCount, w.format, w.continued));
-    const encoded = work.map((w) => encoders.encode(w.columns, w.rowCount, w.format, w.continued));
+    const encoded = work.map((w) => encoders.encode(w.columns, w.rowCount, w.format, w.continued, query));
     for (const format of formats) assert.ok(encoded.some((e, i) => !Buffer.isBuffer(e) && work[i].format === format), `some ${format} chunks went to a worker`);
     const got = await Promise.all(encoded.map(bytesOf));
     got.forEach((bytes, i) => assert.ok(bytes.equals(expected[i]), `${work[i].format} chunk ${i >> 1}`));
@@ -60,17 +63,38 @@ test('a small chunk, or any chunk when no worker has room or there are none, is 
   const [small] = await chunks('SELECT range AS n FROM range(100)');
   const [full] = await chunks('SELECT range AS n FROM range(2048)');
   const none = new ResultEncoders(0);
-  assert.ok(Buffer.isBuffer(none.encode(full.columns, full.rowCount, 'json', false)));
+  assert.ok(Buffer.isBuffer(none.encode(full.columns, full.rowCount, 'json', false, query)));
   await none.close();
   const one = new ResultEncoders(1);
   try {
-    assert.equal(one.encode(small.columns, small.rowCount, 'json', false).toString(), jsonRowsBytes(small.columns, small.rowCount, false).toString());
-    const held = [one.encode(full.columns, full.rowCount, 'json', false), one.encode(full.columns, full.rowCount, 'json', true)];
+    assert.equal(one.encode(small.columns, small.rowCount, 'json', false, query).toString(), jsonRowsBytes(small.columns, small.rowCount, false).toString());
+    const held = [one.encode(full.columns, full.rowCount, 'json', false, query), one.encode(full.columns, full.rowCount, 'json', true, query)];
     assert.ok(held.every((e) => !Buffer.isBuffer(e)));
-    assert.ok(Buffer.isBuffer(one.encode(full.columns, full.rowCount, 'json', true)), 'the worker holds two chunks: the third is not queued behind them');
+    assert.ok(Buffer.isBuffer(one.encode(full.columns, full.rowCount, 'json', true, query)), 'the worker holds two chunks: the third is not queued behind them');
     await Promise.all(held.map(bytesOf));
   } finally {
     await one.close();
+  }
+});
+
+test("a worker holding one query's chunks has no room for another query's: that chunk is encoded at once on the event loop", async () => {
+  const [full] = await chunks('SELECT range AS n FROM range(2048)');
+  const other = {};
+  const encoders = new ResultEncoders(1);
+  try {
+    const first = encoders.encode(full.columns, full.rowCount, 'json', false, query);
+    assert.ok(!Buffer.isBuffer(first), "the first query's chunk went to the worker");
+    const beside = encoders.encode(full.columns, full.rowCount, 'json', false, other);
+    assert.ok(Buffer.isBuffer(beside), "the other query's chunk did not wait behind it");
+    const second = encoders.encode(full.columns, full.rowCount, 'json', true, query);
+    assert.ok(!Buffer.isBuffer(second), 'the first query still has the room left');
+    // Once the worker has replied to them all, it takes any query's chunk.
+    await Promise.all([bytesOf(first), bytesOf(second)]);
+    const later = encoders.encode(full.columns, full.rowCount, 'json', false, other);
+    assert.ok(!Buffer.isBuffer(later), 'the worker, done with the first query, took the other one');
+    assert.ok((await bytesOf(later)).equals(beside));
+  } finally {
+    await encoders.close();
   }
 });
 
@@ -80,15 +104,15 @@ test('a chunk whose encoding throws fails alone, with QueryExecutionError; the w
     const [good] = await chunks('SELECT range AS n FROM range(1000)');
     // A string column without its bytes: the encoder throws on it.
     const broken = [{ kind: 'utf8', offsets: new Int32Array(1001), valid: null } as unknown as Column];
-    const failing = encoders.encode(broken, 1000, 'json', false);
-    const beside = encoders.encode(good.columns, good.rowCount, 'json', false);
+    const failing = encoders.encode(broken, 1000, 'json', false, query);
+    const beside = encoders.encode(good.columns, good.rowCount, 'json', false, query);
     assert.ok(!Buffer.isBuffer(failing) && !Buffer.isBuffer(beside), 'both on the worker');
     await assert.rejects(bytesOf(failing), (err: unknown) => err instanceof QueryExecutionError && /^encoding the result failed: /.test(err.message));
     assert.ok(failing.error instanceof QueryExecutionError);
     const expected = jsonRowsBytes(good.columns, good.rowCount, false);
     assert.ok((await bytesOf(beside)).equals(expected));
     assert.equal(encoders.workers, 1);
-    const after = encoders.encode(good.columns, good.rowCount, 'json', false);
+    const after = encoders.encode(good.columns, good.rowCount, 'json', false, query);
     assert.ok(!Buffer.isBuffer(after), 'still sent to the worker');
     assert.ok((await bytesOf(after)).equals(expected));
   } finally {
@@ -100,17 +124,17 @@ test('close() fails the chunks the threads had not finished; later chunks are en
   const encoders = new ResultEncoders(1);
   const [good] = await chunks('SELECT range AS n FROM range(1000)');
   // Sent before the thread has even started: it never reads them.
-  const held = [encoders.encode(good.columns, good.rowCount, 'json', false), encoders.encode(good.columns, good.rowCount, 'json', true)];
+  const held = [encoders.encode(good.columns, good.rowCount, 'json', false, query), encoders.encode(good.columns, good.rowCount, 'json', true, query)];
   await encoders.close();
   for (const rows of held) await assert.rejects(bytesOf(rows), (err: unknown) => err instanceof QueryExecutionError && /^encoding the result failed/.test(err.message));
   assert.equal(encoders.workers, 0);
-  assert.ok(Buffer.isBuffer(encoders.encode(good.columns, good.rowCount, 'json', false)));
+  assert.ok(Buffer.isBuffer(encoders.encode(good.columns, good.rowCount, 'json', false, query)));
 });
 
 test('encoder threads idle again after a chunk keep no process alive', async () => {
   const module = new URL('./result-encoders.js', import.meta.url).href;
   const script = `const { ResultEncoders } = await import(${JSON.stringify(module)});
-    const bytes = await new ResultEncoders(2).encode([{ kind: 'i32', values: new Int32Array(1000), valid: null }], 1000, 'json', false).done;
+    const bytes = await new ResultEncoders(2).encode([{ kind: 'i32', values: new Int32Array(1000), valid: null }], 1000, 'json', false, {}).done;
     if (bytes.toString() !== Array(1000).fill("[0]").join()) process.exit(3);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
   const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);

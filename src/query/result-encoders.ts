@@ -7,6 +7,10 @@
  * while the event loop encodes the next ones itself, reads DuckDB's chunks and writes the
  * response; the caller keeps the order (`encode` returns a `WorkerRows` for a worker's chunk).
  *
+ * A worker holds the chunks of one query at a time: another query's chunk never waits
+ * behind them (a chunk may hold up to 128 MiB of text, `chunk-budget.ts`) but is encoded on
+ * another worker or the event loop.
+ *
  * A chunk whose encoding throws (a value too long to escape into one string) fails its
  * own query with QueryExecutionError; the worker goes on. A worker that dies (out of
  * memory) fails the chunks it had not finished and is not replaced: later chunks go to
@@ -47,6 +51,8 @@ interface Slot {
   pending: Map<number, Pending>;
   /** Why the thread died ('error'), for the chunks its exit fails; no chunk goes to it once set. */
   failure?: Error;
+  /** Whose chunks `pending` holds (see `encode`); undefined when it holds none. */
+  owner?: object;
 }
 
 /**
@@ -71,22 +77,27 @@ export class ResultEncoders {
   /**
    * `rowsBytes(columns, rowCount, format, continued)`: on a worker when one has room and
    * the chunk is worth the trip (then as `WorkerRows`); otherwise at once, on the event loop.
+   * `owner` is the query the chunk belongs to (any object that is the same for all its
+   * chunks): a worker holding another query's chunks has no room for it.
    * `columns` are copied to the worker, never taken from the caller. A worker's chunk fails
    * with QueryExecutionError (`WorkerRows.error`; `done` rejects) when its encoding throws
    * or the worker dies.
    */
-  encode(columns: Column[], rowCount: number, format: TextFormat, continued: boolean): Buffer | WorkerRows {
+  encode(columns: Column[], rowCount: number, format: TextFormat, continued: boolean, owner: object): Buffer | WorkerRows {
     if (rowCount >= MIN_WORKER_ROWS) {
       // Replies waiting for the event loop's next turn: a caller reading chunks DuckDB already
       // produced gives it none, and would count a worker busy that has finished.
       for (const s of this.slots) this.readReplies(s);
       let slot: Slot | undefined;
       for (const s of this.slots) {
-        if (s.failure === undefined && s.pending.size < PER_WORKER && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
+        const room = s.failure === undefined && s.pending.size < PER_WORKER && (s.owner === undefined || s.owner === owner);
+        if (room && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
       }
       if (slot !== undefined) {
         try {
-          return this.send(slot, { id: this.nextId++, columns, rowCount, format, continued });
+          const rows = this.send(slot, { id: this.nextId++, columns, rowCount, format, continued });
+          slot.owner = owner;
+          return rows;
         } catch {
           // Not cloned (out of memory for the copy): the event loop encodes it below.
         }
@@ -126,7 +137,10 @@ export class ResultEncoders {
   private settle(slot: Slot, reply: EncodeReply): void {
     const pending = slot.pending.get(reply.id)!;
     slot.pending.delete(reply.id);
-    if (slot.pending.size === 0) slot.worker.unref();
+    if (slot.pending.size === 0) {
+      slot.worker.unref();
+      slot.owner = undefined;
+    }
     if ('error' in reply) {
       pending.rows.error = new QueryExecutionError(`encoding the result failed: ${reply.error}`);
       pending.reject(pending.rows.error);

@@ -384,7 +384,7 @@ async function* encodedRows(query: OpenQuery, encoders: ResultEncoders, format: 
     }
   };
   for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) {
-    ahead.push(encoders.encode(chunk.columns, chunk.rowCount, format, rows > 0));
+    ahead.push(encoders.encode(chunk.columns, chunk.rowCount, format, rows > 0, query));
     rows += chunk.rowCount;
     yield* send(false);
   }
