@@ -14,7 +14,9 @@
  *    planning, prepare) from JSON's per-value cost. The server's result cache is off (`STRATA_QUERY_CACHE_TTL_MS=0`),
  *    so every request runs in DuckDB.
  * 2. a 1 M-row, 6-column result is fetched as JSON and as Arrow (targets ≥ 2 M rows/s
- *    JSON, ≥ 8 M rows/s Arrow), time from request to the last byte received.
+ *    JSON, ≥ 8 M rows/s Arrow), time from request to the last byte received. Where `curl`
+ *    is installed, the same requests are also timed through it (body discarded): a client
+ *    in C that costs the two cores less than this process's `node:http` reading the body.
  *
  * Requests go through `LoopbackClient` (`loader.ts`: one keep-alive `node:http`
  * connection, the whole body read), as Grafana's Go client or a script's HTTP library
@@ -26,7 +28,9 @@
  * STRATA_* variables pass through to the server; UV_THREADPOOL_SIZE (12 unless set).
  */
 import { DuckDBInstance } from '@duckdb/node-api';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { readParquetSource } from '../src/query/sql-rewriter.js';
 import { removeDir, TestServer } from '../test/harness.js';
 import { LoopbackClient } from './loader.js';
@@ -94,6 +98,25 @@ async function post(client: LoopbackClient | string, path: string, sql: string, 
   const t0 = performance.now();
   await send(client, path, sql, headers);
   return performance.now() - t0;
+}
+
+/**
+ * Milliseconds from sending `sql` to the last byte of its answer, through `curl` (`-o
+ * /dev/null`); undefined when curl is not installed. @throws Error on a status other than 200.
+ */
+async function curlMs(url: string, sql: string, headers: Record<string, string>): Promise<number | undefined> {
+  const args = ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '-d', JSON.stringify({ sql })];
+  for (const [name, value] of Object.entries({ ...HEADERS, ...headers })) args.push('-H', `${name}: ${value}`);
+  let stdout: string;
+  try {
+    ({ stdout } = await promisify(execFile)('curl', [...args, url]));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const [status, seconds] = stdout.split(' ');
+  if (status !== '200') throw new Error(`curl ${url}: ${status}`);
+  return Number(seconds) * 1000;
 }
 
 async function main(): Promise<void> {
@@ -187,6 +210,15 @@ async function main(): Promise<void> {
       const rate = BIG_ROWS / median(t) / 1000;
       const goal = target === undefined ? '' : ` (target ≥ ${target} M rows/s${rate < target ? ': missed' : ''})`;
       console.log(`  ${label} ${median(t).toFixed(0)} ms = ${rate.toFixed(2)} M rows/s${goal}`);
+    }
+    for (const [label, path, headers] of forms) {
+      const t: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const ms = await curlMs(server.url + path, BIG_SQL, headers);
+        if (ms === undefined) break;
+        if (i > 0) t.push(ms);
+      }
+      if (t.length > 0) console.log(`  ${label} through curl (body discarded): ${median(t).toFixed(0)} ms = ${(BIG_ROWS / median(t) / 1000).toFixed(2)} M rows/s`);
     }
     duck.closeSync();
     if (typeof client !== 'string') client.close();
