@@ -277,3 +277,25 @@ function readEnum(type: DuckDBEnumType, data: (bytes: number) => Uint8Array, n: 
 export function isValid(valid: Validity, i: number): boolean {
   return valid === null || (valid[i >>> 3] & (1 << (i & 7))) !== 0;
 }
+
+/**
+ * Rows [start, end) of a chunk's `columns`, as columns of their own: typed arrays and
+ * string offsets as views of the same memory (offsets still index the whole `data`, as the
+ * encoders read them), validity as a new bitmap starting at bit 0.
+ */
+export function sliceColumns(columns: readonly Column[], start: number, end: number): Column[] {
+  return columns.map((col): Column => {
+    switch (col.kind) {
+      case 'other': return { kind: 'other', texts: col.texts.slice(start, end) };
+      case 'utf8': return { kind: 'utf8', offsets: col.offsets.subarray(start, end + 1), data: col.data, valid: sliceValidity(col.valid, start, end) };
+      default: return { ...col, values: col.values.subarray(start, end), valid: sliceValidity(col.valid, start, end) } as Column;
+    }
+  });
+}
+
+function sliceValidity(valid: Validity, start: number, end: number): Validity {
+  if (valid === null) return null;
+  const out = new Uint8Array(Math.ceil((end - start) / 8));
+  for (let i = start; i < end; i++) if (isValid(valid, i)) out[(i - start) >>> 3] |= 1 << ((i - start) & 7);
+  return out;
+}

@@ -12,7 +12,10 @@
  *   (`application/vnd.apache.arrow.stream`), one record batch per DuckDB chunk; a
  *   zero-row result still sends its schema. `SHOW DATABASES` / `SHOW TABLES` answer here
  *   too (Grafana's health check).
- * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`.
+ * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`;
+ *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, 0-based, HI excluded) pages
+ *   through the result as QuestDB's web console does, `count` then being the rows sent;
+ *   `nm=true` leaves out `columns`.
  *   `HEAD /exec` answers GET's status and headers, reading no more than 256 KiB of the result.
  *
  * Headers: `x-arc-database` (database of unqualified names); `x-strata-priority`
@@ -46,6 +49,7 @@ import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
 import { csvField, type TextFormat } from '../../query/json-result.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
+import { withinRange, type RowRange } from '../../query/row-range.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
 import { statusOf, type ErrorShapeConfig } from '../error-handler.js';
@@ -122,15 +126,21 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   });
 
   app.get('/exec', { config: { errorShape: 'exec' } satisfies ErrorShapeConfig }, async (request, reply) => {
-    const sql = (request.query as Record<string, unknown>).query;
+    const params = request.query as Record<string, unknown>;
+    const sql = params.query;
     if (Array.isArray(sql)) throw new QueryRejectedError(`query parameter "query" is given ${sql.length} times: give one statement, once`);
     if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
+    const range = execLimit(params.limit);
+    const withColumns = params.nm !== 'true';
     const limits = limitsOf(request, o.timeoutMs);
-    const hit = o.cache.get('exec', databaseOf(request), sql);
+    // The cached document is this request's: its rows and whether it lists the columns.
+    const key = `${sql}\u0000${range === undefined ? '' : `${range.skip},${range.take}`}\u0000${withColumns}`;
+    const hit = o.cache.get('exec', databaseOf(request), key);
     if (hit !== undefined) return sendBody(request, reply, 'application/json', replay(hit, `],"count":${hit.rows}}`));
     const recorder = o.cache.recorder();
-    const query = await open(o, request, reply, sql, 'exact', limits);
-    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, recorder, storer(o.cache, 'exec', request, sql, query)));
+    const opened = await open(o, request, reply, sql, 'exact', limits);
+    const query = range === undefined ? opened : withinRange(opened, range);
+    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, withColumns, recorder, storer(o.cache, 'exec', request, key, query)));
   });
 }
 
@@ -447,8 +457,25 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
   }
 }
 
-function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
+function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, recorder: ResultRecorder | undefined,
+  store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
   return jsonDocument(query, encoders, recorder, store,
-    `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"dataset":[`, (rows) => `],"count":${rows}}`);
+    `{"query":${JSON.stringify(sql)},${withColumns ? `"columns":${JSON.stringify(columns)},` : ''}"dataset":[`, (rows) => `],"count":${rows}}`);
+}
+
+/**
+ * QuestDB's `limit` parameter of `/exec`: `N` (the first N rows) or `LO,HI` (rows LO to HI,
+ * 0-based, HI excluded, so that `0,N` is the same as `N`); undefined when absent.
+ * @throws QueryRejectedError for any other value (negative, reversed, not integers, repeated).
+ */
+function execLimit(value: unknown): RowRange | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new QueryRejectedError(`query parameter "limit" is given ${value.length} times: give it once`);
+  const m = /^ *(\d{1,15}) *(?:, *(\d{1,15}) *)?$/.exec(String(value));
+  const [lo, hi] = m === null ? [NaN, NaN] : m[2] === undefined ? [0, Number(m[1])] : [Number(m[1]), Number(m[2])];
+  if (!(lo <= hi)) {
+    throw new QueryRejectedError(`query parameter "limit" must be N (the first N rows) or LO,HI (rows LO to HI, 0-based, HI excluded, LO ≤ HI), got ${JSON.stringify(value)}`);
+  }
+  return { skip: lo, take: hi - lo };
 }

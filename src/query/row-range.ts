@@ -1,0 +1,38 @@
+/**
+ * A window of a query's rows, as QuestDB's `/exec?limit=` pages through a result: rows
+ * `skip` to `skip + take` (0-based, the end excluded), read chunk by chunk. Reading stops
+ * once the window is full; the caller's `close` then stops DuckDB, which has not produced
+ * the rest (a streaming result computes chunks as they are fetched).
+ */
+import { sliceColumns } from './chunk-columns.js';
+import type { OpenQuery, ResultChunk } from './query-service.js';
+
+/** Rows `skip` (0-based) to `skip + take`, the end excluded. */
+export interface RowRange {
+  readonly skip: number;
+  readonly take: number;
+}
+
+/** `query` read through `range`: the same columns and profile, only the rows in the window. Errors as `query.next`. */
+export function withinRange(query: OpenQuery, { skip, take }: RowRange): OpenQuery {
+  // Rows of the result passed so far (sent or skipped).
+  let seen = 0;
+  let sent = 0;
+  return {
+    names: query.names, types: query.types, profile: query.profile, refs: query.refs, deterministic: query.deterministic,
+    close: () => query.close(),
+    async next(): Promise<ResultChunk | null> {
+      while (sent < take) {
+        const chunk = await query.next();
+        if (chunk === null) return null;
+        const from = Math.max(0, skip - seen);
+        const to = Math.min(chunk.rowCount, from + take - sent);
+        seen += chunk.rowCount;
+        if (to <= from) continue;
+        sent += to - from;
+        return from === 0 && to === chunk.rowCount ? chunk : { columns: sliceColumns(chunk.columns, from, to), rowCount: to - from };
+      }
+      return null;
+    },
+  };
+}
