@@ -201,7 +201,7 @@ test('HEAD /exec of a result longer than 256 KiB caches nothing: the next GET an
   assert.equal(await server.connectionsInUse(), 0);
 });
 
-test('/exec pages and the document without columns are cached apart from the whole result', async () => {
+test('/exec pages and the document without columns are cached apart from the whole result; a page counting every row is not cached', async () => {
   const lines = Array.from({ length: 10 }, (_, i) => `pg v=${i}i ${T0 + i}`).join('\n');
   assert.equal((await server.writeLines(lines, 'db=qcpage&precision=s')).status, 204);
   await server.flush();
@@ -212,6 +212,8 @@ test('/exec pages and the document without columns are cached apart from the who
   for (let i = 0; i < 2; i++) {
     assert.deepEqual(await get('&limit=2,4'), { query: sql, columns: [{ name: 'v', type: 'BIGINT' }], dataset: [[2], [3]], count: 2 });
     assert.deepEqual(await get('&limit=3&nm=true'), { query: sql, dataset: [[0], [1], [2]], count: 3 });
+    // Its count is the whole result's, which the cached page (`count` 2) does not hold: never cached.
+    assert.deepEqual(await get('&limit=2,4&count=true'), { query: sql, columns: [{ name: 'v', type: 'BIGINT' }], dataset: [[2], [3]], count: 10 });
     const whole = await get('') as { dataset: unknown[]; count: number; columns: unknown[] };
     assert.equal(whole.count, 10, `whole, round ${i + 1}`);
     assert.equal(whole.columns.length, 1);

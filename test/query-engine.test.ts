@@ -552,7 +552,7 @@ describe('result formats', () => {
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, 'x' AS b")}`);
     assert.deepEqual(await res.json(), { query: "SELECT 1 AS a, 'x' AS b", columns: [{ name: 'a', type: 'INTEGER' }, { name: 'b', type: 'VARCHAR' }], dataset: [[1, 'x']], count: 1 });
   });
-  test('/exec?limit= pages through the result as QuestDB does: N, LO,HI across chunk edges, NULLs kept; nm=true leaves out the columns', async () => {
+  test('/exec?limit= pages through the result as QuestDB does: N, LO,HI across chunk edges, NULLs kept; count=true counts every row; nm=true leaves out the columns', async () => {
     const sql = "SELECT range AS n, CASE WHEN range % 3 = 0 THEN NULL ELSE 'v' || range END AS s FROM range(5000)";
     const exec = async (params: string): Promise<{ status: number; body: Record<string, unknown> }> => {
       const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}&${params}`);
@@ -569,6 +569,9 @@ describe('result formats', () => {
     }
     const bare = await exec('limit=1&nm=true');
     assert.deepEqual(bare.body, { query: sql, dataset: [[0, null]], count: 1 });
+    // QuestDB's console asks for a page and the whole result's row count.
+    const counted = await exec('limit=2,4&count=true&nm=true');
+    assert.deepEqual(counted.body, { query: sql, dataset: rows(2, 4), count: 5000 });
     for (const limit of ['-5', '5,2', 'abc', '1,2,3']) {
       const { status, body } = await exec(`limit=${encodeURIComponent(limit)}`);
       assert.equal(status, 400, limit);

@@ -1,8 +1,9 @@
 /**
  * A window of a query's rows, as QuestDB's `/exec?limit=` pages through a result: rows
  * `skip` to `skip + take` (0-based, the end excluded), read chunk by chunk. Reading stops
- * once the window is full; the caller's `close` then stops DuckDB, which has not produced
- * the rest (a streaming result computes chunks as they are fetched).
+ * once the window is full (unless the rows are to be counted); the caller's `close` then
+ * stops DuckDB, which has not produced the rest (a streaming result computes chunks as they
+ * are fetched).
  */
 import { sliceColumns } from './chunk-columns.js';
 import type { OpenQuery, ResultChunk } from './query-service.js';
@@ -13,13 +14,26 @@ export interface RowRange {
   readonly take: number;
 }
 
-/** `query` read through `range`: the same columns and profile, only the rows in the window. Errors as `query.next`. */
-export function withinRange(query: OpenQuery, { skip, take }: RowRange): OpenQuery {
-  // Rows of the result passed so far (sent or skipped).
+/** A query read through a `RowRange`. */
+export interface RangedQuery extends OpenQuery {
+  /** Rows of the whole result read so far: all of them once `next` has returned null, with `countAll`. */
+  readonly seen: number;
+}
+
+/**
+ * `query` read through `range`: the same columns and profile, only the rows in the window.
+ * With `countAll` (QuestDB's `count=true`), the rows after the window are read too, to
+ * count them, before `next` returns null. Errors as `query.next`.
+ */
+export function withinRange(query: OpenQuery, { skip, take }: RowRange, countAll: boolean): RangedQuery {
+  // Rows of the result passed so far (sent, skipped or counted).
   let seen = 0;
   let sent = 0;
   return {
     names: query.names, types: query.types, profile: query.profile, refs: query.refs, deterministic: query.deterministic,
+    get seen() {
+      return seen;
+    },
     close: () => query.close(),
     async next(): Promise<ResultChunk | null> {
       while (sent < take) {
@@ -32,6 +46,7 @@ export function withinRange(query: OpenQuery, { skip, take }: RowRange): OpenQue
         sent += to - from;
         return from === 0 && to === chunk.rowCount ? chunk : { columns: sliceColumns(chunk.columns, from, to), rowCount: to - from };
       }
+      if (countAll) for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) seen += chunk.rowCount;
       return null;
     },
   };

@@ -14,7 +14,8 @@
  *   too (Grafana's health check).
  * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`;
  *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, 0-based, HI excluded) pages
- *   through the result as QuestDB's web console does, `count` then being the rows sent;
+ *   through the result as QuestDB's web console does, `count` then being the rows sent, or
+ *   with `count=true` the whole result's rows (then read to its end, and not cached);
  *   `nm=true` leaves out `columns`.
  *   `HEAD /exec` answers GET's status and headers, reading no more than 256 KiB of the result.
  *
@@ -132,15 +133,19 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
     const range = execLimit(params.limit);
     const withColumns = params.nm !== 'true';
+    // A page's `count` is then the whole result's rows, which a cached page does not know.
+    const countAll = range !== undefined && params.count === 'true';
     const limits = limitsOf(request, o.timeoutMs);
     // The cached document is this request's: its rows and whether it lists the columns.
     const key = `${sql}\u0000${range === undefined ? '' : `${range.skip},${range.take}`}\u0000${withColumns}`;
-    const hit = o.cache.get('exec', databaseOf(request), key);
+    const hit = countAll ? undefined : o.cache.get('exec', databaseOf(request), key);
     if (hit !== undefined) return sendBody(request, reply, 'application/json', replay(hit, `],"count":${hit.rows}}`));
-    const recorder = o.cache.recorder();
+    const recorder = countAll ? undefined : o.cache.recorder();
     const opened = await open(o, request, reply, sql, 'exact', limits);
-    const query = range === undefined ? opened : withinRange(opened, range);
-    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, withColumns, recorder, storer(o.cache, 'exec', request, key, query)));
+    const ranged = range === undefined ? undefined : withinRange(opened, range, countAll);
+    const query = ranged ?? opened;
+    const count = (rows: number): number => (countAll && ranged !== undefined ? ranged.seen : rows);
+    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, withColumns, count, recorder, storer(o.cache, 'exec', request, key, query)));
   });
 }
 
@@ -457,11 +462,12 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
   }
 }
 
-function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, recorder: ResultRecorder | undefined,
-  store: Store): AsyncGenerator<string | Buffer> {
+/** QuestDB's `/exec` document; `count` gives its `count` from the rows sent. */
+function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, count: (rows: number) => number,
+  recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
   return jsonDocument(query, encoders, recorder, store,
-    `{"query":${JSON.stringify(sql)},${withColumns ? `"columns":${JSON.stringify(columns)},` : ''}"dataset":[`, (rows) => `],"count":${rows}}`);
+    `{"query":${JSON.stringify(sql)},${withColumns ? `"columns":${JSON.stringify(columns)},` : ''}"dataset":[`, (rows) => `],"count":${count(rows)}}`);
 }
 
 /**
