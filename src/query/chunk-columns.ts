@@ -51,8 +51,11 @@ export type Column =
   | { kind: 'date'; values: Int32Array; valid: Validity }
   /** UTF-8 bytes of row i are `data[offsets[i] .. offsets[i+1])`. */
   | { kind: 'utf8'; offsets: Int32Array; data: Uint8Array; valid: Validity }
-  /** Each row's value as JSON text (`jsonValue`), null for NULL. */
-  | { kind: 'other'; texts: (string | null)[] };
+  /**
+   * Each row's value as JSON text (`jsonValue`), null for NULL; for nested types (LIST,
+   * ARRAY, STRUCT, MAP, UNION) also `plain`, their text for CSV and Arrow (`[1, 2]`).
+   */
+  | { kind: 'other'; texts: (string | null)[]; plain?: (string | null)[] };
 
 /** A `Column`'s representation (`f64`, `utf8`, `timestamp`, `other`, …), as the encoders switch on it. */
 export type ColumnKind = Column['kind'];
@@ -160,7 +163,7 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
     }
   }
   budget.other(vector, index);
-  return { kind: 'other', texts: otherTexts(vector, n, type) };
+  return otherColumn(vector, n, type);
 }
 
 /**
@@ -172,21 +175,26 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
 const LARGE_VALUE_TYPES = new Set([DuckDBTypeId.LIST, DuckDBTypeId.MAP, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.UNION,
   DuckDBTypeId.VARIANT, DuckDBTypeId.BLOB, DuckDBTypeId.BIT, DuckDBTypeId.BIGNUM, DuckDBTypeId.GEOMETRY]);
 
+/** Nested types: JSON arrays and objects in JSON, their text form in CSV and Arrow. */
+const NESTED_TYPES = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION]);
+
 /**
- * The JSON text of each of the `n` rows of `vector` (of SQL type `type`), converted by
- * node-api one row at a time, so that one row's values are alive at once, not the
- * chunk's: they take ~35–110 bytes of heap per value (element, field) against ~5–15 for
- * their text (2,048 rows of 450-element lists peaked at 18 MB of heap, 53 MB read whole).
+ * The `n` rows of `vector` (of SQL type `type`) as an `other` column, converted by node-api
+ * one row at a time, so that one row's values are alive at once, not the chunk's: they take
+ * ~35–110 bytes of heap per value (element, field) against ~5–15 for their text (2,048 rows
+ * of 450-element lists peaked at 18 MB of heap, 53 MB read whole).
  */
-function otherTexts(vector: duckdb.Vector, n: number, type: DuckDBType): (string | null)[] {
+function otherColumn(vector: duckdb.Vector, n: number, type: DuckDBType): Column {
   const values = DuckDBVector.create(vector, n, type);
   const sliced = LARGE_VALUE_TYPES.has(type.typeId);
   const texts = new Array<string | null>(n);
+  const plain = NESTED_TYPES.has(type.typeId) ? new Array<string | null>(n) : undefined;
   for (let i = 0; i < n; i++) {
     const v = sliced ? values.slice(i, 1).getItem(0) : values.getItem(i);
-    texts[i] = v === null ? null : jsonValue(v);
+    texts[i] = v === null ? null : jsonValue(v, type);
+    if (plain !== undefined) plain[i] = v === null ? null : String(v);
   }
-  return texts;
+  return plain === undefined ? { kind: 'other', texts } : { kind: 'other', texts, plain };
 }
 
 const TWO_63 = 1n << 63n;
@@ -286,7 +294,8 @@ export function isValid(valid: Validity, i: number): boolean {
 export function sliceColumns(columns: readonly Column[], start: number, end: number): Column[] {
   return columns.map((col): Column => {
     switch (col.kind) {
-      case 'other': return { kind: 'other', texts: col.texts.slice(start, end) };
+      case 'other': return col.plain === undefined ? { kind: 'other', texts: col.texts.slice(start, end) }
+        : { kind: 'other', texts: col.texts.slice(start, end), plain: col.plain.slice(start, end) };
       case 'utf8': return { kind: 'utf8', offsets: col.offsets.subarray(start, end + 1), data: col.data, valid: sliceValidity(col.valid, start, end) };
       default: return { ...col, values: col.values.subarray(start, end), valid: sliceValidity(col.valid, start, end) } as Column;
     }

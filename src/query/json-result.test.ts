@@ -117,7 +117,7 @@ test('jsonRowsBytes: strings (non-ASCII, escapes, long, empty, NULL), integers, 
     (1, 1, -1, 1, NULL, NULL, NULL, NULL, NULL)) t(i8, u32, i64, u64, b, ts, d, dec, list)`);
   assert.deepEqual(rows.map((r) => r.slice(0, 2)), [[-128, 4294967295], [0, 0], [null, null], [1, 1], [1, 1], [1, 1]]);
   assert.deepEqual(rows.map((r) => r.slice(4)), [
-    [true, '2026-01-01T00:00:10.5Z', '2026-03-04', 1.5, '[1, 2]'],
+    [true, '2026-01-01T00:00:10.5Z', '2026-03-04', 1.5, [1, 2]],
     [false, '2026-01-01T00:00:10.5Z', '1969-12-31', null, null],
     [null, '1969-12-31T23:59:59.999999Z', null, null, null],
     [null, '0001-01-01T00:00:00Z', null, null, null],
@@ -167,6 +167,18 @@ test('repeated µs timestamps are copied right: across chunks, after the row buf
   assert.deepEqual(rows.map((r) => r[0]), expected);
   assert.deepEqual(csv.map((r) => r[0]), expected);
   assert.equal(rows[1][2], 'x'.repeat(1000000));
+});
+
+test('nested values are JSON arrays and objects in JSON (items printed as their own columns are), their text form in CSV', async () => {
+  const { text, csv } = await encoded(`SELECT [1.1::FLOAT, -0.0::FLOAT, 'NaN'::FLOAT, NULL] AS floats,
+    [0.1::DOUBLE + 0.2::DOUBLE, 'Infinity'::DOUBLE] AS doubles, [TIMESTAMP '2020-01-01 00:00:01.5', NULL] AS times, [18446744073709551615::UBIGINT] AS big,
+    [1.50::DECIMAL(4,2)] AS dec, {'a': 1, 'b': 'x "q"', 'c': [[1, 2], []]} AS s, MAP {'k': [DATE '2026-03-04'], 'j': NULL} AS m,
+    union_value(num := 2)::UNION(num INTEGER, str VARCHAR) AS u, [1, 2]::INTEGER[2] AS arr, NULL::INTEGER[] AS none, []::INTEGER[] AS empty`);
+  assert.equal(text, '[[1.1,0,null,null],[0.30000000000000004,null],["2020-01-01T00:00:01.5Z",null],[18446744073709551615],[1.50],' +
+    '{"a":1,"b":"x \\"q\\"","c":[[1,2],[]]},{"k":["2026-03-04"],"j":null},2,[1,2],null,[]]');
+  // CSV keeps each value's text form, as before.
+  assert.deepEqual(csv[0], ['[1.100000023841858, 0, NaN, NULL]', '[0.30000000000000004, Infinity]', '[2020-01-01 00:00:01.5, NULL]',
+    '[18446744073709551615]', '[1.50]', "{'a': 1, 'b': 'x \"q\"', 'c': [[1, 2], []]}", "{'k': [2026-03-04], 'j': NULL}", '2', '[1, 2]', '', '[]']);
 });
 
 test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, a blank line as ""', async () => {

@@ -12,11 +12,13 @@
  * `Infinity`, `-Infinity`),
  * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`; up to 9 digits
  * for TIMESTAMP_NS, as DuckDB prints it, so nanoseconds round-trip), dates as
- * `YYYY-MM-DD`, anything else as its DuckDB string form.
+ * `YYYY-MM-DD`, LIST/ARRAY/STRUCT/MAP as JSON arrays and objects (`jsonValue`; in CSV
+ * their text form), anything else as its DuckDB string form.
  */
 import {
-  DuckDBDateValue, DuckDBDecimalValue, DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue,
-  DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue,
+  DuckDBArrayValue, DuckDBDateValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampMillisecondsValue,
+  DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue,
+  type DuckDBArrayType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
   type DuckDBValue,
 } from '@duckdb/node-api';
 import type { Column, ColumnKind } from './chunk-columns.js';
@@ -271,10 +273,32 @@ export function microsFromUnit(v: bigint, unit: 's' | 'ms'): bigint {
   return unit === 's' ? v * 1_000_000n : v * 1000n;
 }
 
-/** One value as JSON text. */
-export function jsonValue(v: DuckDBValue): string {
+/**
+ * One value of SQL type `type` as JSON text. Nested values are JSON too, as Arc answers them
+ * (its Go encoder marshals the driver's slices and maps): LIST and ARRAY as arrays, STRUCT as
+ * an object of its fields, MAP as an object keyed by its keys' text, UNION as its member's
+ * value; their items as a column of the item's type prints (a FLOAT in its fewest digits, a
+ * time in RFC 3339, NaN as null).
+ */
+export function jsonValue(v: DuckDBValue, type: DuckDBType): string {
+  if (v instanceof DuckDBListValue || v instanceof DuckDBArrayValue) {
+    const item = (type as DuckDBListType | DuckDBArrayType).valueType;
+    return `[${v.items.map((x) => jsonValue(x, item)).join(',')}]`;
+  }
+  if (v instanceof DuckDBStructValue) {
+    const { entryNames, entryTypes } = type as DuckDBStructType;
+    return `{${entryNames.map((name, i) => `${JSON.stringify(name)}:${jsonValue(v.entries[name], entryTypes[i])}`).join(',')}}`;
+  }
+  if (v instanceof DuckDBMapValue) {
+    const { valueType } = type as DuckDBMapType;
+    return `{${v.entries.map(({ key, value }) => `${JSON.stringify(String(key))}:${jsonValue(value, valueType)}`).join(',')}}`;
+  }
+  if (v instanceof DuckDBUnionValue) {
+    const { memberTypes, tagMemberIndexes } = type as DuckDBUnionType;
+    return jsonValue(v.value, memberTypes[tagMemberIndexes[v.tag]]);
+  }
   switch (typeof v) {
-    case 'number': return Number.isFinite(v) ? String(v) : 'null';
+    case 'number': return !Number.isFinite(v) ? 'null' : type.typeId === DuckDBTypeId.FLOAT ? float32Text(v) : numberText(v);
     case 'bigint': return v.toString();
     case 'boolean': return v ? 'true' : 'false';
     case 'string': return JSON.stringify(v);
@@ -299,6 +323,7 @@ export function cellText(col: Column, i: number, mode: 'json' | 'csv'): string {
     const text = col.texts[i];
     if (mode === 'json') return text ?? 'null';
     if (text === null) return '';
+    if (col.plain !== undefined) return col.plain[i]!;
     return text.startsWith('"') ? (JSON.parse(text) as string) : text;
   }
   if (col.valid !== null && (col.valid[i >>> 3] & (1 << (i & 7))) === 0) return mode === 'json' ? 'null' : '';
