@@ -265,34 +265,40 @@ describe('measurements with no files', BOUND, () => {
     assert.deepEqual(join.body.data, [['a'], ['b'], ['c']]);
   });
 
-  test('naming a column the missing measurement would have had gives an empty result (as Arc), not an error', async () => {
-    const r = await sql('SELECT c.host, n.v FROM cpu c LEFT JOIN nothing_here n ON c.host = n.host');
+  test('naming a column the missing measurement would have had: NULL beside data, an empty result (as Arc) when nothing else is read', async () => {
+    const r = await sql('SELECT c.host, n.v FROM cpu c LEFT JOIN nothing_here n ON c.host = n.host ORDER BY c.host');
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(r.body.columns, []);
-    assert.deepEqual(r.body.data, []);
+    assert.deepEqual(r.body.columns, ['host', 'v']);
+    assert.deepEqual(r.body.data, [['a', null], ['b', null], ['c', null]], 'the rows that exist, not an empty answer');
+    const alone = await sql('SELECT n.v FROM nothing_here n');
+    assert.deepEqual({ columns: alone.body.columns, data: alone.body.data }, { columns: [], data: [] });
   });
 
-  test('any column the query could ask of a missing measurement gives an empty result', async () => {
-    for (const text of [
-      'SELECT host FROM nothing_here',
-      'SELECT host FROM cpu UNION ALL SELECT host FROM nothing_here',
+  test('any column the query could ask of a missing measurement binds, as NULL: the rows of the measurements with data are answered', async () => {
+    for (const [text, rows] of [
+      ['SELECT host FROM nothing_here', undefined],
+      ['SELECT host, x FROM nothing_here, nothing_either', undefined],
+      ['SELECT host FROM cpu UNION ALL SELECT host FROM nothing_here ORDER BY 1', [['a'], ['b'], ['c']]],
       // Qualified, also by a name that cpu has too.
-      'SELECT nothing_here.x FROM cpu, nothing_here',
-      'SELECT n.host FROM cpu, nothing_here n',
+      ['SELECT nothing_here.x FROM cpu, nothing_here', []],
+      ['SELECT n.host FROM cpu, nothing_here n', []],
       // Unqualified, beside columns of the measurement that has data.
-      'SELECT host, v, x FROM cpu, nothing_here',
-      'SELECT host, n.v FROM (SELECT host, time FROM cpu) c LEFT JOIN nothing_here n ON c.time = n.time',
-      'SELECT * FROM cpu JOIN nothing_here USING (host)',
-      'SELECT * EXCLUDE (x) FROM cpu, nothing_here',
-      'SELECT n.* EXCLUDE (host) FROM cpu, nothing_here n',
-      'SELECT t.b FROM cpu, nothing_here AS t(a, b)',
+      ['SELECT host, v, x FROM cpu, nothing_here', []],
+      ['SELECT host, n.v FROM (SELECT host, time FROM cpu) c LEFT JOIN nothing_here n ON c.time = n.time ORDER BY host', [['a', null], ['b', null], ['c', null]]],
+      ['SELECT count(*) FROM cpu JOIN nothing_here USING (host)', [[0]]],
+      ['SELECT count(*) FROM cpu LEFT JOIN nothing_here USING (host)', [[3]]],
+      ['SELECT * EXCLUDE (x) FROM cpu, nothing_here', []],
+      ['SELECT n.* EXCLUDE (host) FROM cpu, nothing_here n', []],
+      ['SELECT t.b FROM cpu, nothing_here AS t(a, b)', []],
       // Correlated: `w` is neither cpu's nor (yet) nothing_here's.
-      'SELECT host FROM cpu WHERE v > (SELECT max(w) FROM nothing_here)',
-      'SELECT host, x FROM cpu, nothing_here, nothing_either',
-    ]) {
+      ['SELECT host FROM cpu WHERE v > (SELECT max(w) FROM nothing_here)', []],
+      ['SELECT host, coalesce((SELECT max(w) FROM nothing_here), 0) AS m FROM cpu ORDER BY host', [['a', 0], ['b', 0], ['c', 0]]],
+      ['SELECT host, x FROM cpu, nothing_here, nothing_either', []],
+    ] as const) {
       const r = await sql(text);
       assert.equal(r.status, 200, `${text}: ${r.text}`);
-      assert.deepEqual({ columns: r.body.columns, data: r.body.data }, { columns: [], data: [] }, text);
+      if (rows === undefined) assert.deepEqual({ columns: r.body.columns, data: r.body.data }, { columns: [], data: [] }, text);
+      else assert.deepEqual(r.body.data, rows, text);
     }
   });
 

@@ -2,7 +2,9 @@
  * Reads of measurements without data (no files, no buffered records: a dashboard panel
  * before the first write). Such a read is an empty table with only `time`, since its
  * other columns are unknown; when the query names a column it would have had, DuckDB
- * fails to bind it, and the answer is an empty result, as Arc gives, not that error.
+ * fails to bind it. Not that error is the answer but the query with those columns NULL
+ * (the bind below), so that the measurements with data it also reads still answer their
+ * rows; a query reading only measurements without data answers an empty result, as Arc gives.
  *
  * Which binder error comes from those unknown columns cannot be read from DuckDB: its
  * errors carry a structured name only for an unqualified column not found, and DuckDB

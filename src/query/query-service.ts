@@ -240,9 +240,10 @@ export class QueryService {
 
   /**
    * Plans the query and starts it on `conn`. A measurement read with no data yet is an
-   * empty table with only `time`; when the query names columns it would have had, the
-   * answer is an empty result (`result` undefined) with no columns, as Arc does, not a
-   * binder error. When a file DuckDB was given has disappeared (deleted from outside
+   * empty table with only `time`; when the query names columns it would have had, not a
+   * binder error but the query with them NULL runs, or, when it reads nothing else, the
+   * answer is an empty result (`result` undefined) with no columns, as Arc does (`no-data.ts`).
+   * When a file DuckDB was given has disappeared (deleted from outside
    * Strata while its listing was cached, or a cached copy of an S3 object wiped), the
    * listings are dropped and the query planned once more, with cached copies checked.
    */
@@ -269,8 +270,12 @@ export class QueryService {
         return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows, plan.foldsClock !== true), plan.userText) };
       } catch (err) {
         if (plan.query !== undefined && plan.query.noData.size > 0 && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) {
-          await guard(req.signal, conn, () => bindAsked(conn, plan.query!), plan.userText);
-          return { plan, result: undefined };
+          const query = plan.query;
+          const bound = await guard(req.signal, conn, () => bindAsked(conn, query), plan.userText);
+          // Only reads without data: Arc's empty answer. Beside data, those columns are NULL,
+          // so that an outer join or a UNION still answers the rows that exist.
+          if (query.analyzed.occurrences.every((o) => query.noData.has(o))) return { plan, result: undefined };
+          return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, bound, plan.heldRows, plan.foldsClock !== true), plan.userText) };
         }
         if (showSql !== undefined) throw err;
         if (err instanceof QueryRejectedError && /^(Failed to extract statements: )?Parser Error/.test(err.message)) {
@@ -577,17 +582,21 @@ const REINTERRUPT_MS = 20;
  * (`no-data.ts`): every name it uses, then, should that be ambiguous, only those it asks
  * by name. Either binding means the error of the first bind came from those unknown
  * columns.
+ * @returns the SQL that bound: the query with those columns NULL.
  * @throws DuckDB's error of the first of these binds when neither binds: the query's own.
  */
-async function bindAsked(conn: DuckDBConnection, { analyzed, sources, noData }: RewrittenQuery): Promise<void> {
+async function bindAsked(conn: DuckDBConnection, { analyzed, sources, noData }: RewrittenQuery): Promise<string> {
   const columnsOf = (o: MeasurementOccurrence): Promise<string[]> => columnNames(conn, `SELECT * FROM ${sources.get(o)!}`);
-  const bind = (asked: ReadonlyMap<MeasurementOccurrence, readonly string[]>): Promise<string[]> =>
-    columnNames(conn, analyzed.render((o) => (asked.has(o) ? `(${noDataSource(asked.get(o))})` : sources.get(o)!)));
+  const bind = async (asked: ReadonlyMap<MeasurementOccurrence, readonly string[]>): Promise<string> => {
+    const sql = analyzed.render((o) => (asked.has(o) ? `(${noDataSource(asked.get(o))})` : sources.get(o)!));
+    await columnNames(conn, sql);
+    return sql;
+  };
   try {
-    await bind(await askedColumns(analyzed.statement, analyzed.occurrences, noData, columnsOf));
+    return await bind(await askedColumns(analyzed.statement, analyzed.occurrences, noData, columnsOf));
   } catch (err) {
     try {
-      await bind(await askedColumns(analyzed.statement, analyzed.occurrences, noData));
+      return await bind(await askedColumns(analyzed.statement, analyzed.occurrences, noData));
     } catch {
       throw err;
     }
