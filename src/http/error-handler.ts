@@ -12,7 +12,7 @@
  * long before they retry a write.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, StrataError } from '../errors.js';
+import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StrataError } from '../errors.js';
 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
 export const RETRY_AFTER_DEFAULT_S = 5;
@@ -46,9 +46,9 @@ export function statusOf(err: unknown): number {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const status = statusOf(err);
-    if (err instanceof BackpressureError || err instanceof QueryQueueFullError) {
-      // Load shed on purpose: expected under overload, counted in /metrics, and one line
-      // per refused request, so a warning without a stack rather than a failure.
+    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError) {
+      // Load shed on purpose, or a query past the deadline it was given: expected, counted
+      // in /metrics, one line per request, so a warning without a stack rather than a failure.
       request.log.warn({ status, code: err.code }, err.message);
     } else if (status >= 500) request.log.error({ err }, 'request failed');
     if (status === 429 || status === 503) {
