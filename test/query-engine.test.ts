@@ -628,7 +628,7 @@ describe('pool', () => {
     const timeoutsBefore = await timeouts();
     const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];
     for (const [path, headers] of forms) {
-      const res = await post(path, { sql }, { 'x-strata-timeout-ms': '500', ...headers });
+      const res = await post(path, { sql }, { 'x-strata-timeout-ms': '499', ...headers });
       assert.equal(res.status, 200, 'the status line went out with the first rows');
       let bytes = 0;
       const read = (async () => {
@@ -638,6 +638,13 @@ describe('pool', () => {
       assert.ok(bytes > 0);
     }
     assert.equal(await timeouts(), timeoutsBefore + 3, 'each counted as a timeout');
+    // Each logged once (the deadline, and the body it ends), as a warning without a stack.
+    const logged = (): Record<string, unknown>[] => server.output.split('\n').filter((l) => l.includes('Query timed out (after 499 ms) while streaming'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (let i = 0; i < 40 && logged().length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(logged().length, 3, server.output.slice(-3000));
+    assert.ok(logged().every((l) => l.level === 40 && !JSON.stringify(l).includes('"stack"')));
   });
   test('a result of up to 256 KiB is one body with a Content-Length, a larger one is chunked, and a failure within the first 256 KiB gets its status', async () => {
     const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];

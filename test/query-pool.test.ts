@@ -108,6 +108,14 @@ describe('priorities (pool of 1)', () => {
     }, 'the stalled body ends in an error, not as a complete answer');
     assert.equal((await metrics(server)).connections_in_use, 0);
     controller.abort();
+    // Logged once, as the 504 before a status line is: a warning without a stack.
+    const lines = (): Record<string, unknown>[] => server.output.split('\n').filter((l) => l.includes('Query timed out (after 1000 ms) while streaming its result'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (let i = 0; i < 40 && lines().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const logged = lines();
+    assert.equal(logged.length, 1, server.output.slice(-2000));
+    assert.equal(logged[0].level, 40);
+    assert.ok(!JSON.stringify(logged[0]).includes('"stack"'));
   });
 
   test('SIGTERM with a query in flight: it is answered in full, then the server exits 0 without waiting for idle connections', async () => {

@@ -249,7 +249,7 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     // where the abort never reaches it, so the query (and its connection) and the
     // response (which a shutdown waits for) would be held for as long as the client
     // likes. Cut it off here, as a timeout while streaming does.
-    failures.set(request, err);
+    logLate(request, err);
     close();
     reply.raw.destroy();
   }, timeoutMs);
@@ -307,11 +307,18 @@ function outcomeOf(err: unknown, sent: boolean): QueryOutcome {
   return statusOf(err) < 500 ? 'rejected' : 'error';
 }
 
-/** Logs an error that happened after the status line was sent: a warning when the query is at fault (a 4xx had it come earlier). */
+/**
+ * Logs an error that happened after the status line was sent, once: a warning when the query
+ * is at fault (a 4xx had it come earlier) or past its deadline, an error otherwise.
+ */
 function logLate(request: FastifyRequest, err: unknown): void {
+  // A deadline cutting off a stalled client is logged where it fires; the body that then ends with it is not logged again.
+  if (failures.get(request) === err) return;
   failures.set(request, err);
   if (err instanceof QueryCancelledError) return;
-  if (statusOf(err) < 500) request.log.warn({ err }, 'query refused while streaming its result');
+  // As before the status line (the error handler): a deadline is an expected outcome, not a failure.
+  if (err instanceof QueryTimeoutError) request.log.warn({ status: 504, code: err.code }, `${err.message} while streaming its result`);
+  else if (statusOf(err) < 500) request.log.warn({ err }, 'query refused while streaming its result');
   else request.log.error({ err }, 'query failed while streaming its result');
 }
 
