@@ -266,8 +266,10 @@ export class QueryService {
       plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
+      const run = (sql: string): Promise<DuckDBResult> =>
+        guard(req.signal, conn, () => this.statements.stream(conn, sql, plan.heldRows, plan.foldsClock !== true), plan.userText);
       try {
-        return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, plan.sql!, plan.heldRows, plan.foldsClock !== true), plan.userText) };
+        return { plan, result: await run(plan.sql) };
       } catch (err) {
         if (plan.query !== undefined && plan.query.noData.size > 0 && err instanceof QueryRejectedError && err.message.startsWith('Binder Error')) {
           const query = plan.query;
@@ -275,7 +277,7 @@ export class QueryService {
           // Only reads without data: Arc's empty answer. Beside data, those columns are NULL,
           // so that an outer join or a UNION still answers the rows that exist.
           if (query.analyzed.occurrences.every((o) => query.noData.has(o))) return { plan, result: undefined };
-          return { plan, result: await guard(req.signal, conn, () => this.statements.stream(conn, bound, plan.heldRows, plan.foldsClock !== true), plan.userText) };
+          return { plan, result: await run(bound) };
         }
         if (showSql !== undefined) throw err;
         if (err instanceof QueryRejectedError && /^(Failed to extract statements: )?Parser Error/.test(err.message)) {
