@@ -220,4 +220,9 @@ test('/exec pages and the document without columns are cached apart from the who
   }
   const after = (await metrics()).cache;
   assert.equal(after.hits - before.hits, 3, 'the second round came from the cache');
+  // The cached page, with QuestDB's timings made for this request.
+  const timed = await get('&limit=2,4&timings=true') as Record<string, unknown>;
+  assert.equal((await metrics()).cache.hits - after.hits, 1);
+  assert.deepEqual({ ...timed, timings: Object.keys(timed.timings as object) },
+    { query: sql, columns: [{ name: 'v', type: 'BIGINT' }], dataset: [[2], [3]], count: 2, timings: ['authentication', 'compiler', 'execute', 'count'] });
 });

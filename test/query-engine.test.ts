@@ -579,6 +579,21 @@ describe('result formats', () => {
     }
     assert.equal(await server.connectionsInUse(), 0, 'a window read to its end gives its connection back');
   });
+  test('/exec?timings=true adds QuestDB\'s timings in ns after count; counting the rows after a page is timed apart', async () => {
+    const sql = 'SELECT range AS n FROM range(3000000)';
+    const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}&limit=2&count=true&timings=true`);
+    assert.equal(res.status, 200);
+    const body = await res.json() as { dataset: unknown; count: number; timings: Record<string, number> };
+    assert.deepEqual(Object.keys(body), ['query', 'columns', 'dataset', 'count', 'timings']);
+    assert.deepEqual(body.dataset, [[0], [1]]);
+    assert.equal(body.count, 3000000);
+    assert.deepEqual(Object.keys(body.timings), ['authentication', 'compiler', 'execute', 'count']);
+    for (const [key, ns] of Object.entries(body.timings)) assert.ok(Number.isSafeInteger(ns) && ns >= 0, `${key}: ${ns}`);
+    assert.equal(body.timings.authentication, 0);
+    // Reading 3 M rows to count them takes milliseconds; the first page, far less.
+    assert.ok(body.timings.count > 1e5, JSON.stringify(body.timings));
+    assert.ok(body.timings.execute > 0, JSON.stringify(body.timings));
+  });
 });
 
 describe('pool', () => {

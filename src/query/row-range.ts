@@ -18,6 +18,8 @@ export interface RowRange {
 export interface RangedQuery extends OpenQuery {
   /** Rows of the whole result read so far: all of them once `next` has returned null, with `countAll`. */
   readonly seen: number;
+  /** Time spent reading the rows after the window to count them (ms; 0 without `countAll`). */
+  readonly countMs: number;
 }
 
 /**
@@ -29,10 +31,14 @@ export function withinRange(query: OpenQuery, { skip, take }: RowRange, countAll
   // Rows of the result passed so far (sent, skipped or counted).
   let seen = 0;
   let sent = 0;
+  let countMs = 0;
   return {
     names: query.names, types: query.types, profile: query.profile, refs: query.refs, deterministic: query.deterministic,
     get seen() {
       return seen;
+    },
+    get countMs() {
+      return countMs;
     },
     close: () => query.close(),
     async next(): Promise<ResultChunk | null> {
@@ -46,7 +52,11 @@ export function withinRange(query: OpenQuery, { skip, take }: RowRange, countAll
         sent += to - from;
         return from === 0 && to === chunk.rowCount ? chunk : { columns: sliceColumns(chunk.columns, from, to), rowCount: to - from };
       }
-      if (countAll) for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) seen += chunk.rowCount;
+      if (countAll) {
+        const started = performance.now();
+        for (let chunk = await query.next(); chunk !== null; chunk = await query.next()) seen += chunk.rowCount;
+        countMs += performance.now() - started;
+      }
       return null;
     },
   };

@@ -16,7 +16,10 @@
  *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, 0-based, HI excluded) pages
  *   through the result as QuestDB's web console does, `count` then being the rows sent, or
  *   with `count=true` the whole result's rows (then read to its end, and not cached);
- *   `nm=true` leaves out `columns`.
+ *   `nm=true` leaves out `columns`; `timings=true` adds QuestDB's `timings` after `count`:
+ *   {"authentication","compiler","execute","count"} in ns (no authentication here, so 0;
+ *   compiler: planning; execute: the rest until the last row was read, or the cached answer
+ *   found; count: reading the rows after the page for `count=true`).
  *   `HEAD /exec` answers GET's status and headers, reading no more than 256 KiB of the result.
  *
  * Headers: `x-arc-database` (database of unqualified names); `x-strata-priority`
@@ -100,7 +103,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
         profileHeader(request, reply, HIT_PROFILE);
         return sendBody(request, reply, 'text/csv; charset=utf-8', replay(hit));
       }
-      return sendBody(request, reply, 'application/json', replay(hit, trailer(hit.rows, HIT_PROFILE)));
+      return sendBody(request, reply, 'application/json', replay(hit, () => trailer(hit.rows, HIT_PROFILE)));
     }
     const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'exact', limits);
@@ -127,6 +130,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   });
 
   app.get('/exec', { config: { errorShape: 'exec' } satisfies ErrorShapeConfig }, async (request, reply) => {
+    const started = performance.now();
     const params = request.query as Record<string, unknown>;
     const sql = params.query;
     if (Array.isArray(sql)) throw new QueryRejectedError(`query parameter "query" is given ${sql.length} times: give one statement, once`);
@@ -135,17 +139,19 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const withColumns = params.nm !== 'true';
     // A page's `count` is then the whole result's rows, which a cached page does not know.
     const countAll = range !== undefined && params.count === 'true';
+    const timings = params.timings === 'true';
     const limits = limitsOf(request, o.timeoutMs);
     // The cached document is this request's: its rows and whether it lists the columns.
     const key = `${sql}\u0000${range === undefined ? '' : `${range.skip},${range.take}`}\u0000${withColumns}`;
     const hit = countAll ? undefined : o.cache.get('exec', databaseOf(request), key);
-    if (hit !== undefined) return sendBody(request, reply, 'application/json', replay(hit, `],"count":${hit.rows}}`));
+    if (hit !== undefined) return sendBody(request, reply, 'application/json', replay(hit, () => execTrailer(hit.rows, timings ? { started, compilerMs: 0, countMs: 0 } : undefined)));
     const recorder = countAll ? undefined : o.cache.recorder();
     const opened = await open(o, request, reply, sql, 'exact', limits);
     const ranged = range === undefined ? undefined : withinRange(opened, range, countAll);
     const query = ranged ?? opened;
-    const count = (rows: number): number => (countAll && ranged !== undefined ? ranged.seen : rows);
-    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, withColumns, count, recorder, storer(o.cache, 'exec', request, key, query)));
+    const trailer = (rows: number): string => execTrailer(countAll && ranged !== undefined ? ranged.seen : rows,
+      timings ? { started, compilerMs: query.profile.planning_ms, countMs: ranged?.countMs ?? 0 } : undefined);
+    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
   });
 }
 
@@ -163,10 +169,10 @@ function storer(cache: ResultCache, format: CachedFormat, request: FastifyReques
   return (result) => cache.set(format, databaseOf(request), sql, result, query.profile.buffered_rows, query.deterministic);
 }
 
-/** A cached body, then its per-request trailer (JSON's), if any. */
-async function* replay(hit: CachedResult, trailer?: string): AsyncGenerator<string | Buffer> {
+/** A cached body, then its per-request trailer (JSON's, made once the body is out), if any. */
+async function* replay(hit: CachedResult, trailer?: () => string): AsyncGenerator<string | Buffer> {
   yield* hit.chunks;
-  if (trailer !== undefined) yield trailer;
+  if (trailer !== undefined) yield trailer();
 }
 
 function parseBody(raw: unknown): { sql: string; format: string | undefined } {
@@ -469,12 +475,31 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
   }
 }
 
-/** QuestDB's `/exec` document; `count` gives its `count` from the rows sent. */
-function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, count: (rows: number) => number,
+/** QuestDB's `/exec` document; `trailer` closes it, given the rows sent. */
+function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, trailer: (rows: number) => string,
   recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
   return jsonDocument(query, encoders, recorder, store,
-    `{"query":${JSON.stringify(sql)},${withColumns ? `"columns":${JSON.stringify(columns)},` : ''}"dataset":[`, (rows) => `],"count":${count(rows)}}`);
+    `{"query":${JSON.stringify(sql)},${withColumns ? `"columns":${JSON.stringify(columns)},` : ''}"dataset":[`, trailer);
+}
+
+/** What `/exec?timings=true` reports from: the request's start (`performance.now()`), and planning and counting times (ms). */
+interface ExecClock {
+  started: number;
+  compilerMs: number;
+  countMs: number;
+}
+
+/**
+ * The end of an `/exec` document: `count`, then with `clock` QuestDB's `timings` in ns, in its
+ * order (questdb/questdb `JsonQueryProcessorState.querySuffixWithError`).
+ */
+function execTrailer(count: number, clock: ExecClock | undefined): string {
+  if (clock === undefined) return `],"count":${count}}`;
+  const ns = (ms: number): number => Math.round(ms * 1e6);
+  const { started, compilerMs, countMs } = clock;
+  const execute = Math.max(0, performance.now() - started - compilerMs - countMs);
+  return `],"count":${count},"timings":{"authentication":0,"compiler":${ns(compilerMs)},"execute":${ns(execute)},"count":${ns(countMs)}}}`;
 }
 
 /**
