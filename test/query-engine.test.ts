@@ -299,6 +299,18 @@ describe('time-range pruning', () => {
       WHERE c.time >= '2026-01-01T05:00:00Z'`);
     assert.deepEqual([left.rows, left.scanned], [[[6]], 1 + 2]);
   });
+  test('the right side of a SEMI or ANTI join is hidden from the WHERE, whose alias then names another relation: no pruning of it', async () => {
+    // `m.time` is the cross-joined `cpu AS m`; bounded by it, the hidden side would keep hour 5 alone.
+    const anti = await profile(`SELECT count(*) FROM cpu AS c ANTI JOIN cpu AS m ON c.time = m.time, cpu AS m
+      WHERE m.time >= '2026-01-01T05:00:00Z'`);
+    assert.deepEqual([anti.rows, anti.scanned], [[[0]], 6 + 6 + 1]);
+    const semi = await profile(`SELECT count(*) FROM cpu AS c SEMI JOIN cpu AS m ON c.time = m.time, cpu AS m
+      WHERE m.time >= '2026-01-01T05:00:00Z'`);
+    assert.deepEqual([semi.rows, semi.scanned], [[[72 * 12]], 6 + 6 + 1]);
+    // A bound on the left side, which the WHERE sees, still prunes it.
+    const left = await profile(`SELECT count(*) FROM cpu AS c SEMI JOIN cpu AS m ON c.time = m.time WHERE c.time >= '2026-01-01T05:00:00Z'`);
+    assert.deepEqual([left.rows, left.scanned], [[[12]], 1 + 6]);
+  });
   test('current_timestamp and current_date without parentheses name a column of that name when there is one: no pruning from them then', async () => {
     // Read as the clock (later than every row here), each bound would prune every file.
     const clock = await profile('SELECT count(*) FROM cpu WHERE time >= current_timestamp');

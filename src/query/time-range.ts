@@ -10,7 +10,8 @@
  *   INNER joins on the way down (an outer join's ON only decides matching; its
  *   preserved side keeps every row). OR, NOT, CASE and functions of `time` are not
  *   understood and never prune. Nothing prunes a reference below a sample (`TABLESAMPLE`,
- *   `USING SAMPLE`), a POSITIONAL join, the right side of an ASOF join or a column alias list.
+ *   `USING SAMPLE`), a POSITIONAL join, the right side of an ASOF, SEMI or ANTI join or a
+ *   column alias list.
  * - Comparisons `>=, >, <, <=, =` and `BETWEEN` with `time` on one side and a
  *   constant expression on the other. `time` must name this reference: `alias.time`
  *   with the reference's alias (or measurement name), or a bare `time` when the FROM
@@ -77,6 +78,9 @@ const CAST_TYPES: Readonly<Record<string, string>> = {
   TIMESTAMP: 'TIMESTAMP', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMPTZ', DATE: 'DATE', INTERVAL: 'INTERVAL',
   VARCHAR: 'VARCHAR', BIGINT: 'BIGINT', INTEGER: 'INTEGER', DOUBLE: 'DOUBLE',
 };
+/** Joins whose right side's columns the WHERE above them sees (DuckDB's `join_type`). */
+const SHOWN_JOIN_TYPES = new Set(['INNER', 'LEFT', 'RIGHT', 'FULL']);
+
 const INTEGER_TYPES = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'HUGEINT']);
 
 /** The bounds on `time` that restrict `occurrence` in the query rooted at `root`; empty when none are understood. */
@@ -104,11 +108,13 @@ export function timeBounds(root: JsonObject, occurrence: MeasurementOccurrence):
     // A sample is drawn before WHERE, and a positional join pairs rows by their place:
     // fewer rows read changes what either keeps. An ASOF join matches each left row with
     // the nearest right row: with right rows pruned away, another (which the WHERE may
-    // keep) becomes the nearest. A column alias list (`cpu AS t(a, time)`) renames
+    // keep) becomes the nearest. The right side of a SEMI or ANTI join is hidden from the
+    // WHERE: there its alias names another relation (of an outer query, or one joined
+    // beside it under the same name). A column alias list (`cpu AS t(a, time)`) renames
     // columns by position, so `time` need not be the time column.
     const sources = nodes.slice(k + 1) as JsonObject[];
     if (owner.sample !== null || sources.some((n, i) => n.sample !== null || n.ref_type === 'POSITIONAL'
-      || (n.ref_type === 'ASOF' && occurrence.path[k + 1 + i] === 'right')
+      || (occurrence.path[k + 1 + i] === 'right' && (n.ref_type === 'ASOF' || !SHOWN_JOIN_TYPES.has(n.join_type as string)))
       || (Array.isArray(n.column_name_alias) && n.column_name_alias.length > 0))) return [];
     select = owner;
     alone = joins.length === 0;
