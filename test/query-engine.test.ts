@@ -182,6 +182,8 @@ describe('time-range pruning', () => {
     ['TIMESTAMPTZ literal with an offset', "SELECT count(*) FROM cpu WHERE time < TIMESTAMPTZ '2026-01-01T03:00:00+02:00'", 1, 12],
     ['epoch to_timestamp', `SELECT count(*) FROM cpu WHERE time >= to_timestamp(${T0 + 4 * H})`, 2, 24],
     ['epoch_ms', `SELECT count(*) FROM cpu WHERE time < epoch_ms(${(T0 + H) * 1000})`, 1, 12],
+    ['DATE plus days', "SELECT count(*) FROM cpu WHERE time < DATE '2025-12-31' + 1", 0, 0],
+    ['DATE minus days', "SELECT count(*) FROM cpu WHERE time >= DATE '2026-01-02' - 1 AND time < DATE '2026-01-02' - 0", 6, 72],
     ['qualified alias', "SELECT count(*) FROM cpu c WHERE c.time > '2026-01-01T04:59:59Z'", 2, 12],
     ['OR is not understood', "SELECT count(*) FROM cpu WHERE time < '2026-01-01T01:00:00Z' OR host = 'a'", 6, 42],
     // DuckDB's parser itself turns NOT (a < b) into a >= b.

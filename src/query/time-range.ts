@@ -204,7 +204,8 @@ function constant(e: JsonValue): Constant | undefined {
       const literal = readTimestampLiteral(v);
       return { sql: quoteLiteral(v), clock: false, micros: literal?.micros, zoned: literal?.zoned };
     }
-    if (INTEGER_TYPES.has(type) && typeof v === 'number' && Number.isSafeInteger(v)) return { sql: `CAST(${v} AS BIGINT)`, clock: false };
+    // Its own type, as DuckDB typed it: `DATE '…' + 1` has no BIGINT form (DATE + INTEGER only).
+    if (INTEGER_TYPES.has(type) && typeof v === 'number' && Number.isSafeInteger(v)) return { sql: `CAST(${v} AS ${type})`, clock: false };
     if ((type === 'DOUBLE' || type === 'FLOAT') && typeof v === 'number' && Number.isFinite(v)) return { sql: `CAST(${v} AS DOUBLE)`, clock: false };
     return undefined;
   }
