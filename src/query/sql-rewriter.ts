@@ -223,9 +223,13 @@ async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonOb
   const result = parseSerializedSql(await parser.serialize(sql));
   if (result.error) {
     // 'not implemented' is how json_serialize_sql reports any non-SELECT statement.
-    const what = result.error_type === 'not implemented' ? 'only SELECT statements are allowed' : 'invalid SQL';
+    const refused = result.error_type === 'not implemented';
+    const what = refused ? 'only SELECT statements are allowed' : 'invalid SQL';
     const at = result.position === undefined ? '' : ` (at character ${result.position})`;
-    throw new QueryRejectedError(`${what}: ${result.error_message ?? result.error_type ?? 'unknown parser error'}${at}`);
+    // DuckDB turns a PIVOT without an IN list into statements of its own that first read the
+    // values: the SELECT is refused for them, which its author cannot guess from the message.
+    const hint = refused && /\bPIVOT\b/i.test(sql) ? '; a PIVOT needs its IN list of values written out here (PIVOT cpu ON host IN (\'a\', \'b\') USING …)' : '';
+    throw new QueryRejectedError(`${what}: ${result.error_message ?? result.error_type ?? 'unknown parser error'}${at}${hint}`);
   }
   const statements = result.statements ?? [];
   if (statements.length !== 1) {
