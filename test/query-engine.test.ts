@@ -573,8 +573,10 @@ describe('result formats', () => {
       return { status: res.status, body: await res.json() as Record<string, unknown> };
     };
     const rows = (lo: number, hi: number): unknown[][] => Array.from({ length: hi - lo }, (_, i) => [lo + i, (lo + i) % 3 === 0 ? null : `v${lo + i}`]);
+    // QuestDB numbers rows from 1, both ends included (0 reads as 1): `rows(lo, hi)` are 0-based, hi excluded.
     // DuckDB hands over 2,048 rows a chunk: windows inside one, across an edge, from a row not on a byte of the NULL bitmap.
-    for (const [limit, lo, hi] of [['3', 0, 3], ['2,4', 2, 4], ['2040,2060', 2040, 2060], ['4093,4103', 4093, 4103], ['4990,6000', 4990, 5000], ['0', 0, 0], ['7000,7001', 5000, 5000]] as const) {
+    for (const [limit, lo, hi] of [['3', 0, 3], ['0,3', 0, 3], ['1,3', 0, 3], ['2,4', 1, 4], ['4,4', 3, 4], ['2040,2060', 2039, 2060], ['4093,4103', 4092, 4103],
+      ['4990,6000', 4989, 5000], ['0', 0, 0], ['7000,7001', 5000, 5000]] as const) {
       const { status, body } = await exec(`limit=${limit}`);
       assert.equal(status, 200, limit);
       assert.deepEqual(body.dataset, rows(lo, hi), limit);
@@ -585,7 +587,7 @@ describe('result formats', () => {
     assert.deepEqual(bare.body, { query: sql, dataset: [[0, null]], count: 1 });
     // QuestDB's console asks for a page and the whole result's row count.
     const counted = await exec('limit=2,4&count=true&nm=true');
-    assert.deepEqual(counted.body, { query: sql, dataset: rows(2, 4), count: 5000 });
+    assert.deepEqual(counted.body, { query: sql, dataset: rows(1, 4), count: 5000 });
     for (const limit of ['-5', '5,2', 'abc', '1,2,3']) {
       const { status, body } = await exec(`limit=${encodeURIComponent(limit)}`);
       assert.equal(status, 400, limit);

@@ -13,8 +13,8 @@
  *   zero-row result still sends its schema. `SHOW DATABASES` / `SHOW TABLES` answer here
  *   too (Grafana's health check).
  * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`;
- *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, 0-based, HI excluded) pages
- *   through the result as QuestDB's web console does, `count` then being the rows sent, or
+ *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, numbered from 1, both
+ *   included) pages through the result as QuestDB's web console does, `count` then being the rows sent, or
  *   with `count=true` the whole result's rows (then read to its end, and not cached);
  *   `nm=true` leaves out `columns`; `timings=true` adds QuestDB's `timings` after `count`:
  *   {"authentication","compiler","execute","count"} in ns (no authentication here, so 0;
@@ -504,7 +504,9 @@ function execTrailer(count: number, clock: ExecClock | undefined): string {
 
 /**
  * QuestDB's `limit` parameter of `/exec`: `N` (the first N rows) or `LO,HI` (rows LO to HI,
- * 0-based, HI excluded, so that `0,N` is the same as `N`); undefined when absent.
+ * numbered from 1, both included; LO 0 reads as 1, so that `0,N` and `1,N` are `N`), as
+ * questdb/questdb `JsonQueryProcessor.parseUrl` reads it (skip LO - 1, stop at HI), and as
+ * its web console pages (`0,1000`, then `1001,2000`); undefined when absent.
  * @throws QueryRejectedError for any other value (negative, reversed, not integers, repeated).
  */
 function execLimit(value: unknown): RowRange | undefined {
@@ -513,7 +515,8 @@ function execLimit(value: unknown): RowRange | undefined {
   const m = /^ *(\d{1,15}) *(?:, *(\d{1,15}) *)?$/.exec(String(value));
   const [lo, hi] = m === null ? [NaN, NaN] : m[2] === undefined ? [0, Number(m[1])] : [Number(m[1]), Number(m[2])];
   if (!(lo <= hi)) {
-    throw new QueryRejectedError(`query parameter "limit" must be N (the first N rows) or LO,HI (rows LO to HI, 0-based, HI excluded, LO ≤ HI), got ${JSON.stringify(value)}`);
+    throw new QueryRejectedError(`query parameter "limit" must be N (the first N rows) or LO,HI (rows LO to HI, numbered from 1, both included, LO ≤ HI), got ${JSON.stringify(value)}`);
   }
-  return { skip: lo, take: hi - lo };
+  const skip = Math.max(0, lo - 1);
+  return { skip, take: hi - skip };
 }
