@@ -152,3 +152,13 @@ test('a DuckDB error part-way through a result is never a complete-looking answe
     await assert.rejects(late.arrayBuffer(), `${what}: the body ends in an error, not as a shorter answer`);
   }
 });
+
+test('a text value too long to escape into one JSON string (control characters take six characters each) answers 422; CSV carries it; the server goes on', async () => {
+  // 90 M control characters escape to 540 M characters, past V8's longest string (2^29 − 24).
+  const res = await post('/api/v1/query', 'SELECT repeat(chr(1), 90000000) AS s');
+  assert.equal(res.status, 422);
+  assert.match(((await res.json()) as { error: string }).error, /^a text value of 90000000 bytes is too long once escaped for JSON or CSV/);
+  const csv = await csvText('SELECT repeat(chr(1), 90000000) AS s');
+  assert.equal(csv.length, 's\r\n'.length + 90000000 + '\r\n'.length);
+  assert.deepEqual(await execRows('SELECT 1 AS one'), [[1]]);
+});

@@ -21,6 +21,7 @@ import {
   type DuckDBArrayType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
   type DuckDBValue,
 } from '@duckdb/node-api';
+import { ResultTooLargeError } from '../errors.js';
 import type { Column, ColumnKind } from './chunk-columns.js';
 import { writeShortest } from './shortest-double.js';
 
@@ -592,7 +593,7 @@ export function csvField(text: string): string {
 /** Writes `data[start, end)`, a UTF-8 string, as a CSV field (`clean`: no byte of the column needs quoting). */
 function writeCsvString(data: Uint8Array, start: number, end: number, clean: boolean): void {
   if (!clean && needsCsvQuotes(data, start, end)) {
-    writeUtf8(csvField(utf8(data, start, end)));
+    writeUtf8(escaped(csvField, data, start, end));
     return;
   }
   ensure(end - start);
@@ -607,10 +608,25 @@ function writeBytes(data: Uint8Array, start: number, end: number): void {
   pos += len;
 }
 
+/**
+ * `escape` of the UTF-8 string `data[start, end)`.
+ * @throws ResultTooLargeError when the escaped text is longer than V8's longest string
+ *   (2^29 − 24 characters): a value within the 128 MiB bound on text may still escape to
+ *   six characters a byte (control characters as `\u0001`).
+ */
+function escaped(escape: (text: string) => string, data: Uint8Array, start: number, end: number): string {
+  try {
+    return escape(utf8(data, start, end));
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new ResultTooLargeError(`a text value of ${end - start} bytes is too long once escaped for JSON or CSV (control characters take six characters each): select a part of it (left(value, n)) or ask for Arrow`);
+  }
+}
+
 /** Writes `data[start, end)`, a UTF-8 string, as a JSON string. */
 function writeString(data: Uint8Array, start: number, end: number, clean: boolean): void {
   if (!clean && needsEscape(data, start, end)) {
-    writeUtf8(JSON.stringify(utf8(data, start, end)));
+    writeUtf8(escaped(JSON.stringify, data, start, end));
     return;
   }
   ensure(end - start + 2);

@@ -7,6 +7,7 @@
  * their own, transferred, not copied.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { ResultTooLargeError } from '../errors.js';
 import type { Column } from './chunk-columns.js';
 import { rowsBytes, type TextFormat } from './json-result.js';
 
@@ -19,8 +20,8 @@ export interface EncodeRequest {
   continued: boolean;
 }
 
-/** The encoded rows of request `id`, or the message of what encoding them threw. */
-export type EncodeReply = { id: number; bytes: ArrayBuffer } | { id: number; error: string };
+/** The encoded rows of request `id`, or the message of what encoding them threw (`tooLarge`: a ResultTooLargeError). */
+export type EncodeReply = { id: number; bytes: ArrayBuffer } | { id: number; error: string; tooLarge: boolean };
 
 const port = parentPort;
 if (port === null) throw new Error('result-encode-worker.js runs as a worker thread only');
@@ -32,9 +33,9 @@ port.on('message', ({ id, columns, rowCount, format, continued }: EncodeRequest)
   try {
     rows = rowsBytes(columns, rowCount, format, continued);
   } catch (err) {
-    // Only this chunk's query fails (a value too long to escape into one string: RangeError);
-    // the thread goes on serving every query's chunks.
-    replies.postMessage({ id, error: (err as Error).message } satisfies EncodeReply);
+    // Only this chunk's query fails (a value too long to escape into one string); the thread
+    // goes on serving every query's chunks.
+    replies.postMessage({ id, error: (err as Error).message, tooLarge: err instanceof ResultTooLargeError } satisfies EncodeReply);
     return;
   }
   // A slice of its own: the encoder's output may share an ArrayBuffer (Node's pool for

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { QueryExecutionError } from '../errors.js';
+import { QueryExecutionError, ResultTooLargeError } from '../errors.js';
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column } from './chunk-columns.js';
 import { ResultEncoders, type WorkerRows } from './result-encoders.js';
@@ -115,6 +115,20 @@ test('a chunk whose encoding throws fails alone, with QueryExecutionError; the w
     const after = encoders.encode(good.columns, good.rowCount, 'json', false, query);
     assert.ok(!Buffer.isBuffer(after), 'still sent to the worker');
     assert.ok((await bytesOf(after)).equals(expected));
+  } finally {
+    await encoders.close();
+  }
+});
+
+test('a chunk with a value too long to escape fails with ResultTooLargeError (422), on a worker as on the event loop', async () => {
+  const encoders = new ResultEncoders(1);
+  try {
+    // 90 M control characters escape to 540 M characters, past V8's longest string.
+    const [huge] = await chunks("SELECT CASE WHEN range = 0 THEN repeat(chr(1), 90000000) ELSE 'x' END AS s FROM range(600)");
+    const sent = encoders.encode(huge.columns, huge.rowCount, 'json', false, query);
+    assert.ok(!Buffer.isBuffer(sent), 'on the worker');
+    await assert.rejects(bytesOf(sent), (err: unknown) => err instanceof ResultTooLargeError && err.statusCode === 422 && /^a text value of 90000000 bytes/.test(err.message));
+    assert.throws(() => jsonRowsBytes(huge.columns, huge.rowCount, false), ResultTooLargeError);
   } finally {
     await encoders.close();
   }

@@ -11,13 +11,13 @@
  * behind them (a chunk may hold up to 128 MiB of text, `chunk-budget.ts`) but is encoded on
  * another worker or the event loop.
  *
- * A chunk whose encoding throws (a value too long to escape into one string) fails its
- * own query with QueryExecutionError; the worker goes on. A worker that dies (out of
+ * A chunk whose encoding throws fails its own query, with ResultTooLargeError (a value too
+ * long to escape into one string) or QueryExecutionError; the worker goes on. A worker that dies (out of
  * memory) fails the chunks it had not finished and is not replaced: later chunks go to
  * the other workers or the event loop.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { QueryExecutionError } from '../errors.js';
+import { QueryExecutionError, ResultTooLargeError, type StrataError } from '../errors.js';
 import type { Column } from './chunk-columns.js';
 import type { EncodeReply, EncodeRequest } from './result-encode-worker.js';
 import { rowsBytes, type TextFormat } from './json-result.js';
@@ -34,7 +34,7 @@ const MIN_WORKER_ROWS = 512;
  */
 export interface WorkerRows {
   bytes?: Buffer;
-  error?: QueryExecutionError;
+  error?: StrataError;
   readonly done: Promise<Buffer>;
 }
 
@@ -80,8 +80,9 @@ export class ResultEncoders {
    * `owner` is the query the chunk belongs to (any object that is the same for all its
    * chunks): a worker holding another query's chunks has no room for it.
    * `columns` are copied to the worker, never taken from the caller. A worker's chunk fails
-   * with QueryExecutionError (`WorkerRows.error`; `done` rejects) when its encoding throws
-   * or the worker dies.
+   * (`WorkerRows.error`; `done` rejects) with ResultTooLargeError for a value too long to
+   * escape, QueryExecutionError when its encoding throws otherwise or the worker dies; on the
+   * event loop, the same ResultTooLargeError is thrown.
    */
   encode(columns: Column[], rowCount: number, format: TextFormat, continued: boolean, owner: object): Buffer | WorkerRows {
     if (rowCount >= MIN_WORKER_ROWS) {
@@ -142,7 +143,7 @@ export class ResultEncoders {
       slot.owner = undefined;
     }
     if ('error' in reply) {
-      pending.rows.error = new QueryExecutionError(`encoding the result failed: ${reply.error}`);
+      pending.rows.error = reply.tooLarge ? new ResultTooLargeError(reply.error) : new QueryExecutionError(`encoding the result failed: ${reply.error}`);
       pending.reject(pending.rows.error);
       return;
     }
