@@ -531,6 +531,9 @@ describe('result formats', () => {
     assert.equal(await byAccept.text(), expected);
     assert.equal(await (await post('/api/v1/query', { sql, format: 'csv' })).text(), expected);
     assert.equal(await (await post('/api/v1/query', { sql, format: 'CSV' })).text(), expected);
+    // The format the body names wins over Accept.
+    const named = await post('/api/v1/query', { sql, format: 'json' }, { accept: 'text/csv' });
+    assert.deepEqual(((await named.json()) as { data: unknown }).data, [['a,b', 'say "hi"', null, 1]]);
     // Accept weighed as RFC 9110 says: q-values, wildcards, parameters other than q ignored.
     for (const [accept, csv] of [
       ['text/csv; header=present', true], ['text/csv;charset=UTF-8', true], ['text/*', true],

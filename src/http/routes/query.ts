@@ -4,8 +4,8 @@
  * - `POST /api/v1/query` — body JSON `{"sql": "…", "format"?: "json" | "csv"}` (any other
  *   format answers JSON: Arc ignores the key). JSON
  *   answers Arc's shape `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
- *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `"format": "csv"`, or an
- *   `Accept` that prefers `text/csv` to `application/json` (RFC 9110 §12.5.1, q-values
+ *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `"format": "csv"`, or
+ *   (without `"format": "json"`) an `Accept` that prefers `text/csv` to `application/json` (RFC 9110 §12.5.1, q-values
  *   weighed), answers RFC 4180 CSV (header line, CRLF, NULL as an empty field); an `Accept`
  *   naming neither answers JSON, as Arc, which ignores it.
  * - `POST /api/v1/query/arrow` — same body; an Arrow IPC stream
@@ -87,7 +87,8 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const started = Date.now();
     const { sql, format } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
-    const csv = format === 'csv' || prefersCsv(request);
+    // A format the body names wins over Accept, which a client library may set for every request.
+    const csv = format === 'csv' || (format !== 'json' && prefersCsv(request));
     // The answer's format may follow Accept: a cache between client and server must not give one client's CSV to another.
     void reply.header('vary', 'accept');
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
