@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ChunkBudget } from './chunk-budget.js';
-import { readColumn } from './chunk-columns.js';
+import { isValid, readColumn, type Column } from './chunk-columns.js';
 import { cellText, csvField, jsonRowsBytes, numberText, rfc3339FromMicros, rfc3339FromNanos, rowsBytes } from './json-result.js';
+
+function isNull(col: Column, r: number): boolean {
+  return col.kind === 'other' ? col.texts[r] === null : !isValid(col.valid, r);
+}
 
 test('numberText matches String for short decimals, long digits, integers, signs and limits', () => {
   const values = [0, -0, 1, -1, 0.1, 0.5, 12.3457, -12.3457, 0.000001, 0.0000015, 1e-7, 0.1 + 0.2, 123456789.123456,
@@ -50,7 +54,8 @@ async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; 
       for (let r = 0; r < chunk.rowCount; r++) {
         const cells = columns.map((col) => cellText(col, r, 'csv'));
         csv.push(cells);
-        csvText += (cells.map(csvField).join(',') || '""') + '\r\n';
+        // NULL is an empty field, an empty string `""` (csvField).
+        csvText += (cells.map((cell, c) => (isNull(columns[c], r) ? '' : csvField(cell))).join(',') || '""') + '\r\n';
       }
       rows += chunk.rowCount;
     }
@@ -181,7 +186,7 @@ test('nested values are JSON arrays and objects in JSON (items printed as their 
     '[18446744073709551615]', '[1.50]', "{'a': 1, 'b': 'x \"q\"', 'c': [[1, 2], []]}", "{'k': [2026-03-04], 'j': NULL}", '2', '[1, 2]', '', '[]']);
 });
 
-test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, a blank line as ""', async () => {
+test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, an empty string and a blank line as ""', async () => {
   const csvOf = async (sql: string): Promise<string> => (await encoded(sql)).csvText;
   assert.equal(await csvOf(`SELECT * FROM (VALUES
     ('a,b', 1.5::DOUBLE, [1, 2], NULL::VARCHAR, TIMESTAMPTZ '2026-01-01 00:00:10.5+00', 'infinity'::TIMESTAMP, DATE '2026-03-04', 2.5::FLOAT),
@@ -189,7 +194,7 @@ test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities,
     ('line' || chr(10) || 'break' || chr(13), '-Infinity'::DOUBLE, [], 'x', NULL, NULL, NULL, '-Infinity'::FLOAT),
     ('日本語', NULL, [3], 'é', NULL, NULL, NULL, NULL)) t(s, d, l, v, ts, inf, day, f)`),
   '"a,b",1.5,"[1, 2]",,2026-01-01T00:00:10.5Z,infinity,2026-03-04,2.5\r\n' +
-  '"say ""hi""",NaN,,,,,,NaN\r\n' +
+  '"say ""hi""",NaN,,"",,,,NaN\r\n' +
   '"line\nbreak\r",-Infinity,[],x,,,,-Infinity\r\n' +
   '日本語,,[3],é,,,,\r\n');
   assert.equal(await csvOf("SELECT * FROM (VALUES ('a'), (NULL), (''), ('b')) t(s)"), 'a\r\n""\r\n""\r\nb\r\n');

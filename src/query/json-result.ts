@@ -585,14 +585,17 @@ function needsCsvQuotes(data: Uint8Array, start: number, end: number): boolean {
   return false;
 }
 
-/** `text` as an RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
+/**
+ * `text` as an RFC 4180 field: quoted when it holds a comma, quote, CR or LF (quotes
+ * doubled), or is empty (`""`, as DuckDB's COPY writes it: a bare empty field is NULL).
+ */
 export function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  return text === '' ? '""' : /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 /** Writes `data[start, end)`, a UTF-8 string, as a CSV field (`clean`: no byte of the column needs quoting). */
 function writeCsvString(data: Uint8Array, start: number, end: number, clean: boolean): void {
-  if (!clean && needsCsvQuotes(data, start, end)) {
+  if (start === end || (!clean && needsCsvQuotes(data, start, end))) {
     writeUtf8(escaped(csvField, data, start, end));
     return;
   }
@@ -670,9 +673,9 @@ export type TextFormat = 'json' | 'csv';
 /**
  * `rowCount` rows of `columns` (one chunk) as UTF-8 bytes in `format`: for `json` as
  * `jsonRowsBytes`; for `csv` as CSV lines (RFC 4180), each ending in CRLF, values as
- * `cellText(…, 'csv')` in `csvField`'s quoting, NULL as an empty field, and a line that
- * would be blank (one column, NULL or empty) as `""`, which pandas and Python's csv read
- * as a row of one empty value rather than skip (`continued` is for JSON only). One loop
+ * `cellText(…, 'csv')` in `csvField`'s quoting (an empty string as `""`), NULL as an empty
+ * field, and a line that would be blank (one column, NULL) as `""` too, which pandas and
+ * Python's csv read as a row of one empty value rather than skip (`continued` is for JSON only). One loop
  * for both: the formats differ in a few places. Returns a fresh Buffer the caller may keep.
  */
 export function rowsBytes(columns: readonly Column[], rowCount: number, format: TextFormat, continued: boolean): Buffer {

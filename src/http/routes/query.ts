@@ -6,7 +6,7 @@
  *   answers Arc's shape `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
  *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `"format": "csv"`, or
  *   (without `"format": "json"`) an `Accept` that prefers `text/csv` to `application/json` (RFC 9110 §12.5.1, q-values
- *   weighed), answers RFC 4180 CSV (header line, CRLF, NULL as an empty field); an `Accept`
+ *   weighed), answers RFC 4180 CSV (header line, CRLF, NULL as an empty field, an empty string as `""`); an `Accept`
  *   naming neither answers JSON, as Arc, which ignores it.
  * - `POST /api/v1/query/arrow` — same body; an Arrow IPC stream
  *   (`application/vnd.apache.arrow.stream`), one record batch per DuckDB chunk; a
