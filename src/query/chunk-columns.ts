@@ -24,7 +24,10 @@ import duckdb from '@duckdb/node-bindings';
 import { ResultValueError } from '../errors.js';
 import type { ChunkBudget } from './chunk-budget.js';
 import { jsonValue, microsFromUnit } from './json-result.js';
-import { DuckDBTypeId, DuckDBVector, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType } from '@duckdb/node-api';
+import {
+  DuckDBListVector, DuckDBStructVector, DuckDBTypeId, DuckDBVector, type DuckDBArrayType, type DuckDBDataChunk, type DuckDBDecimalType,
+  type DuckDBEnumType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
+} from '@duckdb/node-api';
 
 /** Arrow-style validity bitmap (bit i of byte i>>3 = row i valid), or null when every row is valid. */
 export type Validity = Uint8Array | null;
@@ -189,12 +192,90 @@ function otherColumn(vector: duckdb.Vector, n: number, type: DuckDBType): Column
   const sliced = LARGE_VALUE_TYPES.has(type.typeId);
   const texts = new Array<string | null>(n);
   const plain = NESTED_TYPES.has(type.typeId) ? new Array<string | null>(n) : undefined;
+  const positional = holdsUnnamedStruct(type);
   for (let i = 0; i < n; i++) {
+    if (positional) {
+      const valid = isItemValid(values, i);
+      texts[i] = valid ? positionalJson(values, i, type) : null;
+      plain![i] = valid ? positionalText(values, i, type) : null;
+      continue;
+    }
     const v = sliced ? values.slice(i, 1).getItem(0) : values.getItem(i);
     texts[i] = v === null ? null : jsonValue(v, type);
     if (plain !== undefined) plain[i] = v === null ? null : String(v);
   }
   return plain === undefined ? { kind: 'other', texts } : { kind: 'other', texts, plain };
+}
+
+/**
+ * Whether `type` is or holds a STRUCT without field names (`row(1, 2)`, a tuple `(a, b)`):
+ * node-api's values key a STRUCT's fields by name, where such fields collide (every one is
+ * `""`), so these columns are read field by field from the vectors instead.
+ */
+function holdsUnnamedStruct(type: DuckDBType): boolean {
+  switch (type.typeId) {
+    case DuckDBTypeId.STRUCT: {
+      const { entryNames, entryTypes } = type as DuckDBStructType;
+      return entryNames.every((name) => name === '') || entryTypes.some(holdsUnnamedStruct);
+    }
+    case DuckDBTypeId.LIST: return holdsUnnamedStruct((type as DuckDBListType).valueType);
+    case DuckDBTypeId.ARRAY: return holdsUnnamedStruct((type as DuckDBArrayType).valueType);
+    case DuckDBTypeId.MAP: return holdsUnnamedStruct((type as DuckDBMapType).keyType) || holdsUnnamedStruct((type as DuckDBMapType).valueType);
+    case DuckDBTypeId.UNION: return (type as DuckDBUnionType).memberTypes.some(holdsUnnamedStruct);
+    default: return false;
+  }
+}
+
+function isUnnamed(type: DuckDBStructType): boolean {
+  return type.entryNames.every((name) => name === '');
+}
+
+function isItemValid(vector: DuckDBVector, i: number): boolean {
+  return vector instanceof DuckDBStructVector ? vector.isItemValid(i) : vector.getItem(i) !== null;
+}
+
+/**
+ * Item `i` of `vector` (non-NULL) as JSON, STRUCT and LIST fields read by position: an
+ * unnamed STRUCT as an array (`[1,"x"]`), a named one as an object. Other containers
+ * (ARRAY, MAP, UNION) of unnamed STRUCTs go through node-api's values, whose fields collide.
+ */
+function positionalJson(vector: DuckDBVector, i: number, type: DuckDBType): string {
+  if (vector instanceof DuckDBStructVector) {
+    const struct = type as DuckDBStructType;
+    const fields = struct.entryTypes.map((t, k) => {
+      const entry = vector.entryVectorAt(k);
+      return isItemValid(entry, i) ? positionalJson(entry, i, t) : 'null';
+    });
+    return isUnnamed(struct) ? `[${fields.join(',')}]` : `{${fields.map((f, k) => `${JSON.stringify(struct.entryNames[k])}:${f}`).join(',')}}`;
+  }
+  if (vector instanceof DuckDBListVector) {
+    const items = vector.getItemVector(i)!;
+    const item = (type as DuckDBListType).valueType;
+    return `[${Array.from({ length: items.itemCount }, (_, k) => (isItemValid(items, k) ? positionalJson(items, k, item) : 'null')).join(',')}]`;
+  }
+  return jsonValue(vector.getItem(i)!, type);
+}
+
+/** Item `i` of `vector` (non-NULL) as DuckDB's text of it, fields read as `positionalJson` reads them: `(1, x)` for an unnamed STRUCT, as DuckDB prints it. */
+function positionalText(vector: DuckDBVector, i: number, type: DuckDBType): string {
+  const text = (entry: DuckDBVector, k: number, t: DuckDBType): string => {
+    if (!isItemValid(entry, k)) return 'NULL';
+    if (entry instanceof DuckDBStructVector || entry instanceof DuckDBListVector) return positionalText(entry, k, t);
+    const v = entry.getItem(k)!;
+    // Quoted inside a container, as node-api's own text of one does.
+    return typeof v === 'string' ? `'${v.replaceAll("'", "''")}'` : String(v);
+  };
+  if (vector instanceof DuckDBStructVector) {
+    const struct = type as DuckDBStructType;
+    const fields = struct.entryTypes.map((t, k) => text(vector.entryVectorAt(k), i, t));
+    return isUnnamed(struct) ? `(${fields.join(', ')})` : `{${fields.map((f, k) => `'${struct.entryNames[k].replaceAll("'", "''")}': ${f}`).join(', ')}}`;
+  }
+  if (vector instanceof DuckDBListVector) {
+    const items = vector.getItemVector(i)!;
+    const item = (type as DuckDBListType).valueType;
+    return `[${Array.from({ length: items.itemCount }, (_, k) => text(items, k, item)).join(', ')}]`;
+  }
+  return String(vector.getItem(i));
 }
 
 const TWO_63 = 1n << 63n;

@@ -186,6 +186,13 @@ test('nested values are JSON arrays and objects in JSON (items printed as their 
     '[18446744073709551615]', '[1.50]', "{'a': 1, 'b': 'x \"q\"', 'c': [[1, 2], []]}", "{'k': [2026-03-04], 'j': NULL}", '2', '[1, 2]', '', '[]']);
 });
 
+test('an unnamed STRUCT (row(), a tuple) keeps every field, by position: a JSON array, DuckDB\'s (…) in CSV; nested in STRUCTs and LISTs too', async () => {
+  const { text, csv } = await encoded(`SELECT row(1, 'x') AS r, (1, 2) AS t, row(5, row(6, 7)) AS n, [row(1, 'a'), NULL, row(2, NULL)] AS l,
+    {'k': row(3, 4), 'm': 'it''s'} AS s, CASE WHEN false THEN row(1, 2) END AS none`);
+  assert.equal(text, '[[1,"x"],[1,2],[5,[6,7]],[[1,"a"],null,[2,null]],{"k":[3,4],"m":"it\'s"},null]');
+  assert.deepEqual(csv[0], ["(1, 'x')", '(1, 2)', '(5, (6, 7))', "[(1, 'a'), NULL, (2, NULL)]", "{'k': (3, 4), 'm': 'it''s'}", '']);
+});
+
 test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, an empty string and a blank line as ""', async () => {
   const csvOf = async (sql: string): Promise<string> => (await encoded(sql)).csvText;
   assert.equal(await csvOf(`SELECT * FROM (VALUES

@@ -12,8 +12,9 @@
  * `Infinity`, `-Infinity`),
  * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`; up to 9 digits
  * for TIMESTAMP_NS, as DuckDB prints it, so nanoseconds round-trip), dates as
- * `YYYY-MM-DD`, LIST/ARRAY/STRUCT/MAP as JSON arrays and objects (`jsonValue`; in CSV
- * their text form), anything else as its DuckDB string form.
+ * `YYYY-MM-DD`, LIST/ARRAY/STRUCT/MAP as JSON arrays and objects (`jsonValue`; a STRUCT
+ * without field names as an array, `chunk-columns.ts`; in CSV their text form), anything
+ * else as its DuckDB string form.
  */
 import {
   DuckDBArrayValue, DuckDBDateValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampMillisecondsValue,
