@@ -20,6 +20,7 @@
  * What a chunk may hold is bounded (`chunk-budget.ts`): a column too large fails the
  * query before it is read.
  */
+import { isUtf8 } from 'node:buffer';
 import duckdb from '@duckdb/node-bindings';
 import { ResultValueError } from '../errors.js';
 import type { ChunkBudget } from './chunk-budget.js';
@@ -342,7 +343,23 @@ function readStrings(entries: Uint8Array, n: number, valid: Validity, budget: Ch
       for (let k = 0; k < len; k++) data[to + k] = entries[at + 4 + k];
     } else data.set(duckdb.get_data_from_pointer(entries.buffer as ArrayBuffer, entries.byteOffset + at + 8, len), offsets[i]);
   }
+  // DuckDB checks text it reads, but a function may make invalid UTF-8 (printf('%c', 200)):
+  // JSON (RFC 8259 §8.1), CSV and Arrow's Utf8 all promise UTF-8. One check a column a chunk.
+  if (!isUtf8(data)) return withReplacementCharacters(offsets, data, valid, budget, index);
   return { kind: 'utf8', offsets, data, valid };
+}
+
+/**
+ * The strings `data[offsets[i], offsets[i + 1])` with each invalid UTF-8 sequence replaced
+ * by U+FFFD, as a UTF-8 decoder does (WHATWG); the bytes this adds are counted in `budget`.
+ */
+function withReplacementCharacters(offsets: Int32Array, data: Uint8Array, valid: Validity, budget: ChunkBudget, index: number): Column {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const strings = Array.from({ length: offsets.length - 1 }, (_, i) => Buffer.from(bytes.toString('utf8', offsets[i], offsets[i + 1]), 'utf8'));
+  const fixed = new Int32Array(offsets.length);
+  strings.forEach((s, i) => (fixed[i + 1] = fixed[i] + s.length));
+  budget.text(fixed[fixed.length - 1] - data.length, index);
+  return { kind: 'utf8', offsets: fixed, data: Buffer.concat(strings), valid };
 }
 
 /** ENUM indexes (u8/u16/u32 by dictionary size) resolved to their strings. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ChunkBudget } from './chunk-budget.js';
@@ -36,7 +37,7 @@ test('rfc3339FromMicros: fraction trimmed, before 1970, outside ±2^53 µs, infi
  * Every chunk of `sql` through `jsonRowsBytes`, as the route streams it, parsed back; and
  * each cell's CSV text, checked against the CSV `rowsBytes` wrote of the same chunks (`csvText`).
  */
-async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; csv: string[][]; csvText: string }> {
+async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; csv: string[][]; csvText: string; utf8: boolean }> {
   const conn = await (await DuckDBInstance.create(':memory:')).connect();
   try {
     const result = await conn.stream(sql);
@@ -61,7 +62,9 @@ async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; 
     }
     assert.equal(Buffer.concat(csvParts).toString('utf8'), csvText, "CSV rows: each cell's text, RFC 4180 quoted");
     const text = Buffer.concat(parts).toString('utf8');
-    return { text, rows: JSON.parse(`[${text}]`) as unknown[][], csv, csvText };
+    // Decoding replaced any invalid UTF-8 above: whether the bytes themselves are UTF-8.
+    const utf8 = isUtf8(Buffer.concat(parts)) && isUtf8(Buffer.concat(csvParts));
+    return { text, rows: JSON.parse(`[${text}]`) as unknown[][], csv, csvText, utf8 };
   } finally {
     conn.closeSync();
   }
@@ -191,6 +194,13 @@ test('an unnamed STRUCT (row(), a tuple) keeps every field, by position: a JSON 
     {'k': row(3, 4), 'm': 'it''s'} AS s, CASE WHEN false THEN row(1, 2) END AS none`);
   assert.equal(text, '[[1,"x"],[1,2],[5,[6,7]],[[1,"a"],null,[2,null]],{"k":[3,4],"m":"it\'s"},null]');
   assert.deepEqual(csv[0], ["(1, 'x')", '(1, 2)', '(5, (6, 7))', "[(1, 'a'), NULL, (2, NULL)]", "{'k': (3, 4), 'm': 'it''s'}", '']);
+});
+
+test('invalid UTF-8 a DuckDB function made (printf of a lone byte) is sent with U+FFFD in its place, in JSON and CSV', async () => {
+  const { text, csvText, utf8 } = await encoded("SELECT printf('%c', 200) || 'abc' AS s, 'é' AS t, NULL AS n UNION ALL SELECT 'x\"' || printf('%c', 255), 'ok', 1");
+  assert.deepEqual(JSON.parse(`[${text}]`), [['\ufffdabc', 'é', null], ['x"\ufffd', 'ok', 1]]);
+  assert.equal(csvText, '\ufffdabc,é,\r\n"x""\ufffd",ok,1\r\n');
+  assert.ok(utf8, 'the bytes sent are UTF-8');
 });
 
 test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, an empty string and a blank line as ""', async () => {
