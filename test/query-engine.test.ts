@@ -680,6 +680,26 @@ describe('pool', () => {
     assert.equal(logged().length, 3, server.output.slice(-3000));
     assert.ok(logged().every((l) => l.level === 40 && !JSON.stringify(l).includes('"stack"')));
   });
+  test('HTTP/1.0 (a body that ends with its connection): a failure mid-stream resets the connection, so the client sees an error, not a shorter answer', async () => {
+    const url = new URL(server.url);
+    const body = JSON.stringify({ sql: "SELECT i, CASE WHEN i = 900000 THEN error('stop here') ELSE 'ok' END AS s FROM range(1000000) t(i)", format: 'csv' });
+    for (const version of ['1.0', '1.1']) {
+      const socket = connect(Number(url.port), url.hostname);
+      socket.write(`POST /api/v1/query HTTP/${version}\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      let text = '';
+      socket.setEncoding('latin1').on('data', (d: string) => (text += d));
+      const ended = await new Promise<string>((resolve) => {
+        socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+        socket.on('end', () => resolve('end'));
+      });
+      assert.match(text, new RegExp(`^HTTP/1.1 200`), version);
+      assert.ok(text.includes('\r\n899999,ok\r\n') || text.length > 1e6, `${version}: rows were sent before the failure`);
+      if (version === '1.0') assert.equal(ended, 'ECONNRESET', 'HTTP/1.0: reset, not a clean close that would end the body');
+      // HTTP/1.1: the chunked body lacks its last chunk (a clean close may follow).
+      else assert.ok(!text.endsWith('\r\n0\r\n\r\n'), 'HTTP/1.1: no last chunk');
+      socket.destroy();
+    }
+  });
   test('a result of up to 256 KiB is one body with a Content-Length, a larger one is chunked, and a failure within the first 256 KiB gets its status', async () => {
     const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];
     for (const [path, headers] of forms) {

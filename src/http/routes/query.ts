@@ -34,8 +34,8 @@
  * Errors are `{"success":false,"error":"…"}` with 400 (bad or refused SQL), 503 +
  * Retry-After (queue full), 504 (timeout) or 500, also for a failure within the first
  * 256 KiB of a result; an error after streaming started (a timeout in the middle of a
- * large result, say) is logged and cuts the response off before its last chunk, so the
- * client's HTTP library reports an error. Arc closes
+ * large result, say) is logged and cuts the response off before its last chunk (HTTP/1.0:
+ * resets the connection, `cutOff`), so the client's HTTP library reports an error. Arc closes
  * the JSON document cleanly instead, and an Arrow stream may end without its
  * end-of-stream marker, which Arrow readers accept: either way a shorter result would
  * read as the whole answer.
@@ -258,7 +258,7 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     // likes. Cut it off here, as a timeout while streaming does.
     logLate(request, err);
     close();
-    reply.raw.destroy();
+    cutOff(request, reply);
   }, timeoutMs);
   timer.unref();
   const stopWatching = whenGone(request.raw, reply.raw, () => {
@@ -359,18 +359,31 @@ async function sendBody(request: FastifyRequest, reply: FastifyReply, type: stri
       await body.return(undefined);
       return reply.type(type).send(Readable.from([]));
     }
-    return reply.type(type).send(Readable.from(rest(request, parts, body)));
+    return reply.type(type).send(Readable.from(rest(request, reply, parts, body)));
   }
 }
 
-async function* rest(request: FastifyRequest, read: readonly Buffer[], body: AsyncGenerator<string | Buffer>): AsyncGenerator<string | Buffer> {
+async function* rest(request: FastifyRequest, reply: FastifyReply, read: readonly Buffer[], body: AsyncGenerator<string | Buffer>): AsyncGenerator<string | Buffer> {
   yield* read;
   try {
     yield* body;
   } catch (err) {
     logLate(request, err);
+    cutOff(request, reply);
     throw err;
   }
+}
+
+/**
+ * Ends a response in the middle of its body so that the client sees it unfinished. Over
+ * HTTP/1.1 the missing last chunk says so, but an HTTP/1.0 body (no chunked encoding, no
+ * Content-Length: it ends where the connection does) would read as the whole answer after
+ * a clean close, so that connection is reset (TCP RST) instead, which clients report.
+ */
+function cutOff(request: FastifyRequest, reply: FastifyReply): void {
+  const socket = reply.raw.socket;
+  if (request.raw.httpVersion === '1.0' && socket !== null && !socket.destroyed) socket.resetAndDestroy();
+  else reply.raw.destroy();
 }
 
 /**
