@@ -74,7 +74,18 @@ describe('malformed requests', BOUND, () => {
   });
 
   test('invalid JSON: 400', async () => {
-    assertRejected(await post('{"sql": "SELECT 1"'), 'not valid JSON');
+    assertRejected(await post('{"sql": "SELECT 1"'), /^request body is not valid JSON \(.+\): send \{"sql": "<statement>"\}$/);
+    assertRejected(await post('{"sql": 1', { 'content-type': 'application/x-www-form-urlencoded' }), 'request body is not valid JSON');
+  });
+
+  test('the body is read as JSON whatever its Content-Type (curl -d sends a form type, others text/json or application/*+json)', async () => {
+    const body = JSON.stringify({ sql: 'SELECT 1 AS one' });
+    for (const type of ['application/x-www-form-urlencoded', 'text/json', 'application/vnd.api+json', 'text/plain', 'application/json; charset=utf-8']) {
+      const r = await post(body, { 'content-type': type });
+      assert.equal(r.status, 200, `${type}: ${r.text}`);
+      assert.deepEqual(r.body.data, [[1]], type);
+    }
+    assertRejected(await post('{"__proto__": {"x": 1}, "sql": "SELECT 1"}', { 'content-type': 'text/json' }), 'request body is not valid JSON');
   });
 
   test('JSON without a string "sql": 400', async () => {

@@ -1,7 +1,7 @@
 /**
  * The query endpoints (../shared/notes/arc-wire-contract.md §5):
  *
- * - `POST /api/v1/query` — body JSON `{"sql": "…", "format"?: "json" | "csv"}` (any other
+ * - `POST /api/v1/query` — body JSON (whatever the Content-Type) `{"sql": "…", "format"?: "json" | "csv"}` (any other
  *   format answers JSON: Arc ignores the key). JSON
  *   answers Arc's shape `{"success":true,"columns":[…],"data":[[…]],"row_count":N,
  *   "execution_time_ms":T,"timestamp":"<RFC 3339 request start>"}`; `"format": "csv"`, or
@@ -78,6 +78,14 @@ export interface QueryRouteOptions {
 /** Registers the query routes on `app`. */
 export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): Promise<void> {
   const config: ErrorShapeConfig = { errorShape: 'query' };
+  // A query body can only be JSON: read it as JSON whatever its Content-Type says (`curl -d`
+  // sends application/x-www-form-urlencoded, other clients text/json or application/*+json).
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => parseJson(request, body as string, (err, value) => {
+    if (err === null) done(null, value);
+    else done(new QueryRejectedError(`request body is not valid JSON (${err.message.replace(/ but content-type is set to .*$/, '')}): send {"sql": "<statement>"}`), undefined);
+  }));
   app.addHook('onRequest', async (request, reply) => countWhenClosed(request, reply, o.metrics));
   app.addHook('onError', async (request, _reply, err) => {
     failures.set(request, err);
