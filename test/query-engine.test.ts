@@ -264,6 +264,15 @@ describe('time-range pruning', () => {
     assert.equal(pruned.status, 200, JSON.stringify(pruned.body));
     assert.deepEqual([pruned.body.columns, pruned.body.data], [['time', 'host', 'v', 's', 'l'], [['2026-01-01T00:00:00Z', 'a', 1, null, null]]]);
   });
+  test('the profile is asked for by x-strata-profile or Arc\'s x-arc-profile, true or 1 in any case', async () => {
+    for (const [header, value, wanted] of [['x-arc-profile', 'true', true], ['x-arc-profile', 'TRUE', true], ['x-strata-profile', '1', true],
+      ['x-strata-profile', ' True ', true], ['x-arc-profile', 'false', false], ['x-strata-profile', 'yes', false], ['x-arc-profile', '0', false]] as const) {
+      const r = await json('SELECT count(*) FROM cpu', { [header]: value });
+      assert.equal(r.status, 200);
+      assert.equal('profile' in r.body, wanted, `${header}: ${value}`);
+      if (wanted) assert.equal((r.body.profile as { files_scanned: number }).files_scanned, 6);
+    }
+  });
   test('a column alias list may name another column `time`: no pruning', async () => {
     // The time column becomes `ts` and host becomes `time`: every host ('a', 'b') sorts after '2026-…'.
     const p = await profile("SELECT count(*) FROM cpu AS t(ts, time) WHERE time > '2026-01-01T05:00:00Z'");

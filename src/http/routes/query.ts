@@ -26,8 +26,9 @@
  * `critical|high|normal|low` (default normal); `x-strata-timeout-ms` lowers the
  * configured timeout (both checked before the result cache is consulted, so a bad
  * value is a 400 whether or not the answer is cached); `x-strata-profile: true` or
- * `x-arc-profile: true` adds `profile` {planning_ms, files_considered, files_scanned, buffered_rows,
- * execution_ms} (JSON) or the header `x-strata-profile` (JSON text; Arrow and CSV).
+ * `x-arc-profile: true` (or `1`) adds `profile` {planning_ms, files_considered, files_scanned,
+ * buffered_rows, cache, execution_ms} (JSON) or the header `x-strata-profile` (JSON text;
+ * Arrow and CSV; without execution_ms, as headers go out before the rows are read).
  * A result of up to 256 KiB (`WHOLE_BODY_BYTES`) is sent as one body with a
  * Content-Length; a larger one is streamed chunk by chunk (chunked encoding), never
  * held whole.
@@ -207,8 +208,9 @@ function prefersCsv(request: FastifyRequest): boolean {
   return new Negotiator({ headers: { accept } }).mediaType(['application/json', 'text/csv']) === 'text/csv';
 }
 
+/** Whether `x-strata-profile` or Arc's `x-arc-profile` is `true` or `1` (any case, as Arc's `strings.ToLower`/`ParseBool` reads such flags). */
 function wantsProfile(request: FastifyRequest): boolean {
-  return request.headers['x-strata-profile'] === 'true' || request.headers['x-arc-profile'] === 'true';
+  return [request.headers['x-strata-profile'], request.headers['x-arc-profile']].some((v) => typeof v === 'string' && /^(?:true|1)$/i.test(v.trim()));
 }
 
 function profileHeader(request: FastifyRequest, reply: FastifyReply, profile: object): void {
