@@ -3,9 +3,10 @@
  * between S3's answer and Strata's receipt of it: say, replace an object after Strata
  * read part of it and before it reads the rest. Requests pass on unchanged (their
  * signatures stay valid: the Host header is the proxy's, as the client signed it);
- * each answer is read whole, then `beforeAnswer` runs, then the answer is sent.
+ * `beforeRequest` runs before a request is passed on (to hold it back), and each answer is
+ * read whole, then `beforeAnswer` runs, then the answer is sent.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One request as the proxy saw it. */
@@ -31,10 +32,16 @@ export class S3Proxy {
   /**
    * Listens on a free port of 127.0.0.1 and forwards to `target` (`http://127.0.0.1:PORT`).
    * @param beforeAnswer runs once S3's answer to a request is read, before it is sent on.
+   * @param beforeRequest runs before a request is passed on to S3 (its body waits meanwhile).
    */
-  static async start(target: string, beforeAnswer: (request: ProxiedRequest) => Promise<void>): Promise<S3Proxy> {
+  static async start(target: string, beforeAnswer: (request: ProxiedRequest) => Promise<void>,
+    beforeRequest: (request: ProxiedRequest) => Promise<void> = async () => undefined): Promise<S3Proxy> {
     const upstream = new URL(target);
     const server = createServer((req, res) => {
+      req.pause();
+      beforeRequest({ method: req.method ?? '', url: req.url ?? '', headers: req.headers }).then(() => pass(req, res), (err: unknown) => res.destroy(err as Error));
+    });
+    const pass = (req: IncomingMessage, res: ServerResponse): void => {
       const forward = httpRequest({
         host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers,
       }, (answer) => {
@@ -49,7 +56,8 @@ export class S3Proxy {
       });
       forward.on('error', (err) => res.destroy(err));
       req.pipe(forward);
-    });
+      req.resume();
+    };
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return new S3Proxy(server);
   }

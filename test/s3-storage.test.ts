@@ -547,6 +547,50 @@ test('S3 backend: a deadline reached while a pruned query downloads files to rea
   }
 });
 
+test('S3 backend: a query whose listing is slow while flushes go on answers a state that existed: no record is missing that was written before one it shows', async () => {
+  // Holds back the first listing of the measurement asked for after `hold` is armed, until released.
+  let hold: { reached: () => void; released: Promise<void> } | undefined;
+  const proxy = await S3Proxy.start(s3.endpoint, async () => undefined, async ({ url }) => {
+    const gate = hold;
+    if (gate === undefined || !url.includes('list-type=2') || !decodeURIComponent(url).includes('/racing/')) return;
+    hold = undefined;
+    gate.reached();
+    await gate.released;
+  });
+  const server = await TestServer.start(s3.env({
+    STRATA_S3_ENDPOINT: proxy.endpoint, STRATA_S3_PREFIX: 'race/', STRATA_S3_LIST_TTL_MS: '0', STRATA_BUFFER_MAX_AGE_MS: '600000',
+  }));
+  try {
+    const T0 = 1767225600;
+    const write = async (from: number, to: number): Promise<void> => {
+      const lines = Array.from({ length: to - from }, (_, k) => `racing,host=h v=${from + k}i ${T0 + from + k}`).join('\n');
+      assert.equal((await server.writeLines(lines, 'db=race&precision=s')).status, 204);
+    };
+    // A: held in memory when the query starts.
+    await write(0, 100);
+    let reached!: () => void;
+    let release!: () => void;
+    const atListing = new Promise<void>((resolve) => (reached = resolve));
+    hold = { reached, released: new Promise<void>((resolve) => (release = resolve)) };
+    const answer = server.rows('SELECT count(*), count(DISTINCT v), min(v), max(v) FROM racing', 'race');
+    // The query took A from memory and waits for its listing; B joins A's buffer, and both go
+    // to one file; then C is written and flushed to a file of its own, which the listing shows.
+    await atListing;
+    await write(100, 200);
+    await server.flush();
+    await write(200, 300);
+    await server.flush();
+    release();
+    // Before: A and C without B (200 rows), though B was acknowledged before C was written.
+    assert.deepEqual(await answer, [[300, 300, 0, 299]]);
+    assert.deepEqual(await server.rows('SELECT count(*), count(DISTINCT v) FROM racing', 'race'), [[300, 300]]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    await proxy.close();
+  }
+});
+
 test('S3 backend: start-up fails with a clear message when the bucket is missing', async () => {
   const dataDir = tempDir();
   try {

@@ -332,13 +332,23 @@ export class QueryService {
     const sources = new Map<MeasurementOccurrence, string>();
     const noData = new Set<MeasurementOccurrence>();
     await this.heldTables.sweep(conn);
-    // Held records first, file listings after (see `listed`): each record exactly once.
-    const perRef = new Map<string, { heldTables: string[]; held: readonly BufferSnapshot[] }>();
+    // Held records first, all at once (synchronously: one consistent set), file listings
+    // after (see `listed`): each record exactly once. One listing per measurement, so that
+    // every read of it in the query sees the same files (a flush may add some meanwhile);
+    // each read scans those in the hour partitions its time bounds can match.
+    const heldNow = new Map(analyzed.refs.map((ref) => [refKey(ref), this.held.held(ref.database, ref.measurement)] as const));
+    const listings = new Map<string, readonly StoredObject[]>();
+    const heldOf = new Map<string, readonly BufferSnapshot[]>();
+    for (const ref of analyzed.refs) {
+      const { files, held } = await this.listed(ref, heldNow.get(refKey(ref))!, req.signal);
+      listings.set(refKey(ref), files);
+      heldOf.set(refKey(ref), held);
+    }
+    const perRef = new Map<string, { heldTables: string[] }>();
     const heldRows: number[] = [];
     for (const ref of analyzed.refs) {
-      const held = this.held.held(ref.database, ref.measurement);
       const heldTables: string[] = [];
-      for (const snapshot of held) {
+      for (const snapshot of heldOf.get(refKey(ref))!) {
         if (snapshot.rowCount === 0) continue;
         const { table, tags } = await this.heldTables.tableFor(conn, snapshot).catch((err: unknown) => {
           const limit = memoryLimitOf((err as Error).message);
@@ -349,13 +359,8 @@ export class QueryService {
         profile.buffered_rows += snapshot.rowCount;
         heldRows.push(snapshot.rowCount);
       }
-      perRef.set(refKey(ref), { heldTables, held });
+      perRef.set(refKey(ref), { heldTables });
     }
-    // One listing per measurement, so that every read of it in the query sees the same
-    // files (a flush may add some meanwhile); each read scans those in the hour
-    // partitions its time bounds can match.
-    const listings = new Map<string, readonly StoredObject[]>();
-    for (const ref of analyzed.refs) listings.set(refKey(ref), await this.listed(ref, perRef.get(refKey(ref))!.held, req.signal));
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
     const occurrences = analyzed.occurrences.map((occurrence, i) => {
       // A pruned read still binds the columns of every file (see below).
@@ -436,19 +441,23 @@ export class QueryService {
   }
 
   /**
-   * The stored files of a measurement, without those written from `held` snapshots. Exactly once: the held snapshots were taken
-   * first (synchronously, one consistent set) and supply their rows from memory; a file
-   * written from one of them, or from the snapshot that detached a live view's records
-   * since (their keys are registered before the file becomes visible, and read here
-   * only after the listing), is dropped; a snapshot that finished before `held` was
-   * taken has all its files listed here and its records are not held. Listing stops when
-   * `signal` aborts.
+   * The stored files of a measurement and the held records to read from memory beside
+   * them, each record exactly once. `held` was taken before the listing (synchronously,
+   * one consistent set); a snapshot that finished before then has all its files listed
+   * here and its records are not held. A live view whose records a snapshot has detached
+   * since is read as that snapshot: it holds the view's rows and those appended after
+   * them, whose file the listing would miss while listing later snapshots' files (an
+   * answer with rows written after others it lacks). A file written from a snapshot read
+   * from memory is dropped (its key is registered before the file becomes visible, and
+   * read here only after the listing). Listing stops when `signal` aborts.
    */
-  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], signal: AbortSignal): Promise<readonly StoredObject[]> {
+  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], signal: AbortSignal):
+    Promise<{ files: readonly StoredObject[]; held: readonly BufferSnapshot[] }> {
     const files = await this.catalog.files(ref.database, ref.measurement, signal);
-    if (held.length === 0) return files;
-    const fromHeld = new Set(held.flatMap((s) => this.held.filesOf(s.detachment?.snapshot ?? s)));
-    return fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key));
+    if (held.length === 0) return { files, held };
+    const read = held.map((s) => s.detachment?.snapshot ?? s);
+    const fromHeld = new Set(read.flatMap((s) => this.held.filesOf(s)));
+    return { files: fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key)), held: read };
   }
 
   /**
