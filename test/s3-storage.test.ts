@@ -331,6 +331,14 @@ describe('S3 backend', () => {
     const warm = await storageStats(server);
     assert.equal(warm.cache.misses, 0);
     assert.equal(warm.cache.hits, 24);
+
+    // The whole cache directory removed while running, its scratch directory (downloads, staged uploads) with it:
+    // made again, so flushes and downloads go on.
+    rmSync(join(server.dataDir, '.cache'), { recursive: true, force: true });
+    assert.equal((await server.writeLines(`wipe,host=h0 v=1000i ${1700000000 + 48 * 1800}`, 'db=wipe&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual(await server.rows(sql, 'wipe'), [[49, 2128, 25]]);
+    assert.equal((await storageStats(server)).health.ok, true);
   });
 });
 

@@ -155,7 +155,7 @@ export class FileCache {
           local.set(key, this.pathOf(key));
           return;
         }
-        const stub = this.scratchPath();
+        const stub = await this.scratchPath();
         stubs.push(stub);
         await fetchFooter(key, stub, signal);
         this.counters.footerReads++;
@@ -249,7 +249,7 @@ export class FileCache {
 
   /** Fetches `key` into the cache through a scratch file, deleted if the fetch fails or `signal` stops it. */
   private async download(key: string, fetch: Fetcher, signal: AbortSignal): Promise<void> {
-    const part = this.scratchPath();
+    const part = await this.scratchPath();
     try {
       await fetch(key, part, signal);
       const size = (await stat(part)).size;
@@ -262,8 +262,12 @@ export class FileCache {
     }
   }
 
-  /** A new file name under `partDir`. */
-  private scratchPath(): string {
+  /**
+   * A new file name under `partDir`, which is made again if it was removed while running
+   * (a tmp cleaner, an operator clearing the cache): every download would fail otherwise.
+   */
+  private async scratchPath(): Promise<string> {
+    await mkdir(this.partDir, { recursive: true });
     return join(this.partDir, `${randomBytes(8).toString('hex')}.parquet`);
   }
 

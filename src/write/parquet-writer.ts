@@ -16,7 +16,7 @@
  * by one streaming COPY into the hour's one file (one file per hour keeps the WAL's
  * exactly-once rule, `wal/coverage.ts`).
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
@@ -134,6 +134,8 @@ export class ParquetWriter {
       const tagNames = JSON.stringify(snapshot.tags.map((t) => t.name).sort());
       const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
       const metadata = `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}}`;
+      // Made again if removed while running (a tmp cleaner): every flush would fail until a restart.
+      await mkdir(this.storage.stagingDir, { recursive: true });
       for (const [hour, rows] of todo) {
         let key = keys.get(hour);
         if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
