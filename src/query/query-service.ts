@@ -624,9 +624,13 @@ async function columnNames(conn: DuckDBConnection, sql: string): Promise<string[
   }
 }
 
-/** Whether `err` is DuckDB's answer to a file it was given that does not exist (any more). */
+/**
+ * Whether `err` is DuckDB's answer to a file it was given that does not exist (any more):
+ * gone before the bind (no match for the path), or between the bind and the read.
+ */
 function fileGone(err: unknown): boolean {
-  return err instanceof QueryExecutionError && err.message.startsWith('IO Error: No files found that match the pattern');
+  return err instanceof QueryExecutionError
+    && /^IO Error: (?:No files found that match the pattern|Cannot open file "[^"]*": No such file or directory)/.test(err.message);
 }
 
 const FILE_GONE_AGAIN = 'a stored file of the measurements read disappeared while the query was planned; retry';
