@@ -94,6 +94,17 @@ export class StorageUnavailableError extends StrataError {
 }
 
 /**
+ * 500: a stored object listed for a query is gone from the bucket (deleted since it was
+ * listed, say by retention on another node). The query service plans the query again over
+ * a fresh listing; this reaches a client only if the object it then lists is gone too.
+ */
+export class StoredFileGoneError extends StrataError {
+  constructor(key: string) {
+    super(`stored file "${key}" is gone from the bucket (deleted since it was listed)`, 500, 'stored_file_gone');
+  }
+}
+
+/**
  * 500: a regular file sits where the storage layout needs a directory (a database,
  * measurement or time-partition directory of the local backend), so files there can
  * be neither written nor listed until an operator moves it away. The message names

@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { crashCycles } from './crash-load.js';
 import { inspector, removeDir, tempDir, TestServer, waitFor, type QueryBody } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
@@ -549,6 +549,29 @@ test('S3 backend: a deadline reached while a pruned query downloads files to rea
     assert.ok(read < files, `files read after the deadline: ${read} of ${files}`);
     assert.equal(stats.cache.pinned_files, 0);
     assert.deepEqual(await server.rows(sql, 'dl'), [[1]]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  }
+});
+
+test('S3 backend: an object deleted from the bucket behind Strata while its listing is cached: the query plans again over a fresh listing, S3 stays healthy', async () => {
+  const server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'behind/', STRATA_S3_LIST_TTL_MS: '600000' }));
+  try {
+    const lines = [0, 1, 2].map((h) => `behind,host=a v=${h}i ${1767225600 + h * 3600}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=bdb&precision=s')).status, 204);
+    await server.flush();
+    const sql = 'SELECT v FROM behind ORDER BY time';
+    assert.deepEqual(await server.rows(sql, 'bdb'), [[0], [1], [2]]);
+    // The hour-1 object goes (retention on another node, say), and this node's copy of it.
+    const [key] = (await bucketKeys('behind/bdb/behind/2026/01/01/01/')).map((k) => k.slice('behind/'.length));
+    await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `behind/${key}` }));
+    rmSync(join(server.dataDir, '.cache', key));
+    // Before: 503 "S3 download … NoSuchKey" until the listing expired (here 10 minutes).
+    const r = await server.query(sql, 'bdb');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.data, [[0], [2]]);
+    assert.equal((await storageStats(server)).health.ok, true);
   } finally {
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);

@@ -21,7 +21,7 @@
 import { StatementType, type DuckDBConnection, type DuckDBDataChunk, type DuckDBResult, type DuckDBType } from '@duckdb/node-api';
 import { LRUCache } from 'lru-cache';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
-import { MemoryLimitError, QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, SpillLimitError, StrataError } from '../errors.js';
+import { MemoryLimitError, QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, SpillLimitError, StoredFileGoneError, StrataError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { asciiLower } from '../parse/names.js';
 import { hourOf } from '../write/layout.js';
@@ -244,8 +244,9 @@ export class QueryService {
    * binder error but the query with them NULL runs, or, when it reads nothing else, the
    * answer is an empty result (`result` undefined) with no columns, as Arc does (`no-data.ts`).
    * When a file DuckDB was given has disappeared (deleted from outside
-   * Strata while its listing was cached, or a cached copy of an S3 object wiped), the
-   * listings are dropped and the query planned once more, with cached copies checked.
+   * Strata while its listing was cached, or a cached copy of an S3 object wiped), or an S3
+   * object is gone from the bucket, the listings are dropped and the query planned again
+   * (up to MAX_REPLANS times), with cached copies checked.
    */
   private async start(conn: DuckDBConnection, req: QueryRequest, showSql: string | undefined, cleanup: (() => Promise<void> | void)[]):
     Promise<{ plan: Plan; result: DuckDBResult | undefined }> {
@@ -259,7 +260,7 @@ export class QueryService {
       } catch (err) {
         // Planning reads the schemas of files no query read before (`plan` has forgotten the listings).
         if (!fileGone(err)) throw err;
-        if (attempt > 0) throw new QueryExecutionError(FILE_GONE_AGAIN);
+        if (attempt >= MAX_REPLANS) throw new QueryExecutionError(FILE_GONE_AGAIN);
         for (const c of cleanup.splice(0).reverse()) await c();
         continue;
       }
@@ -286,7 +287,7 @@ export class QueryService {
           throw rewrite.error ? new QueryRejectedError(REWRITE_UNPARSABLE) : err;
         }
         if (fileGone(err)) {
-          if (attempt > 0) throw new QueryExecutionError(FILE_GONE_AGAIN);
+          if (attempt >= MAX_REPLANS) throw new QueryExecutionError(FILE_GONE_AGAIN);
           for (const ref of plan.refs) this.catalog.changed(ref.database, ref.measurement);
           for (const c of cleanup.splice(0).reverse()) await c();
           continue;
@@ -626,14 +627,21 @@ async function columnNames(conn: DuckDBConnection, sql: string): Promise<string[
 
 /**
  * Whether `err` is DuckDB's answer to a file it was given that does not exist (any more):
- * gone before the bind (no match for the path), or between the bind and the read.
+ * gone before the bind (no match for the path), or between the bind and the read; or S3's,
+ * for an object gone from the bucket since it was listed.
  */
 function fileGone(err: unknown): boolean {
-  return err instanceof QueryExecutionError
+  return err instanceof StoredFileGoneError || err instanceof QueryExecutionError
     && /^IO Error: (?:No files found that match the pattern|Cannot open file "[^"]*": No such file or directory)/.test(err.message);
 }
 
 const FILE_GONE_AGAIN = 'a stored file of the measurements read disappeared while the query was planned; retry';
+
+/**
+ * Times a query is planned again for files gone: a cached copy wiped is found missing
+ * first, and only its download then finds the object gone from the bucket too.
+ */
+const MAX_REPLANS = 2;
 
 /**
  * Each connection's last `interruptible` call, settled either way. A call given up on

@@ -39,7 +39,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { LRUCache } from 'lru-cache';
-import { StorageUnavailableError } from '../errors.js';
+import { StorageUnavailableError, StoredFileGoneError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import type { FileCache } from './file-cache.js';
 import { HealthTracker } from './health.js';
@@ -217,14 +217,14 @@ export class S3Storage implements Storage {
     return this.o.cache.open(keys, verify, (key, destination, own) => this.call(`download ${key}`, async () => {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own });
       await pipeline(object.Body as Readable, createWriteStream(destination), { signal: own });
-    }, own), signal);
+    }, own, key), signal);
   }
 
   /** Each footer read is this caller's alone: `signal` aborts its requests. */
   openFooters(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
     const sizes = new Map(objects.map((o) => [o.key, o.size]));
     return this.o.cache.openFooters(objects.map((o) => o.key), verify, async (key, destination, own) => {
-      const read = (start: number, end: number): Promise<ObjectRange> => this.call(`footer read ${key}`, () => this.range(key, start, end, own), own);
+      const read = (start: number, end: number): Promise<ObjectRange> => this.call(`footer read ${key}`, () => this.range(key, start, end, own), own, key);
       const stub = await footerStub(key, sizes.get(key)!, read);
       // A local write: its failure is no failure of S3 (`health`).
       await writeFile(destination, stub);
@@ -307,20 +307,36 @@ export class S3Storage implements Storage {
   /**
    * Runs one S3 operation, recording health; failures become StorageUnavailableError.
    * Once `signal` (which `operation` aborts its requests with) has aborted, a failure is
-   * its reason: the caller stopped the operation, S3 did not fail it.
+   * its reason: the caller stopped the operation, S3 did not fail it. An operation on
+   * object `key` that S3 answers with NoSuchKey (deleted since it was listed) is no failure
+   * of S3 either: the listings holding it are dropped and StoredFileGoneError is thrown,
+   * on which the query service plans again.
    */
-  private async call<T>(what: string, operation: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async call<T>(what: string, operation: () => Promise<T>, signal?: AbortSignal, key?: string): Promise<T> {
+    let outcome: { value: T } | { gone: true };
     try {
-      return await this.healthTracker.track(operation, signal);
+      outcome = await this.healthTracker.track(() => operation().then((value) => ({ value }), (err: unknown) => {
+        if (key !== undefined && isNoSuchKey(err)) return { gone: true as const };
+        throw err;
+      }), signal);
     } catch (err) {
       if (signal?.aborted === true) throw signal.reason;
       throw new StorageUnavailableError(`S3 ${what} failed: ${describe(err)}`, { cause: err });
     }
+    if ('value' in outcome) return outcome.value;
+    this.invalidate(key!);
+    throw new StoredFileGoneError(key!);
   }
 }
 
 /** S3's error codes for a key or signature it refuses. */
 const CREDENTIAL_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'Unauthorized']);
+
+/** Whether S3 answered that the object does not exist (a GET's NoSuchKey; a HEAD's bare 404). */
+function isNoSuchKey(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
 
 /** S3's error name and message, which alone are often empty (a HEAD has no body). */
 function describe(err: unknown): string {
