@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../../test/harness.js';
 import { FileCache, type Fetcher } from './file-cache.js';
@@ -81,6 +81,39 @@ test('a download several queries wait for runs on while one still waits, and is 
     const again = await later;
     assert.equal(readFileSync(again.paths[0], 'utf8'), `bytes of ${left}`);
     again.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('start-up drops cached copies a crash left damaged (empty, cut short, not ending in PAR1) and keeps whole ones: a query downloads those again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
+  try {
+    const whole = Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20, 7), Buffer.from([20, 0, 0, 0]), Buffer.from('PAR1')]);
+    const copies: Record<string, Buffer> = {
+      'db/m/2026/01/01/00/whole.parquet': whole,
+      'db/m/2026/01/01/01/empty.parquet': Buffer.alloc(0),
+      'db/m/2026/01/01/02/short.parquet': whole.subarray(0, 10),
+      'db/m/2026/01/01/03/cut.parquet': whole.subarray(0, whole.length - 2),
+    };
+    for (const [key, bytes] of Object.entries(copies)) {
+      const path = join(dir, ...key.split('/'));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, bytes);
+    }
+    const cache = new FileCache(dir, 1 << 30);
+    await cache.init();
+    assert.deepEqual([cache.stats().files, cache.stats().bytes], [1, whole.length]);
+    for (const key of Object.keys(copies).slice(1)) assert.equal(existsSync(cache.pathOf(key)), false, key);
+    const fetched: string[] = [];
+    const fetch = async (key: string, destination: string): Promise<void> => {
+      fetched.push(key);
+      await writeFile(destination, whole);
+    };
+    const local = await cache.open(Object.keys(copies), false, fetch);
+    local.release();
+    assert.deepEqual(fetched.sort(), Object.keys(copies).slice(1).sort());
+    for (const key of Object.keys(copies)) assert.ok(readFileSync(cache.pathOf(key)).equals(whole), key);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,7 @@
  * a key moves it to the end).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { SharedWork } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
@@ -74,7 +74,10 @@ export class FileCache {
     this.fetchConcurrency = fetchConcurrency;
   }
 
-  /** Creates the directory, drops interrupted downloads, rebuilds the index, evicts down to the bound. */
+  /**
+   * Creates the directory, drops interrupted downloads, rebuilds the index (without the
+   * copies a crash left damaged, `wholeParquet`), evicts down to the bound.
+   */
   async init(): Promise<void> {
     await rm(this.partDir, { recursive: true, force: true });
     await mkdir(this.partDir, { recursive: true });
@@ -82,8 +85,11 @@ export class FileCache {
     const found: { key: string; size: number; mtimeMs: number }[] = [];
     for (const name of names) {
       if (!name.endsWith('.parquet') || name.split(sep).some((s) => s.startsWith('.'))) continue;
-      const info = await stat(join(this.dir, name));
-      if (info.isFile()) found.push({ key: name.split(sep).join('/'), size: info.size, mtimeMs: info.mtimeMs });
+      const path = join(this.dir, name);
+      const info = await stat(path);
+      if (!info.isFile()) continue;
+      if (await wholeParquet(path, info.size)) found.push({ key: name.split(sep).join('/'), size: info.size, mtimeMs: info.mtimeMs });
+      else await rm(path, { force: true });
     }
     found.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const f of found) this.insert(f.key, f.size);
@@ -318,6 +324,27 @@ export class FileCache {
       victims.push(key);
     }
     await Promise.all(victims.map((k) => this.unlinks.get(k)));
+  }
+}
+
+/** Bytes of the smallest Parquet file: the magic `PAR1`, a footer length (u32), `PAR1` again. */
+const MIN_PARQUET_BYTES = 12;
+
+/**
+ * Whether the file at `path` (of `size` bytes) can be a whole Parquet file: long enough and
+ * ending in the magic `PAR1`. Copies are renamed into the cache without an fsync, so a power
+ * loss can leave one empty or cut short; kept, it would fail every query reading it (blaming
+ * the object, which is whole) until evicted, where dropped it is downloaded again.
+ */
+async function wholeParquet(path: string, size: number): Promise<boolean> {
+  if (size < MIN_PARQUET_BYTES) return false;
+  const file = await openFile(path, 'r');
+  try {
+    const tail = Buffer.alloc(4);
+    await file.read(tail, 0, 4, size - 4);
+    return tail.toString('latin1') === 'PAR1';
+  } finally {
+    await file.close();
   }
 }
 
