@@ -271,7 +271,7 @@ export class S3Storage implements Storage {
   private async *pages(prefix: string, delimiter: string | undefined, signal: AbortSignal | undefined): AsyncGenerator<ListObjectsV2CommandOutput> {
     let token: string | undefined;
     do {
-      const page = await this.call(prefix === "" ? "list" : `list ${prefix}`, () => this.client.send(new ListObjectsV2Command({
+      const page = await this.call(prefix === '' ? 'list' : `list ${prefix}`, () => this.client.send(new ListObjectsV2Command({
         Bucket: this.o.bucket, Prefix: this.prefix + prefix, Delimiter: delimiter, ContinuationToken: token,
       }), { abortSignal: signal }), signal);
       yield page;
