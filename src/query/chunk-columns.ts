@@ -25,6 +25,7 @@ import duckdb from '@duckdb/node-bindings';
 import { ResultValueError } from '../errors.js';
 import type { ChunkBudget } from './chunk-budget.js';
 import { jsonValue, microsFromUnit } from './json-result.js';
+import { isItemValid, isUnnamed, nestedText, vectorItemText } from './nested-text.js';
 import {
   DuckDBListVector, DuckDBStructVector, DuckDBTypeId, DuckDBVector, type DuckDBArrayType, type DuckDBDataChunk, type DuckDBDecimalType,
   type DuckDBEnumType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
@@ -198,12 +199,12 @@ function otherColumn(vector: duckdb.Vector, n: number, type: DuckDBType): Column
     if (positional) {
       const valid = isItemValid(values, i);
       texts[i] = valid ? positionalJson(values, i, type) : null;
-      plain![i] = valid ? positionalText(values, i, type) : null;
+      plain![i] = valid ? vectorItemText(values, i, type) : null;
       continue;
     }
     const v = sliced ? values.slice(i, 1).getItem(0) : values.getItem(i);
     texts[i] = v === null ? null : jsonValue(v, type);
-    if (plain !== undefined) plain[i] = v === null ? null : String(v);
+    if (plain !== undefined) plain[i] = v === null ? null : nestedText(v, type);
   }
   return plain === undefined ? { kind: 'other', texts } : { kind: 'other', texts, plain };
 }
@@ -216,8 +217,8 @@ function otherColumn(vector: duckdb.Vector, n: number, type: DuckDBType): Column
 function holdsUnnamedStruct(type: DuckDBType): boolean {
   switch (type.typeId) {
     case DuckDBTypeId.STRUCT: {
-      const { entryNames, entryTypes } = type as DuckDBStructType;
-      return entryNames.every((name) => name === '') || entryTypes.some(holdsUnnamedStruct);
+      const struct = type as DuckDBStructType;
+      return isUnnamed(struct) || struct.entryTypes.some(holdsUnnamedStruct);
     }
     case DuckDBTypeId.LIST: return holdsUnnamedStruct((type as DuckDBListType).valueType);
     case DuckDBTypeId.ARRAY: return holdsUnnamedStruct((type as DuckDBArrayType).valueType);
@@ -225,14 +226,6 @@ function holdsUnnamedStruct(type: DuckDBType): boolean {
     case DuckDBTypeId.UNION: return (type as DuckDBUnionType).memberTypes.some(holdsUnnamedStruct);
     default: return false;
   }
-}
-
-function isUnnamed(type: DuckDBStructType): boolean {
-  return type.entryNames.every((name) => name === '');
-}
-
-function isItemValid(vector: DuckDBVector, i: number): boolean {
-  return vector instanceof DuckDBStructVector ? vector.isItemValid(i) : vector.getItem(i) !== null;
 }
 
 /**
@@ -255,28 +248,6 @@ function positionalJson(vector: DuckDBVector, i: number, type: DuckDBType): stri
     return `[${Array.from({ length: items.itemCount }, (_, k) => (isItemValid(items, k) ? positionalJson(items, k, item) : 'null')).join(',')}]`;
   }
   return jsonValue(vector.getItem(i)!, type);
-}
-
-/** Item `i` of `vector` (non-NULL) as DuckDB's text of it, fields read as `positionalJson` reads them: `(1, x)` for an unnamed STRUCT, as DuckDB prints it. */
-function positionalText(vector: DuckDBVector, i: number, type: DuckDBType): string {
-  const text = (entry: DuckDBVector, k: number, t: DuckDBType): string => {
-    if (!isItemValid(entry, k)) return 'NULL';
-    if (entry instanceof DuckDBStructVector || entry instanceof DuckDBListVector) return positionalText(entry, k, t);
-    const v = entry.getItem(k)!;
-    // Quoted inside a container, as node-api's own text of one does.
-    return typeof v === 'string' ? `'${v.replaceAll("'", "''")}'` : String(v);
-  };
-  if (vector instanceof DuckDBStructVector) {
-    const struct = type as DuckDBStructType;
-    const fields = struct.entryTypes.map((t, k) => text(vector.entryVectorAt(k), i, t));
-    return isUnnamed(struct) ? `(${fields.join(', ')})` : `{${fields.map((f, k) => `'${struct.entryNames[k].replaceAll("'", "''")}': ${f}`).join(', ')}}`;
-  }
-  if (vector instanceof DuckDBListVector) {
-    const items = vector.getItemVector(i)!;
-    const item = (type as DuckDBListType).valueType;
-    return `[${Array.from({ length: items.itemCount }, (_, k) => text(items, k, item)).join(', ')}]`;
-  }
-  return String(vector.getItem(i));
 }
 
 const TWO_63 = 1n << 63n;

@@ -13,7 +13,7 @@
  * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`; up to 9 digits
  * for TIMESTAMP_NS, as DuckDB prints it, so nanoseconds round-trip), dates as
  * `YYYY-MM-DD`, LIST/ARRAY/STRUCT/MAP as JSON arrays and objects (`jsonValue`; a STRUCT
- * without field names as an array, `chunk-columns.ts`; in CSV their text form), anything
+ * without field names as an array, `chunk-columns.ts`; in CSV DuckDB's text of them, `nested-text.ts`), anything
  * else as its DuckDB string form.
  */
 import {
@@ -24,6 +24,7 @@ import {
 } from '@duckdb/node-api';
 import { ResultTooLargeError } from '../errors.js';
 import type { Column, ColumnKind } from './chunk-columns.js';
+import { nestedText } from './nested-text.js';
 import { writeShortest } from './shortest-double.js';
 
 /** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
@@ -41,6 +42,13 @@ const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '
  * and at least six digits.
  */
 function dayText(days: number): string {
+  const [year, month, day] = civilFromDays(days);
+  const yearText = year >= 0 && year <= 9999 ? String(year).padStart(4, '0') : (year < 0 ? '-' : '+') + String(Math.abs(year)).padStart(6, '0');
+  return `${yearText}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}`;
+}
+
+/** The proleptic Gregorian [year (0 is 1 BC), month 1–12, day 1–31] of `days` since 1970-01-01 (Hinnant's civil_from_days). */
+export function civilFromDays(days: number): [number, number, number] {
   const z = days + 719_468;
   const era = Math.floor(z / 146_097);
   const dayOfEra = z - era * 146_097;
@@ -49,9 +57,7 @@ function dayText(days: number): string {
   const shifted = Math.floor((5 * dayOfYear + 2) / 153);
   const day = dayOfYear - Math.floor((153 * shifted + 2) / 5) + 1;
   const month = shifted < 10 ? shifted + 3 : shifted - 9;
-  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
-  const yearText = year >= 0 && year <= 9999 ? String(year).padStart(4, '0') : (year < 0 ? '-' : '+') + String(Math.abs(year)).padStart(6, '0');
-  return `${yearText}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}`;
+  return [yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day];
 }
 
 /** Leading zeros of a trimmed fraction: `ZEROS[k]` is k zeros. */
@@ -292,8 +298,9 @@ export function jsonValue(v: DuckDBValue, type: DuckDBType): string {
     return `{${entryNames.map((name, i) => `${JSON.stringify(name)}:${jsonValue(v.entries[name], entryTypes[i])}`).join(',')}}`;
   }
   if (v instanceof DuckDBMapValue) {
-    const { valueType } = type as DuckDBMapType;
-    return `{${v.entries.map(({ key, value }) => `${JSON.stringify(String(key))}:${jsonValue(value, valueType)}`).join(',')}}`;
+    const { keyType, valueType } = type as DuckDBMapType;
+    // Keyed by DuckDB's text of each key (`infinity`, not node-api's far-off year for an infinite date).
+    return `{${v.entries.map(({ key, value }) => `${JSON.stringify(nestedText(key, keyType))}:${jsonValue(value, valueType)}`).join(',')}}`;
   }
   if (v instanceof DuckDBUnionValue) {
     const { memberTypes, tagMemberIndexes } = type as DuckDBUnionType;

@@ -1,0 +1,183 @@
+/**
+ * DuckDB's text of nested values (LIST, ARRAY, STRUCT, MAP, UNION), as `CAST(v AS VARCHAR)`
+ * prints them: what CSV fields and Arrow `Utf8` columns carry for these types
+ * (`chunk-columns.ts`, the `plain` texts of an `other` column).
+ *
+ * The form, checked against DuckDB's own cast in `nested-text.test.ts`:
+ * - `[a, b]` for a LIST or ARRAY, `{'name': v}` for a STRUCT (names always quoted),
+ *   `(v, w)` for a STRUCT without field names (`row(…)`, a tuple), `{k=v}` for a MAP, the
+ *   member's text for a UNION; `NULL` for a NULL inside any of them.
+ * - A scalar inside is its own text (`scalarText`: doubles as `1.0`, `1e-05`, `nan`; dates
+ *   and timestamps with `(BC)` and `infinity`; TIMESTAMPTZ in the UTC session zone, `+00`),
+ *   quoted as `'…'` (with `\'` and `\\`) when it could be misread: empty, `NULL` in any
+ *   case, ASCII space at either end, or holding one of `"'(),:=[]{}`. Nested values, UNION
+ *   members and JSON are never quoted.
+ *
+ * node-api's own `toString` of these values differs (its strings always quoted, doubles as
+ * JavaScript prints them, infinite dates as far-off years); a STRUCT without field names
+ * cannot even be read through its values, whose fields are keyed by name: such a column is
+ * read by position from its vectors (`vectorItemText`).
+ */
+import {
+  DuckDBArrayValue, DuckDBDateValue, DuckDBListValue, DuckDBListVector, DuckDBMapValue, DuckDBStructValue, DuckDBStructVector,
+  DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue,
+  DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType,
+  type DuckDBStructType, type DuckDBType, type DuckDBUnionType, type DuckDBValue, type DuckDBVector,
+} from '@duckdb/node-api';
+import { civilFromDays, float32Text } from './json-result.js';
+
+/** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
+const INFINITE_TIMESTAMP = 9223372036854775807n;
+/** DuckDB's ±infinity dates: ±(2^31 − 1) days. */
+const INFINITE_DAYS = 2147483647;
+
+const NESTED = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION]);
+
+/** Whether `type` is a STRUCT without field names (every name empty). */
+export function isUnnamed(type: DuckDBStructType): boolean {
+  return type.entryNames.every((name) => name === '');
+}
+
+/** Whether item `i` of `vector` is not NULL. */
+export function isItemValid(vector: DuckDBVector, i: number): boolean {
+  return vector instanceof DuckDBStructVector ? vector.isItemValid(i) : vector.getItem(i) !== null;
+}
+
+/** DuckDB's text of `v`, a non-NULL value of the nested type `type` (LIST, ARRAY, STRUCT, MAP, UNION). */
+export function nestedText(v: DuckDBValue, type: DuckDBType): string {
+  if (v instanceof DuckDBListValue || v instanceof DuckDBArrayValue) {
+    const item = (type as DuckDBListType | DuckDBArrayType).valueType;
+    return `[${v.items.map((x) => innerText(x, item)).join(', ')}]`;
+  }
+  if (v instanceof DuckDBStructValue) {
+    const struct = type as DuckDBStructType;
+    return structText(struct, struct.entryTypes.map((t, k) => innerText(v.entries[struct.entryNames[k]] ?? null, t)));
+  }
+  if (v instanceof DuckDBMapValue) {
+    const { keyType, valueType } = type as DuckDBMapType;
+    return `{${v.entries.map(({ key, value }) => `${innerText(key, keyType)}=${innerText(value, valueType)}`).join(', ')}}`;
+  }
+  if (v instanceof DuckDBUnionValue) {
+    const { memberTypes, tagMemberIndexes } = type as DuckDBUnionType;
+    const member = memberTypes[tagMemberIndexes[v.tag]];
+    return v.value === null ? 'NULL' : NESTED.has(member.typeId) ? nestedText(v.value, member) : scalarText(v.value, member);
+  }
+  return scalarText(v, type);
+}
+
+/**
+ * DuckDB's text of item `i` (non-NULL) of `vector`, of type `type`, its STRUCT and LIST
+ * levels read by position from the vectors (see the module comment); deeper ARRAY, MAP and
+ * UNION levels through their values.
+ */
+export function vectorItemText(vector: DuckDBVector, i: number, type: DuckDBType): string {
+  if (vector instanceof DuckDBStructVector) {
+    const struct = type as DuckDBStructType;
+    return structText(struct, struct.entryTypes.map((t, k) => vectorInnerText(vector.entryVectorAt(k), i, t)));
+  }
+  if (vector instanceof DuckDBListVector) {
+    const items = vector.getItemVector(i)!;
+    const item = (type as DuckDBListType).valueType;
+    return `[${Array.from({ length: items.itemCount }, (_, k) => vectorInnerText(items, k, item)).join(', ')}]`;
+  }
+  return nestedText(vector.getItem(i)!, type);
+}
+
+function vectorInnerText(vector: DuckDBVector, i: number, type: DuckDBType): string {
+  if (!isItemValid(vector, i)) return 'NULL';
+  return NESTED.has(type.typeId) ? vectorItemText(vector, i, type) : innerText(vector.getItem(i), type);
+}
+
+function structText(struct: DuckDBStructType, fields: string[]): string {
+  return isUnnamed(struct) ? `(${fields.join(', ')})` : `{${fields.map((f, k) => `${quoted(struct.entryNames[k])}: ${f}`).join(', ')}}`;
+}
+
+/** The text of `v` inside a nested value: NULL, nested values and JSON bare, other scalars quoted where they could be misread. */
+function innerText(v: DuckDBValue, type: DuckDBType): string {
+  if (v === null) return 'NULL';
+  if (NESTED.has(type.typeId)) return nestedText(v, type);
+  const text = scalarText(v, type);
+  return type.alias === 'JSON' || !needsQuotes(text) ? text : quoted(text);
+}
+
+/** ASCII whitespace, as DuckDB trims it. */
+const SPACE = /^[ \t\n\v\f\r]|[ \t\n\v\f\r]$/;
+const SPECIAL = /["'(),:=[\]{}]/;
+
+function needsQuotes(text: string): boolean {
+  return text === '' || SPACE.test(text) || SPECIAL.test(text) || text.toUpperCase() === 'NULL';
+}
+
+function quoted(text: string): string {
+  return `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+}
+
+/** DuckDB's VARCHAR text of the scalar `v` (non-NULL) of type `type`. */
+export function scalarText(v: DuckDBValue, type: DuckDBType): string {
+  if (typeof v === 'number') {
+    if (type.typeId === DuckDBTypeId.DOUBLE) return doubleText(v, v);
+    if (type.typeId === DuckDBTypeId.FLOAT) return doubleText(v, Number.isFinite(v) ? Number(float32Text(v)) : v);
+    return String(v);
+  }
+  if (v instanceof DuckDBDateValue) return dateText(v.days);
+  if (v instanceof DuckDBTimestampTZValue) return timestampText(v.micros, 1_000_000n, 6, '+00');
+  if (v instanceof DuckDBTimestampValue) return timestampText(v.micros, 1_000_000n, 6, '');
+  if (v instanceof DuckDBTimestampMillisecondsValue) return timestampText(v.millis, 1000n, 3, '');
+  if (v instanceof DuckDBTimestampSecondsValue) return timestampText(v.seconds, 1n, 0, '');
+  if (v instanceof DuckDBTimestampNanosecondsValue) return timestampText(v.nanos, 1_000_000_000n, 9, '');
+  return String(v);
+}
+
+/**
+ * A double as DuckDB prints it (the shortest digits of `digitsOf`, which for a FLOAT are
+ * the float32's): fixed notation from 1e-4 to below 1e16 with at least one decimal
+ * (`1.0`), exponent notation outside (`1e-05`, `1.5e+16`), `nan`, `inf`, `-inf`, `-0.0`.
+ */
+function doubleText(v: number, digitsOf: number): string {
+  if (Number.isNaN(v)) return 'nan';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  if (v === 0) return Object.is(v, -0) ? '-0.0' : '0.0';
+  const [mantissa, exponent] = digitsOf.toExponential().split('e');
+  const sign = mantissa.startsWith('-') ? '-' : '';
+  const digits = mantissa.replace(/^-/, '').replace('.', '');
+  const exp = Number(exponent);
+  if (exp < -4 || exp >= 16) {
+    return `${sign}${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
+  return `${sign}${digits.slice(0, exp + 1).padEnd(exp + 1, '0')}.${digits.slice(exp + 1) || '0'}`;
+}
+
+/**
+ * `value` (`perSecond` units since the epoch) as DuckDB prints a timestamp: its date (with
+ * `(BC)`), `HH:MM:SS`, the fraction of `digits` digits without trailing zeros, then `zone`;
+ * `infinity` and `-infinity`.
+ */
+function timestampText(value: bigint, perSecond: bigint, digits: number, zone: string): string {
+  if (value === INFINITE_TIMESTAMP) return 'infinity';
+  if (value === -INFINITE_TIMESTAMP) return '-infinity';
+  const perDay = 86_400n * perSecond;
+  let days = value / perDay;
+  let rest = value % perDay;
+  if (rest < 0n) {
+    rest += perDay;
+    days -= 1n;
+  }
+  const seconds = Number(rest / perSecond);
+  const fraction = digits === 0 ? '' : String(rest % perSecond).padStart(digits, '0').replace(/0+$/, '');
+  const time = `${two(Math.floor(seconds / 3600))}:${two(Math.floor(seconds / 60) % 60)}:${two(seconds % 60)}`;
+  return `${dateText(Number(days))} ${time}${fraction === '' ? '' : `.${fraction}`}${zone}`;
+}
+
+/** `days` since 1970-01-01 as DuckDB prints a DATE: `YYYY-MM-DD`, years before 1 as `0001-12-31 (BC)`; `infinity`, `-infinity`. */
+function dateText(days: number): string {
+  if (days === INFINITE_DAYS) return 'infinity';
+  if (days === -INFINITE_DAYS) return '-infinity';
+  const [year, month, day] = civilFromDays(days);
+  const bc = year <= 0;
+  return `${String(bc ? 1 - year : year).padStart(4, '0')}-${two(month)}-${two(day)}${bc ? ' (BC)' : ''}`;
+}
+
+function two(n: number): string {
+  return String(n).padStart(2, '0');
+}
