@@ -168,6 +168,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     heldTables,
     resultCache,
     queryTimeoutMs: config.query.timeout_ms,
+    queryStallMs: config.query.stall_timeout_ms,
     maxBodyBytes: config.server.max_body_bytes,
     maxDecompressedBytes: config.server.max_decompressed_bytes,
     storage,

@@ -256,6 +256,16 @@ export class QueryTimeoutError extends StrataError {
   }
 }
 
+/**
+ * A streamed result's client took none of the chunk being sent for `stallMs`: the response
+ * is cut off (its status line is out, so no status is sent) and the query's connection freed.
+ */
+export class ClientStalledError extends StrataError {
+  constructor(stallMs: number) {
+    super(`the client read none of the result for ${stallMs} ms (STRATA_QUERY_STALL_TIMEOUT_MS): response cut off`, 408, 'client_stalled');
+  }
+}
+
 /** 499 (nginx's "client closed request"): the client went away and its query was cancelled; never seen by that client. */
 export class QueryCancelledError extends StrataError {
   constructor() {

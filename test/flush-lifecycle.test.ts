@@ -108,23 +108,29 @@ test('a failed Parquet COPY: the flush answers 503 naming the file key, the reco
   const server = await TestServer.start({ STRATA_BUFFER_MAX_AGE_MS: '3600000' });
   try {
     assert.equal((await server.writeLines('copyfail,host=a v=1 1700000000\ncopyfail,host=b v=2 1700000001', 'db=default&precision=s')).status, 204);
-    // Without its staging directory DuckDB's COPY cannot create the file.
+    // A file where the staging directory goes: it cannot be made again, nor the file created.
     const staging = join(server.dataDir, '.staging');
     rmSync(staging, { recursive: true });
+    writeFileSync(staging, '');
     const res = await server.post('/api/v1/write/flush', '');
     const body = await res.text();
     assert.equal(res.status, 503, body);
     assert.match(body, /writing default\/copyfail\/2023\/11\/14\/22\/copyfail_\d{8}_\d{6}_2_[0-9a-z-]+\.parquet failed/);
     assert.ok(!body.includes(staging), `the staging path stays internal: ${body}`);
     assert.deepEqual(await server.rows('SELECT host, v FROM copyfail ORDER BY time'), [['a', 1], ['b', 2]]);
-    mkdirSync(staging);
+    rmSync(staging);
     // The failed flush is retried after a random backoff of up to 200 ms: a retry that began
-    // before the directory was back fails once more, and a flush waiting for it says so.
+    // before the way was clear fails once more, and a flush waiting for it says so.
     let flushed = await server.post('/api/v1/write/flush', '');
     if (flushed.status === 503) flushed = await server.post('/api/v1/write/flush', '');
     assert.equal(flushed.status, 200, await flushed.text());
     assert.equal(parquetFiles(server.dataDir).length, 1);
     assert.deepEqual(await server.rows('SELECT host, v FROM copyfail ORDER BY time'), [['a', 1], ['b', 2]]);
+    // The staging directory removed while running (a tmp cleaner) is made again by the next flush.
+    rmSync(staging, { recursive: true });
+    assert.equal((await server.writeLines('copyfail,host=c v=3 1700000002', 'db=default&precision=s')).status, 204);
+    assert.equal((await server.post('/api/v1/write/flush', '')).status, 200);
+    assert.deepEqual(await server.rows('SELECT host, v FROM copyfail ORDER BY time'), [['a', 1], ['b', 2], ['c', 3]]);
   } finally {
     await server.stop();
     removeDir(server.dataDir);

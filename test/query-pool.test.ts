@@ -159,3 +159,49 @@ describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
     assert.deepEqual(await Promise.all(waiting), [[200, [[1]]], [200, [[2]]]]);
   });
 });
+
+describe('a client that stops reading (STRATA_QUERY_STALL_TIMEOUT_MS=800, pool of 1)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await TestServer.start({ STRATA_QUERY_POOL_SIZE: '1', STRATA_QUERY_STALL_TIMEOUT_MS: '800', STRATA_QUERY_CACHE_TTL_MS: '0' });
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  });
+
+  test('is cut off once it has taken nothing for the stall timeout, long before its deadline: the connection freed, logged once', async () => {
+    const started = Date.now();
+    const stalled = await query(server, 'SELECT range AS i FROM range(1000000000)');
+    assert.equal(stalled.status, 200);
+    const reader = stalled.body!.getReader();
+    await reader.read();
+    await until(server, (m) => m.connections_in_use === 1);
+    // Queued behind the stalled result: answered once it is cut off, not at its 5-minute deadline.
+    const next = await query(server, 'SELECT 42 AS answer');
+    assert.deepEqual(((await next.json()) as { data: unknown[][] }).data, [[42]]);
+    assert.ok(Date.now() - started < 30_000, `${Date.now() - started} ms`);
+    await assert.rejects(async () => {
+      while (!(await reader.read()).done);
+    }, 'the stalled body ends in an error, not as a complete answer');
+    assert.equal((await metrics(server)).connections_in_use, 0);
+    const lines = (): Record<string, unknown>[] => server.output.split('\n').filter((l) => l.includes('the client read none of the result for 800 ms'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (let i = 0; i < 40 && lines().length === 0; i++) await sleep(50);
+    assert.equal(lines().length, 1, server.output.slice(-2000));
+    assert.equal(lines()[0].level, 40);
+  });
+
+  test('a client reading slowly but steadily gets the whole result', async () => {
+    const res = await query(server, 'SELECT range AS i FROM range(200000)');
+    const reader = res.body!.getReader();
+    const parts: Uint8Array[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      parts.push(r.value);
+      await sleep(100);
+    }
+    const body = JSON.parse(Buffer.concat(parts).toString()) as { row_count: number; data: number[][] };
+    assert.equal(body.row_count, 200000);
+    assert.deepEqual(body.data[199999], [199999]);
+  });
+});

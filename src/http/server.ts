@@ -40,6 +40,8 @@ export interface ServerDependencies {
   resultCache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
   queryTimeoutMs: number;
+  /** A streamed result's client taking nothing for this long is cut off, ms (0: never). */
+  queryStallMs: number;
   /** Cap on a write's raw body, bytes (413 above). */
   maxBodyBytes: number;
   /** Cap on a write's body after decompression, bytes (413 above). */
@@ -69,7 +71,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     wal: d.wal, counters: d.metrics.writes,
   });
   void app.register(influxdbRoutes);
-  void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, metrics: d.metrics });
+  void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, stallMs: d.queryStallMs, metrics: d.metrics });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;

@@ -134,13 +134,13 @@ export class ParquetWriter {
       const tagNames = JSON.stringify(snapshot.tags.map((t) => t.name).sort());
       const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
       const metadata = `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}}`;
-      // Made again if removed while running (a tmp cleaner): every flush would fail until a restart.
-      await mkdir(this.storage.stagingDir, { recursive: true });
       for (const [hour, rows] of todo) {
         let key = keys.get(hour);
         if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
         const staged = join(this.storage.stagingDir, `${table}_${hour}.parquet`);
         try {
+          // Made again if removed while running (a tmp cleaner): every flush would fail until a restart.
+          await mkdir(this.storage.stagingDir, { recursive: true });
           if (whole) {
             whole = await conn.run(
               `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
@@ -152,9 +152,11 @@ export class ParquetWriter {
           }
           if (!whole) await this.copyInPieces(conn, `${table}_piece`, snapshot, hour, staged, metadata);
         } catch (err) {
-          // A partial file would wait for the next start; DuckDB's message names the staging path, clients see the key.
-          await rm(staged, { force: true });
-          throw new StorageUnavailableError(`writing ${key} failed: ${(err as Error).message.replaceAll(staged, key)}`, { cause: err });
+          // A partial file would wait for the next start (removed best effort: the error to report is
+          // `err`); DuckDB's message names the staging path, clients see the key.
+          await rm(staged, { force: true }).catch(() => undefined);
+          const message = (err as Error).message.replaceAll(staged, key).replaceAll(this.storage.stagingDir, 'the staging directory');
+          throw new StorageUnavailableError(`writing ${key} failed: ${message}`, { cause: err });
         }
         // Measured by the backend, inside the put that removes the staged file on failure.
         const size = await this.storage.putFile(key, staged);

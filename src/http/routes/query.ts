@@ -48,7 +48,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Negotiator from 'negotiator';
 import { z } from 'zod';
 import { isGone, whenGone } from '../exchange.js';
-import { QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
+import { ClientStalledError, QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
@@ -72,6 +72,8 @@ export interface QueryRouteOptions {
   cache: ResultCache;
   /** Longest a query may take, queueing included, ms. */
   timeoutMs: number;
+  /** A streamed result whose client takes nothing of it for this long is cut off, ms (0: never). */
+  stallMs: number;
   /** Counts each request's outcome and duration. */
   metrics: StrataMetrics;
 }
@@ -111,18 +113,18 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     if (hit !== undefined) {
       if (csv) {
         profileHeader(request, reply, HIT_PROFILE);
-        return sendBody(request, reply, 'text/csv; charset=utf-8', replay(hit));
+        return sendBody(request, reply, o.stallMs, 'text/csv; charset=utf-8', replay(hit));
       }
-      return sendBody(request, reply, 'application/json', replay(hit, () => trailer(hit.rows, HIT_PROFILE)));
+      return sendBody(request, reply, o.stallMs, 'application/json', replay(hit, () => trailer(hit.rows, HIT_PROFILE)));
     }
     const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'exact', limits);
     const store = storer(o.cache, fmt, request, sql, query);
     if (csv) {
       profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
-      return sendBody(request, reply, 'text/csv; charset=utf-8', csvBody(query, o.encoders, recorder, store));
+      return sendBody(request, reply, o.stallMs, 'text/csv; charset=utf-8', csvBody(query, o.encoders, recorder, store));
     }
-    return sendBody(request, reply, 'application/json', jsonBody(query, o.encoders, recorder, store, trailer));
+    return sendBody(request, reply, o.stallMs, 'application/json', jsonBody(query, o.encoders, recorder, store, trailer));
   });
 
   app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
@@ -131,12 +133,12 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const hit = o.cache.get('arrow', databaseOf(request), sql);
     if (hit !== undefined) {
       profileHeader(request, reply, HIT_PROFILE);
-      return sendBody(request, reply, 'application/vnd.apache.arrow.stream', replay(hit));
+      return sendBody(request, reply, o.stallMs, 'application/vnd.apache.arrow.stream', replay(hit));
     }
     const recorder = o.cache.recorder();
     const query = await open(o, request, reply, sql, 'arrow', limits);
     profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
-    return sendBody(request, reply, 'application/vnd.apache.arrow.stream', arrowBody(query, recorder, storer(o.cache, 'arrow', request, sql, query)));
+    return sendBody(request, reply, o.stallMs, 'application/vnd.apache.arrow.stream', arrowBody(query, recorder, storer(o.cache, 'arrow', request, sql, query)));
   });
 
   app.get('/exec', { config: { errorShape: 'exec' } satisfies ErrorShapeConfig }, async (request, reply) => {
@@ -154,14 +156,14 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     // The cached document is this request's: its rows and whether it lists the columns.
     const key = `${sql}\u0000${range === undefined ? '' : `${range.skip},${range.take}`}\u0000${withColumns}`;
     const hit = countAll ? undefined : o.cache.get('exec', databaseOf(request), key);
-    if (hit !== undefined) return sendBody(request, reply, 'application/json', replay(hit, () => execTrailer(hit.rows, timings ? { started, compilerMs: 0, countMs: 0 } : undefined)));
+    if (hit !== undefined) return sendBody(request, reply, o.stallMs, 'application/json', replay(hit, () => execTrailer(hit.rows, timings ? { started, compilerMs: 0, countMs: 0 } : undefined)));
     const recorder = countAll ? undefined : o.cache.recorder();
     const opened = await open(o, request, reply, sql, 'exact', limits);
     const ranged = range === undefined ? undefined : withinRange(opened, range, countAll);
     const query = ranged ?? opened;
     const trailer = (rows: number): string => execTrailer(countAll && ranged !== undefined ? ranged.seen : rows,
       timings ? { started, compilerMs: query.profile.planning_ms, countMs: ranged?.countMs ?? 0 } : undefined);
-    return sendBody(request, reply, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
+    return sendBody(request, reply, o.stallMs, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
   });
 }
 
@@ -316,7 +318,8 @@ function countWhenClosed(request: FastifyRequest, reply: FastifyReply, metrics: 
 /** The outcome of a request that failed with `err` (undefined: none) and whose response was, or was not, `sent` in full. */
 function outcomeOf(err: unknown, sent: boolean): QueryOutcome {
   if (err instanceof QueryTimeoutError) return 'timeout';
-  if (err instanceof QueryCancelledError) return 'cancelled';
+  // A client that stopped reading has in effect left.
+  if (err instanceof QueryCancelledError || err instanceof ClientStalledError) return 'cancelled';
   // A failure after the status line also leaves the response unfinished (it is cut off on
   // purpose): only a response unfinished with no failure is a client that left.
   if (err === undefined) return sent ? 'ok' : 'cancelled';
@@ -333,6 +336,7 @@ function logLate(request: FastifyRequest, err: unknown): void {
   if (failures.get(request) === err) return;
   failures.set(request, err);
   if (err instanceof QueryCancelledError) return;
+  if (err instanceof ClientStalledError) return void request.log.warn({ code: err.code }, err.message);
   // As before the status line (the error handler): a deadline is an expected outcome, not a failure.
   if (err instanceof QueryTimeoutError) request.log.warn({ status: 504, code: err.code }, `${err.message} while streaming its result`);
   else if (statusOf(err) < 500) request.log.warn({ err }, 'query refused while streaming its result');
@@ -354,7 +358,7 @@ const WHOLE_BODY_BYTES = 256 * 1024;
  * shorter result (a timeout in the middle of a large answer must not read as success).
  * @throws whatever `body` throws before WHOLE_BODY_BYTES (answered by the error handler).
  */
-async function sendBody(request: FastifyRequest, reply: FastifyReply, type: string, body: AsyncGenerator<string | Buffer>): Promise<FastifyReply> {
+async function sendBody(request: FastifyRequest, reply: FastifyReply, stallMs: number, type: string, body: AsyncGenerator<string | Buffer>): Promise<FastifyReply> {
   const parts: Buffer[] = [];
   let bytes = 0;
   for (let next = await body.next(); ; next = await body.next()) {
@@ -369,8 +373,38 @@ async function sendBody(request: FastifyRequest, reply: FastifyReply, type: stri
       await body.return(undefined);
       return reply.type(type).send(Readable.from([]));
     }
+    if (stallMs > 0) cutWhenStalled(request, reply, stallMs);
     return reply.type(type).send(Readable.from(rest(request, reply, parts, body)));
   }
+}
+
+/**
+ * Cuts a streamed response off once its client has taken none of it for `stallMs`: the
+ * socket's buffer stayed full (no 'drain') all that time. Such a client (a frozen browser
+ * tab, a script that stopped reading) would otherwise hold its query's DuckDB connection
+ * until the query's deadline (5 minutes by default), and a few of them the whole pool. A
+ * client that reads, however slowly, drains the buffer each time it has taken the chunk
+ * being sent.
+ */
+function cutWhenStalled(request: FastifyRequest, reply: FastifyReply, stallMs: number): void {
+  const res = reply.raw;
+  let progressAt = performance.now();
+  const progress = (): void => {
+    progressAt = performance.now();
+  };
+  res.on('drain', progress);
+  const timer = setInterval(() => {
+    if (!res.writableNeedDrain) return progress();
+    if (performance.now() - progressAt < stallMs) return;
+    clearInterval(timer);
+    logLate(request, new ClientStalledError(stallMs));
+    cutOff(request, reply);
+  }, Math.min(stallMs, 1000));
+  timer.unref();
+  res.once('close', () => {
+    clearInterval(timer);
+    res.off('drain', progress);
+  });
 }
 
 async function* rest(request: FastifyRequest, reply: FastifyReply, read: readonly Buffer[], body: AsyncGenerator<string | Buffer>): AsyncGenerator<string | Buffer> {
