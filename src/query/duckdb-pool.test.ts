@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { DuckDBPool } from './duckdb-pool.js';
+import { QueryQueueFullError } from '../errors.js';
+import { DuckDBPool, type Priority } from './duckdb-pool.js';
 
-async function pool(size: number): Promise<DuckDBPool> {
-  return DuckDBPool.create(await DuckDBInstance.create(':memory:'), size, 10);
+async function pool(size: number, maxQueue = 10): Promise<DuckDBPool> {
+  return DuckDBPool.create(await DuckDBInstance.create(':memory:'), size, maxQueue);
 }
 
 /** A lease held until `release()`: resolves once the connection is borrowed. */
@@ -72,5 +73,28 @@ test('execution time and its count cover the same leases: a running one counts i
   running.release();
   await new Promise((r) => setImmediate(r));
   assert.equal(p.stats().execCount, 2);
+  p.close();
+});
+
+test('a full queue takes a more urgent caller in place of its last least urgent waiter, which is refused with 503; no less urgent caller gets in', async () => {
+  const p = await pool(1, 2);
+  const busy = await hold(p);
+  const outcomes: string[] = [];
+  const ask = (name: string, priority: Priority): Promise<void> => p.use(async () => void outcomes.push(`${name} ran`), { priority })
+    .catch((err: unknown) => void outcomes.push(`${name} ${err instanceof QueryQueueFullError ? 'refused' : String(err)}`));
+  const done = [ask('low-1', 'low'), ask('low-2', 'low')];
+  // Full: the critical caller takes low-2's place (the last of the least urgent).
+  done.push(ask('critical', 'critical'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(outcomes, ['low-2 refused']);
+  // Then normal takes low-1's; another low finds nobody less urgent and is refused itself.
+  done.push(ask('normal', 'normal'), ask('low-3', 'low'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(outcomes, ['low-2 refused', 'low-1 refused', 'low-3 refused']);
+  assert.deepEqual(p.stats().queueDepth, { critical: 1, high: 0, normal: 1, low: 0 });
+  busy.release();
+  await Promise.all(done);
+  assert.deepEqual(outcomes.slice(3), ['critical ran', 'normal ran']);
+  assert.equal(p.stats().rejected, 3);
   p.close();
 });

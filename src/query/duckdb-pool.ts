@@ -9,7 +9,9 @@
  * Waiting callers are served highest priority first (`critical` > `high` > `normal` >
  * `low`), FIFO within a priority. The queue is bounded: past `maxQueue` waiters a new
  * caller is refused at once with QueryQueueFullError (503 + Retry-After) rather than
- * piling up latency. A caller's AbortSignal (timeout, client gone) removes it from the
+ * piling up latency, unless a less urgent caller waits: then the last of the least urgent
+ * is refused so instead, and the new caller waits (a full queue of reports does not shut
+ * out a dashboard's critical query). A caller's AbortSignal (timeout, client gone) removes it from the
  * queue, or interrupts its running DuckDB statement (`connection.interrupt()`).
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -56,7 +58,10 @@ export interface PoolStats {
   waitSumMs: number;
 }
 
-type Waiter = (conn: DuckDBConnection) => void;
+interface Waiter {
+  grant(conn: DuckDBConnection): void;
+  refuse(err: Error): void;
+}
 
 /** Seconds a refused caller is told to wait (Retry-After). */
 const RETRY_AFTER_SECONDS = 1;
@@ -108,7 +113,8 @@ export class DuckDBPool {
   /**
    * Runs `fn` with a borrowed connection and returns it afterwards.
    * @throws QueryQueueFullError when all connections are busy and `maxQueue` callers
-   *   already wait; `signal.reason` when aborted while waiting; whatever `fn` throws
+   *   already wait, none less urgent (or later, while waiting, when a more urgent caller
+   *   takes this one's place); `signal.reason` when aborted while waiting; whatever `fn` throws
    *   (an interrupted DuckDB statement throws "INTERRUPT Error").
    */
   async use<T>(fn: (conn: DuckDBConnection) => Promise<T>, options: UseOptions = {}): Promise<T> {
@@ -193,19 +199,33 @@ export class DuckDBPool {
   private wait(priority: Priority, signal: AbortSignal | undefined): Promise<DuckDBConnection> {
     if (this.waiting >= this.maxQueue) {
       this.totals.rejected++;
-      return Promise.reject(new QueryQueueFullError(this.maxQueue, RETRY_AFTER_SECONDS));
+      const full = new QueryQueueFullError(this.maxQueue, RETRY_AFTER_SECONDS);
+      // The least urgent queue below this caller's priority gives up its last waiter, if any.
+      const lower = PRIORITIES.slice(PRIORITIES.indexOf(priority) + 1).reverse().find((p) => this.queues[p].length > 0);
+      if (lower === undefined) return Promise.reject(full);
+      this.queues[lower].pop()!.refuse(full);
     }
     return new Promise<DuckDBConnection>((resolve, reject) => {
       const queue = this.queues[priority];
-      const onAbort = (): void => {
+      const leave = (): void => {
         const i = queue.indexOf(waiter);
         if (i !== -1) queue.splice(i, 1);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        leave();
         this.totals.aborted++;
         reject(signal!.reason);
       };
-      const waiter: Waiter = (conn) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(conn);
+      const waiter: Waiter = {
+        grant: (conn) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(conn);
+        },
+        refuse: (err) => {
+          leave();
+          reject(err);
+        },
       };
       queue.push(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -221,7 +241,7 @@ export class DuckDBPool {
     for (const p of PRIORITIES) {
       const next = this.queues[p].shift();
       if (next !== undefined) {
-        next(conn);
+        next.grant(conn);
         return true;
       }
     }
