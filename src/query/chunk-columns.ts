@@ -315,9 +315,17 @@ function readStrings(entries: Uint8Array, n: number, valid: Validity, budget: Ch
     } else data.set(duckdb.get_data_from_pointer(entries.buffer as ArrayBuffer, entries.byteOffset + at + 8, len), offsets[i]);
   }
   // DuckDB checks text it reads, but a function may make invalid UTF-8 (printf('%c', 200)):
-  // JSON (RFC 8259 §8.1), CSV and Arrow's Utf8 all promise UTF-8. One check a column a chunk.
-  if (!isUtf8(data)) return withReplacementCharacters(offsets, data, valid, budget, index);
+  // JSON (RFC 8259 §8.1), CSV and Arrow's Utf8 all promise UTF-8. One check of the column's
+  // bytes a chunk; valid as a whole, a value is invalid alone only where a sequence crosses
+  // into the next value, which then starts with a continuation byte.
+  if (!isUtf8(data) || startsMidSequence(offsets, data, n)) return withReplacementCharacters(offsets, data, valid, budget, index);
   return { kind: 'utf8', offsets, data, valid };
+}
+
+/** Whether a non-empty value of the `n` in `data` starts with a UTF-8 continuation byte (10xxxxxx). */
+function startsMidSequence(offsets: Int32Array, data: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (offsets[i + 1] > offsets[i] && (data[offsets[i]] & 0xc0) === 0x80) return true;
+  return false;
 }
 
 /**

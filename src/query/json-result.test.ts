@@ -201,6 +201,10 @@ test('invalid UTF-8 a DuckDB function made (printf of a lone byte) is sent with 
   assert.deepEqual(JSON.parse(`[${text}]`), [['\ufffdabc', 'é', null], ['x"\ufffd', 'ok', 1]]);
   assert.equal(csvText, '\ufffdabc,é,\r\n"x""\ufffd",ok,1\r\n');
   assert.ok(utf8, 'the bytes sent are UTF-8');
+  // A sequence cut between two values: the column's bytes together are valid UTF-8, each value is not.
+  const split = await encoded("SELECT s FROM (VALUES (1, printf('%c', 195)), (2, printf('%c', 169))) t(i, s) ORDER BY i");
+  assert.deepEqual(JSON.parse(`[${split.text}]`), [['\ufffd'], ['\ufffd']]);
+  assert.ok(split.utf8, 'the bytes sent are UTF-8');
 });
 
 test('CSV rows: RFC 4180 quoting of strings and other types, NaN and infinities, NULL as nothing, an empty string and a blank line as ""', async () => {
