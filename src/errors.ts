@@ -257,12 +257,12 @@ export class QueryTimeoutError extends StrataError {
 }
 
 /**
- * A streamed result's client took none of the chunk being sent for `stallMs`: the response
+ * A streamed result's client took less than 1 MiB of it for `stallMs`: the response
  * is cut off (its status line is out, so no status is sent) and the query's connection freed.
  */
 export class ClientStalledError extends StrataError {
   constructor(stallMs: number) {
-    super(`the client read none of the result for ${stallMs} ms (STRATA_QUERY_STALL_TIMEOUT_MS): response cut off`, 408, 'client_stalled');
+    super(`the client read less than 1 MiB of the result in ${stallMs} ms (STRATA_QUERY_STALL_TIMEOUT_MS): response cut off`, 408, 'client_stalled');
   }
 }
 

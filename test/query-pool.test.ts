@@ -185,11 +185,33 @@ describe('a client that stops reading (STRATA_QUERY_STALL_TIMEOUT_MS=800, pool o
       while (!(await reader.read()).done);
     }, 'the stalled body ends in an error, not as a complete answer');
     assert.equal((await metrics(server)).connections_in_use, 0);
-    const lines = (): Record<string, unknown>[] => server.output.split('\n').filter((l) => l.includes('the client read none of the result for 800 ms'))
+    const lines = (): Record<string, unknown>[] => server.output.split('\n').filter((l) => l.includes('the client read less than 1 MiB of the result in 800 ms'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (let i = 0; i < 40 && lines().length === 0; i++) await sleep(50);
     assert.equal(lines().length, 1, server.output.slice(-2000));
     assert.equal(lines()[0].level, 40);
+  });
+
+  test('a client reading steadily through chunks far larger than it reads in the stall timeout is not cut off', async () => {
+    // Chunks of ~10 MB (2,048 rows of 5,000 bytes) read at ~3 MB/s: each takes seconds, but
+    // it is written in 1 MiB pieces, each taken well within the 800 ms.
+    const stalls = (): number => server.output.split('client_stalled').length - 1;
+    const stallsBefore = stalls();
+    const controller = new AbortController();
+    const res = await query(server, "SELECT repeat('x', 5000) AS s FROM range(4096)", {}, controller.signal);
+    const reader = res.body!.getReader();
+    let bytes = 0;
+    const started = Date.now();
+    while (Date.now() - started < 3000) {
+      const r = await reader.read();
+      assert.equal(r.done, false, `ended after ${bytes} bytes`);
+      bytes += r.value!.length;
+      await sleep(r.value!.length / 3000);
+    }
+    assert.ok(bytes > 6_000_000, `${bytes} bytes read, all within the first ~10 MB chunk`);
+    controller.abort();
+    await until(server, (m) => m.connections_in_use === 0);
+    assert.equal(stalls(), stallsBefore, 'not cut off as stalled');
   });
 
   test('a client reading slowly but steadily gets the whole result', async () => {

@@ -378,13 +378,23 @@ async function sendBody(request: FastifyRequest, reply: FastifyReply, stallMs: n
   }
 }
 
+/** Largest write of a streamed body: the response drains once each is taken (`cutWhenStalled`). */
+const PIECE_BYTES = 1024 * 1024;
+
+/** `part` in writes of at most PIECE_BYTES (views, no copy); a string as it is. */
+function* pieces(part: string | Buffer): Generator<string | Buffer> {
+  if (typeof part === 'string' || part.length <= PIECE_BYTES) return yield part;
+  for (let at = 0; at < part.length; at += PIECE_BYTES) yield part.subarray(at, at + PIECE_BYTES);
+}
+
 /**
- * Cuts a streamed response off once its client has taken none of it for `stallMs`: the
- * socket's buffer stayed full (no 'drain') all that time. Such a client (a frozen browser
- * tab, a script that stopped reading) would otherwise hold its query's DuckDB connection
- * until the query's deadline (5 minutes by default), and a few of them the whole pool. A
- * client that reads, however slowly, drains the buffer each time it has taken the chunk
- * being sent.
+ * Cuts a streamed response off once its client has taken less than a piece of it
+ * (PIECE_BYTES) for `stallMs`: the socket's buffer stayed full (no 'drain') all that time.
+ * Such a client (a frozen browser tab, a script that stopped reading) would otherwise hold
+ * its query's DuckDB connection until the query's deadline (5 minutes by default), and a
+ * few of them the whole pool. A client that reads, however slowly, drains the buffer each
+ * time it has taken a piece: a chunk of DuckDB's may hold up to 128 MiB of text, which is
+ * why it is written in pieces.
  */
 function cutWhenStalled(request: FastifyRequest, reply: FastifyReply, stallMs: number): void {
   const res = reply.raw;
@@ -408,9 +418,9 @@ function cutWhenStalled(request: FastifyRequest, reply: FastifyReply, stallMs: n
 }
 
 async function* rest(request: FastifyRequest, reply: FastifyReply, read: readonly Buffer[], body: AsyncGenerator<string | Buffer>): AsyncGenerator<string | Buffer> {
-  yield* read;
+  for (const part of read) yield* pieces(part);
   try {
-    yield* body;
+    for await (const part of body) yield* pieces(part);
   } catch (err) {
     logLate(request, err);
     cutOff(request, reply);
