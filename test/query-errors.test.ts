@@ -76,6 +76,10 @@ describe('malformed requests', BOUND, () => {
   test('invalid JSON: 400', async () => {
     assertRejected(await post('{"sql": "SELECT 1"'), /^request body is not valid JSON \(.+\): send \{"sql": "<statement>"\}$/);
     assertRejected(await post('{"sql": 1', { 'content-type': 'application/x-www-form-urlencoded' }), 'request body is not valid JSON');
+    // Fastify's own words name application/json, which the client did not send.
+    const empty = await post('', { 'content-type': 'text/plain' });
+    assertRejected(empty, 'request body is not valid JSON');
+    assert.ok(!empty.text.includes('content-type'), empty.text);
   });
 
   test('the body is read as JSON whatever its Content-Type (curl -d sends a form type, others text/json or application/*+json)', async () => {

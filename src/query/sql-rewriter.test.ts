@@ -266,6 +266,8 @@ const REJECTED: readonly { name: string; sql: string; message: RegExp }[] = [
   { name: 'COPY is rejected', sql: "COPY cpu TO '/tmp/out.csv'", message: /^only SELECT statements are allowed/ },
   { name: 'ATTACH is rejected', sql: "ATTACH '/tmp/other.duckdb' AS other", message: /^only SELECT statements are allowed/ },
   { name: 'EXPLAIN is rejected', sql: 'EXPLAIN SELECT * FROM cpu', message: /^only SELECT statements are allowed/ },
+  { name: 'a statement refused for itself gets no PIVOT hint when its PIVOT has an IN list', sql: "CREATE TABLE t AS PIVOT cpu ON host IN ('a') USING sum(usage)",
+    message: /^only SELECT statements are allowed: [^;]*$/ },
   { name: 'PIVOT without an IN list is rejected, saying what to write instead', sql: 'SELECT * FROM (PIVOT cpu ON host USING sum(usage))',
     message: /^only SELECT statements are allowed: .*; a PIVOT needs its IN list of values written out here \(PIVOT cpu ON host IN \('a', 'b'\) USING …\)$/ },
   { name: 'SELECT followed by DROP is rejected', sql: 'SELECT 1; DROP TABLE cpu', message: /^only SELECT statements are allowed/ },

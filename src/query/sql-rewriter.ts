@@ -228,7 +228,7 @@ async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonOb
     const at = result.position === undefined ? '' : ` (at character ${result.position})`;
     // DuckDB turns a PIVOT without an IN list into statements of its own that first read the
     // values: the SELECT is refused for them, which its author cannot guess from the message.
-    const hint = refused && /\bPIVOT\b/i.test(sql) ? '; a PIVOT needs its IN list of values written out here (PIVOT cpu ON host IN (\'a\', \'b\') USING …)' : '';
+    const hint = refused && /\bPIVOT\b/i.test(sql) && !/\bIN\s*\(/i.test(sql) ? '; a PIVOT needs its IN list of values written out here (PIVOT cpu ON host IN (\'a\', \'b\') USING …)' : '';
     throw new QueryRejectedError(`${what}: ${result.error_message ?? result.error_type ?? 'unknown parser error'}${at}${hint}`);
   }
   const statements = result.statements ?? [];

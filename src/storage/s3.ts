@@ -332,10 +332,10 @@ export class S3Storage implements Storage {
 /** S3's error codes for a key or signature it refuses. */
 const CREDENTIAL_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'Unauthorized']);
 
-/** Whether S3 answered that the object does not exist (a GET's NoSuchKey; a HEAD's bare 404). */
+/** Whether S3 answered that the object does not exist (a GET's NoSuchKey; a HEAD's bare 404), not that the bucket does not (NoSuchBucket). */
 function isNoSuchKey(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+  const name = (err as { name?: string }).name;
+  return name === 'NoSuchKey' || name === 'NotFound';
 }
 
 /** S3's error name and message, which alone are often empty (a HEAD has no body). */

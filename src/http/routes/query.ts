@@ -18,8 +18,9 @@
  *   with `count=true` the whole result's rows (then read to its end, and not cached);
  *   `nm=true` leaves out `columns`; `timings=true` adds QuestDB's `timings` after `count`:
  *   {"authentication","compiler","execute","count"} in ns (no authentication here, so 0;
- *   compiler: planning; execute: the rest until the last row was read, or the cached answer
- *   found; count: reading the rows after the page for `count=true`).
+ *   compiler: planning; execute: from the request's start until the last row was read, or
+ *   the cached answer found, planning and counting included, as QuestDB's starts before it
+ *   compiles; count: reading the rows after the page for `count=true`).
  *   `HEAD /exec` answers GET's status and headers, reading no more than 256 KiB of the result.
  *
  * Headers: `x-arc-database` (database of unqualified names); `x-strata-priority`
@@ -87,7 +88,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => parseJson(request, body as string, (err, value) => {
     if (err === null) done(null, value);
-    else done(new QueryRejectedError(`request body is not valid JSON (${err.message.replace(/ but content-type is set to .*$/, '')}): send {"sql": "<statement>"}`), undefined);
+    else done(new QueryRejectedError(`request body is not valid JSON (${err.message.replace(/ (?:but|when) content-type is set to .*$/, '')}): send {"sql": "<statement>"}`), undefined);
   }));
   app.addHook('onRequest', async (request, reply) => countWhenClosed(request, reply, o.metrics));
   app.addHook('onError', async (request, _reply, err) => {
@@ -566,7 +567,7 @@ function execTrailer(count: number, clock: ExecClock | undefined): string {
   if (clock === undefined) return `],"count":${count}}`;
   const ns = (ms: number): number => Math.round(ms * 1e6);
   const { started, compilerMs, countMs } = clock;
-  const execute = Math.max(0, performance.now() - started - compilerMs - countMs);
+  const execute = performance.now() - started;
   return `],"count":${count},"timings":{"authentication":0,"compiler":${ns(compilerMs)},"execute":${ns(execute)},"count":${ns(countMs)}}}`;
 }
 
@@ -582,8 +583,9 @@ function execLimit(value: unknown): RowRange | undefined {
   if (Array.isArray(value)) throw new QueryRejectedError(`query parameter "limit" is given ${value.length} times: give it once`);
   const m = /^ *(\d{1,15}) *(?:, *(\d{1,15}) *)?$/.exec(String(value));
   const [lo, hi] = m === null ? [NaN, NaN] : m[2] === undefined ? [0, Number(m[1])] : [Number(m[1]), Number(m[2])];
-  if (!(lo <= hi)) {
-    throw new QueryRejectedError(`query parameter "limit" must be N (the first N rows) or LO,HI (rows LO to HI, numbered from 1, both included, LO ≤ HI), got ${JSON.stringify(value)}`);
+  // LO = HI + 1 is QuestDB's empty page.
+  if (!(lo <= hi + 1)) {
+    throw new QueryRejectedError(`query parameter "limit" must be N (the first N rows) or LO,HI (rows LO to HI, numbered from 1, both included, LO ≤ HI + 1), got ${JSON.stringify(value)}`);
   }
   const skip = Math.max(0, lo - 1);
   return { skip, take: hi - skip };
