@@ -28,12 +28,12 @@ import { nestedText } from './nested-text.js';
 import { writeShortest } from './shortest-double.js';
 
 /** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
-const INFINITE_TIMESTAMP = 9223372036854775807n;
+export const INFINITE_TIMESTAMP = 9223372036854775807n;
 /** DuckDB's ±infinity dates: ±(2^31 − 1) days. */
-const INFINITE_DAYS = 2147483647;
+export const INFINITE_DAYS = 2147483647;
 
 /** `00`…`99`: hours, minutes and seconds of the time of day by table lookup instead of padStart per value. */
-const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+export const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 
 /**
  * `YYYY-MM-DD` of `days` since the epoch (proleptic Gregorian, integer math: Hinnant's

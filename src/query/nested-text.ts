@@ -24,12 +24,7 @@ import {
   DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType,
   type DuckDBStructType, type DuckDBType, type DuckDBUnionType, type DuckDBValue, type DuckDBVector,
 } from '@duckdb/node-api';
-import { civilFromDays, float32Text } from './json-result.js';
-
-/** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
-const INFINITE_TIMESTAMP = 9223372036854775807n;
-/** DuckDB's ±infinity dates: ±(2^31 − 1) days. */
-const INFINITE_DAYS = 2147483647;
+import { civilFromDays, float32Text, INFINITE_DAYS, INFINITE_TIMESTAMP, TWO_DIGITS } from './json-result.js';
 
 const NESTED = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION]);
 
@@ -165,7 +160,7 @@ function timestampText(value: bigint, perSecond: bigint, digits: number, zone: s
   }
   const seconds = Number(rest / perSecond);
   const fraction = digits === 0 ? '' : String(rest % perSecond).padStart(digits, '0').replace(/0+$/, '');
-  const time = `${two(Math.floor(seconds / 3600))}:${two(Math.floor(seconds / 60) % 60)}:${two(seconds % 60)}`;
+  const time = `${TWO_DIGITS[Math.floor(seconds / 3600)]}:${TWO_DIGITS[Math.floor(seconds / 60) % 60]}:${TWO_DIGITS[seconds % 60]}`;
   return `${dateText(Number(days))} ${time}${fraction === '' ? '' : `.${fraction}`}${zone}`;
 }
 
@@ -175,9 +170,5 @@ function dateText(days: number): string {
   if (days === -INFINITE_DAYS) return '-infinity';
   const [year, month, day] = civilFromDays(days);
   const bc = year <= 0;
-  return `${String(bc ? 1 - year : year).padStart(4, '0')}-${two(month)}-${two(day)}${bc ? ' (BC)' : ''}`;
-}
-
-function two(n: number): string {
-  return String(n).padStart(2, '0');
+  return `${String(bc ? 1 - year : year).padStart(4, '0')}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}${bc ? ' (BC)' : ''}`;
 }
