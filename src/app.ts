@@ -163,6 +163,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     metrics,
     buffers,
     resultEncoders,
+    catalog,
     queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, heldTables, new PreparedStatements(config.query.prepared_statements)),
     queryPool: pool,
     heldTables,

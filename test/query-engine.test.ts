@@ -640,6 +640,50 @@ describe('result formats', () => {
   });
 });
 
+describe('Arc\'s estimate and measurement list', () => {
+  test('POST /api/v1/query/estimate counts the query\'s rows without sending them, with Arc\'s warning levels; SHOW and refused SQL are 400', async () => {
+    const estimate = async (sql: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const res = await post('/api/v1/query/estimate', { sql });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const small = await estimate("SELECT * FROM cpu WHERE time >= '2026-01-01T05:00:00Z' -- the last hour");
+    assert.equal(small.status, 200, JSON.stringify(small.body));
+    assert.deepEqual(Object.keys(small.body), ['success', 'estimated_rows', 'warning_level', 'warning_message', 'execution_time_ms']);
+    assert.deepEqual([small.body.success, small.body.estimated_rows, small.body.warning_level], [true, 12, 'none']);
+    for (const [n, level] of [[10_001, 'low'], [100_001, 'medium'], [1_000_001, 'high']] as const) {
+      const { body } = await estimate(`SELECT * FROM range(${n});`);
+      assert.deepEqual([body.estimated_rows, body.warning_level], [n, level]);
+    }
+    const show = await estimate('SHOW TABLES');
+    assert.equal(show.status, 400);
+    assert.match(String(show.body.error), /^SHOW commands have no row count to estimate/);
+    const refused = await estimate("SELECT * FROM read_csv('/etc/passwd')");
+    assert.equal(refused.status, 400);
+    assert.match(String(refused.body.error), /read_csv\(\) is not allowed/);
+  });
+  test('GET /api/v1/measurements lists the stored measurements of a database, or of all, as Arc does', async () => {
+    const res = await fetch(`${server.url}/api/v1/measurements?database=qe`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { success: boolean; measurements: Record<string, unknown>[]; count: number; execution_time_ms: number };
+    assert.equal(body.success, true);
+    assert.equal(body.count, body.measurements.length);
+    const cpu = body.measurements.find((m) => m.measurement === 'cpu')!;
+    assert.deepEqual(Object.keys(cpu), ['database', 'measurement', 'file_count', 'total_size_mb', 'storage_path']);
+    assert.deepEqual([cpu.database, cpu.file_count, cpu.storage_path], ['qe', 6, 'qe/cpu/']);
+    assert.ok((cpu.total_size_mb as number) > 0);
+    // The same numbers as SHOW TABLES.
+    const shown = (await json('SHOW TABLES')).body.data.find((r) => r[1] === 'cpu')!;
+    assert.deepEqual([shown[3], shown[4]], [cpu.file_count, cpu.total_size_mb]);
+    const names = body.measurements.map((m) => m.measurement as string);
+    assert.deepEqual(names, [...names].sort());
+    const all = (await (await fetch(`${server.url}/api/v1/measurements`)).json()) as { measurements: Record<string, unknown>[] };
+    assert.ok(all.measurements.some((m) => m.database === 'qe' && m.measurement === 'cpu'));
+    const bad = await fetch(`${server.url}/api/v1/measurements?database=a/b`);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /invalid database name/);
+  });
+});
+
 describe('pool', () => {
   test('a timeout interrupts the query: 504, logged as a warning without a stack', async () => {
     const started = Date.now();

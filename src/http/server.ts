@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
+import type { Catalog } from '../query/catalog.js';
 import type { DuckDBPool } from '../query/duckdb-pool.js';
 import type { HeldTables } from '../query/held-tables.js';
 import type { ResultEncoders } from '../query/result-encoders.js';
@@ -17,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { influxdbRoutes } from './routes/influxdb.js';
 import { metricsRoutes, type StrataMetrics } from './routes/metrics.js';
 import { queryRoutes } from './routes/query.js';
+import { measurementRoutes } from './routes/measurements.js';
 import { queryPoolRoutes } from './routes/query-pool.js';
 import { storageRoutes } from './routes/storage.js';
 import { writeRoutes } from './routes/write.js';
@@ -30,6 +32,8 @@ export interface ServerDependencies {
   buffers: BufferManager;
   /** Runs SQL for the query routes. */
   queries: QueryService;
+  /** What is stored (`GET /api/v1/measurements`). */
+  catalog: Catalog;
   /** Encodes the query routes' JSON and CSV results, partly on worker threads. */
   resultEncoders: ResultEncoders;
   /** Served by `GET /api/v1/metrics/query-pool`. */
@@ -73,6 +77,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   void app.register(influxdbRoutes);
   void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, stallMs: d.queryStallMs, metrics: d.metrics });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache });
+  void app.register(measurementRoutes, { catalog: d.catalog });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;
 }

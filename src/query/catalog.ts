@@ -32,6 +32,11 @@ export interface MeasurementInfo {
   totalBytes: number;
 }
 
+/** `bytes` in MiB, to three decimals: what `SHOW TABLES` and `GET /api/v1/measurements` report. */
+export function megabytes(bytes: number): number {
+  return Math.round((bytes / 1048576) * 1000) / 1000;
+}
+
 /** An inclusive range of hour partitions (hours since the epoch, `layout.ts` `hourOf`). */
 export interface HourRange {
   from: number;

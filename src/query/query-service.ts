@@ -27,7 +27,7 @@ import { asciiLower } from '../parse/names.js';
 import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
-import { emptySetSql, inHours, type Catalog, type HourRange } from './catalog.js';
+import { emptySetSql, inHours, megabytes, type Catalog, type HourRange } from './catalog.js';
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
@@ -305,7 +305,7 @@ export class QueryService {
       ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb'],
       ['VARCHAR', 'VARCHAR', 'VARCHAR', 'BIGINT', 'DOUBLE'],
       infos.map((m) => [quoteLiteral(m.database), quoteLiteral(m.measurement), quoteLiteral(m.storagePath), String(m.fileCount),
-        String(Math.round((m.totalBytes / 1048576) * 1000) / 1000)]),
+        String(megabytes(m.totalBytes))]),
     );
   }
 

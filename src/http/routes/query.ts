@@ -12,6 +12,12 @@
  *   (`application/vnd.apache.arrow.stream`), one record batch per DuckDB chunk; a
  *   zero-row result still sends its schema. `SHOW DATABASES` / `SHOW TABLES` answer here
  *   too (Grafana's health check).
+ * - `POST /api/v1/query/estimate` — same body; Arc's row-count estimate, the exact count of
+ *   the query's rows (`SELECT count(*) FROM (<sql>)`, so the result is never sent):
+ *   `{"success":true,"estimated_rows":N,"warning_level":"none|low|medium|high",
+ *   "warning_message":"…","execution_time_ms":T}` (levels above 10 K, 100 K and 1 M rows, as
+ *   Arc's); 400 for a SHOW command or SQL that is refused. Unlike Arc, which answers a DuckDB
+ *   error with 200 and `success:false`, errors keep their status.
  * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`;
  *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, numbered from 1, both
  *   included) pages through the result as QuestDB's web console does, `count` then being the rows sent, or
@@ -53,7 +59,8 @@ import { ClientStalledError, QueryCancelledError, QueryQueueFullError, QueryReje
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
-import { csvField, type TextFormat } from '../../query/json-result.js';
+import { cellText, csvField, type TextFormat } from '../../query/json-result.js';
+import { parseShowCommand } from '../../query/show.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
@@ -142,6 +149,23 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     return sendBody(request, reply, o.stallMs, 'application/vnd.apache.arrow.stream', arrowBody(query, recorder, storer(o.cache, 'arrow', request, sql, query)));
   });
 
+  app.post('/api/v1/query/estimate', { config }, async (request, reply) => {
+    const started = Date.now();
+    const { sql } = parseBody(request.body);
+    const limits = limitsOf(request, o.timeoutMs);
+    if (parseShowCommand(sql) !== undefined) throw new QueryRejectedError('SHOW commands have no row count to estimate: run them through /api/v1/query');
+    // On lines of their own: a trailing `--` comment would otherwise swallow the closing parenthesis.
+    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${sql.trim().replace(/;\s*$/, '')}\n)`, 'exact', limits);
+    let rows: number;
+    try {
+      const chunk = await query.next();
+      rows = chunk === null ? 0 : Number(cellText(chunk.columns[0], 0, 'json'));
+    } finally {
+      query.close();
+    }
+    return { success: true, estimated_rows: rows, ...estimateWarning(rows), execution_time_ms: Date.now() - started };
+  });
+
   app.get('/exec', { config: { errorShape: 'exec' } satisfies ErrorShapeConfig }, async (request, reply) => {
     const started = performance.now();
     const params = request.query as Record<string, unknown>;
@@ -166,6 +190,18 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       timings ? { started, compilerMs: query.profile.planning_ms, countMs: ranged?.countMs ?? 0 } : undefined);
     return sendBody(request, reply, o.stallMs, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
   });
+}
+
+/** Arc's warning for an estimated result of `rows` rows: above 1 M high, 100 K medium, 10 K low. */
+function estimateWarning(rows: number): { warning_level: 'none' | 'low' | 'medium' | 'high'; warning_message: string } {
+  const level = rows > 1_000_000 ? 'high' : rows > 100_000 ? 'medium' : rows > 10_000 ? 'low' : 'none';
+  const message = {
+    none: 'small result',
+    low: 'over 10,000 rows: consider a LIMIT or an aggregation',
+    medium: 'over 100,000 rows: add a LIMIT, a narrower time range or an aggregation',
+    high: 'over 1,000,000 rows: a large result; prefer Arrow (/api/v1/query/arrow), a LIMIT or an aggregation',
+  }[level];
+  return { warning_level: level, warning_message: message };
 }
 
 /** The profile of a result served from the cache (no planning, no file read). */

@@ -1,0 +1,37 @@
+/**
+ * `GET /api/v1/measurements[?database=x]` (Arc, ../shared/notes/arc-wire-contract.md §5.8):
+ * `{"success":true,"measurements":[{"database","measurement","file_count","total_size_mb",
+ * "storage_path"}],"count":N,"execution_time_ms":T}`, the stored measurements of `database`,
+ * or of every database without it, sorted by database then measurement (sizes in MiB, as
+ * `SHOW TABLES` reports them). Arc walks only a local data directory and lists nothing on
+ * S3; Strata lists either backend. A measurement whose records are all still buffered has no
+ * file yet and is not listed, as in `SHOW TABLES`.
+ * Errors in the query error shape: 400 for an invalid or repeated `database`, 503 when
+ * storage cannot list.
+ */
+import type { FastifyInstance } from 'fastify';
+import { QueryRejectedError } from '../../errors.js';
+import { megabytes, type Catalog } from '../../query/catalog.js';
+import type { ErrorShapeConfig } from '../error-handler.js';
+
+/** What `GET /api/v1/measurements` lists from (passed by `buildServer`). */
+export interface MeasurementRouteOptions {
+  catalog: Catalog;
+}
+
+/** Registers `GET /api/v1/measurements`. */
+export async function measurementRoutes(app: FastifyInstance, o: MeasurementRouteOptions): Promise<void> {
+  app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request) => {
+    const started = Date.now();
+    const asked = (request.query as Record<string, unknown>).database;
+    if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);
+    const databases = typeof asked === 'string' ? [asked] : await o.catalog.databases();
+    const measurements = [];
+    for (const database of databases) {
+      for (const m of await o.catalog.measurements(database)) {
+        measurements.push({ database, measurement: m.measurement, file_count: m.fileCount, total_size_mb: megabytes(m.totalBytes), storage_path: m.storagePath });
+      }
+    }
+    return { success: true, measurements, count: measurements.length, execution_time_ms: Date.now() - started };
+  });
+}
