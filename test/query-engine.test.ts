@@ -661,6 +661,33 @@ describe('Arc\'s estimate and measurement list', () => {
     assert.equal(refused.status, 400);
     assert.match(String(refused.body.error), /read_csv\(\) is not allowed/);
   });
+  test('GET /api/v1/query/:measurement: Arc\'s SELECT * with limit, offset, order_by and where, each checked', async () => {
+    const get = async (params: string): Promise<{ status: number; body: Record<string, unknown> & { data: unknown[][] } }> => {
+      const res = await fetch(`${server.url}/api/v1/query/cpu?database=qe&${params}`);
+      return { status: res.status, body: (await res.json()) as never };
+    };
+    // Newest first by default, 100 rows.
+    const latest = await get('');
+    assert.equal(latest.status, 200, JSON.stringify(latest.body));
+    assert.deepEqual([latest.body.columns, latest.body.row_count], [['time', 'host', 'usage'], 72]);
+    assert.equal(latest.body.data[0][0], '2026-01-01T05:50:00Z');
+    const page = await get(`limit=2&offset=1&order_by=${encodeURIComponent('time ASC, host DESC')}&where=${encodeURIComponent("host = 'a' AND usage >= 1")}`);
+    assert.deepEqual(page.body.data, [['2026-01-01T00:20:00Z', 'a', 2], ['2026-01-01T00:30:00Z', 'a', 3]]);
+    // The database from x-arc-database when the parameter is absent.
+    const byHeader = await fetch(`${server.url}/api/v1/query/cpu?limit=1`, { headers: { 'x-arc-database': 'qe' } });
+    assert.equal(((await byHeader.json()) as { row_count: number }).row_count, 1);
+    for (const [params, message] of [
+      ['limit=1000001', /"limit" must be an integer from 0 to 1000000/], ['offset=-1', /"offset" must be an integer/],
+      [`order_by=${encodeURIComponent('time; DROP TABLE x')}`, /"order_by" must be columns/],
+      [`where=${encodeURIComponent('1=1; DROP TABLE cpu')}`, /"where" must be one condition/],
+      [`where=${encodeURIComponent("host = 'a")}`, /"where" must be one condition/],
+      [`where=${encodeURIComponent('1=1) UNION (SELECT 1')}`, /"where" must be one condition/],
+    ] as const) {
+      const r = await get(params);
+      assert.equal(r.status, 400, params);
+      assert.match(String(r.body.error), message, params);
+    }
+  });
   test('GET /api/v1/measurements lists the stored measurements of a database, or of all, as Arc does', async () => {
     const res = await fetch(`${server.url}/api/v1/measurements?database=qe`);
     assert.equal(res.status, 200);

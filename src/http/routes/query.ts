@@ -12,6 +12,8 @@
  *   (`application/vnd.apache.arrow.stream`), one record batch per DuckDB chunk; a
  *   zero-row result still sends its schema. `SHOW DATABASES` / `SHOW TABLES` answer here
  *   too (Grafana's health check).
+ * - `GET /api/v1/query/:measurement?database=&limit=&offset=&order_by=&where=` — Arc's
+ *   convenience `SELECT *` of one measurement (`measurementSql`), answered as `POST /api/v1/query` (JSON).
  * - `POST /api/v1/query/estimate` — same body; Arc's row-count estimate, the exact count of
  *   the query's rows (`SELECT count(*) FROM (<sql>)`, so the result is never sent):
  *   `{"success":true,"estimated_rows":N,"warning_level":"none|low|medium|high",
@@ -61,6 +63,7 @@ import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
 import { cellText, csvField, type TextFormat } from '../../query/json-result.js';
 import { parseShowCommand } from '../../query/show.js';
+import { quoteIdentifier } from '../../query/sql-text.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
@@ -105,11 +108,21 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   app.post('/api/v1/query', { config }, async (request, reply) => {
     const started = Date.now();
     const { sql, format } = parseBody(request.body);
-    const limits = limitsOf(request, o.timeoutMs);
     // A format the body names wins over Accept, which a client library may set for every request.
     const csv = format === 'csv' || (format !== 'json' && prefersCsv(request));
     // The answer's format may follow Accept: a cache between client and server must not give one client's CSV to another.
     void reply.header('vary', 'accept');
+    return answer(request, reply, sql, csv, started);
+  });
+
+  app.get('/api/v1/query/:measurement', { config }, async (request, reply) => {
+    const started = Date.now();
+    return answer(request, reply, measurementSql(request), false, started);
+  });
+
+  /** Arc's JSON answer (or CSV) to `sql`, from the result cache when it holds it; `started`: the request's start (Date.now()). */
+  const answer = async (request: FastifyRequest, reply: FastifyReply, sql: string, csv: boolean, started: number): Promise<FastifyReply> => {
+    const limits = limitsOf(request, o.timeoutMs);
     const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const trailer = (rows: number, profile: object): string => {
       const elapsed = Date.now() - started;
@@ -133,7 +146,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       return sendBody(request, reply, o.stallMs, 'text/csv; charset=utf-8', csvBody(query, o.encoders, recorder, store));
     }
     return sendBody(request, reply, o.stallMs, 'application/json', jsonBody(query, o.encoders, recorder, store, trailer));
-  });
+  };
 
   app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
     const { sql } = parseBody(request.body);
@@ -190,6 +203,61 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       timings ? { started, compilerMs: query.profile.planning_ms, countMs: ranged?.countMs ?? 0 } : undefined);
     return sendBody(request, reply, o.stallMs, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
   });
+}
+
+/** Words a `where` of `GET /api/v1/query/:measurement` may not hold, as Arc refuses them (the sandbox would refuse what they do anyway). */
+const WHERE_REFUSED = /;|--|\/\*|\*\/|\b(?:DROP|DELETE|INSERT|UPDATE|TRUNCATE|ALTER|CREATE|EXEC|EXECUTE|UNION)\b|\bxp_|\bsp_/i;
+/** `col [ASC|DESC]`, comma-separated: what `order_by` may be. */
+const ORDER_BY = /^\s*[A-Za-z_][A-Za-z0-9_]*(?:\s+(?:ASC|DESC))?(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*(?:\s+(?:ASC|DESC))?)*\s*$/i;
+
+/**
+ * The SQL of Arc's `GET /api/v1/query/:measurement?database=&limit=100&offset=0&order_by=time
+ * DESC&where=…`: `SELECT * FROM "db"."m" [WHERE …] ORDER BY … LIMIT … OFFSET …`
+ * (../shared/notes/arc-wire-contract.md §5.8); the database is `database`, else the request's
+ * (`x-arc-database`, `db`), else `default`.
+ * @throws QueryRejectedError (400) for a repeated parameter, a limit outside 0–1,000,000, a
+ *   negative or non-integer offset, an `order_by` other than `col [ASC|DESC], …`, or a `where`
+ *   holding `;`, a comment, unbalanced quotes or parentheses, or a word Arc refuses there.
+ */
+function measurementSql(request: FastifyRequest): string {
+  const params = request.query as Record<string, unknown>;
+  const one = (name: string): string | undefined => {
+    const v = params[name];
+    if (Array.isArray(v)) throw new QueryRejectedError(`query parameter "${name}" is given ${v.length} times: give it once`);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const integer = (name: string, fallback: number, max: number): number => {
+    const text = one(name);
+    if (text === undefined) return fallback;
+    const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+    if (!(n <= max)) throw new QueryRejectedError(`query parameter "${name}" must be an integer from 0 to ${max}, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const limit = integer('limit', 100, 1_000_000);
+  const offset = integer('offset', 0, Number.MAX_SAFE_INTEGER);
+  const orderBy = one('order_by') ?? 'time DESC';
+  if (!ORDER_BY.test(orderBy)) throw new QueryRejectedError(`query parameter "order_by" must be columns with ASC or DESC, comma-separated (time DESC), got ${JSON.stringify(orderBy)}`);
+  const where = one('where');
+  if (where !== undefined && (WHERE_REFUSED.test(where) || !balanced(where))) {
+    throw new QueryRejectedError('query parameter "where" must be one condition: no ";", comments, unbalanced quotes or parentheses, nor DROP, DELETE, INSERT, UPDATE, TRUNCATE, ALTER, CREATE, EXEC or UNION');
+  }
+  const { measurement } = request.params as { measurement: string };
+  const database = one('database') ?? databaseOf(request);
+  return `SELECT * FROM ${quoteIdentifier(database)}.${quoteIdentifier(measurement)}${where === undefined || where.trim() === '' ? '' : ` WHERE ${where}`} ORDER BY ${orderBy} LIMIT ${limit} OFFSET ${offset}`;
+}
+
+/** Whether `text` closes every quote it opens and every parenthesis outside quotes. */
+function balanced(text: string): boolean {
+  let depth = 0;
+  let quote: string | undefined;
+  for (const c of text) {
+    if (quote !== undefined) {
+      if (c === quote) quote = undefined;
+    } else if (c === "'" || c === '"') quote = c;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth < 0) return false;
+  }
+  return quote === undefined && depth === 0;
 }
 
 /** Arc's warning for an estimated result of `rows` rows: above 1 M high, 100 K medium, 10 K low. */
