@@ -25,11 +25,9 @@ import duckdb from '@duckdb/node-bindings';
 import { ResultValueError } from '../errors.js';
 import type { ChunkBudget } from './chunk-budget.js';
 import { jsonValue, microsFromUnit } from './json-result.js';
-import { isItemValid, isUnnamed, nestedText, vectorItemText } from './nested-text.js';
-import {
-  DuckDBListVector, DuckDBStructVector, DuckDBTypeId, DuckDBVector, type DuckDBArrayType, type DuckDBDataChunk, type DuckDBDecimalType,
-  type DuckDBEnumType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
-} from '@duckdb/node-api';
+import { nestedText } from './nested-text.js';
+import { holdsUnnamedStruct, positionalItems } from './unnamed-structs.js';
+import { DuckDBTypeId, DuckDBVector, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType } from '@duckdb/node-api';
 
 /** Arrow-style validity bitmap (bit i of byte i>>3 = row i valid), or null when every row is valid. */
 export type Validity = Uint8Array | null;
@@ -194,60 +192,20 @@ function otherColumn(vector: duckdb.Vector, n: number, type: DuckDBType): Column
   const sliced = LARGE_VALUE_TYPES.has(type.typeId);
   const texts = new Array<string | null>(n);
   const plain = NESTED_TYPES.has(type.typeId) ? new Array<string | null>(n) : undefined;
-  const positional = holdsUnnamedStruct(type);
-  for (let i = 0; i < n; i++) {
-    if (positional) {
-      const valid = isItemValid(values, i);
-      texts[i] = valid ? positionalJson(values, i, type) : null;
-      plain![i] = valid ? vectorItemText(values, i, type) : null;
-      continue;
+  if (holdsUnnamedStruct(type)) {
+    const items = positionalItems(vector, n, type);
+    for (let i = 0; i < n; i++) {
+      texts[i] = items.valid(i) ? items.json(i) : null;
+      plain![i] = items.valid(i) ? items.text(i) : null;
     }
+    return { kind: 'other', texts, plain };
+  }
+  for (let i = 0; i < n; i++) {
     const v = sliced ? values.slice(i, 1).getItem(0) : values.getItem(i);
     texts[i] = v === null ? null : jsonValue(v, type);
     if (plain !== undefined) plain[i] = v === null ? null : nestedText(v, type);
   }
   return plain === undefined ? { kind: 'other', texts } : { kind: 'other', texts, plain };
-}
-
-/**
- * Whether `type` is or holds a STRUCT without field names (`row(1, 2)`, a tuple `(a, b)`):
- * node-api's values key a STRUCT's fields by name, where such fields collide (every one is
- * `""`), so these columns are read field by field from the vectors instead.
- */
-function holdsUnnamedStruct(type: DuckDBType): boolean {
-  switch (type.typeId) {
-    case DuckDBTypeId.STRUCT: {
-      const struct = type as DuckDBStructType;
-      return isUnnamed(struct) || struct.entryTypes.some(holdsUnnamedStruct);
-    }
-    case DuckDBTypeId.LIST: return holdsUnnamedStruct((type as DuckDBListType).valueType);
-    case DuckDBTypeId.ARRAY: return holdsUnnamedStruct((type as DuckDBArrayType).valueType);
-    case DuckDBTypeId.MAP: return holdsUnnamedStruct((type as DuckDBMapType).keyType) || holdsUnnamedStruct((type as DuckDBMapType).valueType);
-    case DuckDBTypeId.UNION: return (type as DuckDBUnionType).memberTypes.some(holdsUnnamedStruct);
-    default: return false;
-  }
-}
-
-/**
- * Item `i` of `vector` (non-NULL) as JSON, STRUCT and LIST fields read by position: an
- * unnamed STRUCT as an array (`[1,"x"]`), a named one as an object. Other containers
- * (ARRAY, MAP, UNION) of unnamed STRUCTs go through node-api's values, whose fields collide.
- */
-function positionalJson(vector: DuckDBVector, i: number, type: DuckDBType): string {
-  if (vector instanceof DuckDBStructVector) {
-    const struct = type as DuckDBStructType;
-    const fields = struct.entryTypes.map((t, k) => {
-      const entry = vector.entryVectorAt(k);
-      return isItemValid(entry, i) ? positionalJson(entry, i, t) : 'null';
-    });
-    return isUnnamed(struct) ? `[${fields.join(',')}]` : `{${fields.map((f, k) => `${JSON.stringify(struct.entryNames[k])}:${f}`).join(',')}}`;
-  }
-  if (vector instanceof DuckDBListVector) {
-    const items = vector.getItemVector(i)!;
-    const item = (type as DuckDBListType).valueType;
-    return `[${Array.from({ length: items.itemCount }, (_, k) => (isItemValid(items, k) ? positionalJson(items, k, item) : 'null')).join(',')}]`;
-  }
-  return jsonValue(vector.getItem(i)!, type);
 }
 
 const TWO_63 = 1n << 63n;

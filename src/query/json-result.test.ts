@@ -194,6 +194,11 @@ test('an unnamed STRUCT (row(), a tuple) keeps every field, by position: a JSON 
     {'k': row(3, 4), 'm': 'it''s'} AS s, CASE WHEN false THEN row(1, 2) END AS none`);
   assert.equal(text, '[[1,"x"],[1,2],[5,[6,7]],[[1,"a"],null,[2,null]],{"k":[3,4],"m":"it\'s"},null]');
   assert.deepEqual(csv[0], ['(1, x)', '(1, 2)', '(5, (6, 7))', '[(1, a), NULL, (2, NULL)]', "{'k': (3, 4), 'm': 'it\\'s'}", '']);
+  // Inside an ARRAY, a MAP and a UNION too.
+  const deeper = await encoded(`SELECT array_value(row(1, 2), row(3, 4)) AS a, MAP {'k': row(1, 'x'), 'n': NULL} AS m,
+    union_value(t := row(5, 6)) AS u, [MAP {'k': row(7, 8)}] AS lm`);
+  assert.equal(deeper.text, '[[[1,2],[3,4]],{"k":[1,"x"],"n":null},[5,6],[{"k":[7,8]}]]');
+  assert.deepEqual(deeper.csv[0], ['[(1, 2), (3, 4)]', '{k=(1, x), n=NULL}', '(5, 6)', '[{k=(7, 8)}]']);
 });
 
 test('invalid UTF-8 a DuckDB function made (printf of a lone byte) is sent with U+FFFD in its place, in JSON and CSV', async () => {

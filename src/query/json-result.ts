@@ -13,7 +13,7 @@
  * timestamps as RFC 3339 UTC with the fraction trimmed (`…T00:00:10.5Z`; up to 9 digits
  * for TIMESTAMP_NS, as DuckDB prints it, so nanoseconds round-trip), dates as
  * `YYYY-MM-DD`, LIST/ARRAY/STRUCT/MAP as JSON arrays and objects (`jsonValue`; a STRUCT
- * without field names as an array, `chunk-columns.ts`; in CSV DuckDB's text of them, `nested-text.ts`), anything
+ * without field names as an array, `unnamed-structs.ts`; in CSV DuckDB's text of them, `nested-text.ts`), anything
  * else as its DuckDB string form.
  */
 import {

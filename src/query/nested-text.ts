@@ -16,13 +16,13 @@
  * node-api's own `toString` of these values differs (its strings always quoted, doubles as
  * JavaScript prints them, infinite dates as far-off years); a STRUCT without field names
  * cannot even be read through its values, whose fields are keyed by name: such a column is
- * read by position from its vectors (`vectorItemText`).
+ * read by position from its vectors (`unnamed-structs.ts`).
  */
 import {
-  DuckDBArrayValue, DuckDBDateValue, DuckDBListValue, DuckDBListVector, DuckDBMapValue, DuckDBStructValue, DuckDBStructVector,
+  DuckDBArrayValue, DuckDBDateValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
   DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue,
   DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType,
-  type DuckDBStructType, type DuckDBType, type DuckDBUnionType, type DuckDBValue, type DuckDBVector,
+  type DuckDBStructType, type DuckDBType, type DuckDBUnionType, type DuckDBValue,
 } from '@duckdb/node-api';
 import { civilFromDays, float32Text, INFINITE_DAYS, INFINITE_TIMESTAMP, TWO_DIGITS } from './json-result.js';
 
@@ -31,11 +31,6 @@ const NESTED = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRU
 /** Whether `type` is a STRUCT without field names (every name empty). */
 export function isUnnamed(type: DuckDBStructType): boolean {
   return type.entryNames.every((name) => name === '');
-}
-
-/** Whether item `i` of `vector` is not NULL. */
-export function isItemValid(vector: DuckDBVector, i: number): boolean {
-  return vector instanceof DuckDBStructVector ? vector.isItemValid(i) : vector.getItem(i) !== null;
 }
 
 /** DuckDB's text of `v`, a non-NULL value of the nested type `type` (LIST, ARRAY, STRUCT, MAP, UNION). */
@@ -50,7 +45,7 @@ export function nestedText(v: DuckDBValue, type: DuckDBType): string {
   }
   if (v instanceof DuckDBMapValue) {
     const { keyType, valueType } = type as DuckDBMapType;
-    return `{${v.entries.map(({ key, value }) => `${innerText(key, keyType)}=${innerText(value, valueType)}`).join(', ')}}`;
+    return mapText(v.entries.map(({ key, value }) => [innerText(key, keyType), innerText(value, valueType)]));
   }
   if (v instanceof DuckDBUnionValue) {
     const { memberTypes, tagMemberIndexes } = type as DuckDBUnionType;
@@ -60,35 +55,17 @@ export function nestedText(v: DuckDBValue, type: DuckDBType): string {
   return scalarText(v, type);
 }
 
-/**
- * DuckDB's text of item `i` (non-NULL) of `vector`, of type `type`, its STRUCT and LIST
- * levels read by position from the vectors (see the module comment); deeper ARRAY, MAP and
- * UNION levels through their values.
- */
-export function vectorItemText(vector: DuckDBVector, i: number, type: DuckDBType): string {
-  if (vector instanceof DuckDBStructVector) {
-    const struct = type as DuckDBStructType;
-    return structText(struct, struct.entryTypes.map((t, k) => vectorInnerText(vector.entryVectorAt(k), i, t)));
-  }
-  if (vector instanceof DuckDBListVector) {
-    const items = vector.getItemVector(i)!;
-    const item = (type as DuckDBListType).valueType;
-    return `[${Array.from({ length: items.itemCount }, (_, k) => vectorInnerText(items, k, item)).join(', ')}]`;
-  }
-  return nestedText(vector.getItem(i)!, type);
-}
-
-function vectorInnerText(vector: DuckDBVector, i: number, type: DuckDBType): string {
-  if (!isItemValid(vector, i)) return 'NULL';
-  return NESTED.has(type.typeId) ? vectorItemText(vector, i, type) : innerText(vector.getItem(i), type);
-}
-
 function structText(struct: DuckDBStructType, fields: string[]): string {
   return isUnnamed(struct) ? `(${fields.join(', ')})` : `{${fields.map((f, k) => `${quoted(struct.entryNames[k])}: ${f}`).join(', ')}}`;
 }
 
+/** A MAP's text from its entries' inner texts: `{k=v, …}`. */
+export function mapText(entries: [string, string][]): string {
+  return `{${entries.map(([key, value]) => `${key}=${value}`).join(', ')}}`;
+}
+
 /** The text of `v` inside a nested value: NULL, nested values and JSON bare, other scalars quoted where they could be misread. */
-function innerText(v: DuckDBValue, type: DuckDBType): string {
+export function innerText(v: DuckDBValue, type: DuckDBType): string {
   if (v === null) return 'NULL';
   if (NESTED.has(type.typeId)) return nestedText(v, type);
   const text = scalarText(v, type);
@@ -103,7 +80,8 @@ function needsQuotes(text: string): boolean {
   return text === '' || SPACE.test(text) || SPECIAL.test(text) || text.toUpperCase() === 'NULL';
 }
 
-function quoted(text: string): string {
+/** `text` in DuckDB's single quotes, `\` and `'` escaped with a backslash. */
+export function quoted(text: string): string {
   return `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
 }
 
