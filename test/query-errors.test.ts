@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { removeDir, stopWithin, TestServer } from './harness.js';
 
 let server: TestServer;
@@ -90,6 +91,21 @@ describe('malformed requests', BOUND, () => {
       assert.deepEqual(r.body.data, [[1]], type);
     }
     assertRejected(await post('{"__proto__": {"x": 1}, "sql": "SELECT 1"}', { 'content-type': 'text/json' }), 'request body is not valid JSON');
+  });
+
+  test('a compressed body (Content-Encoding gzip, deflate, br) is read as write bodies are; an unknown encoding is 415, a corrupt one 400', async () => {
+    const body = Buffer.from(JSON.stringify({ sql: 'SELECT 1 AS one' }));
+    for (const [encoding, bytes] of [['gzip', gzipSync(body)], ['deflate', deflateSync(body)], ['br', brotliCompressSync(body)]] as const) {
+      const res = await fetch(`${server.url}/api/v1/query`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/json', 'content-encoding': encoding } });
+      assert.equal(res.status, 200, encoding);
+      assert.deepEqual(((await res.json()) as { data: unknown }).data, [[1]], encoding);
+    }
+    const unknown = await fetch(`${server.url}/api/v1/query`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'content-encoding': 'zstd' } });
+    assert.equal(unknown.status, 415);
+    assert.match(((await unknown.json()) as { error: string }).error, /unsupported Content-Encoding "zstd"/);
+    const corrupt = await fetch(`${server.url}/api/v1/query`, { method: 'POST', body: gzipSync(body).subarray(0, 12), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+    assert.equal(corrupt.status, 400);
+    assert.match(((await corrupt.json()) as { error: string }).error, /invalid gzip body/);
   });
 
   test('JSON without a string "sql": 400', async () => {

@@ -63,6 +63,7 @@ import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
 import { cellText, csvField, type TextFormat } from '../../query/json-result.js';
 import { parseShowCommand } from '../../query/show.js';
+import { decodeBody } from '../content-type-parser.js';
 import { quoteIdentifier } from '../../query/sql-text.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
@@ -93,13 +94,18 @@ export interface QueryRouteOptions {
 export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): Promise<void> {
   const config: ErrorShapeConfig = { errorShape: 'query' };
   // A query body can only be JSON: read it as JSON whatever its Content-Type says (`curl -d`
-  // sends application/x-www-form-urlencoded, other clients text/json or application/*+json).
+  // sends application/x-www-form-urlencoded, other clients text/json or application/*+json),
+  // decompressed first as write bodies are (`Content-Encoding` gzip, deflate or br).
   app.removeAllContentTypeParsers();
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => parseJson(request, body as string, (err, value) => {
-    if (err === null) done(null, value);
-    else done(new QueryRejectedError(`request body is not valid JSON (${err.message.replace(/ (?:but|when) content-type is set to .*$/, '')}): send {"sql": "<statement>"}`), undefined);
-  }));
+  const maxBytes = app.initialConfig.bodyLimit ?? 1024 * 1024;
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, raw: Buffer) => {
+    const text = (await decodeBody(raw, request.headers['content-encoding'], maxBytes)).toString('utf8');
+    return new Promise((resolve, reject) => parseJson(request, text, (err, value) => {
+      if (err === null) resolve(value);
+      else reject(new QueryRejectedError(`request body is not valid JSON (${err.message.replace(/ (?:but|when) content-type is set to .*$/, '')}): send {"sql": "<statement>"}`));
+    }));
+  });
   app.addHook('onRequest', async (request, reply) => countWhenClosed(request, reply, o.metrics));
   app.addHook('onError', async (request, _reply, err) => {
     failures.set(request, err);
