@@ -148,11 +148,20 @@ describe('malformed requests', BOUND, () => {
   });
 
   test('unknown route: 404 JSON', async () => {
-    for (const [method, path] of [['GET', '/nope'], ['POST', '/api/v1/nope'], ['GET', '/api/v1/query']]) {
+    for (const [method, path] of [['GET', '/nope'], ['POST', '/api/v1/nope'], ['DELETE', '/api/v1/query/cpu/x']]) {
       const res = await fetch(server.url + path, { method });
       assert.equal(res.status, 404);
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
       assert.deepEqual(await res.json(), { error: `Cannot ${method} ${path}` });
+    }
+  });
+
+  test('a path served for other methods: 405 with Allow naming them', async () => {
+    for (const [method, path, allow] of [['GET', '/api/v1/query', 'POST'], ['GET', '/write?db=x', 'POST'], ['POST', '/health', 'GET, HEAD'], ['PUT', '/api/v1/query/arrow', 'POST']]) {
+      const res = await fetch(server.url + path, { method });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+      assert.match(((await res.json()) as { error: string }).error, new RegExp(`^${method} is not allowed on ${path.split('?')[0]}: use `));
     }
   });
 });

@@ -35,6 +35,9 @@ const INFLUXDB_V2_CODES = new Map<number, string>([
 ]);
 
 /** HTTP status for any thrown value. */
+/** Methods a 405 may name in Allow. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
 export function statusOf(err: unknown): number {
   if (err instanceof StrataError) return err.statusCode;
   if (err instanceof FlushError) return 503;
@@ -66,7 +69,15 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof PartialWriteError) Object.assign(body, { accepted: err.accepted, rejected: err.rejected });
     void reply.code(status).type('application/json').send(body);
   });
+  // A path served for other methods answers 405 with Allow (RFC 9110 §15.5.6), as InfluxDB
+  // does for a GET of /write, rather than a 404 that says it does not exist.
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: `Cannot ${request.method} ${request.url.split('?')[0]}` });
+    const path = request.url.split('?')[0];
+    const allowed = METHODS.filter((method) => app.hasRoute({ url: path, method }));
+    if (allowed.length > 0) {
+      void reply.code(405).header('allow', allowed.join(', ')).send({ error: `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}` });
+      return;
+    }
+    void reply.code(404).send({ error: `Cannot ${request.method} ${path}` });
   });
 }
