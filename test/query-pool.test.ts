@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { removeDir, sleep, TestServer } from './harness.js';
+import { removeDir, sleep, TestServer, waitFor } from './harness.js';
 
 interface PoolMetrics {
   connections_in_use: number;
@@ -154,6 +154,8 @@ describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
     assert.equal(body.success, false);
     assert.match(body.error, /queue full/);
     assert.equal((await metrics(server)).queue_rejected_total, 1);
+    // The server's log reaches this process through a pipe, possibly after the response.
+    await waitFor(() => server.logLines().some((l) => /queue full/.test(l.msg)), 5000);
     const logged = server.logLines().filter((l) => /queue full/.test(l.msg));
     assert.deepEqual(logged.map((l) => l.level), [40], 'the refusal is one warning, not an error');
     await hold.release();
