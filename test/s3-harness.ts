@@ -56,7 +56,9 @@ export class S3TestServer {
   /** (Re)starts the process over the same directory, on the same port once one was chosen. */
   async restart(): Promise<void> {
     if (this.child !== undefined) throw new Error('S3 server already running');
-    const child = spawn(process.execPath, [SCRIPT, `--dir=${this.dir}`, `--bucket=${this.bucket}`, `--port=${this.port}`], {
+    // s3rver's continuation tokens use DES, which Node 20's OpenSSL 3 refuses without the
+    // legacy provider: a listing of more than 1,000 keys would fail on its second page.
+    const child = spawn(process.execPath, ['--openssl-legacy-provider', SCRIPT, `--dir=${this.dir}`, `--bucket=${this.bucket}`, `--port=${this.port}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -342,6 +342,33 @@ describe('S3 backend', () => {
   });
 });
 
+test('S3 backend: a measurement of more than 1,000 objects is listed across pages (ListObjectsV2 continuation) and read whole', async () => {
+  const dir = tempDir();
+  const conn = await inspector();
+  let file: Buffer;
+  try {
+    await conn.run(`COPY (SELECT TIMESTAMPTZ '2026-01-01 00:30:00+00' AS time, 'a' AS host, 1::BIGINT AS v) TO '${join(dir, 'one.parquet')}' (FORMAT parquet)`);
+    file = readFileSync(join(dir, 'one.parquet'));
+  } finally {
+    conn.closeSync();
+    removeDir(dir);
+  }
+  // S3 pages a listing at 1,000 keys: 1,050 objects take two pages.
+  const keys = Array.from({ length: 1050 }, (_, i) => `pages/pdb/many/2026/01/01/00/many_20260101_003000_1_${String(i).padStart(4, '0')}.parquet`);
+  for (let at = 0; at < keys.length; at += 50) {
+    await Promise.all(keys.slice(at, at + 50).map((key) => client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: file }))));
+  }
+  const server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'pages/' }));
+  try {
+    const listed = (await (await fetch(`${server.url}/api/v1/measurements?database=pdb`)).json()) as { measurements: { file_count: number }[] };
+    assert.deepEqual(listed.measurements.map((m) => m.file_count), [1050]);
+    assert.deepEqual(await server.rows('SELECT count(*), sum(v) FROM many', 'pdb'), [[1050, 1050]]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  }
+});
+
 test('S3 backend: eviction under a small cache bound keeps queries correct', async () => {
   // Each file is ~1 KB; a 6 KB bound holds a handful of the 30 files.
   const server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'evict/', STRATA_CACHE_MAX_BYTES: '6000' }));
