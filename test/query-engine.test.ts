@@ -660,6 +660,14 @@ describe('Arc\'s estimate and measurement list', () => {
     const refused = await estimate("SELECT * FROM read_csv('/etc/passwd')");
     assert.equal(refused.status, 400);
     assert.match(String(refused.body.error), /read_csv\(\) is not allowed/);
+    // Refused, and accepted, as /api/v1/query does: checked before it is wrapped.
+    for (const [sql, message] of [['SELECT 1) t, (SELECT 2', /^invalid SQL/], ['PRAGMA version', /^only SELECT statements are allowed/],
+      ['', /^SQL query is required/], ['SELECT 1; SELECT 2', /expected one SELECT statement, got 2/]] as const) {
+      const r = await estimate(sql);
+      assert.equal(r.status, 400, sql);
+      assert.match(String(r.body.error), message, sql);
+    }
+    assert.equal((await estimate('SELECT * FROM cpu;;')).body.estimated_rows, 72);
   });
   test('GET /api/v1/query/:measurement: Arc\'s SELECT * with limit, offset, order_by and where, each checked', async () => {
     const get = async (params: string): Promise<{ status: number; body: Record<string, unknown> & { data: unknown[][] } }> => {

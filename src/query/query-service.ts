@@ -193,11 +193,7 @@ export class QueryService {
    */
   async open(req: QueryRequest): Promise<OpenQuery> {
     const sql = req.sql;
-    if (sql.trim() === '') throw new QueryRejectedError('SQL query is required');
-    if (sql.length > MAX_SQL_LENGTH) throw new QueryRejectedError(`SQL query exceeds maximum length (${MAX_SQL_LENGTH} characters)`);
-    // DuckDB's parser and prepare both stop at a NUL, so whatever follows it would be ignored, not refused.
-    const nul = sql.indexOf('\u0000');
-    if (nul >= 0) throw new QueryRejectedError(`SQL contains a NUL character (U+0000) at position ${nul}`);
+    checkText(sql);
     const show = parseShowCommand(sql);
     const showSql = show === undefined ? undefined : await this.showSql(show, req.database, req.signal);
     return new Promise<OpenQuery>((resolve, reject) => {
@@ -310,20 +306,42 @@ export class QueryService {
   }
 
   /**
-   * Parses, checks and rewrites user SQL. A measurement with neither files nor buffered
-   * records reads as an empty table with only `time` (`noDataSource`).
+   * Checks `sql` as `open` does before planning it (one statement, a read, no table function
+   * but the measurements'), without running it: for a caller that runs it inside SQL of its
+   * own (`POST /api/v1/query/estimate`), so that it is refused exactly as `open` refuses it.
+   * A SHOW command is not SQL here. Takes a pooled connection for the parse, at `priority`.
+   * @throws QueryRejectedError as `open` does for such SQL; QueryQueueFullError; `signal.reason`.
    */
-  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[], verify: boolean): Promise<Plan> {
+  async checkSelect(sql: string, database: string, priority: Priority, signal: AbortSignal): Promise<void> {
+    checkText(sql);
+    await this.pool.use((conn) => this.analysis(conn, sql, database).then(() => undefined), { priority, signal });
+  }
+
+  /**
+   * `sql` parsed and checked (`analyzeSql`, kept per text and database), its table functions
+   * too. @throws QueryRejectedError for SQL that is not one read, or calls a table function
+   * other than the measurements'.
+   */
+  private async analysis(conn: DuckDBConnection, sql: string, database: string): Promise<AnalyzedQuery> {
     const parser: SqlParser = {
       serialize: async (text) => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [text])).getRows()[0][0]),
     };
-    const cacheKey = `${req.database}\u0000${req.sql}`;
+    const cacheKey = `${database}\u0000${sql}`;
     let analyzed = this.analyses.get(cacheKey);
-    if (analyzed === undefined) this.analyses.set(cacheKey, (analyzed = await analyzeSql(req.sql, req.database, parser)));
+    if (analyzed === undefined) this.analyses.set(cacheKey, (analyzed = await analyzeSql(sql, database, parser)));
     const forbidden = analyzed.tableFunctions.find((f) => !ALLOWED_TABLE_FUNCTIONS.has(f));
     if (forbidden !== undefined) {
       throw new QueryRejectedError(`table function ${forbidden}() is not allowed: query measurements by name (FROM cpu or FROM db.cpu)`);
     }
+    return analyzed;
+  }
+
+  /**
+   * Parses, checks and rewrites user SQL. A measurement with neither files nor buffered
+   * records reads as an empty table with only `time` (`noDataSource`).
+   */
+  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[], verify: boolean): Promise<Plan> {
+    const analyzed = await this.analysis(conn, req.sql, req.database);
     this.nonDeterministic ??= await nonDeterministicFunctions(conn);
     const nonDeterministic = this.nonDeterministic;
     this.keywords ??= new Set((await conn.runAndReadAll(KEYWORDS_SQL)).getRows().map(([k]) => String(k)));
@@ -783,4 +801,16 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, ref
       return { columns, rowCount: chunk.rowCount };
     },
   };
+}
+
+/**
+ * The checks of SQL text before it is parsed.
+ * @throws QueryRejectedError for empty or oversized text, or a NUL in it.
+ */
+function checkText(sql: string): void {
+  if (sql.trim() === '') throw new QueryRejectedError('SQL query is required');
+  if (sql.length > MAX_SQL_LENGTH) throw new QueryRejectedError(`SQL query exceeds maximum length (${MAX_SQL_LENGTH} characters)`);
+  // DuckDB's parser and prepare both stop at a NUL, so whatever follows it would be ignored, not refused.
+  const nul = sql.indexOf('\u0000');
+  if (nul >= 0) throw new QueryRejectedError(`SQL contains a NUL character (U+0000) at position ${nul}`);
 }

@@ -173,8 +173,18 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const { sql } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
     if (parseShowCommand(sql) !== undefined) throw new QueryRejectedError('SHOW commands have no row count to estimate: run them through /api/v1/query');
-    // On lines of their own: a trailing `--` comment would otherwise swallow the closing parenthesis.
-    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${sql.trim().replace(/;\s*$/, '')}\n)`, 'exact', limits);
+    // Refused as /api/v1/query refuses it, before it is wrapped: inside the wrapper, text such
+    // as `SELECT 1) t, (SELECT 2` would parse, and errors would describe the wrapper.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new QueryTimeoutError(limits.timeoutMs)), limits.timeoutMs);
+    try {
+      await o.queries.checkSelect(sql, databaseOf(request), limits.priority, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+    // On lines of their own: a trailing `--` comment would otherwise swallow the closing
+    // parenthesis. Trailing semicolons go (a `;` followed by a comment stays, and fails to parse).
+    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${sql.replace(/[;\s]+$/, '')}\n)`, 'exact', limits);
     let rows: number;
     try {
       const chunk = await query.next();
