@@ -681,6 +681,12 @@ describe('Arc\'s estimate and measurement list', () => {
     assert.equal(latest.body.data[0][0], '2026-01-01T05:50:00Z');
     const page = await get(`limit=2&offset=1&order_by=${encodeURIComponent('time ASC, host DESC')}&where=${encodeURIComponent("host = 'a' AND usage >= 1")}`);
     assert.deepEqual(page.body.data, [['2026-01-01T00:20:00Z', 'a', 2], ['2026-01-01T00:30:00Z', 'a', 3]]);
+    for (const [url, message] of [['/api/v1/query/?database=qe', /^invalid measurement path: empty measurement/],
+      ['/api/v1/query/cpu?database=', /^invalid measurement path: empty database/]] as const) {
+      const res = await fetch(server.url + url);
+      assert.equal(res.status, 400, url);
+      assert.match(((await res.json()) as { error: string }).error, message, url);
+    }
     // The database from x-arc-database when the parameter is absent.
     const byHeader = await fetch(`${server.url}/api/v1/query/cpu?limit=1`, { headers: { 'x-arc-database': 'qe' } });
     assert.equal(((await byHeader.json()) as { row_count: number }).row_count, 1);

@@ -70,10 +70,16 @@ export function installErrorHandler(app: FastifyInstance): void {
     void reply.code(status).type('application/json').send(body);
   });
   // A path served for other methods answers 405 with Allow (RFC 9110 §15.5.6), as InfluxDB
-  // does for a GET of /write, rather than a 404 that says it does not exist.
+  // does for a GET of /write, rather than a 404 that says it does not exist. Routes are
+  // matched as patterns (`/api/v1/query/:measurement`), as the router matches them.
+  const routes: { method: string; path: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    const path = new RegExp(`^${route.url.split('/').map((s) => (s.startsWith(':') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+    for (const method of [route.method].flat()) routes.push({ method, path });
+  });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
-    const allowed = METHODS.filter((method) => app.hasRoute({ url: path, method }));
+    const allowed = METHODS.filter((method) => routes.some((r) => r.method === method && r.path.test(path)));
     if (allowed.length > 0) {
       void reply.code(405).header('allow', allowed.join(', ')).send({ error: `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}` });
       return;

@@ -65,6 +65,7 @@ import { cellText, csvField, type TextFormat } from '../../query/json-result.js'
 import { parseShowCommand } from '../../query/show.js';
 import { decodeBody } from '../content-type-parser.js';
 import { quoteIdentifier } from '../../query/sql-text.js';
+import { nameError } from '../../parse/names.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
@@ -231,7 +232,8 @@ const ORDER_BY = /^\s*[A-Za-z_][A-Za-z0-9_]*(?:\s+(?:ASC|DESC))?(?:\s*,\s*[A-Za-
  * DESC&where=…`: `SELECT * FROM "db"."m" [WHERE …] ORDER BY … LIMIT … OFFSET …`
  * (../shared/notes/arc-wire-contract.md §5.8); the database is `database`, else the request's
  * (`x-arc-database`, `db`), else `default`.
- * @throws QueryRejectedError (400) for a repeated parameter, a limit outside 0–1,000,000, a
+ * @throws QueryRejectedError (400) for an invalid (empty, too long) database or measurement
+ *   name, a repeated parameter, a limit outside 0–1,000,000, a
  *   negative or non-integer offset, an `order_by` other than `col [ASC|DESC], …`, or a `where`
  *   holding `;`, a comment, unbalanced quotes or parentheses, or a word Arc refuses there.
  */
@@ -259,6 +261,9 @@ function measurementSql(request: FastifyRequest): string {
   }
   const { measurement } = request.params as { measurement: string };
   const database = one('database') ?? databaseOf(request);
+  // Named here: in the SQL an empty name is DuckDB's "zero-length delimited identifier".
+  const invalid = nameError('database', database) ?? nameError('measurement', measurement);
+  if (invalid !== undefined) throw new QueryRejectedError(`invalid measurement path: ${invalid}`);
   return `SELECT * FROM ${quoteIdentifier(database)}.${quoteIdentifier(measurement)}${where === undefined || where.trim() === '' ? '' : ` WHERE ${where}`} ORDER BY ${orderBy} LIMIT ${limit} OFFSET ${offset}`;
 }
 
