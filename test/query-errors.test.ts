@@ -163,7 +163,9 @@ describe('malformed requests', BOUND, () => {
       const res = await fetch(server.url + path, { method });
       assert.equal(res.status, 405, `${method} ${path}`);
       assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
-      assert.match(((await res.json()) as { error: string }).error, new RegExp(`^${method} is not allowed on ${path.split('?')[0]}: use `));
+      const body = (await res.json()) as { error: string; success?: boolean };
+      assert.match(body.error, new RegExp(`^${method} is not allowed on ${path.split('?')[0]}: use `));
+      assert.equal(body.success, path.startsWith('/api/v1/query') ? false : undefined, 'the query routes\' error shape on their paths');
     }
   });
 });

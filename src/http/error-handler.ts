@@ -54,6 +54,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       // in /metrics, one line per request, so a warning without a stack rather than a failure.
       request.log.warn({ status, code: err.code }, err.message);
     } else if (status >= 500) request.log.error({ err }, 'request failed');
+    // RFC 9110 §15.5.16: a 415 for the body's encoding says which encodings are accepted.
+    if (err instanceof StrataError && err.code === 'unsupported_encoding') void reply.header('accept-encoding', 'gzip, deflate, br');
     if (status === 429 || status === 503) {
       const seconds = err instanceof StrataError ? err.retryAfterSeconds : undefined;
       void reply.header('Retry-After', String(seconds ?? RETRY_AFTER_DEFAULT_S));
@@ -81,7 +83,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     const path = request.url.split('?')[0];
     const allowed = METHODS.filter((method) => routes.some((r) => r.method === method && r.path.test(path)));
     if (allowed.length > 0) {
-      void reply.code(405).header('allow', allowed.join(', ')).send({ error: `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}` });
+      const error = `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`;
+      // In the shape of the query routes' errors for their paths (Arc's `success: false`).
+      const body = path.startsWith('/api/v1/query') ? { success: false, error } : { error };
+      void reply.code(405).header('allow', allowed.join(', ')).send(body);
       return;
     }
     void reply.code(404).send({ error: `Cannot ${request.method} ${path}` });
