@@ -55,7 +55,8 @@ export function nestedText(v: DuckDBValue, type: DuckDBType): string {
   return scalarText(v, type);
 }
 
-function structText(struct: DuckDBStructType, fields: string[]): string {
+/** A STRUCT's text from its fields' inner texts: `(a, b)` without field names, else `{'name': a, …}`. */
+export function structText(struct: DuckDBStructType, fields: string[]): string {
   return isUnnamed(struct) ? `(${fields.join(', ')})` : `{${fields.map((f, k) => `${quoted(struct.entryNames[k])}: ${f}`).join(', ')}}`;
 }
 
@@ -81,7 +82,7 @@ function needsQuotes(text: string): boolean {
 }
 
 /** `text` in DuckDB's single quotes, `\` and `'` escaped with a backslash. */
-export function quoted(text: string): string {
+function quoted(text: string): string {
   return `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
 }
 

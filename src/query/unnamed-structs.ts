@@ -14,7 +14,7 @@ import {
 } from '@duckdb/node-api';
 import { isValid, readValidity, type Validity } from './chunk-columns.js';
 import { jsonValue } from './json-result.js';
-import { innerText, isUnnamed, mapText, nestedText, quoted } from './nested-text.js';
+import { innerText, isUnnamed, mapText, nestedText, structText } from './nested-text.js';
 
 /** Item `i` of a vector (`valid(i)` first): as JSON, as DuckDB's text, and as that text inside a container. */
 export interface PositionalItems {
@@ -54,10 +54,7 @@ function structItems(vector: duckdb.Vector, count: number, type: DuckDBStructTyp
   const valid = readValidity(vector, count);
   const fields = type.entryTypes.map((t, k) => positionalItems(duckdb.struct_vector_get_child(vector, k), count, t));
   const unnamed = isUnnamed(type);
-  const text = (i: number): string => {
-    const parts = fields.map((f) => (f.valid(i) ? f.inner(i) : 'NULL'));
-    return unnamed ? `(${parts.join(', ')})` : `{${parts.map((p, k) => `${quoted(type.entryNames[k])}: ${p}`).join(', ')}}`;
-  };
+  const text = (i: number): string => structText(type, fields.map((f) => (f.valid(i) ? f.inner(i) : 'NULL')));
   return {
     valid: (i) => isValid(valid, i),
     json: (i) => {
