@@ -1,7 +1,8 @@
 /**
  * Encodes query results as an Arrow IPC *stream* (schema message, one record batch
- * per DuckDB chunk, end-of-stream marker) with apache-arrow, one chunk at a time so
- * the whole result is never held (../shared/notes/arc-wire-contract.md §5.4).
+ * per DuckDB chunk, end-of-stream marker), one chunk at a time so the whole result is
+ * never held (../shared/notes/arc-wire-contract.md §5.4; the format: Arrow's "Columnar
+ * Format", "Serialization and Interprocess Communication").
  *
  * Types: DOUBLE/FLOAT, signed and unsigned integers and BOOLEAN as themselves;
  * timestamps as `Timestamp(MICROSECOND)`, with time zone `UTC` for TIMESTAMPTZ (the
@@ -10,29 +11,21 @@
  * Arc does (scale 0 → Int64, else Float64), HUGEINT and UHUGEINT as Int64 (see
  * `chunk-columns.ts`); every other type as
  * `Utf8` holding its DuckDB text. All fields are nullable.
+ *
+ * apache-arrow encodes each message's flatbuffer metadata; the batch bodies are laid out
+ * here, each batch as one Buffer with one copy of each column's buffers. apache-arrow's
+ * own writer (`RecordBatchStreamWriter`) assembled them through its `Data` and visitor
+ * objects and then copied them again: that cost about as much per chunk as reading the
+ * chunk from DuckDB (bench/README.md, "Arrow record batches laid out directly").
  */
 import {
-  AsyncByteQueue, Bool, DateDay, Field, Float32, Float64, Int16, Int32, Int64, Int8, makeData, RecordBatch,
-  RecordBatchStreamWriter, Schema, Struct, TimestampMicrosecond, TimestampNanosecond, Uint16, Uint32, Uint64, Uint8, Utf8, type Data, type DataType,
+  Bool, DateDay, Field, Float32, Float64, Int16, Int32, Int64, Int8, Schema, TimestampMicrosecond, TimestampNanosecond,
+  Uint16, Uint32, Uint64, Uint8, Utf8, type DataType,
 } from 'apache-arrow';
+import { BufferRegion, FieldNode, Message, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
 import type { DuckDBType } from '@duckdb/node-api';
 import { kindOf, type Column, type ColumnKind } from './chunk-columns.js';
 import { cellText } from './json-result.js';
-
-/** Collects the bytes the writer emits synchronously, instead of queueing them for an async reader. */
-class ByteCollector extends AsyncByteQueue {
-  parts: Uint8Array[] = [];
-  override write(value: Uint8Array): void {
-    // No copy: the writer passes freshly built metadata, fresh padding and the batch's own
-    // buffers (never written again), and `take` copies everything once into its Buffer.
-    this.parts.push(value);
-  }
-  take(): Buffer {
-    const out = Buffer.concat(this.parts);
-    this.parts = [];
-    return out;
-  }
-}
 
 function arrowType(kind: ColumnKind): DataType {
   switch (kind) {
@@ -54,11 +47,34 @@ function arrowType(kind: ColumnKind): DataType {
   }
 }
 
+/** Body buffers start at multiples of 8 bytes (the format's minimum alignment). */
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/**
+ * One encapsulated message: the continuation marker (0xFFFFFFFF), the metadata's length
+ * (int32, padded so the body starts 8-byte aligned), the flatbuffer `metadata`, then room
+ * for `bodyLength` bytes; returns the Buffer and where its body starts. Zero-filled, so every
+ * padding byte is zero (no stale memory is sent).
+ */
+function message(metadata: Uint8Array, bodyLength: number): { out: Buffer; bodyAt: number } {
+  const bodyAt = align8(8 + metadata.length);
+  const out = Buffer.alloc(bodyAt + bodyLength);
+  out.writeInt32LE(-1, 0);
+  out.writeInt32LE(bodyAt - 8, 4);
+  out.set(metadata, 8);
+  return { out, bodyAt };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** A typed array's first `count` elements as bytes (a view, no copy). */
+function bytesOf(values: ArrayBufferView & { readonly BYTES_PER_ELEMENT: number }, count: number): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, count * values.BYTES_PER_ELEMENT);
+}
+
 /** Writes one result as an Arrow IPC stream, batch by batch. */
 export class ArrowStreamEncoder {
   private readonly schema: Schema;
-  private readonly sink = new ByteCollector();
-  private readonly writer = new RecordBatchStreamWriter();
 
   /** `names` and `types` are the result's columns, as DuckDB reports them. */
   constructor(names: readonly string[], types: readonly DuckDBType[]) {
@@ -71,22 +87,37 @@ export class ArrowStreamEncoder {
 
   /** The schema message (the stream's first bytes). */
   start(): Buffer {
-    this.writer.reset(this.sink, this.schema);
-    return this.sink.take();
+    return message(Message.encode(Message.from(this.schema)), 0).out;
   }
 
-  /** The record batch message for one chunk's `columns` (read with `'arrow'` decimals), `rowCount` rows. */
+  /**
+   * The record batch message for one chunk's `columns` (read with `'arrow'` decimals),
+   * `rowCount` rows: per column a validity bitmap (empty when no row is NULL), then its
+   * values (booleans as bits), or its int32 offsets and UTF-8 bytes.
+   */
   batch(columns: readonly Column[], rowCount: number): Buffer {
-    const children = columns.map((col, i) => columnData(col, this.schema.fields[i].type, rowCount));
-    const data = makeData({ type: new Struct(this.schema.fields), length: rowCount, children, nullCount: 0 });
-    this.writer.write(new RecordBatch(this.schema, data));
-    return this.sink.take();
+    const nodes: FieldNode[] = [];
+    const buffers: Uint8Array[] = [];
+    for (const col of columns) {
+      const { nullCount, parts } = columnBuffers(col, rowCount);
+      nodes.push(new FieldNode(rowCount, nullCount));
+      buffers.push(...parts);
+    }
+    const regions: BufferRegion[] = [];
+    let bodyLength = 0;
+    for (const b of buffers) {
+      regions.push(new BufferRegion(bodyLength, b.length));
+      bodyLength += align8(b.length);
+    }
+    const metadata = Message.encode(Message.from(new RecordBatchHeader(rowCount, nodes, regions, null), bodyLength));
+    const { out, bodyAt } = message(metadata, bodyLength);
+    for (let i = 0; i < buffers.length; i++) out.set(buffers[i], bodyAt + regions[i].offset);
+    return out;
   }
 
-  /** The end-of-stream marker. */
+  /** The end-of-stream marker: a continuation marker and a zero metadata length. */
   end(): Buffer {
-    this.writer.finish();
-    return this.sink.take();
+    return Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
   }
 }
 
@@ -107,7 +138,8 @@ function nulls(valid: Uint8Array | null, n: number): number {
   return n - set;
 }
 
-function columnData(col: Column, type: DataType, n: number): Data {
+/** The Arrow buffers of one column of `n` rows, in the format's order for its layout, and its NULL count. */
+function columnBuffers(col: Column, n: number): { nullCount: number; parts: Uint8Array[] } {
   if (col.kind === 'other') {
     // Slow path for rare types: their text, as JSON shows it, NULL kept.
     const valid = new Uint8Array(Math.ceil(n / 8));
@@ -116,18 +148,19 @@ function columnData(col: Column, type: DataType, n: number): Data {
       if (col.texts[i] !== null) valid[i >>> 3] |= 1 << (i & 7);
       bytes.push(Buffer.from(cellText(col, i, 'csv'), 'utf8'));
     }
-    const valueOffsets = new Int32Array(n + 1);
-    for (let i = 0; i < n; i++) valueOffsets[i + 1] = valueOffsets[i] + bytes[i].length;
-    return makeData({ type: type as Utf8, length: n, valueOffsets, data: Buffer.concat(bytes), nullBitmap: valid, nullCount: nulls(valid, n) });
+    const offsets = new Int32Array(n + 1);
+    for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + bytes[i].length;
+    const nullCount = nulls(valid, n);
+    return { nullCount, parts: [nullCount === 0 ? NO_BYTES : valid, bytesOf(offsets, n + 1), Buffer.concat(bytes)] };
   }
-  const nullBitmap = col.valid ?? undefined;
   const nullCount = nulls(col.valid, n);
-  if (col.kind === 'utf8') return makeData({ type: type as Utf8, length: n, valueOffsets: col.offsets, data: col.data, nullBitmap, nullCount });
+  const validity = nullCount === 0 || col.valid === null ? NO_BYTES : col.valid.subarray(0, Math.ceil(n / 8));
+  if (col.kind === 'utf8') return { nullCount, parts: [validity, bytesOf(col.offsets, n + 1), col.data.subarray(0, col.offsets[n])] };
   if (col.kind === 'bool') {
     // DuckDB keeps one byte per boolean; Arrow one bit.
     const bits = new Uint8Array(Math.ceil(n / 8));
     for (let i = 0; i < n; i++) if (col.values[i] !== 0) bits[i >>> 3] |= 1 << (i & 7);
-    return makeData({ type: type as Bool, length: n, data: bits, nullBitmap, nullCount });
+    return { nullCount, parts: [validity, bits] };
   }
-  return makeData({ type: type as Float64, length: n, data: col.values as never, nullBitmap, nullCount });
+  return { nullCount, parts: [validity, bytesOf(col.values, n)] };
 }

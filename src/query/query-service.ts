@@ -743,7 +743,7 @@ function unfinished(signal: AbortSignal): unknown {
 }
 
 /**
- * The result as an `OpenQuery`. While the caller encodes one chunk, DuckDB already
+ * The result as an `OpenQuery`. While one chunk is read and encoded, DuckDB already
  * produces the next on a libuv thread (one chunk ahead, so memory stays bounded):
  * fetching and encoding take comparable time, and done in turn they add up. The
  * connection is only released once a fetch still in flight has settled, since the
@@ -794,10 +794,11 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, ref
         if (result.statementType === StatementType.INVALID) throw new QueryExecutionError(FAILED_PART_WAY);
         return null;
       }
-      // Read (copied) before the next fetch starts, so DuckDB never runs while this chunk is read.
+      // The next fetch starts before this chunk is read, so that reading it overlaps DuckDB's
+      // work too: a fetched chunk owns its memory (node-api's readers keep several at once).
+      ahead = fetch();
       const budget = new ChunkBudget(names, chunk.rowCount);
       const columns = types.map((t, i) => readColumn(chunk, i, t, req.decimals, budget));
-      ahead = fetch();
       return { columns, rowCount: chunk.rowCount };
     },
   };
