@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import duckdb from '@duckdb/node-bindings';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -42,5 +45,44 @@ test('vector_get_data and vector_get_validity return copies, which readColumn ke
     }
   } finally {
     conn.closeSync();
+  }
+});
+
+test('VARCHAR columns read byte for byte as DuckDB decodes them: inline and pointed-to strings, runs adjacent in memory or not, NULLs, multi-byte UTF-8', async () => {
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  const dir = mkdtempSync(join(tmpdir(), 'strata-strings-'));
+  try {
+    const file = join(dir, 'tags.parquet');
+    await conn.run(`COPY (SELECT 'ip-10-0-' || (i % 100) || '.us-west-2.compute.internal' AS h FROM range(5000) t(i)) TO '${file}'`);
+    const sources: [string, string][] = [
+      // Lengths 0 to 40 in turn: inline (≤ 12 bytes) and pointed-to strings mixed, NULLs between.
+      ['mixed lengths', `SELECT CASE WHEN i % 11 = 0 THEN NULL ELSE repeat('é', (i % 7)::INTEGER) || repeat('x', (i % 41)::INTEGER) END AS s FROM range(6000) t(i)`],
+      // Long strings one after the other in DuckDB's memory, as a Parquet page or a string heap keeps them.
+      ['from Parquet', `SELECT h AS s FROM read_parquet('${file}')`],
+      // The same strings in another order: their pointers no longer follow each other.
+      ['shuffled', `SELECT h AS s FROM read_parquet('${file}', file_row_number = true) ORDER BY hash(h || file_row_number)`],
+      // One string repeated: every row points at the same bytes.
+      ['repeated', `SELECT s FROM (SELECT 'one string longer than twelve bytes ✓' AS s), range(3000)`],
+    ];
+    for (const [name, sql] of sources) {
+      const result = await conn.stream(sql);
+      let rows = 0;
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        const column = readColumn(chunk, 0, result.columnTypes()[0], 'exact', new ChunkBudget(result.columnNames(), chunk.rowCount));
+        assert.equal(column.kind, 'utf8');
+        if (column.kind !== 'utf8') return;
+        const text = Buffer.from(column.data);
+        assert.equal(text.length, column.offsets[chunk.rowCount], `${name}: the data is the strings' bytes alone`);
+        chunk.getColumnValues(0).forEach((expected, i) => {
+          const valid = column.valid === null || (column.valid[i >>> 3] & (1 << (i & 7))) !== 0;
+          assert.equal(valid ? text.toString('utf8', column.offsets[i], column.offsets[i + 1]) : null, expected, `${name}, row ${rows + i}`);
+        });
+        rows += chunk.rowCount;
+      }
+      assert.ok(rows >= 3000, name);
+    }
+  } finally {
+    conn.closeSync();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
