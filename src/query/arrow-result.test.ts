@@ -93,8 +93,8 @@ test('Arrow record batches decode (apache-arrow\'s reader) to the chunks they we
   assert.equal(table.getChild('i64')!.get(1), 1000000007n);
 });
 
-test('Arrow messages: 8-byte aligned, body buffers at 8-byte offsets, and every padding byte zero (no stale memory sent)', async () => {
-  const { messages } = await encoded(`SELECT r::VARCHAR || 'x' AS s, (r % 100)::TINYINT AS t, CASE WHEN r % 3 = 0 THEN NULL ELSE r END AS n FROM range(3001) t(r)`);
+/** Checks `messages`: 8-byte aligned, body buffers at 8-byte offsets, every padding byte zero. */
+function checkLayout(messages: Buffer[]): void {
   for (const [i, m] of messages.entries()) {
     assert.equal(m.length % 8, 0, `message ${i}`);
     if (i === messages.length - 1) {
@@ -120,6 +120,43 @@ test('Arrow messages: 8-byte aligned, body buffers at 8-byte offsets, and every 
       const padding = m.subarray(metadataEnd + region.offset + region.length, metadataEnd + end);
       assert.ok(padding.every((x) => x === 0), `message ${i}, buffer ${b}: padding ${[...padding]}`);
     });
+  }
+}
+
+test('Arrow messages: 8-byte aligned, body buffers at 8-byte offsets, and every padding byte zero', async () => {
+  checkLayout((await encoded(`SELECT r::VARCHAR || 'x' AS s, (r % 100)::TINYINT AS t, CASE WHEN r % 3 = 0 THEN NULL ELSE r END AS n FROM range(3001) t(r)`)).messages);
+});
+
+test('Arrow padding is zeroed even in memory that held other bytes (no stale memory is sent)', async () => {
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    const result = await conn.stream(`SELECT r::VARCHAR || 'x' AS s, (r % 100)::TINYINT AS t, CASE WHEN r % 3 = 0 THEN NULL ELSE r END AS n FROM range(21) t(r)`);
+    const encoder = new ArrowStreamEncoder(result.columnNames(), result.columnTypes());
+    // A message under 4 KiB is cut from Node's shared Buffer pool, which is not cleared
+    // between uses: what is left of the pool is dirtied just before each message is made.
+    const dirtyPool = (): ArrayBuffer => {
+      const free = Buffer.allocUnsafe(1);
+      new Uint8Array(free.buffer, free.byteOffset).fill(0xaa);
+      return free.buffer as ArrayBuffer;
+    };
+    let pool = dirtyPool();
+    const messages = [encoder.start()];
+    assert.equal(messages[0].buffer, pool, 'the schema message was cut from the dirtied pool');
+    const chunk = (await result.fetchChunk())!;
+    const columns = result.columnTypes().map((t, i) => readColumn(chunk, i, t, 'arrow', new ChunkBudget(result.columnNames(), chunk.rowCount)));
+    pool = dirtyPool();
+    messages.push(encoder.batch(columns, chunk.rowCount));
+    assert.equal(messages[1].buffer, pool, 'the batch was cut from the dirtied pool');
+    messages.push(encoder.end());
+    checkLayout(messages);
+    // The schema's own padding, after its flatbuffer (a record batch's flatbuffer, with int64
+    // fields, always comes in whole 8-byte words and needs none).
+    const schema = Message.encode(Message.decode(messages[0].subarray(8)));
+    assert.ok(schema.length % 8 !== 0, 'the schema message has padding to check');
+    assert.ok(messages[0].subarray(8 + schema.length).every((x) => x === 0), 'schema padding');
+    assert.equal(tableFromIPC(Buffer.concat(messages)).getChild('s')!.get(20), '20x');
+  } finally {
+    conn.closeSync();
   }
 });
 
