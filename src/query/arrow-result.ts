@@ -16,7 +16,8 @@
  * here, each batch as one Buffer with one copy of each column's buffers. apache-arrow's
  * own writer (`RecordBatchStreamWriter`) assembled them through its `Data` and visitor
  * objects and then copied them again: that cost about as much per chunk as reading the
- * chunk from DuckDB (bench/README.md, "Arrow record batches laid out directly").
+ * chunk from DuckDB (bench/README.md, "Arrow record batches laid out directly, strings copied by
+ * runs").
  */
 import {
   Bool, DateDay, Field, Float32, Float64, Int16, Int32, Int64, Int8, Schema, TimestampMicrosecond, TimestampNanosecond,
