@@ -668,6 +668,9 @@ describe('Arc\'s estimate and measurement list', () => {
       assert.match(String(r.body.error), message, sql);
     }
     assert.equal((await estimate('SELECT * FROM cpu;;')).body.estimated_rows, 72);
+    // A comment after the semicolon, and one inside a string, which stays.
+    assert.equal((await estimate('SELECT * FROM cpu; -- all of it')).body.estimated_rows, 72);
+    assert.equal((await estimate("SELECT * FROM cpu WHERE host <> ';--' /* none */;")).body.estimated_rows, 72);
   });
   test('GET /api/v1/query/:measurement: Arc\'s SELECT * with limit, offset, order_by and where, each checked', async () => {
     const get = async (params: string): Promise<{ status: number; body: Record<string, unknown> & { data: unknown[][] } }> => {

@@ -64,7 +64,7 @@ import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js'
 import { cellText, csvField, type TextFormat } from '../../query/json-result.js';
 import { parseShowCommand } from '../../query/show.js';
 import { decodeBody } from '../content-type-parser.js';
-import { quoteIdentifier } from '../../query/sql-text.js';
+import { quoteIdentifier, withoutTrailing } from '../../query/sql-text.js';
 import { nameError } from '../../parse/names.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
@@ -183,9 +183,9 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     } finally {
       clearTimeout(timer);
     }
-    // On lines of their own: a trailing `--` comment would otherwise swallow the closing
-    // parenthesis. Trailing semicolons go (a `;` followed by a comment stays, and fails to parse).
-    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${sql.replace(/[;\s]+$/, '')}\n)`, 'exact', limits);
+    // Trailing semicolons and comments go: inside the parentheses they would not parse. On a
+    // line of its own: a `--` comment within the query ends at a line's end.
+    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${withoutTrailing(sql)}\n)`, 'exact', limits);
     let rows: number;
     try {
       const chunk = await query.next();
