@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, DATE, DOUBLE, DuckDBInstance, INTEGER, TIMESTAMPTZ, UTINYINT, type DuckDBType } from '@duckdb/node-api';
 import { tableFromIPC } from 'apache-arrow';
 import { Message, type RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
 import { ArrowStreamEncoder } from './arrow-result.js';
@@ -166,4 +166,37 @@ test('an Arrow result without rows is the schema and the end-of-stream marker', 
   const table = tableFromIPC(Buffer.concat(messages));
   assert.equal(table.numRows, 0);
   assert.deepEqual(table.schema.fields.map((f) => f.name), ['a', 'b']);
+});
+
+test('a NULL row\'s value slot is zero in Arrow, whatever the column held there (DuckDB\'s vector memory keeps earlier values)', () => {
+  const n = 1_001;
+  // Row r is NULL when r % 4 = 1; every slot, NULL or not, holds a non-zero value.
+  const valid = new Uint8Array(Math.ceil(n / 8));
+  for (let r = 0; r < n; r++) if (r % 4 !== 1) valid[r >>> 3] |= 1 << (r & 7);
+  const filled = <T extends { fill(v: never): T }>(array: T, v: number | bigint): T => array.fill(v as never);
+  const columns: Column[] = [
+    { kind: 'i64', values: filled(new BigInt64Array(n), 0x5345435245542d50n), valid },
+    { kind: 'f64', values: filled(new Float64Array(n), 1.5), valid },
+    { kind: 'i32', values: filled(new Int32Array(n), -7), valid },
+    { kind: 'u8', values: filled(new Uint8Array(n), 200), valid },
+    { kind: 'bool', values: filled(new Uint8Array(n), 1), valid },
+    { kind: 'timestamp', values: filled(new BigInt64Array(n), 1_767_225_600_000_000n), valid, tz: true },
+    { kind: 'date', values: filled(new Int32Array(n), 20_454), valid },
+  ];
+  const types: DuckDBType[] = [BIGINT, DOUBLE, INTEGER, UTINYINT, BOOLEAN, TIMESTAMPTZ, DATE];
+  const encoder = new ArrowStreamEncoder(columns.map((_, i) => `c${i}`), types);
+  const table = tableFromIPC(Buffer.concat([encoder.start(), encoder.batch(columns, n), encoder.end()]));
+  const data = table.batches[0].data.children;
+  for (const [c, field] of table.schema.fields.entries()) {
+    const values = data[c].values as ArrayLike<number | bigint>;
+    assert.equal(data[c].nullCount, Math.floor((n - 2) / 4) + 1, field.name);
+    for (let r = 0; r < n; r++) {
+      // Booleans are bits: row r's bit of the values bitmap.
+      const slot = columns[c].kind === 'bool' ? (Number(values[r >>> 3]) >> (r & 7)) & 1 : Number(values[r]);
+      if (r % 4 === 1) assert.equal(slot, 0, `${field.name}, NULL row ${r}`);
+      else assert.notEqual(slot, 0, `${field.name}, row ${r}`);
+    }
+  }
+  // The caller's columns are left as they were.
+  assert.equal((columns[0] as { values: BigInt64Array }).values[1], 0x5345435245542d50n);
 });

@@ -25,7 +25,7 @@ import {
 } from 'apache-arrow';
 import { BufferRegion, FieldNode, Message, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
 import type { DuckDBType } from '@duckdb/node-api';
-import { kindOf, type Column, type ColumnKind } from './chunk-columns.js';
+import { isValid, kindOf, type Column, type ColumnKind } from './chunk-columns.js';
 import { cellText } from './json-result.js';
 
 function arrowType(kind: ColumnKind): DataType {
@@ -163,12 +163,20 @@ function columnBuffers(col: Column, n: number): { nullCount: number; parts: Uint
   }
   const nullCount = nulls(col.valid, n);
   const validity = nullCount === 0 || col.valid === null ? NO_BYTES : col.valid.subarray(0, Math.ceil(n / 8));
+  // A NULL string has no bytes (`readStrings`), its offsets none between them.
   if (col.kind === 'utf8') return { nullCount, parts: [validity, bytesOf(col.offsets, n + 1), col.data.subarray(0, col.offsets[n])] };
   if (col.kind === 'bool') {
-    // DuckDB keeps one byte per boolean; Arrow one bit.
+    // DuckDB keeps one byte per boolean; Arrow one bit (0 for a NULL row).
     const bits = new Uint8Array(Math.ceil(n / 8));
-    for (let i = 0; i < n; i++) if (col.values[i] !== 0) bits[i >>> 3] |= 1 << (i & 7);
+    for (let i = 0; i < n; i++) if (col.values[i] !== 0 && isValid(col.valid, i)) bits[i >>> 3] |= 1 << (i & 7);
     return { nullCount, parts: [validity, bits] };
   }
-  return { nullCount, parts: [validity, bytesOf(col.values, n)] };
+  const values = bytesOf(col.values, n);
+  if (nullCount === 0) return { nullCount, parts: [validity, values] };
+  // A NULL row's slot holds whatever DuckDB's vector memory held before, maybe another
+  // query's values: zeros are sent instead (in a copy; the column is the caller's).
+  const zeroed = values.slice();
+  const width = col.values.BYTES_PER_ELEMENT;
+  for (let i = 0; i < n; i++) if (!isValid(col.valid, i)) zeroed.fill(0, i * width, (i + 1) * width);
+  return { nullCount, parts: [validity, zeroed] };
 }
