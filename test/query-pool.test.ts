@@ -118,6 +118,37 @@ describe('priorities (pool of 1)', () => {
     assert.ok(!JSON.stringify(logged[0]).includes('"stack"'));
   });
 
+  test('an estimate has one deadline for its check and its count, queueing included; a client that leaves takes its estimate out of the queue', async () => {
+    const estimate = (headers: Record<string, string>, signal?: AbortSignal): Promise<Response> => fetch(`${server.url}/api/v1/query/estimate`, {
+      method: 'POST', body: JSON.stringify({ sql: 'SELECT 1 AS one' }), headers: { 'content-type': 'application/json', ...headers }, signal,
+    });
+    const first = await holdPool(server);
+    // Left while its check waits for a connection: out of the queue at once.
+    const leaving = new AbortController();
+    const left = estimate({}, leaving.signal).catch(() => undefined);
+    await until(server, (m) => m.queue_depth.normal === 1);
+    leaving.abort();
+    await left;
+    await until(server, (m) => m.queue_depth.normal === 0);
+    // Its check waits 800 ms for the connection; a holder queued meanwhile takes the connection
+    // before its count can: the count waits past the request's 1,500 ms.
+    const started = performance.now();
+    const timed = estimate({ 'x-strata-timeout-ms': '1500' });
+    await until(server, (m) => m.queue_depth.normal === 1);
+    const second = holdPool(server);
+    await until(server, (m) => m.queue_depth.normal === 2);
+    await sleep(800 - (performance.now() - started));
+    await first.release();
+    const res = await timed;
+    const elapsed = performance.now() - started;
+    assert.equal(res.status, 504, await res.clone().text());
+    assert.match(((await res.json()) as { error: string }).error, /1500 ms/);
+    // A deadline of its own for the count would have answered at 800 + 1,500 ms at the earliest.
+    assert.ok(elapsed < 2_200, `answered after ${elapsed.toFixed(0)} ms`);
+    await (await second).release();
+    await until(server, (m) => m.connections_in_use === 0 && m.queue_depth.normal === 0);
+  });
+
   test('SIGTERM with a query in flight: it is answered in full, then the server exits 0 without waiting for idle connections', async () => {
     await fetch(`${server.url}/health`); // leaves an idle keep-alive connection open
     const answer = query(server, 'SELECT count(*) AS n FROM range(2000000000)').then(async (res) => [res.status, await res.json()] as const);

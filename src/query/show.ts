@@ -6,6 +6,7 @@
  * tiny grammar: comments and a trailing `;` are ignored, keywords are
  * case-insensitive, the database may be a bare or double-quoted identifier.
  */
+import { lineEnd } from './sql-text.js';
 
 /** A recognised SHOW command. */
 export type ShowCommand = { kind: 'databases' } | { kind: 'tables'; database: string | undefined };
@@ -24,8 +25,7 @@ function stripComments(sql: string): string {
       out += sql.slice(i, stop);
       i = stop - 1;
     } else if (c === '-' && sql[i + 1] === '-') {
-      const end = sql.indexOf('\n', i);
-      i = end === -1 ? sql.length : end;
+      i = lineEnd(sql, i);
       out += ' ';
     } else if (c === '/' && sql[i + 1] === '*') {
       const end = sql.indexOf('*/', i + 2);

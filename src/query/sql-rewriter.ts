@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { QueryRejectedError } from '../errors.js';
 import { asciiLower, nameError } from '../parse/names.js';
-import { quoteIdentifier, quoteLiteral } from './sql-text.js';
+import { quoteIdentifier, quoteLiteral, skipBlanks } from './sql-text.js';
 
 /** A measurement as SQL names it: `cpu` (the request's database) or `db.cpu`. Both case-sensitive. */
 export interface MeasurementRef {
@@ -222,9 +222,11 @@ export function parseSerializedSql(text: string): SerializedSql {
 async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonObject> {
   const result = parseSerializedSql(await parser.serialize(sql));
   if (result.error) {
-    // 'not implemented' is how json_serialize_sql reports any non-SELECT statement.
-    const refused = result.error_type === 'not implemented';
-    const what = refused ? 'only SELECT statements are allowed' : 'invalid SQL';
+    // 'not implemented' is how json_serialize_sql reports any non-SELECT statement, and also
+    // syntax DuckDB parses but does not support (`BETWEEN SYMMETRIC`: "Expression type T_List").
+    const unsupported = result.error_type === 'not implemented';
+    const refused = unsupported && /^Only SELECT statements/.test(result.error_message ?? '');
+    const what = refused ? 'only SELECT statements are allowed' : unsupported ? 'not supported by DuckDB' : 'invalid SQL';
     const at = result.position === undefined ? '' : ` (at character ${result.position})`;
     // DuckDB turns a PIVOT without an IN list into statements of its own that first read the
     // values: the SELECT is refused for them, which its author cannot guess from the message.
@@ -613,23 +615,3 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-/** Skips whitespace, `-- line` comments and (nested, as in PostgreSQL) block comments. */
-function skipBlanks(sql: string, i: number): number {
-  for (;;) {
-    if (i < sql.length && ' \t\n\r\f\v'.includes(sql[i])) {
-      i++;
-    } else if (sql.startsWith('--', i)) {
-      const nl = sql.indexOf('\n', i);
-      i = nl === -1 ? sql.length : nl + 1;
-    } else if (sql.startsWith('/*', i)) {
-      let depth = 0;
-      do {
-        if (sql.startsWith('/*', i)) { depth++; i += 2; }
-        else if (sql.startsWith('*/', i)) { depth--; i += 2; }
-        else i++;
-      } while (depth > 0 && i < sql.length);
-    } else {
-      return i;
-    }
-  }
-}

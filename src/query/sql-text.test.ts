@@ -19,6 +19,11 @@ test('withoutTrailing drops the semicolons, comments and whitespace after the la
     ['SELECT $$x;--$$;', 'SELECT $$x;--$$'],
     ['SELECT $q$ $$ ; $q$ -- end', 'SELECT $q$ $$ ; $q$'],
     ['SELECT 10 / 2 -- halves', 'SELECT 10 / 2'],
+    // A `--` comment ends at a carriage return too, as DuckDB's lexer ends it.
+    ['SELECT 1 AS a -- note\r, 2 AS b; -- end', 'SELECT 1 AS a -- note\r, 2 AS b'],
+    // Dollar-quote tags may hold any non-ASCII character; a `$` inside a name starts none.
+    ['SELECT $é$ -- $é$ AS s; -- end', 'SELECT $é$ -- $é$ AS s'],
+    ['SELECT 1 AS a$b; -- $b$', 'SELECT 1 AS a$b'],
     ['', ''],
   ];
   for (const [sql, expected] of cases) assert.equal(withoutTrailing(sql), expected, JSON.stringify(sql));

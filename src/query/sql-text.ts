@@ -14,46 +14,64 @@ export function quoteLiteral(value: string): string {
 }
 
 /**
+ * Where the line holding position `i` of `sql` ends: the index of the first `\n` or `\r`
+ * from `i`, or `sql.length`. DuckDB's lexer (PostgreSQL's `scan.l`) ends a `--` comment at
+ * either.
+ */
+export function lineEnd(sql: string, i: number): number {
+  for (; i < sql.length; i++) {
+    const c = sql.charCodeAt(i);
+    if (c === 10 || c === 13) return i;
+  }
+  return sql.length;
+}
+
+/**
+ * The first position from `i` that is not whitespace or inside a comment: `-- …` to the
+ * end of a line (`lineEnd`), `/* … *\/` nested as DuckDB's PostgreSQL-derived parser nests
+ * them.
+ */
+export function skipBlanks(sql: string, i: number): number {
+  for (;;) {
+    if (i < sql.length && ' \t\n\r\f\v'.includes(sql[i])) {
+      i++;
+    } else if (sql.startsWith('--', i)) {
+      i = Math.min(sql.length, lineEnd(sql, i) + 1);
+    } else if (sql.startsWith('/*', i)) {
+      let depth = 0;
+      do {
+        if (sql.startsWith('/*', i)) {
+          depth++;
+          i += 2;
+        } else if (sql.startsWith('*/', i)) {
+          depth--;
+          i += 2;
+        } else i++;
+      } while (depth > 0 && i < sql.length);
+    } else {
+      return i;
+    }
+  }
+}
+
+/**
  * `sql` up to the end of its last token: without the whitespace, `;` and comments after it
- * (`-- …` to the end of a line, `/* … *\/`, nested as DuckDB's PostgreSQL-derived parser
- * nests them). Quoted text is skipped whole, so a `;` or `--` inside it stays: strings
+ * (`skipBlanks`). Quoted text is skipped whole, so a `;` or `--` inside it stays: strings
  * (`'…'`, `''` inside; `E'…'` with backslash escapes), quoted identifiers (`"…"`) and
  * dollar-quoted strings (`$tag$…$tag$`). For SQL DuckDB has parsed as one statement, whose
  * text is to be embedded in more SQL (a subquery) where a trailing `;` would not parse.
  */
 export function withoutTrailing(sql: string): string {
   let end = 0;
-  let i = 0;
-  while (i < sql.length) {
-    const c = sql[i];
-    if (c === '-' && sql[i + 1] === '-') {
-      const newline = sql.indexOf('\n', i);
-      i = newline === -1 ? sql.length : newline + 1;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      i = afterBlockComment(sql, i);
-    } else if (c === ';' || /\s/.test(c)) {
+  for (let i = skipBlanks(sql, 0); i < sql.length; i = skipBlanks(sql, i)) {
+    if (sql[i] === ';') {
       i++;
-    } else {
-      i = afterToken(sql, i);
-      end = i;
+      continue;
     }
+    i = afterToken(sql, i);
+    end = i;
   }
   return sql.slice(0, end);
-}
-
-function afterBlockComment(sql: string, start: number): number {
-  let depth = 0;
-  let i = start;
-  while (i < sql.length) {
-    if (sql.startsWith('/*', i)) {
-      depth++;
-      i += 2;
-    } else if (sql.startsWith('*/', i)) {
-      i += 2;
-      if (--depth === 0) return i;
-    } else i++;
-  }
-  return i;
 }
 
 /** Where the token (a quoted text whole, else one character) at `start` ends. */
@@ -74,7 +92,8 @@ function afterToken(sql: string, start: number): number {
   }
   // A `$` inside a name (`a$b`) starts no dollar quote.
   if (c === '$' && (start === 0 || !/[\w$]/.test(sql[start - 1]))) {
-    const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(start, start + 256));
+    // A tag as PostgreSQL's lexer reads one: a name, where any non-ASCII character is a letter.
+    const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(start, start + 256));
     if (tag !== null) {
       const close = sql.indexOf(tag[0], start + tag[0].length);
       return close === -1 ? sql.length : close + tag[0].length;

@@ -174,18 +174,13 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const { sql } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
     if (parseShowCommand(sql) !== undefined) throw new QueryRejectedError('SHOW commands have no row count to estimate: run them through /api/v1/query');
-    // Refused as /api/v1/query refuses it, before it is wrapped: inside the wrapper, text such
-    // as `SELECT 1) t, (SELECT 2` would parse, and errors would describe the wrapper.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new QueryTimeoutError(limits.timeoutMs)), limits.timeoutMs);
-    try {
-      await o.queries.checkSelect(sql, databaseOf(request), limits.priority, deadline.signal);
-    } finally {
-      clearTimeout(timer);
-    }
     // Trailing semicolons and comments go: inside the parentheses they would not parse. On a
-    // line of its own: a `--` comment within the query ends at a line's end.
-    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${withoutTrailing(sql)}\n)`, 'exact', limits);
+    // line of its own: a `--` comment within the query ends at a line's end. The SQL is
+    // refused as /api/v1/query refuses it, before it is wrapped (under the same deadline):
+    // inside the wrapper, text such as `SELECT 1) t, (SELECT 2` would parse, and errors
+    // would describe the wrapper.
+    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${withoutTrailing(sql)}\n)`, 'exact', limits,
+      (signal) => o.queries.checkSelect(sql, databaseOf(request), limits.priority, signal));
     let rows: number;
     try {
       const chunk = await query.next();
@@ -370,17 +365,18 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
 }
 
 /**
- * Opens the query with the request's priority and deadline; the deadline and a client
+ * Opens the query with the request's priority and deadline, after `check` (given the same
+ * abort signal) when there is one; the deadline and a client
  * disconnect abort it (leaving the queue, or interrupting DuckDB), and a deadline
  * reached while the result streams also closes the query and cuts the response off
  * (whether or not the client still reads). The query is closed
  * (its connection released) by whoever reads it, or when the client leaves first: a
  * body generator the client left before it started never runs its `finally`.
  * @throws QueryCancelledError when the client is gone before the query started;
- *   whatever `QueryService.open` throws.
+ *   whatever `check` and `QueryService.open` throw.
  */
 async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact',
-  { priority, timeoutMs }: Limits): Promise<OpenQuery> {
+  { priority, timeoutMs }: Limits, check?: (signal: AbortSignal) => Promise<void>): Promise<OpenQuery> {
   // A client gone before the handler ran has already emitted its 'close'.
   if (isGone(request.raw, reply.raw)) throw new QueryCancelledError();
   const controller = new AbortController();
@@ -413,6 +409,7 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     query?.close();
   };
   try {
+    await check?.(controller.signal);
     query = await o.queries.open({ sql, database: databaseOf(request), priority, signal: controller.signal, decimals });
   } catch (err) {
     close();
