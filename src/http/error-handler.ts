@@ -34,10 +34,10 @@ const INFLUXDB_V2_CODES = new Map<number, string>([
   [415, 'invalid'], [422, 'unprocessable entity'], [429, 'too many requests'], [503, 'unavailable'],
 ]);
 
-/** HTTP status for any thrown value. */
 /** Methods a 405 may name in Allow. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
+/** HTTP status for any thrown value. */
 export function statusOf(err: unknown): number {
   if (err instanceof StrataError) return err.statusCode;
   if (err instanceof FlushError) return 503;
@@ -74,18 +74,21 @@ export function installErrorHandler(app: FastifyInstance): void {
   // A path served for other methods answers 405 with Allow (RFC 9110 §15.5.6), as InfluxDB
   // does for a GET of /write, rather than a 404 that says it does not exist. Routes are
   // matched as patterns (`/api/v1/query/:measurement`), as the router matches them.
-  const routes: { method: string; path: RegExp }[] = [];
+  const routes: { method: string; path: RegExp; shape: ErrorShapeConfig['errorShape'] }[] = [];
   app.addHook('onRoute', (route) => {
     const path = new RegExp(`^${route.url.split('/').map((s) => (s.startsWith(':') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
-    for (const method of [route.method].flat()) routes.push({ method, path });
+    const shape = (route.config as ErrorShapeConfig | undefined)?.errorShape;
+    for (const method of [route.method].flat()) routes.push({ method, path, shape });
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
-    const allowed = METHODS.filter((method) => routes.some((r) => r.method === method && r.path.test(path)));
+    const served = routes.filter((r) => r.path.test(path));
+    const allowed = METHODS.filter((method) => served.some((r) => r.method === method));
     if (allowed.length > 0) {
-      const error = `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`;
-      // In the shape of the query routes' errors for their paths (Arc's `success: false`).
-      const body = path.startsWith('/api/v1/query') ? { success: false, error } : { error };
+      const methods = allowed.length === 1 ? allowed[0] : `${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`;
+      const error = `${request.method} is not allowed on ${path}: use ${methods}`;
+      // In the shape of the errors the path's routes answer (Arc's `success: false` for the query ones).
+      const body = served.some((r) => r.shape === 'query' || r.shape === 'exec') ? { success: false, error } : { error };
       void reply.code(405).header('allow', allowed.join(', ')).send(body);
       return;
     }
