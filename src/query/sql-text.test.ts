@@ -24,6 +24,7 @@ test('withoutTrailing drops the semicolons, comments and whitespace after the la
     // Dollar-quote tags may hold any non-ASCII character; a `$` inside a name starts none.
     ['SELECT $é$ -- $é$ AS s; -- end', 'SELECT $é$ -- $é$ AS s'],
     ['SELECT 1 AS a$b; -- $b$', 'SELECT 1 AS a$b'],
+    ['SELECT 1 AS é$b; -- $b$', 'SELECT 1 AS é$b'],
     ['', ''],
   ];
   for (const [sql, expected] of cases) assert.equal(withoutTrailing(sql), expected, JSON.stringify(sql));

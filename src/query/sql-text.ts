@@ -90,8 +90,8 @@ function afterToken(sql: string, start: number): number {
     }
     return i;
   }
-  // A `$` inside a name (`a$b`) starts no dollar quote.
-  if (c === '$' && (start === 0 || !/[\w$]/.test(sql[start - 1]))) {
+  // A `$` inside a name (`a$b`, `é$b`) starts no dollar quote.
+  if (c === '$' && (start === 0 || !/[\w$\u0080-\uffff]/.test(sql[start - 1]))) {
     // A tag as PostgreSQL's lexer reads one: a name, where any non-ASCII character is a letter.
     const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(start, start + 256));
     if (tag !== null) {
