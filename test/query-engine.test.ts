@@ -592,7 +592,22 @@ describe('result formats', () => {
   });
   test('/exec answers columns with types and the dataset', async () => {
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, 'x' AS b")}`);
-    assert.deepEqual(await res.json(), { query: "SELECT 1 AS a, 'x' AS b", columns: [{ name: 'a', type: 'INTEGER' }, { name: 'b', type: 'VARCHAR' }], dataset: [[1, 'x']], count: 1 });
+    assert.deepEqual(await res.json(), { query: "SELECT 1 AS a, 'x' AS b", columns: [{ name: 'a', type: 'INT' }, { name: 'b', type: 'VARCHAR' }], dataset: [[1, 'x']], count: 1 });
+  });
+  test('/exec names column types as QuestDB does where it has the type, and as DuckDB does otherwise', async () => {
+    const columns: [string, string][] = [
+      ['1::TINYINT', 'BYTE'], ['1::SMALLINT', 'SHORT'], ['1::UTINYINT', 'SHORT'], ['1::INTEGER', 'INT'], ['1::USMALLINT', 'INT'],
+      ['1::BIGINT', 'LONG'], ['1::UINTEGER', 'LONG'], ['1::UBIGINT', 'UBIGINT'], ['1.5::FLOAT', 'FLOAT'], ['1.5::DOUBLE', 'DOUBLE'],
+      ['true', 'BOOLEAN'], ["'x'", 'VARCHAR'], ["TIMESTAMP '2026-01-01'", 'TIMESTAMP'], ["TIMESTAMPTZ '2026-01-01 00:00:00+00'", 'TIMESTAMP'],
+      ["'2026-01-01'::TIMESTAMP_S", 'TIMESTAMP'], ["'2026-01-01'::TIMESTAMP_MS", 'TIMESTAMP'], ["'2026-01-01'::TIMESTAMP_NS", 'TIMESTAMP_NS'],
+      ["DATE '2026-01-01'", 'DATE'], ["'\\x01'::BLOB", 'BINARY'], ['gen_random_uuid()', 'UUID'], ['1.5::DECIMAL(10, 2)', 'DECIMAL(10,2)'],
+      ["INTERVAL '1 day'", 'INTERVAL'], ['[1, 2]', 'INTEGER[]'],
+    ];
+    const sql = `SELECT ${columns.map(([e], i) => `${e} AS c${i}`).join(', ')}`;
+    const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { columns: { name: string; type: string }[] };
+    assert.deepEqual(body.columns.map((c) => c.type), columns.map(([, t]) => t));
   });
   test('/exec?limit= pages through the result as QuestDB does: N, LO,HI across chunk edges, NULLs kept; count=true counts every row; nm=true leaves out the columns', async () => {
     const sql = "SELECT range AS n, CASE WHEN range % 3 = 0 THEN NULL ELSE 'v' || range END AS s FROM range(5000)";
@@ -609,7 +624,7 @@ describe('result formats', () => {
       assert.equal(status, 200, limit);
       assert.deepEqual(body.dataset, rows(lo, hi), limit);
       assert.equal(body.count, hi - lo, limit);
-      assert.deepEqual(body.columns, [{ name: 'n', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], limit);
+      assert.deepEqual(body.columns, [{ name: 'n', type: 'LONG' }, { name: 's', type: 'VARCHAR' }], limit);
     }
     const bare = await exec('limit=1&nm=true');
     assert.deepEqual(bare.body, { query: sql, dataset: [[0, null]], count: 1 });

@@ -58,6 +58,7 @@ import Negotiator from 'negotiator';
 import { z } from 'zod';
 import { isGone, whenGone } from '../exchange.js';
 import { ClientStalledError, QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
+import { DuckDBTypeId, type DuckDBType } from '@duckdb/node-api';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
 import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js';
@@ -666,10 +667,29 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
   }
 }
 
+/**
+ * QuestDB's name for a DuckDB result type, where QuestDB has the same type
+ * (questdb/questdb `ColumnType`): its integers by width (`BYTE`, `SHORT`, `INT`, `LONG`;
+ * DuckDB's unsigned ones as the signed type that holds them), `TIMESTAMP` for every
+ * microsecond-or-coarser timestamp, `BINARY` for BLOB. Types QuestDB lacks (DECIMAL,
+ * HUGEINT, LIST, STRUCT, …) keep DuckDB's name.
+ */
+function questdbType(type: DuckDBType): string {
+  switch (type.typeId) {
+    case DuckDBTypeId.TINYINT: return 'BYTE';
+    case DuckDBTypeId.SMALLINT: case DuckDBTypeId.UTINYINT: return 'SHORT';
+    case DuckDBTypeId.INTEGER: case DuckDBTypeId.USMALLINT: return 'INT';
+    case DuckDBTypeId.BIGINT: case DuckDBTypeId.UINTEGER: return 'LONG';
+    case DuckDBTypeId.TIMESTAMP: case DuckDBTypeId.TIMESTAMP_TZ: case DuckDBTypeId.TIMESTAMP_S: case DuckDBTypeId.TIMESTAMP_MS: return 'TIMESTAMP';
+    case DuckDBTypeId.BLOB: return 'BINARY';
+    default: return type.toString();
+  }
+}
+
 /** QuestDB's `/exec` document; `trailer` closes it, given the rows sent. */
 function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, trailer: (rows: number) => string,
   recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
-  const columns = query.names.map((name, i) => ({ name, type: query.types[i].toString() }));
+  const columns = query.names.map((name, i) => ({ name, type: questdbType(query.types[i]) }));
   return jsonDocument(query, encoders, recorder, store,
     `{"query":${JSON.stringify(sql)},${withColumns ? `"columns":${JSON.stringify(columns)},` : ''}"dataset":[`, trailer);
 }
