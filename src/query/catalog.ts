@@ -50,10 +50,15 @@ export interface HourRange {
  */
 export function inHours(files: readonly StoredObject[], hours: HourRange): StoredObject[] {
   return files.filter((f) => {
-    const hour = hourOfKey(f.key);
-    return hour === undefined || (hour >= hours.from && hour <= hours.to);
+    // A listing's objects are kept while it is cached, and pruned by every query reading it.
+    let hour = hourOfObject.get(f);
+    if (hour === undefined) hourOfObject.set(f, (hour = hourOfKey(f.key) ?? null));
+    return hour === null || (hour >= hours.from && hour <= hours.to);
   });
 }
+
+/** The hour partition of each stored object `inHours` has seen (`hourOfKey`; null for a key outside the layout). */
+const hourOfObject = new WeakMap<StoredObject, number | null>();
 
 /** Stored objects (summed over listings) the in-memory listing cache may hold. */
 const MAX_CACHED_OBJECTS = 2_000_000;

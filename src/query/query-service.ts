@@ -487,7 +487,9 @@ export class QueryService {
    */
   private async hourRanges(conn: DuckDBConnection, root: MeasurementOccurrence['node'], occurrences: readonly MeasurementOccurrence[]):
     Promise<{ hours: HourRange | undefined; clockWord: boolean }[]> {
-    const perOccurrence = occurrences.map((o) => timeBounds(root, o));
+    // The bounds are read from the parsed query alone, which is kept per text (`analysis`).
+    let perOccurrence = boundsOf.get(root);
+    if (perOccurrence === undefined) boundsOf.set(root, (perOccurrence = occurrences.map((o) => timeBounds(root, o))));
     const bounds = perOccurrence.flat();
     const values = bounds.length === 0 ? [] : await evaluateBounds(conn, bounds);
     let next = 0;
@@ -508,6 +510,9 @@ export class QueryService {
     });
   }
 }
+
+/** The time bounds of each occurrence of a parsed query (`timeBounds`), by the query's root node. */
+const boundsOf = new WeakMap<MeasurementOccurrence['node'], TimeBound[][]>();
 
 /**
  * Each bound's instant in µs since the epoch, undefined where DuckDB cannot evaluate it.
