@@ -159,14 +159,18 @@ describe('malformed requests', BOUND, () => {
   test('a path served for other methods: 405 with Allow naming them', async () => {
     // Matched as the router matches: /api/v1/query/arrow is also GET /api/v1/query/:measurement.
     for (const [method, path, allow] of [['GET', '/api/v1/query', 'POST'], ['GET', '/write?db=x', 'POST'], ['POST', '/health', 'GET, HEAD'],
-      ['PUT', '/api/v1/query/arrow', 'GET, HEAD, POST'], ['DELETE', '/api/v1/query/cpu', 'GET, HEAD'], ['POST', '/api/v1/measurements', 'GET, HEAD']]) {
+      ['PUT', '/api/v1/query/arrow', 'GET, HEAD, POST'], ['DELETE', '/api/v1/query/cpu', 'GET, HEAD'], ['POST', '/api/v1/measurements', 'GET, HEAD'],
+      ['GET', '/api/v2/write', 'POST'], ['POST', '/exec?query=SELECT%201', 'GET, HEAD']]) {
       const res = await fetch(server.url + path, { method });
       assert.equal(res.status, 405, `${method} ${path}`);
       assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
-      const body = (await res.json()) as { error: string; success?: boolean };
+      const body = (await res.json()) as { error: string; success?: boolean; code?: string; message?: string; query?: string };
       assert.match(body.error, new RegExp(`^${method} is not allowed on ${path.split('?')[0]}: use `));
-      assert.equal(body.success, /^\/api\/v1\/(query|measurements)/.test(path) ? false : undefined, 'the query routes\' error shape on their paths');
       assert.ok(body.error.endsWith(`use ${allow.replace(/, (\w+)$/, ' or $1')}`), body.error);
+      // In the shape of the errors the path's routes answer.
+      assert.equal(body.success, /^\/(api\/v1\/(query|measurements)|exec)/.test(path) ? false : undefined, `${method} ${path}`);
+      if (path.startsWith('/exec')) assert.equal(body.query, 'SELECT 1');
+      if (path === '/api/v2/write') assert.deepEqual([body.code, body.message], ['method not allowed', body.error]);
     }
   });
 });

@@ -11,7 +11,7 @@
  * carries `Retry-After` (RFC 9110 §10.2.3): Telegraf and the InfluxDB clients wait that
  * long before they retry a write.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StrataError } from '../errors.js';
 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
@@ -30,7 +30,7 @@ export interface ErrorShapeConfig {
 
 /** InfluxDB v2's error `code` for each status Strata answers (influxdata/influxdb `kit/platform/errors`). */
 const INFLUXDB_V2_CODES = new Map<number, string>([
-  [400, 'invalid'], [401, 'unauthorized'], [403, 'forbidden'], [404, 'not found'], [413, 'request too large'],
+  [400, 'invalid'], [401, 'unauthorized'], [403, 'forbidden'], [404, 'not found'], [405, 'method not allowed'], [413, 'request too large'],
   [415, 'invalid'], [422, 'unprocessable entity'], [429, 'too many requests'], [503, 'unavailable'],
 ]);
 
@@ -43,6 +43,16 @@ export function statusOf(err: unknown): number {
   if (err instanceof FlushError) return 503;
   const status = (err as FastifyError).statusCode;
   return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+}
+
+/** The JSON body of an error answered with `status` and `message`, in the route's `shape` (`ErrorShapeConfig`). */
+function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, message: string, request: FastifyRequest): Record<string, unknown> {
+  if (shape === 'query' || shape === 'exec') {
+    const query = shape === 'exec' ? (request.query as Record<string, unknown>).query : undefined;
+    return { ...(typeof query === 'string' ? { query } : {}), success: false, error: message };
+  }
+  if (shape === 'influxdb-v2') return { code: INFLUXDB_V2_CODES.get(status) ?? 'internal error', message, error: message };
+  return { error: message };
 }
 
 /** Installs the handler on `app` (and, through encapsulation, every plugin in it). */
@@ -61,13 +71,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       void reply.header('Retry-After', String(seconds ?? RETRY_AFTER_DEFAULT_S));
     }
     const message = err instanceof Error ? err.message : String(err);
-    const shape = (request.routeOptions.config as ErrorShapeConfig).errorShape;
-    const query = shape === 'exec' ? (request.query as Record<string, unknown>).query : undefined;
-    const body: Record<string, unknown> = shape === 'query' || shape === 'exec'
-      ? { ...(typeof query === 'string' ? { query } : {}), success: false, error: message }
-      : shape === 'influxdb-v2'
-        ? { code: INFLUXDB_V2_CODES.get(status) ?? 'internal error', message, error: message }
-        : { error: message };
+    const body = errorBody((request.routeOptions.config as ErrorShapeConfig).errorShape, status, message, request);
     if (err instanceof PartialWriteError) Object.assign(body, { accepted: err.accepted, rejected: err.rejected });
     void reply.code(status).type('application/json').send(body);
   });
@@ -86,9 +90,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     const allowed = METHODS.filter((method) => served.some((r) => r.method === method));
     if (allowed.length > 0) {
       const methods = allowed.length === 1 ? allowed[0] : `${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`;
-      const error = `${request.method} is not allowed on ${path}: use ${methods}`;
-      // In the shape of the errors the path's routes answer (Arc's `success: false` for the query ones).
-      const body = served.some((r) => r.shape === 'query' || r.shape === 'exec') ? { success: false, error } : { error };
+      // In the shape of the errors the path's routes answer.
+      const body = errorBody(served.find((r) => r.shape !== undefined)?.shape, 405, `${request.method} is not allowed on ${path}: use ${methods}`, request);
       void reply.code(405).header('allow', allowed.join(', ')).send(body);
       return;
     }

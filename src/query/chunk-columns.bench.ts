@@ -7,9 +7,9 @@
  *
  * Each run reads every chunk of a shape once; the median run is reported, in ns per row.
  * DuckDB's own work (producing the chunks) is done before timing. The VARCHAR shapes cover
- * the string paths: inline (≤ 12 bytes), and longer strings that DuckDB keeps one after the
- * other (read from Parquet), in another order (the same, sorted by a hash), or mixed with
- * inline ones.
+ * the string paths: inline (≤ 12 bytes), and longer strings, which DuckDB hands over one
+ * after the other in a few blocks per chunk (read from Parquet, or sorted, which DuckDB lays
+ * out again), or mixed with inline ones (runs whose rows are not next to each other).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -6,7 +6,7 @@
  * tiny grammar: comments and a trailing `;` are ignored, keywords are
  * case-insensitive, the database may be a bare or double-quoted identifier.
  */
-import { lineEnd } from './sql-text.js';
+import { skipBlanks } from './sql-text.js';
 
 /** A recognised SHOW command. */
 export type ShowCommand = { kind: 'databases' } | { kind: 'tables'; database: string | undefined };
@@ -14,24 +14,21 @@ export type ShowCommand = { kind: 'databases' } | { kind: 'tables'; database: st
 const IDENT = String.raw`(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_\-.]*))`;
 const SHOW = new RegExp(String.raw`^SHOW\s+(?:(DATABASES)|(?:TABLES|MEASUREMENTS)(?:\s+(?:FROM|ON)\s+${IDENT})?)$`, 'i');
 
-/** Removes `--` line and `/* *\/` block comments outside quotes. */
+/** `sql` with its comments and whitespace outside quotes each made one space (`skipBlanks`). */
 function stripComments(sql: string): string {
   let out = '';
-  for (let i = 0; i < sql.length; i++) {
+  for (let i = 0; i < sql.length;) {
     const c = sql[i];
     if (c === "'" || c === '"') {
       const end = sql.indexOf(c, i + 1);
       const stop = end === -1 ? sql.length : end + 1;
       out += sql.slice(i, stop);
-      i = stop - 1;
-    } else if (c === '-' && sql[i + 1] === '-') {
-      i = lineEnd(sql, i);
-      out += ' ';
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end === -1 ? sql.length : end + 1;
-      out += ' ';
-    } else out += c;
+      i = stop;
+    } else {
+      const next = skipBlanks(sql, i);
+      out += next > i ? ' ' : c;
+      i = next > i ? next : i + 1;
+    }
   }
   return out;
 }

@@ -225,6 +225,8 @@ async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonOb
     // 'not implemented' is how json_serialize_sql reports any non-SELECT statement, and also
     // syntax DuckDB parses but does not support (`BETWEEN SYMMETRIC`: "Expression type T_List").
     const unsupported = result.error_type === 'not implemented';
+    // Told apart by DuckDB's message (1.5.5: "Only SELECT statements can be serialized to json!"),
+    // which the REJECTED cases of sql-rewriter.test.ts pin.
     const refused = unsupported && /^Only SELECT statements/.test(result.error_message ?? '');
     const what = refused ? 'only SELECT statements are allowed' : unsupported ? 'not supported by DuckDB' : 'invalid SQL';
     const at = result.position === undefined ? '' : ` (at character ${result.position})`;

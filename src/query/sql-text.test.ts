@@ -25,6 +25,9 @@ test('withoutTrailing drops the semicolons, comments and whitespace after the la
     ['SELECT $é$ -- $é$ AS s; -- end', 'SELECT $é$ -- $é$ AS s'],
     ['SELECT 1 AS a$b; -- $b$', 'SELECT 1 AS a$b'],
     ['SELECT 1 AS é$b; -- $b$', 'SELECT 1 AS é$b'],
+    // Unicode spaces are whitespace to DuckDB, outside quotes: before a dollar quote, and after the last token.
+    ['SELECT\u00a0$$a;--$$ AS s;\u00a0-- end\u3000', 'SELECT\u00a0$$a;--$$ AS s'],
+    ["SELECT\u2003E'a\\';--' AS s", "SELECT\u2003E'a\\';--' AS s"],
     ['', ''],
   ];
   for (const [sql, expected] of cases) assert.equal(withoutTrailing(sql), expected, JSON.stringify(sql));

@@ -27,13 +27,25 @@ export function lineEnd(sql: string, i: number): number {
 }
 
 /**
- * The first position from `i` that is not whitespace or inside a comment: `-- …` to the
- * end of a line (`lineEnd`), `/* … *\/` nested as DuckDB's PostgreSQL-derived parser nests
- * them.
+ * Whitespace as DuckDB reads it: PostgreSQL's (` \t\n\r\f\v`), and the Unicode spaces
+ * DuckDB's parser turns into plain ones outside quotes (`StripUnicodeSpaces`: no-break
+ * spaces, en to hair spaces, ideographic space, the byte order mark).
+ */
+const BLANK = /[ \t\n\r\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\ufeff]/;
+
+/** A character that continues a name: an ASCII letter, digit, `_` or `$`, or any non-ASCII character but a Unicode space. */
+function inName(c: string | undefined): boolean {
+  return c !== undefined && (/[\w$]/.test(c) || (c >= '\u0080' && !BLANK.test(c)));
+}
+
+/**
+ * The first position from `i` that is not whitespace (`BLANK`) or inside a comment: `-- …`
+ * to the end of a line (`lineEnd`), `/* … *\/` nested as DuckDB's PostgreSQL-derived parser
+ * nests them.
  */
 export function skipBlanks(sql: string, i: number): number {
   for (;;) {
-    if (i < sql.length && ' \t\n\r\f\v'.includes(sql[i])) {
+    if (i < sql.length && BLANK.test(sql[i])) {
       i++;
     } else if (sql.startsWith('--', i)) {
       i = Math.min(sql.length, lineEnd(sql, i) + 1);
@@ -79,7 +91,7 @@ function afterToken(sql: string, start: number): number {
   const c = sql[start];
   if (c === "'" || c === '"') {
     // E'…': backslash escapes, unless the E ends a longer name (`namE'…'` is no E-string).
-    const backslashes = c === "'" && /(^|[^\w$])[eE]$/.test(sql.slice(Math.max(0, start - 2), start));
+    const backslashes = c === "'" && (sql[start - 1] === 'E' || sql[start - 1] === 'e') && !inName(sql[start - 2]);
     let i = start + 1;
     while (i < sql.length) {
       if (backslashes && sql[i] === '\\') i += 2;
@@ -91,9 +103,11 @@ function afterToken(sql: string, start: number): number {
     return i;
   }
   // A `$` inside a name (`a$b`, `é$b`) starts no dollar quote.
-  if (c === '$' && (start === 0 || !/[\w$\u0080-\uffff]/.test(sql[start - 1]))) {
+  if (c === '$' && !inName(sql[start - 1])) {
     // A tag as PostgreSQL's lexer reads one: a name, where any non-ASCII character is a letter.
     const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(start, start + 256));
+    // DuckDB reads a Unicode space in it as a space, so the tag ends before one.
+    if (tag !== null && BLANK.test(tag[0])) return start + 1;
     if (tag !== null) {
       const close = sql.indexOf(tag[0], start + tag[0].length);
       return close === -1 ? sql.length : close + tag[0].length;

@@ -668,11 +668,12 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
 }
 
 /**
- * QuestDB's name for a DuckDB result type, where QuestDB has the same type
- * (questdb/questdb `ColumnType`): its integers by width (`BYTE`, `SHORT`, `INT`, `LONG`;
- * DuckDB's unsigned ones as the signed type that holds them), `TIMESTAMP` for every
- * microsecond-or-coarser timestamp, `BINARY` for BLOB. Types QuestDB lacks (DECIMAL,
- * HUGEINT, LIST, STRUCT, …) keep DuckDB's name.
+ * QuestDB's name for a DuckDB result type (questdb/questdb `ColumnType`): its integers by
+ * width (`BYTE`, `SHORT`, `INT`, `LONG`; DuckDB's unsigned ones as the signed type that
+ * holds them), `TIMESTAMP` for every microsecond-or-coarser timestamp, `BINARY` for BLOB.
+ * Every other type keeps DuckDB's name, which is QuestDB's too where both have the type
+ * (`DOUBLE`, `FLOAT`, `BOOLEAN`, `VARCHAR`, `DATE`, `UUID`, `INTERVAL`, `TIMESTAMP_NS`,
+ * `DECIMAL(p,s)`), and is DuckDB's own for the types QuestDB lacks (HUGEINT, LIST, STRUCT, …).
  */
 function questdbType(type: DuckDBType): string {
   switch (type.typeId) {
