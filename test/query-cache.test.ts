@@ -210,10 +210,10 @@ test('/exec pages and the document without columns are cached apart from the who
     (await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}${params}`, { headers: { 'x-arc-database': 'qcpage' } })).json();
   const before = (await metrics()).cache;
   for (let i = 0; i < 2; i++) {
-    assert.deepEqual(await get('&limit=2,4'), { query: sql, columns: [{ name: 'v', type: 'BIGINT' }], dataset: [[1], [2], [3]], count: 3 });
+    assert.deepEqual(await get('&limit=2,4'), { query: sql, columns: [{ name: 'v', type: 'LONG' }], dataset: [[1], [2], [3]], count: 3 });
     assert.deepEqual(await get('&limit=3&nm=true'), { query: sql, dataset: [[0], [1], [2]], count: 3 });
     // Its count is the whole result's, which the cached page (`count` 3) does not hold: never cached.
-    assert.deepEqual(await get('&limit=2,4&count=true'), { query: sql, columns: [{ name: 'v', type: 'BIGINT' }], dataset: [[1], [2], [3]], count: 10 });
+    assert.deepEqual(await get('&limit=2,4&count=true'), { query: sql, columns: [{ name: 'v', type: 'LONG' }], dataset: [[1], [2], [3]], count: 10 });
     const whole = await get('') as { dataset: unknown[]; count: number; columns: unknown[] };
     assert.equal(whole.count, 10, `whole, round ${i + 1}`);
     assert.equal(whole.columns.length, 1);
@@ -224,5 +224,5 @@ test('/exec pages and the document without columns are cached apart from the who
   const timed = await get('&limit=2,4&timings=true') as Record<string, unknown>;
   assert.equal((await metrics()).cache.hits - after.hits, 1);
   assert.deepEqual({ ...timed, timings: Object.keys(timed.timings as object) },
-    { query: sql, columns: [{ name: 'v', type: 'BIGINT' }], dataset: [[1], [2], [3]], count: 3, timings: ['authentication', 'compiler', 'execute', 'count'] });
+    { query: sql, columns: [{ name: 'v', type: 'LONG' }], dataset: [[1], [2], [3]], count: 3, timings: ['authentication', 'compiler', 'execute', 'count'] });
 });
