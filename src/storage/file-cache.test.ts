@@ -118,3 +118,28 @@ test('start-up drops cached copies a crash left damaged (empty, cut short, not e
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an evicted copy takes its emptied directories with it, up to the cache directory; one still holding a copy stays; a later copy makes them again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
+  try {
+    // A bound of 0: anything not pinned is evicted at once.
+    const cache = new FileCache(dir, 0);
+    await cache.init();
+    const fetch = (_key: string, destination: string): Promise<void> => writeFile(destination, 'parquet bytes');
+    const early = 'db/m/2026/01/01/00/m_1.parquet';
+    const late = 'db/m/2026/01/01/01/m_2.parquet';
+    const held = await cache.open([late], false, fetch);
+    (await cache.open([early], false, fetch)).release();
+    assert.ok(await waitFor(() => !existsSync(join(dir, 'db/m/2026/01/01/00')), 5000), 'the evicted copy\'s hour directory is gone');
+    assert.ok(existsSync(cache.pathOf(late)), 'the hour still holding a pinned copy stays');
+    held.release();
+    assert.ok(await waitFor(() => !existsSync(join(dir, 'db')), 5000), readdirSync(dir, { recursive: true }).join(', '));
+    assert.ok(existsSync(cache.partDir), 'the cache directory and its scratch directory stay');
+    // A copy of a key whose directories are gone is placed as before.
+    const again = await cache.open([early], false, fetch);
+    assert.equal(readFileSync(cache.pathOf(early), 'utf8'), 'parquet bytes');
+    again.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -17,7 +17,7 @@
  * a key moves it to the end).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { SharedWork } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
@@ -277,12 +277,37 @@ export class FileCache {
     return join(this.partDir, `${randomBytes(8).toString('hex')}.parquet`);
   }
 
-  /** Renames `source` to `key`'s path, after any pending unlink of an evicted copy of it. */
+  /**
+   * Renames `source` to `key`'s path, after any pending unlink of an evicted copy of it. An
+   * eviction may remove the directory, emptied, between the mkdir and the rename (`drop`):
+   * then it is made again.
+   */
   private async place(key: string, source: string): Promise<void> {
     await this.unlinks.get(key);
     const target = this.pathOf(key);
-    await mkdir(dirname(target), { recursive: true });
-    await rename(source, target);
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(dirname(target), { recursive: true });
+      try {
+        return await rename(source, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3 || !(await exists(source))) throw err;
+      }
+    }
+  }
+
+  /**
+   * Removes `dir` and its parents up to the cache's own directory while they are empty: an
+   * evicted file's hour, day, … directories would otherwise stay, one set per hour ever
+   * cached. `rmdir` only removes an empty directory, so nothing placed meanwhile is lost.
+   */
+  private async removeEmpty(dir: string): Promise<void> {
+    for (let d = dir; d.startsWith(this.dir + sep) && d !== this.partDir; d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return;
+      }
+    }
   }
 
   private insert(key: string, size: number): void {
@@ -307,7 +332,7 @@ export class FileCache {
   private drop(key: string, entry: Entry): void {
     this.forget(key, entry);
     const path = this.pathOf(key);
-    const unlink = rm(path, { force: true }).catch(() => undefined).finally(() => {
+    const unlink = rm(path, { force: true }).then(() => this.removeEmpty(dirname(path)), () => undefined).finally(() => {
       if (this.unlinks.get(key) === unlink) this.unlinks.delete(key);
     });
     this.unlinks.set(key, unlink);
