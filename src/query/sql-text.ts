@@ -18,7 +18,7 @@ export function quoteLiteral(value: string): string {
  * from `i`, or `sql.length`. DuckDB's lexer (PostgreSQL's `scan.l`) ends a `--` comment at
  * either.
  */
-export function lineEnd(sql: string, i: number): number {
+function lineEnd(sql: string, i: number): number {
   for (; i < sql.length; i++) {
     const c = sql.charCodeAt(i);
     if (c === 10 || c === 13) return i;
