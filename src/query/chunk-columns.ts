@@ -273,20 +273,21 @@ function readStrings(stringEntries: Uint8Array, n: number, valid: Validity, budg
   // Room for a whole last word past the end of the last inline string.
   const bytes = new Uint8Array(total + 12);
   const view = new DataView(bytes.buffer);
-  // The rows of the run of pointed-to strings being gathered, their bytes' next address in
-  // DuckDB's memory and their length, and whether they also follow each other in `bytes`.
-  const run = new Int32Array(n);
-  let runRows = 0;
+  // The run of pointed-to strings being gathered: its first and last rows (every string over
+  // 12 bytes between them belongs to it: another would have ended it), its bytes' next
+  // address in DuckDB's memory and their length, and whether they also follow each other in
+  // `bytes`. First -1: none.
+  let runFirst = -1;
+  let runLast = -1;
   let runEnd = 0;
   let runLength = 0;
   let together = true;
   const copyRun = (): void => {
-    const first = run[0];
-    const from = duckdb.get_data_from_pointer(entries.buffer as ArrayBuffer, entries.byteOffset + first * 16 + 8, runLength);
-    if (together) return bytes.set(from, offsets[first]);
-    for (let k = 0, at = 0; k < runRows; k++) {
-      const r = run[k];
+    const from = duckdb.get_data_from_pointer(entries.buffer as ArrayBuffer, entries.byteOffset + runFirst * 16 + 8, runLength);
+    if (together) return bytes.set(from, offsets[runFirst]);
+    for (let r = runFirst, at = 0; r <= runLast; r++) {
       const len = offsets[r + 1] - offsets[r];
+      if (len <= 12) continue;
       bytes.set(from.subarray(at, at + len), offsets[r]);
       at += len;
     }
@@ -304,21 +305,20 @@ function readStrings(stringEntries: Uint8Array, n: number, valid: Validity, budg
     }
     // Below 2^53: user-space addresses are.
     const pointer = words[w + 2] + words[w + 3] * 4294967296;
-    if (runRows > 0 && pointer === runEnd) {
-      together &&= to === offsets[run[0]] + runLength;
-      run[runRows++] = i;
+    if (runFirst >= 0 && pointer === runEnd) {
+      together &&= to === offsets[runFirst] + runLength;
+      runLast = i;
       runEnd += len;
       runLength += len;
       continue;
     }
-    if (runRows > 0) copyRun();
-    run[0] = i;
-    runRows = 1;
+    if (runFirst >= 0) copyRun();
+    runFirst = runLast = i;
     runEnd = pointer + len;
     runLength = len;
     together = true;
   }
-  if (runRows > 0) copyRun();
+  if (runFirst >= 0) copyRun();
   const data = bytes.subarray(0, total);
   // DuckDB checks text it reads, but a function may make invalid UTF-8 (printf('%c', 200)):
   // JSON (RFC 8259 §8.1), CSV and Arrow's Utf8 all promise UTF-8. One check of the column's
