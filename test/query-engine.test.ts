@@ -686,6 +686,10 @@ describe('Arc\'s estimate and measurement list', () => {
     // A comment after the semicolon, and one inside a string, which stays.
     assert.equal((await estimate('SELECT * FROM cpu; -- all of it')).body.estimated_rows, 72);
     assert.equal((await estimate("SELECT * FROM cpu WHERE host <> ';--' /* none */;")).body.estimated_rows, 72);
+    // A `--` comment ends at a carriage return, as DuckDB reads it: the WHERE after it counts.
+    const filtered = (await json("SELECT * FROM cpu -- one host\rWHERE host = 'a'")).body.data.length;
+    assert.ok(filtered > 0 && filtered < 72);
+    assert.equal((await estimate("SELECT * FROM cpu -- one host\rWHERE host = 'a'")).body.estimated_rows, filtered);
   });
   test('GET /api/v1/query/:measurement: Arc\'s SELECT * with limit, offset, order_by and where, each checked', async () => {
     const get = async (params: string): Promise<{ status: number; body: Record<string, unknown> & { data: unknown[][] } }> => {

@@ -178,6 +178,8 @@ describe('malformed requests', BOUND, () => {
 describe('SQL errors are 400 with DuckDB\'s message, without internal paths', BOUND, () => {
   test('syntax error', async () => {
     assertRejected(await sql('SELEC 1'), 'invalid SQL: syntax error at or near "SELEC"');
+    // Syntax DuckDB parses but does not support is not said to be a non-SELECT statement.
+    assertRejected(await sql('SELECT 1 WHERE 2 BETWEEN SYMMETRIC 3 AND 1'), /^not supported by DuckDB: Expression type T_List/);
     assertRejected(await sql('SELECT * FROM cpu WHERE'), /syntax error at end of input/);
   });
 
