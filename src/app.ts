@@ -164,7 +164,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     buffers,
     resultEncoders,
     catalog,
-    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot) }, heldTables, new PreparedStatements(config.query.prepared_statements)),
+    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (snapshot) => writer.keysOf(snapshot), cut: () => writer.cut() }, heldTables, new PreparedStatements(config.query.prepared_statements)),
     queryPool: pool,
     heldTables,
     resultCache,

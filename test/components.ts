@@ -2,7 +2,7 @@
  * The write and read components wired as `src/app.ts` wires them (local storage, one
  * DuckDB instance, query pool, catalog, Parquet writer, buffers), on a fresh in-memory
  * DuckDB and a temporary directory, for tests that drive them directly instead of over
- * HTTP. Nothing is mocked; a test may pass its own `Catalog` subclass.
+ * HTTP. Nothing is mocked; a test may pass its own `Catalog` and `LocalStorage` subclasses.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { BufferManager } from '../src/buffer/buffer-manager.js';
@@ -30,6 +30,8 @@ export interface ComponentOptions<C extends Catalog> {
   prefix: string;
   /** Query pool connections. */
   poolSize: number;
+  /** The storage to use, in directory `dir` (default: `LocalStorage`). */
+  storage?: (dir: string) => LocalStorage;
   /** The catalog to use (default: `Catalog` with cached listings, as on local storage). */
   catalog?: (storage: LocalStorage, pool: DuckDBPool) => C;
   /** Awaited before each snapshot write starts (to hold writes back). */
@@ -39,7 +41,7 @@ export interface ComponentOptions<C extends Catalog> {
 /** Wires the components (buffers of up to 1 M records or 1 GiB, flushed only when asked). */
 export async function wireComponents<C extends Catalog = Catalog>(o: ComponentOptions<C>): Promise<Components<C>> {
   const dir = tempDir(o.prefix);
-  const storage = new LocalStorage(dir);
+  const storage = o.storage?.(dir) ?? new LocalStorage(dir);
   await storage.init();
   const instance = await DuckDBInstance.create(':memory:');
   const pool = await DuckDBPool.create(instance, o.poolSize, 10);

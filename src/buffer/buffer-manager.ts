@@ -278,15 +278,15 @@ export class BufferManager {
    * or waiting for a retry. Synchronous, so the set is consistent: a snapshot leaves
    * it only after all its files are in storage. Rows of a snapshot already partly
    * written appear both here and in files; the query side removes those files by key
-   * (`ParquetWriter.keysOf`), and those of the snapshot that detaches the live view's
-   * records later (`BufferSnapshot.detachment`).
+   * (`ParquetWriter.keysOf`), and those of flushes that start later, the live view's
+   * records among them, by the cut it takes with this set (`ParquetWriter.cut`).
    */
   heldRecords(database: string, measurement: string): BufferSnapshot[] {
     const held: BufferSnapshot[] = [];
     const mine = (s: BufferSnapshot): boolean => s.database === database && s.measurement === measurement;
     for (const item of [...this.writing, ...this.queue, ...this.retrying]) if (mine(item.snapshot)) held.push(item.snapshot);
     const live = this.buffers.get(`${database}\u0000${measurement}`);
-    if (live !== undefined && live.rowCount > 0) held.push({ ...live.peek(), liveGeneration: live.generation, detachment: live.currentDetachment });
+    if (live !== undefined && live.rowCount > 0) held.push({ ...live.peek(), liveGeneration: live.generation });
     return held;
   }
 

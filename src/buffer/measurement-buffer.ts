@@ -26,17 +26,6 @@ export interface BufferSnapshot extends MeasurementRecords {
    * grows, so a later view's first `rowCount` rows are this view's rows.
    */
   readonly liveGeneration?: number;
-  /**
-   * Set only on a view of a live buffer, with `liveGeneration`: the snapshot that later
-   * detaches this generation's records, once it has. A query that took the view before
-   * the detach must not read that snapshot's files too (`QueryService`).
-   */
-  readonly detachment?: Detachment;
-}
-
-/** What became of one live generation: `snapshot` is set when `snapshot()` detaches it. */
-export interface Detachment {
-  readonly snapshot: BufferSnapshot | undefined;
 }
 
 /** Bytes per row a column kind costs, for the memory estimate (strings counted at append). */
@@ -69,8 +58,8 @@ export class MeasurementBuffer {
   /** Rows the next allocation reserves at least. */
   private initialRows = MIN_ROWS;
   private readonly maxInitialRows: number;
-  /** The current generation: its number, and the snapshot that ends it once detached. */
-  private current: { generation: number; snapshot: BufferSnapshot | undefined } = { generation: 0, snapshot: undefined };
+  /** Snapshots detached so far (`generation`). */
+  private detached = 0;
 
   /**
    * @param maxInitialRows most rows to reserve for a refill after a snapshot (the owner's
@@ -90,12 +79,7 @@ export class MeasurementBuffer {
 
   /** How many snapshots were detached: rows [0, rowCount) only grow while it stays the same. */
   get generation(): number {
-    return this.current.generation;
-  }
-
-  /** Filled by the `snapshot()` that ends the current generation. */
-  get currentDetachment(): Detachment {
-    return this.current;
+    return this.detached;
   }
 
   /** Age of the oldest held record in ms (0 when empty). */
@@ -191,8 +175,7 @@ export class MeasurementBuffer {
     this.stringBytes = 0;
     this.oldestAt = NaN;
     this.lsns = [];
-    this.current.snapshot = snap;
-    this.current = { generation: this.current.generation + 1, snapshot: undefined };
+    this.detached++;
     return snap;
   }
 

@@ -6,7 +6,7 @@
  *    every result format treats them alike;
  * 2. everything else is parsed by DuckDB (`sql-rewriter.ts`); only one SELECT passes;
  * 3. per measurement reference: the held (unflushed) records and the file listing are
- *    taken consistently (see `planSource`), the files are pruned to the hour partitions
+ *    taken consistently (see `listed`), the files are pruned to the hour partitions
  *    the reference's time bounds can match (`time-range.ts`), and the reference is
  *    replaced by `read_parquet([...])` UNION ALL BY NAME the held records, loaded into
  *    connection-local temp tables (`write/snapshot-table.ts`);
@@ -24,6 +24,7 @@ import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { MemoryLimitError, QueryCancelledError, QueryExecutionError, QueryRejectedError, QueryTimeoutError, SpillLimitError, StoredFileGoneError, StrataError } from '../errors.js';
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { asciiLower } from '../parse/names.js';
+import type { ListingCut } from '../write/key-log.js';
 import { hourOf } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
@@ -59,6 +60,8 @@ export interface HeldRecordsSource {
   held(database: string, measurement: string): BufferSnapshot[];
   /** Keys of files written (or being written) from `snapshot`; see `ParquetWriter.keysOf`. */
   filesOf(snapshot: BufferSnapshot): readonly string[];
+  /** The files of flushes that start from now on, to leave out of listings; see `ParquetWriter.cut`. */
+  cut(): ListingCut;
 }
 
 /** One query to run. */
@@ -351,17 +354,17 @@ export class QueryService {
     const sources = new Map<MeasurementOccurrence, string>();
     const noData = new Set<MeasurementOccurrence>();
     await this.heldTables.sweep(conn);
-    // Held records first, all at once (synchronously: one consistent set), file listings
-    // after (see `listed`): each record exactly once. One listing per measurement, so that
-    // every read of it in the query sees the same files (a flush may add some meanwhile);
-    // each read scans those in the hour partitions its time bounds can match.
-    const heldNow = new Map(analyzed.refs.map((ref) => [refKey(ref), this.held.held(ref.database, ref.measurement)] as const));
+    // Held records and the cut first, all at once (synchronously: one consistent state),
+    // file listings after (see `listed`): each record exactly once. One listing per
+    // measurement, so that every read of it in the query sees the same files; each read
+    // scans those in the hour partitions its time bounds can match.
+    const heldOf = new Map(analyzed.refs.map((ref) => [refKey(ref), this.held.held(ref.database, ref.measurement)] as const));
+    const cut = this.held.cut();
     const listings = new Map<string, readonly StoredObject[]>();
-    const heldOf = new Map<string, readonly BufferSnapshot[]>();
-    for (const ref of analyzed.refs) {
-      const { files, held } = await this.listed(ref, heldNow.get(refKey(ref))!, req.signal);
-      listings.set(refKey(ref), files);
-      heldOf.set(refKey(ref), held);
+    try {
+      for (const ref of analyzed.refs) listings.set(refKey(ref), await this.listed(ref, heldOf.get(refKey(ref))!, cut, req.signal));
+    } finally {
+      cut.close();
     }
     const perRef = new Map<string, { heldTables: string[] }>();
     const heldRows: number[] = [];
@@ -460,23 +463,19 @@ export class QueryService {
   }
 
   /**
-   * The stored files of a measurement and the held records to read from memory beside
-   * them, each record exactly once. `held` was taken before the listing (synchronously,
-   * one consistent set); a snapshot that finished before then has all its files listed
-   * here and its records are not held. A live view whose records a snapshot has detached
-   * since is read as that snapshot: it holds the view's rows and those appended after
-   * them, whose file the listing would miss while listing later snapshots' files (an
-   * answer with rows written after others it lacks). A file written from a snapshot read
-   * from memory is dropped (its key is registered before the file becomes visible, and
-   * read here only after the listing). Listing stops when `signal` aborts.
+   * The stored files of a measurement that hold none of `held`'s records, as they stood when
+   * `held` and `cut` were taken (synchronously, one consistent state). A snapshot written
+   * before then has all its files listed here, and its records are not held. A file written
+   * from a held snapshot is left out: its key is registered before the file becomes visible
+   * (`filesOf`), and read here only after the listing. So are the files of flushes that
+   * started since (`cut`): records acknowledged later, some of whose files the listing
+   * could show and others not. Listing stops when `signal` aborts.
    */
-  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], signal: AbortSignal):
-    Promise<{ files: readonly StoredObject[]; held: readonly BufferSnapshot[] }> {
+  private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], cut: ListingCut, signal: AbortSignal): Promise<readonly StoredObject[]> {
     const files = await this.catalog.files(ref.database, ref.measurement, signal);
-    if (held.length === 0) return { files, held };
-    const read = held.map((s) => s.detachment?.snapshot ?? s);
-    const fromHeld = new Set(read.flatMap((s) => this.held.filesOf(s)));
-    return { files: fromHeld.size === 0 ? files : files.filter((f) => !fromHeld.has(f.key)), held: read };
+    const hidden = cut.hidden();
+    for (const snapshot of held) for (const key of this.held.filesOf(snapshot)) hidden.add(key);
+    return hidden.size === 0 ? files : files.filter((f) => !hidden.has(f.key));
   }
 
   /**

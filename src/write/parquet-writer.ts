@@ -22,6 +22,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
 import { StorageUnavailableError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
+import { KeyLog, type ListingCut } from './key-log.js';
 import { hourOf, HOUR_US, type FileNamer } from './layout.js';
 import { quoteIdentifier, quoteLiteral } from '../query/sql-text.js';
 import { selectRows } from '../parse/batch.js';
@@ -62,7 +63,8 @@ let tableSequence = 0;
  * once by the composition root (src/app.ts) with the flush connections (one per
  * concurrent `write`, so at most as many writes at once as connections: the
  * `BufferManager` runs that many workers) and the storage backend. Its `keysOf` lets
- * queries skip the files of a flush still under way.
+ * queries skip the files of a flush still under way, and its `cut` the files of flushes
+ * that started after a query took the held records.
  */
 export class ParquetWriter {
   private readonly free: DuckDBConnection[];
@@ -75,6 +77,7 @@ export class ParquetWriter {
    * instead of leaving a duplicate file.
    */
   private readonly keys = new WeakMap<BufferSnapshot, Map<number, string>>();
+  private readonly keyLog = new KeyLog();
   private readonly written = { files: 0, bytes: 0, inPieces: 0 };
 
   /**
@@ -84,6 +87,14 @@ export class ParquetWriter {
    */
   keysOf(snapshot: BufferSnapshot): string[] {
     return [...(this.keys.get(snapshot)?.values() ?? [])];
+  }
+
+  /**
+   * A cut of the files written from now on (`key-log.ts`): a query takes it with the held
+   * records, in the same synchronous step, and leaves out of its listing the files it hides.
+   */
+  cut(): ListingCut {
+    return this.keyLog.cut();
   }
 
   /**
@@ -136,7 +147,10 @@ export class ParquetWriter {
       const metadata = `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}}`;
       for (const [hour, rows] of todo) {
         let key = keys.get(hour);
-        if (key === undefined) keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
+        if (key === undefined) {
+          keys.set(hour, (key = this.options.namer.fileKey(snapshot.database, snapshot.measurement, hour, rows)));
+          this.keyLog.note(key);
+        }
         const staged = join(this.storage.stagingDir, `${table}_${hour}.parquet`);
         try {
           // Made again if removed while running (a tmp cleaner): every flush would fail until a restart.
