@@ -468,8 +468,9 @@ export class QueryService {
    * before then has all its files listed here, and its records are not held. A file written
    * from a held snapshot is left out: its key is registered before the file becomes visible
    * (`filesOf`), and read here only after the listing. So are the files of flushes that
-   * started since (`cut`): records acknowledged later, some of whose files the listing
-   * could show and others not. Listing stops when `signal` aborts.
+   * started since (`cut`): they hold records read from memory already (the live buffer,
+   * detached since) or acknowledged later, and the listing could show some of them and not
+   * the others. Listing stops when `signal` aborts.
    */
   private async listed(ref: MeasurementRef, held: readonly BufferSnapshot[], cut: ListingCut, signal: AbortSignal): Promise<readonly StoredObject[]> {
     const files = await this.catalog.files(ref.database, ref.measurement, signal);

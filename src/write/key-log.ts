@@ -5,10 +5,12 @@
  *
  * A query takes its held records and a cut (`ListingCut`) in one synchronous step, then
  * lists the stored files, which takes time (S3, the local disk). Meanwhile a flush may
- * detach records acknowledged after that step and write them, one file per hour
- * partition: without the cut, the listing could show some of that flush's files and not
- * the others, a torn write (records of one write request in one hour and not in the next),
- * or a later flush's records without an earlier one's. The writer notes every key before
+ * start and write its records, one file per hour partition. Those files may hold records
+ * the query already read from memory (the live buffer it took, detached since), which must
+ * not be read twice, and records acknowledged after the query took its records: without
+ * the cut, the listing could show some of those files and not the others, a torn write
+ * (records of one write request in one hour and not in the next), or a later flush's
+ * records without an earlier one's. The writer notes every key before
  * its file is put in storage, so any file a listing shows had its key noted before the
  * listing ended: the cut hides exactly the keys noted after it was taken.
  *
