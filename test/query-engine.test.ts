@@ -108,6 +108,31 @@ describe('sandbox', () => {
       assert.ok(!JSON.stringify(r.body).includes(`${homedir()}/`), 'no home directory path leaked');
     });
   }
+  // DuckDB reports positions in the query with its Unicode spaces turned into ASCII ones
+  // (U+3000: 3 bytes to 1). Taken as positions in the text as sent, they fell 2 bytes back
+  // per space, where a decoy name in a comment or a quoted name was rewritten instead of
+  // the reference: one left unrewritten read a read-your-writes temp table of another
+  // database, and a replacement spliced into a quoted name let a tag key run as SQL.
+  test('Unicode spaces before a reference: no temp table of the pool is read, no tag key runs as SQL', async () => {
+    assert.equal((await server.writeLines('secretm,h=x s="other-db-secret" 1767225600', 'db=other&precision=s')).status, 204);
+    const spaces = '\u3000'.repeat(8);
+    for (let i = 0; i < 12; i++) {
+      // The connection this request gets (the pool lends the last returned) holds other.secretm's records as a temp table.
+      assert.equal((await json('SELECT count(*) AS n FROM other.secretm')).body.data[0][0], 1);
+      const table = `strata_held_${i}`;
+      // The decoy sits 16 bytes (8 spaces × 2) before the reference; cpu has data, so the query runs.
+      const r = await json(`SELECT (SELECT count(*) FROM cpu) AS n, * FROM${spaces} /*${table}*/${' '.repeat(16 - table.length - 2)}${table}`);
+      assert.ok(!JSON.stringify(r.body).includes('other-db-secret'), `${table}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual([r.status, r.body.data], [200, []], table);
+    }
+    const key = `, (SELECT string_agg(file, '|') FROM glob('${server.dataDir}/**')) AS leak --`;
+    const escaped = key.replace(/[ ,=\\]/g, (c) => `\\${c}`);
+    assert.equal((await server.writeLines(`injb,${escaped}=v f=1 1767225600`, 'db=qe&precision=s')).status, 204);
+    // The decoy `injb` in the quoted name sits 14 bytes (7 spaces × 2) before the reference.
+    const r = await json(`SELECT${'\u3000'.repeat(7)} 1 AS "p injb  s" FROM injb`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.columns, r.body.data], [['p injb  s'], [[1]]]);
+  });
   test("one query's huge value does not fail the JSON answers of the queries after it", async () => {
     // The encoder sized a chunk's buffer by the bytes per row of the last chunk it wrote,
     // whichever query that was: 1,000 rows × 10 MB asked Buffer for 10 GB (a 500).

@@ -134,6 +134,13 @@ const CASES: readonly Case[] = [
   { name: 'same measurement twice', sql: "SELECT a.usage, b.usage FROM cpu a JOIN cpu b ON b.time > a.time WHERE a.host = 'a' ORDER BY 1, 2", refs: ['default.cpu'], rows: [[1, 2], [1, 3]] },
   { name: 'string literal containing FROM', sql: "SELECT 'FROM cpu' AS s", refs: [], rows: [['FROM cpu']] },
   { name: 'comments containing FROM', sql: 'SELECT host -- FROM mem\nFROM cpu /* FROM mem */ WHERE usage > 2', refs: ['default.cpu'], rows: [['a']] },
+  // DuckDB reports positions in the text with its Unicode spaces turned into ASCII ones (U+3000: 3 bytes to 1).
+  { name: 'Unicode spaces around the reference', sql: 'SELECT\u3000host FROM\u3000\u3000cpu\u00a0WHERE usage\u2003=\u20031', refs: ['default.cpu'], rows: [['a']] },
+  {
+    // Untransformed, DuckDB's position of `mem` (16 bytes back) would fall on the `cpu` in the comment.
+    name: 'a name in a comment where the position of the reference would fall before Unicode spaces are turned',
+    sql: `SELECT count(*) AS n FROM${'\u3000'.repeat(8)} /*cpu*/${' '.repeat(11)}mem`, refs: ['default.mem'], rows: [['2']],
+  },
   { name: 'non-ASCII text before the reference', sql: "SELECT 'é😀' AS s, host FROM cpu WHERE usage = 1", refs: ['default.cpu'], rows: [['é😀', 'a']] },
   { name: 'select without tables', sql: 'SELECT 1 AS one', refs: [], rows: [[1]] },
   { name: 'CTE shadows the measurement its body reads', sql: 'WITH cpu AS (SELECT host, usage FROM cpu WHERE usage > 1) SELECT host FROM cpu ORDER BY usage', refs: ['default.cpu'], rows: [['b'], ['a']] },

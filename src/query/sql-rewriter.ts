@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { QueryRejectedError } from '../errors.js';
 import { asciiLower, nameError } from '../parse/names.js';
-import { quoteIdentifier, quoteLiteral, skipBlanks } from './sql-text.js';
+import { quoteIdentifier, quoteLiteral, skipBlanks, turnUnicodeSpaces } from './sql-text.js';
 
 /** A measurement as SQL names it: `cpu` (the request's database) or `db.cpu`. Both case-sensitive. */
 export interface MeasurementRef {
@@ -133,7 +133,9 @@ export const SQL_VALUE_KEYWORDS: ReadonlySet<string> = new Set(['current_date', 
 export const KEYWORDS_SQL = 'SELECT lower(keyword_name) FROM duckdb_keywords()';
 
 /**
- * Parses `sql` with DuckDB and finds its measurement references and table functions.
+ * Parses `userSql` with DuckDB and finds its measurement references and table functions.
+ * Its Unicode spaces are turned first as DuckDB turns them (`turnUnicodeSpaces`): DuckDB's
+ * positions are in that text, which `render` splices.
  * `defaultDatabase` is the database of unqualified names (from `x-arc-database`, else
  * `default`).
  *
@@ -148,7 +150,9 @@ export const KEYWORDS_SQL = 'SELECT lower(keyword_name) FROM duckdb_keywords()';
  *   would pass here but its rewrite would not parse: the caller reports that with
  *   `REWRITE_UNPARSABLE` (`TABLE cpu`, the one known, is rewritten as `SELECT * FROM`).
  */
-export async function analyzeSql(sql: string, defaultDatabase: string, parser: SqlParser): Promise<AnalyzedQuery> {
+export async function analyzeSql(userSql: string, defaultDatabase: string, parser: SqlParser): Promise<AnalyzedQuery> {
+  // The text DuckDB reports positions in; it means to DuckDB what the user's text means.
+  const sql = turnUnicodeSpaces(userSql);
   const statement = await parseSingleSelect(sql, parser);
   const walker = new ReferenceWalker(sql, defaultDatabase);
   walker.visit(statement, new Set());

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { withoutTrailing } from './sql-text.js';
+import { turnUnicodeSpaces, withoutTrailing } from './sql-text.js';
 
 test('withoutTrailing drops the semicolons, comments and whitespace after the last token, and keeps them inside quoted text', async () => {
   const cases: [string, string][] = [
@@ -40,5 +40,42 @@ test('withoutTrailing drops the semicolons, comments and whitespace after the la
     }
   } finally {
     conn.closeSync();
+  }
+});
+
+test('turnUnicodeSpaces turns the Unicode spaces DuckDB turns, and no others: DuckDB parses the result as it parses the text', async () => {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  const serialize = async (sql: string): Promise<string> => String((await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql])).getRows()[0][0]);
+  const spaces = ['\u00a0', '\u2000', '\u2005', '\u200b', '\u202f', '\u205f', '\u2060', '\u3000', '\ufeff', '\u1680'];
+  const pieces = ["'", '"', '$', '$a$', '$$', '$_$', '$é$', '$9$', 'a$', '--', '\n', '\r', '/*', '*/', "E'\\''", "''", ' 1', ' AS ', 'x', 'é', '😀', ' FROM t', ',', '(', ')', ' ', ';', "'a'", '"q"'];
+  const cases = [
+    'SELECT 1\u3000\u3000 FROM t',
+    "SELECT 'a\u3000b', \"c\u00a0d\", $$e\u2003f$$, $t$g\u3000h$t$ -- i\u3000j",
+    // The pre-pass knows no block comment: the apostrophe opens a quote, which leaves the space in the string.
+    "SELECT /* don't */ 'x\u00a0y'",
+    // It stops two bytes before the end: a trailing no-break space (2 bytes) stays.
+    'SELECT 1 AS x\u00a0',
+    'SELECT 1 AS x\u3000',
+    'SELECT $_x$ ; \ufeff$ \u3000',
+  ];
+  let seed = 7;
+  const random = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  for (let k = 0; k < 400; k++) {
+    let sql = 'SELECT ';
+    for (let j = 2 + random(14); j > 0; j--) sql += random(3) === 0 ? spaces[random(spaces.length)] : pieces[random(pieces.length)];
+    cases.push(sql);
+  }
+  try {
+    for (const sql of cases) {
+      const turned = turnUnicodeSpaces(sql);
+      assert.equal(turned.length, sql.length);
+      assert.equal(await serialize(turned), await serialize(sql), JSON.stringify(sql));
+      assert.equal(turnUnicodeSpaces(turned), turned, `nothing left to turn: ${JSON.stringify(sql)}`);
+    }
+    assert.equal(turnUnicodeSpaces("SELECT 'a\u3000b'\u3000AS\u00a0c"), "SELECT 'a\u3000b' AS c");
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
   }
 });

@@ -1,6 +1,7 @@
 /**
- * Quoting of names and values spliced into SQL text that Strata itself generates
- * (DuckDB / PostgreSQL syntax: `"` doubles inside identifiers, `'` inside literals).
+ * Reading and writing SQL text beside DuckDB's parser: quoting of names and values spliced
+ * into SQL Strata generates (DuckDB / PostgreSQL syntax: `"` doubles inside identifiers,
+ * `'` inside literals), blanks and comments, and the Unicode spaces DuckDB turns.
  */
 
 /** `name` as a double-quoted SQL identifier. */
@@ -28,10 +29,126 @@ function lineEnd(sql: string, i: number): number {
 
 /**
  * Whitespace as DuckDB reads it: PostgreSQL's (` \t\n\r\f\v`), and the Unicode spaces
- * DuckDB's parser turns into plain ones outside quotes (`StripUnicodeSpaces`: no-break
- * spaces, en to hair spaces, ideographic space, the byte order mark).
+ * DuckDB's parser turns into plain ones (`turnUnicodeSpaces`).
  */
-const BLANK = /[ \t\n\r\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\ufeff]/;
+const BLANK = /[ \t\n\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]/;
+
+/** A tag of a dollar-quoted string as DuckDB's pre-pass reads one: first an ASCII letter, `_` or any byte of a non-ASCII character, then also digits. */
+const tagStarts = (b: number): boolean => (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b >= 0x80;
+const tagGoesOn = (b: number): boolean => tagStarts(b) || (b >= 0x30 && b <= 0x39);
+
+/**
+ * `sql` as DuckDB parses it. Before lexing, DuckDB 1.5 turns each Unicode space (U+00A0,
+ * U+2000 to U+200B, U+202F, U+205F, U+2060, U+3000, U+FEFF) into one ASCII space, except
+ * where a pre-pass of its own (`Parser::StripUnicodeSpaces`, src/parser/parser.cpp) takes
+ * the text for quoted (`'…'`, `"…"`, `$tag$…$tag$`) or for a `--` comment. That pre-pass
+ * knows no block comment, escape string or name, so an apostrophe in a comment opens a
+ * quote to it; it reads the UTF-8 bytes and stops two bytes before their end. All of this
+ * is followed here, byte for byte, so that the text Strata splices and DuckDB's positions
+ * in it (`query_location`) agree: on text DuckDB turned, its positions are those of the
+ * turned text, and a name spliced at them in the original would be the wrong one.
+ * Each space is one UTF-16 code unit turned into one: positions in the string stay.
+ * Checked against DuckDB itself: parsing the result gives what parsing `sql` gives
+ * (`sql-text.test.ts`).
+ */
+export function turnUnicodeSpaces(sql: string): string {
+  // Every such space is outside ASCII: most SQL has nothing to turn.
+  if (!/[\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]/.test(sql)) return sql;
+  const q = Buffer.from(sql, 'utf8');
+  const n = q.length;
+  const turned: number[] = [];
+  let pos = 0;
+  let state: 'code' | 'quoted' | 'dollar' | 'comment' = 'code';
+  let quote = 0;
+  let tag = Buffer.alloc(0);
+  scan: for (;;) {
+    switch (state) {
+      case 'code':
+        for (; pos + 2 < n; pos++) {
+          const b = q[pos];
+          if (b === 0xc2 && q[pos + 1] === 0xa0) turned.push(pos);
+          if (b === 0xe2) {
+            const [b1, b2] = [q[pos + 1], q[pos + 2]];
+            if ((b1 === 0x80 && ((b2 >= 0x80 && b2 <= 0x8b) || b2 === 0xaf)) || (b1 === 0x81 && (b2 === 0x9f || b2 === 0xa0))) turned.push(pos);
+          } else if (b === 0xe3) {
+            if (q[pos + 1] === 0x80 && q[pos + 2] === 0x80) turned.push(pos);
+          } else if (b === 0xef) {
+            if (q[pos + 1] === 0xbb && q[pos + 2] === 0xbf) turned.push(pos);
+          } else if (b === 0x22 || b === 0x27) {
+            quote = b;
+            pos++;
+            state = 'quoted';
+            continue scan;
+          } else if (b === 0x24 && (q[pos + 1] === 0x24 || tagStarts(q[pos + 1]))) {
+            const start = ++pos;
+            for (; pos + 2 < n; pos++) {
+              if (q[pos] === 0x24) {
+                tag = q.subarray(start, pos);
+                state = 'dollar';
+                continue scan;
+              }
+              // Not a tag after all: this byte is read again as code.
+              if (!tagGoesOn(q[pos])) continue scan;
+            }
+            break scan;
+          } else if (b === 0x2d && q[pos + 1] === 0x2d) {
+            state = 'comment';
+            continue scan;
+          }
+        }
+        break scan;
+      case 'quoted':
+        for (; pos + 1 < n; pos++) {
+          if (q[pos] !== quote) continue;
+          // A doubled quote is one quote character inside.
+          if (q[pos + 1] === quote) {
+            pos++;
+            continue;
+          }
+          pos++;
+          state = 'code';
+          continue scan;
+        }
+        break scan;
+      case 'dollar':
+        for (; pos + 2 < n; pos++) {
+          if (q[pos] === 0x24 && n - (pos + 1) >= tag.length + 1 && q[pos + tag.length + 1] === 0x24 && q.subarray(pos + 1, pos + 1 + tag.length).equals(tag)) {
+            pos += tag.length + 1;
+            state = 'code';
+            continue scan;
+          }
+        }
+        break scan;
+      case 'comment':
+        for (; pos < n; pos++) {
+          if (q[pos] === 0x0a || q[pos] === 0x0d) {
+            state = 'code';
+            continue scan;
+          }
+        }
+        break scan;
+    }
+  }
+  if (turned.length === 0) return sql;
+  // Byte offsets to string positions, in one walk: each turned space is one UTF-16 code unit.
+  let out = '';
+  let from = 0;
+  let byte = 0;
+  let next = 0;
+  for (let i = 0; i < sql.length && next < turned.length; i++) {
+    if (byte === turned[next]) {
+      out += sql.slice(from, i) + ' ';
+      from = i + 1;
+      next++;
+    }
+    const c = sql.charCodeAt(i);
+    // A surrogate pair is 4 bytes over two code units; a lone surrogate is written as U+FFFD, 3.
+    const pair = c >= 0xd800 && c <= 0xdbff && (sql.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    byte += c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
+    if (pair) i++;
+  }
+  return out + sql.slice(from);
+}
 
 /** A character that continues a name: an ASCII letter, digit, `_` or `$`, or any non-ASCII character but a Unicode space. */
 function inName(c: string | undefined): boolean {
