@@ -708,6 +708,9 @@ describe('Arc\'s estimate and measurement list', () => {
       assert.match(String(r.body.error), message, sql);
     }
     assert.equal((await estimate('SELECT * FROM cpu;;')).body.estimated_rows, 72);
+    // Semicolons before the statement too, which /api/v1/query accepts.
+    assert.equal((await json('; SELECT * FROM cpu')).body.data.length, 72);
+    assert.equal((await estimate('; ;\n-- before\nSELECT * FROM cpu')).body.estimated_rows, 72);
     // A comment after the semicolon, and one inside a string, which stays.
     assert.equal((await estimate('SELECT * FROM cpu; -- all of it')).body.estimated_rows, 72);
     assert.equal((await estimate("SELECT * FROM cpu WHERE host <> ';--' /* none */;")).body.estimated_rows, 72);

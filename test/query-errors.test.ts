@@ -226,6 +226,11 @@ describe('only one SELECT, nothing that reads or writes files', BOUND, () => {
     });
   }
 
+  test('the refusal says what to send, not how DuckDB parses; a limit DuckDB advises SET for is named without the advice', async () => {
+    assertRejected(await sql('DROP TABLE cpu'), /^only SELECT statements are allowed: send one SELECT per request \(DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN and CALL are refused\)$/);
+    assertRejected(await sql(`SELECT ${Array.from({ length: 1100 }, () => '1').join(' + ')}`), /^invalid SQL: Max expression depth limit of 1000 exceeded\.$/);
+  });
+
   test('no file was created by COPY, ATTACH or EXPORT, and the data is intact', async () => {
     for (const suffix of ['.csv', '.parquet', '.db', '-export']) assert.equal(existsSync(probe + suffix), false, probe + suffix);
     const r = await sql('SELECT count(*) FROM cpu');

@@ -233,11 +233,15 @@ async function parseSingleSelect(sql: string, parser: SqlParser): Promise<JsonOb
     // which the REJECTED cases of sql-rewriter.test.ts pin.
     const refused = unsupported && /^Only SELECT statements/.test(result.error_message ?? '');
     const what = refused ? 'only SELECT statements are allowed' : unsupported ? 'not supported by DuckDB' : 'invalid SQL';
+    // DuckDB's own words for the refusal name its serializer; its advice to SET a limit names
+    // a statement the sandbox refuses.
+    const message = refused ? 'send one SELECT per request (DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN and CALL are refused)'
+      : (result.error_message ?? result.error_type ?? 'unknown parser error').replace(/ Use "SET [^"]*" to [^.]*\./, '');
     const at = result.position === undefined ? '' : ` (at character ${result.position})`;
     // DuckDB turns a PIVOT without an IN list into statements of its own that first read the
     // values: the SELECT is refused for them, which its author cannot guess from the message.
     const hint = refused && /\bPIVOT\b/i.test(sql) && !/\bIN\s*\(/i.test(sql) ? '; a PIVOT needs its IN list of values written out here (PIVOT cpu ON host IN (\'a\', \'b\') USING …)' : '';
-    throw new QueryRejectedError(`${what}: ${result.error_message ?? result.error_type ?? 'unknown parser error'}${at}${hint}`);
+    throw new QueryRejectedError(`${what}: ${message}${at}${hint}`);
   }
   const statements = result.statements ?? [];
   if (statements.length !== 1) {

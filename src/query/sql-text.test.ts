@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { turnUnicodeSpaces, withoutTrailing } from './sql-text.js';
+import { bareStatement, turnUnicodeSpaces } from './sql-text.js';
 
-test('withoutTrailing drops the semicolons, comments and whitespace after the last token, and keeps them inside quoted text', async () => {
+test('bareStatement drops the semicolons, comments and whitespace before the first token and after the last, and keeps them inside quoted text', async () => {
   const cases: [string, string][] = [
     ['SELECT 1', 'SELECT 1'],
+    ['; ;\n-- lead\n/* in */ SELECT 1;', 'SELECT 1'],
     ['SELECT 1;', 'SELECT 1'],
     ['SELECT 1 ;; \n', 'SELECT 1'],
     ['SELECT 1; -- the end', 'SELECT 1'],
@@ -28,14 +29,13 @@ test('withoutTrailing drops the semicolons, comments and whitespace after the la
     // Unicode spaces are whitespace to DuckDB, outside quotes: before a dollar quote, and after the last token.
     ['SELECT\u00a0$$a;--$$ AS s;\u00a0-- end\u3000', 'SELECT\u00a0$$a;--$$ AS s'],
     ["SELECT\u2003E'a\\';--' AS s", "SELECT\u2003E'a\\';--' AS s"],
-    ['', ''],
   ];
-  for (const [sql, expected] of cases) assert.equal(withoutTrailing(sql), expected, JSON.stringify(sql));
+  for (const [sql, expected] of [...cases, ['', ''], [' ; -- only\n', '']]) assert.equal(bareStatement(sql), expected, JSON.stringify(sql));
   // What is kept parses inside a subquery, and counts what DuckDB counts.
   const conn = await (await DuckDBInstance.create(':memory:')).connect();
   try {
-    for (const [sql] of cases.slice(0, -1)) {
-      const rows = await conn.runAndReadAll(`SELECT count(*) FROM (\n${withoutTrailing(sql)}\n)`);
+    for (const [sql] of cases) {
+      const rows = await conn.runAndReadAll(`SELECT count(*) FROM (\n${bareStatement(sql)}\n)`);
       assert.equal(Number(rows.getRows()[0][0]), 1, sql);
     }
   } finally {

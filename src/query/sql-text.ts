@@ -184,23 +184,26 @@ export function skipBlanks(sql: string, i: number): number {
 }
 
 /**
- * `sql` up to the end of its last token: without the whitespace, `;` and comments after it
- * (`skipBlanks`). Quoted text is skipped whole, so a `;` or `--` inside it stays: strings
- * (`'…'`, `''` inside; `E'…'` with backslash escapes), quoted identifiers (`"…"`) and
- * dollar-quoted strings (`$tag$…$tag$`). For SQL DuckDB has parsed as one statement, whose
- * text is to be embedded in more SQL (a subquery) where a trailing `;` would not parse.
+ * `sql` from its first token to the end of its last: without the whitespace, `;` and
+ * comments before and after them (`skipBlanks`). Quoted text is skipped whole, so a `;` or
+ * `--` inside it stays: strings (`'…'`, `''` inside; `E'…'` with backslash escapes), quoted
+ * identifiers (`"…"`) and dollar-quoted strings (`$tag$…$tag$`). For SQL DuckDB has parsed
+ * as one statement, whose text is to be embedded in more SQL (a subquery) where a `;`
+ * before or after it would not parse.
  */
-export function withoutTrailing(sql: string): string {
+export function bareStatement(sql: string): string {
+  let start = -1;
   let end = 0;
   for (let i = skipBlanks(sql, 0); i < sql.length; i = skipBlanks(sql, i)) {
     if (sql[i] === ';') {
       i++;
       continue;
     }
+    if (start === -1) start = i;
     i = afterToken(sql, i);
     end = i;
   }
-  return sql.slice(0, end);
+  return start === -1 ? '' : sql.slice(start, end);
 }
 
 /** Where the token (a quoted text whole, else one character) at `start` ends. */

@@ -65,7 +65,7 @@ import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js'
 import { cellText, csvField, type TextFormat } from '../../query/json-result.js';
 import { parseShowCommand } from '../../query/show.js';
 import { decodeBody } from '../content-type-parser.js';
-import { quoteIdentifier, withoutTrailing } from '../../query/sql-text.js';
+import { bareStatement, quoteIdentifier } from '../../query/sql-text.js';
 import { nameError } from '../../parse/names.js';
 import type { OpenQuery, QueryService } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
@@ -175,12 +175,12 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const { sql } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
     if (parseShowCommand(sql) !== undefined) throw new QueryRejectedError('SHOW commands have no row count to estimate: run them through /api/v1/query');
-    // Trailing semicolons and comments go: inside the parentheses they would not parse. On a
+    // Semicolons and comments before and after the statement go: inside the parentheses they would not parse. On a
     // line of its own: a `--` comment within the query ends at a line's end. The SQL is
     // refused as /api/v1/query refuses it, before it is wrapped (under the same deadline):
     // inside the wrapper, text such as `SELECT 1) t, (SELECT 2` would parse, and errors
     // would describe the wrapper.
-    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${withoutTrailing(sql)}\n)`, 'exact', limits,
+    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${bareStatement(sql)}\n)`, 'exact', limits,
       (signal) => o.queries.checkSelect(sql, databaseOf(request), limits.priority, signal));
     let rows: number;
     try {
