@@ -133,6 +133,12 @@ describe('sandbox', () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual([r.body.columns, r.body.data], [['p injb  s'], [[1]]]);
   });
+  test('a measurement of two databases joined, its columns named with their database, as over DuckDB schemas', async () => {
+    assert.equal((await server.writeLines(`cpu,host=a usage=100 ${T0}\ncpu,host=a usage=200 ${T0 + 600}`, 'db=qe2&precision=s')).status, 204);
+    const r = await json('SELECT qe.cpu.usage, qe2.cpu.usage FROM qe.cpu JOIN qe2.cpu ON qe.cpu.time = qe2.cpu.time AND qe.cpu.host = qe2.cpu.host ORDER BY qe.cpu.time');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.columns, r.body.data], [['usage', 'usage'], [[0, 100], [1, 200]]]);
+  });
   test("one query's huge value does not fail the JSON answers of the queries after it", async () => {
     // The encoder sized a chunk's buffer by the bytes per row of the last chunk it wrote,
     // whichever query that was: 1,000 rows × 10 MB asked Buffer for 10 GB (a 500).

@@ -38,6 +38,9 @@ const DATA: readonly [string, string, string, string][] = [
   ['db2', 'cpu', 'x.parquet', `SELECT * FROM (VALUES
      (TIMESTAMP '2024-01-01 00:00:00', 'a', 50.0::DOUBLE),
      (TIMESTAMP '2024-01-01 00:05:00', 'x', 60.0::DOUBLE)) t(time, host, usage)`],
+  ['db3', 'cpu', 'y.parquet', `SELECT * FROM (VALUES
+     (TIMESTAMP '2024-01-01 00:00:00', 'a', 7),
+     (TIMESTAMP '2024-01-01 00:09:00', 'z', 8)) t(time, host, v)`],
   ['default', 'my-measurement', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 'm' AS host, 1 AS v`],
   ['default', 'CPU', 'x.parquet', `SELECT TIMESTAMP '2024-01-01 00:00:00' AS time, 'upper' AS host`],
   // Printed back quoted (a keyword) and bare (capitals alone need no quotes).
@@ -76,6 +79,7 @@ before(async () => {
   }
   // The oracle cannot hold both `cpu` and `CPU` (DuckDB names are case-insensitive).
   await oracle.run('CREATE SCHEMA db2');
+  await oracle.run('CREATE SCHEMA db3');
   for (const [key, paths] of files) {
     if (key === 'default/CPU') continue;
     const [database, measurement] = key.split('/');
@@ -124,6 +128,17 @@ const CASES: readonly Case[] = [
     name: 'db.m.col beside the same measurement of the request database, aliased',
     sql: 'SELECT db2.cpu.host, c.usage FROM db2.cpu JOIN cpu c USING (host) ORDER BY c.time',
     refs: ['db2.cpu', 'default.cpu'], rows: [['a', 1], ['a', 3]],
+  },
+  {
+    // Both would be named `cpu`: each gets a name of its own, which its columns' db.cpu prefix becomes.
+    name: 'a measurement of two databases joined, columns named with their database',
+    sql: 'SELECT db2.cpu.host, db2.cpu.usage, DB3.cpu.v FROM db2.cpu JOIN db3.cpu ON db2.cpu.host = db3 . cpu.host ORDER BY db2 /* c */ . cpu.time',
+    refs: ['db2.cpu', 'db3.cpu'], rows: [['a', 50, 7]],
+  },
+  {
+    name: 'a database-qualified measurement beside a CTE of its name',
+    sql: 'WITH cpu AS (SELECT 1 AS one) SELECT db2.cpu.host, cpu.one FROM db2.cpu, cpu ORDER BY db2.cpu.host',
+    refs: ['db2.cpu'], rows: [['a', 1], ['x', 1]],
   },
   { name: 'quoted measurement with a dash', sql: 'SELECT host, v FROM "my-measurement"', refs: ['default.my-measurement'], rows: [['m', 1]] },
   { name: 'measurement names are case-sensitive', sql: 'SELECT host FROM CPU', refs: ['default.CPU'], rows: [['upper']], oracle: false },
@@ -312,17 +327,17 @@ for (const c of REJECTED) {
   });
 }
 
-test('db.m.col is left as written where another relation is named like the measurement (it fails rather than bind to that one)', async () => {
+test('db.m.col where another relation is named like the measurement binds to the measurement, as in DuckDB', async () => {
   // `cpu` inside the subquery is the aliased read: `db2.cpu.host` can only mean the outer
   // one, and without `db2.` it would mean the inner one (a per-host max would become a global one).
   for (const sql of [
-    'SELECT host, usage FROM db2.cpu WHERE usage >= (SELECT max(usage) FROM db2.cpu AS cpu WHERE cpu.host = db2.cpu.host)',
-    'WITH cpu AS (SELECT 1 AS host) SELECT db2.cpu.host FROM db2.cpu, cpu AS c',
+    'SELECT host, usage FROM db2.cpu WHERE usage >= (SELECT max(usage) FROM db2.cpu AS cpu WHERE cpu.host = db2.cpu.host) ORDER BY host',
+    'WITH cpu AS (SELECT 1 AS host) SELECT db2.cpu.host FROM db2.cpu, cpu AS c ORDER BY 1',
   ]) {
     const analyzed = await analyzeSql(sql, 'default', parser);
     const rendered = analyzed.render((o) => sourceFor(o.ref));
-    assert.ok(rendered.includes('db2.cpu.host'), rendered);
-    await assert.rejects(sandbox.runAndReadAll(rendered), /Referenced table "db2\.cpu" not found/);
+    assert.ok(rendered.includes('"db2.cpu".host'), rendered);
+    assert.deepEqual((await sandbox.runAndReadAll(rendered)).getRowsJson(), (await oracle.runAndReadAll(sql)).getRowsJson(), sql);
   }
 });
 

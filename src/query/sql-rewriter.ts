@@ -156,11 +156,13 @@ export async function analyzeSql(userSql: string, defaultDatabase: string, parse
   const statement = await parseSingleSelect(sql, parser);
   const walker = new ReferenceWalker(sql, defaultDatabase);
   walker.visit(statement, new Set());
-  const occurrences = walker.occurrences.sort((a, b) => a.start - b.start);
+  const { edits, ownAliases } = databasePrefixes(sql, walker.bytes, walker.longColumnRefs, walker.occurrences, walker.relationNames);
+  const occurrences = walker.occurrences
+    .map((o) => (ownAliases.has(o) ? { ...o, alias: ownAliases.get(o)! } : o))
+    .sort((a, b) => a.start - b.start);
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
   const visible = occurrences.map(({ ref, path, node, alias }): MeasurementOccurrence => ({ ref, path, node, alias }));
-  const dropped = databasePrefixes(sql, walker.bytes, walker.longColumnRefs, occurrences, walker.relationNames);
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
@@ -168,7 +170,7 @@ export async function analyzeSql(userSql: string, defaultDatabase: string, parse
     unseededSample: walker.unseededSample,
     statement,
     occurrences: visible,
-    render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i]), dropped),
+    render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i]), edits),
     restoreReferences: (text, keywords) => restoreReferences(text, occurrences, keywords),
   };
 }
@@ -426,17 +428,24 @@ class ReferenceWalker {
   }
 }
 
+/** A change to the user's text: `[start, end)` replaced by `text`. */
+interface Edit {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
 /**
- * Replaces each located name (sorted, non-overlapping) by its source, and removes the
- * `dropped` ranges (`databasePrefixes`; never inside a located name).
+ * Replaces each located name (sorted, non-overlapping) by its source, and applies the
+ * `edits` of `databasePrefixes` (never inside a located name).
  */
-function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Located, index: number) => string, dropped: readonly (readonly [number, number])[]): string {
+function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Located, index: number) => string, prefixEdits: readonly Edit[]): string {
   const edits = [
     ...occurrences.map((o, i) => ({
       start: o.start, end: o.end,
       text: `${o.prefix}(SELECT * FROM ${sourceFor(o, i)} AS ${SOURCE_MARK}${i})${o.hasAlias ? '' : ` AS ${quoteIdentifier(o.alias)}`}`,
     })),
-    ...dropped.map(([start, end]) => ({ start, end, text: '' })),
+    ...prefixEdits,
   ].sort((a, b) => a.start - b.start);
   let out = '';
   let at = 0;
@@ -448,30 +457,48 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
 }
 
 /**
- * The text ranges to remove so that column references naming their measurement with its
- * database (`db.cpu.host`, as over a DuckDB table in schema `db`) bind to the subquery
- * that replaces `db.cpu`, which is named `cpu` alone: each range is the `db.` before such
- * a reference. Only for a measurement read without an alias and named with its database,
- * when no other relation of the query binds its name (`relationNames`: another read of
- * `cpu`, an alias or a CTE named `cpu`, where `cpu.host` could mean another relation than
- * `db.cpu.host` does); other references are left as written, and fail as before.
+ * What lets column references naming their measurement with its database (`db.cpu.host`,
+ * as over a DuckDB table in schema `db`) bind to the subquery that replaces `db.cpu`, for
+ * a measurement read without an alias and named with its database:
+ * - when no other relation of the query binds its name (`relationNames`), the subquery is
+ *   named `cpu` and the `db.` before each such reference is removed;
+ * - when another does (`pdb.cpu JOIN odb.cpu`, where `cpu.host` could mean either, or an
+ *   alias or CTE named `cpu`), the subquery gets a name of its own, `"db.cpu"`
+ *   (`ownAliases`), which replaces `db.cpu` in each such reference.
+ * Other references are left as written, and fail as before.
  */
-function databasePrefixes(sql: string, bytes: Buffer, refs: readonly JsonObject[], occurrences: readonly Located[], relationNames: ReadonlyMap<string, number>): [number, number][] {
-  if (refs.length === 0) return [];
-  const named = new Set(occurrences
-    .filter((o) => !o.hasAlias && String(o.node.schema_name) !== '' && relationNames.get(asciiLower(o.ref.measurement)) === 1)
-    .map((o) => `${asciiLower(o.ref.database)}\u0000${asciiLower(o.ref.measurement)}`));
-  const ranges: [number, number][] = [];
+function databasePrefixes(sql: string, bytes: Buffer, refs: readonly JsonObject[], occurrences: readonly Located[], relationNames: ReadonlyMap<string, number>):
+  { edits: Edit[]; ownAliases: Map<Located, string> } {
+  const edits: Edit[] = [];
+  const ownAliases = new Map<Located, string>();
+  if (refs.length === 0) return { edits, ownAliases };
+  const named = new Map<string, Located[]>();
+  for (const o of occurrences) {
+    if (o.hasAlias || String(o.node.schema_name) === '') continue;
+    const key = `${asciiLower(o.ref.database)}\u0000${asciiLower(o.ref.measurement)}`;
+    named.set(key, [...(named.get(key) ?? []), o]);
+  }
   for (const ref of refs) {
     const [database, measurement] = (ref.column_names as JsonValue[]).map(String);
-    if (!named.has(`${asciiLower(database)}\u0000${asciiLower(measurement)}`)) continue;
+    const reads = named.get(`${asciiLower(database)}\u0000${asciiLower(measurement)}`);
+    if (reads === undefined) continue;
     const start = byteToCharIndex(bytes, Number(ref.query_location));
     const first = start === undefined ? undefined : lexIdentifier(sql, start);
     if (first === undefined || first.value !== database) continue;
     const dot = skipBlanks(sql, first.end);
-    if (sql[dot] === '.') ranges.push([start!, skipBlanks(sql, dot + 1)]);
+    if (sql[dot] !== '.') continue;
+    const afterDot = skipBlanks(sql, dot + 1);
+    if (relationNames.get(asciiLower(measurement)) === 1) {
+      edits.push({ start: start!, end: afterDot, text: '' });
+      continue;
+    }
+    const second = lexIdentifier(sql, afterDot);
+    if (second === undefined || second.value !== measurement) continue;
+    const alias = `${reads[0].ref.database}.${reads[0].ref.measurement}`;
+    for (const o of reads) ownAliases.set(o, alias);
+    edits.push({ start: start!, end: second.end, text: quoteIdentifier(alias) });
   }
-  return ranges;
+  return { edits, ownAliases };
 }
 
 /**
