@@ -6,7 +6,7 @@
  * tiny grammar: comments and a trailing `;` are ignored, keywords are
  * case-insensitive, the database may be a bare or double-quoted identifier.
  */
-import { skipBlanks } from './sql-text.js';
+import { skipBlanks, turnUnicodeSpaces } from './sql-text.js';
 
 /** A recognised SHOW command. */
 export type ShowCommand = { kind: 'databases' } | { kind: 'tables'; database: string | undefined };
@@ -35,7 +35,7 @@ function stripComments(sql: string): string {
 
 /** Returns the SHOW command `sql` is, or undefined for anything else (which goes to DuckDB). */
 export function parseShowCommand(sql: string): ShowCommand | undefined {
-  const text = stripComments(sql).trim().replace(/;\s*$/, '').trim().replace(/\s+/g, ' ');
+  const text = stripComments(turnUnicodeSpaces(sql)).trim().replace(/;\s*$/, '').trim().replace(/\s+/g, ' ');
   const m = SHOW.exec(text);
   if (m === null) return undefined;
   if (m[1] !== undefined) return { kind: 'databases' };

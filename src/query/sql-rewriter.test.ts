@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { QueryRejectedError } from '../errors.js';
-import { analyzeSql, KEYWORDS_SQL, readParquetSource, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, KEYWORDS_SQL, readParquetSource, UNICODE_SPACES_MOVED, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 
 let dir: string;
 let sandboxDb: DuckDBInstance;
@@ -339,6 +339,21 @@ test('db.m.col where another relation is named like the measurement binds to the
     assert.ok(rendered.includes('"db2.cpu".host'), rendered);
     assert.deepEqual((await sandbox.runAndReadAll(rendered)).getRowsJson(), (await oracle.runAndReadAll(sql)).getRowsJson(), sql);
   }
+});
+
+test('render refuses a rewrite in which DuckDB would turn Unicode spaces it left in the user\'s text', async () => {
+  // After `/* " */` DuckDB's pre-pass takes the text for a quoted name and leaves the
+  // no-break spaces; a source holding `"k--"` ends that name and starts a comment to the
+  // newline, after which the pre-pass turns them.
+  const source = 'SELECT * REPLACE (CAST("k--" AS VARCHAR) AS "k--") FROM (SELECT 1 AS "k--")';
+  const sql = 'SELECT /* " */ * FROM cpu\nUNION ALL BY NAME SELECT 1 AS a\u00a0FROM\u00a0mem';
+  const analyzed = await analyzeSql(sql, 'default', parser);
+  assert.deepEqual(analyzed.refs, [{ database: 'default', measurement: 'cpu' }]);
+  assert.throws(() => analyzed.render(() => source), (err: unknown) => err instanceof QueryRejectedError && err.message === UNICODE_SPACES_MOVED);
+  // The same with ASCII spaces, whose reference to mem DuckDB reports: rewritten, and run.
+  const ascii = await analyzeSql(sql.replaceAll('\u00a0', ' '), 'default', parser);
+  assert.equal(ascii.refs.length, 2);
+  assert.doesNotThrow(() => ascii.render((o) => sourceFor(o.ref)));
 });
 
 test('occurrences expose each reference node by path and alias', async () => {

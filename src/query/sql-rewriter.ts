@@ -79,7 +79,10 @@ export interface AnalyzedQuery {
    * kept; a reference without one gets `AS "<measurement>"` so `cpu.host` still binds.
    * Each source is wrapped as `(SELECT * FROM <source> AS strata_source_<nonce>_<i>)`,
    * the mark `restoreReferences` finds it by (`SOURCE_MARK`).
-   * Everything else, comments and a trailing `;` included, is the user's text unchanged.
+   * Everything else, comments and a trailing `;` included, is the user's text unchanged
+   * (its Unicode spaces turned, `turnUnicodeSpaces`).
+   * @throws QueryRejectedError (UNICODE_SPACES_MOVED) when DuckDB would turn Unicode spaces
+   *   of the rewrite that it left in the user's text.
    */
   render(sourceFor: (occurrence: MeasurementOccurrence) => string): string;
   /**
@@ -170,10 +173,22 @@ export async function analyzeSql(userSql: string, defaultDatabase: string, parse
     unseededSample: walker.unseededSample,
     statement,
     occurrences: visible,
-    render: (sourceFor) => splice(sql, occurrences, (_, i) => sourceFor(visible[i]), edits),
+    render: (sourceFor) => {
+      const rewritten = splice(sql, occurrences, (_, i) => sourceFor(visible[i]), edits);
+      // DuckDB's pre-pass runs again on the rewrite, and the text spliced in (quotes, a `--`
+      // in a name) can move where it takes quoted text to start and end: Unicode spaces it
+      // left in the user's text could then be turned, and that text read as other tokens
+      // than those checked here.
+      if (turnUnicodeSpaces(rewritten) !== rewritten) throw new QueryRejectedError(UNICODE_SPACES_MOVED);
+      return rewritten;
+    },
     restoreReferences: (text, keywords) => restoreReferences(text, occurrences, keywords),
   };
 }
+
+/** Why `render` refuses a query whose Unicode spaces DuckDB would read differently once it is rewritten. */
+export const UNICODE_SPACES_MOVED = 'this query has Unicode spaces (U+00A0, U+2000 to U+200B, U+202F, U+205F, U+2060, U+3000, U+FEFF) '
+  + 'inside what DuckDB takes for quoted text or a comment, which it would read otherwise once its measurements are rewritten: write them as ASCII spaces';
 
 /**
  * What to tell the user when DuckDB cannot parse the rewritten SQL although it parsed

@@ -28,10 +28,11 @@ function lineEnd(sql: string, i: number): number {
 }
 
 /**
- * Whitespace as DuckDB reads it: PostgreSQL's (` \t\n\r\f\v`), and the Unicode spaces
- * DuckDB's parser turns into plain ones (`turnUnicodeSpaces`).
+ * Whitespace as DuckDB's lexer reads it (PostgreSQL's), in text whose Unicode spaces are
+ * turned as DuckDB turns them first (`turnUnicodeSpaces`): any left are quoted, or
+ * characters of a name.
  */
-const BLANK = /[ \t\n\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]/;
+const BLANK = /[ \t\n\r\f\v]/;
 
 /** A tag of a dollar-quoted string as DuckDB's pre-pass reads one: first an ASCII letter, `_` or any byte of a non-ASCII character, then also digits. */
 const tagStarts = (b: number): boolean => (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b >= 0x80;
@@ -150,9 +151,9 @@ export function turnUnicodeSpaces(sql: string): string {
   return out + sql.slice(from);
 }
 
-/** A character that continues a name: an ASCII letter, digit, `_` or `$`, or any non-ASCII character but a Unicode space. */
+/** A character that continues a name: an ASCII letter, digit, `_` or `$`, or any non-ASCII character. */
 function inName(c: string | undefined): boolean {
-  return c !== undefined && (/[\w$]/.test(c) || (c >= '\u0080' && !BLANK.test(c)));
+  return c !== undefined && (/[\w$]/.test(c) || c >= '\u0080');
 }
 
 /**
@@ -184,14 +185,16 @@ export function skipBlanks(sql: string, i: number): number {
 }
 
 /**
- * `sql` from its first token to the end of its last: without the whitespace, `;` and
- * comments before and after them (`skipBlanks`). Quoted text is skipped whole, so a `;` or
+ * `sql`, its Unicode spaces turned as DuckDB turns them (`turnUnicodeSpaces`), from its
+ * first token to the end of its last: without the whitespace, `;` and comments before and
+ * after them (`skipBlanks`). Quoted text is skipped whole, so a `;` or
  * `--` inside it stays: strings (`'…'`, `''` inside; `E'…'` with backslash escapes), quoted
  * identifiers (`"…"`) and dollar-quoted strings (`$tag$…$tag$`). For SQL DuckDB has parsed
  * as one statement, whose text is to be embedded in more SQL (a subquery) where a `;`
  * before or after it would not parse.
  */
-export function bareStatement(sql: string): string {
+export function bareStatement(userSql: string): string {
+  const sql = turnUnicodeSpaces(userSql);
   let start = -1;
   let end = 0;
   for (let i = skipBlanks(sql, 0); i < sql.length; i = skipBlanks(sql, i)) {
@@ -226,8 +229,6 @@ function afterToken(sql: string, start: number): number {
   if (c === '$' && !inName(sql[start - 1])) {
     // A tag as PostgreSQL's lexer reads one: a name, where any non-ASCII character is a letter.
     const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(start, start + 256));
-    // DuckDB reads a Unicode space in it as a space, so the tag ends before one.
-    if (tag !== null && BLANK.test(tag[0])) return start + 1;
     if (tag !== null) {
       const close = sql.indexOf(tag[0], start + tag[0].length);
       return close === -1 ? sql.length : close + tag[0].length;
