@@ -84,6 +84,32 @@ async function doubles(sql: string): Promise<number[]> {
   }
 }
 
+/**
+ * `countAndSum(measurement)` answered while a flush that started after the query took its
+ * records (`count` records from `from`, ingested then) is held at a storage step: `arm`
+ * installs the hook that calls `reached()` there and then waits for `held`. The flush is let
+ * go once the query has answered.
+ */
+async function answerWhileFlushHeld(measurement: string, from: number, count: number, arm: (reached: () => void, held: Promise<void>) => void): Promise<number[]> {
+  let reached!: () => void;
+  const atStep = new Promise<void>((resolve) => (reached = resolve));
+  let release!: () => void;
+  arm(reached, new Promise<void>((resolve) => (release = resolve)));
+  let flushed: Promise<void> | undefined;
+  catalog.beforeNextListing = async () => {
+    await ingest(measurement, from, count);
+    flushed = buffers.flushAll();
+    await atStep;
+  };
+  try {
+    return await countAndSum(measurement);
+  } finally {
+    storage.beforePut = storage.afterPut = undefined;
+    release();
+    await flushed;
+  }
+}
+
 test('the live buffer detached and written while the query plans: its records once', async () => {
   await ingest('live', 0, 3);
   catalog.beforeNextListing = () => buffers.flushAll();
@@ -121,29 +147,15 @@ test('a flush that started after the query took its records, one of its two hour
   // in two hour partitions: their flush writes two files, the listing showing the first only.
   await ingest('torn', 0, 2);
   await buffers.flushAll();
-  let release!: () => void;
-  const secondPut = new Promise<void>((resolve) => (release = resolve));
-  let secondStarted!: () => void;
-  const firstStored = new Promise<void>((resolve) => (secondStarted = resolve));
   let puts = 0;
-  storage.beforePut = async () => {
-    if (++puts !== 2) return;
-    secondStarted();
-    await secondPut;
-  };
-  let flushed: Promise<void> | undefined;
-  catalog.beforeNextListing = async () => {
-    await ingest('torn', 3599, 2);
-    flushed = buffers.flushAll();
-    await firstStored;
-  };
-  try {
-    assert.deepEqual(await countAndSum('torn'), [2, 1]);
-  } finally {
-    storage.beforePut = undefined;
-    release();
-    await flushed;
-  }
+  const answer = await answerWhileFlushHeld('torn', 3599, 2, (reached, held) => {
+    storage.beforePut = async () => {
+      if (++puts !== 2) return;
+      reached();
+      await held;
+    };
+  });
+  assert.deepEqual(answer, [2, 1]);
   assert.deepEqual(await countAndSum('torn'), [4, 7200]);
 });
 
@@ -163,27 +175,13 @@ test('a queued snapshot written while the query plans: its records once', async 
 test('a flush that started after the query took its records, its file listed before the writer goes on: not read (its key was noted before the put)', async () => {
   await ingest('noted', 0, 2);
   await buffers.flushAll();
-  let release!: () => void;
-  const writerGoesOn = new Promise<void>((resolve) => (release = resolve));
-  let stored!: () => void;
-  const inPlace = new Promise<void>((resolve) => (stored = resolve));
-  storage.afterPut = async () => {
-    stored();
-    await writerGoesOn;
-  };
-  let flushed: Promise<void> | undefined;
-  catalog.beforeNextListing = async () => {
-    await ingest('noted', 2, 3);
-    flushed = buffers.flushAll();
-    await inPlace;
-  };
-  try {
-    assert.deepEqual(await countAndSum('noted'), [2, 1]);
-  } finally {
-    storage.afterPut = undefined;
-    release();
-    await flushed;
-  }
+  const answer = await answerWhileFlushHeld('noted', 2, 3, (reached, held) => {
+    storage.afterPut = async () => {
+      reached();
+      await held;
+    };
+  });
+  assert.deepEqual(answer, [2, 1]);
   assert.deepEqual(await countAndSum('noted'), [5, 10]);
 });
 
