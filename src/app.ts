@@ -35,6 +35,13 @@ import { ParquetWriter } from './write/parquet-writer.js';
 
 /** Parquet files written concurrently (each holds one DuckDB connection). */
 const FLUSH_WORKERS = 2;
+/**
+ * Stored schemas read at once (a measurement's first write since start), on connections of
+ * their own, and how many reads may wait: writes wait for them at most
+ * `buffer.schema_timeout_ms` and are bounded by the buffers' byte bound, not by this queue.
+ */
+const SCHEMA_READERS = 1;
+const SCHEMA_READS_WAITING = 100_000;
 
 /** A wired Strata server. */
 export interface Strata {
@@ -97,7 +104,8 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     ...(config.storage.backend === 'local' ? [] : [resolve(cacheDir(config))]),
   ]);
   lockConnection.closeSync();
-  const catalog = new Catalog(storage, pool, { cacheListings: config.storage.backend === 'local' });
+  const schemaReaders = await DuckDBPool.create(instance, SCHEMA_READERS, SCHEMA_READS_WAITING);
+  const catalog = new Catalog(storage, schemaReaders, { cacheListings: config.storage.backend === 'local' });
   const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
   // The logger exists only once the server does; flush and WAL errors are reported through it.
   let server: FastifyInstance | undefined;
@@ -214,6 +222,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         // A sweep may be running a statement on a pool connection.
         await sweeper.stop();
         pool.close();
+        schemaReaders.close();
         instance.closeSync();
         await resultEncoders.close();
         // Only once nothing more is written: another server may take the directories now.

@@ -118,34 +118,36 @@ describe('priorities (pool of 1)', () => {
     assert.ok(!JSON.stringify(logged[0]).includes('"stack"'));
   });
 
-  test('an estimate has one deadline for its check and its count, queueing included; a client that leaves takes its estimate out of the queue', async () => {
+  test('an estimate waits in the queue once, in its place: checked and counted on one connection, under one deadline; a client that leaves takes it out of the queue', async () => {
     const estimate = (headers: Record<string, string>, signal?: AbortSignal): Promise<Response> => fetch(`${server.url}/api/v1/query/estimate`, {
       method: 'POST', body: JSON.stringify({ sql: 'SELECT 1 AS one' }), headers: { 'content-type': 'application/json', ...headers }, signal,
     });
     const first = await holdPool(server);
-    // Left while its check waits for a connection: out of the queue at once.
+    // Left while it waits for a connection: out of the queue at once.
     const leaving = new AbortController();
     const left = estimate({}, leaving.signal).catch(() => undefined);
     await until(server, (m) => m.queue_depth.normal === 1);
     leaving.abort();
     await left;
     await until(server, (m) => m.queue_depth.normal === 0);
-    // Its check waits 800 ms for the connection; a holder queued meanwhile takes the connection
-    // before its count can: the count waits past the request's 1,500 ms.
-    const started = performance.now();
-    const timed = estimate({ 'x-strata-timeout-ms': '1500' });
+    // Queued before a query, it is answered before it (once it took a connection to check the
+    // statement and queued again for the count, behind that query).
+    const order: string[] = [];
+    const counted = estimate({}).then(async (res) => order.push(`estimate ${res.status} ${((await res.json()) as { estimated_rows: number }).estimated_rows}`));
     await until(server, (m) => m.queue_depth.normal === 1);
-    const second = holdPool(server);
+    const after = query(server, 'SELECT 2 AS two').then((res) => order.push(`query ${res.status}`));
     await until(server, (m) => m.queue_depth.normal === 2);
-    await sleep(800 - (performance.now() - started));
     await first.release();
-    const res = await timed;
-    const elapsed = performance.now() - started;
+    await Promise.all([counted, after]);
+    assert.deepEqual(order, ['estimate 200 1', 'query 200']);
+    // One deadline, queueing included.
+    const second = await holdPool(server);
+    const started = performance.now();
+    const res = await estimate({ 'x-strata-timeout-ms': '800' });
     assert.equal(res.status, 504, await res.clone().text());
-    assert.match(((await res.json()) as { error: string }).error, /1500 ms/);
-    // A deadline of its own for the count would have answered at 800 + 1,500 ms at the earliest.
-    assert.ok(elapsed < 2_200, `answered after ${elapsed.toFixed(0)} ms`);
-    await (await second).release();
+    assert.match(((await res.json()) as { error: string }).error, /800 ms/);
+    assert.ok(performance.now() - started < 1_500);
+    await second.release();
     await until(server, (m) => m.connections_in_use === 0 && m.queue_depth.normal === 0);
   });
 
@@ -191,6 +193,42 @@ describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
     assert.deepEqual(logged.map((l) => l.level), [40], 'the refusal is one warning, not an error');
     await hold.release();
     assert.deepEqual(await Promise.all(waiting), [[200, [[1]]], [200, [[2]]]]);
+  });
+});
+
+describe('writes beside a busy query pool (pool of 1, STRATA_QUERY_MAX_QUEUE=1)', () => {
+  let server: TestServer;
+  const env = { STRATA_QUERY_POOL_SIZE: '1', STRATA_QUERY_MAX_QUEUE: '1', STRATA_QUERY_CACHE_TTL_MS: '0', STRATA_BUFFER_SCHEMA_TIMEOUT_MS: '2000' };
+  before(async () => {
+    server = await TestServer.start(env);
+    assert.equal((await server.writeLines('stored,host=a v=1i 1767225600', 'db=default&precision=s')).status, 204);
+    await server.flush();
+    assert.equal(await server.stop(), 0);
+    server = await TestServer.start(env, server.dataDir);
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  });
+
+  test('a measurement\'s first write since start reads its stored schema on a connection of its own: not refused, nor made to wait, by queries', async () => {
+    const hold = await holdPool(server);
+    const waiting = query(server, 'SELECT 1 AS i');
+    await until(server, (m) => m.queue_depth.normal === 1);
+    // It once queued for the query pool: 503 "query queue full", or a wait past the schema timeout.
+    const started = performance.now();
+    const written = await server.writeLines('stored,host=b v=2i 1767225601', 'db=default&precision=s');
+    assert.equal(written.status, 204, await written.text());
+    assert.ok(performance.now() - started < 1_500, `took ${(performance.now() - started).toFixed(0)} ms`);
+    // A field of the stored schema's other type is refused: the schema was read, not skipped.
+    const conflicting = await server.writeLines('stored,host=c v="text" 1767225602', 'db=default&precision=s');
+    assert.equal(conflicting.status, 400, await conflicting.text());
+    const m = await metrics(server);
+    assert.deepEqual([m.connections_in_use, m.queue_depth.normal, m.queue_rejected_total], [1, 1, 0]);
+    await hold.release();
+    assert.equal((await waiting).status, 200);
+    const rows = ((await (await query(server, 'SELECT host, v FROM stored ORDER BY time')).json()) as { data: unknown[][] }).data;
+    assert.deepEqual(rows, [['a', 1], ['b', 2]]);
   });
 });
 

@@ -84,9 +84,10 @@ export interface CatalogOptions {
  * Answers what is stored for the query side and the write path's schema checks: database
  * and measurement listings (`SHOW`), a measurement's files in key order, the columns
  * `read_parquet` binds over them, and a measurement's stored schema. Created once by the
- * composition root (src/app.ts) over the storage backend (listings, local copies) and the
- * query pool (only `storedSchema` takes a connection of its own; `columns` and
- * `sameColumns` run on the caller's). Shared by concurrent queries and writes: its caches
+ * composition root (src/app.ts) over the storage backend (listings, local copies) and a
+ * pool of its own for `storedSchema` (`columns` and `sameColumns` run on the caller's
+ * connection): a write reading a stored schema never waits behind queries, nor takes a
+ * query's place in the query pool's bounded queue. Shared by concurrent queries and writes: its caches
  * (listings until `changed`, per-file signatures, widenings; all LRU-bounded) hold only
  * facts about immutable files, and the write path calls `changed` after every flush.
  */
@@ -103,6 +104,7 @@ export class Catalog {
   /** `widened` columns per set of distinct signatures. */
   private readonly widenings = new LRUCache<string, { name: string; type: string }[]>({ max: MAX_CACHED_WIDENINGS });
 
+  /** @param pool the connections `storedSchema` reads on (not the query pool: see the class comment). */
   constructor(storage: Storage, pool: DuckDBPool, options: CatalogOptions) {
     this.storage = storage;
     this.pool = pool;

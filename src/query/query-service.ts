@@ -74,6 +74,13 @@ export interface QueryRequest {
   signal: AbortSignal;
   /** How DECIMAL columns are read (`arrow` for the Arrow endpoint, `exact` otherwise). */
   decimals: DecimalMode;
+  /**
+   * The user's statement that `sql` wraps (`POST /api/v1/query/estimate`: `SELECT count(*)
+   * FROM (…)`), checked first, on the query's connection, as `sql` itself would be: refused
+   * exactly as `open` refuses it, with errors about it rather than about the wrapper (inside
+   * which text such as `SELECT 1) t, (SELECT 2` would parse).
+   */
+  wraps?: string;
 }
 
 /** What `x-strata-profile` reports; times in ms. */
@@ -196,6 +203,7 @@ export class QueryService {
    */
   async open(req: QueryRequest): Promise<OpenQuery> {
     const sql = req.sql;
+    if (req.wraps !== undefined) checkText(req.wraps);
     checkText(sql);
     const show = parseShowCommand(sql);
     const showSql = show === undefined ? undefined : await this.showSql(show, req.database, req.signal);
@@ -211,6 +219,7 @@ export class QueryService {
       this.pool.use(async (conn) => {
         const cleanup: (() => Promise<void> | void)[] = [];
         try {
+          if (req.wraps !== undefined) await this.analysis(conn, req.wraps, req.database);
           const { plan, result } = await this.start(conn, req, showSql, cleanup);
           if (result === undefined) {
             let done!: () => void;
@@ -306,18 +315,6 @@ export class QueryService {
       infos.map((m) => [quoteLiteral(m.database), quoteLiteral(m.measurement), quoteLiteral(m.storagePath), String(m.fileCount),
         String(megabytes(m.totalBytes))]),
     );
-  }
-
-  /**
-   * Checks `sql` as `open` does before planning it (one statement, a read, no table function
-   * but the measurements'), without running it: for a caller that runs it inside SQL of its
-   * own (`POST /api/v1/query/estimate`), so that it is refused exactly as `open` refuses it.
-   * A SHOW command is not SQL here. Takes a pooled connection for the parse, at `priority`.
-   * @throws QueryRejectedError as `open` does for such SQL; QueryQueueFullError; `signal.reason`.
-   */
-  async checkSelect(sql: string, database: string, priority: Priority, signal: AbortSignal): Promise<void> {
-    checkText(sql);
-    await this.pool.use((conn) => this.analysis(conn, sql, database).then(() => undefined), { priority, signal });
   }
 
   /**

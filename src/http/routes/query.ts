@@ -177,11 +177,9 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     if (parseShowCommand(sql) !== undefined) throw new QueryRejectedError('SHOW commands have no row count to estimate: run them through /api/v1/query');
     // Semicolons and comments before and after the statement go: inside the parentheses they would not parse. On a
     // line of its own: a `--` comment within the query ends at a line's end. The SQL is
-    // refused as /api/v1/query refuses it, before it is wrapped (under the same deadline):
-    // inside the wrapper, text such as `SELECT 1) t, (SELECT 2` would parse, and errors
-    // would describe the wrapper.
-    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${bareStatement(sql)}\n)`, 'exact', limits,
-      (signal) => o.queries.checkSelect(sql, databaseOf(request), limits.priority, signal));
+    // refused as /api/v1/query refuses it, checked before the wrapper on the wrapper's
+    // connection: it waits in the queue once, in its place.
+    const query = await open(o, request, reply, `SELECT count(*) FROM (\n${bareStatement(sql)}\n)`, 'exact', limits, sql);
     let rows: number;
     try {
       const chunk = await query.next();
@@ -366,18 +364,18 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
 }
 
 /**
- * Opens the query with the request's priority and deadline, after `check` (given the same
- * abort signal) when there is one; the deadline and a client
- * disconnect abort it (leaving the queue, or interrupting DuckDB), and a deadline
+ * Opens the query with the request's priority and deadline (`wraps`: the user's statement
+ * `sql` wraps, checked first on the same connection, `QueryRequest.wraps`); the deadline and
+ * a client disconnect abort it (leaving the queue, or interrupting DuckDB), and a deadline
  * reached while the result streams also closes the query and cuts the response off
  * (whether or not the client still reads). The query is closed
  * (its connection released) by whoever reads it, or when the client leaves first: a
  * body generator the client left before it started never runs its `finally`.
  * @throws QueryCancelledError when the client is gone before the query started;
- *   whatever `check` and `QueryService.open` throw.
+ *   whatever `QueryService.open` throws.
  */
 async function open(o: QueryRouteOptions, request: FastifyRequest, reply: FastifyReply, sql: string, decimals: 'arrow' | 'exact',
-  { priority, timeoutMs }: Limits, check?: (signal: AbortSignal) => Promise<void>): Promise<OpenQuery> {
+  { priority, timeoutMs }: Limits, wraps?: string): Promise<OpenQuery> {
   // A client gone before the handler ran has already emitted its 'close'.
   if (isGone(request.raw, reply.raw)) throw new QueryCancelledError();
   const controller = new AbortController();
@@ -410,8 +408,7 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     query?.close();
   };
   try {
-    await check?.(controller.signal);
-    query = await o.queries.open({ sql, database: databaseOf(request), priority, signal: controller.signal, decimals });
+    query = await o.queries.open({ sql, database: databaseOf(request), priority, signal: controller.signal, decimals, wraps });
   } catch (err) {
     close();
     throw err;
