@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
-import { removeDir, TestServer } from './harness.js';
+import { removeDir, sleep, TestServer } from './harness.js';
 
 let server: TestServer;
 const T0 = 1767225600; // 2026-01-01T00:00:00Z
@@ -48,6 +48,27 @@ describe('result cache', () => {
     const after = await metrics();
     assert.equal(after.pool.queries_total, before.pool.queries_total, 'no connection was borrowed');
     assert.equal(after.cache.hits, before.cache.hits + 1);
+  });
+
+  test('Arc\'s per-request counters: requests, answered in full, failed, rows answered (from the cache too; an estimate\'s count is no row)', async () => {
+    type Totals = { query_requests: number; query_success: number; query_errors: number; query_rows_returned: number };
+    const totals = async (): Promise<Totals> => {
+      const { query_requests, query_success, query_errors, query_rows_returned } = ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: Totals }).pool;
+      return { query_requests, query_success, query_errors, query_rows_returned };
+    };
+    const before = await totals();
+    const rows = 'SELECT range AS i FROM range(3)';
+    assert.deepEqual((await ask(rows)).data, [[0], [1], [2]]);
+    const refused = await fetch(`${server.url}/api/v1/query`, { method: 'POST', body: JSON.stringify({ sql: "SELECT * FROM read_text('/etc/passwd')" }), headers: { 'content-type': 'application/json' } });
+    assert.equal(refused.status, 400);
+    await refused.arrayBuffer();
+    const estimate = await fetch(`${server.url}/api/v1/query/estimate`, { method: 'POST', body: JSON.stringify({ sql: rows }), headers: { 'content-type': 'application/json', 'x-arc-database': 'qc' } });
+    assert.equal(((await estimate.json()) as { estimated_rows: number }).estimated_rows, 3);
+    assert.deepEqual(await ask(SUM), { status: 200, data: [[2, 3]], cache: 'hit' });
+    // Counted once each response has closed, which may follow the client's read.
+    const expected = { query_requests: before.query_requests + 4, query_success: before.query_success + 3, query_errors: before.query_errors + 1, query_rows_returned: before.query_rows_returned + 4 };
+    for (let i = 0; i < 100 && JSON.stringify(await totals()) !== JSON.stringify(expected); i++) await sleep(50);
+    assert.deepEqual(await totals(), expected);
   });
 
   test('the same SQL for another database is another entry', async () => {

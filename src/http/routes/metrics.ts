@@ -83,6 +83,9 @@ export class StrataMetrics {
   readonly writes: Readonly<Record<WriteProtocol, WriteCounters>>;
   private readonly queries: Counter<'outcome'>;
   private readonly queryDuration: Histogram;
+  /** Query requests by outcome, and rows answered: what `queryTotals` reports. */
+  private readonly queryCounts = Object.fromEntries(QUERY_OUTCOMES.map((o) => [o, 0])) as Record<QueryOutcome, number>;
+  private rowsAnswered = 0;
 
   /**
    * Registers every `strata_*` metric on `registry`, reading `sources` at scrape time.
@@ -170,6 +173,7 @@ export class StrataMetrics {
       counter('strata_s3_cache_footer_reads_total', 'Files not cached whose Parquet footer alone was read from S3 (ranged GETs), to learn their columns.', () => files().footer_reads);
     }
 
+    counter('strata_query_rows_returned_total', 'Rows answered by query requests, read from DuckDB or from the result cache.', () => this.rowsAnswered);
     this.queries = new Counter({ name: 'strata_queries_total', help: 'Query requests by outcome (ok, rejected, queue_full, timeout, cancelled, error).', labelNames: ['outcome'], registers: [registry] });
     // Every outcome is exported from the start, so rate() sees the first failure.
     for (const outcome of QUERY_OUTCOMES) this.queries.inc({ outcome }, 0);
@@ -179,10 +183,23 @@ export class StrataMetrics {
     });
   }
 
-  /** Counts one query request that ended with `outcome` after `seconds`. */
-  query(outcome: QueryOutcome, seconds: number): void {
+  /** Counts one query request that ended with `outcome` after `seconds`, having answered `rows` rows. */
+  query(outcome: QueryOutcome, seconds: number, rows: number): void {
     this.queries.inc({ outcome });
     this.queryDuration.observe(seconds);
+    this.queryCounts[outcome]++;
+    this.rowsAnswered += rows;
+  }
+
+  /**
+   * Arc's query counters (`GET /api/v1/metrics/query-pool`): query requests; those answered in
+   * full; those that failed (4xx, 503 queue full, 504, 500: not those whose client left); and
+   * the rows answered, read from DuckDB (an /exec page counts the rows skipped to reach it)
+   * or from the result cache.
+   */
+  queryTotals(): { requests: number; success: number; errors: number; rows: number } {
+    const c = this.queryCounts;
+    return { requests: QUERY_OUTCOMES.reduce((n, o) => n + c[o], 0), success: c.ok, errors: c.rejected + c.queue_full + c.timeout + c.error, rows: this.rowsAnswered };
   }
 }
 

@@ -67,7 +67,7 @@ import { parseShowCommand } from '../../query/show.js';
 import { decodeBody } from '../content-type-parser.js';
 import { bareStatement, quoteIdentifier } from '../../query/sql-text.js';
 import { nameError } from '../../parse/names.js';
-import type { OpenQuery, QueryService } from '../../query/query-service.js';
+import type { OpenQuery, QueryService, ResultChunk } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
 import { databaseOf } from '../database.js';
@@ -140,6 +140,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const fmt: CachedFormat = csv ? 'csv' : 'json';
     const hit = o.cache.get(fmt, databaseOf(request), sql);
     if (hit !== undefined) {
+      answered(request, hit.rows);
       if (csv) {
         profileHeader(request, reply, HIT_PROFILE);
         return sendBody(request, reply, o.stallMs, 'text/csv; charset=utf-8', replay(hit));
@@ -161,6 +162,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const limits = limitsOf(request, o.timeoutMs);
     const hit = o.cache.get('arrow', databaseOf(request), sql);
     if (hit !== undefined) {
+      answered(request, hit.rows);
       profileHeader(request, reply, HIT_PROFILE);
       return sendBody(request, reply, o.stallMs, 'application/vnd.apache.arrow.stream', replay(hit));
     }
@@ -205,7 +207,10 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     // The cached document is this request's: its rows and whether it lists the columns.
     const key = `${sql}\u0000${range === undefined ? '' : `${range.skip},${range.take}`}\u0000${withColumns}`;
     const hit = countAll ? undefined : o.cache.get('exec', databaseOf(request), key);
-    if (hit !== undefined) return sendBody(request, reply, o.stallMs, 'application/json', replay(hit, () => execTrailer(hit.rows, timings ? { started, compilerMs: 0, countMs: 0 } : undefined)));
+    if (hit !== undefined) {
+      answered(request, hit.rows);
+      return sendBody(request, reply, o.stallMs, 'application/json', replay(hit, () => execTrailer(hit.rows, timings ? { started, compilerMs: 0, countMs: 0 } : undefined)));
+    }
     const recorder = countAll ? undefined : o.cache.recorder();
     const opened = await open(o, request, reply, sql, 'exact', limits);
     const ranged = range === undefined ? undefined : withinRange(opened, range, countAll);
@@ -420,7 +425,14 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     // Not sent: a 499 the error handler does not log, rather than a stream to a closed response.
     throw new QueryCancelledError();
   }
-  return { ...query, close };
+  const opened = query;
+  // An estimate's one row is its count, not rows of the user's query.
+  const next = wraps !== undefined ? opened.next : async (): Promise<ResultChunk | null> => {
+    const chunk = await opened.next();
+    if (chunk !== null) answered(request, chunk.rowCount);
+    return chunk;
+  };
+  return { ...opened, next, close };
 }
 
 /**
@@ -430,10 +442,18 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
  */
 const failures = new WeakMap<FastifyRequest, unknown>();
 
+/** Rows each request has answered so far (`answered`), read once its response closes. Weak, as `failures`. */
+const rowsAnswered = new WeakMap<FastifyRequest, number>();
+
+/** Adds `rows` rows read for `request`'s answer (from DuckDB or the result cache). */
+function answered(request: FastifyRequest, rows: number): void {
+  rowsAnswered.set(request, (rowsAnswered.get(request) ?? 0) + rows);
+}
+
 /** Counts the request in `metrics` once its response closes (sent in full, or its client gone). */
 function countWhenClosed(request: FastifyRequest, reply: FastifyReply, metrics: StrataMetrics): void {
   const started = performance.now();
-  whenGone(request.raw, reply.raw, () => metrics.query(outcomeOf(failures.get(request), reply.raw.writableFinished), (performance.now() - started) / 1000));
+  whenGone(request.raw, reply.raw, () => metrics.query(outcomeOf(failures.get(request), reply.raw.writableFinished), (performance.now() - started) / 1000, rowsAnswered.get(request) ?? 0));
 }
 
 /** The outcome of a request that failed with `err` (undefined: none) and whose response was, or was not, `sent` in full. */
