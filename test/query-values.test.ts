@@ -84,6 +84,19 @@ test('TIMESTAMP_NS keeps its nanoseconds in JSON, /exec and CSV as DuckDB prints
   assert.deepEqual(Array.from(table.getChild('t')!.data.flatMap((d) => Array.from(d.values as BigInt64Array))), nanos.map(BigInt));
 });
 
+test('a BLOB holding a backslash byte, and -0.0, keep their value in JSON, /exec, CSV and Arrow', async () => {
+  // The four bytes `\x41` once printed as `\x41`, DuckDB's text of the one byte `A`.
+  const sql = "SELECT '\\x5Cx41'::BLOB AS b, '-0.0'::DOUBLE AS z";
+  const json = (await (await post('/api/v1/query', sql)).json()) as { data: unknown[][] };
+  assert.deepEqual(json.data, [['\\x5Cx41', -0]]);
+  assert.ok(Object.is(json.data[0][1], -0));
+  const exec = await execRows(sql);
+  assert.ok(exec[0][0] === '\\x5Cx41' && Object.is(exec[0][1], -0), JSON.stringify(exec));
+  assert.equal(await csvText(sql), 'b,z\r\n\\x5Cx41,-0\r\n');
+  const arrow = (await arrowTable(sql)).toArray()[0] as { b: string; z: number };
+  assert.ok(arrow.b === '\\x5Cx41' && Object.is(arrow.z, -0), JSON.stringify(arrow));
+});
+
 test('Arrow: DECIMAL(18,3) past 2^53 unscaled is the nearest double, as DuckDB casts it', async () => {
   const values = ['123456789012345.678', '-263126849293436.849', '999999999999999.999', '48415616581590.770', '0.001', '-9007199254.741'];
   const table = await arrowTable(`SELECT ${values.map((v, i) => `${v}::DECIMAL(18,3) AS d${i}`).join(', ')}`);

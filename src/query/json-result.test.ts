@@ -10,7 +10,7 @@ function isNull(col: Column, r: number): boolean {
   return col.kind === 'other' ? col.texts[r] === null : !isValid(col.valid, r);
 }
 
-test('numberText matches String for short decimals, long digits, integers, signs and limits', () => {
+test('numberText matches String for short decimals, long digits, integers, signs and limits, but keeps the sign of -0', () => {
   const values = [0, -0, 1, -1, 0.1, 0.5, 12.3457, -12.3457, 0.000001, 0.0000015, 1e-7, 0.1 + 0.2, 123456789.123456,
     999999999.999999, 1e9, 1e9 + 0.5, 2 ** -20, 12.3456 + 0.0001, 1e21, Number.MIN_VALUE, Number.MAX_VALUE];
   for (let i = 0; i < 100_000; i++) values.push(i / 1000, -i / 7, i * 1e-6, Math.round(i * 7919.123) / 1e4 + 0.0001);
@@ -18,7 +18,7 @@ test('numberText matches String for short decimals, long digits, integers, signs
   const bits = new Uint32Array(200_000);
   for (let i = 0; i < bits.length; i++) bits[i] = Math.floor(Math.random() * 2 ** 32);
   values.push(...new Float64Array(bits.buffer).filter(Number.isFinite));
-  for (const v of values) assert.equal(numberText(v), String(v), `${v}`);
+  for (const v of values) assert.equal(numberText(v), Object.is(v, -0) ? '-0' : String(v), `${v}`);
 });
 
 test('rfc3339FromMicros: fraction trimmed, before 1970, outside ±2^53 µs, infinities', () => {
@@ -70,14 +70,14 @@ async function encoded(sql: string): Promise<{ text: string; rows: unknown[][]; 
   }
 }
 
-test('jsonRowsBytes: doubles print as String() does; NaN, ±Infinity and NULL as null; -0 as 0', async () => {
+test('jsonRowsBytes: doubles print as String() does, but -0 as -0 (as Arc does); NaN, ±Infinity and NULL as null', async () => {
   const edge = [0.1 + 0.2, 1 / 3, -0, 0, 1e21, 2 ** 53 - 1, -(2 ** 31), 2 ** 31, 4294967295.5, 1e-7, 5e-324, Number.MAX_VALUE, 2 ** 53, 2 ** 53 + 2, -(2 ** 60), 123456789.123456,
     999999999.999999, 1e9 + 0.5, 12.3456 + 0.0001, -12.3457, 0.000001, 100, -7];
   const random = Array.from({ length: 5000 }, (_, i) => (i % 2 === 0 ? Math.round(Math.random() * 1e6) / 1e4 + 0.0001 : (Math.random() - 0.5) * 10 ** ((i % 40) - 20)));
   const values = [...edge, ...random];
   const list = values.map((v) => `(${v === 0 && Object.is(v, -0) ? '-0.0' : v.toExponential(17)}::DOUBLE)`).join(',');
   const { text, rows } = await encoded(`SELECT x FROM (VALUES ${list}, ('NaN'::DOUBLE), ('Infinity'::DOUBLE), ('-Infinity'::DOUBLE), (NULL)) t(x)`);
-  assert.equal(text, [...values.map((v) => `[${String(v)}]`), '[null]', '[null]', '[null]', '[null]'].join(','));
+  assert.equal(text, [...values.map((v) => `[${Object.is(v, -0) ? '-0' : String(v)}]`), '[null]', '[null]', '[null]', '[null]'].join(','));
   assert.equal(rows.length, values.length + 4);
 });
 
@@ -182,7 +182,7 @@ test('nested values are JSON arrays and objects in JSON (items printed as their 
     [0.1::DOUBLE + 0.2::DOUBLE, 'Infinity'::DOUBLE] AS doubles, [TIMESTAMP '2020-01-01 00:00:01.5', NULL] AS times, [18446744073709551615::UBIGINT] AS big,
     [1.50::DECIMAL(4,2)] AS dec, {'a': 1, 'b': 'x "q"', 'c': [[1, 2], []]} AS s, MAP {'k': [DATE '2026-03-04'], 'j': NULL} AS m,
     union_value(num := 2)::UNION(num INTEGER, str VARCHAR) AS u, [1, 2]::INTEGER[2] AS arr, NULL::INTEGER[] AS none, []::INTEGER[] AS empty`);
-  assert.equal(text, '[[1.1,0,null,null],[0.30000000000000004,null],["2020-01-01T00:00:01.5Z",null],[18446744073709551615],[1.50],' +
+  assert.equal(text, '[[1.1,-0,null,null],[0.30000000000000004,null],["2020-01-01T00:00:01.5Z",null],[18446744073709551615],[1.50],' +
     '{"a":1,"b":"x \\"q\\"","c":[[1,2],[]]},{"k":["2026-03-04"],"j":null},2,[1,2],null,[]]');
   // CSV keeps each value's text form, DuckDB's (`nested-text.test.ts`).
   assert.deepEqual(csv[0], ['[1.1, -0.0, nan, NULL]', '[0.30000000000000004, inf]', "['2020-01-01 00:00:01.5', NULL]",

@@ -17,14 +17,14 @@
  * else as its DuckDB string form.
  */
 import {
-  DuckDBArrayValue, DuckDBDateValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampMillisecondsValue,
+  DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampMillisecondsValue,
   DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue,
   type DuckDBArrayType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { ResultTooLargeError } from '../errors.js';
 import type { Column, ColumnKind } from './chunk-columns.js';
-import { nestedText } from './nested-text.js';
+import { blobText, nestedText } from './nested-text.js';
 import { writeShortest } from './shortest-double.js';
 
 /** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
@@ -228,11 +228,13 @@ function shortestDigits(v: number): string {
 }
 
 /**
- * `String(v)` of a finite double, faster for the common values with at most six
+ * `String(v)` of a finite double (but -0 as `-0`), faster for the common values with at most six
  * decimals and a magnitude below 1e9 (V8's shortest-digits search costs ~100–200 ns a
  * value). The byte writer (`writeNumber`) also prints longer ones itself (`writeShortest`).
  */
 export function numberText(v: number): string {
+  // -0 keeps its sign, as Arc's encoder (Go's strconv) writes it; `String` drops it.
+  if (v === 0) return Object.is(v, -0) ? '-0' : '0';
   const a = v < 0 ? -v : v;
   const k = a < 1e9 ? shortDecimals(a) : 0;
   if (k === 0) return shortestDigits(v);
@@ -252,6 +254,7 @@ const F32_BITS = new Uint32Array(F32.buffer);
  * results, rare in time series, can afford.
  */
 export function float32Text(v: number): string {
+  if (v === 0) return numberText(v);
   F32[0] = v;
   // At a power of two the float below is twice as close as the one above, so the p-digit
   // decimal nearest `v` may fall short of it while the next one away from zero reads back.
@@ -319,6 +322,7 @@ export function jsonValue(v: DuckDBValue, type: DuckDBType): string {
   if (v instanceof DuckDBTimestampNanosecondsValue) return `"${rfc3339FromNanos(v.nanos)}"`;
   if (v instanceof DuckDBDateValue) return `"${dateFromDays(v.days)}"`;
   if (v instanceof DuckDBDecimalValue) return v.toString();
+  if (v instanceof DuckDBBlobValue) return JSON.stringify(blobText(v.bytes));
   return JSON.stringify(String(v));
 }
 
@@ -438,7 +442,7 @@ function writePadded(f: number, k: number): void {
   pos += k;
 }
 
-/** Writes a double as `String(v)` would (non-finite values as `null`). */
+/** Writes a double as `numberText` prints it (non-finite values as `null`). */
 function writeNumber(v: number): void {
   if (v !== v || v === Infinity || v === -Infinity) {
     writeAscii('null');
@@ -446,12 +450,13 @@ function writeNumber(v: number): void {
   }
   ensure(25);
   let a = v;
-  if (v < 0) {
+  // -0 too (`numberText`), which `v < 0` misses.
+  if (v < 0 || Object.is(v, -0)) {
     out[pos++] = 45;
     a = -v;
   }
   if (a < 9007199254740992 && Number.isInteger(a)) {
-    // Integers below 2^53 print all their digits (also -0, as `0`: its sign bit fails `v < 0`).
+    // Integers below 2^53 print all their digits.
     writeDigits(a);
     return;
   }

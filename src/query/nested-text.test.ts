@@ -53,6 +53,8 @@ const EXPRESSIONS = [
   "[TIME '01:02:03.5', TIME '23:59:59.999999']",
   "[INTERVAL '1 day 2 hours', INTERVAL '-3 months 1 microsecond']",
   "['abc'::BLOB, '\\xFF,'::BLOB, 'a b'::BLOB]",
+  // A backslash byte is escaped (`\x5C`), or the four bytes `\x41` would read as the one byte `A`.
+  "['\\x5Cx41'::BLOB, 'q''\"z'::BLOB, '\\x00\\x1F ~\\x7F\\xFF'::BLOB]",
   "[uuid '00000000-0000-0000-0000-000000000001']",
   '[1.50::DECIMAL(4,2), -0.5::DECIMAL(4,2)]', '[12345678901234567890123::HUGEINT]', '[1::TINYINT, -2::SMALLINT]', '[true, false, NULL]',
   "['a b,'::ENUM('a b,', 'c')]", '[\'{"a":1}\'::JSON]',
@@ -65,6 +67,13 @@ const EXPRESSIONS = [
 
 test('nested values print as DuckDB\'s CAST(v AS VARCHAR): quoting, doubles, floats, dates, timestamps of every unit, infinities, BC, unnamed STRUCTs', async () => {
   for (const e of EXPRESSIONS) {
+    const [[mine, duck]] = await texts(`SELECT ${e} AS v, (${e})::VARCHAR AS t`);
+    assert.equal(mine, duck, e);
+  }
+});
+
+test('a BLOB column prints as DuckDB\'s CAST(v AS VARCHAR) too, in CSV and (as a string) in JSON', async () => {
+  for (const e of ["'\\x5Cx41'::BLOB", "'q''\"z'::BLOB", "'\\x00\\x1F ~\\x7F\\xFF'::BLOB", "''::BLOB"]) {
     const [[mine, duck]] = await texts(`SELECT ${e} AS v, (${e})::VARCHAR AS t`);
     assert.equal(mine, duck, e);
   }

@@ -19,7 +19,7 @@
  * read by position from its vectors (`unnamed-structs.ts`).
  */
 import {
-  DuckDBArrayValue, DuckDBDateValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
+  DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
   DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue,
   DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType,
   type DuckDBStructType, type DuckDBType, type DuckDBUnionType, type DuckDBValue,
@@ -86,6 +86,21 @@ function quoted(text: string): string {
   return `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
 }
 
+/**
+ * A BLOB as DuckDB casts it to VARCHAR: printable ASCII as itself, every other byte as
+ * `\xHH` (upper-case hex), and so `\`, `'` and `"` (node-api's `toString` leaves `\`
+ * as it is, so that the four bytes `\x41` read as the one byte `A`).
+ */
+export function blobText(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x5c && b !== 0x27 && b !== 0x22 ? String.fromCharCode(b) : `\\x${HEX[b >> 4]}${HEX[b & 15]}`;
+  }
+  return out;
+}
+
+const HEX = '0123456789ABCDEF';
+
 /** DuckDB's VARCHAR text of the scalar `v` (non-NULL) of type `type`. */
 export function scalarText(v: DuckDBValue, type: DuckDBType): string {
   if (typeof v === 'number') {
@@ -99,6 +114,7 @@ export function scalarText(v: DuckDBValue, type: DuckDBType): string {
   if (v instanceof DuckDBTimestampMillisecondsValue) return timestampText(v.millis, 1000n, 3, '');
   if (v instanceof DuckDBTimestampSecondsValue) return timestampText(v.seconds, 1n, 0, '');
   if (v instanceof DuckDBTimestampNanosecondsValue) return timestampText(v.nanos, 1_000_000_000n, 9, '');
+  if (v instanceof DuckDBBlobValue) return blobText(v.bytes);
   return String(v);
 }
 
