@@ -143,3 +143,27 @@ test('an evicted copy takes its emptied directories with it, up to the cache dir
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('copies placed while evictions empty and remove their parent directories: every one placed (a recursive mkdir racing a removal failed with ENOENT or ENOTDIR)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
+  try {
+    // A bound of one byte: each new copy evicts the one before, removing its emptied directories.
+    const cache = new FileCache(dir, 1);
+    await cache.init();
+    const fetch = (_key: string, destination: string): Promise<void> => writeFile(destination, 'PAR1xxxxxxxxPAR1');
+    const failures: string[] = [];
+    for (let round = 0; round < 300; round++) {
+      await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+        const key = `db/m/2026/0${1 + (i % 4)}/${String((round % 28) + 1).padStart(2, '0')}/${String(i).padStart(2, '0')}/f${round}_${i}.parquet`;
+        try {
+          (await cache.open([key], false, fetch)).release();
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }));
+    }
+    assert.deepEqual(failures, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

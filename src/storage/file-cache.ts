@@ -23,6 +23,9 @@ import { SharedWork } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
 import type { CacheStats, LocalFiles } from './storage.js';
 
+/** Tries of `place` while evictions remove the directories it makes (each race needs one more eviction to finish). */
+const PLACE_ATTEMPTS = 10;
+
 /**
  * Writes what it fetches of `key` (the object, or a footer stub) into the new local file
  * `destination`; it stops (rejects) when `signal` aborts: its caller has left (a footer
@@ -279,18 +282,22 @@ export class FileCache {
 
   /**
    * Renames `source` to `key`'s path, after any pending unlink of an evicted copy of it. An
-   * eviction may remove the directory, emptied, between the mkdir and the rename (`drop`):
-   * then it is made again.
+   * eviction removes the directories it empties (`drop`), maybe while they are being made
+   * (a recursive mkdir then fails with ENOENT or ENOTDIR) or between the mkdir and the
+   * rename: then both are tried again.
+   * @throws Error naming `key`, not the local path, when it still fails.
    */
   private async place(key: string, source: string): Promise<void> {
     await this.unlinks.get(key);
     const target = this.pathOf(key);
     for (let attempt = 1; ; attempt++) {
-      await mkdir(dirname(target), { recursive: true });
       try {
+        await mkdir(dirname(target), { recursive: true });
         return await rename(source, target);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3 || !(await exists(source))) throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < PLACE_ATTEMPTS && (await exists(source))) continue;
+        throw new Error(`keeping the local copy of ${key} in the cache failed (${code ?? (err as Error).message})`, { cause: err });
       }
     }
   }
