@@ -650,6 +650,37 @@ test('S3 backend: a query whose listing is slow while flushes go on answers the 
   }
 });
 
+test('S3 backend: GET /api/v1/measurements over a bucket that stopped answering ends at the query timeout with 504, as SHOW TABLES does', async () => {
+  // Holds back every listing once armed, until released (a stalled S3).
+  let stalled: Promise<void> | undefined;
+  let release!: () => void;
+  const proxy = await S3Proxy.start(s3.endpoint, async () => undefined, async ({ url }) => {
+    if (stalled !== undefined && url.includes('list-type=2')) await stalled;
+  });
+  const server = await TestServer.start(s3.env({
+    STRATA_S3_ENDPOINT: proxy.endpoint, STRATA_S3_PREFIX: 'stall/', STRATA_S3_LIST_TTL_MS: '0', STRATA_QUERY_TIMEOUT_MS: '1000',
+  }));
+  try {
+    assert.equal((await server.writeLines('m,host=a v=1i 1767225600', 'db=st&precision=s')).status, 204);
+    await server.flush();
+    const listed = (await (await fetch(`${server.url}/api/v1/measurements?database=st`)).json()) as { count: number };
+    assert.equal(listed.count, 1);
+    stalled = new Promise<void>((resolve) => (release = resolve));
+    const started = performance.now();
+    // Without a deadline the answer took the S3 client's retries (minutes): the test gives up at 10 s.
+    const res = await fetch(`${server.url}/api/v1/measurements?database=st`, { signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as { success: boolean; error: string };
+    assert.equal(res.status, 504, JSON.stringify(body));
+    assert.match(body.error, /1000 ms/);
+    assert.ok(performance.now() - started < 3_000, `answered after ${(performance.now() - started).toFixed(0)} ms`);
+  } finally {
+    release?.();
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    await proxy.close();
+  }
+});
+
 test('S3 backend: start-up fails with a clear message when the bucket is missing', async () => {
   const dataDir = tempDir();
   try {

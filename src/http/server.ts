@@ -77,7 +77,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   void app.register(influxdbRoutes);
   void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, stallMs: d.queryStallMs, metrics: d.metrics });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache, metrics: d.metrics });
-  void app.register(measurementRoutes, { catalog: d.catalog });
+  void app.register(measurementRoutes, { catalog: d.catalog, timeoutMs: d.queryTimeoutMs });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;
 }

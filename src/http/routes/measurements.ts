@@ -7,31 +7,43 @@
  * S3; Strata lists either backend. A measurement whose records are all still buffered has no
  * file yet and is not listed, as in `SHOW TABLES`.
  * Errors in the query error shape: 400 for an invalid or repeated `database`, 503 when
- * storage cannot list.
+ * storage cannot list, 504 past the query timeout (`STRATA_QUERY_TIMEOUT_MS`), as
+ * `SHOW TABLES` answers; listing stops when the client leaves.
  */
 import type { FastifyInstance } from 'fastify';
-import { QueryRejectedError } from '../../errors.js';
+import { QueryCancelledError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
+import { whenGone } from '../exchange.js';
 import { megabytes, type Catalog } from '../../query/catalog.js';
 import type { ErrorShapeConfig } from '../error-handler.js';
 
 /** What `GET /api/v1/measurements` lists from (passed by `buildServer`). */
 export interface MeasurementRouteOptions {
   catalog: Catalog;
+  /** Longest the listing may take, ms (the query timeout). */
+  timeoutMs: number;
 }
 
 /** Registers `GET /api/v1/measurements`. */
 export async function measurementRoutes(app: FastifyInstance, o: MeasurementRouteOptions): Promise<void> {
-  app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request) => {
+  app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request, reply) => {
     const started = Date.now();
     const asked = (request.query as Record<string, unknown>).database;
     if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);
-    const databases = typeof asked === 'string' ? [asked] : await o.catalog.databases();
-    const measurements = [];
-    for (const database of databases) {
-      for (const m of await o.catalog.measurements(database)) {
-        measurements.push({ database, measurement: m.measurement, file_count: m.fileCount, total_size_mb: megabytes(m.totalBytes), storage_path: m.storagePath });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new QueryTimeoutError(o.timeoutMs)), o.timeoutMs);
+    const stopWatching = whenGone(request.raw, reply.raw, () => controller.abort(new QueryCancelledError()));
+    try {
+      const databases = typeof asked === 'string' ? [asked] : await o.catalog.databases(controller.signal);
+      const measurements = [];
+      for (const database of databases) {
+        for (const m of await o.catalog.measurements(database, controller.signal)) {
+          measurements.push({ database, measurement: m.measurement, file_count: m.fileCount, total_size_mb: megabytes(m.totalBytes), storage_path: m.storagePath });
+        }
       }
+      return { success: true, measurements, count: measurements.length, execution_time_ms: Date.now() - started };
+    } finally {
+      clearTimeout(timer);
+      stopWatching();
     }
-    return { success: true, measurements, count: measurements.length, execution_time_ms: Date.now() - started };
   });
 }
