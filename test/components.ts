@@ -33,7 +33,7 @@ export interface ComponentOptions<C extends Catalog> {
   /** The storage to use, in directory `dir` (default: `LocalStorage`). */
   storage?: (dir: string) => LocalStorage;
   /** The catalog to use (default: `Catalog` with cached listings, as on local storage). */
-  catalog?: (storage: LocalStorage, pool: DuckDBPool) => C;
+  catalog?: (storage: LocalStorage, schemaReaders: DuckDBPool) => C;
   /** Awaited before each snapshot write starts (to hold writes back). */
   beforeWrite?: () => Promise<void>;
 }
@@ -45,7 +45,9 @@ export async function wireComponents<C extends Catalog = Catalog>(o: ComponentOp
   await storage.init();
   const instance = await DuckDBInstance.create(':memory:');
   const pool = await DuckDBPool.create(instance, o.poolSize, 10);
-  const catalog = o.catalog?.(storage, pool) ?? (new Catalog(storage, pool, { cacheListings: true }) as C);
+  // Stored schemas are read on a connection of their own, as in src/app.ts.
+  const schemaReaders = await DuckDBPool.create(instance, 1, 1000);
+  const catalog = o.catalog?.(storage, schemaReaders) ?? (new Catalog(storage, schemaReaders, { cacheListings: true }) as C);
   const writer = new ParquetWriter([await instance.connect()], storage, { compression: 'snappy', rowGroupSize: 122_880, namer: new FileNamer('test') });
   const buffers = new BufferManager({
     maxRecords: 1_000_000, maxAgeMs: 3_600_000, maxBytes: 1 << 30, maxColumns: 500, schemaTimeoutMs: 60_000, workers: 1,
@@ -64,6 +66,7 @@ export async function wireComponents<C extends Catalog = Catalog>(o: ComponentOp
     pool, catalog, writer, buffers,
     close: () => {
       pool.close();
+      schemaReaders.close();
       removeDir(dir);
     },
   };

@@ -65,8 +65,11 @@ describe('result cache', () => {
     const estimate = await fetch(`${server.url}/api/v1/query/estimate`, { method: 'POST', body: JSON.stringify({ sql: rows }), headers: { 'content-type': 'application/json', 'x-arc-database': 'qc' } });
     assert.equal(((await estimate.json()) as { estimated_rows: number }).estimated_rows, 3);
     assert.deepEqual(await ask(SUM), { status: 200, data: [[2, 3]], cache: 'hit' });
+    // An /exec page counts its own rows, not the rest of the chunk DuckDB read them from.
+    const page = await fetch(`${server.url}/exec?query=${encodeURIComponent('SELECT range AS i FROM range(100000)')}&limit=5`);
+    assert.equal(((await page.json()) as { dataset: unknown[] }).dataset.length, 5);
     // Counted once each response has closed, which may follow the client's read.
-    const expected = { query_requests: before.query_requests + 4, query_success: before.query_success + 3, query_errors: before.query_errors + 1, query_rows_returned: before.query_rows_returned + 4 };
+    const expected = { query_requests: before.query_requests + 5, query_success: before.query_success + 4, query_errors: before.query_errors + 1, query_rows_returned: before.query_rows_returned + 9 };
     for (let i = 0; i < 100 && JSON.stringify(await totals()) !== JSON.stringify(expected); i++) await sleep(50);
     assert.deepEqual(await totals(), expected);
   });

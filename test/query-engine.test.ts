@@ -150,6 +150,10 @@ describe('sandbox', () => {
     const r = await json('SELECT qe.cpu.usage, qe2.cpu.usage FROM qe.cpu JOIN qe2.cpu ON qe.cpu.time = qe2.cpu.time AND qe.cpu.host = qe2.cpu.host ORDER BY qe.cpu.time');
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual([r.body.columns, r.body.data], [['usage', 'usage'], [[0, 100], [1, 200]]]);
+    // One of them with no data yet: its columns are NULL, as for any read without data.
+    const none = await json('SELECT qe.cpu.usage, qe9.cpu.usage AS other FROM qe.cpu LEFT JOIN qe9.cpu ON qe.cpu.time = qe9.cpu.time WHERE qe.cpu.usage < 1 ORDER BY qe.cpu.usage');
+    assert.equal(none.status, 200, JSON.stringify(none.body));
+    assert.deepEqual([none.body.columns, none.body.data], [['usage', 'other'], [[0, null], [0.5, null]]]);
   });
   test("one query's huge value does not fail the JSON answers of the queries after it", async () => {
     // The encoder sized a chunk's buffer by the bytes per row of the last chunk it wrote,

@@ -37,7 +37,8 @@ test('concurrent writes, flushes and queries on several connections: each acknow
   let acknowledged = 0;
   let writing = true;
   let seed = 7;
-  const random = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  // 32-bit arithmetic: in doubles `seed * 1103515245` overflows 2^53 and the sequence falls into zeros.
+  const random = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296;
   const writer = async (): Promise<void> => {
     for (let request = 0; request < 120; request++) {
       const ids = Array.from({ length: 1 + Math.floor(random() * 40) }, () => next++);

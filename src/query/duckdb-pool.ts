@@ -3,7 +3,7 @@
  *
  * Different connections of one instance run queries in parallel; two queries on one
  * connection serialize, so each query borrows a connection for its whole run. Each
- * running call also holds one libuv thread, hence `UV_THREADPOOL_SIZE` ≥ size + 6
+ * running call also holds one libuv thread, hence `UV_THREADPOOL_SIZE` ≥ size + 7
  * (README, "Configuration").
  *
  * Waiting callers are served highest priority first (`critical` > `high` > `normal` >
@@ -69,8 +69,9 @@ const RETRY_AFTER_SECONDS = 1;
 /**
  * Lends the query connections of the one DuckDB instance (see the module comment for the
  * queueing rules). Created once, with `create`, by the composition root (src/app.ts) and
- * shared by `QueryService`, `Catalog.storedSchema`, WAL replay's coverage reads and the
- * idle sweeps of `HeldTables`; the Parquet writer has connections of its own. All state is
+ * shared by `QueryService`, WAL replay's coverage reads and the idle sweeps of
+ * `HeldTables`; the Parquet writer has connections of its own, and so have
+ * `Catalog.storedSchema`'s reads (a pool of their own). All state is
  * on the event loop: a connection is lent to one caller at a time. `close` at shutdown,
  * after the last `use` settled.
  */

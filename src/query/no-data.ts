@@ -143,6 +143,8 @@ function columnUses(statement: JsonObject): ColumnUses {
       if (parts.length === 1) name(parts[0]);
       else qualifiers.push(parts[0]);
       for (let i = 0; i + 1 < parts.length; i++) qualified(parts[i], parts[i + 1]);
+      // `db.m.col` of a read the rewrite names `"db.m"` (`databasePrefixes`).
+      if (parts.length >= 3) qualified(`${parts[0]}.${parts[1]}`, parts[2]);
     }
     if (value.class === 'STAR') {
       const table = String(value.relation_name ?? '');

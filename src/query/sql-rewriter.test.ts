@@ -136,6 +136,12 @@ const CASES: readonly Case[] = [
     refs: ['db2.cpu', 'db3.cpu'], rows: [['a', 50, 7]],
   },
   {
+    // DuckDB expands CASE x WHEN … into one copy of x per WHEN, each at the same position.
+    name: 'a measurement of two databases joined, a db.m.col compared by CASE … WHEN … WHEN',
+    sql: "SELECT CASE db2.cpu.host WHEN 'a' THEN 1 WHEN 'x' THEN 2 END AS k FROM db2.cpu JOIN db3.cpu ON db2.cpu.host = db3.cpu.host",
+    refs: ['db2.cpu', 'db3.cpu'], rows: [[1]],
+  },
+  {
     name: 'a database-qualified measurement beside a CTE of its name',
     sql: 'WITH cpu AS (SELECT 1 AS one) SELECT db2.cpu.host, cpu.one FROM db2.cpu, cpu ORDER BY db2.cpu.host',
     refs: ['db2.cpu'], rows: [['a', 1], ['x', 1]],

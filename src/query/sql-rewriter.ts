@@ -484,9 +484,11 @@ function splice(sql: string, occurrences: readonly Located[], sourceFor: (o: Loc
  */
 function databasePrefixes(sql: string, bytes: Buffer, refs: readonly JsonObject[], occurrences: readonly Located[], relationNames: ReadonlyMap<string, number>):
   { edits: Edit[]; ownAliases: Map<Located, string> } {
-  const edits: Edit[] = [];
+  // By start: DuckDB copies a reference it expands (`CASE db.m.col WHEN … WHEN …` compares
+  // one copy per WHEN), each at the same position, and the text there is edited once.
+  const edits = new Map<number, Edit>();
   const ownAliases = new Map<Located, string>();
-  if (refs.length === 0) return { edits, ownAliases };
+  if (refs.length === 0) return { edits: [], ownAliases };
   const named = new Map<string, Located[]>();
   for (const o of occurrences) {
     if (o.hasAlias || String(o.node.schema_name) === '') continue;
@@ -504,16 +506,16 @@ function databasePrefixes(sql: string, bytes: Buffer, refs: readonly JsonObject[
     if (sql[dot] !== '.') continue;
     const afterDot = skipBlanks(sql, dot + 1);
     if (relationNames.get(asciiLower(measurement)) === 1) {
-      edits.push({ start: start!, end: afterDot, text: '' });
+      edits.set(start!, { start: start!, end: afterDot, text: '' });
       continue;
     }
     const second = lexIdentifier(sql, afterDot);
     if (second === undefined || second.value !== measurement) continue;
     const alias = `${reads[0].ref.database}.${reads[0].ref.measurement}`;
     for (const o of reads) ownAliases.set(o, alias);
-    edits.push({ start: start!, end: second.end, text: quoteIdentifier(alias) });
+    edits.set(start!, { start: start!, end: second.end, text: quoteIdentifier(alias) });
   }
-  return { edits, ownAliases };
+  return { edits: [...edits.values()], ownAliases };
 }
 
 /**

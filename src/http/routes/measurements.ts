@@ -30,7 +30,7 @@ export async function measurementRoutes(app: FastifyInstance, o: MeasurementRout
     const asked = (request.query as Record<string, unknown>).database;
     if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new QueryTimeoutError(o.timeoutMs)), o.timeoutMs);
+    const timer = setTimeout(() => controller.abort(new QueryTimeoutError(o.timeoutMs)), o.timeoutMs).unref();
     const stopWatching = whenGone(request.raw, reply.raw, () => controller.abort(new QueryCancelledError()));
     try {
       const databases = typeof asked === 'string' ? [asked] : await o.catalog.databases(controller.signal);

@@ -173,7 +173,7 @@ export class StrataMetrics {
       counter('strata_s3_cache_footer_reads_total', 'Files not cached whose Parquet footer alone was read from S3 (ranged GETs), to learn their columns.', () => files().footer_reads);
     }
 
-    counter('strata_query_rows_returned_total', 'Rows answered by query requests, read from DuckDB or from the result cache.', () => this.rowsAnswered);
+    counter('strata_query_rows_returned_total', 'Rows answered by query requests (an /exec page its own rows), from DuckDB or from the result cache.', () => this.rowsAnswered);
     this.queries = new Counter({ name: 'strata_queries_total', help: 'Query requests by outcome (ok, rejected, queue_full, timeout, cancelled, error).', labelNames: ['outcome'], registers: [registry] });
     // Every outcome is exported from the start, so rate() sees the first failure.
     for (const outcome of QUERY_OUTCOMES) this.queries.inc({ outcome }, 0);
@@ -194,8 +194,7 @@ export class StrataMetrics {
   /**
    * Arc's query counters (`GET /api/v1/metrics/query-pool`): query requests; those answered in
    * full; those that failed (4xx, 503 queue full, 504, 500: not those whose client left); and
-   * the rows answered, read from DuckDB (an /exec page counts the rows skipped to reach it)
-   * or from the result cache.
+   * the rows answered (an /exec page its own rows), from DuckDB or from the result cache.
    */
   queryTotals(): { requests: number; success: number; errors: number; rows: number } {
     const c = this.queryCounts;

@@ -148,7 +148,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       return sendBody(request, reply, o.stallMs, 'application/json', replay(hit, () => trailer(hit.rows, HIT_PROFILE)));
     }
     const recorder = o.cache.recorder();
-    const query = await open(o, request, reply, sql, 'exact', limits);
+    const query = counted(request, await open(o, request, reply, sql, 'exact', limits));
     const store = storer(o.cache, fmt, request, sql, query);
     if (csv) {
       profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
@@ -167,7 +167,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       return sendBody(request, reply, o.stallMs, 'application/vnd.apache.arrow.stream', replay(hit));
     }
     const recorder = o.cache.recorder();
-    const query = await open(o, request, reply, sql, 'arrow', limits);
+    const query = counted(request, await open(o, request, reply, sql, 'arrow', limits));
     profileHeader(request, reply, { ...query.profile, cache: cacheState(o.cache) });
     return sendBody(request, reply, o.stallMs, 'application/vnd.apache.arrow.stream', arrowBody(query, recorder, storer(o.cache, 'arrow', request, sql, query)));
   });
@@ -214,7 +214,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const recorder = countAll ? undefined : o.cache.recorder();
     const opened = await open(o, request, reply, sql, 'exact', limits);
     const ranged = range === undefined ? undefined : withinRange(opened, range, countAll);
-    const query = ranged ?? opened;
+    const query = counted(request, ranged ?? opened);
     const trailer = (rows: number): string => execTrailer(countAll && ranged !== undefined ? ranged.seen : rows,
       timings ? { started, compilerMs: query.profile.planning_ms, countMs: ranged?.countMs ?? 0 } : undefined);
     return sendBody(request, reply, o.stallMs, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
@@ -425,14 +425,19 @@ async function open(o: QueryRouteOptions, request: FastifyRequest, reply: Fastif
     // Not sent: a 499 the error handler does not log, rather than a stream to a closed response.
     throw new QueryCancelledError();
   }
-  const opened = query;
-  // An estimate's one row is its count, not rows of the user's query.
-  const next = wraps !== undefined ? opened.next : async (): Promise<ResultChunk | null> => {
-    const chunk = await opened.next();
-    if (chunk !== null) answered(request, chunk.rowCount);
-    return chunk;
+  return { ...query, close };
+}
+
+/** `query`, its rows counted as `request`'s answer (`answered`) as its body reads them. */
+function counted(request: FastifyRequest, query: OpenQuery): OpenQuery {
+  return {
+    ...query,
+    next: async (): Promise<ResultChunk | null> => {
+      const chunk = await query.next();
+      if (chunk !== null) answered(request, chunk.rowCount);
+      return chunk;
+    },
   };
-  return { ...opened, next, close };
 }
 
 /**
