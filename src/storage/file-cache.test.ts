@@ -7,9 +7,18 @@ import { test } from 'node:test';
 import { waitFor } from '../../test/harness.js';
 import { FileCache, type Fetcher } from './file-cache.js';
 
-test('a copy wiped from disk while one query holds it: a second query re-downloads it and keeps its pin when the first releases', async () => {
+/** Runs `fn` with a new temporary directory, removed afterwards. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
   try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a copy wiped from disk while one query holds it: a second query re-downloads it and keeps its pin when the first releases', async () => {
+  await inTempDir(async (dir) => {
     // A bound of 0: anything not pinned is evicted at once.
     const cache = new FileCache(dir, 0);
     await cache.init();
@@ -28,14 +37,11 @@ test('a copy wiped from disk while one query holds it: a second query re-downloa
     second.release();
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual([cache.stats().pinned_files, cache.stats().files, existsSync(cache.pathOf(key))], [0, 0, false]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a download several queries wait for runs on while one still waits, and is stopped, nothing kept, once none does', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
-  try {
+  await inTempDir(async (dir) => {
     const cache = new FileCache(dir, 1 << 30);
     await cache.init();
     const [shared, left] = ['db/m/2026/01/01/00/m_1.parquet', 'db/m/2026/01/01/01/m_1.parquet'];
@@ -81,14 +87,11 @@ test('a download several queries wait for runs on while one still waits, and is 
     const again = await later;
     assert.equal(readFileSync(again.paths[0], 'utf8'), `bytes of ${left}`);
     again.release();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('start-up drops cached copies a crash left damaged (empty, cut short, not ending in PAR1) and keeps whole ones: a query downloads those again', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
-  try {
+  await inTempDir(async (dir) => {
     const whole = Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20, 7), Buffer.from([20, 0, 0, 0]), Buffer.from('PAR1')]);
     const copies: Record<string, Buffer> = {
       'db/m/2026/01/01/00/whole.parquet': whole,
@@ -114,14 +117,11 @@ test('start-up drops cached copies a crash left damaged (empty, cut short, not e
     local.release();
     assert.deepEqual(fetched.sort(), Object.keys(copies).slice(1).sort());
     for (const key of Object.keys(copies)) assert.ok(readFileSync(cache.pathOf(key)).equals(whole), key);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an evicted copy takes its emptied directories with it, up to the cache directory; one still holding a copy stays; a later copy makes them again', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
-  try {
+  await inTempDir(async (dir) => {
     // A bound of 0: anything not pinned is evicted at once.
     const cache = new FileCache(dir, 0);
     await cache.init();
@@ -139,14 +139,11 @@ test('an evicted copy takes its emptied directories with it, up to the cache dir
     const again = await cache.open([early], false, fetch);
     assert.equal(readFileSync(cache.pathOf(early), 'utf8'), 'parquet bytes');
     again.release();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('copies placed while evictions empty and remove their parent directories: every one placed (a recursive mkdir racing a removal failed with ENOENT or ENOTDIR)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-file-cache-'));
-  try {
+  await inTempDir(async (dir) => {
     // A bound of one byte: each new copy evicts the one before, removing its emptied directories.
     const cache = new FileCache(dir, 1);
     await cache.init();
@@ -163,7 +160,5 @@ test('copies placed while evictions empty and remove their parent directories: e
       }));
     }
     assert.deepEqual(failures, []);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
