@@ -650,6 +650,26 @@ test('S3 backend: a query whose listing is slow while flushes go on answers the 
   }
 });
 
+test('S3 backend: an object replaced in the bucket by an outside writer, cached before: the listed size differs, and the new object is read', async () => {
+  const server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'replaced/', STRATA_S3_LIST_TTL_MS: '0', STRATA_QUERY_CACHE_TTL_MS: '0' }));
+  try {
+    const T0 = 1767225600;
+    // Two hours, one file each: 3 records, then 5.
+    const lines = [0, 1, 2].map((i) => `r,host=a v=${i}i ${T0 + i}`).concat([0, 1, 2, 3, 4].map((i) => `r,host=b v=${10 + i}i ${T0 + 3600 + i}`));
+    assert.equal((await server.writeLines(lines.join('\n'), 'db=rp&precision=s')).status, 204);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT count(*), sum(v) FROM r', 'rp'), [[8, 63]]);
+    const [first, second] = await bucketObjects('replaced/rp/r/');
+    assert.notEqual(first.size, second.size);
+    // The first hour's key now holds the second hour's file.
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: first.key, Body: await objectBytes(second.key) }));
+    assert.deepEqual(await server.rows('SELECT count(*), sum(v) FROM r', 'rp'), [[10, 120]]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+  }
+});
+
 test('S3 backend: GET /api/v1/measurements over a bucket that stopped answering ends at the query timeout with 504, as SHOW TABLES does', async () => {
   // Holds back every listing once armed, until released (a stalled S3).
   let stalled: Promise<void> | undefined;

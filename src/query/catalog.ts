@@ -193,7 +193,7 @@ export class Catalog {
    *   aborts (nothing stays pinned then).
    */
   open(files: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
-    return this.storage.open(files.map((f) => f.key), verify, signal);
+    return this.storage.open(files, verify, signal);
   }
 
   /**

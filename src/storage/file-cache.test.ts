@@ -162,3 +162,24 @@ test('copies placed while evictions empty and remove their parent directories: e
     assert.deepEqual(failures, []);
   });
 });
+
+test('a cached copy of another size than listed (the object was replaced) is fetched again, also while a query still holds the old one', async () => {
+  await inTempDir(async (dir) => {
+    const cache = new FileCache(dir, 1 << 20);
+    await cache.init();
+    const key = 'db/m/2026/01/01/00/m_1.parquet';
+    let body = 'PAR1 old PAR1';
+    const fetch: Fetcher = (_key, destination) => writeFile(destination, body);
+    const sizes = (n: number): Map<string, number> => new Map([[key, n]]);
+    const old = await cache.open([key], false, fetch, undefined, sizes(body.length));
+    (await cache.open([key], false, fetch, undefined, sizes(body.length))).release();
+    assert.deepEqual([cache.stats().misses, cache.stats().hits], [1, 1]);
+    body = 'PAR1 replaced, longer PAR1';
+    const fresh = await cache.open([key], false, fetch, undefined, sizes(body.length));
+    assert.equal(cache.stats().misses, 2, 'fetched again');
+    assert.equal(readFileSync(fresh.paths[0], 'utf8'), body);
+    old.release();
+    fresh.release();
+    assert.deepEqual([cache.stats().files, cache.stats().bytes], [1, body.length], 'the old copy is no longer counted');
+  });
+});

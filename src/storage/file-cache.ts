@@ -113,13 +113,15 @@ export class FileCache {
    * Once `signal` aborts, `open` stops waiting: a download other callers still wait for
    * runs on for them (finishing into the cache, unpinned by this caller); one no caller
    * waits for any more is stopped (`fetch`'s signal aborts) and its partial file deleted.
+   * `sizes` (bytes, as listed): a cached copy of another size is of an object replaced in the
+   * bucket since, by an outside writer (Strata never rewrites a key), and is fetched again.
    * @throws whatever `fetch` throws, or `signal.reason`; nothing stays pinned then.
    */
-  async open(keys: readonly string[], verify: boolean, fetch: Fetcher, signal?: AbortSignal): Promise<LocalFiles> {
+  async open(keys: readonly string[], verify: boolean, fetch: Fetcher, signal?: AbortSignal, sizes?: ReadonlyMap<string, number>): Promise<LocalFiles> {
     const pinned: Entry[] = [];
     try {
       await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
-        pinned.push(await this.pin(key, verify, fetch, signal));
+        pinned.push(await this.pin(key, verify, fetch, signal, sizes?.get(key)));
       });
     } catch (err) {
       for (const entry of pinned) unpin(entry);
@@ -148,7 +150,7 @@ export class FileCache {
    * @throws whatever `fetchFooter` throws (`signal.reason` once it aborts); nothing stays
    *   pinned or written then.
    */
-  async openFooters(keys: readonly string[], verify: boolean, fetchFooter: Fetcher, signal?: AbortSignal): Promise<LocalFiles> {
+  async openFooters(keys: readonly string[], verify: boolean, fetchFooter: Fetcher, signal?: AbortSignal, sizes?: ReadonlyMap<string, number>): Promise<LocalFiles> {
     const local = new Map<string, string>();
     const pinned: Entry[] = [];
     const stubs: string[] = [];
@@ -158,7 +160,7 @@ export class FileCache {
     };
     try {
       await forEachLimit([...new Set(keys)], this.fetchConcurrency, async (key) => {
-        const cached = await this.pinCached(key, verify);
+        const cached = await this.pinCached(key, verify, sizes?.get(key));
         if (cached !== undefined) {
           pinned.push(cached);
           local.set(key, this.pathOf(key));
@@ -213,9 +215,16 @@ export class FileCache {
    * entry pinned, for the caller to unpin (not the key's entry then: a copy found wiped
    * is forgotten while other queries hold it, and the key gets a new entry).
    */
-  private async pinCached(key: string, verify: boolean): Promise<Entry | undefined> {
+  private async pinCached(key: string, verify: boolean, size?: number): Promise<Entry | undefined> {
     const cached = this.index.get(key);
     if (cached === undefined) return undefined;
+    if (size !== undefined && cached.size !== size) {
+      // Replaced in the bucket (see `open`). A query still reading the old copy keeps its
+      // file: only the index forgets it, and the new copy's rename takes its place.
+      if (cached.pins === 0) this.drop(key, cached);
+      else this.forget(key, cached);
+      return undefined;
+    }
     cached.pins++;
     this.touch(key, cached);
     if (!verify || (await exists(this.pathOf(key)))) {
@@ -227,9 +236,9 @@ export class FileCache {
     return undefined;
   }
 
-  /** Pins `key`, downloading it unless cached (see `open`); the entry pinned. */
-  private async pin(key: string, verify: boolean, fetch: Fetcher, signal: AbortSignal | undefined): Promise<Entry> {
-    const cached = await this.pinCached(key, verify);
+  /** Pins `key`, downloading it unless cached at `size` bytes (see `open`); the entry pinned. */
+  private async pin(key: string, verify: boolean, fetch: Fetcher, signal: AbortSignal | undefined, size: number | undefined): Promise<Entry> {
+    const cached = await this.pinCached(key, verify, size);
     if (cached !== undefined) return cached;
     // No download started for a caller that no longer waits.
     signal?.throwIfAborted();

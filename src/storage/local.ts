@@ -146,13 +146,13 @@ export class LocalStorage implements Storage {
   }
 
   /** The files themselves: nothing to pin, Strata never removes a stored file. */
-  async open(keys: readonly string[]): Promise<LocalFiles> {
-    return { paths: keys.map((k) => this.pathOf(k)), release: () => undefined };
+  async open(objects: readonly StoredObject[]): Promise<LocalFiles> {
+    return { paths: objects.map((o) => this.pathOf(o.key)), release: () => undefined };
   }
 
   /** The files themselves, as `open`. */
   openFooters(objects: readonly StoredObject[]): Promise<LocalFiles> {
-    return this.open(objects.map((o) => o.key));
+    return this.open(objects);
   }
 
   /** Of the `putFile` calls (reads do not count). */

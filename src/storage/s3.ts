@@ -213,11 +213,11 @@ export class S3Storage implements Storage {
    * Downloads are shared by the queries that want the same object (`FileCache.open`):
    * `signal` stops this caller's wait, and a download once no caller waits for it.
    */
-  open(keys: readonly string[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
-    return this.o.cache.open(keys, verify, (key, destination, own) => this.call(`download ${key}`, async () => {
+  open(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
+    return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, async () => {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own });
       await pipeline(object.Body as Readable, createWriteStream(destination), { signal: own });
-    }, own, key), signal);
+    }, own, key), signal, new Map(objects.map((o) => [o.key, o.size])));
   }
 
   /** Each footer read is this caller's alone: `signal` aborts its requests. */
@@ -228,7 +228,7 @@ export class S3Storage implements Storage {
       const stub = await footerStub(key, sizes.get(key)!, read);
       // A local write: its failure is no failure of S3 (`health`).
       await writeFile(destination, stub);
-    }, signal);
+    }, signal, sizes);
   }
 
   /** Of every S3 request (uploads, listings, downloads, footer reads) but those their caller aborted. */

@@ -111,9 +111,10 @@ export interface Storage {
   /** Lists the immediate child "directory" names under `prefix` (`''` = the root), sorted; errors as `list`. */
   listChildren(prefix: string, signal?: AbortSignal): Promise<string[]>;
   /**
-   * Local paths DuckDB can read for `keys`, pinned until `release()`. The local
-   * backend returns the files themselves; a remote backend downloads missing ones
-   * into its cache (concurrently) and returns the cached paths. Cached copies are
+   * Local paths DuckDB can read for `objects` (as listed), pinned until `release()`. The
+   * local backend returns the files themselves; a remote backend downloads missing ones
+   * into its cache (concurrently) and returns the cached paths. A cached copy whose size
+   * is not the listed one (the object was replaced) is fetched again; others are
    * trusted unless `verify`: then each is checked on disk first and fetched again if
    * it was deleted from outside (pass it after DuckDB found a returned path missing).
    * @throws StorageUnavailableError when a download fails; `signal.reason` once `signal`
@@ -121,7 +122,7 @@ export interface Storage {
    *   cache; one no caller waits for any more is stopped, nothing of it kept). Nothing
    *   stays pinned then.
    */
-  open(keys: readonly string[], verify?: boolean, signal?: AbortSignal): Promise<LocalFiles>;
+  open(objects: readonly StoredObject[], verify?: boolean, signal?: AbortSignal): Promise<LocalFiles>;
   /**
    * Local paths DuckDB can read the Parquet metadata of (`parquet_schema`,
    * `parquet_kv_metadata`, `DESCRIBE`), never the data, for `objects`, pinned until
