@@ -648,7 +648,7 @@ describe('result formats', () => {
       ['true', 'BOOLEAN'], ["'x'", 'VARCHAR'], ["TIMESTAMP '2026-01-01'", 'TIMESTAMP'], ["TIMESTAMPTZ '2026-01-01 00:00:00+00'", 'TIMESTAMP'],
       ["'2026-01-01'::TIMESTAMP_S", 'TIMESTAMP'], ["'2026-01-01'::TIMESTAMP_MS", 'TIMESTAMP'], ["'2026-01-01'::TIMESTAMP_NS", 'TIMESTAMP_NS'],
       ["DATE '2026-01-01'", 'DATE'], ["'\\x01'::BLOB", 'BINARY'], ['gen_random_uuid()', 'UUID'], ['1.5::DECIMAL(10, 2)', 'DECIMAL(10,2)'],
-      ["INTERVAL '1 day'", 'INTERVAL'], ['[1, 2]', 'INTEGER[]'],
+      ["INTERVAL '1 day'", 'INTERVAL'], ['[1, 2]', 'INTEGER[]'], ['\'{"a": 1}\'::JSON', 'JSON'],
     ];
     const sql = `SELECT ${columns.map(([e], i) => `${e} AS c${i}`).join(', ')}`;
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`);

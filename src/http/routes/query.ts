@@ -693,7 +693,7 @@ async function* arrowBody(query: OpenQuery, recorder: ResultRecorder | undefined
  * QuestDB's name for a DuckDB result type (questdb/questdb `ColumnType`): its integers by
  * width (`BYTE`, `SHORT`, `INT`, `LONG`; DuckDB's unsigned ones as the signed type that
  * holds them), `TIMESTAMP` for every microsecond-or-coarser timestamp, `BINARY` for BLOB.
- * Every other type keeps DuckDB's name, which is QuestDB's too where both have the type
+ * Every other type keeps DuckDB's name (its alias where it has one: `JSON`), which is QuestDB's too where both have the type
  * (`DOUBLE`, `FLOAT`, `BOOLEAN`, `VARCHAR`, `DATE`, `UUID`, `INTERVAL`, `TIMESTAMP_NS`,
  * `DECIMAL(p,s)`), and is DuckDB's own for the types QuestDB lacks (HUGEINT, LIST, STRUCT, …).
  */
@@ -705,7 +705,8 @@ function questdbType(type: DuckDBType): string {
     case DuckDBTypeId.BIGINT: case DuckDBTypeId.UINTEGER: return 'LONG';
     case DuckDBTypeId.TIMESTAMP: case DuckDBTypeId.TIMESTAMP_TZ: case DuckDBTypeId.TIMESTAMP_S: case DuckDBTypeId.TIMESTAMP_MS: return 'TIMESTAMP';
     case DuckDBTypeId.BLOB: return 'BINARY';
-    default: return type.toString();
+    // JSON is DuckDB's VARCHAR under an alias, which `toString` leaves out.
+    default: return type.alias ?? type.toString();
   }
 }
 
