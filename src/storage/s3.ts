@@ -217,12 +217,12 @@ export class S3Storage implements Storage {
     return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, async () => {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own });
       await pipeline(object.Body as Readable, createWriteStream(destination), { signal: own });
-    }, own, key), signal, new Map(objects.map((o) => [o.key, o.size])));
+    }, own, key), signal, sizesOf(objects));
   }
 
   /** Each footer read is this caller's alone: `signal` aborts its requests. */
   openFooters(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
-    const sizes = new Map(objects.map((o) => [o.key, o.size]));
+    const sizes = sizesOf(objects);
     return this.o.cache.openFooters(objects.map((o) => o.key), verify, async (key, destination, own) => {
       const read = (start: number, end: number): Promise<ObjectRange> => this.call(`footer read ${key}`, () => this.range(key, start, end, own), own, key);
       const stub = await footerStub(key, sizes.get(key)!, read);
@@ -350,4 +350,9 @@ function describe(err: unknown): string {
   const credentials = (status === 403 || status === 401) && (text === '' || CREDENTIAL_ERRORS.has(e.name ?? ''));
   const hint = credentials ? ': access denied (check STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY, and the bucket policy)' : '';
   return status !== undefined ? `${text === '' ? 'error' : text} (HTTP ${status})${hint}` : text;
+}
+
+/** Each object's listed size by key, bytes. */
+function sizesOf(objects: readonly StoredObject[]): Map<string, number> {
+  return new Map(objects.map((o) => [o.key, o.size]));
 }
