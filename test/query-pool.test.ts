@@ -11,6 +11,7 @@ import { removeDir, sleep, TestServer, waitFor } from './harness.js';
 
 interface PoolMetrics {
   connections_in_use: number;
+  query_errors_total: number;
   queue_depth: Record<'critical' | 'high' | 'normal' | 'low', number>;
   queue_rejected_total: number;
 }
@@ -92,7 +93,8 @@ describe('priorities (pool of 1)', () => {
     assert.deepEqual((await metrics(server)).queue_depth, { critical: 0, high: 0, normal: 0, low: 0 });
   });
 
-  test('a result its client stopped reading is cut off at its timeout: the connection is freed for the next query', async () => {
+  test('a result its client stopped reading is cut off at its timeout: the connection is freed for the next query, the query counted as failed', async () => {
+    const failedBefore = (await metrics(server)).query_errors_total;
     const controller = new AbortController();
     const stalled = await query(server, 'SELECT range AS i FROM range(1000000000)', { 'x-strata-timeout-ms': '1000' }, controller.signal);
     assert.equal(stalled.status, 200);
@@ -106,7 +108,9 @@ describe('priorities (pool of 1)', () => {
     await assert.rejects(async () => {
       while (!(await reader.read()).done);
     }, 'the stalled body ends in an error, not as a complete answer');
-    assert.equal((await metrics(server)).connections_in_use, 0);
+    const after = await metrics(server);
+    assert.equal(after.connections_in_use, 0);
+    assert.equal(after.query_errors_total, failedBefore + 1, 'a timeout while streaming fails its lease, as one before the status line does');
     controller.abort();
     // Logged once, as the 504 before a status line is: a warning without a stack.
     const lines = (): Record<string, unknown>[] => server.output.split('\n').filter((l) => l.includes('Query timed out (after 1000 ms) while streaming its result'))

@@ -36,7 +36,7 @@ export interface PoolStats {
   idle: number;
   maxQueue: number;
   queueDepth: Record<Priority, number>;
-  /** Leases granted, and how many of them failed (threw). */
+  /** Leases granted, and how many of them failed (threw: a query's result that failed or was aborted while it streamed fails its lease too). */
   totalLeases: number;
   failedLeases: number;
   /** Callers refused because the queue was full. */

@@ -229,11 +229,13 @@ export class QueryService {
             await finished;
             return;
           }
-          let done!: () => void;
-          const finished = new Promise<void>((r) => (done = r));
+          let done!: (failure: unknown) => void;
+          const finished = new Promise<unknown>((r) => (done = r));
           answered = true;
-          resolve(openResult(result, conn, plan, req, () => done()));
-          await finished;
+          resolve(openResult(result, conn, plan, req, done));
+          // Failing the lease counts it in `query_errors_total`; the caller already has the error.
+          const failure = await finished;
+          if (failure !== undefined) throw failure;
         } catch (err) {
           // Aborted: answer now, not once DuckDB has returned from the call given up on (`interruptible`).
           if (req.signal.aborted) fail(err);
@@ -749,13 +751,17 @@ function unfinished(signal: AbortSignal): unknown {
  * produces the next on a libuv thread (one chunk ahead, so memory stays bounded):
  * fetching and encoding take comparable time, and done in turn they add up. The
  * connection is only released once a fetch still in flight has settled, since the
- * caller's cleanup then runs statements on it.
+ * caller's cleanup then runs statements on it. `close` is told why the result ended
+ * short (what `next` threw, or the abort of a result closed before its end), or
+ * undefined when it did not.
  */
-function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, refs, deterministic, userText }: Plan, req: QueryRequest, close: () => void): OpenQuery {
+function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, refs, deterministic, userText }: Plan, req: QueryRequest,
+  close: (failure: unknown) => void): OpenQuery {
   const names = result.columnNames().map(userText);
   const types = result.columnTypes();
   let ended = false;
   let closed = false;
+  let failure: unknown;
   let ahead: Promise<DuckDBDataChunk | null> | undefined;
   const fetch = (): Promise<DuckDBDataChunk | null> => {
     const pending = guard(req.signal, conn, () => result.fetchChunk(), userText);
@@ -768,42 +774,53 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, ref
     close() {
       if (closed) return;
       closed = true;
+      if (!ended && req.signal.aborted) failure ??= req.signal.reason;
+      const release = (): void => close(failure);
       if (ahead === undefined) {
-        close();
+        release();
         return;
       }
       // Nobody reads the chunk being produced: stop DuckDB, then give the connection back.
       conn.interrupt();
-      void ahead.then(close, close);
+      void ahead.then(release, release);
     },
     async next() {
-      if (ended) return null;
-      // Closed before its end: by the side that aborted it (a client gone, a deadline), or
-      // because the response ended first (HEAD). Either way not a complete result.
-      if (closed) throw unfinished(req.signal);
-      ahead ??= fetch();
-      const chunk = await ahead;
-      ahead = undefined;
-      // An interrupted streaming fetch may resolve with no rows instead of failing, and a
-      // result closed while a fetch was in flight ends here too: that is not the end.
-      if (closed) throw unfinished(req.signal);
-      if (chunk === null || chunk.rowCount === 0) {
-        ended = true;
-        req.signal.throwIfAborted();
-        // A result that fails part-way (a cast, error(), a file unreadable) ends like a
-        // complete one: DuckDB keeps the error for `duckdb_result_error`, which the Node
-        // client does not expose, but the statement type reads INVALID once it is set.
-        if (result.statementType === StatementType.INVALID) throw new QueryExecutionError(FAILED_PART_WAY);
-        return null;
+      try {
+        return await nextChunk();
+      } catch (err) {
+        failure ??= err;
+        throw err;
       }
-      // The next fetch starts before this chunk is read, so that reading it overlaps DuckDB's
-      // work too: a fetched chunk owns its memory (node-api's readers keep several at once).
-      ahead = fetch();
-      const budget = new ChunkBudget(names, chunk.rowCount);
-      const columns = types.map((t, i) => readColumn(chunk, i, t, req.decimals, budget));
-      return { columns, rowCount: chunk.rowCount };
     },
   };
+
+  async function nextChunk(): Promise<ResultChunk | null> {
+    if (ended) return null;
+    // Closed before its end: by the side that aborted it (a client gone, a deadline), or
+    // because the response ended first (HEAD). Either way not a complete result.
+    if (closed) throw unfinished(req.signal);
+    ahead ??= fetch();
+    const chunk = await ahead;
+    ahead = undefined;
+    // An interrupted streaming fetch may resolve with no rows instead of failing, and a
+    // result closed while a fetch was in flight ends here too: that is not the end.
+    if (closed) throw unfinished(req.signal);
+    if (chunk === null || chunk.rowCount === 0) {
+      ended = true;
+      req.signal.throwIfAborted();
+      // A result that fails part-way (a cast, error(), a file unreadable) ends like a
+      // complete one: DuckDB keeps the error for `duckdb_result_error`, which the Node
+      // client does not expose, but the statement type reads INVALID once it is set.
+      if (result.statementType === StatementType.INVALID) throw new QueryExecutionError(FAILED_PART_WAY);
+      return null;
+    }
+    // The next fetch starts before this chunk is read, so that reading it overlaps DuckDB's
+    // work too: a fetched chunk owns its memory (node-api's readers keep several at once).
+    ahead = fetch();
+    const budget = new ChunkBudget(names, chunk.rowCount);
+    const columns = types.map((t, i) => readColumn(chunk, i, t, req.decimals, budget));
+    return { columns, rowCount: chunk.rowCount };
+  }
 }
 
 /**
