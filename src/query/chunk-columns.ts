@@ -178,8 +178,8 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
 const LARGE_VALUE_TYPES = new Set([DuckDBTypeId.LIST, DuckDBTypeId.MAP, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.UNION,
   DuckDBTypeId.VARIANT, DuckDBTypeId.BLOB, DuckDBTypeId.BIT, DuckDBTypeId.BIGNUM, DuckDBTypeId.GEOMETRY]);
 
-/** Nested types: JSON arrays and objects in JSON, their text form in CSV and Arrow. */
-const NESTED_TYPES = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION]);
+/** Nested types (and VARIANT, which may hold one): JSON arrays and objects in JSON, their text form in CSV and Arrow. */
+const NESTED_TYPES = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION, DuckDBTypeId.VARIANT]);
 
 /**
  * The `n` rows of `vector` (of SQL type `type`) as an `other` column, converted by node-api

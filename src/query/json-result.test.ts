@@ -189,6 +189,13 @@ test('nested values are JSON arrays and objects in JSON (items printed as their 
     '[18446744073709551615]', '[1.50]', "{'a': 1, 'b': 'x \"q\"', 'c': [[1, 2], []]}", '{k=[2026-03-04], j=NULL}', '2', '[1, 2]', '', '[]']);
 });
 
+test('a VARIANT is the value it holds, as a column of that value\'s type gives it, in JSON; DuckDB\'s text of it in CSV', async () => {
+  const { text, csv } = await encoded(`SELECT 'it''s'::VARIANT AS s, 42::VARIANT AS i, 1.25::DECIMAL(5,2)::VARIANT AS d, TIMESTAMP '2026-01-01 00:00:01.5'::VARIANT AS t,
+    {'a': 's', 'b': [1.5::DOUBLE, NULL]}::VARIANT AS o, [1, 'a'::VARIANT, NULL::VARIANT] AS l, NULL::VARIANT AS n`);
+  assert.equal(text, '["it\'s",42,1.25,"2026-01-01T00:00:01.5Z",{"a":"s","b":[1.5,null]},[1,"a",null],null]');
+  assert.deepEqual(csv[0], ["it's", '42', '1.25', '2026-01-01 00:00:01.5', "{'a': s, 'b': [1.5, NULL]}", '[1, a, NULL]', '']);
+});
+
 test('an unnamed STRUCT (row(), a tuple) keeps every field, by position: a JSON array, DuckDB\'s (…) in CSV; nested in STRUCTs and LISTs too', async () => {
   const { text, csv } = await encoded(`SELECT row(1, 'x') AS r, (1, 2) AS t, row(5, row(6, 7)) AS n, [row(1, 'a'), NULL, row(2, NULL)] AS l,
     {'k': row(3, 4), 'm': 'it''s'} AS s, CASE WHEN false THEN row(1, 2) END AS none`);

@@ -18,7 +18,7 @@
  */
 import {
   DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampMillisecondsValue,
-  DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue,
+  DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, DuckDBVariantValue,
   type DuckDBArrayType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
   type DuckDBValue,
 } from '@duckdb/node-api';
@@ -309,6 +309,8 @@ export function jsonValue(v: DuckDBValue, type: DuckDBType): string {
     const { memberTypes, tagMemberIndexes } = type as DuckDBUnionType;
     return jsonValue(v.value, memberTypes[tagMemberIndexes[v.tag]]);
   }
+  // The value a VARIANT holds, as a column of its type would give it (node-api's text quotes strings).
+  if (v instanceof DuckDBVariantValue) return v.value === null ? 'null' : v.type === undefined ? JSON.stringify(String(v.value)) : jsonValue(v.value, v.type);
   switch (typeof v) {
     case 'number': return !Number.isFinite(v) ? 'null' : type.typeId === DuckDBTypeId.FLOAT ? float32Text(v) : numberText(v);
     case 'bigint': return v.toString();

@@ -62,10 +62,11 @@ const EXPRESSIONS = [
   "MAP {[1, 2]: 'x'}", "[union_value(k := 'a,b'), union_value(k := '')]", "union_value(n := [1.0::DOUBLE])::UNION(n DOUBLE[], s VARCHAR)",
   "row(5, row(6, 7))", "[row(1, 'a'), NULL, row(2, NULL)]", 'array_value(row(1, 2), row(3, 4))', "MAP {'k': row(1, 2), 'n': NULL}",
   "[MAP {'k': row(5, 6)}]", "MAP {row(1, 'a b'): 'x'}", "union_value(t := row(1, 'a,b'))", "[row(1, [row(2, 3)]), NULL]",
-  "row(NULL, row(NULL, 'x'))", "{'s': [row(1.5::DOUBLE, DATE '2024-01-01')]}", "array_value(array_value(row(1, 2)))", "[1, 2]::INTEGER[2]", "[[1.5::DOUBLE, 2.0]]::DOUBLE[2][1]",
+  "row(NULL, row(NULL, 'x'))", "'x'::VARIANT", "'it''s, a'::VARIANT", '42::VARIANT', "[1.5::DOUBLE, 1e-5]::VARIANT", "{'a': 's', 'b': [1.5, NULL]}::VARIANT",
+  "TIMESTAMP '2026-01-01 00:00:01'::VARIANT", "'infinity'::DATE::VARIANT", "[1, 'a b,'::VARIANT, NULL::VARIANT]", "{'v': 'x'::VARIANT}", "{'s': [row(1.5::DOUBLE, DATE '2024-01-01')]}", "array_value(array_value(row(1, 2)))", "[1, 2]::INTEGER[2]", "[[1.5::DOUBLE, 2.0]]::DOUBLE[2][1]",
 ];
 
-test('nested values print as DuckDB\'s CAST(v AS VARCHAR): quoting, doubles, floats, dates, timestamps of every unit, infinities, BC, unnamed STRUCTs', async () => {
+test('nested values print as DuckDB\'s CAST(v AS VARCHAR): quoting, doubles, floats, dates, timestamps of every unit, infinities, BC, unnamed STRUCTs, VARIANTs', async () => {
   for (const e of EXPRESSIONS) {
     const [[mine, duck]] = await texts(`SELECT ${e} AS v, (${e})::VARCHAR AS t`);
     assert.equal(mine, duck, e);

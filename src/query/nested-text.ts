@@ -1,5 +1,5 @@
 /**
- * DuckDB's text of nested values (LIST, ARRAY, STRUCT, MAP, UNION), as `CAST(v AS VARCHAR)`
+ * DuckDB's text of nested values (LIST, ARRAY, STRUCT, MAP, UNION, VARIANT), as `CAST(v AS VARCHAR)`
  * prints them: what CSV fields and Arrow `Utf8` columns carry for these types
  * (`chunk-columns.ts`, the `plain` texts of an `other` column).
  *
@@ -21,20 +21,26 @@
 import {
   DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
   DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue,
-  DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType,
+  DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, DuckDBVariantValue, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType,
   type DuckDBStructType, type DuckDBType, type DuckDBUnionType, type DuckDBValue,
 } from '@duckdb/node-api';
 import { civilFromDays, float32Text, INFINITE_DAYS, INFINITE_TIMESTAMP, TWO_DIGITS } from './json-result.js';
 
-const NESTED = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION]);
+const NESTED = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION, DuckDBTypeId.VARIANT]);
 
 /** Whether `type` is a STRUCT without field names (every name empty). */
 export function isUnnamed(type: DuckDBStructType): boolean {
   return type.entryNames.every((name) => name === '');
 }
 
-/** DuckDB's text of `v`, a non-NULL value of the nested type `type` (LIST, ARRAY, STRUCT, MAP, UNION). */
+/** DuckDB's text of `v`, a non-NULL value of the nested type `type` (LIST, ARRAY, STRUCT, MAP, UNION, VARIANT). */
 export function nestedText(v: DuckDBValue, type: DuckDBType): string {
+  if (v instanceof DuckDBVariantValue) {
+    // DuckDB casts a VARIANT to VARCHAR as it casts the value it holds (whose type node-api recovers).
+    if (v.value === null) return 'NULL';
+    if (v.type === undefined) return String(v.value);
+    return NESTED.has(v.type.typeId) ? nestedText(v.value, v.type) : scalarText(v.value, v.type);
+  }
   if (v instanceof DuckDBListValue || v instanceof DuckDBArrayValue) {
     const item = (type as DuckDBListType | DuckDBArrayType).valueType;
     return `[${v.items.map((x) => innerText(x, item)).join(', ')}]`;
