@@ -187,6 +187,11 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       const reason = notReadyReason();
       if (reason !== undefined) throw new NotReadyError(reason);
     },
+    // Until the log is replayed, an answer would miss records acknowledged before a crash.
+    // Queries in flight at shutdown, or arriving on an open connection then, still read all.
+    assertQueryable: () => {
+      if (phase === 'starting') throw new NotReadyError('starting up: the write-ahead log is being replayed, and an answer would miss its records; retry later');
+    },
   });
   const app = server;
 

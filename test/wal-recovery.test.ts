@@ -58,7 +58,7 @@ test('a WAL torn in the middle of an entry replays everything before it and logs
   }
 });
 
-test('while the WAL replays, /ready answers 503 "starting up" with Retry-After', async () => {
+test('while the WAL replays, /ready and the query endpoints answer 503 "starting up" with Retry-After: no answer misses a replayed record', async () => {
   const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000', STRATA_BUFFER_MAX_RECORDS: '10000000' };
   const first = await TestServer.start(env);
   // Enough records that replaying them outlasts the harness's 50 ms polls of /ready.
@@ -67,9 +67,28 @@ test('while the WAL replays, /ready answers 503 "starting up" with Retry-After',
     assert.equal((await first.writeLines(lines.join('\n'), 'db=default&precision=s')).status, 204);
   }
   await first.stop('SIGKILL');
-  const second = await TestServer.start(env, first.dataDir);
+  // Asked while /ready says 503: a query, Arc's measurement list and QuestDB's /exec.
+  const asked: { path: string; status: number; retryAfter: string | null; body: string }[] = [];
+  const ask = async (url: string): Promise<void> => {
+    const sql = JSON.stringify({ sql: 'SELECT count(*) FROM replayed' });
+    for (const [path, init] of [['/api/v1/query', { method: 'POST', body: sql }], ['/api/v1/query/arrow', { method: 'POST', body: sql }],
+      ['/api/v1/measurements', {}], ['/exec?query=SELECT%20count(*)%20FROM%20replayed', {}]] as const) {
+      const res = await fetch(url + path, init);
+      asked.push({ path, status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() });
+    }
+  };
+  const second = await TestServer.start(env, first.dataDir, ask);
   try {
     assert.ok(second.notReady.length > 0, 'the replay ended before /ready was asked');
+    // The last round may have come after the replay ended: then it has the whole answer.
+    const whole = asked.filter((a) => a.status === 200);
+    for (const a of asked.filter((x) => x.status !== 200)) {
+      assert.equal(a.status, 503, `${a.path}: ${a.body}`);
+      assert.equal(a.retryAfter, '5');
+      assert.match(a.body, /starting up: the write-ahead log is being replayed/);
+    }
+    assert.ok(whole.length < asked.length, 'no query was refused while the log replayed');
+    for (const a of whole.filter((x) => x.path === '/api/v1/query')) assert.deepEqual((JSON.parse(a.body) as { data: unknown }).data, [[300_000]]);
     for (const answer of second.notReady) {
       assert.equal(answer.status, 503);
       assert.equal(answer.retryAfter, '5');

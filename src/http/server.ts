@@ -60,6 +60,8 @@ export interface ServerDependencies {
   notReadyReason: () => string | undefined;
   /** Throws NotReadyError when writes must not be taken. */
   assertAccepting: () => void;
+  /** Throws NotReadyError when queries must not be answered (the write-ahead log replaying). */
+  assertQueryable: () => void;
 }
 
 /** Returns a configured, not yet listening, Fastify instance. */
@@ -75,9 +77,9 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     wal: d.wal, counters: d.metrics.writes,
   });
   void app.register(influxdbRoutes);
-  void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, stallMs: d.queryStallMs, metrics: d.metrics });
+  void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, stallMs: d.queryStallMs, metrics: d.metrics, assertQueryable: d.assertQueryable });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache, metrics: d.metrics });
-  void app.register(measurementRoutes, { catalog: d.catalog, timeoutMs: d.queryTimeoutMs });
+  void app.register(measurementRoutes, { catalog: d.catalog, timeoutMs: d.queryTimeoutMs, assertQueryable: d.assertQueryable });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;
 }

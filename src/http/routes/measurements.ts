@@ -7,7 +7,7 @@
  * S3; Strata lists either backend. A measurement whose records are all still buffered has no
  * file yet and is not listed, as in `SHOW TABLES`.
  * Errors in the query error shape: 400 for an invalid or repeated `database`, 503 when
- * storage cannot list, 504 past the query timeout (`STRATA_QUERY_TIMEOUT_MS`), as
+ * storage cannot list or (503 "starting up") while the write-ahead log replays, 504 past the query timeout (`STRATA_QUERY_TIMEOUT_MS`), as
  * `SHOW TABLES` answers; listing stops when the client leaves.
  */
 import type { FastifyInstance } from 'fastify';
@@ -21,11 +21,14 @@ export interface MeasurementRouteOptions {
   catalog: Catalog;
   /** Longest the listing may take, ms (the query timeout). */
   timeoutMs: number;
+  /** Throws NotReadyError while the write-ahead log replays (its flushes add files), as the query routes do. */
+  assertQueryable: () => void;
 }
 
 /** Registers `GET /api/v1/measurements`. */
 export async function measurementRoutes(app: FastifyInstance, o: MeasurementRouteOptions): Promise<void> {
   app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request, reply) => {
+    o.assertQueryable();
     const started = Date.now();
     const asked = (request.query as Record<string, unknown>).database;
     if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);

@@ -50,7 +50,7 @@ export interface WriteCounters {
  * reached); `timeout` (504, before or while streaming); `cancelled` (the client went
  * away); `error` (any other failure, before or while streaming).
  */
-export const QUERY_OUTCOMES = ['ok', 'rejected', 'queue_full', 'timeout', 'cancelled', 'error'] as const;
+export const QUERY_OUTCOMES = ['ok', 'rejected', 'queue_full', 'not_ready', 'timeout', 'cancelled', 'error'] as const;
 /** One of `QUERY_OUTCOMES`: the `outcome` label of `strata_queries_total`. */
 export type QueryOutcome = (typeof QUERY_OUTCOMES)[number];
 

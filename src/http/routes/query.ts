@@ -49,6 +49,9 @@
  * the JSON document cleanly instead, and an Arrow stream may end without its
  * end-of-stream marker, which Arrow readers accept: either way a shorter result would
  * read as the whole answer.
+ * While the write-ahead log replays at start-up, every query endpoint answers 503 "starting up"
+ * with Retry-After, as `/ready` does: an answer then could miss records acknowledged before
+ * the restart (InfluxDB serves no API until its WAL is loaded).
  * A client that disconnects cancels its query. Every request is counted for
  * `GET /metrics` by outcome and duration (arrival to last byte) once its response closes.
  */
@@ -57,7 +60,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Negotiator from 'negotiator';
 import { z } from 'zod';
 import { isGone, whenGone } from '../exchange.js';
-import { ClientStalledError, QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
+import { ClientStalledError, NotReadyError, QueryCancelledError, QueryQueueFullError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { DuckDBTypeId, type DuckDBType } from '@duckdb/node-api';
 import { ArrowStreamEncoder } from '../../query/arrow-result.js';
 import { PRIORITIES, type Priority } from '../../query/duckdb-pool.js';
@@ -90,6 +93,8 @@ export interface QueryRouteOptions {
   stallMs: number;
   /** Counts each request's outcome and duration. */
   metrics: StrataMetrics;
+  /** Throws NotReadyError while an answer could miss acknowledged records (the write-ahead log replaying). */
+  assertQueryable: () => void;
 }
 
 /** Registers the query routes on `app`. */
@@ -112,6 +117,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   app.addHook('onError', async (request, _reply, err) => {
     failures.set(request, err);
   });
+  app.addHook('onRequest', async () => o.assertQueryable());
 
   app.post('/api/v1/query', { config }, async (request, reply) => {
     const started = Date.now();
@@ -470,6 +476,7 @@ function outcomeOf(err: unknown, sent: boolean): QueryOutcome {
   // purpose): only a response unfinished with no failure is a client that left.
   if (err === undefined) return sent ? 'ok' : 'cancelled';
   if (err instanceof QueryQueueFullError) return 'queue_full';
+  if (err instanceof NotReadyError) return 'not_ready';
   return statusOf(err) < 500 ? 'rejected' : 'error';
 }
 
