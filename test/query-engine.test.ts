@@ -774,6 +774,21 @@ describe('Arc\'s estimate and measurement list', () => {
       assert.match(String(r.body.error), message, params);
     }
   });
+  test('a measurement whose records are all still buffered is listed from its first write, with no file, by SHOW and GET /api/v1/measurements', async () => {
+    assert.equal((await server.writeLines('fresh v=1 1767225600\nzz_fresh v=2 1767225600', 'db=newdb&precision=s')).status, 204);
+    assert.deepEqual((await json('SHOW DATABASES')).body.data.filter(([d]) => d === 'newdb'), [['newdb']]);
+    assert.deepEqual((await json('SHOW TABLES FROM newdb')).body.data,
+      [['newdb', 'fresh', 'newdb/fresh/', 0, 0], ['newdb', 'zz_fresh', 'newdb/zz_fresh/', 0, 0]]);
+    const listed = async (): Promise<unknown[]> => ((await (await fetch(`${server.url}/api/v1/measurements?database=newdb`)).json()) as { measurements: Record<string, unknown>[] })
+      .measurements.map((m) => [m.measurement, m.file_count]);
+    assert.deepEqual(await listed(), [['fresh', 0], ['zz_fresh', 0]]);
+    // A measurement of the same name in another database is not listed here.
+    assert.ok(!(await json('SHOW TABLES')).body.data.some((r) => r[1] === 'fresh'));
+    await server.flush();
+    assert.deepEqual(await listed(), [['fresh', 1], ['zz_fresh', 1]]);
+    assert.deepEqual((await json('SHOW TABLES FROM newdb')).body.data.map((r) => r.slice(1, 4)), [['fresh', 'newdb/fresh/', 1], ['zz_fresh', 'newdb/zz_fresh/', 1]]);
+  });
+
   test('GET /api/v1/measurements lists the stored measurements of a database, or of all, as Arc does', async () => {
     const res = await fetch(`${server.url}/api/v1/measurements?database=qe`);
     assert.equal(res.status, 200);

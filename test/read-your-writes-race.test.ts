@@ -54,7 +54,7 @@ const { pool, catalog, writer, buffers, close } = await wireComponents({
   storage: (dir) => (storage = new SteppedStorage(dir)),
   beforeWrite: () => writesMayStart,
 });
-const queries = new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), filesOf: (s) => writer.keysOf(s), cut: () => writer.cut() },
+const queries = new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), heldMeasurements: () => buffers.heldMeasurements(), filesOf: (s) => writer.keysOf(s), cut: () => writer.cut() },
   new HeldTables(buffers), new PreparedStatements(16));
 after(close);
 

@@ -290,6 +290,21 @@ export class BufferManager {
     return held;
   }
 
+  /**
+   * The (database, measurement) pairs with records accepted and not yet known to be
+   * written (`heldRecords` not empty), in no particular order: what a listing of stored
+   * measurements lacks until their first flush ends.
+   */
+  heldMeasurements(): { database: string; measurement: string }[] {
+    const seen = new Map<string, { database: string; measurement: string }>();
+    const note = (database: string, measurement: string): void => {
+      seen.set(`${database}\u0000${measurement}`, { database, measurement });
+    };
+    for (const item of [...this.writing, ...this.queue, ...this.retrying]) note(item.snapshot.database, item.snapshot.measurement);
+    for (const b of this.buffers.values()) if (b.rowCount > 0) note(b.database, b.measurement);
+    return [...seen.values()];
+  }
+
   /** Whether detached `snapshot` still waits to be written (queued, being written or retrying). */
   isHeld(snapshot: BufferSnapshot): boolean {
     for (const items of [this.writing, this.queue, this.retrying]) for (const item of items) if (item.snapshot === snapshot) return true;

@@ -5,7 +5,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BufferManager } from '../buffer/buffer-manager.js';
-import type { Catalog } from '../query/catalog.js';
 import type { DuckDBPool } from '../query/duckdb-pool.js';
 import type { HeldTables } from '../query/held-tables.js';
 import type { ResultEncoders } from '../query/result-encoders.js';
@@ -30,10 +29,8 @@ export interface ServerDependencies {
   logLevel: string;
   /** The write path's buffers (write routes). */
   buffers: BufferManager;
-  /** Runs SQL for the query routes. */
+  /** Runs SQL for the query routes and lists measurements (`GET /api/v1/measurements`). */
   queries: QueryService;
-  /** What is stored (`GET /api/v1/measurements`). */
-  catalog: Catalog;
   /** Encodes the query routes' JSON and CSV results, partly on worker threads. */
   resultEncoders: ResultEncoders;
   /** Served by `GET /api/v1/metrics/query-pool`. */
@@ -79,7 +76,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   void app.register(influxdbRoutes);
   void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, stallMs: d.queryStallMs, metrics: d.metrics, assertQueryable: d.assertQueryable });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache, metrics: d.metrics });
-  void app.register(measurementRoutes, { catalog: d.catalog, timeoutMs: d.queryTimeoutMs, assertQueryable: d.assertQueryable });
+  void app.register(measurementRoutes, { queries: d.queries, timeoutMs: d.queryTimeoutMs, assertQueryable: d.assertQueryable });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;
 }

@@ -25,10 +25,10 @@ import { MemoryLimitError, QueryCancelledError, QueryExecutionError, QueryReject
 import type { LocalFiles, StoredObject } from '../storage/storage.js';
 import { asciiLower } from '../parse/names.js';
 import type { ListingCut } from '../write/key-log.js';
-import { hourOf } from '../write/layout.js';
+import { hourOf, measurementPrefix } from '../write/layout.js';
 import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
-import { emptySetSql, inHours, megabytes, type Catalog, type HourRange } from './catalog.js';
+import { emptySetSql, inHours, megabytes, type Catalog, type HourRange, type MeasurementInfo } from './catalog.js';
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import type { DuckDBPool, Priority } from './duckdb-pool.js';
@@ -58,6 +58,8 @@ export const MAX_SQL_LENGTH = 100_000;
 export interface HeldRecordsSource {
   /** See `BufferManager.heldRecords`. */
   held(database: string, measurement: string): BufferSnapshot[];
+  /** See `BufferManager.heldMeasurements`. */
+  heldMeasurements(): { database: string; measurement: string }[];
   /** Keys of files written (or being written) from `snapshot`; see `ParquetWriter.keysOf`. */
   filesOf(snapshot: BufferSnapshot): readonly string[];
   /** The files of flushes that start from now on, to leave out of listings; see `ParquetWriter.cut`. */
@@ -308,9 +310,36 @@ export class QueryService {
   }
 
   /** SQL producing a SHOW command's rows (VARCHAR / BIGINT / DOUBLE columns); listing stops when `signal` aborts. */
+  /**
+   * The databases with stored files or records accepted and not yet written, sorted by name.
+   * @throws StorageUnavailableError when the backend cannot list; `signal.reason` once it aborts.
+   */
+  async databases(signal?: AbortSignal): Promise<string[]> {
+    // Held names first: a flush ending meanwhile has its files listed below.
+    const held = this.held.heldMeasurements().map((m) => m.database);
+    return [...new Set([...held, ...(await this.catalog.databases(signal))])].sort();
+  }
+
+  /**
+   * The measurements of `database`, sorted by name: those stored, with their files
+   * (`Catalog.measurements`), and those whose records are all still held (accepted, not
+   * yet written), with none, so that a measurement is listed from its first
+   * acknowledged write, as InfluxDB's `SHOW MEASUREMENTS` lists it.
+   * @throws QueryRejectedError for an invalid name; StorageUnavailableError when the
+   *   backend cannot list; `signal.reason` once it aborts.
+   */
+  async measurements(database: string, signal?: AbortSignal): Promise<MeasurementInfo[]> {
+    const held = this.held.heldMeasurements().filter((m) => m.database === database).map((m) => m.measurement);
+    const stored = await this.catalog.measurements(database, signal);
+    const listed = new Set(stored.map((m) => m.measurement));
+    const unwritten = held.filter((m) => !listed.has(m))
+      .map((measurement) => ({ database, measurement, storagePath: measurementPrefix(database, measurement), fileCount: 0, totalBytes: 0 }));
+    return [...stored, ...unwritten].sort((a, b) => (a.measurement < b.measurement ? -1 : a.measurement > b.measurement ? 1 : 0));
+  }
+
   private async showSql(show: ShowCommand, defaultDatabase: string, signal: AbortSignal): Promise<string> {
-    if (show.kind === 'databases') return valuesSql(['database'], ['VARCHAR'], (await this.catalog.databases(signal)).map((d) => [quoteLiteral(d)]));
-    const infos = await this.catalog.measurements(show.database ?? defaultDatabase, signal);
+    if (show.kind === 'databases') return valuesSql(['database'], ['VARCHAR'], (await this.databases(signal)).map((d) => [quoteLiteral(d)]));
+    const infos = await this.measurements(show.database ?? defaultDatabase, signal);
     return valuesSql(
       ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb'],
       ['VARCHAR', 'VARCHAR', 'VARCHAR', 'BIGINT', 'DOUBLE'],
