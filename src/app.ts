@@ -225,6 +225,8 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         for (const c of writerConnections) c.closeSync();
         // A sweep may be running a statement on a pool connection.
         await sweeper.stop();
+        // Queries cut off by app.close() may still run in DuckDB: closing under them hangs or crashes the process.
+        await Promise.all([pool.drain(), schemaReaders.drain()]);
         pool.close();
         schemaReaders.close();
         instance.closeSync();

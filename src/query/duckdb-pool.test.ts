@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { QueryQueueFullError } from '../errors.js';
+import { NotReadyError, QueryQueueFullError } from '../errors.js';
 import { DuckDBPool, type Priority } from './duckdb-pool.js';
 
 async function pool(size: number, maxQueue = 10): Promise<DuckDBPool> {
@@ -96,5 +96,27 @@ test('a full queue takes a more urgent caller in place of its last least urgent 
   await Promise.all(done);
   assert.deepEqual(outcomes.slice(3), ['critical ran', 'normal ran']);
   assert.equal(p.stats().rejected, 3);
+  p.close();
+});
+
+test('drain refuses the waiting callers and later ones, interrupts the running statements, and resolves once every connection is back', async () => {
+  const p = await pool(2);
+  const held = await hold(p);
+  // Runs until interrupted.
+  const running = p.use((conn) => conn.run('SELECT count(*) FROM range(1000000000000) t(x) WHERE x % 7 = 3'));
+  const waiting = p.use(async () => 'ran');
+  // Started in DuckDB before the interrupt, which a statement not yet begun would miss.
+  await new Promise((r) => setTimeout(r, 100));
+  let drained = false;
+  const draining = p.drain().then(() => (drained = true));
+  await assert.rejects(waiting, (err: Error) => err instanceof NotReadyError && err.message === 'shutting down');
+  await assert.rejects(running, /INTERRUPT/);
+  await assert.rejects(p.use(async () => 'ran'), NotReadyError);
+  // The held connection runs nothing DuckDB could interrupt: drain waits for its release.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(drained, false);
+  held.release();
+  await draining;
+  assert.equal(p.stats().idle, 2);
   p.close();
 });

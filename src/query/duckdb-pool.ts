@@ -15,7 +15,7 @@
  * queue, or interrupts its running DuckDB statement (`connection.interrupt()`).
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { QueryQueueFullError } from '../errors.js';
+import { NotReadyError, QueryQueueFullError } from '../errors.js';
 
 /** Query priorities, most urgent first. */
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
@@ -72,8 +72,8 @@ const RETRY_AFTER_SECONDS = 1;
  * shared by `QueryService`, WAL replay's coverage reads and the idle sweeps of
  * `HeldTables`; the Parquet writer has connections of its own, and so have
  * `Catalog.storedSchema`'s reads (a pool of their own). All state is
- * on the event loop: a connection is lent to one caller at a time. `close` at shutdown,
- * after the last `use` settled.
+ * on the event loop: a connection is lent to one caller at a time. At shutdown, `drain`,
+ * then `close`.
  */
 export class DuckDBPool {
   /** Connections in the pool (`query.pool_size`); fixed for its lifetime. */
@@ -84,6 +84,10 @@ export class DuckDBPool {
   private readonly queues: Record<Priority, Waiter[]> = { critical: [], high: [], normal: [], low: [] };
   private readonly all: DuckDBConnection[] = [];
   private readonly totals = { leases: 0, ended: 0, failed: 0, rejected: 0, aborted: 0, waitMs: 0, execMs: 0 };
+  /** Set by `drain`: no connection is lent any more. */
+  private draining = false;
+  /** Wakes `drain` when a connection comes back. */
+  private onIdle: (() => void) | undefined;
 
   private constructor(size: number, maxQueue: number) {
     this.size = size;
@@ -113,7 +117,7 @@ export class DuckDBPool {
 
   /**
    * Runs `fn` with a borrowed connection and returns it afterwards.
-   * @throws QueryQueueFullError when all connections are busy and `maxQueue` callers
+   * @throws NotReadyError once `drain` began; QueryQueueFullError when all connections are busy and `maxQueue` callers
    *   already wait, none less urgent (or later, while waiting, when a more urgent caller
    *   takes this one's place); `signal.reason` when aborted while waiting; whatever `fn` throws
    *   (an interrupted DuckDB statement throws "INTERRUPT Error").
@@ -121,6 +125,7 @@ export class DuckDBPool {
   async use<T>(fn: (conn: DuckDBConnection) => Promise<T>, options: UseOptions = {}): Promise<T> {
     const { signal } = options;
     signal?.throwIfAborted();
+    if (this.draining) throw new NotReadyError('shutting down');
     const asked = performance.now();
     const conn = this.idle.pop() ?? (await this.wait(options.priority ?? 'normal', signal));
     const started = performance.now();
@@ -160,6 +165,7 @@ export class DuckDBPool {
   async eachIdle(wanted: (conn: DuckDBConnection) => boolean, fn: (conn: DuckDBConnection) => Promise<void>): Promise<number> {
     let busy = 0;
     for (const conn of this.all) {
+      if (this.draining) break;
       if (!wanted(conn)) continue;
       const at = this.idle.indexOf(conn);
       if (at === -1) {
@@ -172,6 +178,7 @@ export class DuckDBPool {
       } finally {
         // Meanwhile queries only took from and returned to the top, so what lay below is still there.
         if (!this.handOver(conn)) this.idle.splice(Math.min(at, this.idle.length), 0, conn);
+        this.onIdle?.();
       }
     }
     return busy;
@@ -192,7 +199,23 @@ export class DuckDBPool {
     };
   }
 
-  /** Closes every connection; the pool must not be used afterwards. */
+  /**
+   * Lends no connection any more (waiting callers and later ones are refused with
+   * NotReadyError), interrupts the statements running on those lent, and resolves once
+   * every one is back. Closing a connection, or the instance, while a statement runs on it
+   * makes that statement's thread deadlock on its own context (the process then hangs in
+   * exit) or crash the process, so shutdown waits for them. A statement DuckDB cannot
+   * interrupt (a scalar function building a huge value) is waited for to its end.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    const refused = new NotReadyError('shutting down');
+    for (const p of PRIORITIES) for (const waiter of this.queues[p].splice(0)) waiter.refuse(refused);
+    for (const conn of this.all) if (!this.idle.includes(conn)) conn.interrupt();
+    while (this.idle.length < this.all.length) await new Promise<void>((resolve) => (this.onIdle = resolve));
+  }
+
+  /** Closes every connection; the pool must not be used afterwards (`drain` first). */
   close(): void {
     for (const conn of this.all) conn.closeSync();
   }
@@ -235,6 +258,7 @@ export class DuckDBPool {
 
   private release(conn: DuckDBConnection): void {
     if (!this.handOver(conn)) this.idle.push(conn);
+    this.onIdle?.();
   }
 
   /** Gives `conn` to the first waiter, if any; false when nobody waits. */
