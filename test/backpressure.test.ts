@@ -37,12 +37,13 @@ test('503 while storage fails, then every acknowledged record lands', async () =
 
     // Half the bound starts a flush, which fails on the blocked partition; the records
     // are kept for retry, and writes go on until the bound. Until that flush has failed,
-    // the bound may be reached with it under way: 429, as for any flush under way.
+    // the bound may be reached with it under way: 429, as for any flush under way (or 503
+    // when it failed between the stats read and the write, on a loaded machine).
     let early = 0;
     while ((await stats(server)).flush_errors === 0) {
       const res = await write();
       if (res.status !== 204) {
-        assert.equal(res.status, 429, await res.text());
+        assert.ok(res.status === 429 || res.status === 503, `${res.status} ${await res.text()}`);
         early++;
         await sleep(20);
       }
@@ -84,8 +85,11 @@ test('503 while storage fails, then every acknowledged record lands', async () =
     const after = await stats(server);
     assert.equal(after.bytes_held, 0);
     assert.equal(after.backpressure, 'ok');
-  } finally {
     assert.equal(await server.stop(), 0);
+  } finally {
+    // Not asserted here: with the partition still blocked (an assertion above failed), the
+    // final flush fails and the exit code is 1, which would hide that assertion's message.
+    await server.stop();
     removeDir(server.dataDir);
   }
 });
