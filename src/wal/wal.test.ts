@@ -4,7 +4,7 @@
  * request waits for an answer that never comes and `close` does not hang.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -40,6 +40,34 @@ test('a write the log cannot encode is rejected alone; the rest of its group is 
     const replayed: [number, string][] = [];
     for await (const entry of again.recover()) replayed.push([entry.lsn, entry.write.body.toString()]);
     assert.deepEqual(replayed, [[1, write(1).body.toString()], [2, write(3).body.toString()], [3, write(4).body.toString()]]);
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a WAL directory deleted while running: the append finding its segment gone is refused, and the log goes on in the directory made again, with its id', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-wal-'));
+  try {
+    const wal = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
+    await wal.open();
+    for await (const entry of wal.recover()) assert.fail(`a new log replayed ${entry.lsn}`);
+    await wal.startAppending();
+    assert.equal(await wal.append(write(1)), 1);
+    const id = wal.id;
+    rmSync(dir, { recursive: true });
+    // Written and synced into a file no directory holds: gone at the next start.
+    await assert.rejects(wal.append(write(2)), /write-ahead log append failed: its segment file was removed/);
+    const lsn = await wal.append(write(3));
+    assert.equal(readFileSync(join(dir, 'wal-id'), 'utf8'), id);
+    await wal.close();
+
+    const again = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
+    await again.open();
+    assert.equal(again.id, id);
+    const replayed: number[] = [];
+    for await (const entry of again.recover()) replayed.push(entry.lsn);
+    assert.deepEqual(replayed, [lsn], 'the acknowledged append is in the log made again');
     await again.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

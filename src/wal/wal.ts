@@ -119,17 +119,20 @@ export class WriteAheadLog {
   /** Creates the directory and reads or creates the log id. Call `recover`, then `startAppending`. */
   async open(): Promise<void> {
     await mkdirDurable(this.options.dir);
-    const idFile = join(this.options.dir, 'wal-id');
     try {
-      this.id = (await readFile(idFile, 'utf8')).trim();
+      this.id = (await readFile(join(this.options.dir, 'wal-id'), 'utf8')).trim();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (!/^[0-9a-f]{16}$/.test(this.id)) {
       this.id = randomBytes(8).toString('hex');
-      await writeFile(idFile, this.id, { flush: true });
-      await fsyncDirectory(this.options.dir);
+      await this.writeId();
     }
+  }
+
+  private async writeId(): Promise<void> {
+    await writeFile(join(this.options.dir, 'wal-id'), this.id, { flush: true });
+    await fsyncDirectory(this.options.dir);
   }
 
   /**
@@ -292,6 +295,9 @@ export class WriteAheadLog {
       await writeAll(fh, buffers, size);
       if (this.options.sync === 'fsync') await fh.datasync();
       else this.dirty = true;
+      // A segment removed from its directory (the directory deleted while running) takes
+      // writes and syncs but is gone at the next start: nothing in it may be acknowledged.
+      if ((await fh.stat()).nlink === 0) throw new Error('its segment file was removed from the directory (was the WAL directory deleted?)');
     } catch (err) {
       // The file may now end in a partial group: cut it back and continue in a new
       // segment, so that no later entry follows garbage.
@@ -331,8 +337,13 @@ export class WriteAheadLog {
     void this.collect();
   }
 
-  /** Creates segment `nextLsn` (replacing an empty leftover of that name) and makes it active. */
+  /**
+   * Creates segment `nextLsn` (replacing an empty leftover of that name) and makes it
+   * active. A directory deleted while running is made again, with this log's id, so that
+   * the next start replays it as this log and its coverage in stored files still counts.
+   */
   private async openSegment(): Promise<void> {
+    if ((await mkdirDurable(this.options.dir)) !== undefined) await this.writeId();
     const firstLsn = this.nextLsn;
     const path = join(this.options.dir, segmentName(firstLsn));
     const existing = this.segments.findIndex((s) => s.firstLsn === firstLsn);
