@@ -93,3 +93,29 @@ test('strata:tags lists tag keys that hold commas as they are', async () => {
     removeDir(server.dataDir);
   }
 });
+
+test('a float field holding both −0.0 and +0.0 keeps each sign once flushed (its fields written without dictionaries, its tags with); other files keep field dictionaries', async () => {
+  const server = await TestServer.start();
+  try {
+    // DuckDB's dictionary of a column takes the two zeros for one value (duckdb/duckdb#25781).
+    const zeros = Array.from({ length: 50 }, (_, i) => `z,host=h${i % 3} v=${i % 2 === 0 ? '-0.0' : '0.0'},n=${i}i ${1700000000 + i}`);
+    const plain = Array.from({ length: 50 }, (_, i) => `p,host=h${i % 3} v=${i % 2 === 0 ? '-0.0' : '-1.5'} ${1700000000 + i}`);
+    assert.equal((await server.writeLines([...zeros, ...plain].join('\n'), 'db=lay&precision=s')).status, 204);
+    const signs = 'SELECT v::VARCHAR AS s, count(*) FROM z GROUP BY s ORDER BY s';
+    assert.deepEqual(await server.rows(signs, 'lay'), [['-0.0', 25], ['0.0', 25]]);
+    await server.flush();
+    assert.deepEqual(await server.rows(signs, 'lay'), [['-0.0', 25], ['0.0', 25]]);
+    assert.deepEqual(await server.rows('SELECT count(*) FROM z WHERE n % 2 = 0 AND sign(1 / v) = -1', 'lay'), [[25]]);
+    const encodings = async (m: string): Promise<Record<string, string>> => {
+      const [file] = files(join(server.dataDir, 'lay', m));
+      return Object.fromEntries(await rows(`SELECT path_in_schema, encodings FROM parquet_metadata('${join(server.dataDir, 'lay', m, file)}')`));
+    };
+    // Tags are ENUMs, which DuckDB writes with their dictionary whatever the limit.
+    assert.deepEqual([(await encodings('z')).v, (await encodings('z')).host], ['PLAIN', 'RLE_DICTIONARY']);
+    assert.match((await encodings('p')).v, /DICTIONARY/, 'a field with one zero sign keeps its dictionary');
+    assert.deepEqual(await server.rows("SELECT v::VARCHAR AS s, count(*) FROM p GROUP BY s ORDER BY s", 'lay'), [['-0.0', 25], ['-1.5', 25]]);
+  } finally {
+    await server.stop();
+    removeDir(server.dataDir);
+  }
+});

@@ -145,6 +145,7 @@ export class ParquetWriter {
       const tagNames = JSON.stringify(snapshot.tags.map((t) => t.name).sort());
       const extra = Object.entries(this.options.metadata?.(snapshot) ?? {}).map(([k, v]) => `, ${quoteLiteral(k)}: ${quoteLiteral(v)}`).join('');
       const metadata = `KV_METADATA {'strata:tags': ${quoteLiteral(tagNames)}${extra}}`;
+      const dictionaries = !holdsBothZeros(snapshot);
       for (const [hour, rows] of todo) {
         let key = keys.get(hour);
         if (key === undefined) {
@@ -158,13 +159,13 @@ export class ParquetWriter {
           if (whole) {
             whole = await conn.run(
               `COPY (SELECT * FROM ${table} WHERE epoch_us(time) >= ${hour * HOUR_US} AND epoch_us(time) < ${(hour + 1) * HOUR_US} ORDER BY time) ` +
-              `TO ${quoteLiteral(staged)} (${this.format(this.options.rowGroupSize)}, ${metadata})`,
+              `TO ${quoteLiteral(staged)} (${this.format(this.options.rowGroupSize, dictionaries)}, ${metadata})`,
             ).then(() => true, async (err: unknown) => {
               await rm(staged, { force: true });
               return fallBack(err, rows);
             });
           }
-          if (!whole) await this.copyInPieces(conn, `${table}_piece`, snapshot, hour, staged, metadata);
+          if (!whole) await this.copyInPieces(conn, `${table}_piece`, snapshot, hour, staged, metadata, dictionaries);
         } catch (err) {
           // A partial file would wait for the next start (removed best effort: the error to report is
           // `err`); DuckDB's message names the staging path, clients see the key.
@@ -187,9 +188,12 @@ export class ParquetWriter {
     }
   }
 
-  /** The COPY options of every file: format, compression, `rowGroupSize` rows per row group. */
-  private format(rowGroupSize: number): string {
-    return `FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${rowGroupSize}`;
+  /**
+   * The COPY options of every file: format, compression, `rowGroupSize` rows per row group;
+   * without `dictionaries`, no column is dictionary-encoded (`holdsBothZeros`).
+   */
+  private format(rowGroupSize: number, dictionaries: boolean): string {
+    return `FORMAT parquet, COMPRESSION ${this.options.compression}, ROW_GROUP_SIZE ${rowGroupSize}${dictionaries ? '' : ', DICTIONARY_SIZE_LIMIT 0'}`;
   }
 
   /**
@@ -200,7 +204,8 @@ export class ParquetWriter {
    * DuckDB's writer holds a row group of every column in memory).
    * @throws whatever DuckDB throws; the piece files are removed.
    */
-  private async copyInPieces(conn: DuckDBConnection, name: string, snapshot: BufferSnapshot, hour: number, staged: string, metadata: string): Promise<void> {
+  private async copyInPieces(conn: DuckDBConnection, name: string, snapshot: BufferSnapshot, hour: number, staged: string, metadata: string,
+    dictionaries: boolean): Promise<void> {
     const rows = rowsOfHour(snapshot.time, hour);
     const pieces: string[] = [];
     try {
@@ -210,7 +215,7 @@ export class ParquetWriter {
         pieces.push(piece);
         try {
           await createSnapshotTable(conn, name, selectRows(snapshot, rows.subarray(at, at + PIECE_ROWS)));
-          await conn.run(`COPY (SELECT * FROM ${name}) TO ${quoteLiteral(piece)} (${this.format(PIECE_ROWS)})`);
+          await conn.run(`COPY (SELECT * FROM ${name}) TO ${quoteLiteral(piece)} (${this.format(PIECE_ROWS, dictionaries)})`);
         } finally {
           await conn.run(`DROP TABLE IF EXISTS ${name}`);
         }
@@ -219,12 +224,36 @@ export class ParquetWriter {
       const columns = columnNamesOf(snapshot, rows).map(quoteIdentifier).join(', ');
       await conn.run(
         `COPY (SELECT ${columns} FROM read_parquet([${pieces.map(quoteLiteral).join(', ')}], union_by_name = true)) ` +
-        `TO ${quoteLiteral(staged)} (${this.format(Math.min(this.options.rowGroupSize, PIECE_ROWS))}, ${metadata})`,
+        `TO ${quoteLiteral(staged)} (${this.format(Math.min(this.options.rowGroupSize, PIECE_ROWS), dictionaries)}, ${metadata})`,
       );
     } finally {
       await Promise.all(pieces.map((piece) => rm(piece, { force: true })));
     }
   }
+}
+
+/**
+ * Whether a float64 column of `snapshot` holds both zeros, −0.0 and +0.0. DuckDB's Parquet
+ * writer (1.5.5) dedups a dictionary with `==`, for which they are equal, so every zero of
+ * a dictionary-encoded column comes back with the sign of the first one written
+ * (duckdb/duckdb#25781); such a snapshot's files are written without dictionaries (tags,
+ * ENUMs in the snapshot table, keep theirs: DuckDB writes an ENUM with its dictionary
+ * whatever the limit). Rare in measurements, so other files keep their fields' too.
+ */
+function holdsBothZeros(snapshot: BufferSnapshot): boolean {
+  for (const f of snapshot.fields) {
+    if (f.type !== 'float64') continue;
+    let negative = false;
+    let positive = false;
+    for (let i = 0; i < f.values.length; i++) {
+      const v = f.values[i];
+      if (v !== 0 || f.valid[i] !== 1) continue;
+      if (Object.is(v, -0)) negative = true;
+      else positive = true;
+      if (negative && positive) return true;
+    }
+  }
+  return false;
 }
 
 /** Indexes of the rows of `time` (µs) in UTC hour `hour`, sorted by time (ties in row order). */
