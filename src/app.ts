@@ -179,6 +179,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     queryStallMs: config.query.stall_timeout_ms,
     maxBodyBytes: config.server.max_body_bytes,
     maxDecompressedBytes: config.server.max_decompressed_bytes,
+    shutdownDrainMs: config.server.shutdown_drain_ms,
     storage,
     wal,
     notReadyReason,
@@ -189,7 +190,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     // Until the log is replayed, an answer would miss records acknowledged before a crash.
     // Queries in flight at shutdown, or arriving on an open connection then, still read all.
     assertQueryable: () => {
-      if (phase === 'starting') throw new NotReadyError('starting up: the write-ahead log is being replayed, and an answer would miss its records; retry later');
+      if (phase === 'starting') throw new NotReadyError('starting up: the write-ahead log is being replayed and flushed, and an answer now could miss its records; retry later');
     },
   });
   const app = server;

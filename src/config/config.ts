@@ -41,6 +41,7 @@ const schema = z.strictObject({
     port: int(0, 65535),
     max_body_bytes: positiveInt,
     max_decompressed_bytes: positiveInt,
+    shutdown_drain_ms: positiveInt,
   }),
   storage: z.strictObject({
     data_dir: z.string().min(1),
@@ -109,6 +110,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   STRATA_PORT: 'server.port',
   STRATA_MAX_BODY_BYTES: 'server.max_body_bytes',
   STRATA_MAX_DECOMPRESSED_BYTES: 'server.max_decompressed_bytes',
+  STRATA_SHUTDOWN_DRAIN_MS: 'server.shutdown_drain_ms',
   STRATA_DATA_DIR: 'storage.data_dir',
   STRATA_STORAGE_BACKEND: 'storage.backend',
   STRATA_NODE_ID: 'storage.node_id',

@@ -7,12 +7,13 @@
  * `/exec` adds the `query` it was given (QuestDB's `{"query":…,"error":…}`), InfluxDB v2's
  * write route `{"code":…,"message":…,"error":…}`, every other route `{"error":…}` (Arc
  * and InfluxDB v1 write errors). Other 5xx are logged as errors;
- * refusals that shed load (429/503 with `Retry-After`) as warnings. Every 429 and 503
+ * refusals that shed load, or come while starting up or shutting down (429/503 with
+ * `Retry-After`), as warnings. Every 429 and 503
  * carries `Retry-After` (RFC 9110 §10.2.3): Telegraf and the InfluxDB clients wait that
  * long before they retry a write.
  */
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { BackpressureError, FlushError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StrataError } from '../errors.js';
+import { BackpressureError, FlushError, NotReadyError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StrataError } from '../errors.js';
 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
 export const RETRY_AFTER_DEFAULT_S = 5;
@@ -59,9 +60,10 @@ function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, messag
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const status = statusOf(err);
-    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError) {
-      // Load shed on purpose, or a query past the deadline it was given: expected, counted
-      // in /metrics, one line per request, so a warning without a stack rather than a failure.
+    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError || err instanceof NotReadyError) {
+      // Load shed on purpose, a request while starting up or shutting down, or a query past the
+      // deadline it was given: expected, counted in /metrics, one line per request, so a
+      // warning without a stack rather than a failure.
       request.log.warn({ status, code: err.code }, err.message);
     } else if (status >= 500) request.log.error({ err }, 'request failed');
     // RFC 9110 §15.5.16: a 415 for the body's encoding says which encodings are accepted.

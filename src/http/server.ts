@@ -47,6 +47,12 @@ export interface ServerDependencies {
   maxBodyBytes: number;
   /** Cap on a write's body after decompression, bytes (413 above). */
   maxDecompressedBytes: number;
+  /**
+   * How long `app.close()` lets requests in flight finish before it cuts their
+   * connections, ms (`server.shutdown_drain_ms`): a client that stopped sending in the
+   * middle of its body would otherwise hold shutdown, and the final flush, for ever.
+   */
+  shutdownDrainMs: number;
   /** Reported by `/ready` and `GET /api/v1/storage/stats`. */
   storage: Storage;
   /** The write-ahead log, or undefined when disabled. */
@@ -66,7 +72,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   // Per-request access logs cost more than a small write; errors are still logged.
   const app = Fastify({ logger: { level: d.logLevel }, logController: new LogController({ disableRequestLogging: true }) });
   installErrorHandler(app);
-  closeConnectionsWhenDrained(app);
+  closeConnectionsWhenDrained(app, d.shutdownDrainMs);
   void app.register(healthRoutes, { notReadyReason: d.notReadyReason, storage: d.storage });
   void app.register(storageRoutes, { storage: d.storage });
   void app.register(writeRoutes, {
@@ -81,24 +87,17 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   return app;
 }
 
-/**
- * How long `app.close()` lets requests in flight finish before it cuts their
- * connections, ms: a client that stopped sending in the middle of its body would
- * otherwise hold shutdown, and the final flush, for ever. Below the 10 s a `docker stop`
- * waits before its SIGKILL, leaving time for the flush.
- */
-export const DRAIN_DEADLINE_MS = 5_000;
 
 /**
  * Makes `app.close()` end every remaining connection as soon as no request is being
  * served. Node's `server.close()` ends only the connections idle at that moment, so a
  * keep-alive connection whose request finishes later, or one a vanished client left
  * open, would hold `close()` (and shutdown) until `keepAliveTimeout` (72 s). A request
- * in flight is cut only past DRAIN_DEADLINE_MS; until then its connection ends once its
+ * in flight is cut only past `drainMs`; until then its connection ends once its
  * exchange is over (`whenGone`: response complete or aborted, or client gone, which a
  * pipelined response never sees).
  */
-function closeConnectionsWhenDrained(app: FastifyInstance): void {
+function closeConnectionsWhenDrained(app: FastifyInstance, drainMs: number): void {
   let inFlight = 0;
   let closing = false;
   const closeIfDrained = (): void => {
@@ -115,7 +114,7 @@ function closeConnectionsWhenDrained(app: FastifyInstance): void {
     closing = true;
     // After Fastify's server.close(), which follows this hook, so no connection slips in between.
     setImmediate(closeIfDrained);
-    setTimeout(() => app.server.closeAllConnections(), DRAIN_DEADLINE_MS).unref();
+    setTimeout(() => app.server.closeAllConnections(), drainMs).unref();
     done();
   });
 }

@@ -63,6 +63,13 @@ interface Waiter {
   refuse(err: Error): void;
 }
 
+/**
+ * How often an aborted call interrupts its connection again: DuckDB clears the interrupt
+ * flag when a statement begins, so an abort landing just before the statement starts
+ * would otherwise be lost and the query run to its end.
+ */
+export const REINTERRUPT_MS = 20;
+
 /** Seconds a refused caller is told to wait (Retry-After). */
 const RETRY_AFTER_SECONDS = 1;
 
@@ -201,7 +208,8 @@ export class DuckDBPool {
 
   /**
    * Lends no connection any more (waiting callers and later ones are refused with
-   * NotReadyError), interrupts the statements running on those lent, and resolves once
+   * NotReadyError), interrupts the statements running on those lent (and those they begin
+   * meanwhile), and resolves once
    * every one is back. Closing a connection, or the instance, while a statement runs on it
    * makes that statement's thread deadlock on its own context (the process then hangs in
    * exit) or crash the process, so shutdown waits for them. A statement DuckDB cannot
@@ -211,8 +219,14 @@ export class DuckDBPool {
     this.draining = true;
     const refused = new NotReadyError('shutting down');
     for (const p of PRIORITIES) for (const waiter of this.queues[p].splice(0)) waiter.refuse(refused);
-    for (const conn of this.all) if (!this.idle.includes(conn)) conn.interrupt();
-    while (this.idle.length < this.all.length) await new Promise<void>((resolve) => (this.onIdle = resolve));
+    while (this.idle.length < this.all.length) {
+      // Again and again (REINTERRUPT_MS): a statement beginning after an interrupt would not see it.
+      for (const conn of this.all) if (!this.idle.includes(conn)) conn.interrupt();
+      await new Promise<void>((resolve) => {
+        this.onIdle = resolve;
+        setTimeout(resolve, REINTERRUPT_MS).unref();
+      });
+    }
   }
 
   /** Closes every connection; the pool must not be used afterwards (`drain` first). */

@@ -31,7 +31,7 @@ import type { PreparedStatements } from './prepared-statements.js';
 import { emptySetSql, inHours, megabytes, type Catalog, type HourRange, type MeasurementInfo } from './catalog.js';
 import { ChunkBudget } from './chunk-budget.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
-import type { DuckDBPool, Priority } from './duckdb-pool.js';
+import { REINTERRUPT_MS, type DuckDBPool, type Priority } from './duckdb-pool.js';
 import { memoryLimitOf, spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import { askedColumns, noDataSource } from './no-data.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
@@ -235,7 +235,7 @@ export class QueryService {
           const finished = new Promise<unknown>((r) => (done = r));
           answered = true;
           resolve(openResult(result, conn, plan, req, done));
-          // Failing the lease counts it in `query_errors_total`; the caller already has the error.
+          // Failing the lease counts it in `query_errors_total` (the reader has been told, or has left).
           const failure = await finished;
           if (failure !== undefined) throw failure;
         } catch (err) {
@@ -309,7 +309,6 @@ export class QueryService {
     }
   }
 
-  /** SQL producing a SHOW command's rows (VARCHAR / BIGINT / DOUBLE columns); listing stops when `signal` aborts. */
   /**
    * The databases with stored files or records accepted and not yet written, sorted by name.
    * @throws StorageUnavailableError when the backend cannot list; `signal.reason` once it aborts.
@@ -337,6 +336,7 @@ export class QueryService {
     return [...stored, ...unwritten].sort((a, b) => (a.measurement < b.measurement ? -1 : a.measurement > b.measurement ? 1 : 0));
   }
 
+  /** SQL producing a SHOW command's rows (VARCHAR / BIGINT / DOUBLE columns); listing stops when `signal` aborts. */
   private async showSql(show: ShowCommand, defaultDatabase: string, signal: AbortSignal): Promise<string> {
     if (show.kind === 'databases') return valuesSql(['database'], ['VARCHAR'], (await this.databases(signal)).map((d) => [quoteLiteral(d)]));
     const infos = await this.measurements(show.database ?? defaultDatabase, signal);
@@ -633,12 +633,6 @@ function valuesSql(names: readonly string[], types: readonly string[], rows: rea
   return `SELECT ${cast} FROM (VALUES ${rows.map((r) => `(${r.join(', ')})`).join(', ')}) AS t(${cols})`;
 }
 
-/**
- * How often an aborted call interrupts its connection again: DuckDB clears the interrupt
- * flag when a statement begins, so an abort landing just before the statement starts
- * would otherwise be lost and the query run to its end.
- */
-const REINTERRUPT_MS = 20;
 
 /**
  * Binds `query` again with each read without data given the columns the query asks of it

@@ -174,7 +174,7 @@ export class StrataMetrics {
     }
 
     counter('strata_query_rows_returned_total', 'Rows answered by query requests (an /exec page its own rows), from DuckDB or from the result cache.', () => this.rowsAnswered);
-    this.queries = new Counter({ name: 'strata_queries_total', help: 'Query requests by outcome (ok, rejected, queue_full, timeout, cancelled, error).', labelNames: ['outcome'], registers: [registry] });
+    this.queries = new Counter({ name: 'strata_queries_total', help: 'Query requests by outcome (ok, rejected, queue_full, not_ready, timeout, cancelled, error).', labelNames: ['outcome'], registers: [registry] });
     // Every outcome is exported from the start, so rate() sees the first failure.
     for (const outcome of QUERY_OUTCOMES) this.queries.inc({ outcome }, 0);
     this.queryDuration = new Histogram({
@@ -193,12 +193,12 @@ export class StrataMetrics {
 
   /**
    * Arc's query counters (`GET /api/v1/metrics/query-pool`): query requests; those answered in
-   * full; those that failed (4xx, 503 queue full, 504, 500: not those whose client left); and
+   * full; those that failed (4xx, 503 queue full or not ready, 504, 500: not those whose client left); and
    * the rows answered (an /exec page its own rows), from DuckDB or from the result cache.
    */
   queryTotals(): { requests: number; success: number; errors: number; rows: number } {
     const c = this.queryCounts;
-    return { requests: QUERY_OUTCOMES.reduce((n, o) => n + c[o], 0), success: c.ok, errors: c.rejected + c.queue_full + c.timeout + c.error, rows: this.rowsAnswered };
+    return { requests: QUERY_OUTCOMES.reduce((n, o) => n + c[o], 0), success: c.ok, errors: c.rejected + c.queue_full + c.not_ready + c.timeout + c.error, rows: this.rowsAnswered };
   }
 }
 
