@@ -216,6 +216,34 @@ describe('field type conflicts', BOUND, () => {
     assert.deepEqual(await server.rows('SELECT host, x FROM tct ORDER BY time', 'tctag'), [['a', 1], ['b', 2]]);
   });
 
+  test('a tag and a string field of one key on different lines or requests: the later refused, naming both (InfluxDB keeps tag and field keys apart)', async () => {
+    // Within one request: line 2 refused; then a request naming the tag as a field, and the reverse.
+    const inOne = await errorOf(await server.writeLines(`ttf,x=a v=1 ${ns(0)}\nttf x="fieldval" ${ns(1)}`, 'db=tagfield'), 400);
+    assert.ok(inOne.error.includes('line 2: field "x" is string but measurement "ttf" stores it as a tag (string)'), inOne.error);
+    assert.ok(inOne.error.endsWith('(accepted=1 rejected=1)'), inOne.error);
+    const later = await errorOf(await server.writeLines(`ttf x="again" ${ns(2)}`, 'db=tagfield'), 400);
+    assert.ok(later.error.includes('line 1: field "x" is string but measurement "ttf" stores it as a tag (string)'), later.error);
+    await expect204(await server.writeLines(`tfg x="fieldval" ${ns(0)}`, 'db=tagfield'));
+    const reverse = await errorOf(await server.writeLines(`tfg,x=tagval v=1 ${ns(1)}`, 'db=tagfield'), 400);
+    assert.ok(reverse.error.includes('line 1: tag "x" conflicts with field "x" of type string in measurement "tfg"'), reverse.error);
+    // On one line the field is renamed, as before.
+    await expect204(await server.writeLines(`ttf,x=b x="same line" ${ns(3)}`, 'db=tagfield'));
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT x, x_value FROM ttf ORDER BY time', 'tagfield'), [['a', null], ['b', 'same line']]);
+    assert.deepEqual(await server.rows('SELECT x FROM tfg', 'tagfield'), [['fieldval']]);
+  });
+
+  test('after a restart, a stored tag and a stored string field keep their roles (strata:tags)', async () => {
+    await afterRestart(`tfs,x=tagval s="text" ${ns(0)}`, 'tagfieldstored', async (second) => {
+      const err = await errorOf(await second.writeLines(`tfs x="f" ${ns(1)}\ntfs,s=t v=1 ${ns(2)}\ntfs,x=ok s="fine" ${ns(3)}`, 'db=tagfieldstored'), 400);
+      assert.ok(err.error.includes('line 1: field "x" is string but measurement "tfs" stores it as a tag (string)'), err.error);
+      assert.ok(err.error.includes('line 2: tag "s" conflicts with field "s" of type string in measurement "tfs"'), err.error);
+      assert.ok(err.error.endsWith('(accepted=1 rejected=2)'), err.error);
+      await second.flush();
+      assert.deepEqual(await second.rows('SELECT x, s FROM tfs ORDER BY time', 'tagfieldstored'), [['tagval', 'text'], ['ok', 'fine']]);
+    });
+  });
+
   test('against data already STORED in Parquet, after a restart: 400 per line, never 500', async () => {
     // A new process knows the schema only from the Parquet files.
     await afterRestart(`tcs,host=a x=1i ${ns(0)}`, 'tcstored', async (second) => {

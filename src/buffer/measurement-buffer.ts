@@ -241,11 +241,3 @@ function acceptedRows(rowCount: number, rejected: Uint8Array | null): Int32Array
 
 /** What a buffer column holds: a tag, or a field of one of the field types. */
 export type ColumnKind = 'tag' | FieldType;
-/**
- * The field type a column of `kind` is stored as in Parquet: `string` for a tag, `kind`
- * itself otherwise. Two kinds may share a column when their stored types agree
- * (`SchemaRegistry.check`).
- */
-export function storedType(kind: ColumnKind): FieldType {
-  return kind === 'tag' ? 'string' : kind;
-}

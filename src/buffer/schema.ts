@@ -3,7 +3,9 @@
  *
  * A field whose type conflicts with the measurement's schema is rejected per line
  * (InfluxDB's "field type conflict"), never coerced and never a 500, except integers
- * that may be whole floats (`widen`: MessagePack's) into a float64 field. So is a tag or
+ * that may be whole floats (`widen`: MessagePack's) into a float64 field. So is a tag
+ * with the key of a field, or a field with the key of a tag, on other lines (on one line,
+ * the field is renamed `<key>_value` by the parsers): InfluxDB keeps the two apart. So is a tag or
  * field key that differs only in ASCII case from a column of the measurement (`usage`
  * beside `Usage`): InfluxDB keys are case-sensitive, but DuckDB, which writes and reads
  * the Parquet files, takes both for one column and refuses to write a table with both.
@@ -19,12 +21,17 @@
 import { asFloat64, type ColumnarBatch, type FieldColumn, type Float64FieldColumn, type Int64FieldColumn, type TagColumn } from '../parse/batch.js';
 import type { LineErrors } from '../parse/line-errors.js';
 import { asciiLower } from '../parse/names.js';
-import { storedType, type ColumnKind } from './measurement-buffer.js';
+import type { ColumnKind } from './measurement-buffer.js';
 
 /** A column of a measurement: its name as written, and its kind. */
 export interface SchemaColumn {
   readonly name: string;
   readonly kind: ColumnKind;
+  /**
+   * Set on a `string` column of stored files that do not say whether it is a tag (not
+   * written by Strata): the first tag or string field of its name to be accepted fixes it.
+   */
+  readonly roleUnknown?: true;
 }
 
 /** `asciiLower(name)` → column, so that one entry covers every spelling DuckDB takes for the same column; `time` is implicit. */
@@ -153,7 +160,9 @@ export class SchemaRegistry {
       if (known.name !== name) {
         return `${c.kind === 'tag' ? 'tag' : 'field'} "${name}" clashes with column "${known.name}" of measurement "${batch.measurement}" (column names are case-insensitive)`;
       }
-      if (storedType(known.kind) === storedType(c.kind)) return undefined;
+      // A tag and a string field are both Parquet strings, but InfluxDB keeps tag and field
+      // keys apart: one column holding both would mix their values and role file by file.
+      if (known.kind === c.kind || (known.roleUnknown === true && (c.kind === 'tag' || c.kind === 'string'))) return undefined;
       return c.kind === 'tag'
         ? `tag "${name}" conflicts with field "${name}" of type ${known.kind} in measurement "${batch.measurement}"`
         : `field "${name}" is ${c.kind} but measurement "${batch.measurement}" stores it as ${known.kind === 'tag' ? 'a tag (string)' : known.kind}`;
@@ -166,7 +175,11 @@ export class SchemaRegistry {
         continue;
       }
       const message = conflict(c, known);
-      if (message === undefined) continue;
+      if (message === undefined) {
+        // The first tag or string field to use a column of unknown role fixes it.
+        if (known.roleUnknown === true) schema.set(c.key, { name: known.name, kind: c.kind });
+        continue;
+      }
       for (let row = 0; row < batch.rowCount; row++) if (c.present(row)) reject(row, message);
     }
     for (let row = 0; row < batch.rowCount && fresh.length > 0; row++) {

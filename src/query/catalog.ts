@@ -325,8 +325,11 @@ export class Catalog {
 
   /**
    * The column types of a measurement's stored files (empty when it has none), for
-   * type-conflict checks after a restart. VARCHAR columns come back as `string`:
-   * tags and string fields are both Parquet strings. Files that spell a column in
+   * type-conflict checks after a restart. A VARCHAR column is a `tag` when a file lists
+   * it in its `strata:tags` metadata (files written before tags and string fields of
+   * one name were refused may disagree: a tag in any of them makes it one), a `string`
+   * field when every file has that metadata, and of either role (`roleUnknown`, fixed by
+   * the next write) when some file lacks it (not written by Strata). Files that spell a column in
    * different cases (written before such keys were refused) give one column, named
    * as DuckDB's union by name names it. One load serves every write of the measurement
    * (`SchemaRegistry`), so it takes no request's signal: a write stops waiting for it
@@ -345,7 +348,12 @@ export class Catalog {
     let reader;
     try {
       const source = readParquetSource(local.paths);
-      reader = await this.pool.use((conn) => namingDamaged(conn, local.paths, files.map((f) => f.key), () => conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)));
+      reader = await this.pool.use((conn) => namingDamaged(conn, local.paths, files.map((f) => f.key), async () => ({
+        columns: (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRows(),
+        tagLists: (await conn.runAndReadAll(
+          `SELECT file_name, decode(value) FROM parquet_kv_metadata([${local.paths.map(quoteLiteral).join(', ')}]) WHERE key::VARCHAR = 'strata:tags'`,
+        )).getRows(),
+      })));
     } catch (err) {
       if (err instanceof StrataError) throw err;
       // The writing client gets this message: keys, not the local paths DuckDB names and quotes.
@@ -354,9 +362,15 @@ export class Catalog {
     } finally {
       local.release();
     }
-    for (const [name, type] of reader.getRows()) {
+    const tags = new Set(reader.tagLists.flatMap(([, list]) => JSON.parse(String(list)) as string[]));
+    const allListTags = new Set(reader.tagLists.map(([file]) => String(file))).size === files.length;
+    for (const [name, type] of reader.columns) {
       const kind = ({ VARCHAR: 'string', BIGINT: 'int64', DOUBLE: 'float64', BOOLEAN: 'bool' } as const)[String(type) as 'VARCHAR'];
-      if (name !== 'time' && kind !== undefined) schema.set(asciiLower(String(name)), { name: String(name), kind });
+      if (name === 'time' || kind === undefined) continue;
+      const key = asciiLower(String(name));
+      if (kind !== 'string') schema.set(key, { name: String(name), kind });
+      else if (tags.has(String(name))) schema.set(key, { name: String(name), kind: 'tag' });
+      else schema.set(key, allListTags ? { name: String(name), kind } : { name: String(name), kind, roleUnknown: true });
     }
     return schema;
   }
