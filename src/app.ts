@@ -42,6 +42,8 @@ const FLUSH_WORKERS = 2;
  */
 const SCHEMA_READERS = 1;
 const SCHEMA_READS_WAITING = 100_000;
+/** libuv threads left for file I/O, zlib and the WAL's syncs besides the DuckDB calls. */
+const SPARE_THREADS = 4;
 
 /** A wired Strata server. */
 export interface Strata {
@@ -201,6 +203,16 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     async start() {
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       app.log.info({ storage: storage.description, nodeId }, 'storage ready');
+      // Each running DuckDB call holds a libuv thread: with too few, writes, WAL syncs and
+      // flushes wait behind queries. libuv reads the variable before this code runs (the
+      // module loader uses its threads), so it can only be reported, not set, here.
+      const threads = process.env.UV_THREADPOOL_SIZE;
+      const needed = config.query.pool_size + FLUSH_WORKERS + SCHEMA_READERS + SPARE_THREADS;
+      if (!(Number(threads ?? 4) >= needed)) {
+        app.log.warn({ UV_THREADPOOL_SIZE: threads ?? null, needed },
+          `UV_THREADPOOL_SIZE is ${threads ?? "unset (libuv's 4)"}, below the query pool size + ${needed - config.query.pool_size} = ${needed}: ` +
+          `writes and flushes may wait behind running queries; start Node with UV_THREADPOOL_SIZE=${needed} or more (npm start sets 12)`);
+      }
       if (!locks.held) app.log.warn({ platform: process.platform }, 'directories not locked (Linux only): nothing stops another Strata server from using them at the same time');
       buffers.start();
       if (wal !== undefined) {

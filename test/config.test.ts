@@ -304,3 +304,24 @@ describe('a valid config file takes effect; the environment beats it', BOUND, ()
     }
   });
 });
+
+test('a libuv thread pool below the query pool size + 7 is reported at start-up as a warning naming the size needed; none at the size', BOUND, async () => {
+  for (const [threads, warned] of [['4', true], ['12', false]] as const) {
+    const server = await TestServer.start({ UV_THREADPOOL_SIZE: threads, STRATA_QUERY_POOL_SIZE: '5' });
+    try {
+      const reported = (): { level: number; msg: string }[] => server.logLines().filter((l) => /UV_THREADPOOL_SIZE/.test(l.msg));
+      // Logged before /ready answered 200; the pipe may bring it a little later.
+      await waitFor(() => reported().length > 0 || server.logLines().some((l) => l.msg === 'WAL replayed'), 5000);
+      const lines = reported();
+      if (!warned) {
+        assert.deepEqual(lines, []);
+        continue;
+      }
+      assert.deepEqual(lines.map((l) => l.level), [40]);
+      assert.match(lines[0].msg, /^UV_THREADPOOL_SIZE is 4, below the query pool size \+ 7 = 12: .*start Node with UV_THREADPOOL_SIZE=12 or more/);
+    } finally {
+      assert.equal(await stopWithin(server), 0);
+      removeDir(server.dataDir);
+    }
+  }
+});

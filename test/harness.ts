@@ -59,8 +59,10 @@ export class TestServer {
   static async start(env: Record<string, string> = {}, dataDir = tempDir(), whileStarting?: (url: string) => Promise<void>): Promise<TestServer> {
     const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
       env: {
-        ...process.env, UV_THREADPOOL_SIZE: '8', STRATA_HOST: '127.0.0.1', STRATA_PORT: '0',
+        ...process.env, STRATA_HOST: '127.0.0.1', STRATA_PORT: '0',
         STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: 'info', STRATA_QUERY_POOL_SIZE: '2', ...env,
+        // The rule the server checks (query pool + 7), unless the test sets its own.
+        UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? String(Number(env.STRATA_QUERY_POOL_SIZE ?? 2) + 7),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
