@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { idWriter, removeDir, sleep, TestServer } from './harness.js';
+import { idWriter, removeDir, sleep, TestServer, waitFor } from './harness.js';
 import { S3TestServer } from './s3-harness.js';
 
 interface Health {
@@ -183,6 +183,11 @@ test('a write refused because the stored schema cannot be loaded (S3 down) is no
     const refused = await server.writeLines('fresh,host=a v=1i 1700000000', 'db=schemaless&precision=s');
     assert.equal(refused.status, 503, await refused.text());
     assert.equal(refused.headers.get('retry-after'), '5', 'Telegraf waits that long instead of retrying at once');
+    // One warning line per refused request, without a stack: a client retrying through an outage does not flood the log.
+    const refusals = (): { level: number; msg: string }[] => server.logLines().filter((l) => /S3 list .* failed/.test(l.msg));
+    await waitFor(() => refusals().length > 0, 5000);
+    assert.deepEqual(refusals().map((l) => l.level), [40]);
+    assert.ok(!server.output.includes('"stack"'), server.output.slice(-2000));
     await s3.restart();
     await server.stop('SIGKILL');
     server = await TestServer.start(s3.env({}), server.dataDir);

@@ -13,7 +13,7 @@
  * long before they retry a write.
  */
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { BackpressureError, FlushError, NotReadyError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StrataError } from '../errors.js';
+import { BackpressureError, FlushError, NotReadyError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StorageUnavailableError, StrataError } from '../errors.js';
 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
 export const RETRY_AFTER_DEFAULT_S = 5;
@@ -60,10 +60,12 @@ function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, messag
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const status = statusOf(err);
-    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError || err instanceof NotReadyError) {
-      // Load shed on purpose, a request while starting up or shutting down, or a query past the
-      // deadline it was given: expected, counted in /metrics, one line per request, so a
-      // warning without a stack rather than a failure.
+    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError || err instanceof NotReadyError ||
+      err instanceof StorageUnavailableError) {
+      // Load shed on purpose, a request while starting up or shutting down or while storage
+      // is down (its health is in /ready and /metrics, its flushes logged as errors), or a
+      // query past the deadline it was given: expected, counted in /metrics, one line per
+      // request, so a warning without a stack rather than a failure.
       request.log.warn({ status, code: err.code }, err.message);
     } else if (status >= 500) request.log.error({ err }, 'request failed');
     // RFC 9110 §15.5.16: a 415 for the body's encoding says which encodings are accepted.
