@@ -89,6 +89,8 @@ test('while the WAL replays, /ready and the query endpoints answer 503 "starting
     }
     assert.ok(whole.length < asked.length, 'no query was refused while the log replayed');
     for (const a of whole.filter((x) => x.path === '/api/v1/query')) assert.deepEqual((JSON.parse(a.body) as { data: unknown }).data, [[300_000]]);
+    // The replayed records were flushed before appends began: only the new, empty segment is left.
+    assert.deepEqual(segments(first.dataDir).map((s) => s.size), [0]);
     for (const answer of second.notReady) {
       assert.equal(answer.status, 503);
       assert.equal(answer.retryAfter, '5');

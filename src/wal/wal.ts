@@ -172,6 +172,9 @@ export class WriteAheadLog {
   async startAppending(): Promise<void> {
     await this.openSegment();
     this.started = true;
+    // Replayed segments whose records were all flushed meanwhile: the newest was kept only
+    // while no segment after it carried the next LSN.
+    await this.collect();
     if (this.options.sync === 'interval') {
       this.timer = setInterval(() => {
         if (this.dirty) this.enqueue(() => this.sync()).catch((err: unknown) => this.options.log.error({ err }, 'WAL: periodic sync failed'));
