@@ -78,9 +78,12 @@ function startupProblem(err: unknown, config: StrataConfig | undefined): string 
     [config.storage.data_dir, 'STRATA_DATA_DIR'],
   ];
   const path = resolve(e.path);
-  const at = dirs.map(([dir, name]) => ({ dir, name, absolute: resolve(dir) }))
-    .filter(({ absolute }) => path === absolute || path.startsWith(absolute + sep))
-    .sort((a, b) => b.absolute.length - a.absolute.length)[0];
+  const named = dirs.map(([dir, name]) => ({ dir, name, absolute: resolve(dir) }));
+  // A path in a directory names that directory (the longest); a parent that cannot be made
+  // (no permission, a dangling symlink) names the outermost directory it would hold.
+  const at = named.filter(({ absolute }) => path === absolute || path.startsWith(absolute + sep))
+    .sort((a, b) => b.absolute.length - a.absolute.length)[0] ??
+    named.filter(({ absolute }) => absolute.startsWith(path + sep)).sort((a, b) => a.absolute.length - b.absolute.length)[0];
   return at === undefined ? undefined : `${at.name} (${at.dir}) cannot be used: ${e.code ?? e.message} at ${e.path}`;
 }
 

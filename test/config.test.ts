@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -221,6 +221,16 @@ describe('start-up failures outside the config values', BOUND, () => {
     const { code, stderr } = await runMain({ STRATA_DATA_DIR: file });
     assert.equal(code, 1, stderr);
     assert.ok(stderr.startsWith(`strata: failed to start: STRATA_DATA_DIR (${file}) cannot be used: ENOTDIR at `), stderr);
+    assert.ok(!/\n\s+at /.test(stderr), `a stack trace instead of one line:\n${stderr}`);
+  });
+
+  test('a parent of the data directory that cannot be made (a dangling symlink: a volume not mounted) → exit 1 in one line naming STRATA_DATA_DIR', async () => {
+    const link = join(scratch, 'unmounted');
+    symlinkSync(join(scratch, 'no-such-volume', 'mnt'), link);
+    const dataDir = join(link, 'strata', 'data');
+    const { code, stderr } = await runMain({ STRATA_DATA_DIR: dataDir });
+    assert.equal(code, 1, stderr);
+    assert.ok(stderr.startsWith(`strata: failed to start: STRATA_DATA_DIR (${dataDir}) cannot be used: `), stderr);
     assert.ok(!/\n\s+at /.test(stderr), `a stack trace instead of one line:\n${stderr}`);
   });
 
