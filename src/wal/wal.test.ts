@@ -18,13 +18,20 @@ function write(n: number, precision: Precision = 's'): DecodedWrite {
   return { database: 'db', format: 'line-protocol', precision, nowUs: 0, body: Buffer.from(`m v=${n}i ${1767225600 + n}\n`) };
 }
 
+/** A log in `dir` (fsync mode, 1 MiB segments); when `fresh`, opened, checked to replay nothing, and appending. */
+async function walIn(dir: string, fresh: boolean): Promise<WriteAheadLog> {
+  const wal = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
+  await wal.open();
+  if (!fresh) return wal;
+  for await (const entry of wal.recover()) assert.fail(`a new log replayed ${entry.lsn}`);
+  await wal.startAppending();
+  return wal;
+}
+
 test('a write the log cannot encode is rejected alone; the rest of its group is logged and replays', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-wal-'));
   try {
-    const wal = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
-    await wal.open();
-    for await (const entry of wal.recover()) assert.fail(`a new log replayed ${entry.lsn}`);
-    await wal.startAppending();
+    const wal = await walIn(dir, true);
     // Appended in one tick: one group. The precision is one no caller passes validation with.
     const appends = [wal.append(write(1)), wal.append(write(2, 'constructor' as Precision)), wal.append(write(3))];
     const settled = await Promise.allSettled(appends);
@@ -35,8 +42,7 @@ test('a write the log cannot encode is rejected alone; the rest of its group is 
     assert.equal(await wal.append(write(4)), 3, 'the log goes on');
     await wal.close();
 
-    const again = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
-    await again.open();
+    const again = await walIn(dir, false);
     const replayed: [number, string][] = [];
     for await (const entry of again.recover()) replayed.push([entry.lsn, entry.write.body.toString()]);
     assert.deepEqual(replayed, [[1, write(1).body.toString()], [2, write(3).body.toString()], [3, write(4).body.toString()]]);
@@ -49,10 +55,7 @@ test('a write the log cannot encode is rejected alone; the rest of its group is 
 test('a WAL directory deleted while running: the append finding its segment gone is refused, and the log goes on in the directory made again, with its id', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-wal-'));
   try {
-    const wal = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
-    await wal.open();
-    for await (const entry of wal.recover()) assert.fail(`a new log replayed ${entry.lsn}`);
-    await wal.startAppending();
+    const wal = await walIn(dir, true);
     assert.equal(await wal.append(write(1)), 1);
     const id = wal.id;
     rmSync(dir, { recursive: true });
@@ -62,8 +65,7 @@ test('a WAL directory deleted while running: the append finding its segment gone
     assert.equal(readFileSync(join(dir, 'wal-id'), 'utf8'), id);
     await wal.close();
 
-    const again = new WriteAheadLog({ dir, sync: 'fsync', syncIntervalMs: 100, segmentBytes: 1 << 20, log });
-    await again.open();
+    const again = await walIn(dir, false);
     assert.equal(again.id, id);
     const replayed: number[] = [];
     for await (const entry of again.recover()) replayed.push(entry.lsn);
