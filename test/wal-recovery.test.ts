@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { encode } from '@msgpack/msgpack';
 import { crashCycles } from './crash-load.js';
 import { removeDir, stopWithin, tempDir, TestServer } from './harness.js';
+import { encodeEntry } from '../src/wal/entry.js';
 
 /** Segment files of a WAL directory with their sizes, in LSN order. */
 function segments(dataDir: string): { name: string; size: number }[] {
@@ -232,5 +233,28 @@ test('MessagePack integers stored in a float64 field: after SIGKILL the replay s
   } finally {
     assert.equal(await second.stop('SIGTERM'), 0);
     removeDir(first.dataDir);
+  }
+});
+
+test('entries logged by a version that let a tag and a string field of one key share a column replay under that rule: every record they acknowledged is kept', async () => {
+  const dataDir = tempDir();
+  try {
+    // Format 1 (line protocol of earlier versions): a tag `x`, then a string field `x` on another line.
+    mkdirSync(join(dataDir, '.wal'), { recursive: true });
+    const body = Buffer.from('legacy,x=tagval v=1 1767225600\nlegacy x="fieldval" 1767225601\n');
+    writeFileSync(join(dataDir, '.wal', '00000000000000000001.wal'),
+      Buffer.concat(encodeEntry(1, { database: 'old', format: 'line-protocol', precision: 's', nowUs: 0, body, sharedRoles: true })));
+    const server = await TestServer.start({}, dataDir);
+    try {
+      assert.deepEqual(await server.rows('SELECT x, v FROM legacy ORDER BY time', 'old'), [['tagval', 1], ['fieldval', null]]);
+      // Live, the same lines are refused on the second line, as this version refuses them.
+      const live = await server.writeLines(body.toString().replaceAll('legacy', 'fresh'), 'db=old&precision=s');
+      assert.equal(live.status, 400);
+      assert.match(await live.text(), /line 2: field \\"x\\" is string but measurement \\"fresh\\" stores it as a tag/);
+    } finally {
+      assert.equal(await stopWithin(server), 0);
+    }
+  } finally {
+    removeDir(dataDir);
   }
 });

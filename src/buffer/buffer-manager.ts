@@ -49,6 +49,8 @@ export interface IngestOptions {
   lsn?: number;
   /** Per batch, rows (1) already stored, to skip silently (WAL replay). */
   omit?: ReadonlyMap<ColumnarBatch, Uint8Array>;
+  /** A tag and a string field of one key may share a column (WAL replay of an entry logged so: `DecodedWrite.sharedRoles`). */
+  sharedRoles?: boolean;
 }
 
 /** Writes one snapshot durably; `doneHours` records the hour partitions already written, so a retry skips them. */
@@ -250,7 +252,7 @@ export class BufferManager {
     const full = new Set<MeasurementBuffer>();
     const widened = SchemaRegistry.widen(schemas, live);
     widened.forEach((batch, i) => {
-      const check = SchemaRegistry.check(schemas[i], batch, this.o.maxColumns, errors);
+      const check = SchemaRegistry.check(schemas[i], batch, this.o.maxColumns, errors, options.sharedRoles === true);
       const rejected = orMasks(check.rejected, options.omit?.get(live[i]));
       const buffer = this.bufferFor(database, batch.measurement);
       const before = buffer.bytes;

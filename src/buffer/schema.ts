@@ -139,8 +139,10 @@ export class SchemaRegistry {
    * @param maxColumns most columns the measurement may have, `time` included: a row
    *   whose new columns would bring the schema past it is rejected.
    * @param errors gets each rejected row, by its source line, in row order.
+   * @param sharedRoles a tag and a string field of one key may share a column, as versions
+   *   that logged the write-ahead-log entry being replayed let them.
    */
-  static check(schema: MeasurementSchema, batch: ColumnarBatch, maxColumns: number, errors: LineErrors): SchemaCheck {
+  static check(schema: MeasurementSchema, batch: ColumnarBatch, maxColumns: number, errors: LineErrors, sharedRoles = false): SchemaCheck {
     let rejected: Uint8Array | null = null;
     const messages: (string | undefined)[] = [];
     interface Candidate { col: TagColumn | FieldColumn; kind: ColumnKind; key: string; present: (row: number) => boolean }
@@ -162,7 +164,8 @@ export class SchemaRegistry {
       }
       // A tag and a string field are both Parquet strings, but InfluxDB keeps tag and field
       // keys apart: one column holding both would mix their values and role file by file.
-      if (known.kind === c.kind || (known.roleUnknown === true && (c.kind === 'tag' || c.kind === 'string'))) return undefined;
+      const text = c.kind === 'tag' || c.kind === 'string';
+      if (known.kind === c.kind || (text && (known.roleUnknown === true || (sharedRoles && (known.kind === 'tag' || known.kind === 'string'))))) return undefined;
       return c.kind === 'tag'
         ? `tag "${name}" conflicts with field "${name}" of type ${known.kind} in measurement "${batch.measurement}"`
         : `field "${name}" is ${c.kind} but measurement "${batch.measurement}" stores it as ${known.kind === 'tag' ? 'a tag (string)' : known.kind}`;

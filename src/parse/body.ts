@@ -25,6 +25,12 @@ export interface DecodedWrite {
   readonly nowUs: number;
   /** The decompressed request body. */
   readonly body: Buffer;
+  /**
+   * Logged by a version that let a tag and a string field of one key share a column
+   * (write-ahead-log formats 1 to 3): replayed so, its records are kept as they were
+   * answered (`SchemaRegistry.check`). Never set on live writes.
+   */
+  readonly sharedRoles?: true;
 }
 
 /**

@@ -33,7 +33,7 @@ test('MessagePack logged by earlier versions (format 2) replays with its integer
   // [{m:'x', t:1, fields:{v:2}}, {m:'x', t:2, fields:{v:2.5}}]: live, such a write now stores both as float64.
   const body = Buffer.from(encode([{ m: 'x', t: 1, fields: { v: 2 } }, { m: 'x', t: 2, fields: { v: 2.5 } }]));
   const [head] = encodeEntry(1, { database: 'db', format: 'msgpack', precision: 'ns', nowUs: 0, body });
-  assert.equal(head[ENTRY_HEADER_BYTES + 16], 3, 'MessagePack is written as format 3');
+  assert.equal(head[ENTRY_HEADER_BYTES + 16], 5, 'MessagePack is written as format 5');
   const old = Buffer.concat(encodeEntry(1, { database: 'db', format: 'msgpack-int64', precision: 'ns', nowUs: 0, body }));
   assert.equal(old[ENTRY_HEADER_BYTES + 16], 2);
   const [entry] = decodeEntries(old).entries;
@@ -42,6 +42,16 @@ test('MessagePack logged by earlier versions (format 2) replays with its integer
     (await parseDecodedWrite({ ...entry.write, format })).batches.flatMap((b) => b.fields.filter((f) => f.type === 'int64').map((f) => f.type === 'int64' && f.mayBeFloat === true));
   assert.deepEqual(await marked('msgpack-int64'), [false]);
   assert.deepEqual(await marked('msgpack'), [true]);
+});
+
+test('entries of formats 1 to 3 (earlier versions) decode with sharedRoles, which encodes back to them; live ones (4, 5) without', () => {
+  for (const [format, code] of [['line-protocol', 1], ['msgpack', 3]] as const) {
+    const old = Buffer.concat(encodeEntry(1, { database: 'db', format, precision: 'ns', nowUs: 0, body: Buffer.from('x'), sharedRoles: true }));
+    assert.equal(old[ENTRY_HEADER_BYTES + 16], code);
+    assert.deepEqual([decodeEntries(old).entries[0].write.format, decodeEntries(old).entries[0].write.sharedRoles], [format, true]);
+    const live = Buffer.concat(encodeEntry(1, { database: 'db', format, precision: 'ns', nowUs: 0, body: Buffer.from('x') }));
+    assert.equal(decodeEntries(live).entries[0].write.sharedRoles, undefined);
+  }
 });
 
 test('a file cut at any byte keeps exactly the entries wholly before the cut', () => {

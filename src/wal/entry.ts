@@ -10,8 +10,9 @@
  *  8  payload:
  *       0  u64  LSN (log sequence number), strictly increasing through the log
  *       8  f64  server time in µs for records without a timestamp (integral)
- *      16  u8   format: 1 = line protocol, 3 = MessagePack (2 = MessagePack logged by
- *                versions whose integers were never stored as floats, replayed as such)
+ *      16  u8   format: 4 = line protocol, 5 = MessagePack; logged by earlier versions, whose
+ *                rules replay keeps (`DecodedWrite.sharedRoles`): 1 = line protocol,
+ *                3 = MessagePack, 2 = MessagePack whose integers were never stored as floats
  *      17  u8   line-protocol precision: 0 ns, 1 us, 2 ms, 3 s, 4 m, 5 h
  *      18  u16  database name length, bytes (UTF-8)
  *      20  …    database name, then the decompressed request body to the end
@@ -31,8 +32,13 @@ export const ENTRY_HEADER_BYTES = 8;
 /** Fixed payload bytes before the database name. */
 const FIXED_BYTES = 20;
 
-const FORMAT_CODES: Record<BodyFormat, number> = { 'line-protocol': 1, 'msgpack-int64': 2, msgpack: 3 };
-const FORMATS: Record<number, BodyFormat> = { 1: 'line-protocol', 2: 'msgpack-int64', 3: 'msgpack' };
+/** Codes of entries logged now, and of those logged by versions that let tags and string fields share a column (`sharedRoles`). */
+const FORMAT_CODES: Record<BodyFormat, number> = { 'line-protocol': 4, 'msgpack-int64': 2, msgpack: 5 };
+const SHARED_ROLES_CODES: Record<BodyFormat, number> = { 'line-protocol': 1, 'msgpack-int64': 2, msgpack: 3 };
+const FORMATS: Record<number, { format: BodyFormat; sharedRoles?: true }> = {
+  1: { format: 'line-protocol', sharedRoles: true }, 2: { format: 'msgpack-int64', sharedRoles: true }, 3: { format: 'msgpack', sharedRoles: true },
+  4: { format: 'line-protocol' }, 5: { format: 'msgpack' },
+};
 const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's', 'm', 'h'];
 
 /** A logged write and its LSN. */
@@ -50,7 +56,7 @@ export function encodeEntry(lsn: number, w: DecodedWrite): [Buffer, Buffer] {
   const head = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + FIXED_BYTES + db.length);
   head.writeBigUInt64LE(BigInt(lsn), 8);
   head.writeDoubleLE(w.nowUs, 16);
-  head.writeUInt8(FORMAT_CODES[w.format], 24);
+  head.writeUInt8((w.sharedRoles === true ? SHARED_ROLES_CODES : FORMAT_CODES)[w.format], 24);
   head.writeUInt8(PRECISIONS.indexOf(w.precision), 25);
   head.writeUInt16LE(db.length, 26);
   db.copy(head, 28);
@@ -91,7 +97,7 @@ export function decodeEntries(data: Buffer, afterLsn = 0): DecodedSegment {
     const payload = data.subarray(offset + ENTRY_HEADER_BYTES, offset + ENTRY_HEADER_BYTES + length);
     if (crc32(payload) !== data.readUInt32LE(offset + 4)) return stop('checksum mismatch');
     const lsn = Number(payload.readBigUInt64LE(0));
-    const format = FORMATS[payload.readUInt8(16)];
+    const format = FORMATS[payload.readUInt8(16)] as (typeof FORMATS)[number] | undefined;
     const precision = PRECISIONS[payload.readUInt8(17)];
     const dbLength = payload.readUInt16LE(18);
     if (!(lsn > last) || format === undefined || precision === undefined || FIXED_BYTES + dbLength > length) {
@@ -101,7 +107,7 @@ export function decodeEntries(data: Buffer, afterLsn = 0): DecodedSegment {
       lsn,
       write: {
         database: payload.toString('utf8', FIXED_BYTES, FIXED_BYTES + dbLength),
-        format, precision, nowUs: payload.readDoubleLE(8),
+        ...format, precision, nowUs: payload.readDoubleLE(8),
         body: payload.subarray(FIXED_BYTES + dbLength),
       },
     });

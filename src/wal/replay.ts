@@ -55,7 +55,7 @@ export async function replayWal(d: ReplayDependencies): Promise<ReplaySummary> {
       omit.set(batch, mask);
       summary.skipped += mask.reduce((n, v) => n + v, 0);
     }
-    const ingested = await d.buffers.ingest(write.database, parsed.batches, { lsn, omit });
+    const ingested = await d.buffers.ingest(write.database, parsed.batches, { lsn, omit, sharedRoles: write.sharedRoles === true });
     d.wal.release([lsn]);
     summary.records += ingested.accepted;
     summary.rejected += parsed.errors.count + ingested.errors.count;
