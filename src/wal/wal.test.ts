@@ -4,7 +4,7 @@
  * request waits for an answer that never comes and `close` does not hang.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -52,26 +52,29 @@ test('a write the log cannot encode is rejected alone; the rest of its group is 
   }
 });
 
-test('a WAL directory deleted while running: the append finding its segment gone is refused, and the log goes on in the directory made again, with its id', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-wal-'));
-  try {
-    const wal = await walIn(dir, true);
-    assert.equal(await wal.append(write(1)), 1);
-    const id = wal.id;
-    rmSync(dir, { recursive: true });
-    // Written and synced into a file no directory holds: gone at the next start.
-    await assert.rejects(wal.append(write(2)), /write-ahead log append failed: its segment file was removed/);
-    const lsn = await wal.append(write(3));
-    assert.equal(readFileSync(join(dir, 'wal-id'), 'utf8'), id);
-    await wal.close();
+for (const how of ['deleted', 'emptied'] as const) {
+  test(`a WAL directory ${how} while running: the append finding its segment gone is refused, and the log goes on in the directory made again, with its id`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-wal-'));
+    try {
+      const wal = await walIn(dir, true);
+      assert.equal(await wal.append(write(1)), 1);
+      const id = wal.id;
+      if (how === 'deleted') rmSync(dir, { recursive: true });
+      else for (const name of readdirSync(dir)) rmSync(join(dir, name));
+      // Written and synced into a file no directory holds: gone at the next start.
+      await assert.rejects(wal.append(write(2)), /write-ahead log append failed: its segment file was removed/);
+      const lsn = await wal.append(write(3));
+      assert.equal(readFileSync(join(dir, 'wal-id'), 'utf8'), id);
+      await wal.close();
 
-    const again = await walIn(dir, false);
-    assert.equal(again.id, id);
-    const replayed: number[] = [];
-    for await (const entry of again.recover()) replayed.push(entry.lsn);
-    assert.deepEqual(replayed, [lsn], 'the acknowledged append is in the log made again');
-    await again.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+      const again = await walIn(dir, false);
+      assert.equal(again.id, id);
+      const replayed: number[] = [];
+      for await (const entry of again.recover()) replayed.push(entry.lsn);
+      assert.deepEqual(replayed, [lsn], 'the acknowledged append is in the log made again');
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

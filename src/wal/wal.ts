@@ -26,7 +26,7 @@
  * replay (`wal/replay.ts`).
  */
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rm, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WalWriteError } from '../errors.js';
 import { fsyncDirectory, mkdirDurable } from '../storage/fsync.js';
@@ -300,7 +300,9 @@ export class WriteAheadLog {
       else this.dirty = true;
       // A segment removed from its directory (the directory deleted while running) takes
       // writes and syncs but is gone at the next start: nothing in it may be acknowledged.
-      if ((await fh.stat()).nlink === 0) throw new Error('its segment file was removed from the directory (was the WAL directory deleted?)');
+      if ((await fh.stat()).nlink === 0 && (await removed(segment.path, fh))) {
+        throw new Error('its segment file was removed from the directory (was the WAL directory deleted?)');
+      }
     } catch (err) {
       // The file may now end in a partial group: cut it back and continue in a new
       // segment, so that no later entry follows garbage.
@@ -342,11 +344,13 @@ export class WriteAheadLog {
 
   /**
    * Creates segment `nextLsn` (replacing an empty leftover of that name) and makes it
-   * active. A directory deleted while running is made again, with this log's id, so that
-   * the next start replays it as this log and its coverage in stored files still counts.
+   * active. A directory deleted or emptied while running is made again, with this log's
+   * id, so that the next start replays it as this log and its coverage in stored files
+   * still counts (a new id would replay entries already flushed).
    */
   private async openSegment(): Promise<void> {
-    if ((await mkdirDurable(this.options.dir)) !== undefined) await this.writeId();
+    await mkdirDurable(this.options.dir);
+    if ((await stat(join(this.options.dir, 'wal-id')).catch(() => undefined)) === undefined) await this.writeId();
     const firstLsn = this.nextLsn;
     const path = join(this.options.dir, segmentName(firstLsn));
     const existing = this.segments.findIndex((s) => s.firstLsn === firstLsn);
@@ -403,4 +407,13 @@ async function writeAll(fh: FileHandle, buffers: Buffer[], size: number): Promis
   if (bytesWritten === size) return;
   const rest = Buffer.concat(buffers).subarray(bytesWritten);
   for (let off = 0; off < rest.length; off += bytesWritten) ({ bytesWritten } = await fh.write(rest, off));
+}
+
+/**
+ * Whether the file open as `fh` is no longer at `path`. Asked when its link count reads 0:
+ * some FUSE file systems report 0 for every file, so the path must say so too.
+ */
+async function removed(path: string, fh: FileHandle): Promise<boolean> {
+  const [open, named] = await Promise.all([fh.stat({ bigint: true }), stat(path, { bigint: true }).catch(() => undefined)]);
+  return named === undefined || named.ino !== open.ino || named.dev !== open.dev;
 }
