@@ -244,6 +244,54 @@ describe('field type conflicts', BOUND, () => {
     });
   });
 
+  test('a string column of files not written by Strata (no strata:tags) takes the role of the first accepted line, kept across restarts', async () => {
+    const dataDir = tempDir();
+    let server: TestServer | undefined;
+    try {
+      const hour = join(dataDir, 'foreign/fm/2023/11/14/22');
+      mkdirSync(hour, { recursive: true });
+      const duck = await inspector();
+      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'old' AS x, 1.5::DOUBLE AS v) TO '${hour}/fm_20231114_221320_1_outside.parquet'`);
+      duck.closeSync();
+      server = await TestServer.start({}, dataDir);
+      // Refused for v: the line fixes nothing, so a string field x is still taken next.
+      const refused = await errorOf(await server.writeLines(`fm,x=t v="str" ${ns(1)}`, 'db=foreign'), 400);
+      assert.ok(refused.error.includes('line 1: field "v" is string but measurement "fm" stores it as float64'), refused.error);
+      await expect204(await server.writeLines(`fm x="f",v=2 ${ns(2)}`, 'db=foreign'));
+      await server.flush();
+      assert.equal(await stopWithin(server), 0);
+      // Strata's file says x is a field: after a restart a tag x is refused, however many restarts.
+      for (let i = 0; i < 2; i++) {
+        server = await TestServer.start({}, dataDir);
+        const tag = await errorOf(await server.writeLines(`fm,x=t v=3 ${ns(3)}`, 'db=foreign'), 400);
+        assert.ok(tag.error.includes('line 1: tag "x" conflicts with field "x" of type string in measurement "fm"'), tag.error);
+        assert.equal(await stopWithin(server), 0);
+      }
+      server = undefined;
+    } finally {
+      if (server !== undefined) await stopWithin(server);
+      removeDir(dataDir);
+    }
+  });
+
+  test('a stored file whose strata:tags is not a JSON list of names counts as one without it: writes go on', async () => {
+    const dataDir = tempDir();
+    let server: TestServer | undefined;
+    try {
+      const hour = join(dataDir, 'badmeta/bm/2023/11/14/22');
+      mkdirSync(hour, { recursive: true });
+      const duck = await inspector();
+      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'a' AS host, 1.5::DOUBLE AS v) TO '${hour}/bm_20231114_221320_1_outside.parquet' (KV_METADATA {'strata:tags': 'oops'})`);
+      duck.closeSync();
+      server = await TestServer.start({}, dataDir);
+      await expect204(await server.writeLines(`bm,host=b v=2.5 ${ns(1)}`, 'db=badmeta'));
+      assert.deepEqual(await server.rows('SELECT host, v FROM bm ORDER BY time', 'badmeta'), [['a', 1.5], ['b', 2.5]]);
+    } finally {
+      if (server !== undefined) assert.equal(await stopWithin(server), 0);
+      removeDir(dataDir);
+    }
+  });
+
   test('against data already STORED in Parquet, after a restart: 400 per line, never 500', async () => {
     // A new process knows the schema only from the Parquet files.
     await afterRestart(`tcs,host=a x=1i ${ns(0)}`, 'tcstored', async (second) => {

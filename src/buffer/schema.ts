@@ -164,49 +164,50 @@ export class SchemaRegistry {
       }
       // A tag and a string field are both Parquet strings, but InfluxDB keeps tag and field
       // keys apart: one column holding both would mix their values and role file by file.
-      const text = c.kind === 'tag' || c.kind === 'string';
-      if (known.kind === c.kind || (text && (known.roleUnknown === true || (sharedRoles && (known.kind === 'tag' || known.kind === 'string'))))) return undefined;
+      if (known.kind === c.kind || (sharedRoles && isText(c.kind) && isText(known.kind))) return undefined;
       return c.kind === 'tag'
         ? `tag "${name}" conflicts with field "${name}" of type ${known.kind} in measurement "${batch.measurement}"`
         : `field "${name}" is ${c.kind} but measurement "${batch.measurement}" stores it as ${known.kind === 'tag' ? 'a tag (string)' : known.kind}`;
     };
+    /** Whether `c` may fix the role of `known`, a column of stored files that do not say it, to its own (an accepted row does). */
+    const fixesRole = (c: Candidate, known: SchemaColumn): boolean => known.roleUnknown === true && isText(c.kind) && known.name === c.col.name;
     let fresh: Candidate[] = [];
     for (const c of candidates) {
       const known = schema.get(c.key);
-      if (known === undefined) {
+      if (known === undefined || fixesRole(c, known)) {
         fresh.push(c);
         continue;
       }
       const message = conflict(c, known);
-      if (message === undefined) {
-        // The first tag or string field to use a column of unknown role fixes it.
-        if (known.roleUnknown === true) schema.set(c.key, { name: known.name, kind: c.kind });
-        continue;
-      }
+      if (message === undefined) continue;
       for (let row = 0; row < batch.rowCount; row++) if (c.present(row)) reject(row, message);
     }
     for (let row = 0; row < batch.rowCount && fresh.length > 0; row++) {
       if (rejected !== null && rejected[row] === 1) continue;
-      const added: string[] = [];
+      // Columns this row added or whose role it fixed, with what they were: undone if it is rejected.
+      const added: [string, SchemaColumn | undefined][] = [];
       let message: string | undefined;
       for (const c of fresh) {
         if (!c.present(row)) continue;
         const known = schema.get(c.key);
-        if (known === undefined) {
+        if (known === undefined || fixesRole(c, known)) {
           // + 1: `time` is a column the schema leaves implicit.
-          if (schema.size + 1 >= maxColumns) {
+          if (known === undefined && schema.size + 1 >= maxColumns) {
             message = `${c.kind === 'tag' ? 'tag' : 'field'} "${c.col.name}" would add a column to measurement "${batch.measurement}" past its limit of ${maxColumns} columns (time, tags and fields)`;
             break;
           }
           schema.set(c.key, { name: c.col.name, kind: c.kind });
-          added.push(c.key);
+          added.push([c.key, known]);
         } else if ((message = conflict(c, known)) !== undefined) {
           break;
         }
       }
       if (message !== undefined) {
         reject(row, message);
-        for (const key of added) schema.delete(key);
+        for (const [key, before] of added) {
+          if (before === undefined) schema.delete(key);
+          else schema.set(key, before);
+        }
       } else if (added.length > 0) {
         // Columns now agreeing with the schema pass in every later row.
         fresh = fresh.filter((c) => { const known = schema.get(c.key); return known === undefined || conflict(c, known) !== undefined; });
@@ -241,4 +242,9 @@ function mergeFloats(a: Float64FieldColumn, b: Float64FieldColumn): Float64Field
     values[i] = b.values[i];
   }
   return { name: a.name, type: 'float64', valid, values };
+}
+
+/** Whether `kind` is stored as Parquet text: a tag or a string field. */
+function isText(kind: ColumnKind): boolean {
+  return kind === 'tag' || kind === 'string';
 }

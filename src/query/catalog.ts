@@ -325,11 +325,10 @@ export class Catalog {
 
   /**
    * The column types of a measurement's stored files (empty when it has none), for
-   * type-conflict checks after a restart. A VARCHAR column is a `tag` when a file lists
-   * it in its `strata:tags` metadata (files written before tags and string fields of
-   * one name were refused may disagree: a tag in any of them makes it one), a `string`
-   * field when every file has that metadata, and of either role (`roleUnknown`, fixed by
-   * the next write) when some file lacks it (not written by Strata). Files that spell a column in
+   * type-conflict checks after a restart. A VARCHAR column is a `tag` or a `string` field
+   * as Strata's files say (`rolesOf`: their `strata:tags` metadata), and of either role
+   * (`roleUnknown`, fixed by the first accepted write) when only files without it hold
+   * the column (not written by Strata). Files that spell a column in
    * different cases (written before such keys were refused) give one column, named
    * as DuckDB's union by name names it. One load serves every write of the measurement
    * (`SchemaRegistry`), so it takes no request's signal: a write stops waiting for it
@@ -348,10 +347,13 @@ export class Catalog {
     let reader;
     try {
       const source = readParquetSource(local.paths);
+      const list = `[${local.paths.map(quoteLiteral).join(', ')}]`;
       reader = await this.pool.use((conn) => namingDamaged(conn, local.paths, files.map((f) => f.key), async () => ({
         columns: (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRows(),
-        tagLists: (await conn.runAndReadAll(
-          `SELECT file_name, decode(value) FROM parquet_kv_metadata([${local.paths.map(quoteLiteral).join(', ')}]) WHERE key::VARCHAR = 'strata:tags'`,
+        // Each file's columns with its `strata:tags` (NULL without): what says a string column's role.
+        roles: (await conn.runAndReadAll(
+          `SELECT s.file_name, s.name, k.tags FROM parquet_schema(${list}) s LEFT JOIN ` +
+          `(SELECT file_name, decode(value) AS tags FROM parquet_kv_metadata(${list}) WHERE key::VARCHAR = 'strata:tags') k USING (file_name)`,
         )).getRows(),
       })));
     } catch (err) {
@@ -362,18 +364,49 @@ export class Catalog {
     } finally {
       local.release();
     }
-    const tags = new Set(reader.tagLists.flatMap(([, list]) => JSON.parse(String(list)) as string[]));
-    const allListTags = new Set(reader.tagLists.map(([file]) => String(file))).size === files.length;
+    const roles = rolesOf(reader.roles);
     for (const [name, type] of reader.columns) {
       const kind = ({ VARCHAR: 'string', BIGINT: 'int64', DOUBLE: 'float64', BOOLEAN: 'bool' } as const)[String(type) as 'VARCHAR'];
       if (name === 'time' || kind === undefined) continue;
       const key = asciiLower(String(name));
+      const role = roles.get(key);
       if (kind !== 'string') schema.set(key, { name: String(name), kind });
-      else if (tags.has(String(name))) schema.set(key, { name: String(name), kind: 'tag' });
-      else schema.set(key, allListTags ? { name: String(name), kind } : { name: String(name), kind, roleUnknown: true });
+      else if (role === 'tag') schema.set(key, { name: String(name), kind: 'tag' });
+      else schema.set(key, role === 'field' ? { name: String(name), kind } : { name: String(name), kind, roleUnknown: true });
     }
     return schema;
   }
+}
+
+/**
+ * The role of each column (by `asciiLower` name) that Strata's files say: a `tag` when a
+ * file lists it in `strata:tags` (files of versions that let tags and string fields share
+ * a column may disagree: one says it), a `field` when a file with that list holds it
+ * without listing it; absent when no file with a list holds it (not written by Strata).
+ * `rows` are (file, column, tags JSON or NULL); a list that is not a JSON array of
+ * strings counts as none.
+ */
+function rolesOf(rows: readonly (readonly unknown[])[]): Map<string, 'tag' | 'field'> {
+  const lists = new Map<unknown, Set<string> | null>();
+  const roles = new Map<string, 'tag' | 'field'>();
+  for (const [file, column, tags] of rows) {
+    let listed = lists.get(file);
+    if (listed === undefined) {
+      let parsed: unknown;
+      try {
+        parsed = tags === null ? null : JSON.parse(String(tags));
+      } catch {
+        parsed = null;
+      }
+      listed = Array.isArray(parsed) && parsed.every((t) => typeof t === 'string') ? new Set(parsed as string[]) : null;
+      lists.set(file, listed);
+    }
+    if (listed === null) continue;
+    const key = asciiLower(String(column));
+    if (listed.has(String(column))) roles.set(key, 'tag');
+    else if (!roles.has(key)) roles.set(key, 'field');
+  }
+  return roles;
 }
 
 /**
