@@ -203,6 +203,10 @@ test('keys differing only in case from a column: after SIGKILL the replay refuse
   try {
     const replayed = second.logLines().find((l) => l.msg === 'WAL replayed') as { records?: number; rejected?: number } | undefined;
     assert.deepEqual([replayed?.records, replayed?.rejected], [2, 3], second.output);
+    // Each entry with refused lines names them, as a warning.
+    const refused = second.logLines().filter((l) => l.msg === 'WAL replay: lines refused again, as when they were written') as { level: number; lines?: string[] }[];
+    assert.deepEqual(refused.map((l) => [l.level, l.lines?.length]), [[40, 3]]);
+    assert.equal(refused[0].lines?.[0], 'line 2: field "usage" clashes with column "Usage" of measurement "walci" (column names are case-insensitive)');
     const expected = [['2026-01-01T00:00:00Z', 'a', 1], ['2026-01-01T00:00:04Z', 'e', 5]];
     assert.deepEqual(await second.rows('SELECT * FROM walci ORDER BY time'), expected);
     await second.flush();

@@ -19,7 +19,7 @@ export interface ReplaySummary {
   records: number;
   /** Records skipped because a Parquet file already holds them. */
   skipped: number;
-  /** Records rejected again (bad lines, type conflicts), as they were when first written. */
+  /** Records rejected again (bad lines, type conflicts), as they were when first written (entries of earlier versions under their rules: `DecodedWrite.sharedRoles`). */
   rejected: number;
 }
 
@@ -58,7 +58,14 @@ export async function replayWal(d: ReplayDependencies): Promise<ReplaySummary> {
     const ingested = await d.buffers.ingest(write.database, parsed.batches, { lsn, omit, sharedRoles: write.sharedRoles === true });
     d.wal.release([lsn]);
     summary.records += ingested.accepted;
-    summary.rejected += parsed.errors.count + ingested.errors.count;
+    const rejected = parsed.errors.count + ingested.errors.count;
+    summary.rejected += rejected;
+    if (rejected > 0) {
+      // Answered 400 (partly or whole) when they were written; named here so that an operator
+      // can tell them from records a new version's rules would refuse.
+      const lines = [...parsed.errors.first, ...ingested.errors.first].sort((a, b) => a.line - b.line).slice(0, 10).map((e) => `line ${e.line}: ${e.message}`);
+      d.log.warn({ lsn, database: write.database, rejected, lines }, 'WAL replay: lines refused again, as when they were written');
+    }
     if (d.buffers.full) {
       await d.buffers.flushAll().catch((err: unknown) => d.log.warn({ err }, 'WAL replay: flush failed; records kept and retried'));
     }
