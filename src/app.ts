@@ -44,6 +44,14 @@ const SCHEMA_READERS = 1;
 const SCHEMA_READS_WAITING = 100_000;
 /** libuv threads left for file I/O, zlib and the WAL's syncs besides the DuckDB calls. */
 const SPARE_THREADS = 4;
+/** libuv's largest thread pool. */
+const MAX_LIBUV_THREADS = 1024;
+
+/** The threads libuv starts for `UV_THREADPOOL_SIZE` = `value`: 4 unset, else its `atoi`, at least 1 and at most MAX_LIBUV_THREADS. */
+function libuvThreads(value: string | undefined): number {
+  if (value === undefined) return 4;
+  return Math.min(MAX_LIBUV_THREADS, Math.max(1, Number.parseInt(value, 10) || 0));
+}
 
 /** A wired Strata server. */
 export interface Strata {
@@ -206,12 +214,15 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       // Each running DuckDB call holds a libuv thread: with too few, writes, WAL syncs and
       // flushes wait behind queries. libuv reads the variable before this code runs (the
       // module loader uses its threads), so it can only be reported, not set, here.
-      const threads = process.env.UV_THREADPOOL_SIZE;
+      const threads = libuvThreads(process.env.UV_THREADPOOL_SIZE);
       const needed = config.query.pool_size + FLUSH_WORKERS + SCHEMA_READERS + SPARE_THREADS;
-      if (!(Number(threads ?? 4) >= needed)) {
-        app.log.warn({ UV_THREADPOOL_SIZE: threads ?? null, needed },
-          `UV_THREADPOOL_SIZE is ${threads ?? "unset (libuv's 4)"}, below the query pool size + ${needed - config.query.pool_size} = ${needed}: ` +
-          `writes and flushes may wait behind running queries; start Node with UV_THREADPOOL_SIZE=${needed} or more (npm start sets 12)`);
+      if (threads < needed) {
+        const advice = needed > MAX_LIBUV_THREADS
+          ? `libuv allows at most ${MAX_LIBUV_THREADS}: lower STRATA_QUERY_POOL_SIZE`
+          : `start Node with UV_THREADPOOL_SIZE=${needed} or more (npm start sets 12)`;
+        app.log.warn({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? null, threads, needed },
+          `libuv has ${threads} threads (UV_THREADPOOL_SIZE), below the query pool size + ${needed - config.query.pool_size} = ${needed}: ` +
+          `writes and flushes may wait behind running queries; ${advice}`);
       }
       if (!locks.held) app.log.warn({ platform: process.platform }, 'directories not locked (Linux only): nothing stops another Strata server from using them at the same time');
       buffers.start();
@@ -239,6 +250,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         // A sweep may be running a statement on a pool connection.
         await sweeper.stop();
         // Queries cut off by app.close() may still run in DuckDB: closing under them hangs or crashes the process.
+        if (pool.inUse > 0) app.log.info({ queries: pool.inUse }, 'shutting down: waiting for queries still running in DuckDB');
         await Promise.all([pool.drain(), schemaReaders.drain()]);
         pool.close();
         schemaReaders.close();

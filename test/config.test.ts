@@ -109,6 +109,7 @@ describe('a bad environment variable stops the server, naming the variable', { c
     [{ STRATA_BUFFER_SCHEMA_TIMEOUT_MS: '2147483648' }, 'STRATA_BUFFER_SCHEMA_TIMEOUT_MS'],
     [{ STRATA_S3_REQUEST_TIMEOUT_MS: '1e12' }, 'STRATA_S3_REQUEST_TIMEOUT_MS'],
     [{ STRATA_WAL_SYNC_INTERVAL_MS: '9999999999' }, 'STRATA_WAL_SYNC_INTERVAL_MS'],
+    [{ STRATA_SHUTDOWN_DRAIN_MS: '3000000000' }, 'STRATA_SHUTDOWN_DRAIN_MS'],
     [{ STRATA_MAX_BODY_BYTES: 'Infinity' }, 'STRATA_MAX_BODY_BYTES'],
     [{ STRATA_MAX_DECOMPRESSED_BYTES: '0' }, 'STRATA_MAX_DECOMPRESSED_BYTES'],
     [{ STRATA_QUERY_POOL_SIZE: '0' }, 'STRATA_QUERY_POOL_SIZE'],
@@ -319,7 +320,7 @@ test('a libuv thread pool below the query pool size + 7 is reported at start-up 
   for (const [threads, warned] of [['4', true], ['12', false]] as const) {
     const server = await TestServer.start({ UV_THREADPOOL_SIZE: threads, STRATA_QUERY_POOL_SIZE: '5' });
     try {
-      const reported = (): { level: number; msg: string }[] => server.logLines().filter((l) => /UV_THREADPOOL_SIZE/.test(l.msg));
+      const reported = (): { level: number; msg: string }[] => server.logLines().filter((l) => /UV_THREADPOOL_SIZE\)/.test(l.msg));
       // Logged before /ready answered 200; the pipe may bring it a little later.
       await waitFor(() => reported().length > 0 || server.logLines().some((l) => l.msg === 'WAL replayed'), 5000);
       const lines = reported();
@@ -328,7 +329,7 @@ test('a libuv thread pool below the query pool size + 7 is reported at start-up 
         continue;
       }
       assert.deepEqual(lines.map((l) => l.level), [40]);
-      assert.match(lines[0].msg, /^UV_THREADPOOL_SIZE is 4, below the query pool size \+ 7 = 12: .*start Node with UV_THREADPOOL_SIZE=12 or more/);
+      assert.match(lines[0].msg, /^libuv has 4 threads \(UV_THREADPOOL_SIZE\), below the query pool size \+ 7 = 12: .*start Node with UV_THREADPOOL_SIZE=12 or more/);
     } finally {
       assert.equal(await stopWithin(server), 0);
       removeDir(server.dataDir);

@@ -183,10 +183,10 @@ test('a write refused because the stored schema cannot be loaded (S3 down) is no
     const refused = await server.writeLines('fresh,host=a v=1i 1700000000', 'db=schemaless&precision=s');
     assert.equal(refused.status, 503, await refused.text());
     assert.equal(refused.headers.get('retry-after'), '5', 'Telegraf waits that long instead of retrying at once');
-    // One warning line per refused request, without a stack: a client retrying through an outage does not flood the log.
+    // One error line per refused request, without a stack: a client retrying through an outage does not flood the log.
     const refusals = (): { level: number; msg: string }[] => server.logLines().filter((l) => /S3 list .* failed/.test(l.msg));
     await waitFor(() => refusals().length > 0, 5000);
-    assert.deepEqual(refusals().map((l) => l.level), [40]);
+    assert.deepEqual(refusals().map((l) => l.level), [50]);
     assert.ok(!server.output.includes('"stack"'), server.output.slice(-2000));
     await s3.restart();
     await server.stop('SIGKILL');

@@ -41,7 +41,7 @@ const schema = z.strictObject({
     port: int(0, 65535),
     max_body_bytes: positiveInt,
     max_decompressed_bytes: positiveInt,
-    shutdown_drain_ms: positiveInt,
+    shutdown_drain_ms: timerMs,
   }),
   storage: z.strictObject({
     data_dir: z.string().min(1),

@@ -60,13 +60,15 @@ function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, messag
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const status = statusOf(err);
-    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError || err instanceof NotReadyError ||
-      err instanceof StorageUnavailableError) {
-      // Load shed on purpose, a request while starting up or shutting down or while storage
-      // is down (its health is in /ready and /metrics, its flushes logged as errors), or a
-      // query past the deadline it was given: expected, counted in /metrics, one line per
-      // request, so a warning without a stack rather than a failure.
+    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError || err instanceof NotReadyError) {
+      // Load shed on purpose, a request while starting up or shutting down, or a query past
+      // the deadline it was given: expected, counted in /metrics, one line per request, so a
+      // warning without a stack rather than a failure.
       request.log.warn({ status, code: err.code }, err.message);
+    } else if (err instanceof StorageUnavailableError) {
+      // An error (a disk failing as well as an S3 out of reach), but one line per request with
+      // its cause, not a stack that every retry of a client riding out an outage repeats.
+      request.log.error({ status, code: err.code, cause: err.cause instanceof Error ? err.cause.message : undefined }, err.message);
     } else if (status >= 500) request.log.error({ err }, 'request failed');
     // RFC 9110 §15.5.16: a 415 for the body's encoding says which encodings are accepted.
     if (err instanceof StrataError && err.code === 'unsupported_encoding') void reply.header('accept-encoding', 'gzip, deflate, br');

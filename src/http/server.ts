@@ -87,7 +87,6 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   return app;
 }
 
-
 /**
  * Makes `app.close()` end every remaining connection as soon as no request is being
  * served. Node's `server.close()` ends only the connections idle at that moment, so a

@@ -633,7 +633,6 @@ function valuesSql(names: readonly string[], types: readonly string[], rows: rea
   return `SELECT ${cast} FROM (VALUES ${rows.map((r) => `(${r.join(', ')})`).join(', ')}) AS t(${cols})`;
 }
 
-
 /**
  * Binds `query` again with each read without data given the columns the query asks of it
  * (`no-data.ts`): every name it uses, then, should that be ambiguous, only those it asks
