@@ -26,6 +26,7 @@
  * replay (`wal/replay.ts`).
  */
 import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
 import { open, readdir, readFile, rm, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WalWriteError } from '../errors.js';
@@ -300,7 +301,8 @@ export class WriteAheadLog {
       else this.dirty = true;
       // A segment removed from its directory (the directory deleted while running) takes
       // writes and syncs but is gone at the next start: nothing in it may be acknowledged.
-      if ((await fh.stat()).nlink === 0 && (await removed(segment.path, fh))) {
+      const opened = await fh.stat({ bigint: true });
+      if (opened.nlink === 0n && (await removed(segment.path, opened))) {
         throw new Error('its segment file was removed from the directory (was the WAL directory deleted?)');
       }
     } catch (err) {
@@ -410,10 +412,10 @@ async function writeAll(fh: FileHandle, buffers: Buffer[], size: number): Promis
 }
 
 /**
- * Whether the file open as `fh` is no longer at `path`. Asked when its link count reads 0:
- * some FUSE file systems report 0 for every file, so the path must say so too.
+ * Whether the file whose `fstat` is `opened` is no longer at `path`. Asked when its link
+ * count reads 0: some FUSE file systems report 0 for every file, so the path must say so too.
  */
-async function removed(path: string, fh: FileHandle): Promise<boolean> {
-  const [open, named] = await Promise.all([fh.stat({ bigint: true }), stat(path, { bigint: true }).catch(() => undefined)]);
-  return named === undefined || named.ino !== open.ino || named.dev !== open.dev;
+async function removed(path: string, opened: BigIntStats): Promise<boolean> {
+  const named = await stat(path, { bigint: true }).catch(() => undefined);
+  return named === undefined || named.ino !== opened.ino || named.dev !== opened.dev;
 }
