@@ -209,8 +209,8 @@ export class DuckDBPool {
   /**
    * Lends no connection any more (waiting callers and later ones are refused with
    * NotReadyError), interrupts the statements running on those lent (and those they begin
-   * meanwhile), and resolves once
-   * every one is back. Closing a connection, or the instance, while a statement runs on it
+   * meanwhile), and resolves once every one is back. Closing a connection, or the
+   * instance, while a statement runs on it
    * makes that statement's thread deadlock on its own context (the process then hangs in
    * exit) or crash the process, so shutdown waits for them. A statement DuckDB cannot
    * interrupt (a scalar function building a huge value) is waited for to its end.
