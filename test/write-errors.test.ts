@@ -248,17 +248,24 @@ describe('field type conflicts', BOUND, () => {
     const dataDir = tempDir();
     let server: TestServer | undefined;
     try {
-      const hour = join(dataDir, 'foreign/fm/2023/11/14/22');
-      mkdirSync(hour, { recursive: true });
       const duck = await inspector();
-      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'old' AS x, 1.5::DOUBLE AS v) TO '${hour}/fm_20231114_221320_1_outside.parquet'`);
+      for (const m of ['fm', 'fm2']) {
+        const hour = join(dataDir, `foreign/${m}/2023/11/14/22`);
+        mkdirSync(hour, { recursive: true });
+        await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'old' AS x, 1.5::DOUBLE AS v) TO '${hour}/${m}_20231114_221320_1_outside.parquet'`);
+      }
       duck.closeSync();
       server = await TestServer.start({}, dataDir);
       // Refused for v: the line fixes nothing, so a string field x is still taken next.
       const refused = await errorOf(await server.writeLines(`fm,x=t v="str" ${ns(1)}`, 'db=foreign'), 400);
       assert.ok(refused.error.includes('line 1: field "v" is string but measurement "fm" stores it as float64'), refused.error);
       await expect204(await server.writeLines(`fm x="f",v=2 ${ns(2)}`, 'db=foreign'));
+      // In one request, after a line adding another column: the first line naming x fixes it, a later tag x is refused.
+      const mixed = await errorOf(await server.writeLines(`fm2 y=1i ${ns(4)}\nfm2 x="g" ${ns(5)}\nfm2,x=t v=3 ${ns(6)}`, 'db=foreign'), 400);
+      assert.ok(mixed.error.includes('line 3: tag "x" conflicts with field "x" of type string in measurement "fm2"'), mixed.error);
+      assert.ok(mixed.error.endsWith('(accepted=2 rejected=1)'), mixed.error);
       await server.flush();
+      assert.deepEqual(await server.rows('SELECT x, y FROM fm2 ORDER BY time', 'foreign'), [['old', null], [null, 1], ['g', null]]);
       assert.equal(await stopWithin(server), 0);
       // Strata's file says x is a field: after a restart a tag x is refused, however many restarts.
       for (let i = 0; i < 2; i++) {

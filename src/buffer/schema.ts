@@ -210,7 +210,7 @@ export class SchemaRegistry {
         }
       } else if (added.length > 0) {
         // Columns now agreeing with the schema pass in every later row.
-        fresh = fresh.filter((c) => { const known = schema.get(c.key); return known === undefined || conflict(c, known) !== undefined; });
+        fresh = fresh.filter((c) => { const known = schema.get(c.key); return known === undefined || fixesRole(c, known) || conflict(c, known) !== undefined; });
       }
     }
     const skip = new Set<TagColumn | FieldColumn>();
