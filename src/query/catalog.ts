@@ -350,11 +350,7 @@ export class Catalog {
       const list = `[${local.paths.map(quoteLiteral).join(', ')}]`;
       reader = await this.pool.use((conn) => namingDamaged(conn, local.paths, files.map((f) => f.key), async () => ({
         columns: (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRows(),
-        // Each file's columns with its `strata:tags` (NULL without): what says a string column's role.
-        roles: (await conn.runAndReadAll(
-          `SELECT s.file_name, s.name, k.tags FROM parquet_schema(${list}) s LEFT JOIN ` +
-          `(SELECT file_name, decode(value) AS tags FROM parquet_kv_metadata(${list}) WHERE key::VARCHAR = 'strata:tags') k USING (file_name)`,
-        )).getRows(),
+        roles: (await conn.runAndReadAll(rolesSql(list))).getRows(),
       })));
     } catch (err) {
       if (err instanceof StrataError) throw err;
@@ -379,32 +375,32 @@ export class Catalog {
 }
 
 /**
- * The role of each column (by `asciiLower` name) that Strata's files say: a `tag` when a
- * file lists it in `strata:tags` (files of versions that let tags and string fields share
- * a column may disagree: one says it), a `field` when a file with that list holds it
- * without listing it; absent when no file with a list holds it (not written by Strata).
- * `rows` are (file, column, tags JSON or NULL); a list that is not a JSON array of
- * strings counts as none.
+ * SQL answering, per column name of the Parquet files `list` (a DuckDB list literal),
+ * whether a file lists it in its `strata:tags` (a JSON array of names: anything else
+ * counts as no list) and whether a file with such a list holds it without listing it: one
+ * row per name, `(name, tagged, untagged)`. Group elements (the schema's root, nested
+ * columns) are left out: Strata's columns are flat leaves.
+ */
+function rolesSql(list: string): string {
+  return `WITH lists AS (SELECT file_name, CASE WHEN json_valid(t) THEN try_cast(t::JSON AS VARCHAR[]) END AS tags ` +
+    `FROM (SELECT file_name, decode(value) AS t FROM parquet_kv_metadata(${list}) WHERE key::VARCHAR = 'strata:tags')), ` +
+    `leaves AS (SELECT file_name, name FROM parquet_schema(${list}) WHERE coalesce(num_children, 0) = 0) ` +
+    `SELECT name, bool_or(list_contains(tags, name)), bool_or(tags IS NOT NULL AND NOT list_contains(tags, name)) ` +
+    `FROM leaves LEFT JOIN lists USING (file_name) GROUP BY name`;
+}
+
+/**
+ * The role Strata's files say each column has (by `asciiLower` name), from `rolesSql`'s
+ * rows: a `tag` when a file lists it (files of versions that let tags and string fields
+ * share a column may disagree: one says it), a `field` when a file with a list holds it
+ * without listing it; absent when only files without a list hold it (not written by Strata).
  */
 function rolesOf(rows: readonly (readonly unknown[])[]): Map<string, 'tag' | 'field'> {
-  const lists = new Map<unknown, Set<string> | null>();
   const roles = new Map<string, 'tag' | 'field'>();
-  for (const [file, column, tags] of rows) {
-    let listed = lists.get(file);
-    if (listed === undefined) {
-      let parsed: unknown;
-      try {
-        parsed = tags === null ? null : JSON.parse(String(tags));
-      } catch {
-        parsed = null;
-      }
-      listed = Array.isArray(parsed) && parsed.every((t) => typeof t === 'string') ? new Set(parsed as string[]) : null;
-      lists.set(file, listed);
-    }
-    if (listed === null) continue;
-    const key = asciiLower(String(column));
-    if (listed.has(String(column))) roles.set(key, 'tag');
-    else if (!roles.has(key)) roles.set(key, 'field');
+  for (const [name, tagged, untagged] of rows) {
+    const key = asciiLower(String(name));
+    if (tagged === true) roles.set(key, 'tag');
+    else if (untagged === true && !roles.has(key)) roles.set(key, 'field');
   }
   return roles;
 }
