@@ -47,10 +47,14 @@ const SPARE_THREADS = 4;
 /** libuv's largest thread pool. */
 const MAX_LIBUV_THREADS = 1024;
 
-/** The threads libuv starts for `UV_THREADPOOL_SIZE` = `value`: 4 unset, else its `atoi`, at least 1 and at most MAX_LIBUV_THREADS. */
+/**
+ * The threads libuv starts for `UV_THREADPOOL_SIZE` = `value`: 4 unset, else its `atoi`
+ * kept in an unsigned int (a negative value is huge), at least 1 and at most MAX_LIBUV_THREADS.
+ */
 function libuvThreads(value: string | undefined): number {
   if (value === undefined) return 4;
-  return Math.min(MAX_LIBUV_THREADS, Math.max(1, Number.parseInt(value, 10) || 0));
+  const n = Number.parseInt(value, 10) || 0;
+  return n < 0 ? MAX_LIBUV_THREADS : Math.min(MAX_LIBUV_THREADS, Math.max(1, n));
 }
 
 /** A wired Strata server. */

@@ -66,9 +66,10 @@ export function installErrorHandler(app: FastifyInstance): void {
       // warning without a stack rather than a failure.
       request.log.warn({ status, code: err.code }, err.message);
     } else if (err instanceof StorageUnavailableError) {
-      // An error (a disk failing as well as an S3 out of reach), but one line per request with
-      // its cause, not a stack that every retry of a client riding out an outage repeats.
-      request.log.error({ status, code: err.code, cause: err.cause instanceof Error ? err.cause.message : undefined }, err.message);
+      // An error (a disk failing as well as an S3 out of reach), but one line per request, whose
+      // message names the cause's code, not a stack that every retry of a client riding out an
+      // outage repeats.
+      request.log.error({ status, code: err.code }, err.message);
     } else if (status >= 500) request.log.error({ err }, 'request failed');
     // RFC 9110 §15.5.16: a 415 for the body's encoding says which encodings are accepted.
     if (err instanceof StrataError && err.code === 'unsupported_encoding') void reply.header('accept-encoding', 'gzip, deflate, br');

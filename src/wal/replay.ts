@@ -19,9 +19,14 @@ export interface ReplaySummary {
   records: number;
   /** Records skipped because a Parquet file already holds them. */
   skipped: number;
+  /** Entries with rejected records (the first NAMED_ENTRIES of them are logged, naming their lines). */
+  entriesRejecting: number;
   /** Records rejected again (bad lines, type conflicts), as they were when first written (entries of earlier versions under their rules: `DecodedWrite.sharedRoles`). */
   rejected: number;
 }
+
+/** Entries with rejected records whose lines a warning names; the rest are counted in the summary. */
+const NAMED_ENTRIES = 10;
 
 /** What `replayWal` reads from and writes into (wired by `Strata.start` in src/app.ts). */
 export interface ReplayDependencies {
@@ -44,7 +49,7 @@ export interface ReplayDependencies {
  *   server must not start then (the log is kept intact for the next attempt).
  */
 export async function replayWal(d: ReplayDependencies): Promise<ReplaySummary> {
-  const summary: ReplaySummary = { entries: 0, records: 0, skipped: 0, rejected: 0 };
+  const summary: ReplaySummary = { entries: 0, records: 0, skipped: 0, entriesRejecting: 0, rejected: 0 };
   for await (const { lsn, write } of d.wal.recover()) {
     summary.entries++;
     const parsed = await parseDecodedWrite(write);
@@ -60,9 +65,10 @@ export async function replayWal(d: ReplayDependencies): Promise<ReplaySummary> {
     summary.records += ingested.accepted;
     const rejected = parsed.errors.count + ingested.errors.count;
     summary.rejected += rejected;
-    if (rejected > 0) {
+    if (rejected > 0 && ++summary.entriesRejecting <= NAMED_ENTRIES) {
       // Answered 400 (partly or whole) when they were written; named here so that an operator
-      // can tell them from records a new version's rules would refuse.
+      // can tell them from records a new version's rules would refuse. The first entries only:
+      // a client that kept sending bad lines would fill the log; the summary counts them all.
       const lines = [...parsed.errors.first, ...ingested.errors.first].sort((a, b) => a.line - b.line).slice(0, 10).map((e) => `line ${e.line}: ${e.message}`);
       d.log.warn({ lsn, database: write.database, rejected, lines }, 'WAL replay: lines refused again, as when they were written');
     }
