@@ -58,6 +58,20 @@ async function expect204(res: Response): Promise<void> {
 
 /** Whether the data dir holds a directory for `database` (encoded as on disk). */
 /**
+ * Writes Parquet files into directory `dir` as another program would: file name → the
+ * SELECT it holds, each with COPY `options` (none: no Strata metadata).
+ */
+async function foreignFiles(dir: string, files: Record<string, string>, options = ''): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const duck = await inspector();
+  try {
+    for (const [name, select] of Object.entries(files)) await duck.run(`COPY (${select}) TO '${join(dir, name)}' ${options}`);
+  } finally {
+    duck.closeSync();
+  }
+}
+
+/**
  * Writes `seed` (line protocol, database `db`) on a server of its own, flushes it and
  * stops it, then runs `check` on a new server over the same data directory.
  */
@@ -248,13 +262,11 @@ describe('field type conflicts', BOUND, () => {
     const dataDir = tempDir();
     let server: TestServer | undefined;
     try {
-      const duck = await inspector();
       for (const m of ['fm', 'fm2']) {
-        const hour = join(dataDir, `foreign/${m}/2023/11/14/22`);
-        mkdirSync(hour, { recursive: true });
-        await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'old' AS x, 1.5::DOUBLE AS v) TO '${hour}/${m}_20231114_221320_1_outside.parquet'`);
+        await foreignFiles(join(dataDir, `foreign/${m}/2023/11/14/22`), {
+          [`${m}_20231114_221320_1_outside.parquet`]: "SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'old' AS x, 1.5::DOUBLE AS v",
+        });
       }
-      duck.closeSync();
       server = await TestServer.start({}, dataDir);
       // Refused for v: the line fixes nothing, so a string field x is still taken next.
       const refused = await errorOf(await server.writeLines(`fm,x=t v="str" ${ns(1)}`, 'db=foreign'), 400);
@@ -285,11 +297,9 @@ describe('field type conflicts', BOUND, () => {
     const dataDir = tempDir();
     let server: TestServer | undefined;
     try {
-      const hour = join(dataDir, 'badmeta/bm/2023/11/14/22');
-      mkdirSync(hour, { recursive: true });
-      const duck = await inspector();
-      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'a' AS host, 1.5::DOUBLE AS v) TO '${hour}/bm_20231114_221320_1_outside.parquet' (KV_METADATA {'strata:tags': 'oops'})`);
-      duck.closeSync();
+      await foreignFiles(join(dataDir, 'badmeta/bm/2023/11/14/22'), {
+        'bm_20231114_221320_1_outside.parquet': "SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'a' AS host, 1.5::DOUBLE AS v",
+      }, "(KV_METADATA {'strata:tags': 'oops'})");
       server = await TestServer.start({}, dataDir);
       await expect204(await server.writeLines(`bm,host=b v=2.5 ${ns(1)}`, 'db=badmeta'));
       assert.deepEqual(await server.rows('SELECT host, v FROM bm ORDER BY time', 'badmeta'), [['a', 1.5], ['b', 2.5]]);
@@ -484,12 +494,10 @@ describe('a tag or field key differing only in case from a column', BOUND, () =>
     const dataDir = tempDir();
     let second: TestServer | undefined;
     try {
-      const hour = join(dataDir, 'cimixed/cim/2023/11/14/22');
-      mkdirSync(hour, { recursive: true });
-      const duck = await inspector();
-      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'a' AS host, 1.5::DOUBLE AS "Usage") TO '${hour}/cim_20231114_221320_1_olda.parquet'`);
-      await duck.run(`COPY (SELECT TIMESTAMPTZ '2023-11-14 22:13:21+00' AS time, 'b' AS host, 2.5::DOUBLE AS "usage") TO '${hour}/cim_20231114_221321_1_oldb.parquet'`);
-      duck.closeSync();
+      await foreignFiles(join(dataDir, 'cimixed/cim/2023/11/14/22'), {
+        'cim_20231114_221320_1_olda.parquet': `SELECT TIMESTAMPTZ '2023-11-14 22:13:20+00' AS time, 'a' AS host, 1.5::DOUBLE AS "Usage"`,
+        'cim_20231114_221321_1_oldb.parquet': `SELECT TIMESTAMPTZ '2023-11-14 22:13:21+00' AS time, 'b' AS host, 2.5::DOUBLE AS "usage"`,
+      });
       second = await TestServer.start({}, dataDir);
       const all = await second.query('SELECT * FROM cim ORDER BY time', 'cimixed');
       assert.equal(all.status, 200, JSON.stringify(all.body));
