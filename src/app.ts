@@ -202,7 +202,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
       if (reason !== undefined) throw new NotReadyError(reason);
     },
     // Until the log is replayed, an answer would miss records acknowledged before a crash.
-    // Queries in flight at shutdown, or arriving on an open connection then, still read all.
+    // Queries in flight at shutdown still read all (those arriving then are refused: src/http/server.ts).
     assertQueryable: () => {
       if (phase === 'starting') throw new NotReadyError('starting up: the write-ahead log is being replayed and flushed, and an answer now could miss its records; retry later');
     },

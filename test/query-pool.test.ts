@@ -6,6 +6,8 @@
  * `GET /api/v1/metrics/query-pool` and by the order in which they complete.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { removeDir, sleep, TestServer, waitFor } from './harness.js';
 
@@ -155,17 +157,32 @@ describe('priorities (pool of 1)', () => {
     await until(server, (m) => m.connections_in_use === 0 && m.queue_depth.normal === 0);
   });
 
-  test('SIGTERM with a query in flight: it is answered in full, then the server exits 0 without waiting for idle connections', async () => {
+  test('SIGTERM with a query in flight: it is answered in full, a request sent behind it is refused with 503 and Retry-After, then the server exits 0 without waiting for idle connections', async () => {
     await fetch(`${server.url}/health`); // leaves an idle keep-alive connection open
-    const answer = query(server, 'SELECT count(*) AS n FROM range(2000000000)').then(async (res) => [res.status, await res.json()] as const);
+    // One connection, so that a request can be sent on it once the server no longer takes connections.
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.setEncoding('utf8');
+    let received = '';
+    socket.on('data', (text: string) => { received += text; });
+    const ended = once(socket, 'close');
+    const sql = JSON.stringify({ sql: 'SELECT count(*) AS n FROM range(5000000000)' });
+    socket.write(`POST /api/v1/query HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${sql.length}\r\n\r\n${sql}`);
     await until(server, (m) => m.connections_in_use === 1);
     let timer: NodeJS.Timeout | undefined;
-    const exit = await Promise.race([server.stop('SIGTERM'), new Promise<'hung'>((r) => { timer = setTimeout(() => r('hung'), 30_000); })]);
+    const exit = Promise.race([server.stop('SIGTERM'), new Promise<'hung'>((r) => { timer = setTimeout(() => r('hung'), 30_000); })]);
+    // Closing has begun once new connections are refused.
+    for (let i = 0; i < 200 && (await fetch(`${server.url}/health`).then(() => true, () => false)); i++) await sleep(25);
+    const line = 'cpu,host=a usage=1 1700000000000000000';
+    socket.write(`POST /api/v1/write HTTP/1.1\r\nhost: x\r\ncontent-length: ${line.length}\r\n\r\n${line}`);
+    assert.equal(await exit, 0, 'exited cleanly (not held by keep-alive connections)');
     clearTimeout(timer);
-    assert.equal(exit, 0, 'exited cleanly (not held by keep-alive connections)');
-    const [status, body] = await answer;
-    assert.equal(status, 200);
-    assert.deepEqual((body as { data: unknown[][] }).data, [[2000000000]]);
+    await ended;
+    const [answered, refused] = received.split(/(?=HTTP\/1\.1 )/);
+    assert.match(answered, /^HTTP\/1\.1 200 /);
+    assert.match(answered, /"data":\[\[5000000000\]\]/);
+    assert.match(refused, /^HTTP\/1\.1 503 /);
+    assert.match(refused, /\r\nretry-after: \d+\r\n/i);
+    assert.match(refused, /"error":"shutting down"/);
   });
 });
 

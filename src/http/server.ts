@@ -11,6 +11,7 @@ import type { ResultEncoders } from '../query/result-encoders.js';
 import type { QueryService } from '../query/query-service.js';
 import type { ResultCache } from '../query/result-cache.js';
 import type { Storage } from '../storage/storage.js';
+import { NotReadyError } from '../errors.js';
 import { installErrorHandler } from './error-handler.js';
 import { whenGone } from './exchange.js';
 import { healthRoutes } from './routes/health.js';
@@ -70,8 +71,14 @@ export interface ServerDependencies {
 /** Returns a configured, not yet listening, Fastify instance. */
 export function buildServer(d: ServerDependencies): FastifyInstance {
   // Per-request access logs cost more than a small write; errors are still logged.
-  const app = Fastify({ logger: { level: d.logLevel }, logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({
+    logger: { level: d.logLevel },
+    logController: new LogController({ disableRequestLogging: true }),
+    // Fastify's own 503 while closing has no Retry-After and not the route's error shape.
+    return503OnClosing: false,
+  });
   installErrorHandler(app);
+  refuseWhileClosing(app);
   closeConnectionsWhenDrained(app, d.shutdownDrainMs);
   void app.register(healthRoutes, { notReadyReason: d.notReadyReason, storage: d.storage });
   void app.register(storageRoutes, { storage: d.storage });
@@ -85,6 +92,23 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
   void app.register(measurementRoutes, { queries: d.queries, timeoutMs: d.queryTimeoutMs, assertQueryable: d.assertQueryable });
   void app.register(metricsRoutes, { registry: d.metrics.registry });
   return app;
+}
+
+/**
+ * Answers every request that reaches a route once `app.close()` has begun (one pipelined,
+ * or sent on a keep-alive connection whose previous request is still being served) with
+ * NotReadyError: 503, `Retry-After` and the route's error shape, so that Telegraf and the
+ * InfluxDB clients send it again, to this server once restarted or to another one.
+ */
+function refuseWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? new NotReadyError('shutting down') : undefined);
+  });
 }
 
 /**
