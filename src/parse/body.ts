@@ -5,15 +5,24 @@
  */
 import type { ParseResult } from './batch.js';
 import { parseLineProtocolBody } from './lineprotocol/stream.js';
+import { LIVE_RULES, type MsgpackRules } from './msgpack/parser.js';
 import { parseMsgpackBody } from './msgpack/stream.js';
 import type { Precision } from './time.js';
 
 /**
- * Wire formats of a write body. `msgpack-int64` is MessagePack logged before its integers
- * could be stored as floats (`msgpack/numbers.ts`): replayed so, it keeps the outcome
- * the server answered; live writes are `msgpack`.
+ * Wire formats of a write body. Live writes are `line-protocol` and `msgpack`; the others
+ * are MessagePack logged by earlier versions, replayed under their rules so as to keep the
+ * outcome the server answered: `msgpack-finite` refused NaN and ±Infinity floats,
+ * `msgpack-int64` too, and was logged before integers could be stored as floats
+ * (`msgpack/numbers.ts`).
  */
-export type BodyFormat = 'line-protocol' | 'msgpack' | 'msgpack-int64';
+export type BodyFormat = 'line-protocol' | 'msgpack' | 'msgpack-finite' | 'msgpack-int64';
+
+const MSGPACK_RULES: Record<Exclude<BodyFormat, 'line-protocol'>, MsgpackRules> = {
+  msgpack: LIVE_RULES,
+  'msgpack-finite': { wholeFloats: true, nonFinite: false },
+  'msgpack-int64': { wholeFloats: false, nonFinite: false },
+};
 
 /** Everything that determines the records of one write request. */
 export interface DecodedWrite {
@@ -41,5 +50,5 @@ export interface DecodedWrite {
  */
 export function parseDecodedWrite(w: DecodedWrite): Promise<ParseResult> {
   if (w.format === 'line-protocol') return parseLineProtocolBody(w.body, w.precision, w.nowUs);
-  return parseMsgpackBody(w.body, w.nowUs, w.format === 'msgpack');
+  return parseMsgpackBody(w.body, w.nowUs, MSGPACK_RULES[w.format]);
 }

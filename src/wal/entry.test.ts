@@ -33,8 +33,8 @@ test('MessagePack logged by earlier versions (format 2) replays with its integer
   // [{m:'x', t:1, fields:{v:2}}, {m:'x', t:2, fields:{v:2.5}}]: live, such a write now stores both as float64.
   const body = Buffer.from(encode([{ m: 'x', t: 1, fields: { v: 2 } }, { m: 'x', t: 2, fields: { v: 2.5 } }]));
   const [head] = encodeEntry(1, { database: 'db', format: 'msgpack', precision: 'ns', nowUs: 0, body });
-  assert.equal(head[ENTRY_HEADER_BYTES + 16], 5, 'MessagePack is written as format 5');
-  const old = Buffer.concat(encodeEntry(1, { database: 'db', format: 'msgpack-int64', precision: 'ns', nowUs: 0, body }));
+  assert.equal(head[ENTRY_HEADER_BYTES + 16], 6, 'MessagePack is written as format 6');
+  const old = Buffer.concat(encodeEntry(1, { database: 'db', format: 'msgpack-int64', precision: 'ns', nowUs: 0, body, sharedRoles: true }));
   assert.equal(old[ENTRY_HEADER_BYTES + 16], 2);
   const [entry] = decodeEntries(old).entries;
   assert.equal(entry.write.format, 'msgpack-int64');
@@ -44,14 +44,27 @@ test('MessagePack logged by earlier versions (format 2) replays with its integer
   assert.deepEqual(await marked('msgpack'), [true]);
 });
 
-test('entries of formats 1 to 3 (earlier versions) decode with sharedRoles, which encodes back to them; live ones (4, 5) without', () => {
-  for (const [format, code] of [['line-protocol', 1], ['msgpack', 3]] as const) {
-    const old = Buffer.concat(encodeEntry(1, { database: 'db', format, precision: 'ns', nowUs: 0, body: Buffer.from('x'), sharedRoles: true }));
-    assert.equal(old[ENTRY_HEADER_BYTES + 16], code);
-    assert.deepEqual([decodeEntries(old).entries[0].write.format, decodeEntries(old).entries[0].write.sharedRoles], [format, true]);
-    const live = Buffer.concat(encodeEntry(1, { database: 'db', format, precision: 'ns', nowUs: 0, body: Buffer.from('x') }));
-    assert.equal(decodeEntries(live).entries[0].write.sharedRoles, undefined);
+test('entries of formats 1 to 3 (earlier versions) decode with sharedRoles, which encodes back to them; 4 to 6 without', () => {
+  const cases = [['line-protocol', true, 1], ['msgpack-int64', true, 2], ['msgpack-finite', true, 3], ['line-protocol', false, 4], ['msgpack-finite', false, 5], ['msgpack', false, 6]] as const;
+  for (const [format, shared, code] of cases) {
+    const entry = Buffer.concat(encodeEntry(1, { database: 'db', format, precision: 'ns', nowUs: 0, body: Buffer.from('x'), ...(shared ? { sharedRoles: true } : {}) }));
+    assert.equal(entry[ENTRY_HEADER_BYTES + 16], code);
+    const { write } = decodeEntries(entry).entries[0];
+    assert.deepEqual([write.format, write.sharedRoles], [format, shared ? true : undefined]);
   }
+  // No version logged these together.
+  assert.throws(() => encodeEntry(1, { database: 'db', format: 'msgpack', precision: 'ns', nowUs: 0, body: Buffer.from('x'), sharedRoles: true }), /no write-ahead-log format for msgpack with sharedRoles/);
+  assert.throws(() => encodeEntry(1, { database: 'db', format: 'msgpack-int64', precision: 'ns', nowUs: 0, body: Buffer.from('x') }), /no write-ahead-log format for msgpack-int64$/);
+});
+
+test('MessagePack logged by earlier versions (formats 2, 3, 5) replays with NaN and ±Infinity refusing their item, as it was answered', async () => {
+  const body = Buffer.from(encode([{ m: 'x', t: 1, fields: { v: 1.5 } }, { m: 'x', t: 2, fields: { v: NaN, w: 2.5 } }]));
+  for (const format of ['msgpack-int64', 'msgpack-finite'] as const) {
+    const parsed = await parseDecodedWrite({ database: 'db', format, precision: 'ns', nowUs: 0, body });
+    assert.deepEqual([parsed.accepted, parsed.errors.first], [1, [{ line: 1, message: "field 'v': float value NaN is not a finite number" }]], format);
+  }
+  const live = await parseDecodedWrite({ database: 'db', format: 'msgpack', precision: 'ns', nowUs: 0, body });
+  assert.deepEqual([live.accepted, live.errors.count], [2, 0]);
 });
 
 test('a file cut at any byte keeps exactly the entries wholly before the cut', () => {

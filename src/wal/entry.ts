@@ -10,9 +10,11 @@
  *  8  payload:
  *       0  u64  LSN (log sequence number), strictly increasing through the log
  *       8  f64  server time in µs for records without a timestamp (integral)
- *      16  u8   format: 4 = line protocol, 5 = MessagePack; logged by earlier versions, whose
- *                rules replay keeps (`DecodedWrite.sharedRoles`): 1 = line protocol,
- *                3 = MessagePack, 2 = MessagePack whose integers were never stored as floats
+ *      16  u8   format: 4 = line protocol, 6 = MessagePack; logged by earlier versions, whose
+ *                rules replay keeps (`BodyFormat`, `DecodedWrite.sharedRoles`): 5 = MessagePack
+ *                whose NaN and ±Infinity floats were refused, and, with tags and string
+ *                fields sharing columns, 1 = line protocol, 3 = as 5, 2 = as 5 with integers
+ *                never stored as floats
  *      17  u8   line-protocol precision: 0 ns, 1 us, 2 ms, 3 s, 4 m, 5 h
  *      18  u16  database name length, bytes (UTF-8)
  *      20  …    database name, then the decompressed request body to the end
@@ -32,12 +34,12 @@ export const ENTRY_HEADER_BYTES = 8;
 /** Fixed payload bytes before the database name. */
 const FIXED_BYTES = 20;
 
-/** Codes of entries logged now, and of those logged by versions that let tags and string fields share a column (`sharedRoles`). */
-const FORMAT_CODES: Record<BodyFormat, number> = { 'line-protocol': 4, 'msgpack-int64': 2, msgpack: 5 };
-const SHARED_ROLES_CODES: Record<BodyFormat, number> = { 'line-protocol': 1, 'msgpack-int64': 2, msgpack: 3 };
+/** Codes by format, and by format for versions that let tags and string fields share a column (`sharedRoles`). */
+const FORMAT_CODES: Partial<Record<BodyFormat, number>> = { 'line-protocol': 4, 'msgpack-finite': 5, msgpack: 6 };
+const SHARED_ROLES_CODES: Partial<Record<BodyFormat, number>> = { 'line-protocol': 1, 'msgpack-int64': 2, 'msgpack-finite': 3 };
 const FORMATS: Record<number, { format: BodyFormat; sharedRoles?: true }> = {
-  1: { format: 'line-protocol', sharedRoles: true }, 2: { format: 'msgpack-int64', sharedRoles: true }, 3: { format: 'msgpack', sharedRoles: true },
-  4: { format: 'line-protocol' }, 5: { format: 'msgpack' },
+  1: { format: 'line-protocol', sharedRoles: true }, 2: { format: 'msgpack-int64', sharedRoles: true }, 3: { format: 'msgpack-finite', sharedRoles: true },
+  4: { format: 'line-protocol' }, 5: { format: 'msgpack-finite' }, 6: { format: 'msgpack' },
 };
 const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's', 'm', 'h'];
 
@@ -50,13 +52,16 @@ export interface WalEntry {
 /**
  * Encodes an entry as two buffers to be written back to back: the header with the
  * fixed fields and database name, then the body itself (not copied).
+ * @throws Error for a format and `sharedRoles` no version logged together.
  */
 export function encodeEntry(lsn: number, w: DecodedWrite): [Buffer, Buffer] {
+  const code = (w.sharedRoles === true ? SHARED_ROLES_CODES : FORMAT_CODES)[w.format];
+  if (code === undefined) throw new Error(`no write-ahead-log format for ${w.format}${w.sharedRoles === true ? ' with sharedRoles' : ''}`);
   const db = Buffer.from(w.database, 'utf8');
   const head = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + FIXED_BYTES + db.length);
   head.writeBigUInt64LE(BigInt(lsn), 8);
   head.writeDoubleLE(w.nowUs, 16);
-  head.writeUInt8((w.sharedRoles === true ? SHARED_ROLES_CODES : FORMAT_CODES)[w.format], 24);
+  head.writeUInt8(code, 24);
   head.writeUInt8(PRECISIONS.indexOf(w.precision), 25);
   head.writeUInt16LE(db.length, 26);
   db.copy(head, 28);

@@ -12,7 +12,11 @@
  *
  * Success is 204 with an empty body. A body with rejected lines answers 400
  * `{"error": "partial write: line N: …", "accepted": A, "rejected": R}` while its valid
- * lines are kept (InfluxDB's partial write). `/api/v2/write` errors also carry InfluxDB
+ * lines are kept (InfluxDB's partial write; InfluxDB's clients do not send a 4xx body
+ * again). A MessagePack body with some items accepted and some rejected answers 200
+ * `{"partial": true, "message": "partial write: item N: …", "accepted": A, "rejected": R}`
+ * instead, logged as a warning: Arc's clients send any body not answered 2xx again, and
+ * Arc itself skips bad items of a batch. `/api/v2/write` errors also carry InfluxDB
  * v2's `code` and `message`, and a partial write whose lines all parsed but some were
  * refused (a field type conflict) is a 422, as InfluxDB v2 answers it. Bodies may be
  * gzip/deflate/br compressed.
@@ -112,7 +116,16 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       const status = protocol === 'influxdb_v2' && parsed.errors.count === 0 ? 422 : 400;
       // A body may reject millions of lines: only their count and the first are kept.
       parsed.errors.addAll(ingested.errors);
-      if (parsed.errors.count > 0) throw new PartialWriteError(parsed.errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line', status);
+      if (parsed.errors.count > 0) {
+        const partial = new PartialWriteError(parsed.errors, ingested.accepted, format === 'msgpack' ? 'item' : 'line', status);
+        // Arc's clients (Telegraf's arc output, Redpanda Connect's) send a whole body again on
+        // any status but 2xx, which would store its accepted items once more on every try.
+        if (format === 'msgpack' && ingested.accepted > 0) {
+          request.log.warn({ accepted: partial.accepted, rejected: partial.rejected }, partial.message);
+          return void reply.code(200).send({ partial: true, message: partial.message, accepted: partial.accepted, rejected: partial.rejected });
+        }
+        throw partial;
+      }
       void reply.code(204).send();
     };
   };

@@ -353,7 +353,7 @@ test('integer columns within ±2^53 are marked as maybe whole floats; larger one
   assert.deepEqual(r.errors.first, []);
   // The buffer decides (`SchemaRegistry.widen`): the row items' `v` is still two columns here.
   assert.deepEqual(marks(r), ['cols.v int64', 'cols.w int64 maybe float', 'rows.n int64 maybe float', 'rows.v float64', 'rows.v int64 maybe float']);
-  assert.deepEqual(marks(parseMsgpack(payload, NOW, false)), ['cols.v int64', 'cols.w int64', 'rows.n int64', 'rows.v float64', 'rows.v int64']);
+  assert.deepEqual(marks(parseMsgpack(payload, NOW, { wholeFloats: false, nonFinite: false })), ['cols.v int64', 'cols.w int64', 'rows.n int64', 'rows.v float64', 'rows.v int64']);
 });
 
 test('nil → NULL in every column type; an all-nil column is skipped', () => {
@@ -565,17 +565,9 @@ const itemErrors: [string, unknown, string][] = [
   ['array values', { m: 'cpu', columns: { v: [1, [2]] } }, "column 'v' has unsupported value type array at row 1"],
   ['map values', { m: 'cpu', columns: { v: [null, { a: 1 }] } }, "column 'v' has unsupported value type map at row 1"],
   ['uint64 column value above int64', { m: 'cpu', columns: { v: [1, u64(18_446_744_073_709_551_615n)] } }, "column 'v' row 1: uint64 value 18446744073709551615 exceeds the int64 range"],
-  // NaN and ±Infinity (float64 and float32, on both the float64 fast path and readValue's):
-  // stored, they read back as JSON null. The whole columnar item is refused, as for any bad value.
-  ['NaN float64 field', { m: 'cpu', fields: { v: f64(NaN) } }, "field 'v': float value NaN is not a finite number"],
-  ['NaN float64 field with a signalling payload', { m: 'cpu', fields: { v: new Wire([0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 1]) } }, "field 'v': float value NaN is not a finite number"],
-  ['+Infinity float32 field', { m: 'cpu', fields: { v: f32(Infinity) } }, "field 'v': float value Infinity is not a finite number"],
-  ["-Infinity in an 'f' array", { m: 'cpu', f: [1.5, f64(-Infinity)] }, "field 'field_1': float value -Infinity is not a finite number"],
-  ['NaN float32 field among good ones', { m: 'cpu', fields: { a: 1.5, v: f32(NaN), b: 2 } }, "field 'v': float value NaN is not a finite number"],
-  ['NaN float64 column value', { m: 'cpu', columns: { v: [1.5, f64(NaN)] } }, "column 'v' row 1: float value NaN is not a finite number"],
-  ['+Infinity float64 first column value', { m: 'cpu', columns: { v: [null, f64(Infinity), 2.5] } }, "column 'v' row 1: float value Infinity is not a finite number"],
-  ['-Infinity float32 column value after ints', { m: 'cpu', columns: { time: [1_767_225_600, 1_767_225_601], v: [1, f32(-Infinity)] } }, "column 'v' row 1: float value -Infinity is not a finite number"],
-  ['NaN float32 first column value', { m: 'cpu', columns: { v: [f32(NaN)] } }, "column 'v' row 0: float value NaN is not a finite number"],
+  // A NaN alone is no value, as a nil is (see 'NaN is a missing value' below).
+  ['only NaN fields', { m: 'cpu', fields: { v: f64(NaN), w: f32(NaN) } }, 'item has no non-nil field'],
+  ['only NaN columns', { m: 'cpu', columns: { v: [f32(NaN), f64(NaN)] } }, "columnar item has no non-nil column besides 'time'"],
   // The time refuses them as out of range already.
   ['NaN t', { m: 'cpu', t: f64(NaN), fields: { v: 1 } }, 'timestamp NaN is out of range'],
   ['+Infinity float32 t', { m: 'cpu', t: f32(Infinity), fields: { v: 1 } }, 'timestamp Infinity is out of range'],
@@ -609,6 +601,47 @@ for (const [name, item, message] of itemErrors) {
     assert.deepEqual(rows.map((b) => field(b, 'v').values[0]).sort(), [1.5, 2.5]);
   });
 }
+
+test('NaN is a missing value (NULL) and ±Infinity a value, float64 (fast path) and float32 alike, in rows, f arrays and columns', () => {
+  const r = parse(enc([
+    { m: 'rows', t: 1_767_225_600, fields: { a: f64(NaN), b: f32(Infinity), c: 1.5 } },
+    // A signalling NaN payload is a NaN too.
+    { m: 'rows', t: 1_767_225_601, fields: { a: 2.5, b: new Wire([0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 1]), c: f64(-Infinity) } },
+    { m: 'arrays', t: 1_767_225_600, f: [1.5, f64(NaN), f32(-Infinity)] },
+    { m: 'cols', columns: { time: [1_767_225_600, 1_767_225_601, 1_767_225_602], v: [f64(NaN), 1.5, f64(Infinity)], w: [1, f32(NaN), f32(-Infinity)], x: [f32(NaN), null, 2], y: [f64(NaN), f32(NaN), null] } },
+  ]));
+  assert.deepEqual(r.errors.first, []);
+  assert.equal(r.accepted, 6);
+  const rows = batchOf(r.batches, 'rows');
+  assert.deepEqual(field(rows, 'a'), { type: 'float64', values: [null, 2.5] });
+  assert.deepEqual(field(rows, 'b'), { type: 'float64', values: [Infinity, null] });
+  assert.deepEqual(field(rows, 'c'), { type: 'float64', values: [1.5, -Infinity] });
+  const arrays = batchOf(r.batches, 'arrays');
+  assert.deepEqual(fieldNames(arrays), ['field_0', 'field_2']);
+  assert.deepEqual(field(arrays, 'field_2'), { type: 'float64', values: [-Infinity] });
+  const cols = batchOf(r.batches, 'cols');
+  assert.deepEqual(field(cols, 'v'), { type: 'float64', values: [null, 1.5, Infinity] });
+  assert.deepEqual(field(cols, 'w'), { type: 'float64', values: [1, null, -Infinity] });
+  assert.deepEqual(field(cols, 'x'), { type: 'float64', values: [null, null, 2] });
+  // Only NaN and nil, as a column of nils: no type to give it.
+  assert.deepEqual(fieldNames(cols), ['v', 'w', 'x']);
+});
+
+test('under the rules of earlier versions (write-ahead-log replay), NaN and ±Infinity refuse their item, naming it', () => {
+  const rules = { wholeFloats: true, nonFinite: false };
+  const cases: [unknown, string][] = [
+    [{ m: 'cpu', fields: { v: f64(NaN) } }, "field 'v': float value NaN is not a finite number"],
+    [{ m: 'cpu', fields: { a: 1.5, v: f32(Infinity) } }, "field 'v': float value Infinity is not a finite number"],
+    [{ m: 'cpu', f: [1.5, f64(-Infinity)] }, "field 'field_1': float value -Infinity is not a finite number"],
+    [{ m: 'cpu', columns: { v: [1.5, f64(NaN)] } }, "column 'v' row 1: float value NaN is not a finite number"],
+    [{ m: 'cpu', columns: { time: [1_767_225_600, 1_767_225_601], v: [1, f32(-Infinity)] } }, "column 'v' row 1: float value -Infinity is not a finite number"],
+  ];
+  for (const [item, message] of cases) {
+    const r = parseMsgpack(enc([GOOD_ROW, item]), NOW, rules);
+    assert.deepEqual(r.errors.first, [{ line: 1, message }]);
+    assert.equal(r.accepted, 1);
+  }
+});
 
 test('a single-item payload with an item error reports it at line 0', () => {
   const r = parse(pack({ m: 'cpu', columns: { a: [1, 2], b: [1] } }));

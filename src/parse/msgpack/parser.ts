@@ -365,8 +365,22 @@ function tooLarge(what: string, big: bigint): ItemError {
   return new ItemError(`${what}: uint64 value ${big} exceeds the int64 range`);
 }
 
-// NaN and ±Infinity are refused as line protocol refuses them (InfluxDB has no syntax for
-// them): stored, they would read back as JSON null and poison every aggregate over them.
+/**
+ * Rules of MessagePack logged by earlier versions, kept for write-ahead-log replay, which
+ * must reproduce the outcome the server answered (`parse/body.ts`). Live writes follow
+ * `LIVE_RULES`.
+ */
+export interface MsgpackRules {
+  /** Integers may be stored as floats (false: logged before they could; `markWholeFloats`). */
+  readonly wholeFloats: boolean;
+  /** A float NaN is a missing value and ±Infinity a value (false: logged when both refused their item). */
+  readonly nonFinite: boolean;
+}
+
+/** The rules of live writes. */
+export const LIVE_RULES: MsgpackRules = { wholeFloats: true, nonFinite: true };
+
+// Replay only (`MsgpackRules.nonFinite` false): how earlier versions refused NaN and ±Infinity.
 function notFinite(what: string, value: number): ItemError {
   return new ItemError(`${what}: float value ${value} is not a finite number`);
 }
@@ -374,10 +388,11 @@ function notFinite(what: string, value: number): ItemError {
 /**
  * Decodes `n` numbers from `first` on (earlier rows were nil) at `r.pos`. float64 values
  * are read straight into the Float64Array; other widths go through `readValue`.
+ * A NaN (outside the time column) is left as nil.
  * @throws ItemError for a value of another family, a uint64 above int64, or (outside the
- *   time column) a NaN or ±Infinity float.
+ *   time column, `nonFinite` false) a NaN or ±Infinity float.
  */
-function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime: boolean): NumberColumn {
+function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime: boolean, nonFinite: boolean): NumberColumn {
   const { buf, view, end } = r;
   const values = new Float64Array(n);
   const valid = new Uint8Array(n);
@@ -390,11 +405,20 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
     if (m === 0xcb && p + 9 <= end) {
       const v = view.getFloat64(p + 1);
       // A non-finite time is refused by the time range check, with the time's own message.
-      if (!Number.isFinite(v) && !isTime) throw notFinite(`column '${name}' row ${i}`, v);
-      values[i] = v;
-      valid[i] = 1;
+      if (!Number.isFinite(v) && !isTime) {
+        if (!nonFinite) throw notFinite(`column '${name}' row ${i}`, v);
+        // NaN is a missing value (pandas' gaps, Prometheus' empty summaries), stored as NULL so
+        // that aggregates skip it rather than turn NaN.
+        if (v !== v) {
+          floats = true;
+          p += 9;
+          continue;
+        }
+      }
       floats = true;
       p += 9;
+      values[i] = v;
+      valid[i] = 1;
       continue;
     }
     if (m === 0xc0 && !isTime) {
@@ -412,8 +436,11 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
         bigValues.push(big);
       }
     } else if (kind === FLOAT) {
-      if (!Number.isFinite(r.num) && !isTime) throw notFinite(`column '${name}' row ${i}`, r.num);
       floats = true;
+      if (!Number.isFinite(r.num) && !isTime) {
+        if (!nonFinite) throw notFinite(`column '${name}' row ${i}`, r.num);
+        if (Number.isNaN(r.num)) continue;
+      }
     } else {
       throw valueError(name, i, 'number', kind, isTime);
     }
@@ -473,7 +500,7 @@ function decodeBools(r: Reader, name: string, first: number, n: number): Decoded
  * family types the column; ints and floats mix (→ float64), anything else mixed in is an
  * item error.
  */
-function decodeColumn(r: Reader, name: string, n: number): DecodedColumn {
+function decodeColumn(r: Reader, name: string, n: number, nonFinite: boolean): DecodedColumn {
   const buf = r.buf;
   let i = 0;
   while (i < n && r.pos < r.end && buf[r.pos] === 0xc0) {
@@ -483,7 +510,11 @@ function decodeColumn(r: Reader, name: string, n: number): DecodedColumn {
   if (i === n) return { name, kind: 'none' };
   if (r.pos >= r.end) r.truncated(r.end);
   const m = buf[r.pos];
-  if (m <= 0x7f || m >= 0xe0 || (m >= 0xca && m <= 0xd3)) return decodeNumbers(r, name, i, n, false);
+  if (m <= 0x7f || m >= 0xe0 || (m >= 0xca && m <= 0xd3)) {
+    const numbers = decodeNumbers(r, name, i, n, false, nonFinite);
+    // Only NaN and nil: no value, as a column of nils.
+    return numbers.valid.includes(1) ? numbers : { name, kind: 'none' };
+  }
   if ((m >= 0xa0 && m <= 0xbf) || (m >= 0xd9 && m <= 0xdb)) return decodeStrings(r, name, i, n);
   if (m === 0xc2 || m === 0xc3) return decodeBools(r, name, i, n);
   throw valueError(name, i, '', r.readValue(), false); // bin, ext or a container: unsupported
@@ -598,10 +629,10 @@ export class PayloadDecoder {
 
   /**
    * `body`: one decompressed payload; `nowUs`: the time (µs since the epoch) of records
-   * without one; `wholeFloats`: whether integers may be stored as floats (false only to
-   * replay a write logged before they could, which must keep its outcome).
+   * without one; `rules`: `LIVE_RULES`, or those of an earlier version to replay a write
+   * it logged, which must keep its outcome.
    */
-  constructor(body: Uint8Array, nowUs: number, private readonly wholeFloats = true) {
+  constructor(body: Uint8Array, nowUs: number, private readonly rules: MsgpackRules = LIVE_RULES) {
     this.r = new Reader(body);
     this.nowUs = nowUs;
   }
@@ -638,14 +669,14 @@ export class PayloadDecoder {
   /**
    * Returns the batches, item errors and accepted count; integer columns that may be
    * whole floats are marked so (`markWholeFloats`) unless the decoder was made with
-   * `wholeFloats` false.
+   * `rules.wholeFloats` false.
    * @throws BadRequestError when bytes follow the top-level value.
    */
   finish(): ParseResult {
     const end = this.topEnd >= 0 ? this.topEnd : this.r.pos;
     if (end !== this.r.end) throw bad(`${this.r.end - end} trailing bytes after the top-level value`);
     for (const builder of this.rowBuilders.values()) for (const batch of builder.build()) this.batches.push(batch);
-    return { batches: this.wholeFloats ? markWholeFloats(this.batches) : this.batches, errors: this.errors, accepted: this.accepted };
+    return { batches: this.rules.wholeFloats ? markWholeFloats(this.batches) : this.batches, errors: this.errors, accepted: this.accepted };
   }
 
   /**
@@ -752,8 +783,8 @@ export class PayloadDecoder {
       if (rows < 0) rows = n;
       else if (n !== rows) throw new ItemError(`columnar format: array length mismatch (expected ${rows}, got ${n} for '${name}')`);
       // The time column admits numbers only.
-      if (isTime) time = decodeNumbers(r, name, 0, n, true);
-      else columns.push(decodeColumn(r, name, n));
+      if (isTime) time = decodeNumbers(r, name, 0, n, true, false);
+      else columns.push(decodeColumn(r, name, n, this.rules.nonFinite));
     }
     this.columns = columns;
     this.timeColumn = time;
@@ -942,7 +973,11 @@ export class PayloadDecoder {
     switch (kind) {
       case NIL: return;
       case FLOAT:
-        if (!Number.isFinite(r.num)) throw notFinite(`field '${key}'`, r.num);
+        if (!Number.isFinite(r.num)) {
+          if (!this.rules.nonFinite) throw notFinite(`field '${key}'`, r.num);
+          // As in a column: NaN is a missing value.
+          if (Number.isNaN(r.num)) return;
+        }
         this.stage.addFloat(key, r.num);
         return;
       case BOOL: this.stage.addBool(key, r.num === 1); return;
@@ -994,20 +1029,20 @@ export class PayloadDecoder {
  *
  * Shapes and item rules: see `PayloadDecoder` (MessagePack spec
  * https://github.com/msgpack/msgpack/blob/master/spec.md; Arc contract §2). Column and
- * field types come from the wire markers: float32/float64 → float64 (NaN and ±Infinity
- * rejected), every integer family → int64 (exact beyond 2^53, uint64 above 2^63-1
+ * field types come from the wire markers: float32/float64 → float64 (NaN → NULL, ±Infinity
+ * kept), every integer family → int64 (exact beyond 2^53, uint64 above 2^63-1
  * rejected), str → tag or string field
  * (a str that is not UTF-8 rejects its item), bool → bool, nil → NULL. Times are converted to µs; `nowUs` stands in where none is sent.
  *
  * @param body the decompressed request body
  * @param nowUs server time in µs since the epoch
- * @param wholeFloats as `PayloadDecoder`'s
+ * @param rules as `PayloadDecoder`'s
  * @throws BadRequestError `Invalid MessagePack payload: …` when the bytes are not
  *   MessagePack (malformed, truncated, trailing bytes) or the top-level shape is wrong;
  *   item-level faults go into `errors` and reject only their item.
  */
-export function parseMsgpack(body: Uint8Array, nowUs: number, wholeFloats = true): ParseResult {
-  const decoder = new PayloadDecoder(body, nowUs, wholeFloats);
+export function parseMsgpack(body: Uint8Array, nowUs: number, rules: MsgpackRules = LIVE_RULES): ParseResult {
+  const decoder = new PayloadDecoder(body, nowUs, rules);
   for (let n = decoder.start(); n > 0; n--) decoder.next();
   return decoder.finish();
 }

@@ -5,13 +5,13 @@
  * feed a parser block by block).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { PayloadDecoder, type ParseResult } from './parser.js';
+import { LIVE_RULES, PayloadDecoder, type MsgpackRules, type ParseResult } from './parser.js';
 
 /** Longest run of decoding between two turns of the event loop, in milliseconds. */
 const SLICE_MS = 10;
 
 /**
- * Same result and errors as `parseMsgpack(body, nowUs, wholeFloats)`, but yields to the event loop
+ * Same result and errors as `parseMsgpack(body, nowUs, rules)`, but yields to the event loop
  * (`setImmediate`) between top-level items once a slice of ~10 ms is used up, so that a
  * huge body does not stall other requests. A single item is never split.
  *
@@ -20,12 +20,12 @@ const SLICE_MS = 10;
  *
  * @param body the decompressed request body; must not change until the promise settles
  * @param nowUs server time in µs since the epoch, for records without a time
- * @param wholeFloats whether integers may be stored as floats (`PayloadDecoder`)
+ * @param rules `LIVE_RULES`, or an earlier version's for replay (`PayloadDecoder`)
  * @throws BadRequestError (as a rejection) `Invalid MessagePack payload: …` when the bytes
  *   are not MessagePack or the top-level shape is wrong; item faults go into `errors`.
  */
-export async function parseMsgpackBody(body: Uint8Array, nowUs: number, wholeFloats = true): Promise<ParseResult> {
-  const decoder = new PayloadDecoder(body, nowUs, wholeFloats);
+export async function parseMsgpackBody(body: Uint8Array, nowUs: number, rules: MsgpackRules = LIVE_RULES): Promise<ParseResult> {
+  const decoder = new PayloadDecoder(body, nowUs, rules);
   let sliceStart = performance.now();
   for (let n = decoder.start(); n > 0; n--) {
     decoder.next();
