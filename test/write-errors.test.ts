@@ -66,6 +66,20 @@ async function partialOf(res: Response): Promise<ErrorBody> {
   return { error: body.message, accepted: body.accepted, rejected: body.rejected };
 }
 
+/**
+ * A Zstandard frame (RFC 8878 §3.1.1) of raw and RLE blocks, as an encoder writes data it
+ * cannot shrink and runs: no content size, no checksum, a 128 KiB window.
+ */
+function zstdFrame(blocks: ({ raw: Uint8Array } | { rle: number; size: number })[]): Buffer {
+  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3])];
+  blocks.forEach((b, i) => {
+    const [type, size, content] = 'raw' in b ? [0, b.raw.length, b.raw] : [1, b.size, Uint8Array.of(b.rle)];
+    const header = (i === blocks.length - 1 ? 1 : 0) | (type << 1) | (size << 3);
+    parts.push(Buffer.from([header & 0xff, (header >> 8) & 0xff, header >> 16]), Buffer.from(content));
+  });
+  return Buffer.concat(parts);
+}
+
 async function expect204(res: Response): Promise<void> {
   assert.equal(res.status, 204, await res.text());
 }
@@ -654,10 +668,30 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
     assert.deepEqual(await server.rows('SELECT * FROM corrupt', 'corrupt'), []);
   });
 
-  test('Content-Encoding: zstd, or a name of an Object.prototype member, is refused with 415, nothing written', async () => {
-    for (const encoding of ['zstd', 'constructor', '__proto__', 'toString']) {
+  // Redpanda Connect's Arc output sends zstd by default, by Content-Encoding; Arc also recognises its magic bytes.
+  test('zstd bodies, by Content-Encoding or by magic bytes, several frames and raw blocks included: 204 and stored; truncated: 400', async () => {
+    // The 20 lines `zst,host=h<i % 3> v=<i>.5 <1700000000 + i s>`, by the zstd command-line tool (-19, with its checksum).
+    const lines = Buffer.from('KLUv/WQCAnUDAPJEDRGgqwPgCKaq5tR1bdti34pTMf/38/9+/t/PX6mmlAh9To3JUiakmfmDooMZXTCUrecaE8/FO6gR4O9/BrAzSgeBhRWihhLqA0iUjvjm4V3Du4VLCZcOvil4N/Au4Fptthvb7DZbHiTd8wlVuCRgSQ==', 'base64');
+    await expect204(await server.post('/write?db=zstdb', lines, { 'content-encoding': 'zstd' }));
+    await expect204(await server.post('/api/v2/write?bucket=zstdb2', lines));
+    const item = packr.pack({ m: 'zst', t: 1700000100000, tags: { host: 'mp' }, fields: { v: 99.5 } });
+    const half = Math.floor(item.length / 2);
+    const frames = Buffer.concat([zstdFrame([{ raw: item.subarray(0, half) }]), zstdFrame([{ raw: item.subarray(half, half + 1) }, { raw: item.subarray(half + 1) }])]);
+    await expect204(await server.post('/api/v1/write/msgpack', frames, { 'content-encoding': 'zstd', 'x-arc-database': 'zstdb' }));
+    for (const [body, headers] of [[lines.subarray(0, lines.length - 20), { 'content-encoding': 'zstd' }], [frames.subarray(0, frames.length - 1), {}]] as const) {
+      const err = await errorOf(await server.post('/write?db=zstdb', body, headers), 400);
+      assert.match(err.error, /^invalid zstd body: /);
+    }
+    await server.flush();
+    const expected = Array.from({ length: 20 }, (_, i) => [`h${i % 3}`, i + 0.5]);
+    assert.deepEqual(await server.rows('SELECT host, v FROM zst ORDER BY time', 'zstdb'), [...expected, ['mp', 99.5]]);
+    assert.deepEqual(await server.rows('SELECT host, v FROM zst ORDER BY time', 'zstdb2'), expected);
+  });
+
+  test('a Content-Encoding Strata does not decode, or a name of an Object.prototype member, is refused with 415, nothing written', async () => {
+    for (const encoding of ['compress', 'constructor', '__proto__', 'toString']) {
       const res = await server.post('/write?db=zstd', `zstd v=1 ${ns(0)}`, { 'content-encoding': encoding });
-      assert.equal(res.headers.get('accept-encoding'), 'gzip, deflate, br');
+      assert.equal(res.headers.get('accept-encoding'), 'gzip, deflate, br, zstd');
       const err = await errorOf(res, 415);
       assert.ok(err.error.includes(`unsupported Content-Encoding "${encoding.toLowerCase()}"`), err.error);
     }
@@ -676,6 +710,13 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
       assert.match(err.error, /decompressed body exceeds the limit of 1000000 bytes/);
       // Without the header, by magic bytes: same cap.
       await errorOf(await limited.post('/write?db=limits', bomb), 413);
+      // 128 MiB of zstd runs in 4 KB: stopped at the cap, not inflated whole.
+      const zstdBomb = zstdFrame(Array.from({ length: 1024 }, () => ({ rle: 0x78, size: 128 * 1024 })));
+      assert.ok(zstdBomb.length < 5000);
+      for (const headers of [{ 'content-encoding': 'zstd' }, {}] as Record<string, string>[]) {
+        const zerr = await errorOf(await limited.post('/write?db=limits', zstdBomb, headers), 413);
+        assert.match(zerr.error, /decompressed body exceeds the limit of 1000000 bytes/);
+      }
 
       const raw = Buffer.from(`big,host=a v=1 ${ns(0)}\n`.repeat(Math.ceil(250_000 / line.length)));
       assert.ok(raw.length > 200_000);

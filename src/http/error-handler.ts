@@ -72,7 +72,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       request.log.error({ status, code: err.code }, err.message);
     } else if (status >= 500) request.log.error({ err }, 'request failed');
     // RFC 9110 §15.5.16: a 415 for the body's encoding says which encodings are accepted.
-    if (err instanceof StrataError && err.code === 'unsupported_encoding') void reply.header('accept-encoding', 'gzip, deflate, br');
+    if (err instanceof StrataError && err.code === 'unsupported_encoding') void reply.header('accept-encoding', 'gzip, deflate, br, zstd');
     if (status === 429 || status === 503) {
       const seconds = err instanceof StrataError ? err.retryAfterSeconds : undefined;
       void reply.header('Retry-After', String(seconds ?? RETRY_AFTER_DEFAULT_S));

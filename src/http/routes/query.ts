@@ -77,7 +77,7 @@ import { databaseOf } from '../database.js';
 import { statusOf, type ErrorShapeConfig } from '../error-handler.js';
 import type { QueryOutcome, StrataMetrics } from './metrics.js';
 
-const body = z.object({ sql: z.string(), format: z.string().optional() });
+const body = z.object({ sql: z.string(), format: z.string().nullish() });
 
 /** What the query routes run on (passed by `buildServer`). */
 export interface QueryRouteOptions {
@@ -102,7 +102,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   const config: ErrorShapeConfig = { errorShape: 'query' };
   // A query body can only be JSON: read it as JSON whatever its Content-Type says (`curl -d`
   // sends application/x-www-form-urlencoded, other clients text/json or application/*+json),
-  // decompressed first as write bodies are (`Content-Encoding` gzip, deflate or br).
+  // decompressed first as write bodies are (`Content-Encoding` gzip, deflate, br or zstd).
   app.removeAllContentTypeParsers();
   const parseJson = app.getDefaultJsonParser('error', 'error');
   const maxBytes = app.initialConfig.bodyLimit ?? 1024 * 1024;

@@ -19,7 +19,7 @@
  * Arc itself skips bad items of a batch. `/api/v2/write` errors also carry InfluxDB
  * v2's `code` and `message`, and a partial write whose lines all parsed but some were
  * refused (a field type conflict) is a 422, as InfluxDB v2 answers it. Bodies may be
- * gzip/deflate/br compressed.
+ * gzip/deflate/br/zstd compressed.
  * Each request adds its body bytes and its accepted and rejected records to its
  * protocol's totals (`GET /metrics`).
  *
