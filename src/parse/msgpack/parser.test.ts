@@ -121,6 +121,20 @@ test('single columnar item: string columns become tags, numbers fields, ms times
   assert.deepEqual(Array.from(b.sourceLine), [0, 0, 0]);
 });
 
+test("a columnar item's tag list, as 'tags' or as current Arc clients' 'tag_keys': the strings it does not name are string fields", () => {
+  for (const key of ['tags', 'tag_keys']) {
+    const r = parse(pack({ m: 'logs', [key]: ['host'], columns: { time: [1_767_225_600_000], host: ['a'], msg: ['disk full'] } }));
+    assert.deepEqual(r.errors.first, [], key);
+    const b = r.batches[0];
+    assert.deepEqual(tagNames(b), ['host'], key);
+    assert.deepEqual(field(b, 'msg'), { type: 'string', values: ['disk full'] }, key);
+  }
+  // In a row item, whose tags are a map, 'tag_keys' means nothing and is ignored.
+  const row = parse(pack({ m: 'logs', t: 1_767_225_600_000, tag_keys: ['x'], tags: { host: 'a' }, fields: { msg: 'ok' } }));
+  assert.deepEqual(row.errors.first, []);
+  assert.deepEqual(tagNames(row.batches[0]), ['host']);
+});
+
 test('single row item: tags, fields and a per-row time', () => {
   const r = parse(pack({ m: 'cpu', t: 1_767_225_600_000, h: 'srv1', tags: { region: 'eu' }, fields: { usage: 95.5, n: 3, ok: true, note: 'hi' } }));
   assert.deepEqual(r.errors.first, []);
@@ -579,6 +593,8 @@ const itemErrors: [string, unknown, string][] = [
   ['only all-nil columns', { m: 'cpu', columns: { v: [null] } }, "columnar item has no non-nil column besides 'time'"],
   ['tags list not an array', { m: 'cpu', tags: { a: 'b' }, columns: { v: [1] } }, "'tags' of a columnar item must be an array of column names (got map)"],
   ['tags list with a non-string', { m: 'cpu', tags: [1], columns: { v: [1] } }, "'tags' must hold column names (got int)"],
+  ['tag_keys list not an array', { m: 'cpu', tag_keys: 'host', columns: { v: [1] } }, "'tag_keys' of a columnar item must be an array of column names (got string)"],
+  ['tags and tag_keys both given', { m: 'cpu', tags: ['host'], tag_keys: ['host'], columns: { host: ['a'], v: [1] } }, "a columnar item gives both 'tags' and 'tag_keys': send one list of tag columns"],
   ['tags list naming time', { m: 'cpu', tags: ['time'], columns: { v: [1] } }, 'tag key "time" is reserved for the timestamp'],
   ['listed tag column with numbers', { m: 'cpu', tags: ['v'], columns: { v: [1, 2] } }, "tag column 'v' must hold strings or nil (got number values)"],
   ['column named with NUL', { m: 'cpu', columns: { 'a\u0000b': [1] } }, 'field key contains a NUL character'],

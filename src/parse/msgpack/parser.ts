@@ -590,7 +590,7 @@ function checkName(kind: 'measurement' | 'tag key' | 'field key', name: string):
  *
  * Top-level shapes (Arc contract §2.1): a single item map; a map with `batch` (an array of
  * items; it wins over any sibling keys); or an array of items. Items (§2.2, §2.3): columnar
- * `{m, columns, tags?}` when `columns` is present, else row `{m, t?, h?, tags?, fields | f}`.
+ * `{m, columns, tags? | tag_keys?}` when `columns` is present, else row `{m, t?, h?, tags?, fields | f}`.
  * Other keys are ignored. An item error rejects that item only.
  */
 export class PayloadDecoder {
@@ -610,6 +610,8 @@ export class PayloadDecoder {
   private tAt = -1;
   private hAt = -1;
   private tagsAt = -1;
+  /** Offset of a columnar item's `tag_keys` (current Arc clients' name for its `tags` list), or -1. */
+  private tagKeysAt = -1;
   private fieldsAt = -1;
   private fAt = -1;
   private columnsAt = -1;
@@ -713,7 +715,7 @@ export class PayloadDecoder {
    */
   private scanItem(entries: number, topLevel: boolean): void {
     const r = this.r;
-    this.mAt = this.tAt = this.hAt = this.tagsAt = this.fieldsAt = this.fAt = this.columnsAt = this.batchAt = -1;
+    this.mAt = this.tAt = this.hAt = this.tagsAt = this.tagKeysAt = this.fieldsAt = this.fAt = this.columnsAt = this.batchAt = -1;
     this.pending = undefined;
     for (let e = 0; e < entries; e++) {
       const keyAt = r.pos;
@@ -739,6 +741,7 @@ export class PayloadDecoder {
         case 't': this.tAt = at; break;
         case 'h': this.hAt = at; break;
         case 'tags': this.tagsAt = at; break;
+        case 'tag_keys': this.tagKeysAt = at; break;
         case 'fields': this.fieldsAt = at; break;
         case 'f': this.fAt = at; break;
         case 'batch': if (topLevel) this.batchAt = at; break;
@@ -794,7 +797,7 @@ export class PayloadDecoder {
   /** Turns the decoded columns of a columnar item into one batch. */
   private addColumnar(index: number): void {
     const measurement = this.measurement();
-    const tagList = this.tagsAt >= 0 ? this.columnTagList() : null;
+    const tagList = this.tagsAt >= 0 || this.tagKeysAt >= 0 ? this.columnTagList() : null;
     const n = this.rows;
     if (n === 0) return;
     const tags: TagColumn[] = [];
@@ -838,16 +841,18 @@ export class PayloadDecoder {
     return out;
   }
 
-  /** A columnar item's `tags`: the names of the columns that are tags. */
+  /** A columnar item's `tags` or `tag_keys`: the names of the columns that are tags. */
   private columnTagList(): Set<string> {
+    if (this.tagsAt >= 0 && this.tagKeysAt >= 0) throw new ItemError("a columnar item gives both 'tags' and 'tag_keys': send one list of tag columns");
+    const key = this.tagsAt >= 0 ? 'tags' : 'tag_keys';
     const r = this.r;
-    r.pos = this.tagsAt;
+    r.pos = Math.max(this.tagsAt, this.tagKeysAt);
     const kind = r.readValue();
-    if (kind !== ARRAY) throw new ItemError(`'tags' of a columnar item must be an array of column names (got ${KIND_NAMES[kind]})`);
+    if (kind !== ARRAY) throw new ItemError(`'${key}' of a columnar item must be an array of column names (got ${KIND_NAMES[kind]})`);
     const names = new Set<string>();
     for (let i = r.len; i > 0; i--) {
       const k = r.readValue();
-      if (k !== STR) throw new ItemError(`'tags' must hold column names (got ${KIND_NAMES[k]})`);
+      if (k !== STR) throw new ItemError(`'${key}' must hold column names (got ${KIND_NAMES[k]})`);
       const name = r.text();
       checkName('tag key', name);
       names.add(name);
