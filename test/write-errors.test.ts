@@ -275,6 +275,33 @@ describe('field type conflicts', BOUND, () => {
     assert.deepEqual(await server.rows('SELECT x FROM tfg', 'tagfield'), [['fieldval']]);
   });
 
+  // Arc's columnar form has no tags: Telegraf's Arc output sends tags and string fields alike.
+  test('a MessagePack columnar string column given no tag list is a string field where the measurement has one (buffered, stored, or in the same request), a tag otherwise', async () => {
+    const columnar = (m: string, t: number, state: string) => packr.pack({ m, columns: { time: [t], host: ['a'], state: [state], up: [0] } });
+    const post = (body: Uint8Array) => server.post('/api/v1/write/msgpack', Buffer.from(body), { 'x-arc-database': 'guessed' });
+    // Telegraf moving from an InfluxDB output to the Arc output.
+    await expect204(await server.writeLines(`svc,host=a state="running",up=1i ${ns(0)}`, 'db=guessed'));
+    await expect204(await post(columnar('svc', 1700000001000, 'stopped')));
+    await server.flush();
+    await expect204(await post(columnar('svc', 1700000002000, 'starting')));
+    // In one request: a row item's string field decides for a columnar item of the same measurement.
+    await expect204(await post(packr.pack([
+      { m: 'req', columns: { time: [1700000000000], host: ['a'], msg: ['x'] } },
+      { m: 'req', t: 1700000001000, tags: { host: 'b' }, fields: { msg: 'y' } },
+    ])));
+    // No field of the name anywhere: a tag, as before; a later line-protocol string field of its name is then refused.
+    await expect204(await post(columnar('fresh', 1700000000000, 'on')));
+    const err = await errorOf(await server.writeLines(`fresh,host=a state="off" ${ns(1)}`, 'db=guessed'), 400);
+    assert.ok(err.error.includes('line 1: field "state" is string but measurement "fresh" stores it as a tag (string)'), err.error);
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT host, state, up FROM svc ORDER BY time', 'guessed'), [['a', 'running', 1], ['a', 'stopped', 0], ['a', 'starting', 0]]);
+    assert.deepEqual(await server.rows('SELECT host, msg FROM req ORDER BY time', 'guessed'), [['a', 'x'], ['b', 'y']]);
+    // Stored so: state a field, host a tag.
+    const roles = await errorOf(await server.writeLines(`svc,state=x up=1i ${ns(3)}\nsvc host="b" ${ns(4)}`, 'db=guessed'), 400);
+    assert.ok(roles.error.includes('line 1: tag "state" conflicts with field "state" of type string in measurement "svc"'), roles.error);
+    assert.ok(roles.error.includes('line 2: field "host" is string but measurement "svc" stores it as a tag (string)'), roles.error);
+  });
+
   test('after a restart, a stored tag and a stored string field keep their roles (strata:tags)', async () => {
     await afterRestart(`tfs,x=tagval s="text" ${ns(0)}`, 'tagfieldstored', async (second) => {
       const err = await errorOf(await second.writeLines(`tfs x="f" ${ns(1)}\ntfs,s=t v=1 ${ns(2)}\ntfs,x=ok s="fine" ${ns(3)}`, 'db=tagfieldstored'), 400);

@@ -250,7 +250,7 @@ export class BufferManager {
     let accepted = 0;
     const errors = new LineErrors();
     const full = new Set<MeasurementBuffer>();
-    const widened = SchemaRegistry.widen(schemas, live);
+    const widened = SchemaRegistry.untag(schemas, SchemaRegistry.widen(schemas, live));
     widened.forEach((batch, i) => {
       const check = SchemaRegistry.check(schemas[i], batch, this.o.maxColumns, errors, options.sharedRoles === true);
       const rejected = orMasks(check.rejected, options.omit?.get(live[i]));

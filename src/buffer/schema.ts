@@ -18,7 +18,7 @@
  * count toward the limit (files that already have more stay readable and writable;
  * only new columns are refused).
  */
-import { asFloat64, type ColumnarBatch, type FieldColumn, type Float64FieldColumn, type Int64FieldColumn, type TagColumn } from '../parse/batch.js';
+import { asFloat64, asStringField, type ColumnarBatch, type FieldColumn, type Float64FieldColumn, type Int64FieldColumn, type TagColumn } from '../parse/batch.js';
 import type { LineErrors } from '../parse/line-errors.js';
 import { asciiLower } from '../parse/names.js';
 import type { ColumnKind } from './measurement-buffer.js';
@@ -124,6 +124,40 @@ export class SchemaRegistry {
         fields.push(col);
       }
       return { ...batch, fields };
+    });
+  }
+
+  /**
+   * One request's `batches` (with `schemas[i]` as in `widen`) with each tag column whose
+   * role was guessed (`mayBeField`: a MessagePack columnar string column given no tag list)
+   * turned into a string field where its field is a string: stored or buffered under the
+   * same name, or a string field of another item of the request. Arc's columnar form has no
+   * tags, so Telegraf's Arc output sends string fields as it sends tags: taken for tags, they
+   * would conflict with the string fields line protocol stored. Batches without such columns
+   * are returned as they are.
+   */
+  static untag(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): readonly ColumnarBatch[] {
+    if (!batches.some((b) => b.tags.some((t) => t.mayBeField === true))) return batches;
+    const strings = new Map<MeasurementSchema, Set<string>>();
+    batches.forEach((batch, i) => {
+      for (const f of batch.fields) {
+        if (f.type !== 'string') continue;
+        let names = strings.get(schemas[i]);
+        if (names === undefined) strings.set(schemas[i], names = new Set());
+        names.add(f.name);
+      }
+    });
+    return batches.map((batch, i) => {
+      const schema = schemas[i];
+      const isField = (t: TagColumn): boolean => {
+        if (t.mayBeField !== true) return false;
+        const known = schema.get(asciiLower(t.name));
+        if (known !== undefined) return known.name === t.name && known.kind === 'string' && known.roleUnknown !== true;
+        return strings.get(schema)?.has(t.name) === true;
+      };
+      if (!batch.tags.some(isField)) return batch;
+      // A columnar item is a batch of its own: its fields have other names than its tags.
+      return { ...batch, tags: batch.tags.filter((t) => !isField(t)), fields: [...batch.fields, ...batch.tags.filter(isField).map(asStringField)] };
     });
   }
 

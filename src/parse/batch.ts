@@ -22,6 +22,14 @@ export interface TagColumn {
   readonly name: string;
   readonly codes: Uint32Array;
   readonly dictionary: readonly string[];
+  /**
+   * Set when the source does not say whether a string column is a tag (a MessagePack
+   * columnar item without a tag list: Arc's columnar form has none, and Telegraf's Arc
+   * output sends tags and string fields alike): the buffer stores it as a string field
+   * where the measurement's field of that name is one, stored or in the same request
+   * (`SchemaRegistry.untag`), instead of rejecting it as a tag with the key of a field.
+   */
+  readonly mayBeField?: true;
 }
 
 interface FieldColumnBase {
@@ -206,6 +214,19 @@ export function asFloat64(col: Int64FieldColumn): Float64FieldColumn {
   const values = new Float64Array(col.values.length);
   for (let i = 0; i < values.length; i++) if (col.valid[i] === 1) values[i] = Number(col.values[i]);
   return { name: col.name, type: 'float64', valid: col.valid, values };
+}
+
+/** `col` as a string field column, for a tag column stored where the field is a string (`TagColumn.mayBeField`). */
+export function asStringField(col: TagColumn): StringFieldColumn {
+  const n = col.codes.length;
+  const valid = new Uint8Array(n);
+  const values = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const code = col.codes[i];
+    valid[i] = code === 0 ? 0 : 1;
+    values[i] = code === 0 ? '' : col.dictionary[code - 1];
+  }
+  return { name: col.name, type: 'string', valid, values };
 }
 
 /**

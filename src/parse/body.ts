@@ -12,7 +12,8 @@ import type { Precision } from './time.js';
 /**
  * Wire formats of a write body. Live writes are `line-protocol` and `msgpack`; the others
  * are MessagePack logged by earlier versions, replayed under their rules so as to keep the
- * outcome the server answered: `msgpack-finite` refused NaN and ±Infinity floats,
+ * outcome the server answered: `msgpack-finite` refused NaN and ±Infinity floats and
+ * took every string column of a columnar item without a tag list for a tag,
  * `msgpack-int64` too, and was logged before integers could be stored as floats
  * (`msgpack/numbers.ts`).
  */
@@ -20,8 +21,8 @@ export type BodyFormat = 'line-protocol' | 'msgpack' | 'msgpack-finite' | 'msgpa
 
 const MSGPACK_RULES: Record<Exclude<BodyFormat, 'line-protocol'>, MsgpackRules> = {
   msgpack: LIVE_RULES,
-  'msgpack-finite': { wholeFloats: true, nonFinite: false },
-  'msgpack-int64': { wholeFloats: false, nonFinite: false },
+  'msgpack-finite': { wholeFloats: true, nonFinite: false, guessedTags: false },
+  'msgpack-int64': { wholeFloats: false, nonFinite: false, guessedTags: false },
 };
 
 /** Everything that determines the records of one write request. */

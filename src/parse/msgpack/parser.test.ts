@@ -367,7 +367,7 @@ test('integer columns within ±2^53 are marked as maybe whole floats; larger one
   assert.deepEqual(r.errors.first, []);
   // The buffer decides (`SchemaRegistry.widen`): the row items' `v` is still two columns here.
   assert.deepEqual(marks(r), ['cols.v int64', 'cols.w int64 maybe float', 'rows.n int64 maybe float', 'rows.v float64', 'rows.v int64 maybe float']);
-  assert.deepEqual(marks(parseMsgpack(payload, NOW, { wholeFloats: false, nonFinite: false })), ['cols.v int64', 'cols.w int64', 'rows.n int64', 'rows.v float64', 'rows.v int64']);
+  assert.deepEqual(marks(parseMsgpack(payload, NOW, { wholeFloats: false, nonFinite: false, guessedTags: false })), ['cols.v int64', 'cols.w int64', 'rows.n int64', 'rows.v float64', 'rows.v int64']);
 });
 
 test('nil → NULL in every column type; an all-nil column is skipped', () => {
@@ -644,7 +644,7 @@ test('NaN is a missing value (NULL) and ±Infinity a value, float64 (fast path) 
 });
 
 test('under the rules of earlier versions (write-ahead-log replay), NaN and ±Infinity refuse their item, naming it', () => {
-  const rules = { wholeFloats: true, nonFinite: false };
+  const rules = { wholeFloats: true, nonFinite: false, guessedTags: false };
   const cases: [unknown, string][] = [
     [{ m: 'cpu', fields: { v: f64(NaN) } }, "field 'v': float value NaN is not a finite number"],
     [{ m: 'cpu', fields: { a: 1.5, v: f32(Infinity) } }, "field 'v': float value Infinity is not a finite number"],

@@ -19,7 +19,7 @@
 import { constants, isUtf8 } from 'node:buffer';
 import { BadRequestError } from '../../errors.js';
 import { LineErrors } from '../line-errors.js';
-import { BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
+import { asStringField, BatchBuilder, INT64_MAX, type ColumnarBatch, type FieldColumn, type TagColumn } from '../batch.js';
 import { nameError } from '../names.js';
 import { markWholeFloats } from './numbers.js';
 import { RowStage } from '../row-stage.js';
@@ -375,10 +375,15 @@ export interface MsgpackRules {
   readonly wholeFloats: boolean;
   /** A float NaN is a missing value and ±Infinity a value (false: logged when both refused their item). */
   readonly nonFinite: boolean;
+  /**
+   * A columnar string column given no tag list may be a string field (`TagColumn.mayBeField`;
+   * false: logged when it was always a tag).
+   */
+  readonly guessedTags: boolean;
 }
 
 /** The rules of live writes. */
-export const LIVE_RULES: MsgpackRules = { wholeFloats: true, nonFinite: true };
+export const LIVE_RULES: MsgpackRules = { wholeFloats: true, nonFinite: true, guessedTags: true };
 
 // Replay only (`MsgpackRules.nonFinite` false): how earlier versions refused NaN and ±Infinity.
 function notFinite(what: string, value: number): ItemError {
@@ -551,17 +556,8 @@ function toField(col: Exclude<DecodedColumn, { kind: 'none' }>): FieldColumn {
       return { name: col.name, type: 'int64', valid: col.valid, values: toInt64(col.values, col.valid, col.bigRows, col.bigValues) };
     case 'bool':
       return { name: col.name, type: 'bool', valid: col.valid, values: col.values };
-    case 'string': {
-      const n = col.codes.length;
-      const valid = new Uint8Array(n);
-      const values = new Array<string>(n);
-      for (let i = 0; i < n; i++) {
-        const code = col.codes[i];
-        valid[i] = code === 0 ? 0 : 1;
-        values[i] = code === 0 ? '' : col.dictionary[code - 1];
-      }
-      return { name: col.name, type: 'string', valid, values };
-    }
+    case 'string':
+      return asStringField(col);
   }
 }
 
@@ -808,7 +804,8 @@ export class PayloadDecoder {
       if (isTag) {
         if (col.kind !== 'string') throw new ItemError(`tag column '${col.name}' must hold strings or nil (got ${col.kind} values)`);
         checkName('tag key', col.name);
-        tags.push({ name: col.name, codes: col.codes, dictionary: col.dictionary });
+        const guessed = tagList === null && this.rules.guessedTags;
+        tags.push({ name: col.name, codes: col.codes, dictionary: col.dictionary, ...(guessed ? { mayBeField: true as const } : {}) });
       } else {
         checkName('field key', col.name);
         fields.push(toField(col));
