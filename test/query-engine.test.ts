@@ -498,6 +498,23 @@ describe('read your writes', () => {
     assert.equal((await server.writeLines(`ryw,host=y v=7i ${T0 + 1}`, 'db=qe&precision=s')).status, 204);
     assert.deepEqual((await json('SELECT host, v FROM ryw ORDER BY time')).body.data, [['x', 42], ['y', 7]]);
   });
+  // Arc passes them to DuckDB; its Grafana guide tells users to run DESCRIBE.
+  test('DESCRIBE, SHOW and SUMMARIZE of a measurement or a query see its stored and its buffered columns and rows', async () => {
+    assert.equal((await server.writeLines(`dscr,host=a v=1i ${T0}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    assert.equal((await server.writeLines(`dscr,host=b v=3i,w=0.5 ${T0 + 3600}`, 'db=qe&precision=s')).status, 204);
+    for (const sql of ['DESCRIBE dscr', 'SHOW dscr', 'DESCRIBE qe.dscr', 'describe TABLE "dscr"', 'DESCRIBE SELECT * FROM dscr']) {
+      const r = await json(sql);
+      assert.equal(r.status, 200, `${sql}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual(r.body.columns, ['column_name', 'column_type', 'null', 'key', 'default', 'extra'], sql);
+      assert.deepEqual(r.body.data.map((row) => row.slice(0, 2)).sort(), [['host', 'VARCHAR'], ['time', 'TIMESTAMP WITH TIME ZONE'], ['v', 'BIGINT'], ['w', 'DOUBLE']], sql);
+    }
+    const summary = await json(`SELECT column_name, min, max, count FROM (SUMMARIZE SELECT host, v FROM dscr WHERE time >= '2026-01-01T00:00:00Z') ORDER BY 1`);
+    assert.deepEqual(summary.body.data, [['host', 'a', 'b', 2], ['v', '1', '3', 2]]);
+    const whole = await json('SUMMARIZE dscr');
+    assert.deepEqual(whole.body.data.map((row) => row[0]).sort(), ['host', 'time', 'v', 'w']);
+  });
+
   test('as buffered records grow, gain a tag value or a field, are flushed and refilled, every query sees exactly them', async () => {
     // Each step is queried by concurrent requests, so that both pool connections (whose
     // tables of held records live on between queries) meet each kind of change (one after

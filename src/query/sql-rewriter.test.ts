@@ -308,9 +308,10 @@ const REJECTED: readonly { name: string; sql: string; message: RegExp }[] = [
   { name: 'empty SQL is rejected', sql: '  -- nothing here\n', message: /^empty query/ },
   { name: 'syntax error carries DuckDB message and position', sql: 'SELEC host FROM cpu', message: /^invalid SQL: syntax error at or near "SELEC" \(at character 0\)$/ },
   { name: 'syntax error position counts characters, not bytes', sql: "SELECT 'é😀' FROM cpu WHERE )", message: /^invalid SQL: syntax error at or near "\)" \(at character 27\)$/ },
-  { name: 'DESCRIBE is rejected', sql: 'DESCRIBE cpu', message: /^DESCRIBE, SHOW and SUMMARIZE are not supported/ },
-  { name: 'SHOW TABLES is rejected', sql: 'SHOW TABLES', message: /^DESCRIBE, SHOW and SUMMARIZE are not supported/ },
-  { name: 'SUMMARIZE in a subquery is rejected', sql: 'SELECT * FROM (SUMMARIZE cpu)', message: /^DESCRIBE, SHOW and SUMMARIZE are not supported/ },
+  // Without a measurement or query they list DuckDB's tables, the server's own included (SHOW TABLES is answered before parsing: show.ts).
+  { name: 'DESCRIBE alone is rejected', sql: 'DESCRIBE', message: /^DESCRIBE, SHOW and SUMMARIZE take a measurement or a query/ },
+  { name: 'SHOW TABLES is rejected here', sql: 'SHOW TABLES', message: /^DESCRIBE, SHOW and SUMMARIZE take a measurement or a query/ },
+  { name: 'SHOW ALL TABLES in a subquery is rejected', sql: 'SELECT * FROM (SHOW ALL TABLES)', message: /^DESCRIBE, SHOW and SUMMARIZE take a measurement or a query/ },
   { name: 'file path in FROM is rejected', sql: "SELECT * FROM '/etc/passwd'", message: /^FROM '\/etc\/passwd' reads a file by path/ },
   { name: 'dollar-quoted file path in FROM is rejected', sql: 'SELECT * FROM cpu, $$data.csv$$', message: /^FROM 'data.csv' reads a file by path/ },
   { name: 'three-part name is rejected', sql: 'SELECT * FROM memory.main.cpu', message: /three-part names are not supported/ },
@@ -360,6 +361,22 @@ test('render refuses a rewrite in which DuckDB would turn Unicode spaces it left
   const ascii = await analyzeSql(sql.replaceAll('\u00a0', ' '), 'default', parser);
   assert.equal(ascii.refs.length, 2);
   assert.doesNotThrow(() => ascii.render((o) => sourceFor(o.ref)));
+});
+
+test('DESCRIBE, SHOW and SUMMARIZE of a measurement describe SELECT * FROM its source (they take no subquery for a name); of a query, its references are rewritten in place', async () => {
+  const rendered = async (sql: string): Promise<string> =>
+    (await analyzeSql(sql, 'default', parser)).render((o) => `src('${o.ref.database}.${o.ref.measurement}')`).replace(/strata_source_[0-9a-f]{16}_/g, 'MARK_');
+  assert.equal(await rendered('DESCRIBE cpu'), `DESCRIBE SELECT * FROM (SELECT * FROM src('default.cpu') AS MARK_0) AS "cpu"`);
+  assert.equal(await rendered('show db2 . "cpu"'), `show SELECT * FROM (SELECT * FROM src('db2.cpu') AS MARK_0) AS "cpu"`);
+  assert.equal(await rendered('SELECT * FROM (SUMMARIZE cpu) s'), `SELECT * FROM (SUMMARIZE SELECT * FROM (SELECT * FROM src('default.cpu') AS MARK_0) AS "cpu") s`);
+  assert.equal(await rendered('DESCRIBE TABLE cpu'), `DESCRIBE SELECT * FROM (SELECT * FROM src('default.cpu') AS MARK_0) AS "cpu"`);
+  assert.equal(await rendered('SUMMARIZE SELECT * FROM cpu WHERE usage > 1'), `SUMMARIZE SELECT * FROM (SELECT * FROM src('default.cpu') AS MARK_0) AS "cpu" WHERE usage > 1`);
+  // Each renders to SQL DuckDB runs.
+  for (const sql of ['DESCRIBE cpu', 'show db2 . "cpu"', 'SELECT * FROM (SUMMARIZE cpu) s', 'DESCRIBE TABLE cpu', 'SUMMARIZE SELECT * FROM cpu WHERE usage > 1']) {
+    const analyzed = await analyzeSql(sql, 'default', parser);
+    const described = (await sandbox.runAndReadAll(analyzed.render((o) => sourceFor(o.ref)))).getRowObjects();
+    assert.ok(described.some((row) => row.column_name === 'time'), sql);
+  }
 });
 
 test('occurrences expose each reference node by path and alias', async () => {

@@ -301,7 +301,7 @@ class ReferenceWalker {
   private readonly path: (string | number)[] = [];
   /** The SQL as UTF-8: `query_location` offsets count its bytes. */
   readonly bytes: Buffer;
-  /** BASE_TABLE nodes written as `TABLE name`, with where that keyword starts. */
+  /** BASE_TABLE nodes written as `TABLE name` or `DESCRIBE name`, with where their rewrite as `SELECT * FROM <source>` starts. */
   private readonly tableStatements = new Map<JsonObject, number>();
 
   constructor(
@@ -339,7 +339,8 @@ class ReferenceWalker {
         break;
       }
       case 'SHOW_REF':
-        throw new QueryRejectedError('DESCRIBE, SHOW and SUMMARIZE are not supported; query measurements with SELECT');
+        this.showRef(value);
+        break;
       case 'FUNCTION': {
         const name = String(value.function_name).toLowerCase();
         const reason = REFUSED_FUNCTIONS.get(name);
@@ -409,6 +410,26 @@ class ReferenceWalker {
       ref, path: [...this.path], node, alias: alias === '' ? table : alias, hasAlias: alias !== '', end,
       ...(keyword === undefined ? { start, prefix: '' } : { start: keyword, prefix: 'SELECT * FROM ' }),
     });
+  }
+
+  /**
+   * `DESCRIBE`/`SHOW` and `SUMMARIZE` of a query, or of a table, which DuckDB parses as of
+   * `SELECT * FROM` it (its `*` has no position): that table is rewritten as
+   * `SELECT * FROM <source>`, as neither statement takes a subquery in place of a name.
+   * The bare forms (`DESCRIBE` alone lists every table, the server's own included) are refused.
+   */
+  private showRef(node: JsonObject): void {
+    const query = node.query as JsonObject | null;
+    if (query === null || (node.show_type !== 'DESCRIBE' && node.show_type !== 'SUMMARY')) {
+      throw new QueryRejectedError('DESCRIBE, SHOW and SUMMARIZE take a measurement or a query (DESCRIBE cpu, SUMMARIZE SELECT … FROM cpu); list measurements with SHOW TABLES');
+    }
+    if (query.type !== 'SELECT_NODE') return;
+    const list = query.select_list as JsonObject[];
+    const from = query.from_table as JsonObject | null;
+    if (list.length !== 1 || list[0].class !== 'STAR' || from?.type !== 'BASE_TABLE') return;
+    if (byteToCharIndex(this.bytes, Number(list[0].query_location)) !== undefined) return;
+    const at = byteToCharIndex(this.bytes, Number(from.query_location));
+    if (at !== undefined) this.tableStatements.set(from, at);
   }
 
   /**

@@ -4,7 +4,7 @@
  * request waits for an answer that never comes and `close` does not hang.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -78,3 +78,49 @@ for (const how of ['deleted', 'emptied'] as const) {
     }
   });
 }
+
+test('a start that leaves nothing to replay takes a new log id, so copies of one directory (a cloned volume) log under ids of their own; one that leaves entries keeps its id', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-wal-'));
+  const copy = `${dir}-copy`;
+  try {
+    const wal = await walIn(dir, true);
+    const first = wal.id;
+    assert.equal(await wal.append(write(1)), 1);
+    await wal.close();
+    cpSync(dir, copy, { recursive: true });
+
+    /** Opens the log in `at`, replays it (releasing its entries, as once their records are in storage, when `flushed`), and starts appending. */
+    const restart = async (at: string, flushed: boolean): Promise<{ wal: WriteAheadLog; replayed: number[] }> => {
+      const again = await walIn(at, false);
+      assert.equal(again.id, first, 'replayed under the id that logged it');
+      const replayed: number[] = [];
+      for await (const entry of again.recover()) {
+        replayed.push(entry.lsn);
+        if (flushed) again.release([entry.lsn]);
+      }
+      await again.startAppending();
+      return { wal: again, replayed };
+    };
+    const kept = await restart(dir, false);
+    assert.deepEqual(kept.replayed, [1]);
+    assert.equal(kept.wal.id, first, 'an entry is left: the id it was logged under stays');
+    kept.wal.release([1]);
+    await kept.wal.close();
+
+    const ids = [];
+    // The original's entry was released before its clean close; the copy's is replayed.
+    for (const [at, expected] of [[dir, []], [copy, [1]]] as const) {
+      const { wal: again, replayed } = await restart(at, true);
+      assert.deepEqual(replayed, expected);
+      assert.notEqual(again.id, first);
+      assert.equal(readFileSync(join(at, 'wal-id'), 'utf8'), again.id, 'written down');
+      assert.equal(await again.append(write(2)), 2, 'LSNs go on');
+      ids.push(again.id);
+      await again.close();
+    }
+    assert.notEqual(ids[0], ids[1], 'the copies took ids of their own');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(copy, { recursive: true, force: true });
+  }
+});

@@ -3,9 +3,12 @@
  * it is acknowledged, so that a 204 survives a crash.
  *
  * Layout: `{dir}/{firstLsn, 20 digits}.wal` segment files (format in `entry.ts`) and
- * `{dir}/wal-id`, a random id written once, carried by every Parquet file's coverage
- * metadata so that a new log (a wiped directory restarting at LSN 1) is never mistaken
- * for the one that wrote older files. A segment named N holds LSNs ≥ N and below the
+ * `{dir}/wal-id`, a random id carried by every Parquet file's coverage metadata so that a
+ * new log (a wiped directory restarting at LSN 1) is never mistaken for the one that wrote
+ * older files. A start that leaves nothing to replay takes a new one: two servers started
+ * from copies of one directory (a cloned volume), or a log restored from an older backup,
+ * would otherwise log other records under the same id and LSNs, and on a shared bucket the
+ * coverage of one's files would make the other's replay skip records it acknowledged. A segment named N holds LSNs ≥ N and below the
  * next segment's name; the newest (active) segment is never deleted, so its name keeps
  * LSNs increasing across restarts even when every entry has been deleted.
  *
@@ -96,8 +99,10 @@ const segmentName = (firstLsn: number): string => `${String(firstLsn).padStart(2
 export class WriteAheadLog {
   /** The options it was created with (logged at start-up; `dir` and `sync` are reported by `stats`). */
   readonly options: WalOptions;
-  /** Random id of this log (see the module comment); set by `open`. */
+  /** Random id of this log (see the module comment); set by `open`, chosen anew by `startAppending` when nothing is left to replay. */
   id = '';
+  /** Whether `open` read the id from the directory (a new one need not be replaced). */
+  private idRead = false;
   /** Sealed segments and, last, the active one, ascending by `firstLsn`. */
   private segments: Segment[] = [];
   private active: { segment: Segment; fh: FileHandle } | undefined;
@@ -122,13 +127,17 @@ export class WriteAheadLog {
     await mkdirDurable(this.options.dir);
     try {
       this.id = (await readFile(join(this.options.dir, 'wal-id'), 'utf8')).trim();
+      this.idRead = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (!/^[0-9a-f]{16}$/.test(this.id)) {
-      this.id = randomBytes(8).toString('hex');
-      await this.writeId();
-    }
+    if (!/^[0-9a-f]{16}$/.test(this.id)) await this.newId();
+  }
+
+  private async newId(): Promise<void> {
+    this.id = randomBytes(8).toString('hex');
+    this.idRead = false;
+    await this.writeId();
   }
 
   private async writeId(): Promise<void> {
@@ -169,13 +178,21 @@ export class WriteAheadLog {
     }
   }
 
-  /** Opens a new active segment at the next LSN (after `recover`); appends are accepted from here on. */
+  /**
+   * Opens a new active segment at the next LSN (after `recover`); appends are accepted from
+   * here on. When no entry is left to replay, the log takes a new id first (module comment).
+   */
   async startAppending(): Promise<void> {
     await this.openSegment();
-    this.started = true;
     // Replayed segments whose records were all flushed meanwhile: the newest was kept only
     // while no segment after it carried the next LSN.
     await this.collect();
+    // Files, not the list: a segment whose deletion failed is replayed at the next start,
+    // where only this id finds the files that already hold its records.
+    const active = this.active!.segment.path;
+    const left = (await readdir(this.options.dir)).filter((n) => SEGMENT_NAME.test(n) && join(this.options.dir, n) !== active);
+    if (this.idRead && left.length === 0) await this.newId();
+    this.started = true;
     if (this.options.sync === 'interval') {
       this.timer = setInterval(() => {
         if (this.dirty) this.enqueue(() => this.sync()).catch((err: unknown) => this.options.log.error({ err }, 'WAL: periodic sync failed'));
