@@ -85,8 +85,8 @@ function createStorage(config: StrataConfig, nodeId: string): Storage {
 
 /**
  * Creates the components for `config` (creating the data directory); does not listen yet.
- * First of all it locks the data and WAL directories, held until `stop` or the process
- * ends (a failed start exits).
+ * First of all it locks the data and WAL directories (and the S3 backend's cache
+ * directory), held until `stop` or the process ends (a failed start exits).
  * @throws DirectoryLockError when another live Strata server uses one of them; nothing
  *   has been read or written there.
  * @throws StorageUnavailableError when the storage backend is unreachable or not writable.
@@ -96,9 +96,11 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   // would replay the first's log into Parquet while the first flushes the same records.
   // The WAL directory is locked even in the data directory, so that it is also refused
   // as another server's STRATA_WAL_DIR.
+  // So is the S3 cache's: a second server would drop the first's downloads in progress at its start.
   const locks = await DirectoryLocks.acquire([
     { dir: config.storage.data_dir, setting: 'STRATA_DATA_DIR' },
     ...(config.wal.enabled ? [{ dir: walDir(config), setting: 'STRATA_WAL_DIR' }] : []),
+    ...(config.storage.backend === 's3' ? [{ dir: cacheDir(config), setting: 'STRATA_CACHE_DIR' }] : []),
   ]);
   const nodeId = await resolveNodeId(config.storage.node_id, config.storage.data_dir);
   const storage = createStorage(config, nodeId);

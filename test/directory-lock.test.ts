@@ -1,6 +1,6 @@
 /**
  * One server per directory (`src/storage/directory-lock.ts`), on real processes: a second
- * server on a data directory (or WAL directory) a live one uses exits 1 in one line naming
+ * server on a data directory (or WAL or S3 cache directory) a live one uses exits 1 in one line naming
  * the setting and the directory, touching nothing, so no record is stored twice; the lock
  * dies with its holder (SIGKILL) or a clean stop, and a restart starts at once.
  */
@@ -9,6 +9,7 @@ import { readdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { removeDir, tempDir, TestServer } from './harness.js';
+import { S3TestServer } from './s3-harness.js';
 
 /** Records stay buffered (and in the WAL) until a flush call or SIGTERM. */
 const ENV = { STRATA_BUFFER_MAX_AGE_MS: '3600000' };
@@ -139,5 +140,28 @@ test('the WAL directory of another server, its default one in its data directory
     assert.equal(await first.stop(), 0);
     removeDir(first.dataDir);
     removeDir(otherData);
+  }
+});
+
+test('the S3 cache directory of a live server, named by another on its own data directory, is refused as STRATA_CACHE_DIR', BOUND, async () => {
+  const s3 = await S3TestServer.start();
+  const cacheRoot = tempDir();
+  const cache = join(cacheRoot, 'cache');
+  const env = s3.env({ ...ENV, STRATA_CACHE_DIR: cache });
+  const first = await TestServer.start(env);
+  const otherData = tempDir();
+  try {
+    await writeOne(first, 'cacheshared', 1);
+    await first.flush();
+    const before = listing(cache);
+    assert.equal(await refusal(env, otherData), inUse('STRATA_CACHE_DIR', cache));
+    assert.deepEqual(listing(cache), before, 'the refused server touched the cache directory');
+    assert.deepEqual(await first.rows('SELECT v, count(*) FROM cacheshared GROUP BY v'), [[1, 1]]);
+  } finally {
+    assert.equal(await first.stop(), 0);
+    removeDir(first.dataDir);
+    removeDir(otherData);
+    removeDir(cacheRoot);
+    await s3.destroy();
   }
 });

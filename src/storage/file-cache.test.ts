@@ -183,3 +183,26 @@ test('a cached copy of another size than listed (the object was replaced) is fet
     assert.deepEqual([cache.stats().files, cache.stats().bytes], [1, body.length], 'the old copy is no longer counted');
   });
 });
+
+test('files at keys outside the storage layout (a cache directory set to one holding other things) are never indexed, evicted or deleted, damaged or not', async () => {
+  await inTempDir(async (dir) => {
+    const whole = Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20, 7), Buffer.from([20, 0, 0, 0]), Buffer.from('PAR1')]);
+    const theirs: Record<string, Buffer> = {
+      'notes.json': Buffer.from('{}'),
+      'reports/2025/sales.parquet': whole,
+      'reports/2025/partial.parquet': Buffer.alloc(100, 1),
+      'db/m/2026/01/01/00/x/deeper.parquet': whole,
+    };
+    const ours = 'db/m/2026/01/01/00/cached.parquet';
+    for (const [key, bytes] of Object.entries({ ...theirs, [ours]: whole })) {
+      const path = join(dir, ...key.split('/'));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, bytes);
+    }
+    // A bound of one byte: everything the cache took as its own is evicted.
+    const cache = new FileCache(dir, 1);
+    await cache.init();
+    assert.equal(existsSync(join(dir, ...ours.split('/'))), false, 'the layout copy was evicted');
+    for (const [key, bytes] of Object.entries(theirs)) assert.ok(readFileSync(join(dir, ...key.split('/'))).equals(bytes), key);
+  });
+});

@@ -22,6 +22,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { SharedWork } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
 import type { CacheStats, LocalFiles } from './storage.js';
+import { isLayoutKey } from '../write/layout.js';
 
 /** Tries of `place` while evictions remove the directories it makes (each race needs one more eviction to finish). */
 const PLACE_ATTEMPTS = 10;
@@ -79,7 +80,9 @@ export class FileCache {
 
   /**
    * Creates the directory, drops interrupted downloads, rebuilds the index (without the
-   * copies a crash left damaged, `wholeParquet`), evicts down to the bound.
+   * copies a crash left damaged, `wholeParquet`), evicts down to the bound. Only files at
+   * keys of the storage layout (`isLayoutKey`) are the cache's: any other file in the
+   * directory is never indexed, evicted or deleted.
    */
   async init(): Promise<void> {
     await rm(this.partDir, { recursive: true, force: true });
@@ -87,11 +90,12 @@ export class FileCache {
     const names = (await readdir(this.dir, { recursive: true })) as string[];
     const found: { key: string; size: number; mtimeMs: number }[] = [];
     for (const name of names) {
-      if (!name.endsWith('.parquet') || name.split(sep).some((s) => s.startsWith('.'))) continue;
+      const key = name.split(sep).join('/');
+      if (!isLayoutKey(key) || key.split('/').some((s) => s.startsWith('.'))) continue;
       const path = join(this.dir, name);
       const info = await stat(path);
       if (!info.isFile()) continue;
-      if (await wholeParquet(path, info.size)) found.push({ key: name.split(sep).join('/'), size: info.size, mtimeMs: info.mtimeMs });
+      if (await wholeParquet(path, info.size)) found.push({ key, size: info.size, mtimeMs: info.mtimeMs });
       else await rm(path, { force: true });
     }
     found.sort((a, b) => a.mtimeMs - b.mtimeMs);

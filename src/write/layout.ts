@@ -79,6 +79,14 @@ export function hourOfKey(key: string): number | undefined {
 }
 
 /**
+ * Whether `key` is one a writer could have named: `db/m/YYYY/MM/DD/HH/name.parquet`, so that
+ * a directory also holding other files (a cache directory set to a shared one) leaves them be.
+ */
+export function isLayoutKey(key: string): boolean {
+  return key.endsWith('.parquet') && key.split('/').length === 7 && hourOfKey(key) !== undefined;
+}
+
+/**
  * What a key or key prefix belongs to, by real (decoded) names, for messages that must
  * not show host paths: `measurement "m" of database "db"`, `database "db"`, or
  * `the storage root` for `''`.
