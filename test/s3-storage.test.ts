@@ -6,7 +6,7 @@
  * read by ranged GETs, not downloaded; the start-up bucket check.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -160,6 +160,34 @@ describe('S3 backend', () => {
     }
     assert.deepEqual(await server.rows('SELECT host, v FROM blocked ORDER BY time', 'adoptdb'), [['a', 1], ['b', 2]]);
     assert.equal((await storageStats(server)).cache.misses - before.cache.misses, 2, 'read through the cache');
+  });
+
+  test('a cache directory that cannot take a download: 503 naming STRATA_CACHE_DIR and the error code, no host path, S3 still healthy; answered once it can', async () => {
+    const cacheDir = join(server.dataDir, '.cache');
+    assert.equal((await server.writeLines('faulty,host=a v=1 1700000000', 'db=faultdb&precision=s')).status, 204);
+    await server.flush();
+    // The cached copy wiped: a query downloads the file again, into the staging directory, then moved to the database's.
+    const blockers = [join(cacheDir, '.part'), join(cacheDir, 'faultdb')];
+    for (const blocker of blockers) {
+      rmSync(blocker, { recursive: true, force: true });
+      writeFileSync(blocker, 'not a directory');
+    }
+    try {
+      for (const blocked of blockers) {
+        // The staging directory first (a download starts there), then the database's (where it is moved).
+        const r = await server.query('SELECT host, v FROM faulty', 'faultdb');
+        assert.equal(r.status, 503, JSON.stringify(r.body));
+        assert.match(String(r.body.error), /^the S3 backend's local cache \(STRATA_CACHE_DIR\) cannot be used: E[A-Z]+ \(mkdir\)$/);
+        const stats = await storageStats(server);
+        assert.equal(stats.health.ok, true, 'S3 did not fail');
+        assert.equal(stats.health.last_error, null);
+        rmSync(blocked, { force: true });
+      }
+    } finally {
+      // The suite's server runs on: later tests must not meet a blocker (the directories come back as needed).
+      for (const blocker of blockers) if (statSync(blocker, { throwIfNoEntry: false })?.isFile() === true) rmSync(blocker);
+    }
+    assert.deepEqual(await server.rows('SELECT host, v FROM faulty', 'faultdb'), [['a', 1]]);
   });
 
   test('type conflicts are checked against the schema stored in S3 after a restart', async () => {

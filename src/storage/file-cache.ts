@@ -19,10 +19,22 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open as openFile, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { StorageUnavailableError } from '../errors.js';
 import { SharedWork } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
 import type { CacheStats, LocalFiles } from './storage.js';
 import { isLayoutKey } from '../write/layout.js';
+
+/**
+ * A failure of the cache's own disk (a file system error: `path` set) as the error a request
+ * gets: 503 like any storage failure, naming the setting and the error code, not the host path.
+ * Other errors are returned as they are.
+ */
+export function cacheFault(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (e === null || typeof e !== 'object' || e.path === undefined) return err;
+  return new StorageUnavailableError(`the S3 backend's local cache (STRATA_CACHE_DIR) cannot be used: ${e.code ?? 'error'} (${e.syscall ?? 'fs'})`, { cause: err });
+}
 
 /** Tries of `place` while evictions remove the directories it makes (each race needs one more eviction to finish). */
 const PLACE_ATTEMPTS = 10;
@@ -289,7 +301,9 @@ export class FileCache {
    * (a tmp cleaner, an operator clearing the cache): every download would fail otherwise.
    */
   private async scratchPath(): Promise<string> {
-    await mkdir(this.partDir, { recursive: true });
+    await mkdir(this.partDir, { recursive: true }).catch((err: unknown) => {
+      throw cacheFault(err);
+    });
     return join(this.partDir, `${randomBytes(8).toString('hex')}.parquet`);
   }
 
@@ -298,7 +312,7 @@ export class FileCache {
    * eviction removes the directories it empties (`drop`), maybe while they are being made
    * (a recursive mkdir then fails with ENOENT or ENOTDIR) or between the mkdir and the
    * rename: then both are tried again.
-   * @throws Error naming `key`, not the local path, when it still fails.
+   * @throws StorageUnavailableError (`cacheFault`) when it still fails.
    */
   private async place(key: string, source: string): Promise<void> {
     await this.unlinks.get(key);
@@ -310,7 +324,7 @@ export class FileCache {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < PLACE_ATTEMPTS && (await exists(source))) continue;
-        throw new Error(`keeping the local copy of ${key} in the cache failed (${code ?? (err as Error).message})`, { cause: err });
+        throw cacheFault(err);
       }
     }
   }

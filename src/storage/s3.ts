@@ -41,7 +41,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { LRUCache } from 'lru-cache';
 import { StorageUnavailableError, StoredFileGoneError } from '../errors.js';
 import { untilAborted } from './abortable.js';
-import type { FileCache } from './file-cache.js';
+import { cacheFault, type FileCache } from './file-cache.js';
 import { HealthTracker } from './health.js';
 import { footerStub, type ObjectRange } from './parquet-footer.js';
 import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
@@ -227,7 +227,9 @@ export class S3Storage implements Storage {
       const read = (start: number, end: number): Promise<ObjectRange> => this.call(`footer read ${key}`, () => this.range(key, start, end, own), own, key);
       const stub = await footerStub(key, sizes.get(key)!, read);
       // A local write: its failure is no failure of S3 (`health`).
-      await writeFile(destination, stub);
+      await writeFile(destination, stub).catch((err: unknown) => {
+        throw cacheFault(err);
+      });
     }, signal, sizes);
   }
 
@@ -313,10 +315,13 @@ export class S3Storage implements Storage {
    * on which the query service plans again.
    */
   private async call<T>(what: string, operation: () => Promise<T>, signal?: AbortSignal, key?: string): Promise<T> {
-    let outcome: { value: T } | { gone: true };
+    let outcome: { value: T } | { gone: true } | { local: StorageUnavailableError };
     try {
       outcome = await this.healthTracker.track(() => operation().then((value) => ({ value }), (err: unknown) => {
         if (key !== undefined && isNoSuchKey(err)) return { gone: true as const };
+        // The local file a download writes or an upload reads: S3 answered.
+        const local = cacheFault(err);
+        if (local instanceof StorageUnavailableError) return { local };
         throw err;
       }), signal);
     } catch (err) {
@@ -324,6 +329,7 @@ export class S3Storage implements Storage {
       throw new StorageUnavailableError(`S3 ${what} failed: ${describe(err)}`, { cause: err });
     }
     if ('value' in outcome) return outcome.value;
+    if ('local' in outcome) throw outcome.local;
     this.invalidate(key!);
     throw new StoredFileGoneError(key!);
   }
@@ -340,9 +346,7 @@ function isNoSuchKey(err: unknown): boolean {
 
 /** S3's error name and message, which alone are often empty (a HEAD has no body). */
 function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string; syscall?: string; path?: string; $metadata?: { httpStatusCode?: number } };
-  // A local file system error (the staged file): its message holds a host path.
-  if (e.path !== undefined) return `${e.code ?? 'error'} (${e.syscall ?? 'fs'})`;
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   // The SDK names an error whose body it could not read (a HEAD's 403 has none) `Unknown`.
   const text = [e.name, e.message].filter((s) => s !== undefined && s !== '' && s !== 'UnknownError' && s !== 'Unknown').join(': ');
