@@ -122,6 +122,8 @@ describe('a bad environment variable stops the server, naming the variable', { c
     [{ STRATA_LOG_LEVEL: 'loud' }, 'STRATA_LOG_LEVEL'],
     [{ STRATA_STORAGE_BACKEND: 'ftp' }, 'STRATA_STORAGE_BACKEND'],
     [{ STRATA_NODE_ID: 'Node-1' }, 'STRATA_NODE_ID'],
+    [{ STRATA_S3_PREFIX: '/warehouse' }, 'STRATA_S3_PREFIX'],
+    [{ STRATA_S3_PREFIX: 'warehouse//' }, 'STRATA_S3_PREFIX'],
   ];
   for (const [env, key] of cases) {
     test(`${Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')} → exit 1 naming ${key}`, async () => {

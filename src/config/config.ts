@@ -50,7 +50,8 @@ const schema = z.strictObject({
   }),
   s3: z.strictObject({
     bucket: z.string(),
-    prefix: z.string(),
+    // S3 keys are plain strings: `/wh` and `wh//` would make keys starting with or holding an empty segment.
+    prefix: z.string().refine((v) => !v.startsWith('/') && !v.includes('//'), 'expected a key prefix such as "warehouse/" (no leading "/", no empty segment)'),
     endpoint: z.string(),
     region: z.string().min(1),
     force_path_style: flag,
