@@ -8,8 +8,34 @@
  * directory serves the same objects. Without `--dir` it does nothing and exits 0:
  * `node --test dist/` runs every file under `test/`, this one included.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import S3rver from 's3rver';
 import FilesystemStore from 's3rver/lib/stores/filesystem.js';
+
+// s3rver 3.7.1 writes a PUT's body straight over the stored object, as it arrives: an
+// attempt its client gave up on (timed out, then retried and stored whole) truncates the
+// object when it dies. S3 stores a body whole or not at all ("never adds partial objects"),
+// so here the body is read whole first (an aborted one rejects, touching nothing) and the
+// object replaced by a rename.
+FilesystemStore.prototype.putObject = async function (object) {
+  let content: Buffer;
+  if (Buffer.isBuffer(object.content)) content = object.content;
+  else {
+    const chunks: Buffer[] = [];
+    for await (const chunk of object.content) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    content = Buffer.concat(chunks);
+  }
+  const path = this.getResourcePath(object.bucket, object.key, 'object');
+  await mkdir(dirname(path), { recursive: true });
+  const staged = `${path}.${randomBytes(6).toString('hex')}.uploading`;
+  await writeFile(staged, content);
+  await rename(staged, path);
+  const md5 = createHash('md5').update(content).digest('hex');
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size: content.length, md5 };
+};
 
 // s3rver 3.7.1 bug: with a delimiter, its directory walk skips every directory more
 // than one level below the prefix, so `ListObjectsV2(Prefix='db/', Delimiter='/')`

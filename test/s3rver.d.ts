@@ -26,7 +26,17 @@ declare module 's3rver/lib/stores/filesystem.js' {
     startAfter?: string;
     maxKeys?: number;
   }
+  /** An object to store: `content` is the request body (a stream) or, for a multipart upload's parts, a Buffer. */
+  interface StoredObject {
+    bucket: string;
+    key: string;
+    content: Buffer | NodeJS.ReadableStream;
+    metadata: Record<string, string>;
+  }
   export default class FilesystemStore {
     listObjects(bucket: string, options: ListOptions): Promise<ListResult>;
+    putObject(object: StoredObject): Promise<{ size: number; md5: string }>;
+    getResourcePath(bucket: string, key: string, resource: 'object'): string;
+    putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
   }
 }
