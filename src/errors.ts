@@ -93,6 +93,13 @@ export class StorageUnavailableError extends StrataError {
   }
 }
 
+/** 404: a database a request names has no measurement, stored or buffered (Arc's database endpoints). */
+export class DatabaseNotFoundError extends StrataError {
+  constructor(database: string) {
+    super(`Database '${database}' not found`, 404, 'not_found');
+  }
+}
+
 /**
  * 500: a stored object listed for a query is gone from the bucket (deleted since it was
  * listed, say by retention on another node). The query service plans the query again over

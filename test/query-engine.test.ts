@@ -827,6 +827,32 @@ describe('Arc\'s estimate and measurement list', () => {
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /invalid database name/);
   });
+
+  // `arcctl db list/show` read these (Arc's internal/api/databases.go).
+  test('GET /api/v1/databases, /api/v1/databases/:name and its measurements, as Arc answers them, buffered-only measurements included; 404 for a database with none', async () => {
+    assert.equal((await server.writeLines('only_buffered v=1 1767225600', 'db=dbroutes&precision=s')).status, 204);
+    const get = async (path: string): Promise<[number, Record<string, unknown>]> => {
+      const res = await fetch(`${server.url}${path}`);
+      return [res.status, (await res.json()) as Record<string, unknown>];
+    };
+    const [status, list] = await get('/api/v1/databases');
+    assert.equal(status, 200);
+    const databases = list.databases as { name: string; measurement_count: number }[];
+    assert.equal(list.count, databases.length);
+    const qeCount = ((await json('SHOW TABLES')).body.data).length;
+    assert.deepEqual(databases.find((d) => d.name === 'qe'), { name: 'qe', measurement_count: qeCount });
+    assert.deepEqual(databases.find((d) => d.name === 'dbroutes'), { name: 'dbroutes', measurement_count: 1 });
+    assert.deepEqual(databases.map((d) => d.name), [...databases.map((d) => d.name)].sort());
+    assert.deepEqual(await get('/api/v1/databases/qe'), [200, { name: 'qe', measurement_count: qeCount }]);
+    const [, qe] = await get('/api/v1/databases/qe/measurements');
+    assert.deepEqual([qe.database, qe.count], ['qe', qeCount]);
+    assert.deepEqual((qe.measurements as Record<string, unknown>[]).find((m) => m.name === 'cpu'), { name: 'cpu', file_count: 6 });
+    assert.deepEqual(await get('/api/v1/databases/dbroutes/measurements'), [200, { database: 'dbroutes', measurements: [{ name: 'only_buffered', file_count: 0 }], count: 1 }]);
+    for (const path of ['/api/v1/databases/nosuch', '/api/v1/databases/nosuch/measurements']) assert.deepEqual(await get(path), [404, { error: "Database 'nosuch' not found" }], path);
+    const [badStatus, bad] = await get('/api/v1/databases/a%2Fb/measurements');
+    assert.equal(badStatus, 400);
+    assert.match(String(bad.error), /^invalid database name: database "a\/b" contains "\/"$/);
+  });
 });
 
 describe('pool', () => {

@@ -1,54 +1,99 @@
 /**
- * `GET /api/v1/measurements[?database=x]` (Arc, ../shared/notes/arc-wire-contract.md §5.8):
- * `{"success":true,"measurements":[{"database","measurement","file_count","total_size_mb",
- * "storage_path"}],"count":N,"execution_time_ms":T}`, the stored measurements of `database`,
- * or of every database without it, sorted by database then measurement (sizes in MiB, as
- * `SHOW TABLES` reports them). Arc walks only a local data directory and lists nothing on
- * S3; Strata lists either backend, and, as `SHOW TABLES`, a measurement whose records are
- * all still buffered too, with no file (`QueryService.measurements`).
- * Errors in the query error shape: 400 for an invalid or repeated `database`, 503 when
- * storage cannot list or (503 "starting up") while the write-ahead log replays, 504 past the query timeout (`STRATA_QUERY_TIMEOUT_MS`), as
- * `SHOW TABLES` answers; listing stops when the client leaves.
+ * The listings of what is stored, in Arc's shapes (../shared/notes/arc-wire-contract.md §5.8;
+ * Arc's `internal/api/databases.go`):
+ *
+ * - `GET /api/v1/measurements[?database=x]` → `{"success":true,"measurements":[{"database",
+ *   "measurement","file_count","total_size_mb","storage_path"}],"count":N,"execution_time_ms":T}`,
+ *   the stored measurements of `database`, or of every database without it, sorted by database
+ *   then measurement (sizes in MiB, as `SHOW TABLES` reports them). Arc walks only a local data
+ *   directory and lists nothing on S3; Strata lists either backend. Errors in the query error shape.
+ * - `GET /api/v1/databases` → `{"databases":[{"name","measurement_count"}],"count":N}`.
+ * - `GET /api/v1/databases/:name` → `{"name","measurement_count"}`, 404 `{"error":"Database 'x'
+ *   not found"}` when it has no measurement.
+ * - `GET /api/v1/databases/:name/measurements` → `{"database","measurements":[{"name",
+ *   "file_count"}],"count":N}`, 404 likewise (`arcctl db list/show` read these).
+ *
+ * As `SHOW TABLES`, each lists a measurement whose records are all still buffered too, with
+ * no file (`QueryService.measurements`); Arc's `POST` and `DELETE` of a database are not
+ * served (a database appears with its first write, as with InfluxDB's `CREATE DATABASE`).
+ * Errors: 400 for an invalid or repeated database name, 503 when storage cannot list or
+ * (503 "starting up") while the write-ahead log replays, 504 past the query timeout
+ * (`STRATA_QUERY_TIMEOUT_MS`), as `SHOW TABLES` answers; listing stops when the client leaves.
  */
-import type { FastifyInstance } from 'fastify';
-import { QueryCancelledError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DatabaseNotFoundError, QueryCancelledError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
 import { whenGone } from '../exchange.js';
-import { megabytes } from '../../query/catalog.js';
+import { megabytes, type MeasurementInfo } from '../../query/catalog.js';
 import type { QueryService } from '../../query/query-service.js';
 import type { ErrorShapeConfig } from '../error-handler.js';
 
-/** What `GET /api/v1/measurements` lists from (passed by `buildServer`). */
+/** What the listings list from (passed by `buildServer`). */
 export interface MeasurementRouteOptions {
   /** Stored measurements and those only buffered so far. */
   queries: QueryService;
-  /** Longest the listing may take, ms (the query timeout). */
+  /** Longest a listing may take, ms (the query timeout). */
   timeoutMs: number;
   /** Throws NotReadyError while the write-ahead log replays (its flushes add files), as the query routes do. */
   assertQueryable: () => void;
 }
 
-/** Registers `GET /api/v1/measurements`. */
+/** Registers `GET /api/v1/measurements` and Arc's `GET /api/v1/databases…`. */
 export async function measurementRoutes(app: FastifyInstance, o: MeasurementRouteOptions): Promise<void> {
-  app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request, reply) => {
+  /** Runs `list` under the query timeout, stopped when the client leaves. */
+  const listing = async <T>(request: FastifyRequest, reply: FastifyReply, list: (signal: AbortSignal) => Promise<T>): Promise<T> => {
     o.assertQueryable();
-    const started = Date.now();
-    const asked = (request.query as Record<string, unknown>).database;
-    if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new QueryTimeoutError(o.timeoutMs)), o.timeoutMs).unref();
     const stopWatching = whenGone(request.raw, reply.raw, () => controller.abort(new QueryCancelledError()));
     try {
-      const databases = typeof asked === 'string' ? [asked] : await o.queries.databases(controller.signal);
-      const measurements = [];
-      for (const database of databases) {
-        for (const m of await o.queries.measurements(database, controller.signal)) {
-          measurements.push({ database, measurement: m.measurement, file_count: m.fileCount, total_size_mb: megabytes(m.totalBytes), storage_path: m.storagePath });
-        }
-      }
-      return { success: true, measurements, count: measurements.length, execution_time_ms: Date.now() - started };
+      return await list(controller.signal);
     } finally {
       clearTimeout(timer);
       stopWatching();
     }
+  };
+
+  app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request, reply) => {
+    const started = Date.now();
+    const asked = (request.query as Record<string, unknown>).database;
+    if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);
+    const measurements = await listing(request, reply, async (signal) => {
+      const databases = typeof asked === 'string' ? [asked] : await o.queries.databases(signal);
+      const out = [];
+      for (const database of databases) {
+        for (const m of await o.queries.measurements(database, signal)) {
+          out.push({ database, measurement: m.measurement, file_count: m.fileCount, total_size_mb: megabytes(m.totalBytes), storage_path: m.storagePath });
+        }
+      }
+      return out;
+    });
+    return { success: true, measurements, count: measurements.length, execution_time_ms: Date.now() - started };
+  });
+
+  app.get('/api/v1/databases', async (request, reply) => {
+    const databases = await listing(request, reply, async (signal) => {
+      const out = [];
+      for (const name of await o.queries.databases(signal)) out.push({ name, measurement_count: (await o.queries.measurements(name, signal)).length });
+      return out;
+    });
+    return { databases, count: databases.length };
+  });
+
+  /** The measurements of the route's database, which must have one. */
+  const measurementsOf = (request: FastifyRequest, reply: FastifyReply): Promise<{ name: string; measurements: MeasurementInfo[] }> => {
+    const { name } = request.params as { name: string };
+    return listing(request, reply, async (signal) => {
+      const measurements = await o.queries.measurements(name, signal);
+      if (measurements.length === 0) throw new DatabaseNotFoundError(name);
+      return { name, measurements };
+    });
+  };
+  app.get('/api/v1/databases/:name', async (request, reply) => {
+    const { name, measurements } = await measurementsOf(request, reply);
+    return { name, measurement_count: measurements.length };
+  });
+  app.get('/api/v1/databases/:name/measurements', async (request, reply) => {
+    const { name, measurements } = await measurementsOf(request, reply);
+    return { database: name, measurements: measurements.map((m) => ({ name: m.measurement, file_count: m.fileCount })), count: measurements.length };
   });
 }
