@@ -239,6 +239,12 @@ describe('only one SELECT, nothing that reads or writes files', BOUND, () => {
     assert.deepEqual(r.body.data, [[3]]);
   });
 
+  test("DuckDB's catalog views (information_schema, pg_catalog), read as databases holding no data: 400 saying what to use", async () => {
+    for (const statement of ['SELECT table_name FROM information_schema.tables', 'SELECT * FROM INFORMATION_SCHEMA.columns c JOIN cpu ON true', 'SELECT * FROM pg_catalog.pg_class']) {
+      assertRejected(await sql(statement), "DuckDB's catalog is not exposed; list databases with SHOW DATABASES, measurements with SHOW TABLES [FROM db], columns with DESCRIBE <measurement>");
+    }
+  });
+
   test('DESCRIBE and SHOW alone, which list every DuckDB table (the server\'s own included): 400', async () => {
     for (const statement of ['DESCRIBE', 'SHOW', 'SHOW ALL TABLES', 'SELECT * FROM (DESCRIBE)']) {
       assertRejected(await sql(statement), 'DESCRIBE, SHOW and SUMMARIZE take a measurement or a query');

@@ -41,6 +41,8 @@ import { boundSql, CLOCK_WORDS, timeBounds, type TimeBound } from './time-range.
 
 /** Table functions user SQL may call: generators only; anything reading files is refused. */
 const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest']);
+/** Schemas of DuckDB's (and PostgreSQL's) catalog views, read as databases by the rewrite: refused when no such database holds data. */
+const CATALOG_SCHEMAS = new Set(['information_schema', 'pg_catalog']);
 
 /** DuckDB error classes caused by the query text itself (400), as opposed to engine failures (500). */
 const USER_ERROR = /^(Failed to extract statements: )?(Parser|Binder|Catalog|Conversion|Invalid Input|Not implemented|Syntax|Out of Range|Permission) Error/i;
@@ -420,6 +422,12 @@ export class QueryService {
       return { occurrence, scanned: hours === undefined ? all : inHours(all, hours), all, clockWord };
     });
     const hasData = analyzed.refs.map((ref) => listings.get(refKey(ref))!.length > 0 || perRef.get(refKey(ref))!.heldTables.length > 0);
+    // DuckDB's catalog views would list the server's own tables (other databases' buffered
+    // records): a user asking for them gets what to use instead, not an empty answer.
+    const catalogView = analyzed.refs.find((ref, i) => !hasData[i] && CATALOG_SCHEMAS.has(ref.database.toLowerCase()));
+    if (catalogView !== undefined) {
+      throw new QueryRejectedError(`${catalogView.database}.${catalogView.measurement}: DuckDB's catalog is not exposed; list databases with SHOW DATABASES, measurements with SHOW TABLES [FROM db], columns with DESCRIBE <measurement>`);
+    }
     // Local path of each file read -> its storage key, for DuckDB messages that name a file.
     const keys = new Map<string, string>();
     const userText = (text: string): string => withKeys(analyzed.restoreReferences(text, keywords), keys);
