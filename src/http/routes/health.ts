@@ -1,5 +1,6 @@
 /**
- * `GET /health` — liveness: always 200 `{"status":"ok","time":"<RFC 3339>","uptime_sec":N}`.
+ * `GET /health` — liveness: always 200 `{"status":"ok","time":"<RFC 3339>","uptime":"1h2m3s","uptime_sec":N}`
+ * (`uptime` in whole seconds as Go prints a duration, as Arc's does; `uptime_sec` to the ms).
  * `GET /ready` — readiness: 200 `{"status":"ready",…}` once started; 503
  * `{"status":"not_ready","reason":"…"}` with `Retry-After: 5` while starting or shutting down.
  * Both shapes follow Arc's (../shared/notes/arc-wire-contract.md §6.1); `/ready` adds
@@ -21,9 +22,21 @@ export interface HealthRouteOptions {
 
 const startedAt = performance.now();
 
+/** `seconds` rounded to whole seconds as Go's `time.Duration.String` prints them: `0s`, `59s`, `1m0s`, `1h2m3s`. */
+export function goDuration(seconds: number): string {
+  const total = Math.round(seconds);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
 /** Registers `/health` and `/ready`. */
 export async function healthRoutes(app: FastifyInstance, o: HealthRouteOptions): Promise<void> {
-  const base = () => ({ time: new Date().toISOString(), uptime_sec: Math.round(performance.now() - startedAt) / 1000 });
+  const base = () => {
+    const seconds = Math.round(performance.now() - startedAt) / 1000;
+    return { time: new Date().toISOString(), uptime: goDuration(seconds), uptime_sec: seconds };
+  };
   app.get('/health', async () => ({ status: 'ok', ...base() }));
   const storage = () => {
     const s = o.storage.stats();
