@@ -91,15 +91,7 @@ export class SchemaRegistry {
   static widen(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): readonly ColumnarBatch[] {
     // Every write passes here; only MessagePack integers need the rest.
     if (!batches.some((b) => b.fields.some((f) => f.type === 'int64' && f.mayBeFloat === true))) return batches;
-    const floats = new Map<MeasurementSchema, Set<string>>();
-    batches.forEach((batch, i) => {
-      for (const f of batch.fields) {
-        if (f.type !== 'float64') continue;
-        let names = floats.get(schemas[i]);
-        if (names === undefined) floats.set(schemas[i], names = new Set());
-        names.add(f.name);
-      }
-    });
+    const floats = fieldNamesOfType(schemas, batches, 'float64');
     return batches.map((batch, i) => {
       const schema = schemas[i];
       const widened = (f: FieldColumn): f is Int64FieldColumn => {
@@ -138,15 +130,7 @@ export class SchemaRegistry {
    */
   static untag(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): readonly ColumnarBatch[] {
     if (!batches.some((b) => b.tags.some((t) => t.mayBeField === true))) return batches;
-    const strings = new Map<MeasurementSchema, Set<string>>();
-    batches.forEach((batch, i) => {
-      for (const f of batch.fields) {
-        if (f.type !== 'string') continue;
-        let names = strings.get(schemas[i]);
-        if (names === undefined) strings.set(schemas[i], names = new Set());
-        names.add(f.name);
-      }
-    });
+    const strings = fieldNamesOfType(schemas, batches, 'string');
     return batches.map((batch, i) => {
       const schema = schemas[i];
       const isField = (t: TagColumn): boolean => {
@@ -281,4 +265,18 @@ function mergeFloats(a: Float64FieldColumn, b: Float64FieldColumn): Float64Field
 /** Whether `kind` is stored as Parquet text: a tag or a string field. */
 function isText(kind: ColumnKind): boolean {
   return kind === 'tag' || kind === 'string';
+}
+
+/** The names of the fields of type `type` in a request's `batches`, per measurement (by `schemas[i]`, the schema of `batches[i]`). */
+function fieldNamesOfType(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[], type: FieldColumn['type']): Map<MeasurementSchema, Set<string>> {
+  const out = new Map<MeasurementSchema, Set<string>>();
+  batches.forEach((batch, i) => {
+    for (const f of batch.fields) {
+      if (f.type !== type) continue;
+      let names = out.get(schemas[i]);
+      if (names === undefined) out.set(schemas[i], names = new Set());
+      names.add(f.name);
+    }
+  });
+  return out;
 }
