@@ -114,6 +114,11 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   // A SET, not a `create` option: DuckDB (1.5.5) reports max_temp_directory_size given
   // there but does not enforce it, and spills on up to its default, 90 % of free disk.
   if (config.query.max_spill !== '') await lockConnection.run(`SET GLOBAL max_temp_directory_size = ${quoteLiteral(config.query.max_spill)}`);
+  // Parquet footers kept parsed between queries: Strata never rewrites a file (every flush
+  // writes new keys), and DuckDB's object cache is an LRU counted against its memory limit.
+  // A dashboard's repeated query over the same files then skips parsing every footer again.
+  // (A SET: as a `create` option DuckDB refuses it before the parquet extension is loaded.)
+  await lockConnection.run('SET GLOBAL parquet_metadata_cache = true');
   // From here on DuckDB touches no file outside Strata's own directories, whatever SQL runs.
   await lockDown(lockConnection, [
     resolve(config.storage.data_dir), resolve(storage.stagingDir), resolve(duckdbOptions.temp_directory),

@@ -68,10 +68,11 @@ async function partialOf(res: Response): Promise<ErrorBody> {
 
 /**
  * A Zstandard frame (RFC 8878 §3.1.1) of raw and RLE blocks, as an encoder writes data it
- * cannot shrink and runs: no content size, no checksum, a 128 KiB window.
+ * cannot shrink and runs: no content size, no checksum, a window of 2^`windowLog` bytes
+ * (128 KiB by default).
  */
-function zstdFrame(blocks: ({ raw: Uint8Array } | { rle: number; size: number })[]): Buffer {
-  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3])];
+function zstdFrame(blocks: ({ raw: Uint8Array } | { rle: number; size: number })[], windowLog = 17): Buffer {
+  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (windowLog - 10) << 3])];
   blocks.forEach((b, i) => {
     const [type, size, content] = 'raw' in b ? [0, b.raw.length, b.raw] : [1, b.size, Uint8Array.of(b.rle)];
     const header = (i === blocks.length - 1 ? 1 : 0) | (type << 1) | (size << 3);
@@ -707,11 +708,22 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
     await expect204(await server.post('/api/v1/write/msgpack', frames, { 'content-encoding': 'zstd', 'x-arc-database': 'zstdb' }));
     for (const [body, headers] of [[lines.subarray(0, lines.length - 20), { 'content-encoding': 'zstd' }], [frames.subarray(0, frames.length - 1), {}]] as const) {
       const err = await errorOf(await server.post('/write?db=zstdb', body, headers), 400);
-      assert.match(err.error, /^invalid zstd body: /);
+      assert.match(err.error, /^invalid zstd body: truncated block$/);
     }
+    // The decoder would allocate a declared window whole and move it after every block: a
+    // 2 GiB window, or a few bytes per block through an 8 MiB one, would hold the server.
+    const huge = await errorOf(await server.post('/write?db=zstdb', zstdFrame([{ raw: Buffer.from('x v=1') }], 31)), 400);
+    assert.equal(huge.error, 'invalid zstd body: a frame needs a window of 2147483648 bytes, above the 8388608 accepted (compress at a level of 19 or below, without --long)');
+    const started = performance.now();
+    const tiny = await errorOf(await server.post('/write?db=zstdb', zstdFrame(Array.from({ length: 9000 }, () => ({ raw: Buffer.from('x') })), 23)), 400);
+    assert.match(tiny.error, /^invalid zstd body: 9000 blocks, more than an encoder writes for at most \d+ bytes$/);
+    assert.ok(performance.now() - started < 5000, 'refused before decoding');
+    // Blocks at an 8 MiB window, as zstd -19 writes them, decode.
+    const item8 = packr.pack({ m: 'zst', t: 1700000200000, tags: { host: 'w8' }, fields: { v: 8.5 } });
+    await expect204(await server.post('/api/v1/write/msgpack', zstdFrame(Array.from(item8, (byte) => ({ raw: Uint8Array.of(byte) })), 23), { 'x-arc-database': 'zstdb' }));
     await server.flush();
     const expected = Array.from({ length: 20 }, (_, i) => [`h${i % 3}`, i + 0.5]);
-    assert.deepEqual(await server.rows('SELECT host, v FROM zst ORDER BY time', 'zstdb'), [...expected, ['mp', 99.5]]);
+    assert.deepEqual(await server.rows('SELECT host, v FROM zst ORDER BY time', 'zstdb'), [...expected, ['mp', 99.5], ['w8', 8.5]]);
     assert.deepEqual(await server.rows('SELECT host, v FROM zst ORDER BY time', 'zstdb2'), expected);
   });
 
@@ -737,7 +749,7 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
       assert.match(err.error, /decompressed body exceeds the limit of 1000000 bytes/);
       // Without the header, by magic bytes: same cap.
       await errorOf(await limited.post('/write?db=limits', bomb), 413);
-      // 128 MiB of zstd runs in 4 KB: stopped at the cap, not inflated whole.
+      // 128 MiB of zstd runs in 4 KB: refused from the sizes its blocks state, not inflated.
       const zstdBomb = zstdFrame(Array.from({ length: 1024 }, () => ({ rle: 0x78, size: 128 * 1024 })));
       assert.ok(zstdBomb.length < 5000);
       for (const headers of [{ 'content-encoding': 'zstd' }, {}] as Record<string, string>[]) {

@@ -5,15 +5,14 @@
  *
  * Compression is recognised by `Content-Encoding` (gzip, deflate, br, zstd) or, as Arc
  * does, by the magic bytes of gzip (`1f 8b`) or zstd (`28 b5 2f fd`) when the header is
- * absent. The decompressed size is capped while inflating, so a bomb is refused without
- * allocating it.
+ * absent (zstd: `./zstd.ts`). The decompressed size is capped while inflating, so a bomb
+ * is refused without allocating it.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { Decompress } from 'fzstd';
 import { BadRequestError, PayloadTooLargeError, StrataError } from '../errors.js';
+import { decodeZstd } from './zstd.js';
 
 type ZlibDecoder = (buf: Buffer, o: ZlibOptions) => Promise<Buffer>;
 
@@ -29,36 +28,13 @@ function zlibDecoder(decode: ZlibDecoder): (raw: Buffer, maxBytes: number) => Pr
   };
 }
 
-/** Compressed bytes decoded between two turns of the event loop: zstd is decoded in JavaScript, on the main thread. */
-const ZSTD_SLICE_BYTES = 256 * 1024;
-
-/**
- * Decodes Zstandard (RFC 8878; every frame of the body, skippable ones skipped) with
- * `fzstd`, as Node 20's zlib has no zstd: Redpanda Connect's Arc output sends it by default.
- */
-async function unzstd(raw: Buffer, maxBytes: number): Promise<Buffer> {
-  const blocks: Uint8Array[] = [];
-  let size = 0;
-  // Each block (at most 128 KiB) is checked as it comes, so a bomb stops at the cap.
-  const stream = new Decompress((block) => {
-    size += block.length;
-    if (size > maxBytes) throw new PayloadTooLargeError(maxBytes, 'decompressed body');
-    blocks.push(block);
-  });
-  for (let at = 0; at < raw.length; at += ZSTD_SLICE_BYTES) {
-    if (at > 0) await nextTurn();
-    stream.push(raw.subarray(at, at + ZSTD_SLICE_BYTES), at + ZSTD_SLICE_BYTES >= raw.length);
-  }
-  return Buffer.concat(blocks, size);
-}
-
 // A Map, not an object literal: `Content-Encoding: constructor` must not find Object.prototype's.
 const decoders = new Map<string, (raw: Buffer, maxBytes: number) => Promise<Buffer>>([
   ['gzip', zlibDecoder(promisify(gunzip) as never)],
   ['x-gzip', zlibDecoder(promisify(gunzip) as never)],
   ['deflate', zlibDecoder(promisify(inflate) as never)],
   ['br', zlibDecoder(promisify(brotliDecompress) as never)],
-  ['zstd', unzstd],
+  ['zstd', decodeZstd],
 ]);
 
 /** What an absent `Content-Encoding` stands for, by the body's first bytes. */
@@ -90,7 +66,7 @@ export async function decodeBody(raw: Buffer, contentEncoding: string | undefine
   try {
     return await decode(raw, maxBytes);
   } catch (err) {
-    if (err instanceof PayloadTooLargeError) throw err;
+    if (err instanceof StrataError) throw err;
     throw new BadRequestError(`invalid ${encoding} body: ${(err as Error).message}`);
   }
 }

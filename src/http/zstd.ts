@@ -1,0 +1,117 @@
+/**
+ * Zstandard request bodies (RFC 8878), decoded with `fzstd`: Node 20's zlib has no zstd,
+ * and Redpanda Connect's Arc output sends it by default.
+ *
+ * fzstd allocates the window a frame header declares (up to 2 GiB) before it decodes
+ * anything, and moves its whole window after every block. So the frames and blocks are
+ * walked first (their headers say where each block ends, without decoding): a window above
+ * `MAX_WINDOW_BYTES` is refused, as is a body whose blocks would cost more moving than a
+ * body of `maxBytes` written by an encoder (blocks of 128 KiB) could; the body is then
+ * decoded a few blocks at a time, between turns of the event loop, with its decompressed
+ * size checked block by block.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Decompress } from 'fzstd';
+import { BadRequestError, PayloadTooLargeError } from '../errors.js';
+
+/** Largest window accepted: zstd's own for levels 1 to 19 (the `--ultra` levels and `--long` take more). */
+export const MAX_WINDOW_BYTES = 8 * 1024 * 1024;
+/** Blocks decoded between two turns of the event loop: each moves up to `MAX_WINDOW_BYTES`. */
+const BLOCKS_PER_TURN = 16;
+/** Largest block content (RFC 8878 §3.1.1.2.4: `Block_Maximum_Size`), what encoders write. */
+const MAX_BLOCK_BYTES = 128 * 1024;
+const FRAME_MAGIC = 0xfd2fb528;
+
+/** Where each block of `raw` ends, and the largest window of its frames; @throws as `decodeZstd`. */
+function walk(raw: Buffer, maxBytes: number): { ends: number[]; window: number } {
+  const bad = (why: string): BadRequestError => new BadRequestError(`invalid zstd body: ${why}`);
+  const tooLarge = (): PayloadTooLargeError => new PayloadTooLargeError(maxBytes, 'decompressed body');
+  const ends: number[] = [];
+  let window = 0;
+  // The sizes raw and RLE blocks state: what the body decodes to at least.
+  let stated = 0;
+  let p = 0;
+  while (p < raw.length) {
+    if (p + 8 > raw.length) throw bad('truncated frame header');
+    const magic = raw.readUInt32LE(p);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      // A skippable frame: its size, then that many bytes.
+      p += 8 + raw.readUInt32LE(p + 4);
+      if (p > raw.length) throw bad('truncated skippable frame');
+      ends.push(p);
+      continue;
+    }
+    if (magic !== FRAME_MAGIC) throw bad('not a zstd frame');
+    const descriptor = raw[p + 4];
+    const singleSegment = (descriptor & 0x20) !== 0;
+    const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6];
+    const dictBytes = [0, 1, 2, 4][descriptor & 3];
+    let q = p + 5;
+    let frameWindow = 0;
+    if (!singleSegment) {
+      const w = raw[q++];
+      const log = 10 + (w >> 3);
+      frameWindow = 2 ** log + (2 ** log / 8) * (w & 7);
+    }
+    q += dictBytes;
+    if (q + fcsBytes > raw.length) throw bad('truncated frame header');
+    if (fcsBytes > 0) {
+      const size = fcsBytes === 1 ? raw[q] : fcsBytes === 2 ? raw.readUInt16LE(q) + 256 : fcsBytes === 4 ? raw.readUInt32LE(q) : Number(raw.readBigUInt64LE(q));
+      if (size > maxBytes) throw tooLarge();
+      if (singleSegment) frameWindow = size;
+    }
+    q += fcsBytes;
+    if (frameWindow > MAX_WINDOW_BYTES) {
+      throw bad(`a frame needs a window of ${frameWindow} bytes, above the ${MAX_WINDOW_BYTES} accepted (compress at a level of 19 or below, without --long)`);
+    }
+    window = Math.max(window, frameWindow);
+    for (let last = false; !last;) {
+      if (q + 3 > raw.length) throw bad('truncated block');
+      const header = raw[q] | (raw[q + 1] << 8) | (raw[q + 2] << 16);
+      last = (header & 1) === 1;
+      const type = (header >> 1) & 3;
+      if (type === 3) throw bad('reserved block type');
+      if (type < 2 && (stated += header >>> 3) > maxBytes) throw tooLarge();
+      q += 3 + (type === 1 ? 1 : header >>> 3);
+      if (q > raw.length) throw bad('truncated block');
+      ends.push(q);
+    }
+    if ((descriptor & 4) !== 0) q += 4; // content checksum
+    if (q > raw.length) throw bad('truncated checksum');
+    ends[ends.length - 1] = q;
+    p = q;
+  }
+  return { ends, window };
+}
+
+/**
+ * Decodes a zstd body: every frame, skippable frames skipped (fzstd does not verify content
+ * checksums).
+ * @param maxBytes cap on the decompressed size, bytes.
+ * @throws PayloadTooLargeError (413) above the cap, a frame's declared content size included;
+ *   BadRequestError (400) for a malformed or truncated body, a window above
+ *   `MAX_WINDOW_BYTES`, or more blocks than `maxBytes` of 128 KiB blocks would make.
+ */
+export async function decodeZstd(raw: Buffer, maxBytes: number): Promise<Buffer> {
+  const { ends, window } = walk(raw, maxBytes);
+  if (ends.length > 64 + Math.ceil(maxBytes / MAX_BLOCK_BYTES)) {
+    throw new BadRequestError(`invalid zstd body: ${ends.length} blocks, more than an encoder writes for at most ${maxBytes} bytes`);
+  }
+  const blocks: Uint8Array[] = [];
+  let size = 0;
+  const stream = new Decompress((block) => {
+    size += block.length;
+    if (size > maxBytes) throw new PayloadTooLargeError(maxBytes, 'decompressed body');
+    blocks.push(block);
+  });
+  // A window this small moves little per block: more blocks per turn.
+  const perTurn = BLOCKS_PER_TURN * Math.max(1, Math.floor(MAX_WINDOW_BYTES / Math.max(window, MAX_BLOCK_BYTES)));
+  let from = 0;
+  for (let i = perTurn - 1; from < raw.length; i += perTurn) {
+    if (from > 0) await nextTurn();
+    const to = ends[Math.min(i, ends.length - 1)];
+    stream.push(raw.subarray(from, to), to >= raw.length);
+    from = to;
+  }
+  return Buffer.concat(blocks, size);
+}
