@@ -1013,6 +1013,10 @@ describe('MessagePack', BOUND, () => {
     ]);
     // Aggregates skip the gaps.
     assert.deepEqual(await server.rows('SELECT avg(w), count(v) FROM mpnf', 'mpnf'), [[2, 3]]);
+    // As a nil, a NaN gives no type: integers beside it go into an int64 field.
+    await expect204(await server.writeLines(`mpni v=1i ${ns(0)}`, 'db=mpnf'));
+    await expect204(await server.post('/api/v1/write/msgpack', packr.pack({ m: 'mpni', columns: { time: [1700000001000, 1700000002000], v: [NaN, 5] } }), { 'x-arc-database': 'mpnf' }));
+    assert.deepEqual(await server.rows('SELECT v, typeof(v) FROM mpni ORDER BY time', 'mpnf'), [[1, 'BIGINT'], [null, 'BIGINT'], [5, 'BIGINT']]);
   });
 
   test('a type conflict with buffered data is reported per item', async () => {

@@ -638,9 +638,24 @@ test('NaN is a missing value (NULL) and ±Infinity a value, float64 (fast path) 
   const cols = batchOf(r.batches, 'cols');
   assert.deepEqual(field(cols, 'v'), { type: 'float64', values: [null, 1.5, Infinity] });
   assert.deepEqual(field(cols, 'w'), { type: 'float64', values: [1, null, -Infinity] });
-  assert.deepEqual(field(cols, 'x'), { type: 'float64', values: [null, null, 2] });
+  // A NaN gives its column no type, as a nil does: integers stay int64.
+  assert.deepEqual(field(cols, 'x'), { type: 'int64', values: [null, null, 2n] });
   // Only NaN and nil, as a column of nils: no type to give it.
   assert.deepEqual(fieldNames(cols), ['v', 'w', 'x']);
+});
+
+test('under the rules of earlier versions (write-ahead-log replay), tag_keys is ignored and every string column of a columnar item without tags is a tag, never one that may be a field', () => {
+  const rules = { wholeFloats: true, nonFinite: false, guessedTags: false };
+  const r = parseMsgpack(enc([
+    { m: 'a', tag_keys: ['host'], columns: { time: [1_767_225_600], host: ['h'], status: ['up'], v: [1.5] } },
+    { m: 'b', tags: ['host'], tag_keys: ['host', 'status'], columns: { time: [1_767_225_600], host: ['h'], status: ['up'] } },
+    { m: 'c', tag_keys: 'not a list', columns: { time: [1_767_225_600], host: ['h'] } },
+  ]), NOW, rules);
+  assert.deepEqual(r.errors.first, []);
+  assert.deepEqual(tagNames(batchOf(r.batches, 'a')), ['host', 'status']);
+  assert.deepEqual(batchOf(r.batches, 'a').tags.map((t) => t.mayBeField), [undefined, undefined]);
+  assert.deepEqual([tagNames(batchOf(r.batches, 'b')), fieldNames(batchOf(r.batches, 'b'))], [['host'], ['status']]);
+  assert.deepEqual(tagNames(batchOf(r.batches, 'c')), ['host']);
 });
 
 test('under the rules of earlier versions (write-ahead-log replay), NaN and ±Infinity refuse their item, naming it', () => {

@@ -376,8 +376,9 @@ export interface MsgpackRules {
   /** A float NaN is a missing value and ±Infinity a value (false: logged when both refused their item). */
   readonly nonFinite: boolean;
   /**
-   * A columnar string column given no tag list may be a string field (`TagColumn.mayBeField`;
-   * false: logged when it was always a tag).
+   * A columnar string column given no tag list may be a string field (`TagColumn.mayBeField`),
+   * and `tag_keys` is a columnar item's tag list (false: logged when every string column
+   * without a `tags` list was a tag and `tag_keys` was ignored).
    */
   readonly guessedTags: boolean;
 }
@@ -413,9 +414,8 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
       if (!Number.isFinite(v) && !isTime) {
         if (!nonFinite) throw notFinite(`column '${name}' row ${i}`, v);
         // NaN is a missing value (pandas' gaps, Prometheus' empty summaries), stored as NULL so
-        // that aggregates skip it rather than turn NaN.
+        // that aggregates skip it rather than turn NaN; as a nil, it gives the column no type.
         if (v !== v) {
-          floats = true;
           p += 9;
           continue;
         }
@@ -441,11 +441,11 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
         bigValues.push(big);
       }
     } else if (kind === FLOAT) {
-      floats = true;
       if (!Number.isFinite(r.num) && !isTime) {
         if (!nonFinite) throw notFinite(`column '${name}' row ${i}`, r.num);
         if (Number.isNaN(r.num)) continue;
       }
+      floats = true;
     } else {
       throw valueError(name, i, 'number', kind, isTime);
     }
@@ -737,7 +737,7 @@ export class PayloadDecoder {
         case 't': this.tAt = at; break;
         case 'h': this.hAt = at; break;
         case 'tags': this.tagsAt = at; break;
-        case 'tag_keys': this.tagKeysAt = at; break;
+        case 'tag_keys': if (this.rules.guessedTags) this.tagKeysAt = at; break;
         case 'fields': this.fieldsAt = at; break;
         case 'f': this.fAt = at; break;
         case 'batch': if (topLevel) this.batchAt = at; break;
