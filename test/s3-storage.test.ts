@@ -6,7 +6,7 @@
  * read by ranged GETs, not downloaded; the start-up bucket check.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -183,9 +183,16 @@ describe('S3 backend', () => {
         assert.equal(stats.health.last_error, null);
         rmSync(blocked, { force: true });
       }
+      // The staging directory one where no file can be made: the download's own file fails, S3 answered.
+      rmSync(blockers[0], { recursive: true, force: true });
+      symlinkSync('/proc/self', blockers[0]);
+      const r = await server.query('SELECT host, v FROM faulty', 'faultdb');
+      assert.equal(r.status, 503, JSON.stringify(r.body));
+      assert.match(String(r.body.error), /^the S3 backend's local cache \(STRATA_CACHE_DIR\) cannot be used: E[A-Z]+ \(open\)$/);
+      assert.equal((await storageStats(server)).health.ok, true, 'S3 did not fail');
     } finally {
       // The suite's server runs on: later tests must not meet a blocker (the directories come back as needed).
-      for (const blocker of blockers) if (statSync(blocker, { throwIfNoEntry: false })?.isFile() === true) rmSync(blocker);
+      for (const blocker of blockers) if (lstatSync(blocker, { throwIfNoEntry: false })?.isDirectory() === false) rmSync(blocker);
     }
     assert.deepEqual(await server.rows('SELECT host, v FROM faulty', 'faultdb'), [['a', 1]]);
   });

@@ -153,16 +153,18 @@ export class S3Storage implements Storage {
   async putFile(key: string, localPath: string): Promise<number> {
     let size: number;
     try {
-      size = await this.call(`upload ${key}`, async () => {
-        const { size } = await stat(localPath);
-        await new Upload({
+      ({ size } = await stat(localPath).catch((err: unknown) => {
+        throw cacheFault(err);
+      }));
+      await this.call(`upload ${key}`, async () => {
+        const body = createReadStream(localPath);
+        await localFaults(body, new Upload({
           client: this.client,
-          params: { Bucket: this.o.bucket, Key: this.prefix + key, Body: createReadStream(localPath), ContentType: 'application/vnd.apache.parquet' },
+          params: { Bucket: this.o.bucket, Key: this.prefix + key, Body: body, ContentType: 'application/vnd.apache.parquet' },
           partSize: PART_BYTES,
           queueSize: PART_QUEUE,
           leavePartsOnError: false,
-        }).done();
-        return size;
+        }).done());
       });
     } catch (err) {
       await rm(localPath, { force: true });
@@ -216,7 +218,8 @@ export class S3Storage implements Storage {
   open(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
     return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, async () => {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own });
-      await pipeline(object.Body as Readable, createWriteStream(destination), { signal: own });
+      const file = createWriteStream(destination);
+      await localFaults(file, pipeline(object.Body as Readable, file, { signal: own }));
     }, own, key), signal, sizesOf(objects));
   }
 
@@ -320,8 +323,7 @@ export class S3Storage implements Storage {
       outcome = await this.healthTracker.track(() => operation().then((value) => ({ value }), (err: unknown) => {
         if (key !== undefined && isNoSuchKey(err)) return { gone: true as const };
         // The local file a download writes or an upload reads: S3 answered.
-        const local = cacheFault(err);
-        if (local instanceof StorageUnavailableError) return { local };
+        if (err instanceof LocalFileFault) return { local: err.local };
         throw err;
       }), signal);
     } catch (err) {
@@ -332,6 +334,29 @@ export class S3Storage implements Storage {
     if ('local' in outcome) throw outcome.local;
     this.invalidate(key!);
     throw new StoredFileGoneError(key!);
+  }
+}
+
+/** A failure of the local file an S3 transfer reads or writes (`localFaults`): the cache's disk, not S3. */
+class LocalFileFault extends Error {
+  readonly local: StorageUnavailableError;
+  constructor(err: unknown) {
+    super('local file fault');
+    const local = cacheFault(err);
+    this.local = local instanceof StorageUnavailableError ? local : new StorageUnavailableError(`the S3 backend's local cache (STRATA_CACHE_DIR) cannot be used: ${String(err)}`, { cause: err });
+  }
+}
+
+/** `transfer`, its failure marked a `LocalFileFault` when it is the error of `file` (the transfer's local end). */
+async function localFaults<T>(file: NodeJS.EventEmitter, transfer: Promise<T>): Promise<T> {
+  let fault: unknown;
+  file.once('error', (err: unknown) => {
+    fault = err;
+  });
+  try {
+    return await transfer;
+  } catch (err) {
+    throw fault !== undefined && err === fault ? new LocalFileFault(err) : err;
   }
 }
 
