@@ -60,7 +60,8 @@ async function holdPool(server: TestServer): Promise<{ release: () => Promise<vo
 describe('priorities (pool of 1)', () => {
   let server: TestServer;
   before(async () => {
-    server = await TestServer.start({ STRATA_QUERY_POOL_SIZE: '1', STRATA_QUERY_MAX_QUEUE: '10', STRATA_QUERY_CACHE_TTL_MS: '0' });
+    // A long drain: the SIGTERM test's query must be answered however slow the machine.
+    server = await TestServer.start({ STRATA_QUERY_POOL_SIZE: '1', STRATA_QUERY_MAX_QUEUE: '10', STRATA_QUERY_CACHE_TTL_MS: '0', STRATA_SHUTDOWN_DRAIN_MS: '60000' });
   });
   after(async () => {
     assert.equal(await server.stop(), 0);
