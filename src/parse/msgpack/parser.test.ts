@@ -644,6 +644,22 @@ test('NaN is a missing value (NULL) and ±Infinity a value, float64 (fast path) 
   assert.deepEqual(fieldNames(cols), ['v', 'w', 'x']);
 });
 
+test('a NaN is a missing value in a string, tag or bool column too (pandas gives gaps of object columns as NaN), and in a row item\'s tags', () => {
+  const r = parse(enc([
+    { m: 'cols', tags: ['h'], columns: { time: [1_767_225_600, 1_767_225_601, 1_767_225_602], h: [f64(NaN), 'a', f32(NaN)], s: ['x', f64(NaN), null], b: [f32(NaN), true, f64(NaN)], v: [1.5, 2.5, 3.5] } },
+    { m: 'rows', t: 1_767_225_600, tags: { h: f64(NaN), k: 'kept' }, fields: { v: 1.5 } },
+  ]));
+  assert.deepEqual(r.errors.first, []);
+  const cols = batchOf(r.batches, 'cols');
+  assert.deepEqual(tag(cols, 'h'), [null, 'a', null]);
+  assert.deepEqual(field(cols, 's'), { type: 'string', values: ['x', null, null] });
+  assert.deepEqual(field(cols, 'b'), { type: 'bool', values: [null, true, null] });
+  assert.deepEqual(tagNames(batchOf(r.batches, 'rows')), ['k']);
+  // Under the rules of earlier versions, as they answered: a NaN in a string column mixes types.
+  const old = parseMsgpack(enc([{ m: 'cols', columns: { s: ['x', f64(NaN)] } }]), NOW, { wholeFloats: true, nonFinite: false, guessedTags: false });
+  assert.deepEqual(old.errors.first, [{ line: 0, message: "column 's' mixes string and float values (row 1)" }]);
+});
+
 test('under the rules of earlier versions (write-ahead-log replay), tag_keys is ignored and every string column of a columnar item without tags is a tag, never one that may be a field', () => {
   const rules = { wholeFloats: true, nonFinite: false, guessedTags: false };
   const r = parseMsgpack(enc([

@@ -456,8 +456,20 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
   return { name, kind: 'number', values, valid, floats, bigRows, bigValues };
 }
 
-/** Decodes `n` strings (or nils) from `first` on into dictionary codes. */
-function decodeStrings(r: Reader, name: string, first: number, n: number): DecodedColumn {
+/**
+ * Bytes of the float NaN at `p` (9 for a float64, 5 for a float32), 0 for anything else. A
+ * NaN is a missing value wherever a column expects another type: pandas gives a gap of an
+ * object column (strings, booleans) as a float NaN.
+ */
+function nanAt(r: Reader, p: number): number {
+  const m = r.buf[p];
+  if (m === 0xcb && p + 9 <= r.end) return Number.isNaN(r.view.getFloat64(p + 1)) ? 9 : 0;
+  if (m === 0xca && p + 5 <= r.end) return Number.isNaN(r.view.getFloat32(p + 1)) ? 5 : 0;
+  return 0;
+}
+
+/** Decodes `n` strings (or nils, or NaNs when `nonFinite`) from `first` on into dictionary codes. */
+function decodeStrings(r: Reader, name: string, first: number, n: number, nonFinite: boolean): DecodedColumn {
   const { buf, end } = r;
   const codes = new Uint32Array(n);
   const interner = new TagInterner(buf);
@@ -476,6 +488,11 @@ function decodeStrings(r: Reader, name: string, first: number, n: number): Decod
       p++;
       continue;
     }
+    const nan = nonFinite ? nanAt(r, p) : 0;
+    if (nan > 0) {
+      p += nan;
+      continue;
+    }
     r.pos = p;
     const kind = r.readValue();
     p = r.pos;
@@ -486,11 +503,16 @@ function decodeStrings(r: Reader, name: string, first: number, n: number): Decod
   return { name, kind: 'string', codes, dictionary: interner.dictionary };
 }
 
-/** Decodes `n` booleans (or nils) from `first` on. */
-function decodeBools(r: Reader, name: string, first: number, n: number): DecodedColumn {
+/** Decodes `n` booleans (or nils, or NaNs when `nonFinite`) from `first` on. */
+function decodeBools(r: Reader, name: string, first: number, n: number, nonFinite: boolean): DecodedColumn {
   const values = new Uint8Array(n);
   const valid = new Uint8Array(n);
   for (let i = first; i < n; i++) {
+    const nan = nonFinite ? nanAt(r, r.pos) : 0;
+    if (nan > 0) {
+      r.pos += nan;
+      continue;
+    }
     const kind = r.readValue();
     if (kind === NIL) continue;
     if (kind !== BOOL) throw valueError(name, i, 'bool', kind, false);
@@ -508,9 +530,11 @@ function decodeBools(r: Reader, name: string, first: number, n: number): Decoded
 function decodeColumn(r: Reader, name: string, n: number, nonFinite: boolean): DecodedColumn {
   const buf = r.buf;
   let i = 0;
-  while (i < n && r.pos < r.end && buf[r.pos] === 0xc0) {
-    r.pos++;
-    i++;
+  // Nils (and NaNs) before the first value give the column no type.
+  for (let skip = 1; i < n && r.pos < r.end && skip > 0; i++) {
+    skip = buf[r.pos] === 0xc0 ? 1 : nonFinite ? nanAt(r, r.pos) : 0;
+    if (skip === 0) break;
+    r.pos += skip;
   }
   if (i === n) return { name, kind: 'none' };
   if (r.pos >= r.end) r.truncated(r.end);
@@ -520,8 +544,8 @@ function decodeColumn(r: Reader, name: string, n: number, nonFinite: boolean): D
     // Only NaN and nil: no value, as a column of nils.
     return numbers.valid.includes(1) ? numbers : { name, kind: 'none' };
   }
-  if ((m >= 0xa0 && m <= 0xbf) || (m >= 0xd9 && m <= 0xdb)) return decodeStrings(r, name, i, n);
-  if (m === 0xc2 || m === 0xc3) return decodeBools(r, name, i, n);
+  if ((m >= 0xa0 && m <= 0xbf) || (m >= 0xd9 && m <= 0xdb)) return decodeStrings(r, name, i, n, nonFinite);
+  if (m === 0xc2 || m === 0xc3) return decodeBools(r, name, i, n, nonFinite);
   throw valueError(name, i, '', r.readValue(), false); // bin, ext or a container: unsupported
 }
 
@@ -1008,7 +1032,12 @@ export class PayloadDecoder {
           case NIL: continue;
           case STR: value = r.text(); break;
           case BOOL: value = r.num === 1 ? 'true' : 'false'; break;
-          case INT: case FLOAT: value = String(r.big ?? r.num); break;
+          case FLOAT:
+            // A missing value, as in a column (earlier versions stored the text "NaN").
+            if (Number.isNaN(r.num) && this.rules.nonFinite) continue;
+            value = String(r.num);
+            break;
+          case INT: value = String(r.big ?? r.num); break;
           default: throw new ItemError(`tag '${key}' has unsupported value type ${KIND_NAMES[vk]}`);
         }
         this.stage.addTag(key, value);
