@@ -710,6 +710,13 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
       const err = await errorOf(await server.post('/write?db=zstdb', body, headers), 400);
       assert.match(err.error, /^invalid zstd body: truncated block$/);
     }
+    // Corrupted: the checksum and the content size a frame states are checked (fzstd checks neither).
+    const badSum = Buffer.from(lines);
+    badSum[badSum.length - 1] ^= 0xff;
+    assert.equal((await errorOf(await server.post('/write?db=zstdb', badSum, { 'content-encoding': 'zstd' }), 400)).error, 'invalid zstd body: frame 1 does not match its checksum');
+    const badSize = Buffer.from(lines);
+    badSize[5] += 1; // the content size, 770 as 0x0202 + 256
+    assert.equal((await errorOf(await server.post('/write?db=zstdb', badSize, { 'content-encoding': 'zstd' }), 400)).error, 'invalid zstd body: frame 1 states 771 bytes of content and holds 770');
     // The decoder would allocate a declared window whole and move it after every block: a
     // 2 GiB window, or a few bytes per block through an 8 MiB one, would hold the server.
     const huge = await errorOf(await server.post('/write?db=zstdb', zstdFrame([{ raw: Buffer.from('x v=1') }], 31)), 400);

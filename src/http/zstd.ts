@@ -8,10 +8,13 @@
  * `MAX_WINDOW_BYTES` is refused, as is a body whose blocks would cost more moving than a
  * body of `maxBytes` written by an encoder (blocks of 128 KiB) could; the body is then
  * decoded a few blocks at a time, between turns of the event loop, with its decompressed
- * size checked block by block.
+ * size checked block by block. fzstd checks neither a frame's content checksum nor its stated
+ * content size: both are checked here (a corrupted body would otherwise be stored as other
+ * values, where gzip's CRC refuses it).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Decompress } from 'fzstd';
+import xxhash from 'xxhash-wasm';
 import { BadRequestError, PayloadTooLargeError } from '../errors.js';
 
 /** Largest window accepted: zstd's own for levels 1 to 19 (the `--ultra` levels and `--long` take more). */
@@ -21,12 +24,24 @@ const BLOCKS_PER_TURN = 16;
 /** Largest block content (RFC 8878 §3.1.1.2.4: `Block_Maximum_Size`), what encoders write. */
 const MAX_BLOCK_BYTES = 128 * 1024;
 const FRAME_MAGIC = 0xfd2fb528;
+const hashes = xxhash();
 
-/** Where each block of `raw` ends, and the largest window of its frames; @throws as `decodeZstd`. */
-function walk(raw: Buffer, maxBytes: number): { ends: number[]; window: number } {
+/** A frame of the body: its bytes, where each of its blocks ends, and what its header and end state. */
+interface Frame {
+  readonly start: number;
+  readonly ends: number[];
+  /** The content size the header states, if it does. */
+  readonly contentSize: number | undefined;
+  /** The low 32 bits of the XXH64 of the content, if the frame carries them. */
+  readonly checksum: number | undefined;
+}
+
+/** The frames of `raw` (skippable ones left out) and the largest window among them; @throws as `decodeZstd`. */
+function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number; window: number } {
   const bad = (why: string): BadRequestError => new BadRequestError(`invalid zstd body: ${why}`);
   const tooLarge = (): PayloadTooLargeError => new PayloadTooLargeError(maxBytes, 'decompressed body');
-  const ends: number[] = [];
+  const frames: Frame[] = [];
+  let blocks = 0;
   let window = 0;
   // The sizes raw and RLE blocks state: what the body decodes to at least.
   let stated = 0;
@@ -38,7 +53,6 @@ function walk(raw: Buffer, maxBytes: number): { ends: number[]; window: number }
       // A skippable frame: its size, then that many bytes.
       p += 8 + raw.readUInt32LE(p + 4);
       if (p > raw.length) throw bad('truncated skippable frame');
-      ends.push(p);
       continue;
     }
     if (magic !== FRAME_MAGIC) throw bad('not a zstd frame');
@@ -48,6 +62,8 @@ function walk(raw: Buffer, maxBytes: number): { ends: number[]; window: number }
     const dictBytes = [0, 1, 2, 4][descriptor & 3];
     let q = p + 5;
     let frameWindow = 0;
+    let contentSize: number | undefined;
+    const ends: number[] = [];
     if (!singleSegment) {
       const w = raw[q++];
       const log = 10 + (w >> 3);
@@ -59,6 +75,7 @@ function walk(raw: Buffer, maxBytes: number): { ends: number[]; window: number }
       const size = fcsBytes === 1 ? raw[q] : fcsBytes === 2 ? raw.readUInt16LE(q) + 256 : fcsBytes === 4 ? raw.readUInt32LE(q) : Number(raw.readBigUInt64LE(q));
       if (size > maxBytes) throw tooLarge();
       if (singleSegment) frameWindow = size;
+      contentSize = size;
     }
     q += fcsBytes;
     if (frameWindow > MAX_WINDOW_BYTES) {
@@ -76,42 +93,62 @@ function walk(raw: Buffer, maxBytes: number): { ends: number[]; window: number }
       if (q > raw.length) throw bad('truncated block');
       ends.push(q);
     }
-    if ((descriptor & 4) !== 0) q += 4; // content checksum
-    if (q > raw.length) throw bad('truncated checksum');
+    let checksum: number | undefined;
+    if ((descriptor & 4) !== 0) {
+      if (q + 4 > raw.length) throw bad('truncated checksum');
+      checksum = raw.readUInt32LE(q);
+      q += 4;
+    }
     ends[ends.length - 1] = q;
+    frames.push({ start: p, ends, contentSize, checksum });
+    blocks += ends.length;
     p = q;
   }
-  return { ends, window };
+  return { frames, blocks, window };
 }
 
 /**
- * Decodes a zstd body: every frame, skippable frames skipped (fzstd does not verify content
- * checksums).
+ * Decodes a zstd body: every frame, skippable frames skipped, each checked against the
+ * content size and checksum it states.
  * @param maxBytes cap on the decompressed size, bytes.
  * @throws PayloadTooLargeError (413) above the cap, a frame's declared content size included;
- *   BadRequestError (400) for a malformed or truncated body, a window above
- *   `MAX_WINDOW_BYTES`, or more blocks than `maxBytes` of 128 KiB blocks would make.
+ *   BadRequestError (400) for a malformed, truncated or corrupted body (a content size or
+ *   checksum that does not match), a window above `MAX_WINDOW_BYTES`, or more blocks than
+ *   `maxBytes` of 128 KiB blocks would make.
  */
 export async function decodeZstd(raw: Buffer, maxBytes: number): Promise<Buffer> {
-  const { ends, window } = walk(raw, maxBytes);
-  if (ends.length > 64 + Math.ceil(maxBytes / MAX_BLOCK_BYTES)) {
-    throw new BadRequestError(`invalid zstd body: ${ends.length} blocks, more than an encoder writes for at most ${maxBytes} bytes`);
+  const { frames, blocks: blockCount, window } = walk(raw, maxBytes);
+  if (blockCount > 64 + Math.ceil(maxBytes / MAX_BLOCK_BYTES)) {
+    throw new BadRequestError(`invalid zstd body: ${blockCount} blocks, more than an encoder writes for at most ${maxBytes} bytes`);
   }
-  const blocks: Uint8Array[] = [];
+  const { create64 } = await hashes;
+  const out: Uint8Array[] = [];
   let size = 0;
-  const stream = new Decompress((block) => {
-    size += block.length;
-    if (size > maxBytes) throw new PayloadTooLargeError(maxBytes, 'decompressed body');
-    blocks.push(block);
-  });
   // A window this small moves little per block: more blocks per turn.
   const perTurn = BLOCKS_PER_TURN * Math.max(1, Math.floor(MAX_WINDOW_BYTES / Math.max(window, MAX_BLOCK_BYTES)));
-  let from = 0;
-  for (let i = perTurn - 1; from < raw.length; i += perTurn) {
-    if (from > 0) await nextTurn();
-    const to = ends[Math.min(i, ends.length - 1)];
-    stream.push(raw.subarray(from, to), to >= raw.length);
-    from = to;
+  let turn = 0;
+  for (const [n, frame] of frames.entries()) {
+    const hash = create64(0n);
+    let frameSize = 0;
+    const stream = new Decompress((block) => {
+      frameSize += block.length;
+      if ((size += block.length) > maxBytes) throw new PayloadTooLargeError(maxBytes, 'decompressed body');
+      if (frame.checksum !== undefined) hash.update(block);
+      out.push(block);
+    });
+    let from = frame.start;
+    for (let i = 0; i < frame.ends.length; i += perTurn) {
+      if (turn++ > 0) await nextTurn();
+      const to = frame.ends[Math.min(i + perTurn, frame.ends.length) - 1];
+      stream.push(raw.subarray(from, to), to === frame.ends[frame.ends.length - 1]);
+      from = to;
+    }
+    if (frame.contentSize !== undefined && frameSize !== frame.contentSize) {
+      throw new BadRequestError(`invalid zstd body: frame ${n + 1} states ${frame.contentSize} bytes of content and holds ${frameSize}`);
+    }
+    if (frame.checksum !== undefined && Number(hash.digest() & 0xffffffffn) !== frame.checksum) {
+      throw new BadRequestError(`invalid zstd body: frame ${n + 1} does not match its checksum`);
+    }
   }
-  return Buffer.concat(blocks, size);
+  return Buffer.concat(out, size);
 }
