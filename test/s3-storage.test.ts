@@ -699,6 +699,13 @@ test('S3 backend: an object replaced in the bucket by an outside writer, cached 
     // The first hour's key now holds the second hour's file.
     await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: first.key, Body: await objectBytes(second.key) }));
     assert.deepEqual(await server.rows('SELECT count(*), sum(v) FROM r', 'rp'), [[10, 120]]);
+    // The second hour's key now holds a file with one more column: its columns are read again.
+    assert.equal((await server.writeLines(`rx,host=c v=20i,extra=7i ${T0 + 3600}`, 'db=rp&precision=s')).status, 204);
+    await server.flush();
+    const [withExtra] = await bucketObjects('replaced/rp/rx/');
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: second.key, Body: await objectBytes(withExtra.key) }));
+    assert.deepEqual(await server.rows('SELECT count(*), sum(v), sum(extra) FROM r', 'rp'), [[6, 80, 7]]);
+    assert.deepEqual((await server.rows('DESCRIBE r', 'rp')).map(([name]) => name), ['time', 'host', 'v', 'extra']);
   } finally {
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);

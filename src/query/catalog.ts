@@ -233,7 +233,7 @@ export class Catalog {
     const signatures = new Map<string, string>();
     const unknown: StoredObject[] = [];
     for (const f of files) {
-      const signature = this.signatures.get(f.key);
+      const signature = this.signatures.get(fileVersion(f));
       if (signature === undefined) unknown.push(f);
       else signatures.set(f.key, signature);
     }
@@ -297,7 +297,7 @@ export class Catalog {
     const out = new Map<string, string>();
     const unknown: number[] = [];
     files.forEach((f, i) => {
-      const signature = this.signatures.get(f.key);
+      const signature = this.signatures.get(fileVersion(f));
       if (signature === undefined) unknown.push(i);
       else out.set(f.key, signature);
     });
@@ -317,7 +317,7 @@ export class Catalog {
         const columns = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(paths[i])})`)).getRows();
         signature = JSON.stringify(columns.map(([n, t]) => ({ n: String(n), t: String(t) })));
       }
-      this.signatures.set(files[i].key, signature);
+      this.signatures.set(fileVersion(files[i]), signature);
       out.set(files[i].key, signature);
     }
     return out;
@@ -458,4 +458,13 @@ function signatureColumns(signature: string): { name: string; type: string }[] {
 /** SQL of an empty row set with `columns` (DuckDB type names), in order. */
 export function emptySetSql(columns: readonly { name: string; type: string }[]): string {
   return `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdentifier(c.name)}`).join(', ')} WHERE false`;
+}
+
+/**
+ * What a file's remembered signature is keyed by: its key and size. Strata never rewrites a
+ * key, but an outside writer may replace an object, with other columns (a replaced object of
+ * another size is downloaded again, `FileCache`), whose columns must then be read again too.
+ */
+function fileVersion(f: StoredObject): string {
+  return `${f.size}:${f.key}`;
 }
