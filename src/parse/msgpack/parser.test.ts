@@ -129,6 +129,14 @@ test("a columnar item's tag list, as 'tags' or as current Arc clients' 'tag_keys
     assert.deepEqual(tagNames(b), ['host'], key);
     assert.deepEqual(field(b, 'msg'), { type: 'string', values: ['disk full'] }, key);
   }
+  // A nil list (a Go client's nil slice) is none, as Arc reads it; so is a row item's nil tags.
+  const nil = parse(enc([
+    { m: 'n', tag_keys: null, columns: { time: [1_767_225_600], host: ['h'] } },
+    { m: 'n', tags: null, columns: { time: [1_767_225_601], host: ['i'] } },
+    { m: 'nr', t: 1_767_225_600, tags: null, fields: { v: 1.5 } },
+  ]));
+  assert.deepEqual(nil.errors.first, []);
+  assert.equal(nil.accepted, 3);
   // In a row item, whose tags are a map, 'tag_keys' means nothing and is ignored.
   const row = parse(pack({ m: 'logs', t: 1_767_225_600_000, tag_keys: ['x'], tags: { host: 'a' }, fields: { msg: 'ok' } }));
   assert.deepEqual(row.errors.first, []);

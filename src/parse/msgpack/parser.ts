@@ -377,8 +377,9 @@ export interface MsgpackRules {
   readonly nonFinite: boolean;
   /**
    * A columnar string column given no tag list may be a string field (`TagColumn.mayBeField`),
-   * and `tag_keys` is a columnar item's tag list (false: logged when every string column
-   * without a `tags` list was a tag and `tag_keys` was ignored).
+   * `tag_keys` is a columnar item's tag list, and a nil `tags` or `tag_keys` is none (false:
+   * logged when every string column without a `tags` list was a tag, `tag_keys` was ignored
+   * and a nil `tags` refused its item).
    */
   readonly guessedTags: boolean;
 }
@@ -760,8 +761,9 @@ export class PayloadDecoder {
         case 'm': this.mAt = at; break;
         case 't': this.tAt = at; break;
         case 'h': this.hAt = at; break;
-        case 'tags': this.tagsAt = at; break;
-        case 'tag_keys': if (this.rules.guessedTags) this.tagKeysAt = at; break;
+        // A nil list or map is none, as Arc reads what a Go client's nil slice or map encodes to.
+        case 'tags': if (!this.rules.guessedTags || r.buf[at] !== 0xc0) this.tagsAt = at; break;
+        case 'tag_keys': if (this.rules.guessedTags && r.buf[at] !== 0xc0) this.tagKeysAt = at; break;
         case 'fields': this.fieldsAt = at; break;
         case 'f': this.fAt = at; break;
         case 'batch': if (topLevel) this.batchAt = at; break;
