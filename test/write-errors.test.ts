@@ -717,6 +717,11 @@ describe('bodies: empty, compressed, too large', BOUND, () => {
     const badSize = Buffer.from(lines);
     badSize[5] += 1; // the content size, 770 as 0x0202 + 256
     assert.equal((await errorOf(await server.post('/write?db=zstdb', badSize, { 'content-encoding': 'zstd' }), 400)).error, 'invalid zstd body: frame 1 states 771 bytes of content and holds 770');
+    // Frames the decoder would read wrongly: one needing a dictionary, a block past the 128 KiB every block keeps to.
+    const withDictionary = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 7 << 3, 7]), zstdFrame([{ raw: Buffer.from('x v=1') }]).subarray(6)]);
+    assert.equal((await errorOf(await server.post('/write?db=zstdb', withDictionary), 400)).error, 'invalid zstd body: frames compressed with a dictionary are not supported');
+    const oversized = zstdFrame([{ raw: Buffer.alloc(200_000, 0x20) }], 18);
+    assert.equal((await errorOf(await server.post('/write?db=zstdb', oversized), 400)).error, 'invalid zstd body: a block of 200000 bytes, above the 131072 its frame allows');
     // The decoder would allocate a declared window whole and move it after every block: a
     // 2 GiB window, or a few bytes per block through an 8 MiB one, would hold the server.
     const huge = await errorOf(await server.post('/write?db=zstdb', zstdFrame([{ raw: Buffer.from('x v=1') }], 31)), 400);

@@ -24,7 +24,8 @@ const BLOCKS_PER_TURN = 16;
 /** Largest block content (RFC 8878 §3.1.1.2.4: `Block_Maximum_Size`), what encoders write. */
 const MAX_BLOCK_BYTES = 128 * 1024;
 const FRAME_MAGIC = 0xfd2fb528;
-const hashes = xxhash();
+/** Started by the first zstd body: a WebAssembly failure then fails that request, not the start. */
+let hashes: ReturnType<typeof xxhash> | undefined;
 
 /** A frame of the body: its bytes, where each of its blocks ends, and what its header and end state. */
 interface Frame {
@@ -69,6 +70,9 @@ function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number;
       const log = 10 + (w >> 3);
       frameWindow = 2 ** log + (2 ** log / 8) * (w & 7);
     }
+    if (q + dictBytes > raw.length) throw bad('truncated frame header');
+    // A frame that needs a dictionary would decode as other bytes without it.
+    if (dictBytes > 0 && raw.readUIntLE(q, dictBytes) !== 0) throw bad('frames compressed with a dictionary are not supported');
     q += dictBytes;
     if (q + fcsBytes > raw.length) throw bad('truncated frame header');
     if (fcsBytes > 0) {
@@ -88,6 +92,11 @@ function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number;
       last = (header & 1) === 1;
       const type = (header >> 1) & 3;
       if (type === 3) throw bad('reserved block type');
+      // RFC 8878 §3.1.1.2.3: no block holds more than the window or 128 KiB, and a compressed
+      // one holds at least its literals and sequences headers (fzstd reads past a shorter one).
+      const content = header >>> 3;
+      if (content > Math.min(frameWindow, MAX_BLOCK_BYTES)) throw bad(`a block of ${content} bytes, above the ${Math.min(frameWindow, MAX_BLOCK_BYTES)} its frame allows`);
+      if (type === 2 && content < 2) throw bad('a compressed block too short to hold its headers');
       if (type < 2 && (stated += header >>> 3) > maxBytes) throw tooLarge();
       q += 3 + (type === 1 ? 1 : header >>> 3);
       if (q > raw.length) throw bad('truncated block');
@@ -121,7 +130,7 @@ export async function decodeZstd(raw: Buffer, maxBytes: number): Promise<Buffer>
   if (blockCount > 64 + Math.ceil(maxBytes / MAX_BLOCK_BYTES)) {
     throw new BadRequestError(`invalid zstd body: ${blockCount} blocks, more than an encoder writes for at most ${maxBytes} bytes`);
   }
-  const { create64 } = await hashes;
+  const { create64 } = await (hashes ??= xxhash());
   const out: Uint8Array[] = [];
   let size = 0;
   // A window this small moves little per block: more blocks per turn.
