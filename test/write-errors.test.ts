@@ -1029,6 +1029,10 @@ describe('MessagePack', BOUND, () => {
     await expect204(await server.writeLines(`mpni v=1i ${ns(0)}`, 'db=mpnf'));
     await expect204(await server.post('/api/v1/write/msgpack', packr.pack({ m: 'mpni', columns: { time: [1700000001000, 1700000002000], v: [NaN, 5] } }), { 'x-arc-database': 'mpnf' }));
     assert.deepEqual(await server.rows('SELECT v, typeof(v) FROM mpni ORDER BY time', 'mpnf'), [[1, 'BIGINT'], [null, 'BIGINT'], [5, 'BIGINT']]);
+    // A new field of integers and a NaN is a JavaScript encoder's float column with a gap: float64, fractions taken later.
+    await expect204(await server.post('/api/v1/write/msgpack', packr.pack({ m: 'mpnj', columns: { time: [1700000001000, 1700000002000, 1700000003000], v: [NaN, 1, 2] } }), { 'x-arc-database': 'mpnf' }));
+    await expect204(await server.post('/api/v1/write/msgpack', packr.pack({ m: 'mpnj', columns: { time: [1700000004000], v: [2.5] } }), { 'x-arc-database': 'mpnf' }));
+    assert.deepEqual(await server.rows('SELECT v, typeof(v) FROM mpnj ORDER BY time', 'mpnf'), [[null, 'DOUBLE'], [1, 'DOUBLE'], [2, 'DOUBLE'], [2.5, 'DOUBLE']]);
   });
 
   test('a type conflict with buffered data is reported per item', async () => {

@@ -82,7 +82,7 @@ export class SchemaRegistry {
    * as it is before the request) with each integer column that may hold whole floats
    * (`mayBeFloat`: MessagePack's) turned into float64 where its field is float64: stored
    * or buffered under the same name, or, for a new field, given floats anywhere in the
-   * request, whatever the items' shapes and order. A field stored as int64 keeps its
+   * request, whatever the items' shapes and order, or a NaN among its integers (`sawNaN`). A field stored as int64 keeps its
    * integers (the request's floats for it are then refused), and a new one given only
    * integers becomes int64. Two float64 columns of one name in a batch (a row item's
    * integers beside another's floats) become one. Batches without such columns are
@@ -91,7 +91,8 @@ export class SchemaRegistry {
   static widen(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): readonly ColumnarBatch[] {
     // Every write passes here; only MessagePack integers need the rest.
     if (!batches.some((b) => b.fields.some((f) => f.type === 'int64' && f.mayBeFloat === true))) return batches;
-    const floats = fieldNamesOfType(schemas, batches, 'float64');
+    // A NaN among integers is a float column's gap (`sawNaN`): evidence of floats, as a float is.
+    const floats = fieldNamesWhere(schemas, batches, (f) => f.type === 'float64' || (f.type === 'int64' && f.sawNaN === true));
     return batches.map((batch, i) => {
       const schema = schemas[i];
       const widened = (f: FieldColumn): f is Int64FieldColumn => {
@@ -130,7 +131,7 @@ export class SchemaRegistry {
    */
   static untag(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[]): readonly ColumnarBatch[] {
     if (!batches.some((b) => b.tags.some((t) => t.mayBeField === true))) return batches;
-    const strings = fieldNamesOfType(schemas, batches, 'string');
+    const strings = fieldNamesWhere(schemas, batches, (f) => f.type === 'string');
     return batches.map((batch, i) => {
       const schema = schemas[i];
       const isField = (t: TagColumn): boolean => {
@@ -267,12 +268,12 @@ function isText(kind: ColumnKind): boolean {
   return kind === 'tag' || kind === 'string';
 }
 
-/** The names of the fields of type `type` in a request's `batches`, per measurement (by `schemas[i]`, the schema of `batches[i]`). */
-function fieldNamesOfType(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[], type: FieldColumn['type']): Map<MeasurementSchema, Set<string>> {
+/** The names of the fields `wanted` in a request's `batches`, per measurement (by `schemas[i]`, the schema of `batches[i]`). */
+function fieldNamesWhere(schemas: readonly MeasurementSchema[], batches: readonly ColumnarBatch[], wanted: (f: FieldColumn) => boolean): Map<MeasurementSchema, Set<string>> {
   const out = new Map<MeasurementSchema, Set<string>>();
   batches.forEach((batch, i) => {
     for (const f of batch.fields) {
-      if (f.type !== type) continue;
+      if (!wanted(f)) continue;
       let names = out.get(schemas[i]);
       if (names === undefined) out.set(schemas[i], names = new Set());
       names.add(f.name);

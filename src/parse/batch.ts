@@ -56,6 +56,12 @@ export interface Int64FieldColumn extends FieldColumnBase {
    * protocol's `i` integers never are.
    */
   readonly mayBeFloat?: true;
+  /**
+   * Set when a NaN came among the integers of a MessagePack column: a JavaScript encoder's
+   * float column with a gap (its whole numbers go out as integers). A field new to the
+   * measurement is then float64 (`SchemaRegistry.widen`); a stored int64 one keeps them.
+   */
+  readonly sawNaN?: true;
 }
 
 /** Boolean field: `values[row]` is 1 for true, 0 for false. */

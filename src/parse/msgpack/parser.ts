@@ -342,6 +342,8 @@ interface NumberColumn {
   valid: Uint8Array;
   /** Whether any value was a float (then the column is float64, else int64). */
   floats: boolean;
+  /** Whether a NaN (a missing value) was among integers: `Int64FieldColumn.sawNaN`. */
+  nan: boolean;
   /** Rows (ascending) holding an integer outside ±2^53, and their exact values. */
   bigRows: number[];
   bigValues: bigint[];
@@ -406,6 +408,7 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
   const bigRows: number[] = [];
   const bigValues: bigint[] = [];
   let floats = false;
+  let nan = false;
   let p = r.pos;
   for (let i = first; i < n; i++) {
     const m = buf[p];
@@ -417,6 +420,7 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
         // NaN is a missing value (pandas' gaps, Prometheus' empty summaries), stored as NULL so
         // that aggregates skip it rather than turn NaN; as a nil, it gives the column no type.
         if (v !== v) {
+          nan = true;
           p += 9;
           continue;
         }
@@ -444,7 +448,10 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
     } else if (kind === FLOAT) {
       if (!Number.isFinite(r.num) && !isTime) {
         if (!nonFinite) throw notFinite(`column '${name}' row ${i}`, r.num);
-        if (Number.isNaN(r.num)) continue;
+        if (Number.isNaN(r.num)) {
+          nan = true;
+          continue;
+        }
       }
       floats = true;
     } else {
@@ -454,7 +461,7 @@ function decodeNumbers(r: Reader, name: string, first: number, n: number, isTime
     valid[i] = 1;
   }
   r.pos = p;
-  return { name, kind: 'number', values, valid, floats, bigRows, bigValues };
+  return { name, kind: 'number', values, valid, floats, nan, bigRows, bigValues };
 }
 
 /**
@@ -532,9 +539,11 @@ function decodeColumn(r: Reader, name: string, n: number, nonFinite: boolean): D
   const buf = r.buf;
   let i = 0;
   // Nils (and NaNs) before the first value give the column no type.
+  let nan = false;
   for (let skip = 1; i < n && r.pos < r.end && skip > 0; i++) {
     skip = buf[r.pos] === 0xc0 ? 1 : nonFinite ? nanAt(r, r.pos) : 0;
     if (skip === 0) break;
+    nan ||= skip > 1;
     r.pos += skip;
   }
   if (i === n) return { name, kind: 'none' };
@@ -542,6 +551,7 @@ function decodeColumn(r: Reader, name: string, n: number, nonFinite: boolean): D
   const m = buf[r.pos];
   if (m <= 0x7f || m >= 0xe0 || (m >= 0xca && m <= 0xd3)) {
     const numbers = decodeNumbers(r, name, i, n, false, nonFinite);
+    numbers.nan ||= nan;
     // Only NaN and nil: no value, as a column of nils.
     return numbers.valid.includes(1) ? numbers : { name, kind: 'none' };
   }
@@ -578,7 +588,10 @@ function toField(col: Exclude<DecodedColumn, { kind: 'none' }>): FieldColumn {
   switch (col.kind) {
     case 'number':
       if (col.floats) return { name: col.name, type: 'float64', valid: col.valid, values: col.values };
-      return { name: col.name, type: 'int64', valid: col.valid, values: toInt64(col.values, col.valid, col.bigRows, col.bigValues) };
+      return {
+        name: col.name, type: 'int64', valid: col.valid, values: toInt64(col.values, col.valid, col.bigRows, col.bigValues),
+        ...(col.nan ? { sawNaN: true as const } : {}),
+      };
     case 'bool':
       return { name: col.name, type: 'bool', valid: col.valid, values: col.values };
     case 'string':
