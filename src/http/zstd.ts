@@ -7,8 +7,8 @@
  * walked first (their headers say where each block ends, without decoding): a window above
  * `MAX_WINDOW_BYTES` is refused, as is a body whose blocks would cost more moving than a
  * body of `maxBytes` written by an encoder (blocks of 128 KiB) could; the body is then
- * decoded a few blocks at a time, between turns of the event loop, with its decompressed
- * size checked block by block. fzstd checks neither a frame's content checksum nor its stated
+ * decoded a few blocks at a time, giving the event loop a turn every 10 ms, with its
+ * decompressed size checked block by block. fzstd checks neither a frame's content checksum nor its stated
  * content size: both are checked here (a corrupted body would otherwise be stored as other
  * values, where gzip's CRC refuses it).
  */
@@ -19,8 +19,10 @@ import { BadRequestError, PayloadTooLargeError } from '../errors.js';
 
 /** Largest window accepted: zstd's own for levels 1 to 19 (the `--ultra` levels and `--long` take more). */
 export const MAX_WINDOW_BYTES = 8 * 1024 * 1024;
-/** Blocks decoded between two turns of the event loop: each moves up to `MAX_WINDOW_BYTES`. */
-const BLOCKS_PER_TURN = 16;
+/** Blocks pushed to the decoder at once: each decodes up to 128 KiB and moves up to `MAX_WINDOW_BYTES`. */
+const BLOCKS_PER_PUSH = 4;
+/** Decoding time after which the event loop gets a turn, ms (as `parse/msgpack/stream.ts` slices). */
+const SLICE_MS = 10;
 /** Largest block content (RFC 8878 §3.1.1.2.4: `Block_Maximum_Size`), what encoders write. */
 const MAX_BLOCK_BYTES = 128 * 1024;
 const FRAME_MAGIC = 0xfd2fb528;
@@ -37,13 +39,12 @@ interface Frame {
   readonly checksum: number | undefined;
 }
 
-/** The frames of `raw` (skippable ones left out) and the largest window among them; @throws as `decodeZstd`. */
-function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number; window: number } {
+/** The frames of `raw` (skippable ones left out) and how many blocks they hold; @throws as `decodeZstd`. */
+function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number } {
   const bad = (why: string): BadRequestError => new BadRequestError(`invalid zstd body: ${why}`);
   const tooLarge = (): PayloadTooLargeError => new PayloadTooLargeError(maxBytes, 'decompressed body');
   const frames: Frame[] = [];
   let blocks = 0;
-  let window = 0;
   // The sizes raw and RLE blocks state: what the body decodes to at least.
   let stated = 0;
   let p = 0;
@@ -85,7 +86,6 @@ function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number;
     if (frameWindow > MAX_WINDOW_BYTES) {
       throw bad(`a frame needs a window of ${frameWindow} bytes, above the ${MAX_WINDOW_BYTES} accepted (compress at a level of 19 or below, without --long)`);
     }
-    window = Math.max(window, frameWindow);
     for (let last = false; !last;) {
       if (q + 3 > raw.length) throw bad('truncated block');
       const header = raw[q] | (raw[q + 1] << 8) | (raw[q + 2] << 16);
@@ -113,7 +113,7 @@ function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number;
     blocks += ends.length;
     p = q;
   }
-  return { frames, blocks, window };
+  return { frames, blocks };
 }
 
 /**
@@ -126,16 +126,14 @@ function walk(raw: Buffer, maxBytes: number): { frames: Frame[]; blocks: number;
  *   `maxBytes` of 128 KiB blocks would make.
  */
 export async function decodeZstd(raw: Buffer, maxBytes: number): Promise<Buffer> {
-  const { frames, blocks: blockCount, window } = walk(raw, maxBytes);
+  const { frames, blocks: blockCount } = walk(raw, maxBytes);
   if (blockCount > 64 + Math.ceil(maxBytes / MAX_BLOCK_BYTES)) {
     throw new BadRequestError(`invalid zstd body: ${blockCount} blocks, more than an encoder writes for at most ${maxBytes} bytes`);
   }
   const { create64 } = await (hashes ??= xxhash());
   const out: Uint8Array[] = [];
   let size = 0;
-  // A window this small moves little per block: more blocks per turn.
-  const perTurn = BLOCKS_PER_TURN * Math.max(1, Math.floor(MAX_WINDOW_BYTES / Math.max(window, MAX_BLOCK_BYTES)));
-  let turn = 0;
+  let sliceStart = performance.now();
   for (const [n, frame] of frames.entries()) {
     const hash = create64(0n);
     let frameSize = 0;
@@ -146,9 +144,12 @@ export async function decodeZstd(raw: Buffer, maxBytes: number): Promise<Buffer>
       out.push(block);
     });
     let from = frame.start;
-    for (let i = 0; i < frame.ends.length; i += perTurn) {
-      if (turn++ > 0) await nextTurn();
-      const to = frame.ends[Math.min(i + perTurn, frame.ends.length) - 1];
+    for (let i = 0; i < frame.ends.length; i += BLOCKS_PER_PUSH) {
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await nextTurn();
+        sliceStart = performance.now();
+      }
+      const to = frame.ends[Math.min(i + BLOCKS_PER_PUSH, frame.ends.length) - 1];
       stream.push(raw.subarray(from, to), to === frame.ends[frame.ends.length - 1]);
       from = to;
     }
