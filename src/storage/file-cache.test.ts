@@ -206,3 +206,17 @@ test('files at keys outside the storage layout (a cache directory set to one hol
     for (const [key, bytes] of Object.entries(theirs)) assert.ok(readFileSync(join(dir, ...key.split('/'))).equals(bytes), key);
   });
 });
+
+test('a Strata data directory (it holds a .node-id) is refused as the cache directory, its Parquet files left as they are', async () => {
+  await inTempDir(async (dir) => {
+    const key = 'db/m/2026/01/01/00/stored.parquet';
+    await mkdir(dirname(join(dir, ...key.split('/'))), { recursive: true });
+    await writeFile(join(dir, ...key.split('/')), Buffer.from('PAR1 stored data PAR1'));
+    await writeFile(join(dir, '.node-id'), 'abc123\n');
+    await assert.rejects(new FileCache(dir, 1).init(), (err: Error) => {
+      assert.equal(err.message, `invalid configuration STRATA_CACHE_DIR (${dir}): is a Strata data directory (it holds a .node-id): its Parquet files would be taken for cached copies and evicted; give the cache a directory of its own`);
+      return true;
+    });
+    assert.ok(existsSync(join(dir, ...key.split('/'))));
+  });
+});

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open as openFile, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { StorageUnavailableError } from '../errors.js';
+import { ConfigError, StorageUnavailableError } from '../errors.js';
 import { SharedWork } from './abortable.js';
 import { forEachLimit } from './concurrency.js';
 import type { CacheStats, LocalFiles } from './storage.js';
@@ -95,8 +95,14 @@ export class FileCache {
    * copies a crash left damaged, `wholeParquet`), evicts down to the bound. Only files at
    * keys of the storage layout (`isLayoutKey`) are the cache's: any other file in the
    * directory is never indexed, evicted or deleted.
+   * @throws ConfigError when the directory is a Strata data directory (it holds a `.node-id`).
    */
   async init(): Promise<void> {
+    // A Strata data directory (an old local one, a stopped server's) holds Parquet files at
+    // the keys a cache keeps: as a cache, it would evict them.
+    if ((await stat(join(this.dir, '.node-id')).catch(() => undefined)) !== undefined) {
+      throw new ConfigError(`STRATA_CACHE_DIR (${this.dir})`, "is a Strata data directory (it holds a .node-id): its Parquet files would be taken for cached copies and evicted; give the cache a directory of its own");
+    }
     await rm(this.partDir, { recursive: true, force: true });
     await mkdir(this.partDir, { recursive: true });
     const names = (await readdir(this.dir, { recursive: true })) as string[];
