@@ -2,7 +2,8 @@
  * Entry point: `node dist/src/main.js` (see `npm start`).
  *
  * Loads the configuration, starts the server, and on SIGTERM/SIGINT stops accepting,
- * flushes every buffer to Parquet and exits 0 (1 if the final flush failed).
+ * flushes every buffer to Parquet and exits 0 (1 if the final flush failed); a signal
+ * during start-up (the WAL replay) does so once start-up ends.
  */
 import { resolve, sep } from 'node:path';
 import { createStrata } from './app.js';
@@ -35,11 +36,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = strata.server.log;
-  await strata.start();
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
+  let started = false;
+  let stopping: string | undefined;
+  const stop = (signal: string): void => {
     log.info({ signal }, 'shutting down: flushing buffers');
     strata.stop().then(
       () => {
@@ -52,8 +51,20 @@ async function main(): Promise<void> {
       },
     );
   };
+  const shutdown = (signal: string): void => {
+    if (stopping !== undefined) return;
+    stopping = signal;
+    // Stopping in the middle of the WAL replay would close DuckDB under its flush: the
+    // replay ends first (nothing it holds is lost either way: the log is kept until flushed).
+    if (started) stop(signal);
+    else log.info({ signal }, 'shutting down once start-up ends: the write-ahead log is being replayed');
+  };
+  // Before the replay, which can be long: a signal then stops the server cleanly once it ends.
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  await strata.start();
+  started = true;
+  if (stopping !== undefined) stop(stopping);
 }
 
 /**

@@ -54,9 +54,9 @@ export class TestServer {
   /**
    * Starts a server on a free port over `dataDir` (a new temp dir by default) with extra
    * environment `env`; resolves once it answers `/ready` with 200. `whileStarting` is
-   * called (with the server's URL) after each `/ready` that is not 200, and awaited.
+   * called (with the server's URL and process) after each `/ready` that is not 200, and awaited.
    */
-  static async start(env: Record<string, string> = {}, dataDir = tempDir(), whileStarting?: (url: string) => Promise<void>): Promise<TestServer> {
+  static async start(env: Record<string, string> = {}, dataDir = tempDir(), whileStarting?: (url: string, child: ChildProcess) => Promise<void>): Promise<TestServer> {
     const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
       env: {
         ...process.env, STRATA_HOST: '127.0.0.1', STRATA_PORT: '0',
@@ -93,7 +93,7 @@ export class TestServer {
       });
       if (ready.status === 200) return server;
       server.notReady.push({ status: ready.status, retryAfter: ready.headers.get('retry-after'), body: await ready.text() });
-      await whileStarting?.(url);
+      await whileStarting?.(url, child);
       await sleep(50);
     }
     throw new Error('server never became ready');

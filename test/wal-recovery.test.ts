@@ -262,3 +262,38 @@ test('entries logged by a version that let a tag and a string field of one key s
     removeDir(dataDir);
   }
 });
+
+test('SIGTERM while the WAL replays: the replay and its flush end, then the server stops cleanly (exit 0); every record is there after a restart', async () => {
+  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000', STRATA_BUFFER_MAX_RECORDS: '10000000' };
+  const first = await TestServer.start(env);
+  for (let body = 0; body < 30; body++) {
+    const lines = Array.from({ length: 10_000 }, (_, i) => `sigterm,host=h${i % 10} v=${body * 10_000 + i}i ${1767225600 + i}`);
+    assert.equal((await first.writeLines(lines.join('\n'), 'db=default&precision=s')).status, 204);
+  }
+  await first.stop('SIGKILL');
+  let output = '';
+  let signalled = false;
+  const started = TestServer.start(env, first.dataDir, async (_url, child) => {
+    if (signalled) return;
+    signalled = true;
+    child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('close', resolve));
+    assert.equal(child.exitCode, 0, output);
+  });
+  // The server stopped before it was ready: start gives up, naming how it ended.
+  await assert.rejects(started, /server exited with 0 while starting/);
+  try {
+    assert.ok(signalled, 'the replay ended before /ready was asked');
+    assert.match(output, /shutting down once start-up ends: the write-ahead log is being replayed/);
+    assert.match(output, /stopped cleanly/);
+    const second = await TestServer.start(env, first.dataDir);
+    try {
+      assert.deepEqual(await second.rows('SELECT count(*), count(DISTINCT v) FROM sigterm'), [[300_000, 300_000]]);
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
+  } finally {
+    removeDir(first.dataDir);
+  }
+});
