@@ -59,15 +59,26 @@ test('a WAL torn in the middle of an entry replays everything before it and logs
   }
 });
 
-test('while the WAL replays, /ready and the query endpoints answer 503 "starting up" with Retry-After: no answer misses a replayed record', async () => {
-  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000', STRATA_BUFFER_MAX_RECORDS: '10000000' };
-  const first = await TestServer.start(env);
-  // Enough records that replaying them outlasts the harness's 50 ms polls of /ready.
+/** Records stay buffered (and in the WAL) until a flush call. */
+const UNFLUSHED = { STRATA_BUFFER_MAX_AGE_MS: '3600000', STRATA_BUFFER_MAX_RECORDS: '10000000' };
+
+/**
+ * A server killed (SIGKILL) holding 300,000 records of `measurement` (`v` 0 … 299,999) in its
+ * WAL only: enough that replaying them outlasts the harness's 50 ms polls of /ready.
+ */
+async function killedWithLog(measurement: string): Promise<TestServer> {
+  const first = await TestServer.start(UNFLUSHED);
   for (let body = 0; body < 30; body++) {
-    const lines = Array.from({ length: 10_000 }, (_, i) => `replayed,host=h${i % 10} v=${body * 10_000 + i}i ${1767225600 + i}`);
+    const lines = Array.from({ length: 10_000 }, (_, i) => `${measurement},host=h${i % 10} v=${body * 10_000 + i}i ${1767225600 + i}`);
     assert.equal((await first.writeLines(lines.join('\n'), 'db=default&precision=s')).status, 204);
   }
   await first.stop('SIGKILL');
+  return first;
+}
+
+test('while the WAL replays, /ready and the query endpoints answer 503 "starting up" with Retry-After: no answer misses a replayed record', async () => {
+  const env = UNFLUSHED;
+  const first = await killedWithLog('replayed');
   // Asked while /ready says 503: a query, Arc's measurement list and QuestDB's /exec.
   const asked: { path: string; status: number; retryAfter: string | null; body: string }[] = [];
   const ask = async (url: string): Promise<void> => {
@@ -264,13 +275,8 @@ test('entries logged by a version that let a tag and a string field of one key s
 });
 
 test('SIGTERM while the WAL replays: the replay and its flush end, then the server stops cleanly (exit 0); every record is there after a restart', async () => {
-  const env = { STRATA_BUFFER_MAX_AGE_MS: '3600000', STRATA_BUFFER_MAX_RECORDS: '10000000' };
-  const first = await TestServer.start(env);
-  for (let body = 0; body < 30; body++) {
-    const lines = Array.from({ length: 10_000 }, (_, i) => `sigterm,host=h${i % 10} v=${body * 10_000 + i}i ${1767225600 + i}`);
-    assert.equal((await first.writeLines(lines.join('\n'), 'db=default&precision=s')).status, 204);
-  }
-  await first.stop('SIGKILL');
+  const env = UNFLUSHED;
+  const first = await killedWithLog('sigterm');
   let output = '';
   let signalled = false;
   const started = TestServer.start(env, first.dataDir, async (_url, child) => {
