@@ -18,7 +18,7 @@ import xxhash from 'xxhash-wasm';
 import { BadRequestError, PayloadTooLargeError } from '../errors.js';
 
 /** Largest window accepted: zstd's own for levels 1 to 19 (the `--ultra` levels and `--long` take more). */
-export const MAX_WINDOW_BYTES = 8 * 1024 * 1024;
+const MAX_WINDOW_BYTES = 8 * 1024 * 1024;
 /** Blocks pushed to the decoder at once: each decodes up to 128 KiB and moves up to `MAX_WINDOW_BYTES`. */
 const BLOCKS_PER_PUSH = 4;
 /** Decoding time after which the event loop gets a turn, ms (as `parse/msgpack/stream.ts` slices). */

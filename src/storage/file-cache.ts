@@ -36,6 +36,13 @@ export function cacheFault(err: unknown): unknown {
   return new StorageUnavailableError(`the S3 backend's local cache (STRATA_CACHE_DIR) cannot be used: ${e.code ?? 'error'} (${e.syscall ?? 'fs'})`, { cause: err });
 }
 
+/** `work` (a file system call on the cache's disk) with its failure made a `cacheFault`. */
+export function onCacheDisk<T>(work: Promise<T>): Promise<T> {
+  return work.catch((err: unknown) => {
+    throw cacheFault(err);
+  });
+}
+
 /** Tries of `place` while evictions remove the directories it makes (each race needs one more eviction to finish). */
 const PLACE_ATTEMPTS = 10;
 
@@ -307,9 +314,7 @@ export class FileCache {
    * (a tmp cleaner, an operator clearing the cache): every download would fail otherwise.
    */
   private async scratchPath(): Promise<string> {
-    await mkdir(this.partDir, { recursive: true }).catch((err: unknown) => {
-      throw cacheFault(err);
-    });
+    await onCacheDisk(mkdir(this.partDir, { recursive: true }));
     return join(this.partDir, `${randomBytes(8).toString('hex')}.parquet`);
   }
 

@@ -41,7 +41,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { LRUCache } from 'lru-cache';
 import { StorageUnavailableError, StoredFileGoneError } from '../errors.js';
 import { untilAborted } from './abortable.js';
-import { cacheFault, type FileCache } from './file-cache.js';
+import { cacheFault, onCacheDisk, type FileCache } from './file-cache.js';
 import { HealthTracker } from './health.js';
 import { footerStub, type ObjectRange } from './parquet-footer.js';
 import type { LocalFiles, Storage, StorageHealth, StorageStats, StoredObject } from './storage.js';
@@ -153,9 +153,7 @@ export class S3Storage implements Storage {
   async putFile(key: string, localPath: string): Promise<number> {
     let size: number;
     try {
-      ({ size } = await stat(localPath).catch((err: unknown) => {
-        throw cacheFault(err);
-      }));
+      ({ size } = await onCacheDisk(stat(localPath)));
       await this.call(`upload ${key}`, async () => {
         const body = createReadStream(localPath);
         await localFaults(body, new Upload({
@@ -230,9 +228,7 @@ export class S3Storage implements Storage {
       const read = (start: number, end: number): Promise<ObjectRange> => this.call(`footer read ${key}`, () => this.range(key, start, end, own), own, key);
       const stub = await footerStub(key, sizes.get(key)!, read);
       // A local write: its failure is no failure of S3 (`health`).
-      await writeFile(destination, stub).catch((err: unknown) => {
-        throw cacheFault(err);
-      });
+      await onCacheDisk(writeFile(destination, stub));
     }, signal, sizes);
   }
 
