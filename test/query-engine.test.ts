@@ -178,6 +178,15 @@ describe('sandbox', () => {
     assert.deepEqual(arrow.schema.fields.map((f) => f.name), names);
     const exec = await (await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`, { headers: { 'x-arc-database': 'qe' } })).json() as { columns: { name: string }[] };
     assert.deepEqual(exec.columns.map((c) => c.name), names);
+    // DESCRIBE and SUMMARIZE answer those names as values, in every format, aliased or not.
+    for (const describe of [`DESCRIBE ${sql}`, `SELECT column_name AS c, 'x' AS other FROM (SUMMARIZE ${sql})`]) {
+      const described = await json(describe);
+      assert.deepEqual(described.body.data.map((row) => row[0]), names, JSON.stringify(described.body));
+      const rows = await (await post('/api/v1/query', { sql: describe, format: 'csv' })).text();
+      assert.deepEqual(rows.split('\r\n').slice(1, 3).map((line) => line.slice(0, line.indexOf(','))), names);
+      const table = tableFromIPC(new Uint8Array(await (await post('/api/v1/query/arrow', { sql: describe })).arrayBuffer()));
+      assert.deepEqual(table.getChildAt(0)!.toArray(), names);
+    }
   });
   test('a damaged stored file is named by its storage key, not its path on the server', async () => {
     // `damaged_read` is queried before the damage (its schema is known, so the failure comes

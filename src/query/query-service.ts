@@ -35,7 +35,7 @@ import { REINTERRUPT_MS, type DuckDBPool, type Priority } from './duckdb-pool.js
 import { memoryLimitOf, spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
 import { askedColumns, noDataSource } from './no-data.js';
 import { parseShowCommand, type ShowCommand } from './show.js';
-import { analyzeSql, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
+import { analyzeSql, holdsPrintedSource, KEYWORDS_SQL, parseSerializedSql, readParquetSource, refKey, REWRITE_UNPARSABLE, SQL_VALUE_KEYWORDS, type AnalyzedQuery, type MeasurementOccurrence, type MeasurementRef, type SqlParser } from './sql-rewriter.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { boundSql, CLOCK_WORDS, timeBounds, type TimeBound } from './time-range.js';
 
@@ -848,9 +848,34 @@ function openResult(result: DuckDBResult, conn: DuckDBConnection, { profile, ref
     // work too: a fetched chunk owns its memory (node-api's readers keep several at once).
     ahead = fetch();
     const budget = new ChunkBudget(names, chunk.rowCount);
-    const columns = types.map((t, i) => readColumn(chunk, i, t, req.decimals, budget));
+    const columns = types.map((t, i) => restoredStrings(readColumn(chunk, i, t, req.decimals, budget), chunk.rowCount, userText));
     return { columns, rowCount: chunk.rowCount };
   }
+}
+
+/**
+ * `col` (of `n` rows) with each string value that holds a rewritten source passed
+ * through `userText`, or `col` itself when none does (the usual case, found by one
+ * search of its bytes). DESCRIBE and SUMMARIZE of a query answer its column names as
+ * values, and DuckDB names a column holding a subquery by its text, the rewritten
+ * one: `DESCRIBE SELECT (SELECT max(usage) FROM cpu)` would show the `read_parquet`
+ * source, file paths and all, where Arc shows `(SELECT max(usage) FROM cpu)`. Values a
+ * query derives from such a name by changing its text (`upper(column_name)`), and
+ * such names inside nested values, keep the rewritten text.
+ */
+function restoredStrings(col: Column, n: number, userText: (text: string) => string): Column {
+  if (col.kind !== 'utf8' || !holdsPrintedSource(col.data.subarray(0, col.offsets[n]))) return col;
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const offsets = new Int32Array(n + 1);
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const bytes = col.data.subarray(col.offsets[i], col.offsets[i + 1]);
+    const restored = bytes.length === 0 || !holdsPrintedSource(bytes) ? bytes : encoder.encode(userText(decoder.decode(bytes)));
+    parts.push(restored);
+    offsets[i + 1] = offsets[i] + restored.length;
+  }
+  return { kind: 'utf8', offsets, data: Buffer.concat(parts), valid: col.valid };
 }
 
 /**

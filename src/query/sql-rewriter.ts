@@ -546,6 +546,16 @@ function databasePrefixes(sql: string, bytes: Buffer, refs: readonly JsonObject[
  * (`1 AS "(SELECT * FROM x AS strata_source_0) AS y"`) from being taken for one.
  */
 const SOURCE_MARK = `strata_source_${randomBytes(8).toString('hex')}_`;
+const SOURCE_MARK_BYTES = Buffer.from(SOURCE_MARK, 'latin1');
+
+/**
+ * Whether UTF-8 `bytes` hold a rewritten source as DuckDB prints it (its mark), so that
+ * text in them needs `AnalyzedQuery.restoreReferences`. A search of the bytes, without
+ * decoding them: a result's string values are searched chunk by chunk.
+ */
+export function holdsPrintedSource(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(SOURCE_MARK_BYTES);
+}
 
 /**
  * See `AnalyzedQuery.restoreReferences`. DuckDB prints a rendered source as
