@@ -630,6 +630,16 @@ describe('precision', BOUND, () => {
     assert.equal(hasDatabaseDir(server, 'prec_bad'), false);
   });
 
+  test('InfluxDB v2 refuses the v1 precisions (n, u, m, h) as InfluxDB 2.x does; /write takes them', async () => {
+    for (const p of ['n', 'u', 'µs', 'm', 'h']) {
+      const err = await errorOf(await server.post(`/api/v2/write?bucket=prec_v1only&precision=${encodeURIComponent(p)}`, 'p v=1 1'), 400);
+      assert.ok(err.error.startsWith(`invalid precision "${p}": must be one of ns, us, ms, s`), err.error);
+      await expect204(await server.writeLines('p v=1 1', `db=prec_v1only&precision=${encodeURIComponent(p)}`));
+    }
+    await server.flush();
+    assert.deepEqual(await server.rows('SELECT count(*) FROM p', 'prec_v1only'), [[5]]);
+  });
+
   test("precision named like an Object.prototype member: 400, and the writes logged with it are answered and kept", async () => {
     const bad = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'];
     // Sent at once, so that good writes share the WAL's group commit with the bad ones.

@@ -12,14 +12,19 @@ const PRECISIONS = new Map<string, Precision>([
   ['ns', 'ns'], ['n', 'ns'], ['us', 'us'], ['u', 'us'], ['µs', 'us'], ['ms', 'ms'], ['s', 's'], ['m', 'm'], ['h', 'h'],
 ]);
 
+/** The precisions InfluxDB v2's `/api/v2/write` takes (its `WritePrecision`): no v1 names, no minutes or hours. */
+const V2_PRECISIONS: ReadonlySet<string> = new Set(['ns', 'us', 'ms', 's']);
+
 /**
- * Parses the `precision` query parameter; absent means `ns` (InfluxDB's default).
+ * Parses the `precision` query parameter; absent means `ns` (InfluxDB's default). `v2`
+ * takes only InfluxDB v2's names (`/api/v2/write` answers others 400, so a client sending
+ * `h` there learns of it from Strata as from InfluxDB instead of when it moves).
  * @throws BadRequestError for any other value.
  */
-export function parsePrecision(value: string | undefined): Precision {
+export function parsePrecision(value: string | undefined, v2 = false): Precision {
   if (value === undefined || value === '') return 'ns';
-  const p = PRECISIONS.get(value);
-  if (p === undefined) throw new BadRequestError(`invalid precision "${value}": must be one of ns, us, ms, s, m, h (or n, u)`);
+  const p = v2 && !V2_PRECISIONS.has(value) ? undefined : PRECISIONS.get(value);
+  if (p === undefined) throw new BadRequestError(`invalid precision "${value}": must be one of ns, us, ms, s${v2 ? '' : ', m, h (or n, u)'}`);
   return p;
 }
 

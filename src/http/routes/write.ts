@@ -89,7 +89,7 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       const database = databaseOf(request);
       if (!Buffer.isBuffer(raw) || raw.length === 0) throw new BadRequestError('Empty request body');
       // MessagePack guesses the unit of each timestamp; `precision` is line protocol's.
-      const precision = format === 'msgpack' ? 'ns' : parsePrecision((request.query as Record<string, string | undefined>).precision);
+      const precision = format === 'msgpack' ? 'ns' : parsePrecision((request.query as Record<string, string | undefined>).precision, protocol === 'influxdb_v2');
       const body = await decodeBody(raw, request.headers['content-encoding'], o.maxDecompressedBytes);
       const decoded = { database, format, precision, nowUs: nowMicros(), body };
       const parsed = await parseDecodedWrite(decoded);
