@@ -54,13 +54,18 @@ export class PartialWriteError extends StrataError {
   readonly accepted: number;
   /** Records rejected, every one counted (not only those the message names); sent in the error body. */
   readonly rejected: number;
-  constructor(errors: LineErrors, accepted: number, unit = 'line', statusCode: 400 | 422 = 400) {
+  /**
+   * `unwritten`: valid records of the body refused with it, as InfluxDB v2 refuses a
+   * body with a malformed line whole (counted in `rejected`, `accepted` then 0).
+   */
+  constructor(errors: LineErrors, accepted: number, unit = 'line', statusCode: 400 | 422 = 400, unwritten = 0) {
     const shown = errors.first.map((e) => `${unit} ${e.line}: ${e.message}`);
     const more = errors.count > shown.length ? `; and ${errors.count - shown.length} more` : '';
     const prefix = accepted > 0 ? 'partial write' : 'write rejected';
-    super(`${prefix}: ${shown.join('; ')}${more} (accepted=${accepted} rejected=${errors.count})`, statusCode, 'partial_write');
+    const whole = unwritten > 0 ? `; nothing of the body was written (its ${unwritten} valid ${unit}${unwritten === 1 ? '' : 's'} neither), as InfluxDB 2.x answers a malformed ${unit}` : '';
+    super(`${prefix}: ${shown.join('; ')}${more}${whole} (accepted=${accepted} rejected=${errors.count + unwritten})`, statusCode, 'partial_write');
     this.accepted = accepted;
-    this.rejected = errors.count;
+    this.rejected = errors.count + unwritten;
   }
 }
 

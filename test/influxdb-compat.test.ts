@@ -82,14 +82,14 @@ test("/api/v2/write errors carry v2's code and message, which the official clien
   assert.ok(err instanceof HttpError, String(err));
   assert.equal(err.statusCode, 400);
   assert.equal(err.code, 'invalid');
-  assert.match(err.message, /^partial write: line 2: /);
+  assert.match(err.message, /^write rejected: line 2: .*nothing of the body was written/);
   const raw = await server.post('/api/v2/write?bucket=v2err&precision=zz', 'x v=1');
   assert.deepEqual(Object.keys(await raw.json() as object).sort(), ['code', 'error', 'message']);
   await server.flush();
-  assert.deepEqual(await server.rows('SELECT v FROM good', 'v2err'), [[1]]);
+  assert.deepEqual(await server.rows('SHOW TABLES', 'v2err'), []);
 });
 
-test('/api/v2/write: lines refused for a field type conflict are a 422 (v2\'s unprocessable entity), malformed ones a 400; /write keeps 400; good lines are kept', async () => {
+test('/api/v2/write: lines refused for a field type conflict are a 422 (v2\'s unprocessable entity) beside the good lines kept; a malformed line refuses the whole body (400), as InfluxDB v2; /write keeps 400 and the good lines', async () => {
   const v2 = (body: string): Promise<Response> => server.post('/api/v2/write?bucket=v2conflict&precision=s', body);
   assert.equal((await v2('m,host=a v=1 1700000000')).status, 204);
 
@@ -100,10 +100,15 @@ test('/api/v2/write: lines refused for a field type conflict are a 422 (v2\'s un
   assert.match(body.message, /^partial write: line 2: .*"v"/);
   assert.deepEqual([body.accepted, body.rejected], [1, 1]);
 
-  // A malformed line beside a conflict: the body is malformed, as InfluxDB v2 says with 400.
+  // A malformed line beside a conflict: the body is malformed, as InfluxDB v2 says with 400,
+  // and none of it is written (line 3, good, neither), so sending it again fixed stores it once.
   const mixed = await v2('m,host=d v="text" 1700000003\nm,host=e v= 1700000004\nm,host=f v=6 1700000005');
   assert.equal(mixed.status, 400);
-  assert.equal((await mixed.json() as { code: string }).code, 'invalid');
+  const refused = await mixed.json() as { code: string; message: string; accepted: number; rejected: number };
+  assert.equal(refused.code, 'invalid');
+  assert.match(refused.message, /^write rejected: line 2: .*; nothing of the body was written \(its 2 valid lines neither\), as InfluxDB 2\.x answers a malformed line \(accepted=0 rejected=3\)$/);
+  assert.deepEqual([refused.accepted, refused.rejected], [0, 3]);
+  assert.equal((await v2('m,host=f v=6 1700000005')).status, 204);
 
   const v1 = await server.post('/write?db=v2conflict&precision=s', 'm,host=g v="text" 1700000006\nm,host=h v=8 1700000007');
   assert.equal(v1.status, 400, 'InfluxDB 1.x answers a field type conflict with 400');

@@ -149,7 +149,6 @@ describe('rejected lines among good ones (partial write)', BOUND, () => {
 
   const endpoints: { name: string; db: string; send: (db: string) => Promise<Response> }[] = [
     { name: 'InfluxDB v1 /write', db: 'mix_v1', send: (db) => server.post(`/write?db=${db}`, body) },
-    { name: 'InfluxDB v2 /api/v2/write', db: 'mix_v2', send: (db) => server.post(`/api/v2/write?org=o&bucket=${db}`, body) },
     {
       name: 'Arc /api/v1/write/line-protocol', db: 'mix_arc',
       send: (db) => server.post('/api/v1/write/line-protocol', body, { 'x-arc-database': db, 'content-type': 'text/plain' }),
@@ -170,6 +169,16 @@ describe('rejected lines among good ones (partial write)', BOUND, () => {
       ]);
     });
   }
+
+  test('InfluxDB v2 /api/v2/write: 400 naming every bad line; nothing stored, as InfluxDB v2 writes nothing of a malformed body', async () => {
+    const err = await errorOf(await server.post('/api/v2/write?org=o&bucket=mix_v2', body), 400);
+    assert.match(err.error, /^write rejected: /);
+    for (const fragment of expected) assert.ok(err.error.includes(fragment), `missing ${JSON.stringify(fragment)} in ${err.error}`);
+    assert.ok(err.error.endsWith('(its 2 valid lines neither), as InfluxDB 2.x answers a malformed line (accepted=0 rejected=9)'), err.error);
+    assert.deepEqual([err.accepted, err.rejected], [0, 9]);
+    await server.flush();
+    assert.deepEqual(await server.rows('SHOW TABLES', 'mix_v2'), []);
+  });
 
   test('more than ten bad lines: the first ten are named, the rest counted', async () => {
     const lines = ['many v=0 1'];

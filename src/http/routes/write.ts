@@ -93,8 +93,13 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRouteOptions): P
       const body = await decodeBody(raw, request.headers['content-encoding'], o.maxDecompressedBytes);
       const decoded = { database, format, precision, nowUs: nowMicros(), body };
       const parsed = await parseDecodedWrite(decoded);
-      o.buffers.countRejected(parsed.errors.count);
-      counters.rejected += parsed.errors.count;
+      // InfluxDB 2.x writes nothing of a body holding a malformed line (a 400); only lines
+      // refused for what they hold (a type conflict, a 422) leave the others written. A
+      // client that fixes the line and sends the body again would otherwise store the rest twice.
+      const unwritten = protocol === 'influxdb_v2' && parsed.errors.count > 0 ? parsed.accepted : 0;
+      o.buffers.countRejected(parsed.errors.count + unwritten);
+      counters.rejected += parsed.errors.count + unwritten;
+      if (unwritten > 0) throw new PartialWriteError(parsed.errors, 0, 'line', 400, unwritten);
       // A body without a single valid record has nothing to make durable.
       let lsn: number | undefined;
       if (parsed.accepted > 0) {
