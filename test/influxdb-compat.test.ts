@@ -1,7 +1,7 @@
 /**
  * End to end: what InfluxDB clients call besides the write itself. `/ping` (204 and the
  * version headers), Telegraf's `CREATE DATABASE` through `POST /query` (a form body, as
- * Telegraf sends it), and `/api/v2/write` errors in v2's `{code, message}` shape as the
+ * Telegraf sends it), `SHOW DATABASES` as InfluxDB 1.x clients send it, and `/api/v2/write` errors in v2's `{code, message}` shape as the
  * official v2 client reads them; a write into the database so "created" then reads back.
  */
 import assert from 'node:assert/strict';
@@ -54,9 +54,31 @@ test("Telegraf's CREATE DATABASE through POST /query: 200 with one result per st
   assert.deepEqual(await server.rows('SELECT host, usage FROM cpu', 'telegraf'), [['a', 1.5]]);
 });
 
+test('SHOW DATABASES through GET or POST /query lists the databases written to, in InfluxDB 1.x\'s series shape', async () => {
+  const showIn = async (db: string): Promise<unknown> => {
+    const res = await fetch(`${server.url}/query?q=${encodeURIComponent('SHOW DATABASES')}`);
+    assert.equal(res.status, 200);
+    const body = await res.json() as { results: { series: { values?: string[][] }[] }[] };
+    return body.results[0].series[0].values?.some(([name]) => name === db);
+  };
+  assert.notEqual(await showIn('showdb_b'), true);
+  // One only buffered, one flushed.
+  assert.equal((await server.writeLines('m v=1 1700000000', 'db=showdb_a&precision=s')).status, 204);
+  await server.flush();
+  assert.equal((await server.writeLines('m v=2 1700000000', 'db=showdb_b&precision=s')).status, 204);
+  assert.equal(await showIn('showdb_b'), true);
+  const res = await form('CREATE DATABASE showdb_c; show  databases');
+  assert.equal(res.status, 200);
+  const body = await res.json() as { results: [{ statement_id: number }, { statement_id: number; series: { name: string; columns: string[]; values: string[][] }[] }] };
+  assert.deepEqual(body.results[0], { statement_id: 0 });
+  const [series] = body.results[1].series;
+  assert.deepEqual([body.results[1].statement_id, series.name, series.columns], [1, 'databases', ['name']]);
+  assert.deepEqual(series.values.filter(([name]) => name.startsWith('showdb_')), [['showdb_a'], ['showdb_b']]);
+});
+
 test('POST /query: other InfluxQL, a bad name or no q is a 400 saying why', async () => {
   const cases: [Promise<Response>, RegExp][] = [
-    [form('SELECT * FROM cpu'), /^InfluxQL is not supported, only CREATE DATABASE .*POST \/api\/v1\/query instead of "SELECT \* FROM cpu"$/],
+    [form('SELECT * FROM cpu'), /^InfluxQL is not supported, only CREATE DATABASE .* and SHOW DATABASES: .*POST \/api\/v1\/query instead of "SELECT \* FROM cpu"$/],
     [form('CREATE DATABASE ok; DROP DATABASE ok'), /instead of "DROP DATABASE ok"/],
     [form('CREATE DATABASE ".."'), /^invalid database name: database "\.\." is not allowed/],
     [form('CREATE DATABASE "a\\x"'), /^InfluxQL is not supported, only CREATE DATABASE/],

@@ -86,7 +86,7 @@ export function buildServer(d: ServerDependencies): FastifyInstance {
     buffers: d.buffers, maxBodyBytes: d.maxBodyBytes, maxDecompressedBytes: d.maxDecompressedBytes, assertAccepting: d.assertAccepting,
     wal: d.wal, counters: d.metrics.writes,
   });
-  void app.register(influxdbRoutes);
+  void app.register(influxdbRoutes, { queries: d.queries, timeoutMs: d.queryTimeoutMs, assertQueryable: d.assertQueryable });
   void app.register(queryRoutes, { queries: d.queries, encoders: d.resultEncoders, cache: d.resultCache, timeoutMs: d.queryTimeoutMs, stallMs: d.queryStallMs, metrics: d.metrics, assertQueryable: d.assertQueryable });
   void app.register(queryPoolRoutes, { pool: d.queryPool, held: d.heldTables, cache: d.resultCache, metrics: d.metrics });
   void app.register(measurementRoutes, { queries: d.queries, timeoutMs: d.queryTimeoutMs, assertQueryable: d.assertQueryable });

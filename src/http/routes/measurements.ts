@@ -21,43 +21,27 @@
  * (`STRATA_QUERY_TIMEOUT_MS`), as `SHOW TABLES` answers; listing stops when the client leaves.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DatabaseNotFoundError, QueryCancelledError, QueryRejectedError, QueryTimeoutError } from '../../errors.js';
-import { whenGone } from '../exchange.js';
+import { DatabaseNotFoundError, QueryRejectedError } from '../../errors.js';
+import { listing, type ListingLimits } from '../listing.js';
 import { megabytes, type MeasurementInfo } from '../../query/catalog.js';
 import type { QueryService } from '../../query/query-service.js';
 import type { ErrorShapeConfig } from '../error-handler.js';
 
 /** What the listings list from (passed by `buildServer`). */
-export interface MeasurementRouteOptions {
+export interface MeasurementRouteOptions extends ListingLimits {
   /** Stored measurements and those only buffered so far. */
   queries: QueryService;
-  /** Longest a listing may take, ms (the query timeout). */
-  timeoutMs: number;
-  /** Throws NotReadyError while the write-ahead log replays (its flushes add files), as the query routes do. */
-  assertQueryable: () => void;
 }
 
 /** Registers `GET /api/v1/measurements` and Arc's `GET /api/v1/databases…`. */
 export async function measurementRoutes(app: FastifyInstance, o: MeasurementRouteOptions): Promise<void> {
-  /** Runs `list` under the query timeout, stopped when the client leaves. */
-  const listing = async <T>(request: FastifyRequest, reply: FastifyReply, list: (signal: AbortSignal) => Promise<T>): Promise<T> => {
-    o.assertQueryable();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new QueryTimeoutError(o.timeoutMs)), o.timeoutMs).unref();
-    const stopWatching = whenGone(request.raw, reply.raw, () => controller.abort(new QueryCancelledError()));
-    try {
-      return await list(controller.signal);
-    } finally {
-      clearTimeout(timer);
-      stopWatching();
-    }
-  };
+  const list = <T>(request: FastifyRequest, reply: FastifyReply, read: (signal: AbortSignal) => Promise<T>): Promise<T> => listing(o, request, reply, read);
 
   app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request, reply) => {
     const started = Date.now();
     const asked = (request.query as Record<string, unknown>).database;
     if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);
-    const measurements = await listing(request, reply, async (signal) => {
+    const measurements = await list(request, reply, async (signal) => {
       const databases = typeof asked === 'string' ? [asked] : await o.queries.databases(signal);
       const out = [];
       for (const database of databases) {
@@ -71,7 +55,7 @@ export async function measurementRoutes(app: FastifyInstance, o: MeasurementRout
   });
 
   app.get('/api/v1/databases', async (request, reply) => {
-    const databases = await listing(request, reply, async (signal) => {
+    const databases = await list(request, reply, async (signal) => {
       const out = [];
       for (const name of await o.queries.databases(signal)) out.push({ name, measurement_count: (await o.queries.measurements(name, signal)).length });
       return out;
@@ -82,7 +66,7 @@ export async function measurementRoutes(app: FastifyInstance, o: MeasurementRout
   /** The measurements of the route's database, which must have one. */
   const measurementsOf = (request: FastifyRequest, reply: FastifyReply): Promise<{ name: string; measurements: MeasurementInfo[] }> => {
     const { name } = request.params as { name: string };
-    return listing(request, reply, async (signal) => {
+    return list(request, reply, async (signal) => {
       const measurements = await o.queries.measurements(name, signal);
       if (measurements.length === 0) throw new DatabaseNotFoundError(name);
       return { name, measurements };
