@@ -249,6 +249,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     },
     async stop() {
       phase = 'stopping';
+      pool.stopQueueing();
       await app.close();
       buffers.stop();
       try {

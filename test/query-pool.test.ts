@@ -158,7 +158,7 @@ describe('priorities (pool of 1)', () => {
     await until(server, (m) => m.connections_in_use === 0 && m.queue_depth.normal === 0);
   });
 
-  test('SIGTERM with a query in flight: it is answered in full, a request sent behind it is refused with 503 and Retry-After, then the server exits 0 without waiting for idle connections', async () => {
+  test('SIGTERM with a query in flight: it is answered in full, one waiting for its connection is refused at once with 503 and Retry-After, so is a request sent behind it, then the server exits 0 without waiting for idle connections', async () => {
     await fetch(`${server.url}/health`); // leaves an idle keep-alive connection open
     // One connection, so that a request can be sent on it once the server no longer takes connections.
     const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
@@ -169,8 +169,16 @@ describe('priorities (pool of 1)', () => {
     const sql = JSON.stringify({ sql: 'SELECT count(*) AS n FROM range(5000000000)' });
     socket.write(`POST /api/v1/query HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${sql.length}\r\n\r\n${sql}`);
     await until(server, (m) => m.connections_in_use === 1);
+    const queued = fetch(`${server.url}/api/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: 'SELECT 1' }) });
+    await until(server, (m) => m.queue_depth.normal === 1);
     let timer: NodeJS.Timeout | undefined;
     const exit = Promise.race([server.stop('SIGTERM'), new Promise<'hung'>((r) => { timer = setTimeout(() => r('hung'), 30_000); })]);
+    // Without waiting for the query ahead of it, which holds its connection up to the drain deadline.
+    const waited = await queued;
+    assert.equal(received, '', 'the waiting query was answered before the one running');
+    assert.equal(waited.status, 503);
+    assert.ok(Number(waited.headers.get('retry-after')) > 0);
+    assert.equal(((await waited.json()) as { error: string }).error, 'shutting down');
     // Closing has begun once new connections are refused.
     for (let i = 0; i < 200 && (await fetch(`${server.url}/health`).then(() => true, () => false)); i++) await sleep(25);
     const line = 'cpu,host=a usage=1 1700000000000000000';

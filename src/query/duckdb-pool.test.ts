@@ -118,3 +118,19 @@ test('drain refuses the waiting callers and later ones, interrupts the running s
   assert.equal(p.stats().idle, 2);
   p.close();
 });
+
+test('stopQueueing refuses the waiting callers and every later one that would wait, and still lends idle connections', async () => {
+  const p = await pool(2);
+  const busy = await hold(p);
+  const second = await hold(p);
+  const waiting = p.use(async () => 'served', { priority: 'critical' });
+  assert.equal(p.waiting, 1);
+  p.stopQueueing();
+  await assert.rejects(waiting, NotReadyError);
+  await assert.rejects(p.use(async () => 'served'), NotReadyError);
+  second.release();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(await p.use(async () => 'served'), 'served', 'an idle connection is still lent');
+  busy.release();
+  p.close();
+});

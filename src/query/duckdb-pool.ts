@@ -93,6 +93,8 @@ export class DuckDBPool {
   private readonly totals = { leases: 0, ended: 0, failed: 0, rejected: 0, aborted: 0, waitMs: 0, execMs: 0 };
   /** Set by `drain`: no connection is lent any more. */
   private draining = false;
+  /** Set by `stopQueueing` (and `drain`): a caller finding no idle connection is refused instead of waiting. */
+  private queueClosed = false;
   /** Wakes `drain` when a connection comes back. */
   private onIdle: (() => void) | undefined;
 
@@ -124,7 +126,7 @@ export class DuckDBPool {
 
   /**
    * Runs `fn` with a borrowed connection and returns it afterwards.
-   * @throws NotReadyError once `drain` began; QueryQueueFullError when all connections are busy and `maxQueue` callers
+   * @throws NotReadyError once `drain` began, or when it would wait once `stopQueueing` was called; QueryQueueFullError when all connections are busy and `maxQueue` callers
    *   already wait, none less urgent (or later, while waiting, when a more urgent caller
    *   takes this one's place); `signal.reason` when aborted while waiting; whatever `fn` throws
    *   (an interrupted DuckDB statement throws "INTERRUPT Error").
@@ -207,6 +209,18 @@ export class DuckDBPool {
   }
 
   /**
+   * Refuses the callers waiting for a connection, and from now on every caller that would
+   * wait, with NotReadyError (503 + Retry-After); idle connections are still lent. At
+   * shutdown the queries running may hold their connections up to the drain deadline, and
+   * one waiting behind them would then be cut off with no answer to retry on.
+   */
+  stopQueueing(): void {
+    this.queueClosed = true;
+    const refused = new NotReadyError('shutting down');
+    for (const p of PRIORITIES) for (const waiter of this.queues[p].splice(0)) waiter.refuse(refused);
+  }
+
+  /**
    * Lends no connection any more (waiting callers and later ones are refused with
    * NotReadyError), interrupts the statements running on those lent (and those they begin
    * meanwhile), and resolves once every one is back. Closing a connection, or the
@@ -217,8 +231,7 @@ export class DuckDBPool {
    */
   async drain(): Promise<void> {
     this.draining = true;
-    const refused = new NotReadyError('shutting down');
-    for (const p of PRIORITIES) for (const waiter of this.queues[p].splice(0)) waiter.refuse(refused);
+    this.stopQueueing();
     while (this.idle.length < this.all.length) {
       // Again and again (REINTERRUPT_MS): a statement beginning after an interrupt would not see it.
       for (const conn of this.all) if (!this.idle.includes(conn)) conn.interrupt();
@@ -235,6 +248,7 @@ export class DuckDBPool {
   }
 
   private wait(priority: Priority, signal: AbortSignal | undefined): Promise<DuckDBConnection> {
+    if (this.queueClosed) return Promise.reject(new NotReadyError('shutting down'));
     if (this.waiting >= this.maxQueue) {
       this.totals.rejected++;
       const full = new QueryQueueFullError(this.maxQueue, RETRY_AFTER_SECONDS);
