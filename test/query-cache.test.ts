@@ -50,7 +50,7 @@ describe('result cache', () => {
     assert.equal(after.cache.hits, before.cache.hits + 1);
   });
 
-  test('Arc\'s per-request counters: requests, answered in full, failed, rows answered (from the cache too; an estimate\'s count is no row)', async () => {
+  test('Arc\'s per-request counters: requests, answered in full, failed, rows answered (from the cache too; an estimate\'s count is no row, nor are the rows of an answer cut off)', async () => {
     type Totals = { query_requests: number; query_success: number; query_errors: number; query_rows_returned: number };
     const totals = async (): Promise<Totals> => {
       const { query_requests, query_success, query_errors, query_rows_returned } = ((await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: Totals }).pool;
@@ -68,8 +68,15 @@ describe('result cache', () => {
     // An /exec page counts its own rows, not the rest of the chunk DuckDB read them from.
     const page = await fetch(`${server.url}/exec?query=${encodeURIComponent('SELECT range AS i FROM range(100000)')}&limit=5`);
     assert.equal(((await page.json()) as { dataset: unknown[] }).dataset.length, 5);
+    // Cut off by its deadline once rows were sent: an error, whose rows are no answer.
+    const cut = await fetch(`${server.url}/api/v1/query`, {
+      method: 'POST', body: JSON.stringify({ sql: 'SELECT range AS i, hash(range) AS h FROM range(300000000)' }),
+      headers: { 'content-type': 'application/json', 'x-strata-timeout-ms': '800' },
+    });
+    assert.equal(cut.status, 200);
+    await assert.rejects(cut.arrayBuffer());
     // Counted once each response has closed, which may follow the client's read.
-    const expected = { query_requests: before.query_requests + 5, query_success: before.query_success + 4, query_errors: before.query_errors + 1, query_rows_returned: before.query_rows_returned + 9 };
+    const expected = { query_requests: before.query_requests + 6, query_success: before.query_success + 4, query_errors: before.query_errors + 2, query_rows_returned: before.query_rows_returned + 9 };
     for (let i = 0; i < 100 && JSON.stringify(await totals()) !== JSON.stringify(expected); i++) await sleep(50);
     assert.deepEqual(await totals(), expected);
   });

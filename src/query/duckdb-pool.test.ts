@@ -134,3 +134,24 @@ test('stopQueueing refuses the waiting callers and every later one that would wa
   busy.release();
   p.close();
 });
+
+test('the wait statistics count the callers that left the queue without a connection (deadline, more urgent caller), not only leases', async () => {
+  const p = await pool(1, 1);
+  const busy = await hold(p);
+  const controller = new AbortController();
+  const gaveUp = p.use(async () => undefined, { signal: controller.signal, priority: 'low' });
+  await new Promise((r) => setTimeout(r, 60));
+  controller.abort(new Error('deadline'));
+  await assert.rejects(gaveUp, /deadline/);
+  const pushedOut = p.use(async () => undefined, { priority: 'low' });
+  await new Promise((r) => setTimeout(r, 60));
+  const urgent = p.use(async () => undefined, { priority: 'critical' });
+  await assert.rejects(pushedOut, QueryQueueFullError);
+  const s = p.stats();
+  assert.ok(s.waitSumMs >= 110, `waited ${s.waitSumMs} ms in all`);
+  // The one lease waited nothing; two callers waited ~60 ms each and left.
+  assert.ok(s.avgWaitMs >= 110 / 3, `average ${s.avgWaitMs} ms`);
+  busy.release();
+  await urgent;
+  p.close();
+});

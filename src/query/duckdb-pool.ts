@@ -43,7 +43,11 @@ export interface PoolStats {
   rejected: number;
   /** Callers that left the queue or were interrupted through their signal. */
   aborted: number;
-  /** Mean time from request to lease, ms (over every lease). */
+  /**
+   * Mean time waited for a connection, ms, over every lease and every caller that left the
+   * queue without one (its deadline passed, its client left, a more urgent caller took its
+   * place, shutdown): a saturated queue whose queries all time out waits long, not zero.
+   */
   avgWaitMs: number;
   /** Mean time a lease was held, ms, over the leases that ended. */
   avgExecMs: number;
@@ -90,7 +94,8 @@ export class DuckDBPool {
   private readonly idle: DuckDBConnection[] = [];
   private readonly queues: Record<Priority, Waiter[]> = { critical: [], high: [], normal: [], low: [] };
   private readonly all: DuckDBConnection[] = [];
-  private readonly totals = { leases: 0, ended: 0, failed: 0, rejected: 0, aborted: 0, waitMs: 0, execMs: 0 };
+  /** `waits`: leases and callers that left the queue without one, the count behind `waitMs`. */
+  private readonly totals = { leases: 0, ended: 0, failed: 0, rejected: 0, aborted: 0, waits: 0, waitMs: 0, execMs: 0 };
   /** Set by `drain`: no connection is lent any more. */
   private draining = false;
   /** Set by `stopQueueing` (and `drain`): a caller finding no idle connection is refused instead of waiting. */
@@ -139,6 +144,7 @@ export class DuckDBPool {
     const conn = this.idle.pop() ?? (await this.wait(options.priority ?? 'normal', signal));
     const started = performance.now();
     this.totals.leases++;
+    this.totals.waits++;
     this.totals.waitMs += started - asked;
     const onAbort = (): void => {
       this.totals.aborted++;
@@ -200,7 +206,7 @@ export class DuckDBPool {
       size: this.size, inUse: this.inUse, idle: this.idle.length, maxQueue: this.maxQueue,
       queueDepth: { critical: this.queues.critical.length, high: this.queues.high.length, normal: this.queues.normal.length, low: this.queues.low.length },
       totalLeases: t.leases, failedLeases: t.failed, rejected: t.rejected, aborted: t.aborted,
-      avgWaitMs: t.leases === 0 ? 0 : t.waitMs / t.leases,
+      avgWaitMs: t.waits === 0 ? 0 : t.waitMs / t.waits,
       avgExecMs: t.ended === 0 ? 0 : t.execMs / t.ended,
       execSumUs: Math.round(t.execMs * 1000),
       execCount: t.ended,
@@ -257,12 +263,15 @@ export class DuckDBPool {
       if (lower === undefined) return Promise.reject(full);
       this.queues[lower].pop()!.refuse(full);
     }
+    const queued = performance.now();
     return new Promise<DuckDBConnection>((resolve, reject) => {
       const queue = this.queues[priority];
       const leave = (): void => {
         const i = queue.indexOf(waiter);
         if (i !== -1) queue.splice(i, 1);
         signal?.removeEventListener('abort', onAbort);
+        this.totals.waits++;
+        this.totals.waitMs += performance.now() - queued;
       };
       const onAbort = (): void => {
         leave();

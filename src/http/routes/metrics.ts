@@ -143,7 +143,7 @@ export class StrataMetrics {
     counter('strata_query_pool_leases_total', 'Connections lent to queries.', () => pool().totalLeases);
     counter('strata_query_pool_lease_failures_total', 'Leases whose query failed in DuckDB (errors, interrupts).', () => pool().failedLeases);
     counter('strata_query_pool_aborted_total', 'Queries that left the queue or were interrupted by their timeout or their client leaving.', () => pool().aborted);
-    counter('strata_query_pool_wait_seconds_total', 'Time queries waited for a connection, summed.', () => pool().waitSumMs / 1000);
+    counter('strata_query_pool_wait_seconds_total', 'Time queries waited for a connection, summed, those that left the queue without one included.', () => pool().waitSumMs / 1000);
     counter('strata_query_pool_busy_seconds_total', 'Time connections were lent to queries, summed.', () => pool().execSumUs / 1e6);
     const held = perScrape(() => sources.heldTables.stats());
     gauge('strata_query_held_tables', 'DuckDB temp tables of unflushed records the query connections keep (read-your-writes), over all connections.', () => held().tables);
@@ -173,7 +173,7 @@ export class StrataMetrics {
       counter('strata_s3_cache_footer_reads_total', 'Files not cached whose Parquet footer alone was read from S3 (ranged GETs), to learn their columns.', () => files().footer_reads);
     }
 
-    counter('strata_query_rows_returned_total', 'Rows answered by query requests (an /exec page its own rows), from DuckDB or from the result cache.', () => this.rowsAnswered);
+    counter('strata_query_rows_returned_total', 'Rows of the query requests answered in full (an /exec page its own rows), from DuckDB or from the result cache.', () => this.rowsAnswered);
     this.queries = new Counter({ name: 'strata_queries_total', help: 'Query requests by outcome (ok, rejected, queue_full, not_ready, timeout, cancelled, error).', labelNames: ['outcome'], registers: [registry] });
     // Every outcome is exported from the start, so rate() sees the first failure.
     for (const outcome of QUERY_OUTCOMES) this.queries.inc({ outcome }, 0);
@@ -183,18 +183,22 @@ export class StrataMetrics {
     });
   }
 
-  /** Counts one query request that ended with `outcome` after `seconds`, having answered `rows` rows. */
+  /**
+   * Counts one query request that ended with `outcome` after `seconds`, having sent `rows`
+   * rows: counted as answered only when `outcome` is `ok` (a response cut off by its
+   * deadline or a failure, or left by its client, answered nothing).
+   */
   query(outcome: QueryOutcome, seconds: number, rows: number): void {
     this.queries.inc({ outcome });
     this.queryDuration.observe(seconds);
     this.queryCounts[outcome]++;
-    this.rowsAnswered += rows;
+    if (outcome === 'ok') this.rowsAnswered += rows;
   }
 
   /**
    * Arc's query counters (`GET /api/v1/metrics/query-pool`): query requests; those answered in
    * full; those that failed (4xx, 503 queue full or not ready, 504, 500: not those whose client left); and
-   * the rows answered (an /exec page its own rows), from DuckDB or from the result cache.
+   * the rows of the requests answered in full (an /exec page its own rows), from DuckDB or from the result cache.
    */
   queryTotals(): { requests: number; success: number; errors: number; rows: number } {
     const c = this.queryCounts;
