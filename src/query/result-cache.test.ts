@@ -18,3 +18,13 @@ test('a stored result holds exactly its bytes, not the larger buffers its chunks
   const held = stored.chunks.reduce((n, c) => n + (typeof c === 'string' ? Buffer.byteLength(c) : c.buffer.byteLength), 0);
   assert.equal(held, stored.bytes, 'no byte kept beyond those counted');
 });
+
+test('the counters leave out expired entries', async () => {
+  const cache = new ResultCache(30, 1 << 20, () => false);
+  const recorder = cache.recorder()!;
+  recorder.add('{"data":[[1]]}');
+  cache.set('json', 'db', 'SELECT 1', recorder.result(1, [{ database: 'db', measurement: 'm' }]), 0, true);
+  assert.deepEqual([cache.stats().entries, cache.stats().bytes], [1, 14]);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual([cache.stats().entries, cache.stats().bytes], [0, 0]);
+});

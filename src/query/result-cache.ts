@@ -144,8 +144,9 @@ export class ResultCache {
     this.entries.set(entryKey(format, database, sql), { ...result, chunks: [exactCopy(result.chunks)] });
   }
 
-  /** Current counters. */
+  /** Current counters; `entries` and `bytes` of the entries still servable (expired ones are dropped first). */
   stats(): ResultCacheStats {
+    this.entries?.purgeStale();
     return {
       ttl_ms: this.ttlMs, max_bytes: this.maxBytes, entries: this.entries?.size ?? 0, bytes: this.entries?.calculatedSize ?? 0,
       ...this.counts,
