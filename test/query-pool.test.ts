@@ -205,7 +205,7 @@ describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
     removeDir(server.dataDir);
   });
 
-  test('a third waiting query, no more urgent than those waiting, is refused at once with 503 and Retry-After; the two waiting are then served', async () => {
+  test('a third waiting query, no more urgent than those waiting, is refused at once with 503 and Retry-After, logged at most once a second; the two waiting are then served', async () => {
     const hold = await holdPool(server);
     const waiting = [1, 2].map((i) => query(server, `SELECT ${i} AS i`).then(async (res) => [res.status, ((await res.json()) as { data: unknown[][] }).data]));
     await until(server, (m) => m.queue_depth.normal === 2);
@@ -221,6 +221,16 @@ describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
     await waitFor(() => server.logLines().some((l) => /queue full/.test(l.msg)), 5000);
     const logged = server.logLines().filter((l) => /queue full/.test(l.msg));
     assert.deepEqual(logged.map((l) => l.level), [40], 'the refusal is one warning, not an error');
+    // Clients retrying at once against a full queue: not a warning each.
+    for (let i = 0; i < 10; i++) assert.equal((await query(server, 'SELECT 3 AS i')).status, 503);
+    await sleep(1100);
+    assert.equal((await query(server, 'SELECT 3 AS i')).status, 503);
+    const shed = (): { level: number; suppressed?: number }[] => server.logLines().filter((l) => /queue full/.test(l.msg)) as { level: number; suppressed?: number }[];
+    // The first, then one line a second counting the others.
+    const counted = (): number => shed().reduce((n, l) => n + (l.suppressed ?? 1), 0);
+    await waitFor(() => counted() === 12, 5000);
+    assert.equal(counted(), 12, JSON.stringify(shed()));
+    assert.ok(shed().length <= 4, `${shed().length} warnings for 12 refusals`);
     await hold.release();
     assert.deepEqual(await Promise.all(waiting), [[200, [[1]]], [200, [[2]]]]);
   });

@@ -6,13 +6,13 @@
  * Query routes answer in Arc's query shape `{"success":false,"error":…}`, QuestDB's
  * `/exec` adds the `query` it was given (QuestDB's `{"query":…,"error":…}`), InfluxDB v2's
  * write route `{"code":…,"message":…,"error":…}`, every other route `{"error":…}` (Arc
- * and InfluxDB v1 write errors). Other 5xx are logged as errors;
- * refusals that shed load, or come while starting up or shutting down (429/503 with
- * `Retry-After`), as warnings. Every 429 and 503
+ * and InfluxDB v1 write errors). Other 5xx are logged as errors; queries past their
+ * deadline as warnings, and so are refusals that shed load, or come while starting up or
+ * shutting down (429/503 with `Retry-After`), at most one a second of each kind. Every 429 and 503
  * carries `Retry-After` (RFC 9110 §10.2.3): Telegraf and the InfluxDB clients wait that
  * long before they retry a write.
  */
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { BackpressureError, FlushError, NotReadyError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StorageUnavailableError, StrataError } from '../errors.js';
 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
@@ -56,15 +56,51 @@ function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, messag
   return { error: message };
 }
 
+/** How long the refusals of one code after a logged one are counted before one line reports them (`ShedLog`), ms. */
+const SHED_LOG_INTERVAL_MS = 1000;
+
+/**
+ * Warnings of expected refusals (load shed, not ready), at most one a second of each code:
+ * an overloaded server refuses hundreds of requests a second, each client retrying, and a
+ * line for each would flood the log when it is read most. The first refusal of a code is
+ * logged; those in the second after it are counted and logged as one line at its end,
+ * `suppressed` giving their number (/metrics counts every refusal).
+ */
+class ShedLog {
+  private readonly windows = new Map<string, { suppressed: number; last: { status: number; message: string } }>();
+
+  constructor(private readonly log: FastifyBaseLogger) {}
+
+  /** Logs the refusal `err` (answered `status`) through `requestLog`, or counts it for the summary line. */
+  refused(err: StrataError, status: number, requestLog: FastifyBaseLogger): void {
+    const window = this.windows.get(err.code);
+    if (window !== undefined) {
+      window.suppressed++;
+      window.last = { status, message: err.message };
+      return;
+    }
+    requestLog.warn({ status, code: err.code }, err.message);
+    const opened = { suppressed: 0, last: { status, message: err.message } };
+    this.windows.set(err.code, opened);
+    setTimeout(() => {
+      this.windows.delete(err.code);
+      if (opened.suppressed > 0) this.log.warn({ status: opened.last.status, code: err.code, suppressed: opened.suppressed }, opened.last.message);
+    }, SHED_LOG_INTERVAL_MS).unref();
+  }
+}
+
 /** Installs the handler on `app` (and, through encapsulation, every plugin in it). */
 export function installErrorHandler(app: FastifyInstance): void {
+  const shedLog = new ShedLog(app.log);
   app.setErrorHandler((err, request, reply) => {
     const status = statusOf(err);
-    if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof QueryTimeoutError || err instanceof NotReadyError) {
-      // Load shed on purpose, a request while starting up or shutting down, or a query past
-      // the deadline it was given: expected, counted in /metrics, one line per request, so a
-      // warning without a stack rather than a failure.
+    if (err instanceof QueryTimeoutError) {
+      // A query past the deadline it was given: expected, one line per request, a warning without a stack.
       request.log.warn({ status, code: err.code }, err.message);
+    } else if (err instanceof BackpressureError || err instanceof QueryQueueFullError || err instanceof NotReadyError) {
+      // Load shed on purpose, or a request while starting up or shutting down: expected and
+      // counted in /metrics, so a warning without a stack, at most one a second (`ShedLog`).
+      shedLog.refused(err, status, request.log);
     } else if (err instanceof StorageUnavailableError) {
       // An error (a disk failing as well as an S3 out of reach), but one line per request, whose
       // message names the cause's code, not a stack that every retry of a client riding out an
