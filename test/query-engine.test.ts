@@ -1037,7 +1037,8 @@ describe('pool', () => {
   });
   test('a bad priority is 400; metrics report the pool', async () => {
     assert.equal((await json('SELECT 1', { 'x-strata-priority': 'urgent' })).status, 400);
-    const m = (await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: Record<string, unknown> };
+    const m = (await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { timestamp: string; pool: Record<string, unknown> };
+    assert.match(m.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'RFC 3339 in whole seconds, as Arc stamps it');
     assert.equal(m.pool.connections_open, 2);
     assert.deepEqual(m.pool.queue_depth, { critical: 0, high: 0, normal: 0, low: 0 });
     assert.ok((m.pool.queries_total as number) > 10);

@@ -18,6 +18,7 @@ import type { DuckDBPool } from '../../query/duckdb-pool.js';
 import type { HeldTables } from '../../query/held-tables.js';
 import type { ResultCache } from '../../query/result-cache.js';
 import type { StrataMetrics } from './metrics.js';
+import { arcTimestamp } from './query.js';
 
 /** The components whose counters `GET /api/v1/metrics/query-pool` reports (passed by `buildServer`). */
 export interface QueryPoolRouteOptions {
@@ -38,7 +39,7 @@ export async function queryPoolRoutes(app: FastifyInstance, o: QueryPoolRouteOpt
     const held = o.held.stats();
     const requests = o.metrics.queryTotals();
     return {
-      timestamp: new Date().toISOString(),
+      timestamp: arcTimestamp(Date.now()),
       pool: {
         connections_open: s.size, connections_in_use: s.inUse, connections_idle: s.idle,
         queries_total: s.totalLeases, query_errors_total: s.failedLeases,

@@ -137,7 +137,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   /** Arc's JSON answer (or CSV) to `sql`, from the result cache when it holds it; `started`: the request's start (Date.now()). */
   const answer = async (request: FastifyRequest, reply: FastifyReply, sql: string, csv: boolean, started: number): Promise<FastifyReply> => {
     const limits = limitsOf(request, o.timeoutMs);
-    const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const timestamp = arcTimestamp(started);
     const trailer = (rows: number, profile: object): string => {
       const elapsed = Date.now() - started;
       const extra = wantsProfile(request) ? `,"profile":${JSON.stringify({ ...profile, execution_ms: elapsed })}` : '';
@@ -762,4 +762,9 @@ function execLimit(value: unknown): RowRange | undefined {
   }
   const skip = Math.max(0, lo - 1);
   return { skip, take: hi - skip };
+}
+
+/** `ms` (since the epoch) as Arc stamps its answers: RFC 3339 in UTC, whole seconds (`2026-08-22T10:15:30Z`). */
+export function arcTimestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
