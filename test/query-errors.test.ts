@@ -306,6 +306,26 @@ describe('only one SELECT, nothing that reads or writes files', BOUND, () => {
     assertRejected(await sql('SELECT * FROM memory.main.cpu'), 'three-part names are not supported');
   });
 
+  test('a few hundred bytes DuckDB would blow up while parsing or binding them (nested simple CASE operands, nested macro calls): 400 at once, the server unharmed', async () => {
+    const nest = (depth: number, wrap: (e: string) => string): string => {
+      let e = 'v';
+      for (let i = 0; i < depth; i++) e = wrap(e);
+      return `SELECT ${e} FROM cpu`;
+    };
+    // 18 levels: json_serialize_sql answered 324 MB and the server died; 12 of round_even took minutes to prepare.
+    const started = performance.now();
+    assertRejected(await sql(nest(18, (e) => `CASE ${e} WHEN 1 THEN 1 WHEN 2 THEN 2 END`)), /^query too complex: .*simple CASE/);
+    assertRejected(await sql(nest(12, (e) => `round_even(${e}, 1)`)), /^query too complex: .*macro calls/);
+    assertRejected(await sql(nest(16, (e) => `nullif(${e}, 1)`)), /^query too complex: .*macro calls/);
+    assertRejected(await sql(`SELECT ${nest(14, (e) => `fmod(${e}, 3)`).slice('SELECT '.length)}`), /^query too complex/);
+    assert.ok(performance.now() - started < 10_000, `refused in ${(performance.now() - started).toFixed(0)} ms`);
+    // What people write is far from the limit: a few levels of each, and searched CASEs nested deep.
+    const fine = await sql(`SELECT ${nest(4, (e) => `CASE ${e} WHEN 1 THEN 1 WHEN 2 THEN 2 ELSE 0 END`).slice(7, -9)} AS a, ` +
+      `${nest(4, (e) => `nullif(${e}, 5)`).slice(7, -9)} AS b, ${nest(60, (e) => `CASE WHEN ${e} > 0 THEN ${e.length > 50 ? 'v' : e} ELSE 0 END`).slice(7, -9)} AS c FROM cpu ORDER BY time`);
+    assert.equal(fine.status, 200, fine.text);
+    assert.equal(fine.body.data!.length, 3);
+  });
+
   test('generators are allowed', async () => {
     const r = await sql('SELECT * FROM range(3)');
     assert.equal(r.status, 200, r.text);

@@ -30,6 +30,7 @@ import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
 import { emptySetSql, inHours, megabytes, type Catalog, type HourRange, type MeasurementInfo } from './catalog.js';
 import { ChunkBudget } from './chunk-budget.js';
+import { checkCaseExpansion, checkMacroExpansion, MACRO_USES_SQL, macroUses, type MacroUses } from './expansion.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import { REINTERRUPT_MS, type DuckDBPool, type Priority } from './duckdb-pool.js';
 import { memoryLimitOf, spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
@@ -184,6 +185,8 @@ export class QueryService {
   private nonDeterministic: ReadonlySet<string> | undefined;
   /** DuckDB's keywords (`KEYWORDS_SQL`), for `AnalyzedQuery.restoreReferences`; read by the first query planned. */
   private keywords: ReadonlySet<string> | undefined;
+  /** How DuckDB's macros use their parameters (`MACRO_USES_SQL`), for `checkMacroExpansion`; read by the first query analysed. */
+  private macroUses: MacroUses | undefined;
 
   constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables, statements: PreparedStatements) {
     this.pool = pool;
@@ -361,7 +364,13 @@ export class QueryService {
     };
     const cacheKey = `${database}\u0000${sql}`;
     let analyzed = this.analyses.get(cacheKey);
-    if (analyzed === undefined) this.analyses.set(cacheKey, (analyzed = await analyzeSql(sql, database, parser)));
+    if (analyzed === undefined) {
+      checkCaseExpansion(sql);
+      analyzed = await analyzeSql(sql, database, parser);
+      this.macroUses ??= macroUses((await conn.runAndReadAll(MACRO_USES_SQL)).getRowsJS());
+      checkMacroExpansion(analyzed.statement, this.macroUses);
+      this.analyses.set(cacheKey, analyzed);
+    }
     const forbidden = analyzed.tableFunctions.find((f) => !ALLOWED_TABLE_FUNCTIONS.has(f));
     if (forbidden !== undefined) {
       throw new QueryRejectedError(`table function ${forbidden}() is not allowed: query measurements by name (FROM cpu or FROM db.cpu)`);

@@ -209,6 +209,20 @@ export function bareStatement(userSql: string): string {
   return start === -1 ? '' : sql.slice(start, end);
 }
 
+/**
+ * The tokens of `sql` as text, comments and whitespace skipped (`skipBlanks`): a name,
+ * keyword or number whole (a run of name characters), a quoted text whole (`afterToken`),
+ * any other character alone. A lexer coarse enough for counting, not for parsing.
+ */
+export function* sqlTokens(sql: string): Generator<string> {
+  for (let i = skipBlanks(sql, 0); i < sql.length; i = skipBlanks(sql, i)) {
+    let end = afterToken(sql, i);
+    if (end === i + 1 && inName(sql[i])) while (end < sql.length && inName(sql[end])) end++;
+    yield sql.slice(i, end);
+    i = end;
+  }
+}
+
 /** Where the token (a quoted text whole, else one character) at `start` ends. */
 function afterToken(sql: string, start: number): number {
   const c = sql[start];

@@ -1,0 +1,134 @@
+/**
+ * Refuses SQL that DuckDB would blow up exponentially while it parses or binds it, before
+ * any deadline can stop it: neither step looks for interrupts, so a query of a few hundred
+ * bytes would hold its connection for hours, or exhaust memory and take the process down.
+ *
+ * - Parsing: DuckDB turns a simple CASE (`CASE x WHEN 1 THEN … WHEN 2 THEN … END`) into a
+ *   searched one with a copy of `x` per WHEN, so simple CASEs nested in each other's operand
+ *   double the tree at each level: 18 levels (~700 bytes) made `json_serialize_sql` answer
+ *   324 MB, and the process died reading it. Counted on the text, before DuckDB sees it
+ *   (`checkCaseExpansion`).
+ * - Binding: a macro's body takes a copy of an argument for each use of its parameter
+ *   (`nullif(a, b)` is `CASE WHEN a = b THEN NULL ELSE a END`), so nested macro calls
+ *   multiply: 10 nested `round_even` (each parameter used 3 times) took 33 s to prepare.
+ *   Counted on the parsed statement, with each macro's uses read from DuckDB
+ *   (`checkMacroExpansion`, `MACRO_USES_SQL`).
+ *
+ * Either way, at most MAX_COPIED_NODES tokens or nodes may be copies: far more than any
+ * query written by hand or a dashboard makes (a copy is made per WHEN of a simple CASE, per
+ * use of a macro parameter), few enough that DuckDB parses and binds them in about a second.
+ */
+import { QueryRejectedError } from '../errors.js';
+import { sqlTokens } from './sql-text.js';
+import type { JsonValue } from './sql-rewriter.js';
+
+/** Tokens (text) or statement nodes that parsing or binding may copy, in all. */
+export const MAX_COPIED_NODES = 10_000;
+
+/** Lists DuckDB's scalar macros: `function_name`, `parameters` (a list of names: read with `getRowsJS`), `macro_definition` (its body's SQL). */
+export const MACRO_USES_SQL = "SELECT function_name, parameters, macro_definition FROM duckdb_functions() WHERE function_type = 'macro'";
+
+/** Per scalar macro (lower-case name): how many times its body uses each parameter, by position. */
+export type MacroUses = ReadonlyMap<string, readonly number[]>;
+
+/**
+ * `MacroUses` from the rows of MACRO_USES_SQL. A parameter's uses are the occurrences of
+ * its name as a word in the body, case-insensitively: a string or a column of the same
+ * name counts too, so the count errs high, never low.
+ */
+export function macroUses(rows: readonly (readonly unknown[])[]): MacroUses {
+  const uses = new Map<string, number[]>();
+  for (const [name, parameters, definition] of rows) {
+    const body = String(definition).toLowerCase();
+    const words = body.match(/[\p{L}\p{N}_$]+/gu) ?? [];
+    const counts = (parameters as readonly unknown[]).map((p) => words.filter((w) => w === String(p).toLowerCase()).length);
+    // Overloads share a name: the largest use of each position counts.
+    const known = uses.get(String(name).toLowerCase()) ?? [];
+    uses.set(String(name).toLowerCase(), Array.from({ length: Math.max(counts.length, known.length) }, (_, i) => Math.max(counts[i] ?? 0, known[i] ?? 0)));
+  }
+  return uses;
+}
+
+/** A CASE being read: the tokens of its operand (expanded), of the rest, its WHENs, and whether the operand is being read. */
+interface CaseFrame {
+  operand: number;
+  rest: number;
+  whens: number;
+  inOperand: boolean;
+}
+
+/**
+ * Refuses `sql` when parsing it would copy more than MAX_COPIED_NODES tokens of simple CASE
+ * operands (see the module comment). Tokens: names and keywords, quoted texts and
+ * numbers' characters alike (`sqlTokens`); comments are skipped.
+ * @throws QueryRejectedError naming the limit.
+ */
+export function checkCaseExpansion(sql: string): void {
+  const frames: CaseFrame[] = [];
+  // Tokens the copies add: each CASE, once read, adds its operand (as expanded) once more per WHEN past the first.
+  let copies = 0;
+  for (const token of sqlTokens(sql)) {
+    const word = token.length === 3 || token.length === 4 ? token.toLowerCase() : '';
+    const top = frames[frames.length - 1];
+    let tokens = 1;
+    if (word === 'case') {
+      frames.push({ operand: 0, rest: 1, whens: 0, inOperand: true });
+      continue;
+    } else if (word === 'when' && top !== undefined) {
+      top.inOperand = false;
+      top.whens++;
+      top.rest++;
+      continue;
+    } else if (word === 'end' && top !== undefined) {
+      frames.pop();
+      copies += top.operand * Math.max(top.whens - 1, 0);
+      if (copies > MAX_COPIED_NODES) {
+        throw tooLarge('simple CASE expressions (CASE x WHEN …) nested in one another\'s operand: DuckDB copies the operand for each WHEN');
+      }
+      tokens = top.operand * Math.max(top.whens, 1) + top.rest + 1;
+    }
+    const into = frames[frames.length - 1];
+    if (into === undefined) continue;
+    if (into.inOperand) into.operand += tokens;
+    else into.rest += tokens;
+  }
+}
+
+/**
+ * Refuses a parsed statement (`json_serialize_sql`'s tree) when binding it would copy more
+ * than MAX_COPIED_NODES nodes of macro arguments (see the module comment): a call of a
+ * macro counts its arguments once per use of their parameters in its body (`uses`), and
+ * nested calls multiply.
+ * @throws QueryRejectedError naming the limit.
+ */
+export function checkMacroExpansion(statement: JsonValue, uses: MacroUses): void {
+  let nodes = 0;
+  // Nodes once expanded; capped, as nested multiplications outgrow any number.
+  const size = (value: JsonValue): number => {
+    if (value === null || typeof value !== 'object') return 0;
+    if (Array.isArray(value)) return value.reduce((n: number, v) => Math.min(n + size(v), Number.MAX_SAFE_INTEGER), 0);
+    nodes++;
+    const macro = value.class === 'FUNCTION' && typeof value.function_name === 'string' ? uses.get(value.function_name.toLowerCase()) : undefined;
+    let total = 1;
+    for (const [key, child] of Object.entries(value)) {
+      if (macro !== undefined && key === 'children' && Array.isArray(child)) {
+        // An argument past the parameters (named, or a default's) counts as the most used one.
+        const most = Math.max(1, ...macro);
+        child.forEach((arg, i) => (total += (macro[i] ?? most) * size(arg)));
+      } else {
+        total += size(child);
+      }
+      total = Math.min(total, Number.MAX_SAFE_INTEGER);
+    }
+    return total;
+  };
+  const expanded = size(statement);
+  if (expanded - nodes > MAX_COPIED_NODES) {
+    throw tooLarge('macro calls nested in one another\'s arguments (nullif, fmod, round_even, …): DuckDB copies an argument for each use of its parameter');
+  }
+}
+
+function tooLarge(cause: string): QueryRejectedError {
+  return new QueryRejectedError(`query too complex: DuckDB would copy more than ${MAX_COPIED_NODES.toLocaleString('en')} parts of it while it reads it, because of ${cause}; ` +
+    'compute the repeated expression once (in a subquery or a CTE) and refer to it');
+}
