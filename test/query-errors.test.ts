@@ -326,6 +326,19 @@ describe('only one SELECT, nothing that reads or writes files', BOUND, () => {
     assert.equal(fine.body.data!.length, 3);
   });
 
+  test('thousands of reads of a measurement with a long history: 400 once their file lists pass 100,000 files, not gigabytes of SQL', async () => {
+    // 200 hourly files, read 501 times: 100,200 file references (a heap exhausted at 11,000 reads of 2,000 files).
+    const lines = Array.from({ length: 200 }, (_, h) => `hist v=${h}i ${1700000000 + h * 3600}`).join('\n');
+    assert.equal((await server.writeLines(lines, 'db=qhist&precision=s')).status, 204);
+    await server.flush();
+    const reads = (n: number): string => `SELECT ${Array.from({ length: n }, () => '(SELECT count(*) FROM hist)').join(', ')}`;
+    const refused = await sql(reads(501), 'qhist');
+    assertRejected(refused, /^the query reads 501 measurement references whose files, listed for each, pass 100,000: /);
+    const answered = await sql(reads(3), 'qhist');
+    assert.equal(answered.status, 200, answered.text);
+    assert.deepEqual(answered.body.data, [[200, 200, 200]]);
+  });
+
   test('generators are allowed', async () => {
     const r = await sql('SELECT * FROM range(3)');
     assert.equal(r.status, 200, r.text);

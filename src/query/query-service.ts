@@ -57,6 +57,13 @@ const ANALYSIS_CACHE_UNITS = 32 * 1024 * 1024;
 /** Longest SQL text accepted, in characters. */
 export const MAX_SQL_LENGTH = 100_000;
 
+/**
+ * Stored files a query may read, counted once per reference to their measurement (each
+ * reference lists its files in the rewritten SQL): a year of hourly files read eleven
+ * times, some 30 MB of SQL at most.
+ */
+export const MAX_FILE_REFERENCES = 100_000;
+
 /** Records accepted but not yet in a listed file, and the files a flush in progress has produced. */
 export interface HeldRecordsSource {
   /** See `BufferManager.heldRecords`. */
@@ -457,7 +464,9 @@ export class QueryService {
         throw failure;
       }
     };
+    let fileReferences = 0;
     for (const entry of occurrences) {
+      req.signal.throwIfAborted();
       const { occurrence, all } = entry;
       const { heldTables } = perRef.get(refKey(occurrence.ref))!;
       let { scanned } = entry;
@@ -467,6 +476,13 @@ export class QueryService {
       if (entry.clockWord && all.length > scanned.length) {
         const columns = await readable(() => this.catalog.columns(conn, all, keys, verify, req.signal));
         if (columns.some((c) => CLOCK_WORDS.has(asciiLower(c.name)))) scanned = all;
+      }
+      // Each read lists its files in the SQL DuckDB is given: thousands of reads of a long
+      // history (`SELECT (FROM cpu), (FROM cpu), …`) would build gigabytes of it.
+      fileReferences += scanned.length;
+      if (fileReferences > MAX_FILE_REFERENCES) {
+        throw new QueryRejectedError(`the query reads ${analyzed.occurrences.length.toLocaleString('en')} measurement references whose files, listed for each, pass ` +
+          `${MAX_FILE_REFERENCES.toLocaleString('en')}: narrow their time ranges (WHERE time >= …), or read each measurement once (in a CTE)`);
       }
       profile.files_scanned += scanned.length;
       const parts: string[] = [];
