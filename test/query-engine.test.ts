@@ -188,6 +188,16 @@ describe('sandbox', () => {
       assert.deepEqual(table.getChildAt(0)!.toArray(), names);
     }
   });
+  test('a subquery over a measurement as a simple CASE operand (which DuckDB copies per WHEN) is rewritten once and answers', async () => {
+    const r = await json(`SELECT CASE (SELECT max(usage) FROM cpu WHERE time < to_timestamp(${T0 + H})) WHEN 5.5 THEN 'first hour' WHEN 35.5 THEN 'all' END AS x`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.data, [['first hour']]);
+  });
+  test('recurring.t in a recursive CTE USING KEY is the CTE\'s rows so far, not measurement t of database recurring', async () => {
+    const r = await json('WITH RECURSIVE t(x) USING KEY (x) AS (SELECT 1 UNION SELECT t.x + 1 FROM t, recurring.t AS r WHERE t.x < 3) SELECT x FROM t ORDER BY x');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.data, [[1], [2], [3]]);
+  });
   test('a damaged stored file is named by its storage key, not its path on the server', async () => {
     // `damaged_read` is queried before the damage (its schema is known, so the failure comes
     // from the scan); `damaged_unread` only after (reading its schema, while planning, fails);

@@ -550,7 +550,7 @@ export class QueryService {
     Promise<{ hours: HourRange | undefined; clockWord: boolean }[]> {
     // The bounds are read from the parsed query alone, which is kept per text (`analysis`).
     let perOccurrence = boundsOf.get(root);
-    if (perOccurrence === undefined) boundsOf.set(root, (perOccurrence = occurrences.map((o) => timeBounds(root, o))));
+    if (perOccurrence === undefined) boundsOf.set(root, (perOccurrence = occurrences.map((o) => (o.copied === true ? [] : timeBounds(root, o)))));
     const bounds = perOccurrence.flat();
     const values = bounds.length === 0 ? [] : await evaluateBounds(conn, bounds);
     let next = 0;

@@ -48,6 +48,12 @@ export interface MeasurementOccurrence {
   readonly node: JsonObject;
   /** The name the rewritten SQL binds the rows to: the user's alias, else the measurement name. */
   readonly alias: string;
+  /**
+   * DuckDB's parser copied the reference (it sits in a simple CASE's operand, copied per
+   * WHEN): `node` is the first copy, and the others may stand under other filters, so the
+   * read is never pruned.
+   */
+  readonly copied?: boolean;
 }
 
 /** Result of `analyzeSql`: what the query reads, and how to rewrite it. */
@@ -160,12 +166,17 @@ export async function analyzeSql(userSql: string, defaultDatabase: string, parse
   const walker = new ReferenceWalker(sql, defaultDatabase);
   walker.visit(statement, new Set());
   const { edits, ownAliases } = databasePrefixes(sql, walker.bytes, walker.longColumnRefs, walker.occurrences, walker.relationNames);
-  const occurrences = walker.occurrences
-    .map((o) => (ownAliases.has(o) ? { ...o, alias: ownAliases.get(o)! } : o))
-    .sort((a, b) => a.start - b.start);
+  const occurrences: Located[] = [];
+  for (const o of walker.occurrences.map((o) => (ownAliases.has(o) ? { ...o, alias: ownAliases.get(o)! } : o)).sort((a, b) => a.start - b.start)) {
+    // DuckDB's parser copies some expressions, and the references in them: a simple CASE's
+    // operand once per WHEN. One text, several nodes: the text is rewritten once.
+    const last = occurrences[occurrences.length - 1];
+    if (last !== undefined && last.start === o.start) occurrences[occurrences.length - 1] = { ...last, copied: true };
+    else occurrences.push(o);
+  }
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
-  const visible = occurrences.map(({ ref, path, node, alias }): MeasurementOccurrence => ({ ref, path, node, alias }));
+  const visible = occurrences.map(({ ref, path, node, alias, copied }): MeasurementOccurrence => ({ ref, path, node, alias, ...(copied === true ? { copied } : {}) }));
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
@@ -395,7 +406,8 @@ class ReferenceWalker {
     const catalog = String(node.catalog_name);
     const schema = String(node.schema_name);
     const table = String(node.table_name);
-    if (catalog === '' && schema === '' && ctes.has(asciiLower(table))) return;
+    // `recurring.t`: in a recursive CTE `USING KEY`, DuckDB's name for the rows kept so far of CTE `t`.
+    if (catalog === '' && (schema === '' || asciiLower(schema) === 'recurring') && ctes.has(asciiLower(table))) return;
     const [start, end] = this.locateName(node, [catalog, schema, table].filter((p) => p !== ''));
     if (catalog !== '') {
       throw new QueryRejectedError(`"${catalog}"."${schema}"."${table}": three-part names are not supported; write database.measurement`);
