@@ -38,3 +38,10 @@ test('macro calls count each argument once per use of its parameter; nested call
   // A function that is no macro copies nothing, however deep.
   checkMacroExpansion(call(depth + 2), new Map());
 });
+
+test('a macro whose body calls another macro copies its arguments as often as that one does', () => {
+  const uses = macroUses([['thrice', ['x', 'n'], 'CASE WHEN x > n THEN x ELSE x END'], ['alias_of', ['x', 'n'], 'thrice(x, n)'], ['outer', ['y'], 'alias_of(y, 1) + y']]);
+  assert.deepEqual(uses.get('thrice'), [3, 1]);
+  assert.deepEqual(uses.get('alias_of'), [3, 3]);
+  assert.deepEqual(uses.get('outer'), [6]);
+});

@@ -33,18 +33,41 @@ export type MacroUses = ReadonlyMap<string, readonly number[]>;
 
 /**
  * `MacroUses` from the rows of MACRO_USES_SQL. A parameter's uses are the occurrences of
- * its name as a word in the body, case-insensitively: a string or a column of the same
- * name counts too, so the count errs high, never low.
+ * its name as a word in the body, case-insensitively (a string or a column of the same
+ * name counts too, so the count errs high, never low), times the copies the macros the
+ * body calls make in turn: `roundbankers(x, n)` is `round_even(x, n)`, which uses `x`
+ * three times. Overloads of a name count as their largest use of each position.
  */
 export function macroUses(rows: readonly (readonly unknown[])[]): MacroUses {
-  const uses = new Map<string, number[]>();
+  const own = new Map<string, { counts: number[]; words: string[] }>();
   for (const [name, parameters, definition] of rows) {
-    const body = String(definition).toLowerCase();
-    const words = body.match(/[\p{L}\p{N}_$]+/gu) ?? [];
+    const words = String(definition).toLowerCase().match(/[\p{L}\p{N}_$]+/gu) ?? [];
     const counts = (parameters as readonly unknown[]).map((p) => words.filter((w) => w === String(p).toLowerCase()).length);
-    // Overloads share a name: the largest use of each position counts.
-    const known = uses.get(String(name).toLowerCase()) ?? [];
-    uses.set(String(name).toLowerCase(), Array.from({ length: Math.max(counts.length, known.length) }, (_, i) => Math.max(counts[i] ?? 0, known[i] ?? 0)));
+    const key = String(name).toLowerCase();
+    const known = own.get(key);
+    own.set(key, {
+      counts: Array.from({ length: Math.max(counts.length, known?.counts.length ?? 0) }, (_, i) => Math.max(counts[i] ?? 0, known?.counts[i] ?? 0)),
+      words: [...(known?.words ?? []), ...words],
+    });
+  }
+  // The most copies a call of each macro makes of any argument, its callees' included.
+  const most = new Map<string, number>();
+  const copiesOf = (name: string, seen: ReadonlySet<string>): number => {
+    const known = most.get(name);
+    if (known !== undefined) return known;
+    const macro = own.get(name)!;
+    let factor = 1;
+    for (const callee of new Set(macro.words)) {
+      if (callee !== name && own.has(callee) && !seen.has(callee)) factor = Math.min(factor * copiesOf(callee, new Set([...seen, callee])), Number.MAX_SAFE_INTEGER);
+    }
+    const result = Math.max(1, ...macro.counts) * factor;
+    most.set(name, result);
+    return result;
+  };
+  const uses = new Map<string, number[]>();
+  for (const [name, macro] of own) {
+    const factor = copiesOf(name, new Set([name])) / Math.max(1, ...macro.counts);
+    uses.set(name, macro.counts.map((c) => c * factor));
   }
   return uses;
 }
