@@ -197,6 +197,10 @@ describe('sandbox', () => {
     const r = await json('WITH RECURSIVE t(x) USING KEY (x) AS (SELECT 1 UNION SELECT t.x + 1 FROM t, recurring.t AS r WHERE t.x < 3) SELECT x FROM t ORDER BY x');
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body.data, [[1], [2], [3]]);
+    // Elsewhere recurring.t is measurement t of database recurring, a CTE named t or not.
+    assert.equal((await server.writeLines(`t v=5i ${T0}`, 'db=recurring&precision=s')).status, 204);
+    const elsewhere = await json('WITH t AS (SELECT 1 AS v) SELECT (SELECT v FROM recurring.t) AS a, (SELECT v FROM t) AS b');
+    assert.deepEqual(elsewhere.body.data, [[5, 1]], JSON.stringify(elsewhere.body));
   });
   test('a damaged stored file is named by its storage key, not its path on the server', async () => {
     // `damaged_read` is queried before the damage (its schema is known, so the failure comes

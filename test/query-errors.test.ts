@@ -320,7 +320,19 @@ describe('only one SELECT, nothing that reads or writes files', BOUND, () => {
     // A macro whose body is another macro's call (roundbankers is round_even).
     assertRejected(await sql(nest(12, (e) => `roundbankers(${e}, 1)`)), /^query too complex: .*macro calls/);
     assertRejected(await sql(`SELECT ${nest(14, (e) => `fmod(${e}, 3)`).slice('SELECT '.length)}`), /^query too complex/);
+    // Named arguments out of order: format_pg_type uses logical_type 15 times, type_name once.
+    assertRejected(await sql(nest(5, (e) => `format_pg_type(type_name := 'x', logical_type := ${e}::VARCHAR)`)), /^query too complex: .*macro calls/);
+    // A CUBE of 15 columns: 32,768 grouping sets took 17 GB and ignored interrupts.
+    const columns = Array.from({ length: 15 }, (_, i) => `v + ${i} AS c${i}`).join(', ');
+    assertRejected(await sql(`SELECT count(*) FROM (SELECT ${columns} FROM cpu) GROUP BY CUBE(${Array.from({ length: 15 }, (_, i) => `c${i}`).join(', ')})`),
+      /^query too complex: its GROUP BY has 32,768 grouping sets/);
     assert.ok(performance.now() - started < 10_000, `refused in ${(performance.now() - started).toFixed(0)} ms`);
+    // One CASE of 3,000 WHENs on an expression: its copies are in proportion to the text.
+    const mapping = await sql(`SELECT CASE lower(host) ${Array.from({ length: 3000 }, (_, i) => `WHEN 'h${i}' THEN ${i}`).join(' ')} ELSE -1 END AS m FROM cpu ORDER BY time`);
+    assert.equal(mapping.status, 200, mapping.text);
+    assert.deepEqual(mapping.body.data, [[-1], [-1], [-1]]);
+    const cube = await sql('SELECT count(*) AS n FROM cpu GROUP BY CUBE(host, v) ORDER BY n');
+    assert.equal(cube.status, 200, cube.text);
     // What people write is far from the limit: a few levels of each, and searched CASEs nested deep.
     const fine = await sql(`SELECT ${nest(4, (e) => `CASE ${e} WHEN 1 THEN 1 WHEN 2 THEN 2 ELSE 0 END`).slice(7, -9)} AS a, ` +
       `${nest(4, (e) => `nullif(${e}, 5)`).slice(7, -9)} AS b, ${nest(60, (e) => `CASE WHEN ${e} > 0 THEN ${e.length > 50 ? 'v' : e} ELSE 0 END`).slice(7, -9)} AS c FROM cpu ORDER BY time`);
@@ -428,8 +440,9 @@ describe('SHOW commands', BOUND, () => {
       const r = await sql(text);
       assert.equal(r.status, 200, r.text);
       assert.deepEqual(r.body.columns, ['database'], text);
-      assert.deepEqual(r.body.data, [['otherdb'], ['qdb']], text);
-      assert.equal(r.body.row_count, 2);
+      // qhist: written by the long-history test above.
+      assert.deepEqual(r.body.data, [['otherdb'], ['qdb'], ['qhist']], text);
+      assert.equal(r.body.row_count, 3);
     }
   });
 

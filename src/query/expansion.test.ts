@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { QueryRejectedError } from '../errors.js';
-import { checkCaseExpansion, checkMacroExpansion, macroUses, MAX_COPIED_NODES } from './expansion.js';
+import { checkCaseExpansion, checkGroupingSets, checkMacroExpansion, macroUses, MAX_COPIED_NODES, MAX_GROUPING_SETS } from './expansion.js';
 import type { JsonValue } from './sql-rewriter.js';
 
 const simpleCase = (depth: number): string => {
@@ -44,4 +44,33 @@ test('a macro whose body calls another macro copies its arguments as often as th
   assert.deepEqual(uses.get('thrice'), [3, 1]);
   assert.deepEqual(uses.get('alias_of'), [3, 3]);
   assert.deepEqual(uses.get('outer'), [6]);
+});
+
+test('the CASE count reads tokens as DuckDB does: a number touching a keyword, Unicode spaces, a keyword after a dot', () => {
+  const nest = (depth: number, wrap: (e: string) => string): string => {
+    let e = 'x';
+    for (let i = 0; i < depth; i++) e = wrap(e);
+    return `SELECT ${e}`;
+  };
+  assert.throws(() => checkCaseExpansion(nest(14, (e) => `CASE ${e} WHEN 1 THEN 1 WHEN 2 THEN 2END`)), QueryRejectedError);
+  assert.throws(() => checkCaseExpansion(nest(14, (e) => `CASE\u00a0${e} WHEN 1 THEN 1 WHEN 2 THEN 2 END`)), QueryRejectedError);
+  assert.throws(() => checkCaseExpansion(nest(14, (e) => `CASE s.end + ${e} WHEN 1 THEN 1 WHEN 2 THEN 2 END`)), QueryRejectedError);
+  // Copies in proportion to the text pass: one CASE of 3,000 WHENs on a 4-token operand.
+  checkCaseExpansion(`SELECT CASE lower(host) ${Array.from({ length: 3000 }, (_, i) => `WHEN 'h${i}' THEN ${i}`).join(' ')} ELSE 0 END`);
+});
+
+test('named macro arguments count as the most used parameter, whatever their order', () => {
+  const uses = macroUses([['heavy', ['light', 'big'], 'light || big || big || big || big || big']]);
+  let e: JsonValue = { class: 'COLUMN_REF', column_names: ['x'] };
+  for (let i = 0; i < 8; i++) {
+    // heavy(big := e, light := 1): the heavy parameter's argument first.
+    e = { class: 'FUNCTION', function_name: 'heavy', children: [{ ...(e as object), alias: 'big' }, { class: 'CONSTANT', alias: 'light', value: 1 }] };
+  }
+  assert.throws(() => checkMacroExpansion(e, uses), QueryRejectedError);
+});
+
+test('more grouping sets than MAX_GROUPING_SETS are refused', () => {
+  const sets = (n: number): JsonValue => ({ class: 'SELECT_NODE', group_sets: Array.from({ length: n }, () => [0]) });
+  checkGroupingSets(sets(MAX_GROUPING_SETS));
+  assert.throws(() => checkGroupingSets({ nested: [sets(MAX_GROUPING_SETS + 1)] }), /grouping sets/);
 });

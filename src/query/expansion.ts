@@ -14,12 +14,21 @@
  *   Counted on the parsed statement, with each macro's uses read from DuckDB
  *   (`checkMacroExpansion`, `MACRO_USES_SQL`).
  *
- * Either way, at most MAX_COPIED_NODES tokens or nodes may be copies: far more than any
- * query written by hand or a dashboard makes (a copy is made per WHEN of a simple CASE, per
- * use of a macro parameter), few enough that DuckDB parses and binds them in about a second.
+ * - Grouping sets: `CUBE` of n columns is 2^n of them; 32,768 took 17 GB and ignored
+ *   interrupts (`checkGroupingSets`).
+ *
+ * Either way, at most MAX_COPIED_NODES tokens or nodes (or ten per part written, in a longer
+ * query) may be copies: far more than any query written by hand or a dashboard makes (a copy
+ * is made per WHEN of a simple CASE, per use of a macro parameter), few enough that DuckDB
+ * parses and binds them in about a second.
+ *
+ * Not covered, and able to hold a connection past its deadline: other constructs DuckDB
+ * expands while binding or optimizing (a select list's items reusing each other's aliases
+ * in a chain, NOT MATERIALIZED CTEs each reading the one before twice, nested BETWEEN,
+ * PIVOTs of hundreds of thousands of columns). The README says so.
  */
 import { QueryRejectedError } from '../errors.js';
-import { sqlTokens } from './sql-text.js';
+import { sqlTokens, turnUnicodeSpaces } from './sql-text.js';
 import type { JsonValue } from './sql-rewriter.js';
 
 /** Tokens (text) or statement nodes that parsing or binding may copy, in all. */
@@ -90,8 +99,14 @@ export function checkCaseExpansion(sql: string): void {
   const frames: CaseFrame[] = [];
   // Tokens the copies add: each CASE, once read, adds its operand (as expanded) once more per WHEN past the first.
   let copies = 0;
-  for (const token of sqlTokens(sql)) {
-    const word = token.length === 3 || token.length === 4 ? token.toLowerCase() : '';
+  let written = 0;
+  let previous = '';
+  // DuckDB turns Unicode spaces into ASCII ones before it lexes (`CASE\u00a0x` is two tokens).
+  for (const token of sqlTokens(turnUnicodeSpaces(sql))) {
+    written++;
+    // After a dot a keyword is a field's name (`s.end`).
+    const word = previous !== '.' && (token.length === 3 || token.length === 4) ? token.toLowerCase() : '';
+    previous = token;
     const top = frames[frames.length - 1];
     let tokens = 1;
     if (word === 'case') {
@@ -105,7 +120,7 @@ export function checkCaseExpansion(sql: string): void {
     } else if (word === 'end' && top !== undefined) {
       frames.pop();
       copies += top.operand * Math.max(top.whens - 1, 0);
-      if (copies > MAX_COPIED_NODES) {
+      if (copies > copyLimit(written)) {
         throw tooLarge('simple CASE expressions (CASE x WHEN …) nested in one another\'s operand: DuckDB copies the operand for each WHEN');
       }
       tokens = top.operand * Math.max(top.whens, 1) + top.rest + 1;
@@ -135,9 +150,13 @@ export function checkMacroExpansion(statement: JsonValue, uses: MacroUses): void
     let total = 1;
     for (const [key, child] of Object.entries(value)) {
       if (macro !== undefined && key === 'children' && Array.isArray(child)) {
-        // An argument past the parameters (named, or a default's) counts as the most used one.
+        // A named argument (`name := value`, in any order) or one past the parameters counts as
+        // the most used parameter.
         const most = Math.max(1, ...macro);
-        child.forEach((arg, i) => (total += (macro[i] ?? most) * size(arg)));
+        child.forEach((arg, i) => {
+          const named = arg !== null && typeof arg === 'object' && !Array.isArray(arg) && typeof arg.alias === 'string' && arg.alias !== '';
+          total += (named ? most : macro[i] ?? most) * size(arg);
+        });
       } else {
         total += size(child);
       }
@@ -146,12 +165,46 @@ export function checkMacroExpansion(statement: JsonValue, uses: MacroUses): void
     return total;
   };
   const expanded = size(statement);
-  if (expanded - nodes > MAX_COPIED_NODES) {
+  if (expanded - nodes > copyLimit(nodes)) {
     throw tooLarge('macro calls nested in one another\'s arguments (nullif, fmod, round_even, …): DuckDB copies an argument for each use of its parameter');
   }
 }
 
+/**
+ * Copies allowed for a query of `written` tokens or nodes: MAX_COPIED_NODES, or ten per
+ * part written in a longer query. Copies that stay in proportion to the text are harmless
+ * (a CASE of 3,000 WHENs on `lower(host)` binds in 0.1 s); nesting makes them outgrow it.
+ */
+function copyLimit(written: number): number {
+  return Math.max(MAX_COPIED_NODES, COPIES_PER_PART * written);
+}
+
+/** See `copyLimit`. */
+const COPIES_PER_PART = 10;
+
 function tooLarge(cause: string): QueryRejectedError {
   return new QueryRejectedError(`query too complex: DuckDB would copy more than ${MAX_COPIED_NODES.toLocaleString('en')} parts of it while it reads it, because of ${cause}; ` +
     'compute the repeated expression once (in a subquery or a CTE) and refer to it');
+}
+
+/** Grouping sets a query may have: CUBE of 10 columns (1,024); 2^15 took 17 GB. */
+export const MAX_GROUPING_SETS = 1_024;
+
+/**
+ * Refuses a parsed statement whose GROUP BY has more than MAX_GROUPING_SETS grouping sets
+ * (DuckDB's parser expands `CUBE` and `ROLLUP` into them: `group_sets` of a SELECT node).
+ * @throws QueryRejectedError naming the limit.
+ */
+export function checkGroupingSets(statement: JsonValue): void {
+  const walk = (value: JsonValue): void => {
+    if (value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) return value.forEach(walk);
+    const sets = value.group_sets;
+    if (Array.isArray(sets) && sets.length > MAX_GROUPING_SETS) {
+      throw new QueryRejectedError(`query too complex: its GROUP BY has ${sets.length.toLocaleString('en')} grouping sets (CUBE of n columns makes 2^n), ` +
+        `more than ${MAX_GROUPING_SETS.toLocaleString('en')}; group by fewer columns at once`);
+    }
+    Object.values(value).forEach(walk);
+  };
+  walk(statement);
 }

@@ -30,7 +30,7 @@ import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
 import { emptySetSql, inHours, megabytes, type Catalog, type HourRange, type MeasurementInfo } from './catalog.js';
 import { ChunkBudget } from './chunk-budget.js';
-import { checkCaseExpansion, checkMacroExpansion, MACRO_USES_SQL, macroUses, type MacroUses } from './expansion.js';
+import { checkCaseExpansion, checkGroupingSets, checkMacroExpansion, MACRO_USES_SQL, macroUses, type MacroUses } from './expansion.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import { REINTERRUPT_MS, type DuckDBPool, type Priority } from './duckdb-pool.js';
 import { memoryLimitOf, spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
@@ -376,6 +376,7 @@ export class QueryService {
       analyzed = await analyzeSql(sql, database, parser);
       this.macroUses ??= macroUses((await conn.runAndReadAll(MACRO_USES_SQL)).getRowsJS());
       checkMacroExpansion(analyzed.statement, this.macroUses);
+      checkGroupingSets(analyzed.statement);
       this.analyses.set(cacheKey, analyzed);
     }
     const forbidden = analyzed.tableFunctions.find((f) => !ALLOWED_TABLE_FUNCTIONS.has(f));
@@ -479,7 +480,7 @@ export class QueryService {
       }
       // Each read lists its files in the SQL DuckDB is given: thousands of reads of a long
       // history (`SELECT (FROM cpu), (FROM cpu), …`) would build gigabytes of it.
-      fileReferences += scanned.length;
+      fileReferences += scanned.length * (occurrence.copies ?? 1);
       if (fileReferences > MAX_FILE_REFERENCES) {
         throw new QueryRejectedError(`the query reads ${analyzed.occurrences.length.toLocaleString('en')} measurement references whose files, listed for each, pass ` +
           `${MAX_FILE_REFERENCES.toLocaleString('en')}: narrow their time ranges (WHERE time >= …), or read each measurement once (in a CTE)`);
@@ -550,7 +551,7 @@ export class QueryService {
     Promise<{ hours: HourRange | undefined; clockWord: boolean }[]> {
     // The bounds are read from the parsed query alone, which is kept per text (`analysis`).
     let perOccurrence = boundsOf.get(root);
-    if (perOccurrence === undefined) boundsOf.set(root, (perOccurrence = occurrences.map((o) => (o.copied === true ? [] : timeBounds(root, o)))));
+    if (perOccurrence === undefined) boundsOf.set(root, (perOccurrence = occurrences.map((o) => (o.copies !== undefined ? [] : timeBounds(root, o)))));
     const bounds = perOccurrence.flat();
     const values = bounds.length === 0 ? [] : await evaluateBounds(conn, bounds);
     let next = 0;

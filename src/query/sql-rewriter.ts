@@ -49,11 +49,11 @@ export interface MeasurementOccurrence {
   /** The name the rewritten SQL binds the rows to: the user's alias, else the measurement name. */
   readonly alias: string;
   /**
-   * DuckDB's parser copied the reference (it sits in a simple CASE's operand, copied per
-   * WHEN): `node` is the first copy, and the others may stand under other filters, so the
-   * read is never pruned.
+   * How many copies of the reference DuckDB's parser made, when more than one (it sits in a
+   * simple CASE's operand, copied per WHEN): `node` is the first, and the others may stand
+   * under other filters, so the read is never pruned; each copy reads the files.
    */
-  readonly copied?: boolean;
+  readonly copies?: number;
 }
 
 /** Result of `analyzeSql`: what the query reads, and how to rewrite it. */
@@ -171,12 +171,12 @@ export async function analyzeSql(userSql: string, defaultDatabase: string, parse
     // DuckDB's parser copies some expressions, and the references in them: a simple CASE's
     // operand once per WHEN. One text, several nodes: the text is rewritten once.
     const last = occurrences[occurrences.length - 1];
-    if (last !== undefined && last.start === o.start) occurrences[occurrences.length - 1] = { ...last, copied: true };
+    if (last !== undefined && last.start === o.start) occurrences[occurrences.length - 1] = { ...last, copies: (last.copies ?? 1) + 1 };
     else occurrences.push(o);
   }
   const refs = new Map<string, MeasurementRef>();
   for (const o of occurrences) if (!refs.has(refKey(o.ref))) refs.set(refKey(o.ref), o.ref);
-  const visible = occurrences.map(({ ref, path, node, alias, copied }): MeasurementOccurrence => ({ ref, path, node, alias, ...(copied === true ? { copied } : {}) }));
+  const visible = occurrences.map(({ ref, path, node, alias, copies }): MeasurementOccurrence => ({ ref, path, node, alias, ...(copies === undefined ? {} : { copies }) }));
   return {
     refs: [...refs.values()],
     tableFunctions: [...walker.tableFunctions],
@@ -398,7 +398,9 @@ class ReferenceWalker {
     for (const [key, item] of Object.entries(node)) {
       if (key === 'cte_map') continue;
       const recursive = node.type === 'RECURSIVE_CTE_NODE' && key === 'right';
-      this.child(key, item, recursive ? withName(ctes, String(node.cte_name)) : ctes);
+      let visible = recursive ? withName(ctes, String(node.cte_name)) : ctes;
+      if (recursive && Array.isArray(node.key_targets) && node.key_targets.length > 0) visible = withName(visible, RECURRING + String(node.cte_name));
+      this.child(key, item, visible);
     }
   }
 
@@ -406,8 +408,8 @@ class ReferenceWalker {
     const catalog = String(node.catalog_name);
     const schema = String(node.schema_name);
     const table = String(node.table_name);
-    // `recurring.t`: in a recursive CTE `USING KEY`, DuckDB's name for the rows kept so far of CTE `t`.
-    if (catalog === '' && (schema === '' || asciiLower(schema) === 'recurring') && ctes.has(asciiLower(table))) return;
+    if (catalog === '' && schema === '' && ctes.has(asciiLower(table))) return;
+    if (catalog === '' && asciiLower(schema) === 'recurring' && ctes.has(RECURRING + asciiLower(table))) return;
     const [start, end] = this.locateName(node, [catalog, schema, table].filter((p) => p !== ''));
     if (catalog !== '') {
       throw new QueryRejectedError(`"${catalog}"."${schema}"."${table}": three-part names are not supported; write database.measurement`);
@@ -553,9 +555,11 @@ function databasePrefixes(sql: string, bytes: Buffer, refs: readonly JsonObject[
 
 /**
  * Alias of the subquery wrapping the source of occurrence i (`strata_source_<nonce>_<i>`):
- * plain lower case, so DuckDB prints it unquoted. The nonce, random per process and
- * never shown, keeps a name the user wrote that looks like a printed source
- * (`1 AS "(SELECT * FROM x AS strata_source_0) AS y"`) from being taken for one.
+ * plain lower case, so DuckDB prints it unquoted. The nonce, random per process, keeps a
+ * name the user wrote that looks like a printed source
+ * (`1 AS "(SELECT * FROM x AS strata_source_0) AS y"`) from being taken for one. Names and
+ * messages never show it, but a query can: a value it derives from a column name that
+ * `restoredStrings` does not restore (`upper(column_name)` of a DESCRIBE, README).
  */
 const SOURCE_MARK = `strata_source_${randomBytes(8).toString('hex')}_`;
 const SOURCE_MARK_BYTES = Buffer.from(SOURCE_MARK, 'latin1');
@@ -639,6 +643,13 @@ function printedIdentifier(name: string, keywords: ReadonlySet<string>): string 
 export function refKey(ref: MeasurementRef): string {
   return `${ref.database}\u0000${ref.measurement}`;
 }
+
+/**
+ * Marks, in a set of CTE names in scope, a recursive CTE `USING KEY` whose recursive part is
+ * being read: there `recurring.t` is DuckDB's name for the rows CTE `t` kept so far, not
+ * measurement `t` of database `recurring`. A NUL, which no SQL text reaching here holds.
+ */
+const RECURRING = '\u0000recurring.';
 
 function withName(ctes: ReadonlySet<string>, name: string): ReadonlySet<string> {
   return new Set([...ctes, asciiLower(name)]);

@@ -209,15 +209,25 @@ export function bareStatement(userSql: string): string {
   return start === -1 ? '' : sql.slice(start, end);
 }
 
+/** A number as DuckDB's lexer reads one from where it starts: `2END` is `2` then `END`. */
+const NUMBER = /[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9]+)?/y;
+
 /**
- * The tokens of `sql` as text, comments and whitespace skipped (`skipBlanks`): a name,
- * keyword or number whole (a run of name characters), a quoted text whole (`afterToken`),
- * any other character alone. A lexer coarse enough for counting, not for parsing.
+ * The tokens of `sql` as text, comments and whitespace skipped (`skipBlanks`): a number
+ * (`NUMBER`), a name or keyword whole (a run of name characters), a quoted text whole
+ * (`afterToken`), any other character alone. A lexer coarse enough for counting, not for
+ * parsing; Unicode spaces are the caller's to turn first (`turnUnicodeSpaces`).
  */
 export function* sqlTokens(sql: string): Generator<string> {
   for (let i = skipBlanks(sql, 0); i < sql.length; i = skipBlanks(sql, i)) {
     let end = afterToken(sql, i);
-    if (end === i + 1 && inName(sql[i])) while (end < sql.length && inName(sql[end])) end++;
+    if (end === i + 1 && sql[i] >= '0' && sql[i] <= '9') {
+      NUMBER.lastIndex = i;
+      NUMBER.test(sql);
+      end = NUMBER.lastIndex;
+    } else if (end === i + 1 && inName(sql[i])) {
+      while (end < sql.length && inName(sql[end])) end++;
+    }
     yield sql.slice(i, end);
     i = end;
   }
