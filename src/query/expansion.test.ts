@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { QueryRejectedError } from '../errors.js';
-import { checkCaseExpansion, checkGroupingSets, checkMacroExpansion, macroUses, MAX_COPIED_NODES, MAX_GROUPING_SETS } from './expansion.js';
+import { checkCaseExpansion, checkGroupingSets, checkBindExpansion, macroUses, MAX_COPIED_NODES, MAX_GROUPING_SETS } from './expansion.js';
 import type { JsonValue } from './sql-rewriter.js';
 
 const simpleCase = (depth: number): string => {
@@ -33,10 +33,10 @@ test('macro calls count each argument once per use of its parameter; nested call
     return e;
   };
   const depth = Math.floor(Math.log2(MAX_COPIED_NODES));
-  checkMacroExpansion(call(depth - 2), uses);
-  assert.throws(() => checkMacroExpansion(call(depth + 2), uses), /^QueryRejectedError: query too complex: .*macro calls/);
+  checkBindExpansion(call(depth - 2), uses);
+  assert.throws(() => checkBindExpansion(call(depth + 2), uses), /^QueryRejectedError: query too complex: .*macro calls/);
   // A function that is no macro copies nothing, however deep.
-  checkMacroExpansion(call(depth + 2), new Map());
+  checkBindExpansion(call(depth + 2), new Map());
 });
 
 test('a macro whose body calls another macro copies its arguments as often as that one does', () => {
@@ -66,7 +66,7 @@ test('named macro arguments count as the most used parameter, whatever their ord
     // heavy(big := e, light := 1): the heavy parameter's argument first.
     e = { class: 'FUNCTION', function_name: 'heavy', children: [{ ...(e as object), alias: 'big' }, { class: 'CONSTANT', alias: 'light', value: 1 }] };
   }
-  assert.throws(() => checkMacroExpansion(e, uses), QueryRejectedError);
+  assert.throws(() => checkBindExpansion(e, uses), QueryRejectedError);
 });
 
 test('more grouping sets than MAX_GROUPING_SETS are refused', () => {

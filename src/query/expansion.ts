@@ -11,8 +11,10 @@
  * - Binding: a macro's body takes a copy of an argument for each use of its parameter
  *   (`nullif(a, b)` is `CASE WHEN a = b THEN NULL ELSE a END`), so nested macro calls
  *   multiply: 10 nested `round_even` (each parameter used 3 times) took 33 s to prepare.
- *   Counted on the parsed statement, with each macro's uses read from DuckDB
- *   (`checkMacroExpansion`, `MACRO_USES_SQL`).
+ *   So do BETWEEN, select items reusing each other's aliases and CTEs read twice, each
+ *   level twice the one before (21 levels of aliases: 165 s and 7 GB). Counted on the
+ *   parsed statement, with each macro's uses read from DuckDB (`checkBindExpansion`,
+ *   `MACRO_USES_SQL`).
  *
  * - Grouping sets: `CUBE` of n columns is 2^n of them; 32,768 took 17 GB and ignored
  *   interrupts (`checkGroupingSets`).
@@ -22,14 +24,13 @@
  * is made per WHEN of a simple CASE, per use of a macro parameter), few enough that DuckDB
  * parses and binds them in about a second.
  *
- * Not covered, and able to hold a connection past its deadline: other constructs DuckDB
- * expands while binding or optimizing (a select list's items reusing each other's aliases
- * in a chain, NOT MATERIALIZED CTEs each reading the one before twice, nested BETWEEN,
- * PIVOTs of hundreds of thousands of columns). The README says so.
+ * Not covered, and able to hold a connection past its deadline: PIVOTs of hundreds of
+ * thousands of columns, and whatever else DuckDB expands that is not listed here. The
+ * README says so.
  */
 import { QueryRejectedError } from '../errors.js';
 import { sqlTokens, turnUnicodeSpaces } from './sql-text.js';
-import type { JsonValue } from './sql-rewriter.js';
+import type { JsonObject, JsonValue } from './sql-rewriter.js';
 
 /** Tokens (text) or statement nodes that parsing or binding may copy, in all. */
 export const MAX_COPIED_NODES = 10_000;
@@ -134,20 +135,60 @@ export function checkCaseExpansion(sql: string): void {
 
 /**
  * Refuses a parsed statement (`json_serialize_sql`'s tree) when binding it would copy more
- * than MAX_COPIED_NODES nodes of macro arguments (see the module comment): a call of a
- * macro counts its arguments once per use of their parameters in its body (`uses`), and
- * nested calls multiply.
+ * than `copyLimit` nodes (see the module comment). DuckDB's binder and optimizer copy:
+ * - a macro's arguments, once per use of their parameters in its body (`uses`);
+ * - the operand of BETWEEN (`x BETWEEN a AND b` becomes `x >= a AND x <= b`);
+ * - a select item's expression, wherever a later item (or WHERE, GROUP BY, HAVING,
+ *   QUALIFY) names its alias (`SELECT u + u AS a0, a0 + a0 AS a1`);
+ * - a CTE's query, wherever it is read, when DuckDB inlines it (counted for every CTE:
+ *   the parsed tree does not say which DuckDB will inline).
+ * Nested, the copies multiply.
  * @throws QueryRejectedError naming the limit.
  */
-export function checkMacroExpansion(statement: JsonValue, uses: MacroUses): void {
+export function checkBindExpansion(statement: JsonValue, uses: MacroUses): void {
   let nodes = 0;
-  // Nodes once expanded; capped, as nested multiplications outgrow any number.
-  const size = (value: JsonValue): number => {
+  const capped = (n: number): number => Math.min(n, Number.MAX_SAFE_INTEGER);
+  /** `ctes`: the expanded size of each CTE in scope; `aliases`: of each select item of the SELECT being read. */
+  const size = (value: JsonValue, ctes: ReadonlyMap<string, number>, aliases: ReadonlyMap<string, number>): number => {
     if (value === null || typeof value !== 'object') return 0;
-    if (Array.isArray(value)) return value.reduce((n: number, v) => Math.min(n + size(v), Number.MAX_SAFE_INTEGER), 0);
+    if (Array.isArray(value)) return value.reduce((n: number, v) => capped(n + size(v, ctes, aliases)), 0);
     nodes++;
-    const macro = value.class === 'FUNCTION' && typeof value.function_name === 'string' ? uses.get(value.function_name.toLowerCase()) : undefined;
     let total = 1;
+    const add = (child: JsonValue, times = 1, inner = ctes, named = aliases): void => {
+      total = capped(total + times * size(child, inner, named));
+    };
+    const cteMap = (value.cte_map as JsonObject | undefined)?.map;
+    if (Array.isArray(cteMap)) {
+      // A query node: its CTEs, each seeing those before it, then the rest without the outer select's aliases.
+      const inner = new Map(ctes);
+      for (const entry of cteMap as JsonObject[]) {
+        const body = size(entry.value, inner, new Map());
+        total = capped(total + body);
+        inner.set(String(entry.key).toLowerCase(), body);
+      }
+      const own = new Map<string, number>();
+      for (const [key, child] of Object.entries(value)) {
+        if (key === 'cte_map') continue;
+        if (key === 'select_list' && Array.isArray(child)) {
+          for (const item of child) {
+            const itemSize = size(item, inner, own);
+            total = capped(total + itemSize);
+            const alias = item !== null && typeof item === 'object' && !Array.isArray(item) ? String(item.alias ?? '') : '';
+            if (alias !== '') own.set(alias.toLowerCase(), itemSize);
+          }
+        } else {
+          add(child, 1, inner, LATERAL_ALIAS_CLAUSES.has(key) ? own : new Map());
+        }
+      }
+      return total;
+    }
+    if (value.class === 'COLUMN_REF' && Array.isArray(value.column_names) && value.column_names.length === 1) {
+      return capped(total + (aliases.get(String(value.column_names[0]).toLowerCase()) ?? 0));
+    }
+    if (value.type === 'BASE_TABLE' && value.schema_name === '' && typeof value.table_name === 'string') {
+      total = capped(total + (ctes.get(value.table_name.toLowerCase()) ?? 0));
+    }
+    const macro = value.class === 'FUNCTION' && typeof value.function_name === 'string' ? uses.get(value.function_name.toLowerCase()) : undefined;
     for (const [key, child] of Object.entries(value)) {
       if (macro !== undefined && key === 'children' && Array.isArray(child)) {
         // A named argument (`name := value`, in any order) or one past the parameters counts as
@@ -155,20 +196,23 @@ export function checkMacroExpansion(statement: JsonValue, uses: MacroUses): void
         const most = Math.max(1, ...macro);
         child.forEach((arg, i) => {
           const named = arg !== null && typeof arg === 'object' && !Array.isArray(arg) && typeof arg.alias === 'string' && arg.alias !== '';
-          total += (named ? most : macro[i] ?? most) * size(arg);
+          add(arg, named ? most : macro[i] ?? most);
         });
       } else {
-        total += size(child);
+        add(child, value.class === 'BETWEEN' && key === 'input' ? 2 : 1);
       }
-      total = Math.min(total, Number.MAX_SAFE_INTEGER);
     }
     return total;
   };
-  const expanded = size(statement);
+  const expanded = size(statement, new Map(), new Map());
   if (expanded - nodes > copyLimit(nodes)) {
-    throw tooLarge('macro calls nested in one another\'s arguments (nullif, fmod, round_even, …): DuckDB copies an argument for each use of its parameter');
+    throw tooLarge('expressions DuckDB copies while it binds them, nested in one another (macro calls such as nullif, fmod or round_even; ' +
+      'BETWEEN; a select item reusing another\'s alias; a CTE read more than once)');
   }
 }
+
+/** The clauses of a SELECT where DuckDB reads a select item's alias as its expression. */
+const LATERAL_ALIAS_CLAUSES: ReadonlySet<string> = new Set(['where_clause', 'group_expressions', 'having', 'qualify']);
 
 /**
  * Copies allowed for a query of `written` tokens or nodes: MAX_COPIED_NODES, or ten per

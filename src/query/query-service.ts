@@ -30,7 +30,7 @@ import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
 import { emptySetSql, inHours, megabytes, type Catalog, type HourRange, type MeasurementInfo } from './catalog.js';
 import { ChunkBudget } from './chunk-budget.js';
-import { checkCaseExpansion, checkGroupingSets, checkMacroExpansion, MACRO_USES_SQL, macroUses, type MacroUses } from './expansion.js';
+import { checkCaseExpansion, checkGroupingSets, checkBindExpansion, MACRO_USES_SQL, macroUses, type MacroUses } from './expansion.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import { REINTERRUPT_MS, type DuckDBPool, type Priority } from './duckdb-pool.js';
 import { memoryLimitOf, spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
@@ -192,7 +192,7 @@ export class QueryService {
   private nonDeterministic: ReadonlySet<string> | undefined;
   /** DuckDB's keywords (`KEYWORDS_SQL`), for `AnalyzedQuery.restoreReferences`; read by the first query planned. */
   private keywords: ReadonlySet<string> | undefined;
-  /** How DuckDB's macros use their parameters (`MACRO_USES_SQL`), for `checkMacroExpansion`; read by the first query analysed. */
+  /** How DuckDB's macros use their parameters (`MACRO_USES_SQL`), for `checkBindExpansion`; read by the first query analysed. */
   private macroUses: MacroUses | undefined;
 
   constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables, statements: PreparedStatements) {
@@ -375,7 +375,7 @@ export class QueryService {
       checkCaseExpansion(sql);
       analyzed = await analyzeSql(sql, database, parser);
       this.macroUses ??= macroUses((await conn.runAndReadAll(MACRO_USES_SQL)).getRowsJS());
-      checkMacroExpansion(analyzed.statement, this.macroUses);
+      checkBindExpansion(analyzed.statement, this.macroUses);
       checkGroupingSets(analyzed.statement);
       this.analyses.set(cacheKey, analyzed);
     }
