@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { QueryRejectedError } from '../errors.js';
-import { checkCaseExpansion, checkGroupingSets, checkBindExpansion, macroUses, MAX_COPIED_NODES, MAX_GROUPING_SETS } from './expansion.js';
+import { checkCaseExpansion, checkGroupingAndPivots, checkBindExpansion, macroUses, MAX_COPIED_NODES, MAX_GROUPING_SETS } from './expansion.js';
 import type { JsonValue } from './sql-rewriter.js';
 
 const simpleCase = (depth: number): string => {
@@ -71,6 +71,6 @@ test('named macro arguments count as the most used parameter, whatever their ord
 
 test('more grouping sets than MAX_GROUPING_SETS are refused', () => {
   const sets = (n: number): JsonValue => ({ class: 'SELECT_NODE', group_sets: Array.from({ length: n }, () => [0]) });
-  checkGroupingSets(sets(MAX_GROUPING_SETS));
-  assert.throws(() => checkGroupingSets({ nested: [sets(MAX_GROUPING_SETS + 1)] }), /grouping sets/);
+  checkGroupingAndPivots(sets(MAX_GROUPING_SETS));
+  assert.throws(() => checkGroupingAndPivots({ nested: [sets(MAX_GROUPING_SETS + 1)] }), /grouping sets/);
 });

@@ -30,7 +30,7 @@ import type { HeldTables } from './held-tables.js';
 import type { PreparedStatements } from './prepared-statements.js';
 import { emptySetSql, inHours, megabytes, type Catalog, type HourRange, type MeasurementInfo } from './catalog.js';
 import { ChunkBudget } from './chunk-budget.js';
-import { checkCaseExpansion, checkGroupingSets, checkBindExpansion, MACRO_USES_SQL, macroUses, type MacroUses } from './expansion.js';
+import { checkCaseExpansion, checkGroupingAndPivots, checkBindExpansion, MACRO_USES_SQL, macroUses, type MacroUses } from './expansion.js';
 import { readColumn, type Column, type DecimalMode } from './chunk-columns.js';
 import { REINTERRUPT_MS, type DuckDBPool, type Priority } from './duckdb-pool.js';
 import { memoryLimitOf, spillLimitOf, withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
@@ -376,7 +376,7 @@ export class QueryService {
       analyzed = await analyzeSql(sql, database, parser);
       this.macroUses ??= macroUses((await conn.runAndReadAll(MACRO_USES_SQL)).getRowsJS());
       checkBindExpansion(analyzed.statement, this.macroUses);
-      checkGroupingSets(analyzed.statement);
+      checkGroupingAndPivots(analyzed.statement);
       this.analyses.set(cacheKey, analyzed);
     }
     const forbidden = analyzed.tableFunctions.find((f) => !ALLOWED_TABLE_FUNCTIONS.has(f));
