@@ -135,7 +135,12 @@ export class BufferManager {
   private readonly retrying = new Set<QueuedFlush>();
   /** Snapshots handed to `write` and not settled yet. */
   private readonly writing = new Set<QueuedFlush>();
-  private idleWaiters: { resolve: () => void; reject: (err: Error) => void; failure?: FlushError }[] = [];
+  /**
+   * Each pending `flushAll`: the snapshots it waits for (those queued, retried or being
+   * written when it was called; a snapshot leaves the set once tried), and the first of
+   * their writes that failed.
+   */
+  private flushWaiters: { pending: Set<QueuedFlush>; resolve: () => void; reject: (err: Error) => void; failure?: FlushError }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly counters = { written: 0, rejected: 0, flushes: 0, flushErrors: 0, refused: 0 };
   private heldBytes = 0;
@@ -324,9 +329,11 @@ export class BufferManager {
   }
 
   /**
-   * Flushes every buffer and resolves when everything accepted so far is written.
-   * @throws FlushError, once every queued snapshot has been tried, when a write failed
-   *   meanwhile; the failed records stay held for retry.
+   * Flushes every buffer and resolves when everything accepted so far is written. Records
+   * accepted after the call are not waited for: under a steady stream of writes the
+   * queue is never empty, and a flush waiting for that would never answer.
+   * @throws FlushError, once each snapshot it waits for has been tried, when one of their
+   *   writes failed; the failed records stay held for retry.
    */
   async flushAll(): Promise<void> {
     for (const buffer of this.buffers.values()) if (buffer.rowCount > 0) this.enqueue(buffer);
@@ -335,8 +342,9 @@ export class BufferManager {
       this.queue.push(item);
     }
     this.pump();
-    if (this.isIdle()) return;
-    await new Promise<void>((resolve, reject) => this.idleWaiters.push({ resolve, reject }));
+    const pending = new Set([...this.writing, ...this.queue]);
+    if (pending.size === 0) return;
+    await new Promise<void>((resolve, reject) => this.flushWaiters.push({ pending, resolve, reject }));
   }
 
   /** Current counters and per-measurement buffer sizes. */
@@ -417,8 +425,8 @@ export class BufferManager {
           item.attempts++;
           this.o.onFlushError(err, item.snapshot, item.attempts);
           this.retryLater(item);
-          // Before settle: settle resolves the idle waiters, which must learn of the failure.
-          this.failWaiters(err);
+          // Before settle: settle resolves the flush waiters, which must learn of the failure.
+          this.failWaiters(err, item);
           this.settle(item);
         },
       );
@@ -429,13 +437,12 @@ export class BufferManager {
     this.writing.delete(item);
     for (const wake of this.drainWaiters.splice(0)) wake();
     this.pump();
-    if (this.isIdle()) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) {
-        if (w.failure === undefined) w.resolve();
-        else w.reject(w.failure);
-      }
+    const done = this.flushWaiters.filter((w) => w.pending.delete(item) && w.pending.size === 0);
+    if (done.length === 0) return;
+    this.flushWaiters = this.flushWaiters.filter((w) => w.pending.size > 0);
+    for (const w of done) {
+      if (w.failure === undefined) w.resolve();
+      else w.reject(w.failure);
     }
   }
 
@@ -450,10 +457,10 @@ export class BufferManager {
     }, delay).unref();
   }
 
-  /** Marks every pending `flushAll` as failed; each still waits for the rest of the queue. */
-  private failWaiters(err: unknown): void {
+  /** Marks each pending `flushAll` waiting for `item` as failed; each still waits for the rest of its snapshots. */
+  private failWaiters(err: unknown, item: QueuedFlush): void {
     const error = new FlushError(`flush failed, records kept for retry: ${(err as Error).message}`, { cause: err });
-    for (const w of this.idleWaiters) w.failure ??= error;
+    for (const w of this.flushWaiters) if (w.pending.has(item)) w.failure ??= error;
   }
 
   /**
@@ -466,9 +473,6 @@ export class BufferManager {
     return false;
   }
 
-  private isIdle(): boolean {
-    return this.writing.size === 0 && this.queue.length === 0;
-  }
 }
 
 /** Rows set in either mask (null = none set); `a` is not modified. */
