@@ -26,7 +26,7 @@ import { ResultValueError } from '../errors.js';
 import type { ChunkBudget } from './chunk-budget.js';
 import { jsonValue, microsFromUnit } from './json-result.js';
 import { nestedText } from './nested-text.js';
-import { holdsUnnamedStruct, positionalItems } from './unnamed-structs.js';
+import { positionalItems, readByPosition } from './unnamed-structs.js';
 import { DuckDBTypeId, DuckDBVector, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType } from '@duckdb/node-api';
 
 /** Arrow-style validity bitmap (bit i of byte i>>3 = row i valid), or null when every row is valid. */
@@ -192,7 +192,7 @@ function otherColumn(vector: duckdb.Vector, n: number, type: DuckDBType): Column
   const sliced = LARGE_VALUE_TYPES.has(type.typeId);
   const texts = new Array<string | null>(n);
   const plain = NESTED_TYPES.has(type.typeId) ? new Array<string | null>(n) : undefined;
-  if (holdsUnnamedStruct(type)) {
+  if (readByPosition(type)) {
     const items = positionalItems(vector, n, type);
     for (let i = 0; i < n; i++) {
       texts[i] = items.valid(i) ? items.json(i) : null;

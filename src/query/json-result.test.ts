@@ -208,6 +208,12 @@ test('an unnamed STRUCT (row(), a tuple) keeps every field, by position: a JSON 
   assert.deepEqual(deeper.csv[0], ['[(1, 2), (3, 4)]', '{k=(1, x), n=NULL}', '(5, 6)', '[{k=(7, 8)}]']);
 });
 
+test('a STRUCT field named __proto__ keeps its value (node-api\'s plain-object values lose it), at any depth, in JSON and CSV', async () => {
+  const { text, csv } = await encoded(`SELECT {'__proto__': 5, 'b': 6} AS s, [{'__proto__': NULL, 'c': {'__proto__': 'x'}}] AS l`);
+  assert.equal(text, '[{"__proto__":5,"b":6},[{"__proto__":null,"c":{"__proto__":"x"}}]]');
+  assert.deepEqual(csv[0], ["{'__proto__': 5, 'b': 6}", "[{'__proto__': NULL, 'c': {'__proto__': x}}]"]);
+});
+
 test('invalid UTF-8 a DuckDB function made (printf of a lone byte) is sent with U+FFFD in its place, in JSON and CSV', async () => {
   const { text, csvText, utf8 } = await encoded("SELECT printf('%c', 200) || 'abc' AS s, 'é' AS t, NULL AS n UNION ALL SELECT 'x\"' || printf('%c', 255), 'ok', 1");
   assert.deepEqual(JSON.parse(`[${text}]`), [['\ufffdabc', 'é', null], ['x"\ufffd', 'ok', 1]]);

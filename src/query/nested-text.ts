@@ -14,9 +14,10 @@
  *   members and JSON are never quoted.
  *
  * node-api's own `toString` of these values differs (its strings always quoted, doubles as
- * JavaScript prints them, infinite dates as far-off years); a STRUCT without field names
- * cannot even be read through its values, whose fields are keyed by name: such a column is
- * read by position from its vectors (`unnamed-structs.ts`).
+ * JavaScript prints them, infinite dates as far-off years); a STRUCT without field names, or
+ * with one named `__proto__`, cannot even be read through its values, whose fields are keyed
+ * by name in a plain object: such a column is read by position from its vectors
+ * (`unnamed-structs.ts`).
  */
 import {
   DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,

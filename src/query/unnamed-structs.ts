@@ -1,7 +1,9 @@
 /**
- * Columns holding a STRUCT without field names (`row(1, 'x')`, a tuple `(a, b)`) at any
- * depth, read by position from DuckDB's vectors. node-api's values key a STRUCT's fields by
- * name, where such fields collide (every name is `""`) and all but one are lost; so these
+ * Columns holding, at any depth, a STRUCT whose fields node-api's values cannot keep, read
+ * by position from DuckDB's vectors. node-api keys a STRUCT's fields by name in a plain
+ * object, where fields without names (`row(1, 'x')`, a tuple `(a, b)`) collide (every name
+ * is `""`) and all but one are lost, and a field named `__proto__` sets the object's
+ * prototype instead of a key (its value is lost, or read as `[object Object]`); so these
  * columns are walked level by level through the C API's child vectors (STRUCT children,
  * LIST and MAP entries, ARRAY slots, UNION members), and only their scalars are read
  * through node-api. An unnamed STRUCT is a JSON array (`[1,"x"]`) and DuckDB's `(1, x)` in
@@ -24,17 +26,17 @@ export interface PositionalItems {
   inner(i: number): string;
 }
 
-/** Whether `type` is or holds a STRUCT without field names. */
-export function holdsUnnamedStruct(type: DuckDBType): boolean {
+/** Whether `type` is or holds a STRUCT without field names or with a field named `__proto__`. */
+export function readByPosition(type: DuckDBType): boolean {
   switch (type.typeId) {
     case DuckDBTypeId.STRUCT: {
       const struct = type as DuckDBStructType;
-      return isUnnamed(struct) || struct.entryTypes.some(holdsUnnamedStruct);
+      return isUnnamed(struct) || struct.entryNames.includes('__proto__') || struct.entryTypes.some(readByPosition);
     }
-    case DuckDBTypeId.LIST: return holdsUnnamedStruct((type as DuckDBListType).valueType);
-    case DuckDBTypeId.ARRAY: return holdsUnnamedStruct((type as DuckDBArrayType).valueType);
-    case DuckDBTypeId.MAP: return holdsUnnamedStruct((type as DuckDBMapType).keyType) || holdsUnnamedStruct((type as DuckDBMapType).valueType);
-    case DuckDBTypeId.UNION: return (type as DuckDBUnionType).memberTypes.some(holdsUnnamedStruct);
+    case DuckDBTypeId.LIST: return readByPosition((type as DuckDBListType).valueType);
+    case DuckDBTypeId.ARRAY: return readByPosition((type as DuckDBArrayType).valueType);
+    case DuckDBTypeId.MAP: return readByPosition((type as DuckDBMapType).keyType) || readByPosition((type as DuckDBMapType).valueType);
+    case DuckDBTypeId.UNION: return (type as DuckDBUnionType).memberTypes.some(readByPosition);
     default: return false;
   }
 }
