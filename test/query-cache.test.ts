@@ -47,6 +47,12 @@ describe('result cache', () => {
     assert.deepEqual(await ask(SUM), { status: 200, data: [[2, 3]], cache: 'hit' });
     const after = await metrics();
     assert.equal(after.pool.queries_total, before.pool.queries_total, 'no connection was borrowed');
+    // The profile keeps its shape: this request planned nothing and read no file.
+    const res = await fetch(`${server.url}/api/v1/query`, {
+      method: 'POST', body: JSON.stringify({ sql: SUM }), headers: { 'content-type': 'application/json', 'x-arc-database': 'qc', 'x-strata-profile': 'true' },
+    });
+    const { profile } = (await res.json()) as { profile: Record<string, unknown> };
+    assert.deepEqual({ ...profile, execution_ms: 0 }, { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0, cache: 'hit', execution_ms: 0 });
     assert.equal(after.cache.hits, before.cache.hits + 1);
   });
 
@@ -173,7 +179,7 @@ describe('result cache', () => {
         const res = await fetch(server.url + path, { ...init, headers: { 'content-type': 'application/json', 'x-arc-database': 'qc', ...headers } });
         const answer = (await res.json()) as { success: boolean; error: string };
         assert.equal(res.status, 400, `${path} ${JSON.stringify(headers)}`);
-        assert.equal(answer.success, false);
+        assert.equal(answer.success, path.startsWith('/exec') ? undefined : false);
         assert.match(answer.error, /^invalid x-strata-(priority|timeout-ms)/);
       }
     }
@@ -241,10 +247,10 @@ test('/exec pages and the document without columns are cached apart from the who
     (await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}${params}`, { headers: { 'x-arc-database': 'qcpage' } })).json();
   const before = (await metrics()).cache;
   for (let i = 0; i < 2; i++) {
-    assert.deepEqual(await get('&limit=2,4'), { query: sql, columns: [{ name: 'v', type: 'LONG' }], dataset: [[1], [2], [3]], count: 3 });
-    assert.deepEqual(await get('&limit=3&nm=true'), { query: sql, dataset: [[0], [1], [2]], count: 3 });
-    // Its count is the whole result's, which the cached page (`count` 3) does not hold: never cached.
-    assert.deepEqual(await get('&limit=2,4&count=true'), { query: sql, columns: [{ name: 'v', type: 'LONG' }], dataset: [[1], [2], [3]], count: 10 });
+    assert.deepEqual(await get('&limit=2,4'), { query: sql, columns: [{ name: 'v', type: 'LONG' }], timestamp: -1, dataset: [[1], [2], [3]], count: 4 });
+    assert.deepEqual(await get('&limit=3&nm=true'), { dataset: [[0], [1], [2]], count: 3 });
+    // Its count is the whole result's, which the cached page (`count` 4) does not hold: never cached.
+    assert.deepEqual(await get('&limit=2,4&count=true'), { query: sql, columns: [{ name: 'v', type: 'LONG' }], timestamp: -1, dataset: [[1], [2], [3]], count: 10 });
     const whole = await get('') as { dataset: unknown[]; count: number; columns: unknown[] };
     assert.equal(whole.count, 10, `whole, round ${i + 1}`);
     assert.equal(whole.columns.length, 1);
@@ -255,5 +261,5 @@ test('/exec pages and the document without columns are cached apart from the who
   const timed = await get('&limit=2,4&timings=true') as Record<string, unknown>;
   assert.equal((await metrics()).cache.hits - after.hits, 1);
   assert.deepEqual({ ...timed, timings: Object.keys(timed.timings as object) },
-    { query: sql, columns: [{ name: 'v', type: 'LONG' }], dataset: [[1], [2], [3]], count: 3, timings: ['authentication', 'compiler', 'execute', 'count'] });
+    { query: sql, columns: [{ name: 'v', type: 'LONG' }], timestamp: -1, dataset: [[1], [2], [3]], count: 4, timings: ['authentication', 'compiler', 'execute', 'count'] });
 });

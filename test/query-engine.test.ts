@@ -271,6 +271,16 @@ describe('time-range pruning', () => {
       assert.equal(p.scanned, scanned);
     });
   }
+  test('every profile count is summed over the references: a self-join counts its files and its unflushed rows twice', async () => {
+    assert.equal((await server.writeLines(`twice,host=a v=1i ${T0}\ntwice,host=a v=2i ${T0 + H}`, 'db=qe&precision=s')).status, 204);
+    await server.flush();
+    assert.equal((await server.writeLines(`twice,host=a v=3i ${T0 + 2 * H}`, 'db=qe&precision=s')).status, 204);
+    const r = await json("SELECT count(*) FROM twice a, twice b WHERE a.time >= '2026-01-01T01:00:00Z'", { 'x-strata-profile': 'true' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.data, [[6]]);
+    const p = r.body.profile as Record<string, unknown>;
+    assert.deepEqual([p.files_considered, p.files_scanned, p.buffered_rows], [4, 3, 2]);
+  });
   test('LEFT JOIN: a WHERE bound on the preserved side does not prune the other side', async () => {
     const sql = `SELECT count(*), count(b.host) FROM cpu a LEFT JOIN cpu b ON b.time = a.time - INTERVAL '1 hour' AND a.host = b.host
       WHERE a.time >= '2026-01-01T05:00:00Z'`;
@@ -668,18 +678,35 @@ describe('result formats', () => {
     assert.equal(res.status, 400);
     assert.match(((await res.json()) as { error: string }).error, /"query" is given 2 times/);
   });
-  test('/exec errors name the query they answer, as QuestDB does', async () => {
+  test('/exec errors are QuestDB\'s {query, error, position}, naming the query they answer', async () => {
     const sql = 'SELECT nosuch FROM range(1)';
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`);
     assert.equal(res.status, 400);
     const body = await res.json() as Record<string, unknown>;
-    assert.deepEqual(Object.keys(body).sort(), ['error', 'query', 'success']);
+    assert.deepEqual(Object.keys(body), ['query', 'error', 'position']);
     assert.equal(body.query, sql);
     assert.match(String(body.error), /Referenced column "nosuch" not found/);
+    assert.equal(body.position, 0);
+    const missing = await fetch(`${server.url}/exec`);
+    assert.equal(missing.status, 400);
+    assert.deepEqual(await missing.json(), { query: '', error: 'query parameter "query" is required', position: 0 });
   });
   test('/exec answers columns with types and the dataset', async () => {
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, 'x' AS b")}`);
-    assert.deepEqual(await res.json(), { query: "SELECT 1 AS a, 'x' AS b", columns: [{ name: 'a', type: 'INT' }, { name: 'b', type: 'VARCHAR' }], dataset: [[1, 'x']], count: 1 });
+    assert.deepEqual(await res.json(), { query: "SELECT 1 AS a, 'x' AS b", columns: [{ name: 'a', type: 'INT' }, { name: 'b', type: 'VARCHAR' }], timestamp: -1, dataset: [[1, 'x']], count: 1 });
+    // A timestamp column named `time`, as a measurement's, is the designated timestamp QuestDB gives the index of.
+    const timed = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS time")}`);
+    assert.equal(((await timed.json()) as { timestamp: number }).timestamp, 1);
+  });
+  test('/exec?quoteLargeNum=true (or QuestDB\'s console, src=con) sends LONG values as JSON strings, exact past 2^53', async () => {
+    const sql = 'SELECT 9007199254740993::BIGINT AS b, 4294967295::UINTEGER AS u, 7::INTEGER AS i, NULL::BIGINT AS n';
+    for (const param of ['quoteLargeNum=true', 'src=con']) {
+      const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}&${param}`);
+      assert.equal(res.status, 200, param);
+      assert.match(await res.text(), /"dataset":\[\["9007199254740993","4294967295",7,null\]\]/, param);
+    }
+    const plain = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}`);
+    assert.match(await plain.text(), /"dataset":\[\[9007199254740993,4294967295,7,null\]\]/);
   });
   test('/exec names column types as QuestDB does where it has the type, and as DuckDB does otherwise', async () => {
     const columns: [string, string][] = [
@@ -710,14 +737,15 @@ describe('result formats', () => {
       const { status, body } = await exec(`limit=${limit}`);
       assert.equal(status, 200, limit);
       assert.deepEqual(body.dataset, rows(lo, hi), limit);
-      assert.equal(body.count, hi - lo, limit);
+      // QuestDB's count is the number of the last row sent (0 for a page past the end).
+      assert.equal(body.count, hi > lo ? hi : 0, limit);
       assert.deepEqual(body.columns, [{ name: 'n', type: 'LONG' }, { name: 's', type: 'VARCHAR' }], limit);
     }
     const bare = await exec('limit=1&nm=true');
-    assert.deepEqual(bare.body, { query: sql, dataset: [[0, null]], count: 1 });
+    assert.deepEqual(bare.body, { dataset: [[0, null]], count: 1 });
     // QuestDB's console asks for a page and the whole result's row count.
     const counted = await exec('limit=2,4&count=true&nm=true');
-    assert.deepEqual(counted.body, { query: sql, dataset: rows(1, 4), count: 5000 });
+    assert.deepEqual(counted.body, { dataset: rows(1, 4), count: 5000 });
     for (const limit of ['-5', '5,2', '6,4', 'abc', '1,2,3']) {
       const { status, body } = await exec(`limit=${encodeURIComponent(limit)}`);
       assert.equal(status, 400, limit);
@@ -730,7 +758,7 @@ describe('result formats', () => {
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}&limit=2&count=true&timings=true`);
     assert.equal(res.status, 200);
     const body = await res.json() as { dataset: unknown; count: number; timings: Record<string, number> };
-    assert.deepEqual(Object.keys(body), ['query', 'columns', 'dataset', 'count', 'timings']);
+    assert.deepEqual(Object.keys(body), ['query', 'columns', 'timestamp', 'dataset', 'count', 'timings']);
     assert.deepEqual(body.dataset, [[0], [1]]);
     assert.equal(body.count, 3000000);
     assert.deepEqual(Object.keys(body.timings), ['authentication', 'compiler', 'execute', 'count']);
@@ -994,7 +1022,10 @@ describe('pool', () => {
       // Rows 0–19,999 come in several chunks before the failure: well within 256 KiB in every format.
       const failing = await post(path, { sql: "SELECT CASE WHEN range < 20000 THEN range ELSE error('boom at ' || range) END AS n FROM range(30000)" }, headers);
       assert.ok(failing.status >= 400, `${what}: ${failing.status}`);
-      assert.deepEqual(await failing.json(), { success: false, error: 'Invalid Input Error: boom at 20000' }, what);
+      const failure = await failing.json() as Record<string, unknown>;
+      assert.deepEqual({ ...failure, execution_time_ms: 0, timestamp: '' },
+        { success: false, columns: null, data: null, row_count: 0, execution_time_ms: 0, timestamp: '', error: 'Invalid Input Error: boom at 20000' }, what);
+      assert.match(String(failure.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, what);
       // Streaming has begun in DuckDB (one row found) but the status line is not out: a timeout is still a 504.
       const slow = await post(path, { sql: 'SELECT range AS n FROM range(100000000000) WHERE range % 1000000007 = 5' }, { 'x-strata-timeout-ms': '500', ...headers });
       assert.equal(slow.status, 504, what);

@@ -3,8 +3,9 @@
  *
  * `StrataError`s carry their status (see `errors.ts`); Fastify's own client errors
  * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
- * Query routes answer in Arc's query shape `{"success":false,"error":…}`, QuestDB's
- * `/exec` adds the `query` it was given (QuestDB's `{"query":…,"error":…}`), InfluxDB v2's
+ * Query routes answer in Arc's query shape (`{"success":false,"columns":null,"data":null,
+ * "row_count":0,"execution_time_ms":…,"timestamp":…,"error":…}`), QuestDB's `/exec` in
+ * QuestDB's `{"query":…,"error":…,"position":0}`, InfluxDB v2's
  * write route `{"code":…,"message":…,"error":…}`, every other route `{"error":…}` (Arc
  * and InfluxDB v1 write errors). Other 5xx are logged as errors; queries past their
  * deadline as warnings, and so are refusals that shed load, or come while starting up or
@@ -13,6 +14,7 @@
  * long before they retry a write.
  */
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { arcTimestamp } from './arc-timestamp.js';
 import { BackpressureError, FlushError, NotReadyError, PartialWriteError, QueryQueueFullError, QueryTimeoutError, StorageUnavailableError, StrataError } from '../errors.js';
 
 /** Retry-After, seconds, of a 429 or 503 whose error names none (storage or WAL failing, not ready): S3 retries back off for longer than a second. */
@@ -20,8 +22,8 @@ export const RETRY_AFTER_DEFAULT_S = 5;
 
 /**
  * Route config flag selecting an error shape other than `{"error": …}`: Arc's query
- * shape, that shape with the `query` parameter (QuestDB's `/exec`, whose web console
- * and clients show the failed query beside its error), or InfluxDB v2's
+ * shape, QuestDB's (`/exec`, whose web console and clients show the failed query beside
+ * its error), or InfluxDB v2's
  * `{"code", "message"}` (kept beside `error`), which the v2 client libraries and
  * Telegraf's `influxdb_v2` output read their error text from.
  */
@@ -47,10 +49,18 @@ export function statusOf(err: unknown): number {
 }
 
 /** The JSON body of an error answered with `status` and `message`, in the route's `shape` (`ErrorShapeConfig`). */
-function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, message: string, request: FastifyRequest): Record<string, unknown> {
-  if (shape === 'query' || shape === 'exec') {
-    const query = shape === 'exec' ? (request.query as Record<string, unknown>).query : undefined;
-    return { ...(typeof query === 'string' ? { query } : {}), success: false, error: message };
+function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, message: string, request: FastifyRequest, elapsedMs: number): Record<string, unknown> {
+  if (shape === 'query') {
+    // Arc's answer struct, its result fields empty: clients read `row_count` and `timestamp` of failures too.
+    return {
+      success: false, columns: null, data: null, row_count: 0, execution_time_ms: Math.round(elapsedMs),
+      timestamp: arcTimestamp(Date.now() - elapsedMs), error: message,
+    };
+  }
+  if (shape === 'exec') {
+    // DuckDB's messages carry no offset QuestDB's `position` could give: 0, as QuestDB's for errors without one.
+    const query = (request.query as Record<string, unknown>).query;
+    return { query: typeof query === 'string' ? query : '', error: message, position: 0 };
   }
   if (shape === 'influxdb-v2') return { code: INFLUXDB_V2_CODES.get(status) ?? 'internal error', message, error: message };
   return { error: message };
@@ -114,7 +124,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       void reply.header('Retry-After', String(seconds ?? RETRY_AFTER_DEFAULT_S));
     }
     const message = err instanceof Error ? err.message : String(err);
-    const body = errorBody((request.routeOptions.config as ErrorShapeConfig).errorShape, status, message, request);
+    const body = errorBody((request.routeOptions.config as ErrorShapeConfig).errorShape, status, message, request, reply.elapsedTime);
     if (err instanceof PartialWriteError) Object.assign(body, { accepted: err.accepted, rejected: err.rejected });
     void reply.code(status).type('application/json').send(body);
   });
@@ -134,7 +144,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (allowed.length > 0) {
       const methods = allowed.length === 1 ? allowed[0] : `${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`;
       // In the shape of the errors the path's routes answer.
-      const body = errorBody(served.find((r) => r.shape !== undefined)?.shape, 405, `${request.method} is not allowed on ${path}: use ${methods}`, request);
+      const body = errorBody(served.find((r) => r.shape !== undefined)?.shape, 405, `${request.method} is not allowed on ${path}: use ${methods}`, request, reply.elapsedTime);
       void reply.code(405).header('allow', allowed.join(', ')).send(body);
       return;
     }

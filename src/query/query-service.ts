@@ -99,11 +99,14 @@ export interface QueryRequest {
 export interface QueryProfile {
   /** Parsing, listing, pruning and loading held records, ms. */
   planning_ms: number;
-  /** Parquet files of the referenced measurements. */
+  /**
+   * Parquet files of the measurement each reference reads, summed over the query's
+   * references (a self-join counts its measurement's files twice), as are the two below.
+   */
   files_considered: number;
-  /** Files left after time-range pruning (summed over references). */
+  /** Files left after time-range pruning. */
   files_scanned: number;
-  /** Unflushed records read from memory. */
+  /** Unflushed records read from memory (never pruned). */
   buffered_rows: number;
 }
 
@@ -413,10 +416,11 @@ export class QueryService {
     } finally {
       cut.close();
     }
-    const perRef = new Map<string, { heldTables: string[] }>();
+    const perRef = new Map<string, { heldTables: string[]; bufferedRows: number }>();
     const heldRows: number[] = [];
     for (const ref of analyzed.refs) {
       const heldTables: string[] = [];
+      let bufferedRows = 0;
       for (const snapshot of heldOf.get(refKey(ref))!) {
         if (snapshot.rowCount === 0) continue;
         const { table, tags } = await this.heldTables.tableFor(conn, snapshot).catch((err: unknown) => {
@@ -425,10 +429,10 @@ export class QueryService {
         });
         const replace = tags.map((t) => `CAST(${quoteIdentifier(t)} AS VARCHAR) AS ${quoteIdentifier(t)}`).join(', ');
         heldTables.push(`SELECT * ${replace === '' ? '' : `REPLACE (${replace}) `}FROM ${table}`);
-        profile.buffered_rows += snapshot.rowCount;
         heldRows.push(snapshot.rowCount);
+        bufferedRows += snapshot.rowCount;
       }
-      perRef.set(refKey(ref), { heldTables });
+      perRef.set(refKey(ref), { heldTables, bufferedRows });
     }
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
     const occurrences = analyzed.occurrences.map((occurrence, i) => {
@@ -436,6 +440,7 @@ export class QueryService {
       const all = listings.get(refKey(occurrence.ref))!;
       const { hours, clockWord } = ranges[i];
       profile.files_considered += all.length;
+      profile.buffered_rows += perRef.get(refKey(occurrence.ref))!.bufferedRows;
       return { occurrence, scanned: hours === undefined ? all : inHours(all, hours), all, clockWord };
     });
     const hasData = analyzed.refs.map((ref) => listings.get(refKey(ref))!.length > 0 || perRef.get(refKey(ref))!.heldTables.length > 0);

@@ -18,7 +18,7 @@ import type { DuckDBPool } from '../../query/duckdb-pool.js';
 import type { HeldTables } from '../../query/held-tables.js';
 import type { ResultCache } from '../../query/result-cache.js';
 import type { StrataMetrics } from './metrics.js';
-import { arcTimestamp } from './query.js';
+import { arcTimestamp } from '../arc-timestamp.js';
 
 /** The components whose counters `GET /api/v1/metrics/query-pool` reports (passed by `buildServer`). */
 export interface QueryPoolRouteOptions {

@@ -70,9 +70,11 @@ import { parseShowCommand } from '../../query/show.js';
 import { decodeBody } from '../content-type-parser.js';
 import { bareStatement, quoteIdentifier } from '../../query/sql-text.js';
 import { nameError } from '../../parse/names.js';
+import type { Column } from '../../query/chunk-columns.js';
 import type { OpenQuery, QueryService, ResultChunk } from '../../query/query-service.js';
 import { withinRange, type RowRange } from '../../query/row-range.js';
 import type { CachedFormat, CachedResult, ResultCache, ResultRecorder } from '../../query/result-cache.js';
+import { arcTimestamp } from '../arc-timestamp.js';
 import { databaseOf } from '../database.js';
 import { statusOf, type ErrorShapeConfig } from '../error-handler.js';
 import type { QueryOutcome, StrataMetrics } from './metrics.js';
@@ -206,22 +208,25 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     if (typeof sql !== 'string') throw new QueryRejectedError('query parameter "query" is required');
     const range = execLimit(params.limit);
     const withColumns = params.nm !== 'true';
+    // QuestDB's web console (`src=con`) asks for them too: JavaScript reads a LONG past 2^53 wrong.
+    const quoteLongs = params.quoteLargeNum === 'true' || params.src === 'con';
     // A page's `count` is then the whole result's rows, which a cached page does not know.
     const countAll = range !== undefined && params.count === 'true';
     const timings = params.timings === 'true';
     const limits = limitsOf(request, o.timeoutMs);
     // The cached document is this request's: its rows and whether it lists the columns.
-    const key = `${sql}\u0000${range === undefined ? '' : `${range.skip},${range.take}`}\u0000${withColumns}`;
+    const key = `${sql}\u0000${range === undefined ? '' : `${range.skip},${range.take}`}\u0000${withColumns}\u0000${quoteLongs}`;
     const hit = countAll ? undefined : o.cache.get('exec', databaseOf(request), key);
     if (hit !== undefined) {
       answered(request, hit.rows);
-      return sendBody(request, reply, o.stallMs, 'application/json', replay(hit, () => execTrailer(hit.rows, timings ? { started, compilerMs: 0, countMs: 0 } : undefined)));
+      return sendBody(request, reply, o.stallMs, 'application/json',
+        replay(hit, () => execTrailer(pageCount(range, hit.rows), timings ? { started, compilerMs: 0, countMs: 0 } : undefined)));
     }
     const recorder = countAll ? undefined : o.cache.recorder();
     const opened = await open(o, request, reply, sql, 'exact', limits);
     const ranged = range === undefined ? undefined : withinRange(opened, range, countAll);
-    const query = counted(request, ranged ?? opened);
-    const trailer = (rows: number): string => execTrailer(countAll && ranged !== undefined ? ranged.seen : rows,
+    const query = counted(request, quoteLongs ? longsQuoted(ranged ?? opened) : ranged ?? opened);
+    const trailer = (rows: number): string => execTrailer(countAll && ranged !== undefined ? ranged.seen : pageCount(range, rows),
       timings ? { started, compilerMs: query.profile.planning_ms, countMs: ranged?.countMs ?? 0 } : undefined);
     return sendBody(request, reply, o.stallMs, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
   });
@@ -298,8 +303,8 @@ function estimateWarning(rows: number): { warning_level: 'none' | 'low' | 'mediu
   return { warning_level: level, warning_message: message };
 }
 
-/** The profile of a result served from the cache (no planning, no file read). */
-const HIT_PROFILE = { cache: 'hit' } as const;
+/** The profile of a result served from the cache: this request planned nothing and read no file. */
+const HIT_PROFILE = { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0, cache: 'hit' } as const;
 
 function cacheState(cache: ResultCache): 'miss' | 'off' {
   return cache.enabled ? 'miss' : 'off';
@@ -717,12 +722,51 @@ function questdbType(type: DuckDBType): string {
   }
 }
 
-/** QuestDB's `/exec` document; `trailer` closes it, given the rows sent. */
+/**
+ * QuestDB's `/exec` document (questdb/questdb `JsonQueryProcessorState`): `query`,
+ * `columns`, `timestamp` (the index of the designated timestamp column, -1 for none: here
+ * a timestamp column named `time`, as every measurement's is), then `dataset`; with
+ * `nm=true` (`withColumns` false) only `dataset`. `trailer` closes it, given the rows sent.
+ */
 function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, trailer: (rows: number) => string,
   recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: questdbType(query.types[i]) }));
-  return jsonDocument(query, encoders, recorder, store,
-    `{"query":${JSON.stringify(sql)},${withColumns ? `"columns":${JSON.stringify(columns)},` : ''}"dataset":[`, trailer);
+  const timestamp = columns.findIndex((c) => c.name === 'time' && c.type.startsWith('TIMESTAMP'));
+  const head = withColumns ? `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"timestamp":${timestamp},` : '{';
+  return jsonDocument(query, encoders, recorder, store, `${head}"dataset":[`, trailer);
+}
+
+/**
+ * `query` with the values of its LONG columns (QuestDB's name: BIGINT, UINTEGER) as JSON
+ * strings, as QuestDB's `quoteLargeNum=true` sends them.
+ */
+function longsQuoted(query: OpenQuery): OpenQuery {
+  const longs = new Set(query.types.flatMap((t, i) => (questdbType(t) === 'LONG' ? [i] : [])));
+  const next = async (): Promise<ResultChunk | null> => {
+    const chunk = await query.next();
+    if (chunk === null || longs.size === 0) return chunk;
+    return { rowCount: chunk.rowCount, columns: chunk.columns.map((col, i) => (longs.has(i) ? integersAsText(col, chunk.rowCount) : col)) };
+  };
+  return { ...query, next };
+}
+
+/** An integer column (`i64`, `u32`) of `n` rows as a `utf8` column of its decimal digits. */
+function integersAsText(col: Column, n: number): Column {
+  if (col.kind !== 'i64' && col.kind !== 'u32') throw new TypeError(`a LONG column read as ${col.kind}`);
+  const texts = Array.from({ length: n }, (_, i) => String(col.values[i]));
+  const offsets = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + texts[i].length;
+  return { kind: 'utf8', offsets, data: Buffer.from(texts.join(''), 'latin1'), valid: col.valid };
+}
+
+/**
+ * QuestDB's `count` of an `/exec` answer of `rows` rows: the number of the last row sent,
+ * counted from the start of the result (a page `LO,HI` that has rows counts to its last,
+ * one that starts past the end 0); the rows sent without a `limit`.
+ */
+function pageCount(range: RowRange | undefined, rows: number): number {
+  if (range === undefined) return rows;
+  return rows === 0 ? 0 : range.skip + rows;
 }
 
 /** What `/exec?timings=true` reports from: the request's start (`performance.now()`), and planning and counting times (ms). */
@@ -764,7 +808,3 @@ function execLimit(value: unknown): RowRange | undefined {
   return { skip, take: hi - skip };
 }
 
-/** `ms` (since the epoch) as Arc stamps its answers: RFC 3339 in UTC, whole seconds (`2026-08-22T10:15:30Z`). */
-export function arcTimestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
