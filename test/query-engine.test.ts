@@ -697,6 +697,8 @@ describe('result formats', () => {
     // A timestamp column named `time`, as a measurement's, is the designated timestamp QuestDB gives the index of.
     const timed = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT 1 AS a, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS time")}`);
     assert.equal(((await timed.json()) as { timestamp: number }).timestamp, 1);
+    const list = await fetch(`${server.url}/exec?query=${encodeURIComponent("SELECT [TIMESTAMP '2026-01-01'] AS time")}`);
+    assert.equal(((await list.json()) as { timestamp: number }).timestamp, -1, 'a list of timestamps is none');
   });
   test('/exec?quoteLargeNum=true (or QuestDB\'s console, src=con) sends LONG values as JSON strings, exact past 2^53', async () => {
     const sql = 'SELECT 9007199254740993::BIGINT AS b, 4294967295::UINTEGER AS u, 7::INTEGER AS i, NULL::BIGINT AS n';
@@ -787,6 +789,8 @@ describe('Arc\'s estimate and measurement list', () => {
     const show = await estimate('SHOW TABLES');
     assert.equal(show.status, 400);
     assert.match(String(show.body.error), /^SHOW commands have no row count to estimate/);
+    // Arc's error of its other JSON APIs: no answer struct, which this endpoint never sends.
+    assert.deepEqual(Object.keys(show.body), ['success', 'error']);
     const refused = await estimate("SELECT * FROM read_csv('/etc/passwd')");
     assert.equal(refused.status, 400);
     assert.match(String(refused.body.error), /read_csv\(\) is not allowed/);

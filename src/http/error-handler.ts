@@ -4,7 +4,8 @@
  * `StrataError`s carry their status (see `errors.ts`); Fastify's own client errors
  * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
  * Query routes answer in Arc's query shape (`{"success":false,"columns":null,"data":null,
- * "row_count":0,"execution_time_ms":…,"timestamp":…,"error":…}`), QuestDB's `/exec` in
+ * "row_count":0,"execution_time_ms":…,"timestamp":…,"error":…}`; Arc's estimate and
+ * measurement list `{"success":false,"error":…}`), QuestDB's `/exec` in
  * QuestDB's `{"query":…,"error":…,"position":0}`, InfluxDB v2's
  * write route `{"code":…,"message":…,"error":…}`, every other route `{"error":…}` (Arc
  * and InfluxDB v1 write errors). Other 5xx are logged as errors; queries past their
@@ -22,13 +23,13 @@ export const RETRY_AFTER_DEFAULT_S = 5;
 
 /**
  * Route config flag selecting an error shape other than `{"error": …}`: Arc's query
- * shape, QuestDB's (`/exec`, whose web console and clients show the failed query beside
+ * answer struct, Arc's `{"success":false,"error":…}` (its other JSON APIs), QuestDB's (`/exec`, whose web console and clients show the failed query beside
  * its error), or InfluxDB v2's
  * `{"code", "message"}` (kept beside `error`), which the v2 client libraries and
  * Telegraf's `influxdb_v2` output read their error text from.
  */
 export interface ErrorShapeConfig {
-  errorShape?: 'query' | 'exec' | 'influxdb-v2';
+  errorShape?: 'query' | 'arc' | 'exec' | 'influxdb-v2';
 }
 
 /** InfluxDB v2's error `code` for each status Strata answers (influxdata/influxdb `kit/platform/errors`). */
@@ -57,6 +58,7 @@ function errorBody(shape: ErrorShapeConfig['errorShape'], status: number, messag
       timestamp: arcTimestamp(Date.now() - elapsedMs), error: message,
     };
   }
+  if (shape === 'arc') return { success: false, error: message };
   if (shape === 'exec') {
     // DuckDB's messages carry no offset QuestDB's `position` could give: 0, as QuestDB's for errors without one.
     const query = (request.query as Record<string, unknown>).query;

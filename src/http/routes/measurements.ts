@@ -37,7 +37,7 @@ export interface MeasurementRouteOptions extends ListingLimits {
 export async function measurementRoutes(app: FastifyInstance, o: MeasurementRouteOptions): Promise<void> {
   const list = <T>(request: FastifyRequest, reply: FastifyReply, read: (signal: AbortSignal) => Promise<T>): Promise<T> => listing(o, request, reply, read);
 
-  app.get('/api/v1/measurements', { config: { errorShape: 'query' } satisfies ErrorShapeConfig }, async (request, reply) => {
+  app.get('/api/v1/measurements', { config: { errorShape: 'arc' } satisfies ErrorShapeConfig }, async (request, reply) => {
     const started = Date.now();
     const asked = (request.query as Record<string, unknown>).database;
     if (Array.isArray(asked)) throw new QueryRejectedError(`query parameter "database" is given ${asked.length} times: give it once`);

@@ -20,11 +20,14 @@
  *   "warning_message":"…","execution_time_ms":T}` (levels above 10 K, 100 K and 1 M rows, as
  *   Arc's); 400 for a SHOW command or SQL that is refused. Unlike Arc, which answers a DuckDB
  *   error with 200 and `success:false`, errors keep their status.
- * - `GET /exec?query=…` — QuestDB-style JSON `{"query","columns":[{"name","type"}],"dataset":[[…]],"count"}`;
+ * - `GET /exec?query=…` — QuestDB's JSON `{"query","columns":[{"name","type"}],"timestamp","dataset":[[…]],"count"}`
+ *   (`timestamp`: the index of a scalar timestamp column named `time`, else -1);
  *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, numbered from 1, both
- *   included) pages through the result as QuestDB's web console does, `count` then being the rows sent, or
- *   with `count=true` the whole result's rows (then read to its end, and not cached);
- *   `nm=true` leaves out `columns`; `timings=true` adds QuestDB's `timings` after `count`:
+ *   included) pages through the result as QuestDB's web console does, `count` then being the
+ *   number of the page's last row (0 past the end), or with `count=true` the whole result's
+ *   rows (then read to its end, and not cached); `nm=true` sends only `dataset` and `count`;
+ *   `quoteLargeNum=true` (or `src=con`) sends LONG values as JSON strings; errors are
+ *   `{"query","error","position":0}`; `timings=true` adds QuestDB's `timings` after `count`:
  *   {"authentication","compiler","execute","count"} in ns (no authentication here, so 0;
  *   compiler: planning; execute: from the request's start until the last row was read, or
  *   the cached answer found, planning and counting included, as QuestDB's starts before it
@@ -41,7 +44,8 @@
  * A result of up to 256 KiB (`WHOLE_BODY_BYTES`) is sent as one body with a
  * Content-Length; a larger one is streamed chunk by chunk (chunked encoding), never
  * held whole.
- * Errors are `{"success":false,"error":"…"}` with 400 (bad or refused SQL), 503 +
+ * Errors are Arc's answer struct with `success:false`, `columns` and `data` null, `row_count`
+ * 0 and `error` (the estimate's: `{"success":false,"error":"…"}`), with 400 (bad or refused SQL), 503 +
  * Retry-After (queue full), 504 (timeout) or 500, also for a failure within the first
  * 256 KiB of a result; an error after streaming started (a timeout in the middle of a
  * large result, say) is logged and cuts the response off before its last chunk (HTTP/1.0:
@@ -180,7 +184,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     return sendBody(request, reply, o.stallMs, 'application/vnd.apache.arrow.stream', arrowBody(query, recorder, storer(o.cache, 'arrow', request, sql, query)));
   });
 
-  app.post('/api/v1/query/estimate', { config }, async (request, reply) => {
+  app.post('/api/v1/query/estimate', { config: { errorShape: 'arc' } satisfies ErrorShapeConfig }, async (request, reply) => {
     const started = Date.now();
     const { sql } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
@@ -731,7 +735,8 @@ function questdbType(type: DuckDBType): string {
 function execBody(query: OpenQuery, encoders: ResultEncoders, sql: string, withColumns: boolean, trailer: (rows: number) => string,
   recorder: ResultRecorder | undefined, store: Store): AsyncGenerator<string | Buffer> {
   const columns = query.names.map((name, i) => ({ name, type: questdbType(query.types[i]) }));
-  const timestamp = columns.findIndex((c) => c.name === 'time' && c.type.startsWith('TIMESTAMP'));
+  // A scalar timestamp only: `TIMESTAMP[]` is no designated timestamp.
+  const timestamp = columns.findIndex((c) => c.name === 'time' && (c.type === 'TIMESTAMP' || c.type === 'TIMESTAMP_NS'));
   const head = withColumns ? `{"query":${JSON.stringify(sql)},"columns":${JSON.stringify(columns)},"timestamp":${timestamp},` : '{';
   return jsonDocument(query, encoders, recorder, store, `${head}"dataset":[`, trailer);
 }
