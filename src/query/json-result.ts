@@ -17,14 +17,14 @@
  * else as its DuckDB string form.
  */
 import {
-  DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampMillisecondsValue,
+  DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBDecimalValue, DuckDBGeometryValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampMillisecondsValue,
   DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, DuckDBVariantValue,
   type DuckDBArrayType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType, type DuckDBUnionType,
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { ResultTooLargeError } from '../errors.js';
 import type { Column, ColumnKind } from './chunk-columns.js';
-import { blobText, nestedText } from './nested-text.js';
+import { blobText, geometryText, nestedText } from './nested-text.js';
 import { writeShortest } from './shortest-double.js';
 
 /** DuckDB's ±infinity timestamps: ±(2^63 − 1) in every unit. */
@@ -325,6 +325,7 @@ export function jsonValue(v: DuckDBValue, type: DuckDBType): string {
   if (v instanceof DuckDBDateValue) return `"${dateFromDays(v.days)}"`;
   if (v instanceof DuckDBDecimalValue) return v.toString();
   if (v instanceof DuckDBBlobValue) return JSON.stringify(blobText(v.bytes));
+  if (v instanceof DuckDBGeometryValue) return JSON.stringify(geometryText(v));
   return JSON.stringify(String(v));
 }
 

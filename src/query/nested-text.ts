@@ -20,12 +20,13 @@
  * (`unnamed-structs.ts`).
  */
 import {
-  DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
+  DuckDBArrayValue, DuckDBBlobValue, DuckDBDateValue, DuckDBGeometryValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
   DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue,
   DuckDBTimestampValue, DuckDBTypeId, DuckDBUnionValue, DuckDBVariantValue, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType,
   type DuckDBStructType, type DuckDBType, type DuckDBUnionType, type DuckDBValue,
 } from '@duckdb/node-api';
 import { civilFromDays, float32Text, INFINITE_DAYS, INFINITE_TIMESTAMP, TWO_DIGITS } from './json-result.js';
+import { wkt } from './wkt.js';
 
 const NESTED = new Set([DuckDBTypeId.LIST, DuckDBTypeId.ARRAY, DuckDBTypeId.STRUCT, DuckDBTypeId.MAP, DuckDBTypeId.UNION, DuckDBTypeId.VARIANT]);
 
@@ -122,7 +123,13 @@ export function scalarText(v: DuckDBValue, type: DuckDBType): string {
   if (v instanceof DuckDBTimestampSecondsValue) return timestampText(v.seconds, 1n, 0, '');
   if (v instanceof DuckDBTimestampNanosecondsValue) return timestampText(v.nanos, 1_000_000_000n, 9, '');
   if (v instanceof DuckDBBlobValue) return blobText(v.bytes);
+  if (v instanceof DuckDBGeometryValue) return geometryText(v);
   return String(v);
+}
+
+/** DuckDB's text of a GEOMETRY: its WKT (`wkt.ts`), or its bytes as a BLOB's should they not read as WKB. */
+export function geometryText(v: DuckDBGeometryValue): string {
+  return wkt(v.bytes, (d) => doubleText(d, d)) ?? blobText(v.bytes);
 }
 
 /**
