@@ -673,6 +673,16 @@ describe('result formats', () => {
     }
   });
 
+  test('Arc\'s x-arc-arrow-compression: zstd and lz4 answer a stream every reader takes (uncompressed); any other value is Arc\'s 400', async () => {
+    for (const codec of ['zstd', 'lz4']) {
+      const res = await post('/api/v1/query/arrow', { sql: 'SELECT 41 + 1 AS n' }, { 'x-arc-arrow-compression': codec });
+      assert.equal(res.status, 200, codec);
+      assert.deepEqual(tableFromIPC(new Uint8Array(await res.arrayBuffer())).toArray().map((r) => Number(r.n)), [42], codec);
+    }
+    const bad = await post('/api/v1/query/arrow', { sql: 'SELECT 1' }, { 'x-arc-arrow-compression': 'bogus' });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: string }).error, 'invalid x-arc-arrow-compression: must be zstd or lz4');
+  });
   test('/exec with the query parameter given twice: 400 saying so', async () => {
     const res = await fetch(`${server.url}/exec?query=${encodeURIComponent('SELECT 1')}&query=${encodeURIComponent('SELECT 2')}`);
     assert.equal(res.status, 400);

@@ -172,6 +172,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
   app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
     const { sql } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
+    checkArrowCompression(request);
     const hit = o.cache.get('arrow', databaseOf(request), sql);
     if (hit !== undefined) {
       answered(request, hit.rows);
@@ -381,6 +382,17 @@ function limitsOf(request: FastifyRequest, maxTimeoutMs: number): Limits {
   const asked = typeof timeoutHeader === 'string' && /^[0-9]+$/.test(timeoutHeader) ? Number(timeoutHeader) : NaN;
   if (!(asked > 0)) throw new QueryRejectedError('invalid x-strata-timeout-ms: expected a positive integer (milliseconds)');
   return { priority, timeoutMs: Math.min(maxTimeoutMs, asked) };
+}
+
+/**
+ * Arc's `x-arc-arrow-compression` (`zstd` or `lz4`: IPC buffer compression) is checked as
+ * Arc checks it, but the stream is sent uncompressed, which every Arrow reader takes
+ * (compression is declared per record batch, and these declare none).
+ * @throws QueryRejectedError (400) for any other value, with Arc's message.
+ */
+function checkArrowCompression(request: FastifyRequest): void {
+  const asked = request.headers['x-arc-arrow-compression'];
+  if (asked !== undefined && asked !== 'zstd' && asked !== 'lz4') throw new QueryRejectedError('invalid x-arc-arrow-compression: must be zstd or lz4');
 }
 
 /**
