@@ -4,8 +4,8 @@
  * `StrataError`s carry their status (see `errors.ts`); Fastify's own client errors
  * (body too large, bad JSON, …) keep theirs; anything else is a 500 and is logged.
  * Query routes answer in Arc's query shape (`{"success":false,"columns":null,"data":null,
- * "row_count":0,"execution_time_ms":…,"timestamp":…,"error":…}`; Arc's estimate and
- * measurement list `{"success":false,"error":…}`), QuestDB's `/exec` in
+ * "row_count":0,"execution_time_ms":…,"timestamp":…,"error":…}`; Arc's Arrow endpoint,
+ * estimate and measurement list `{"success":false,"error":…}`), QuestDB's `/exec` in
  * QuestDB's `{"query":…,"error":…,"position":0}`, InfluxDB v2's
  * write route `{"code":…,"message":…,"error":…}`, every other route `{"error":…}` (Arc
  * and InfluxDB v1 write errors). Other 5xx are logged as errors; queries past their

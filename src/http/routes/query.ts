@@ -45,7 +45,7 @@
  * Content-Length; a larger one is streamed chunk by chunk (chunked encoding), never
  * held whole.
  * Errors are Arc's answer struct with `success:false`, `columns` and `data` null, `row_count`
- * 0 and `error` (the estimate's: `{"success":false,"error":"…"}`), with 400 (bad or refused SQL), 503 +
+ * 0 and `error` (Arrow's and the estimate's: `{"success":false,"error":"…"}`, as Arc's), with 400 (bad or refused SQL), 503 +
  * Retry-After (queue full), 504 (timeout) or 500, also for a failure within the first
  * 256 KiB of a result; an error after streaming started (a timeout in the middle of a
  * large result, say) is logged and cuts the response off before its last chunk (HTTP/1.0:
@@ -169,7 +169,8 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     return sendBody(request, reply, o.stallMs, 'application/json', jsonBody(query, o.encoders, recorder, store, trailer));
   };
 
-  app.post('/api/v1/query/arrow', { config }, async (request, reply) => {
+  // Arc answers the Arrow endpoint's errors as its other APIs', without the JSON answer's fields.
+  app.post('/api/v1/query/arrow', { config: { errorShape: 'arc' } satisfies ErrorShapeConfig }, async (request, reply) => {
     const { sql } = parseBody(request.body);
     const limits = limitsOf(request, o.timeoutMs);
     checkArrowCompression(request);
