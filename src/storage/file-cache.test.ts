@@ -40,6 +40,26 @@ test('a copy wiped from disk while one query holds it: a second query re-downloa
   });
 });
 
+test('a query that fails after some of its downloads (a deadline, another file failing) leaves the cache within its bound', async () => {
+  await inTempDir(async (dir) => {
+    const cache = new FileCache(dir, 10);
+    await cache.init();
+    const [done, failing] = ['db/m/2026/01/01/00/m_1.parquet', 'db/m/2026/01/01/01/m_1.parquet'];
+    const fetch: Fetcher = async (key, destination) => {
+      if (key === failing) {
+        // After the other file is in place.
+        assert.ok(await waitFor(() => cache.stats().files === 1, 5000));
+        throw new Error('S3 download failed');
+      }
+      await writeFile(destination, 'forty bytes of a Parquet file, past ten.');
+    };
+    await assert.rejects(cache.open([done, failing], false, fetch), /S3 download failed/);
+    assert.ok(await waitFor(() => cache.stats().files === 0, 5000), JSON.stringify(cache.stats()));
+    assert.equal(cache.stats().bytes, 0);
+    assert.ok(await waitFor(() => !existsSync(cache.pathOf(done)), 5000), 'the evicted copy is deleted');
+  });
+});
+
 test('a download several queries wait for runs on while one still waits, and is stopped, nothing kept, once none does', async () => {
   await inTempDir(async (dir) => {
     const cache = new FileCache(dir, 1 << 30);

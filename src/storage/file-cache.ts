@@ -154,6 +154,9 @@ export class FileCache {
       });
     } catch (err) {
       for (const entry of pinned) unpin(entry);
+      // The copies it did download stay cached, unpinned: past the bound until something
+      // evicts, which could be no query for a long while.
+      void this.evict();
       throw err;
     }
     await this.evict();
