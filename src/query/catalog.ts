@@ -14,6 +14,7 @@ import { LRUCache } from 'lru-cache';
 import type { MeasurementSchema } from '../buffer/schema.js';
 import { DamagedFileError, QueryExecutionError, QueryRejectedError, StrataError } from '../errors.js';
 import { asciiLower, decodePathSegment, nameError } from '../parse/names.js';
+import { forEachLimit } from '../storage/concurrency.js';
 import type { LocalFiles, Storage, StoredObject } from '../storage/storage.js';
 import { databasePrefix, hourOfKey, measurementPrefix } from '../write/layout.js';
 import { withKeys, withoutSqlExcerpt } from './duckdb-messages.js';
@@ -68,6 +69,8 @@ const SIGNATURE_SLICE = 64;
 const MAX_CACHED_SIGNATURES = 200_000;
 /** Sets of differing signatures whose widened columns are remembered. */
 const MAX_CACHED_WIDENINGS = 1_000;
+/** Measurements whose files `measurements` lists at once (S3 LIST requests in flight for one database). */
+const MEASUREMENT_LISTINGS = 8;
 
 /** Options of `Catalog`. */
 export interface CatalogOptions {
@@ -165,15 +168,17 @@ export class Catalog {
     const invalid = nameError('database', database);
     if (invalid !== undefined) throw new QueryRejectedError(`invalid database name: ${invalid}`);
     const names = await this.storage.listChildren(databasePrefix(database), signal);
-    const out: MeasurementInfo[] = [];
-    for (const segment of names) {
-      const measurement = decodePathSegment(segment);
+    const out = new Array<MeasurementInfo>(names.length);
+    // A few listings at a time: one after another, a database of hundreds of measurements on
+    // S3 waits hundreds of round trips for SHOW TABLES.
+    await forEachLimit(names.map((_, i) => i), MEASUREMENT_LISTINGS, async (i) => {
+      const measurement = decodePathSegment(names[i]);
       const files = await this.files(database, measurement, signal);
-      out.push({
+      out[i] = {
         database, measurement, storagePath: measurementPrefix(database, measurement),
         fileCount: files.length, totalBytes: files.reduce((n, f) => n + f.size, 0),
-      });
-    }
+      };
+    });
     return out;
   }
 
