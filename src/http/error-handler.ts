@@ -22,11 +22,11 @@ import { BackpressureError, FlushError, NotReadyError, PartialWriteError, QueryQ
 export const RETRY_AFTER_DEFAULT_S = 5;
 
 /**
- * Route config flag selecting an error shape other than `{"error": …}`: Arc's query
- * answer struct, Arc's `{"success":false,"error":…}` (its other JSON APIs), QuestDB's (`/exec`, whose web console and clients show the failed query beside
- * its error), or InfluxDB v2's
- * `{"code", "message"}` (kept beside `error`), which the v2 client libraries and
- * Telegraf's `influxdb_v2` output read their error text from.
+ * Route config flag selecting an error shape other than `{"error": …}`: `query`, Arc's
+ * query answer struct; `arc`, Arc's `{"success":false,"error":…}` (its Arrow and other JSON
+ * APIs); `exec`, QuestDB's (whose web console and clients show the failed query beside its
+ * error); `influxdb-v2`, InfluxDB v2's `{"code", "message"}` (kept beside `error`), which
+ * the v2 client libraries and Telegraf's `influxdb_v2` output read their error text from.
  */
 export interface ErrorShapeConfig {
   errorShape?: 'query' | 'arc' | 'exec' | 'influxdb-v2';
