@@ -6,7 +6,6 @@
  * during start-up (the WAL replay) does so once start-up ends.
  */
 import { resolve, sep } from 'node:path';
-import { createStrata } from './app.js';
 import { cacheDir, loadConfig, walDir, type StrataConfig } from './config/config.js';
 import { ConfigError, StorageUnavailableError, StrataError } from './errors.js';
 
@@ -25,6 +24,9 @@ async function main(): Promise<void> {
     throw err;
   }
   loaded = config;
+  // Loaded once the configuration is valid: a refused one is reported at once, without
+  // first loading the server's modules (DuckDB, Fastify, Arrow: most of a start's ~1 s).
+  const { createStrata } = await import('./app.js');
   let strata;
   try {
     strata = await createStrata(config);

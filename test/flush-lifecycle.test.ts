@@ -218,7 +218,8 @@ async function rowsAfterRestart(dir: string, sql: string): Promise<unknown[][]> 
 
 test('SIGTERM while a client has sent half a request body: shutdown cuts it after its drain deadline, flushes and exits 0', { timeout: 60_000 }, async () => {
   const dir = tempDir();
-  const first = await TestServer.start({}, dir);
+  // A deadline shorter than the default 5 s: the test waits it out.
+  const first = await TestServer.start({ STRATA_SHUTDOWN_DRAIN_MS: '1000' }, dir);
   try {
     assert.equal((await first.writeLines('kept v=1 1767225600000000000')).status, 204);
     const socket = await rawSocket(first);
