@@ -25,7 +25,6 @@ import { DirectoryLocks } from './storage/directory-lock.js';
 import { FileCache } from './storage/file-cache.js';
 import { LocalStorage } from './storage/local.js';
 import { resolveNodeId } from './storage/node-id.js';
-import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/storage.js';
 import { CoverageIndex, coverageMetadata } from './wal/coverage.js';
 import { replayWal } from './wal/replay.js';
@@ -42,6 +41,8 @@ const FLUSH_WORKERS = 2;
  */
 const SCHEMA_READERS = 1;
 const SCHEMA_READS_WAITING = 100_000;
+/** Connections planning the queries of a remote backend before they borrow one of the pool (`QueryService.prefetch`). */
+const PLANNERS = 1;
 /** libuv threads left for file I/O, zlib and the WAL's syncs besides the DuckDB calls. */
 const SPARE_THREADS = 4;
 /** libuv's largest thread pool. */
@@ -71,9 +72,14 @@ export interface Strata {
   stop(): Promise<void>;
 }
 
-/** The configured storage backend, not yet initialised. */
-function createStorage(config: StrataConfig, nodeId: string): Storage {
+/**
+ * The configured storage backend, not yet initialised. The S3 backend's module is loaded
+ * only for it: the AWS SDK takes ~150 ms of every start to load, which a local server
+ * (the default, and most of the test suite's hundreds of starts) never uses.
+ */
+async function createStorage(config: StrataConfig, nodeId: string): Promise<Storage> {
   if (config.storage.backend === 'local') return new LocalStorage(config.storage.data_dir);
+  const { S3Storage } = await import('./storage/s3.js');
   const s3 = config.s3;
   return new S3Storage({
     bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.force_path_style,
@@ -103,7 +109,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     ...(config.storage.backend === 's3' ? [{ dir: cacheDir(config), setting: 'STRATA_CACHE_DIR' }] : []),
   ]);
   const nodeId = await resolveNodeId(config.storage.node_id, config.storage.data_dir);
-  const storage = createStorage(config, nodeId);
+  const storage = await createStorage(config, nodeId);
   await storage.init();
   const duckdbOptions: Record<string, string> = { temp_directory: join(config.storage.data_dir, '.duckdb-tmp') };
   if (config.query.threads > 0) duckdbOptions.threads = String(config.query.threads);
@@ -126,6 +132,10 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   ]);
   lockConnection.closeSync();
   const schemaReaders = await DuckDBPool.create(instance, SCHEMA_READERS, SCHEMA_READS_WAITING);
+  // The S3 backend's queries list and download before they borrow a query connection
+  // (`QueryService.prefetch`); this one parses them and evaluates their time bounds first.
+  // Its calls are short (no file is read on it), so its thread is one of SPARE_THREADS.
+  const planner = config.storage.backend === 'local' ? undefined : await DuckDBPool.create(instance, PLANNERS, config.query.max_queue);
   const catalog = new Catalog(storage, schemaReaders, { cacheListings: config.storage.backend === 'local' });
   const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
   // The logger exists only once the server does; flush and WAL errors are reported through it.
@@ -192,7 +202,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     metrics,
     buffers,
     resultEncoders,
-    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), heldMeasurements: () => buffers.heldMeasurements(), filesOf: (snapshot) => writer.keysOf(snapshot), cut: () => writer.cut() }, heldTables, new PreparedStatements(config.query.prepared_statements)),
+    queries: new QueryService(pool, catalog, { held: (db, m) => buffers.heldRecords(db, m), heldMeasurements: () => buffers.heldMeasurements(), filesOf: (snapshot) => writer.keysOf(snapshot), cut: () => writer.cut() }, heldTables, new PreparedStatements(config.query.prepared_statements), planner),
     queryPool: pool,
     heldTables,
     resultCache,
@@ -250,6 +260,7 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
     async stop() {
       phase = 'stopping';
       pool.stopQueueing();
+      planner?.stopQueueing();
       await app.close();
       buffers.stop();
       try {
@@ -263,9 +274,10 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
         await sweeper.stop();
         // Queries cut off by app.close() may still run in DuckDB: closing under them hangs or crashes the process.
         if (pool.inUse > 0) app.log.info({ queries: pool.inUse }, 'shutting down: waiting for queries still running in DuckDB');
-        await Promise.all([pool.drain(), schemaReaders.drain()]);
+        await Promise.all([pool.drain(), schemaReaders.drain(), planner?.drain()]);
         pool.close();
         schemaReaders.close();
+        planner?.close();
         instance.closeSync();
         await resultEncoders.close();
         // Only once nothing more is written: another server may take the directories now.

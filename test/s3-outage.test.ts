@@ -276,6 +276,7 @@ describe('S3 stalling while a query plans', () => {
     const lines = Array.from({ length: hours }, (_, i) => `slow,host=a v=${i}i ${t0 + i * 3600}`).join('\n');
     assert.equal((await server.writeLines(lines, 'db=stall&precision=s')).status, 204);
     assert.equal((await server.writeLines(`other v=1i ${t0}`, 'db=elsewhere&precision=s')).status, 204);
+    assert.equal((await server.writeLines(`waits v=7i ${t0}`, 'db=stall&precision=s')).status, 204);
     await server.flush();
     // A new process with an empty cache: nothing listed, downloaded or known of the files.
     assert.equal(await server.stop(), 0);
@@ -310,7 +311,7 @@ describe('S3 stalling while a query plans', () => {
     // Listing the measurement.
     await deadlineMet(prune);
     // Downloading the one file the pruned query scans (the listing is cached now).
-    assert.deepEqual((await server.rows('SHOW TABLES', 'stall')).map((r) => r[3]), [hours]);
+    assert.deepEqual((await server.rows('SHOW TABLES', 'stall')).filter((r) => r[1] === 'slow').map((r) => r[3]), [hours]);
     await deadlineMet(prune);
     // No query waits for the download any more: it was stopped, so S3 answering again
     // (resumed) brings nothing into the cache, and no partial file is left.
@@ -323,6 +324,29 @@ describe('S3 stalling while a query plans', () => {
     assert.deepEqual(await server.rows(future, 'stall'), [[0]]);
     assert.equal((await storageState(server)).pinned, 0);
     assert.deepEqual(scratchFiles(server), []);
+  });
+
+  test('a query waiting on a stalled S3 to list or download holds no query connection: another query answers meanwhile', async () => {
+    // Written before the restart: not listed, nor downloaded, by this process yet.
+    s3.pause();
+    let waiting: Promise<{ status: number; body: string; ms: number }>;
+    try {
+      let answered = false;
+      waiting = timedQuery(server, 'SELECT v FROM waits', 'stall', 10_000);
+      void waiting.finally(() => (answered = true));
+      await sleep(300);
+      assert.equal(answered, false, 'the query did not wait on S3');
+      // The pool's one connection.
+      assert.equal(await server.connectionsInUse(), 0);
+      await connectionFree(server);
+      assert.equal(answered, false);
+    } finally {
+      s3.resume();
+    }
+    const r = await waiting;
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual((JSON.parse(r.body) as { data: unknown[][] }).data, [[7]]);
+    assert.equal((await storageState(server)).pinned, 0);
   });
 
   test('a client that disconnects while planning waits on S3 frees its connection at once', async () => {

@@ -641,11 +641,13 @@ test('S3 backend: an object deleted from the bucket behind Strata while its list
 });
 
 test('S3 backend: a query whose listing is slow while flushes go on answers the data as it stood when it started: none of the files those flushes store', async () => {
-  // Holds back the first listing of the measurement asked for after `hold` is armed, until released.
-  let hold: { reached: () => void; released: Promise<void> } | undefined;
+  // Holds back the second listing of the measurement asked for after `hold` is armed, until
+  // released: the query's first (`QueryService.prefetch`) comes before it takes the held records.
+  let hold: { passed: number; reached: () => void; released: Promise<void> } | undefined;
   const proxy = await S3Proxy.start(s3.endpoint, async () => undefined, async ({ url }) => {
     const gate = hold;
     if (gate === undefined || !url.includes('list-type=2') || !decodeURIComponent(url).includes('/racing/')) return;
+    if (gate.passed++ === 0) return;
     hold = undefined;
     gate.reached();
     await gate.released;
@@ -664,7 +666,7 @@ test('S3 backend: a query whose listing is slow while flushes go on answers the 
     let reached!: () => void;
     let release!: () => void;
     const atListing = new Promise<void>((resolve) => (reached = resolve));
-    hold = { reached, released: new Promise<void>((resolve) => (release = resolve)) };
+    hold = { passed: 0, reached, released: new Promise<void>((resolve) => (release = resolve)) };
     const answer = server.rows('SELECT count(*), count(DISTINCT v), min(v), max(v) FROM racing', 'race');
     // The query took A from memory and waits for its listing; B joins A's buffer, and both go
     // to one file; then C is written and flushed to a file of its own. The listing shows both

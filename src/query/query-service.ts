@@ -1,7 +1,8 @@
 /**
  * Runs user SQL over the stored Parquet files and the records not yet flushed.
  *
- * Steps, all on one pooled connection borrowed at the request's priority:
+ * Steps, all on one pooled connection borrowed at the request's priority (on S3, the
+ * query's listings and downloads come first, before it borrows one: see `prefetch`):
  * 1. catalogue commands (`show.ts`) are answered from storage, as a VALUES query so that
  *    every result format treats them alike;
  * 2. everything else is parsed by DuckDB (`sql-rewriter.ts`); only one SELECT passes;
@@ -149,6 +150,17 @@ interface RewrittenQuery {
   readonly noData: ReadonlySet<MeasurementOccurrence>;
 }
 
+/**
+ * What `QueryService.prefetch` pinned, by storage key: the listed size and the local path
+ * of each file; pinned until `release()`, which the query calls once it has ended.
+ */
+interface Prefetched {
+  readonly local: ReadonlyMap<string, { size: number; path: string }>;
+  release(): void;
+}
+
+const NOTHING_PREFETCHED: Prefetched = { local: new Map(), release: () => undefined };
+
 /** A planned query: the SQL to run (undefined: the empty answer), what it reads, its profile. */
 interface Plan {
   sql: string | undefined;
@@ -185,6 +197,7 @@ export class QueryService {
   private readonly held: HeldRecordsSource;
   private readonly heldTables: HeldTables;
   private readonly statements: PreparedStatements;
+  private readonly planner: DuckDBPool | undefined;
   /**
    * Parsed and checked SQL by database and text: a dashboard repeats its queries, and
    * the parse is a DuckDB round trip in front of each. The analysis depends on nothing
@@ -198,12 +211,19 @@ export class QueryService {
   /** How DuckDB's macros use their parameters (`MACRO_USES_SQL`), for `checkBindExpansion`; read by the first query analysed. */
   private macroUses: MacroUses | undefined;
 
-  constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables, statements: PreparedStatements) {
+  /**
+   * @param planner for a remote backend (S3), a pool of its own for the DuckDB calls of
+   *   `prefetch` (parsing, evaluating time bounds): the listings and downloads of a query
+   *   then happen before it borrows a query connection, so that a stalled S3 holds none
+   *   of them. Undefined for the local backend, whose files need no download.
+   */
+  constructor(pool: DuckDBPool, catalog: Catalog, held: HeldRecordsSource, heldTables: HeldTables, statements: PreparedStatements, planner?: DuckDBPool) {
     this.pool = pool;
     this.catalog = catalog;
     this.held = held;
     this.heldTables = heldTables;
     this.statements = statements;
+    this.planner = planner;
   }
 
   /**
@@ -224,6 +244,7 @@ export class QueryService {
     checkText(sql);
     const show = parseShowCommand(sql);
     const showSql = show === undefined ? undefined : await this.showSql(show, req.database, req.signal);
+    const prefetched = show === undefined ? await this.prefetch(req) : NOTHING_PREFETCHED;
     return new Promise<OpenQuery>((resolve, reject) => {
       let answered = false;
       const fail = (err: unknown): void => {
@@ -237,7 +258,7 @@ export class QueryService {
         const cleanup: (() => Promise<void> | void)[] = [];
         try {
           if (req.wraps !== undefined) await this.analysis(conn, req.wraps, req.database);
-          const { plan, result } = await this.start(conn, req, showSql, cleanup);
+          const { plan, result } = await this.start(conn, req, showSql, prefetched, cleanup);
           if (result === undefined) {
             let done!: () => void;
             const finished = new Promise<void>((r) => (done = r));
@@ -261,8 +282,65 @@ export class QueryService {
           await settled(conn);
           for (const c of cleanup.reverse()) await c();
         }
-      }, { priority: req.priority, signal: req.signal }).catch(fail);
+      }, { priority: req.priority, signal: req.signal }).catch(fail).finally(() => prefetched.release());
     });
+  }
+
+  /**
+   * For a remote backend (`planner` set): lists the measurements the query reads and
+   * downloads the files its time bounds can match into the cache, pinned (released by
+   * the caller once the query has ended), before the query borrows a connection of the
+   * pool. `plan` then finds the listings cached and the files on disk; were a query to
+   * list and download on its connection, a stalled S3 would hold every connection of the
+   * pool and queue every other query, one that reads no stored file too, until its
+   * deadline. Parsing and the bounds run on a `planner` connection, borrowed at the
+   * query's priority and given back before the first S3 request. Left to `plan`, on its
+   * connection: the footers of files the bounds prune away whose columns are not known yet,
+   * files a bound read as the clock ends up scanning (`clockWord`), and whatever changed
+   * since (a new file, a replan after a file gone). A query whose files pass
+   * MAX_FILE_REFERENCES is left to `plan` to refuse.
+   * @returns the files pinned, for `plan`; the caller releases them once the query has ended.
+   * @throws as `open`: QueryRejectedError for SQL it refuses; StorageUnavailableError
+   *   (503) when S3 fails; the signal's reason once it aborts. Nothing stays pinned then.
+   */
+  private async prefetch(req: QueryRequest): Promise<Prefetched> {
+    const planner = this.planner;
+    if (planner === undefined) return NOTHING_PREFETCHED;
+    const pinned: LocalFiles[] = [];
+    try {
+      const { analyzed, ranges } = await planner.use(async (conn) => {
+        if (req.wraps !== undefined) await this.analysis(conn, req.wraps, req.database);
+        const analyzed = await this.analysis(conn, req.sql, req.database);
+        return { analyzed, ranges: await this.hourRanges(conn, analyzed.statement, analyzed.occurrences) };
+      }, { priority: req.priority, signal: req.signal });
+      const scans = new Map<string, { ref: MeasurementRef; hours: (HourRange | undefined)[] }>();
+      analyzed.occurrences.forEach((o, i) => {
+        const key = refKey(o.ref);
+        if (!scans.has(key)) scans.set(key, { ref: o.ref, hours: [] });
+        scans.get(key)!.hours.push(ranges[i].hours);
+      });
+      const scanned: (readonly StoredObject[])[] = [];
+      let fileReferences = 0;
+      for (const { ref, hours } of scans.values()) {
+        const all = await this.catalog.files(ref.database, ref.measurement, req.signal);
+        const kept = hours.includes(undefined) ? all : [...new Set(hours.flatMap((h) => inHours(all, h!)))];
+        fileReferences += kept.length;
+        scanned.push(kept);
+      }
+      if (fileReferences > MAX_FILE_REFERENCES) return NOTHING_PREFETCHED;
+      const local = new Map<string, { size: number; path: string }>();
+      for (const files of scanned) {
+        if (files.length === 0) continue;
+        const opened = await this.catalog.open(files, false, req.signal);
+        pinned.push(opened);
+        opened.paths.forEach((path, i) => local.set(files[i].key, { size: files[i].size, path }));
+      }
+      return { local, release: () => pinned.forEach((files) => files.release()) };
+    } catch (err) {
+      for (const files of pinned) files.release();
+      // The abort interrupted a DuckDB call: its own "INTERRUPT Error" is no answer.
+      throw req.signal.aborted && !(err instanceof StrataError) ? req.signal.reason : err;
+    }
   }
 
   /**
@@ -275,7 +353,7 @@ export class QueryService {
    * object is gone from the bucket, the listings are dropped and the query planned again
    * (up to MAX_REPLANS times), with cached copies checked.
    */
-  private async start(conn: DuckDBConnection, req: QueryRequest, showSql: string | undefined, cleanup: (() => Promise<void> | void)[]):
+  private async start(conn: DuckDBConnection, req: QueryRequest, showSql: string | undefined, prefetched: Prefetched, cleanup: (() => Promise<void> | void)[]):
     Promise<{ plan: Plan; result: DuckDBResult | undefined }> {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
@@ -283,7 +361,7 @@ export class QueryService {
       try {
         plan = showSql !== undefined
           ? { sql: showSql, heldRows: '', refs: [], deterministic: true, profile: { planning_ms: 0, files_considered: 0, files_scanned: 0, buffered_rows: 0 }, userText: (t) => t }
-          : await this.plan(conn, req, cleanup, attempt > 0);
+          : await this.plan(conn, req, prefetched, cleanup, attempt > 0);
       } catch (err) {
         // Planning reads the schemas of files no query read before (`plan` has forgotten the listings).
         if (!fileGone(err)) throw err;
@@ -393,7 +471,7 @@ export class QueryService {
    * Parses, checks and rewrites user SQL. A measurement with neither files nor buffered
    * records reads as an empty table with only `time` (`noDataSource`).
    */
-  private async plan(conn: DuckDBConnection, req: QueryRequest, cleanup: (() => Promise<void> | void)[], verify: boolean): Promise<Plan> {
+  private async plan(conn: DuckDBConnection, req: QueryRequest, prefetched: Prefetched, cleanup: (() => Promise<void> | void)[], verify: boolean): Promise<Plan> {
     const analyzed = await this.analysis(conn, req.sql, req.database);
     this.nonDeterministic ??= await nonDeterministicFunctions(conn);
     const nonDeterministic = this.nonDeterministic;
@@ -496,7 +574,10 @@ export class QueryService {
       // leaves only the pruned files' footers for `columns` to fetch.
       let scan: string | undefined;
       if (scanned.length > 0) {
-        const local: LocalFiles = await this.catalog.open(scanned, verify, req.signal);
+        // Pinned by `prefetch` already, unless the listing changed since, or copies are checked (a replan).
+        const local: LocalFiles = !verify && scanned.every((f) => prefetched.local.get(f.key)?.size === f.size)
+          ? { paths: scanned.map((f) => prefetched.local.get(f.key)!.path), release: () => undefined }
+          : await this.catalog.open(scanned, verify, req.signal);
         cleanup.push(() => local.release());
         local.paths.forEach((path, i) => keys.set(path, scanned[i].key));
         const sameColumns = await readable(() => this.catalog.sameColumns(conn, scanned, local.paths));
