@@ -687,6 +687,32 @@ test('S3 backend: a query whose listing is slow while flushes go on answers the 
   }
 });
 
+test('S3 backend: GET /api/v1/databases and /api/v1/databases/:name count measurements from one listing of each database, listing no measurement\'s files', async () => {
+  const listings: string[] = [];
+  const proxy = await S3Proxy.start(s3.endpoint, async () => undefined, async ({ url }) => {
+    if (url.includes('list-type=2')) listings.push(decodeURIComponent(url));
+  });
+  const server = await TestServer.start(s3.env({ STRATA_S3_ENDPOINT: proxy.endpoint, STRATA_S3_PREFIX: 'counted/', STRATA_S3_LIST_TTL_MS: '0' }));
+  try {
+    for (const db of ['one', 'two']) {
+      const lines = ['a', 'b', 'c'].map((m, i) => `${m} v=${i}i ${1767225600 + i * 3600}`).join('\n');
+      assert.equal((await server.writeLines(lines, `db=${db}&precision=s`)).status, 204);
+    }
+    await server.flush();
+    listings.length = 0;
+    const all = await (await fetch(`${server.url}/api/v1/databases`)).json() as { databases: { name: string; measurement_count: number }[] };
+    assert.deepEqual(all.databases, [{ name: 'one', measurement_count: 3 }, { name: 'two', measurement_count: 3 }]);
+    assert.deepEqual(await (await fetch(`${server.url}/api/v1/databases/two`)).json(), { name: 'two', measurement_count: 3 });
+    // The root, each database twice (the list, then `two` alone): delimited listings only.
+    assert.equal(listings.length, 4, listings.join('\n'));
+    assert.ok(listings.every((url) => url.includes('delimiter=/')), listings.join('\n'));
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    await proxy.close();
+  }
+});
+
 test('S3 backend: an object replaced in the bucket by an outside writer, cached before: the listed size differs, and the new object is read', async () => {
   const server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'replaced/', STRATA_S3_LIST_TTL_MS: '0', STRATA_QUERY_CACHE_TTL_MS: '0' }));
   try {

@@ -160,19 +160,29 @@ export class Catalog {
   }
 
   /**
+   * Names of the measurements stored in `database`, in the order `measurements` lists
+   * them: one listing of the database, none of a measurement's files.
+   * @throws QueryRejectedError for an invalid name; StorageUnavailableError when the
+   *   backend cannot list; `signal.reason` once it aborts.
+   */
+  async measurementNames(database: string, signal?: AbortSignal): Promise<string[]> {
+    const invalid = nameError('database', database);
+    if (invalid !== undefined) throw new QueryRejectedError(`invalid database name: ${invalid}`);
+    return (await this.storage.listChildren(databasePrefix(database), signal)).map(decodePathSegment);
+  }
+
+  /**
    * Measurements of `database` with file counts and sizes, sorted by name.
    * @throws QueryRejectedError for an invalid name; StorageUnavailableError when the
    *   backend cannot list; `signal.reason` once it aborts.
    */
   async measurements(database: string, signal?: AbortSignal): Promise<MeasurementInfo[]> {
-    const invalid = nameError('database', database);
-    if (invalid !== undefined) throw new QueryRejectedError(`invalid database name: ${invalid}`);
-    const names = await this.storage.listChildren(databasePrefix(database), signal);
+    const names = await this.measurementNames(database, signal);
     const out = new Array<MeasurementInfo>(names.length);
     // A few listings at a time: one after another, a database of hundreds of measurements on
     // S3 waits hundreds of round trips for SHOW TABLES.
     await forEachLimit(names.map((_, i) => i), MEASUREMENT_LISTINGS, async (i) => {
-      const measurement = decodePathSegment(names[i]);
+      const measurement = names[i];
       const files = await this.files(database, measurement, signal);
       out[i] = {
         database, measurement, storagePath: measurementPrefix(database, measurement),

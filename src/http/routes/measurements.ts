@@ -23,7 +23,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DatabaseNotFoundError, QueryRejectedError } from '../../errors.js';
 import { listing, type ListingLimits } from '../listing.js';
-import { megabytes, type MeasurementInfo } from '../../query/catalog.js';
+import { megabytes } from '../../query/catalog.js';
 import type { QueryService } from '../../query/query-service.js';
 import type { ErrorShapeConfig } from '../error-handler.js';
 
@@ -57,27 +57,28 @@ export async function measurementRoutes(app: FastifyInstance, o: MeasurementRout
   app.get('/api/v1/databases', async (request, reply) => {
     const databases = await list(request, reply, async (signal) => {
       const out = [];
-      for (const name of await o.queries.databases(signal)) out.push({ name, measurement_count: (await o.queries.measurements(name, signal)).length });
+      for (const name of await o.queries.databases(signal)) out.push({ name, measurement_count: (await o.queries.measurementNames(name, signal)).length });
       return out;
     });
     return { databases, count: databases.length };
   });
 
-  /** The measurements of the route's database, which must have one. */
-  const measurementsOf = (request: FastifyRequest, reply: FastifyReply): Promise<{ name: string; measurements: MeasurementInfo[] }> => {
+  /** `read` of the route's database, which must have a measurement. */
+  const ofDatabase = <T extends unknown[]>(request: FastifyRequest, reply: FastifyReply,
+    read: (name: string, signal: AbortSignal) => Promise<T>): Promise<{ name: string; measurements: T }> => {
     const { name } = request.params as { name: string };
     return list(request, reply, async (signal) => {
-      const measurements = await o.queries.measurements(name, signal);
+      const measurements = await read(name, signal);
       if (measurements.length === 0) throw new DatabaseNotFoundError(name);
       return { name, measurements };
     });
   };
   app.get('/api/v1/databases/:name', async (request, reply) => {
-    const { name, measurements } = await measurementsOf(request, reply);
+    const { name, measurements } = await ofDatabase(request, reply, (db, signal) => o.queries.measurementNames(db, signal));
     return { name, measurement_count: measurements.length };
   });
   app.get('/api/v1/databases/:name/measurements', async (request, reply) => {
-    const { name, measurements } = await measurementsOf(request, reply);
+    const { name, measurements } = await ofDatabase(request, reply, (db, signal) => o.queries.measurements(db, signal));
     return { database: name, measurements: measurements.map((m) => ({ name: m.measurement, file_count: m.fileCount })), count: measurements.length };
   });
 }
