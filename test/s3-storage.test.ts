@@ -618,10 +618,12 @@ test('S3 backend: a deadline reached while a pruned query downloads files to rea
 });
 
 test('S3 backend: an object deleted from the bucket behind Strata while its listing is cached: the query plans again over a fresh listing, S3 stays healthy', async () => {
-  const server = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'behind/', STRATA_S3_LIST_TTL_MS: '600000' }));
+  const env = s3.env({ STRATA_S3_PREFIX: 'behind/', STRATA_S3_LIST_TTL_MS: '600000' });
+  let server = await TestServer.start(env);
   try {
     const lines = [0, 1, 2].map((h) => `behind,host=a v=${h}i ${1767225600 + h * 3600}`).join('\n');
     assert.equal((await server.writeLines(lines, 'db=bdb&precision=s')).status, 204);
+    assert.equal((await server.writeLines(lines.replaceAll('behind,', 'never,'), 'db=bdb&precision=s')).status, 204);
     await server.flush();
     const sql = 'SELECT v FROM behind ORDER BY time';
     assert.deepEqual(await server.rows(sql, 'bdb'), [[0], [1], [2]]);
@@ -634,6 +636,19 @@ test('S3 backend: an object deleted from the bucket behind Strata while its list
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body.data, [[0], [2]]);
     assert.equal((await storageStats(server)).health.ok, true);
+
+    // The same for an object listed but never downloaded: after a restart with an empty
+    // cache, a pruned query lists the measurement and downloads only the hour-0 file.
+    assert.equal(await server.stop(), 0);
+    rmSync(join(server.dataDir, '.cache'), { recursive: true, force: true });
+    server = await TestServer.start(env, server.dataDir);
+    assert.deepEqual(await server.rows('SELECT v FROM never WHERE time < to_timestamp(1767229200)', 'bdb'), [[0]]);
+    const [never] = await bucketKeys('behind/bdb/never/2026/01/01/01/');
+    await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: never }));
+    const n = await server.query('SELECT v FROM never ORDER BY time', 'bdb');
+    assert.equal(n.status, 200, JSON.stringify(n.body));
+    assert.deepEqual(n.body.data, [[0], [2]]);
+    assert.equal((await storageStats(server)).health.ok, true);
   } finally {
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);
@@ -641,13 +656,11 @@ test('S3 backend: an object deleted from the bucket behind Strata while its list
 });
 
 test('S3 backend: a query whose listing is slow while flushes go on answers the data as it stood when it started: none of the files those flushes store', async () => {
-  // Holds back the second listing of the measurement asked for after `hold` is armed, until
-  // released: the query's first (`QueryService.prefetch`) comes before it takes the held records.
-  let hold: { passed: number; reached: () => void; released: Promise<void> } | undefined;
+  // Holds back the first listing of the measurement asked for after `hold` is armed, until released.
+  let hold: { reached: () => void; released: Promise<void> } | undefined;
   const proxy = await S3Proxy.start(s3.endpoint, async () => undefined, async ({ url }) => {
     const gate = hold;
     if (gate === undefined || !url.includes('list-type=2') || !decodeURIComponent(url).includes('/racing/')) return;
-    if (gate.passed++ === 0) return;
     hold = undefined;
     gate.reached();
     await gate.released;
@@ -666,7 +679,7 @@ test('S3 backend: a query whose listing is slow while flushes go on answers the 
     let reached!: () => void;
     let release!: () => void;
     const atListing = new Promise<void>((resolve) => (reached = resolve));
-    hold = { passed: 0, reached, released: new Promise<void>((resolve) => (release = resolve)) };
+    hold = { reached, released: new Promise<void>((resolve) => (release = resolve)) };
     const answer = server.rows('SELECT count(*), count(DISTINCT v), min(v), max(v) FROM racing', 'race');
     // The query took A from memory and waits for its listing; B joins A's buffer, and both go
     // to one file; then C is written and flushed to a file of its own. The listing shows both
@@ -687,7 +700,7 @@ test('S3 backend: a query whose listing is slow while flushes go on answers the 
   }
 });
 
-test('S3 backend: GET /api/v1/databases and /api/v1/databases/:name count measurements from one listing of each database, listing no measurement\'s files', async () => {
+test('S3 backend: GET /api/v1/databases and /api/v1/databases/:name count measurements from one listing of each database, listing no measurement\'s files; a query lists its measurement once', async () => {
   const listings: string[] = [];
   const proxy = await S3Proxy.start(s3.endpoint, async () => undefined, async ({ url }) => {
     if (url.includes('list-type=2')) listings.push(decodeURIComponent(url));
@@ -706,6 +719,11 @@ test('S3 backend: GET /api/v1/databases and /api/v1/databases/:name count measur
     // The root, each database twice (the list, then `two` alone): delimited listings only.
     assert.equal(listings.length, 4, listings.join('\n'));
     assert.ok(listings.every((url) => url.includes('delimiter=/')), listings.join('\n'));
+    // Listings are not cached here (TTL 0): the listing taken before the query borrows a
+    // connection is the one it plans with.
+    listings.length = 0;
+    assert.deepEqual(await server.rows('SELECT count(*) FROM a', 'one'), [[1]]);
+    assert.equal(listings.length, 1, listings.join('\n'));
   } finally {
     assert.equal(await server.stop(), 0);
     removeDir(server.dataDir);

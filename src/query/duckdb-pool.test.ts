@@ -99,6 +99,21 @@ test('a full queue takes a more urgent caller in place of its last least urgent 
   p.close();
 });
 
+test('refuses says whether use would be refused at once: never with an idle connection; with the queue full, only when nobody less urgent waits', async () => {
+  const p = await pool(1, 2);
+  assert.equal(p.refuses('low'), false);
+  const busy = await hold(p);
+  assert.equal(p.refuses('low'), false, 'the queue has room');
+  const waiting = [p.use(async () => undefined, { priority: 'normal' }), p.use(async () => undefined, { priority: 'normal' })];
+  assert.deepEqual([p.refuses('low'), p.refuses('normal'), p.refuses('high'), p.refuses('critical')], [true, true, false, false]);
+  busy.release();
+  await Promise.all(waiting);
+  assert.equal(p.refuses('low'), false);
+  p.stopQueueing();
+  assert.equal(p.refuses('low'), false, 'an idle connection is still lent');
+  p.close();
+});
+
 test('drain refuses the waiting callers and later ones, interrupts the running statements, and resolves once every connection is back', async () => {
   const p = await pool(2);
   const held = await hold(p);

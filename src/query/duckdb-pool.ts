@@ -130,6 +130,21 @@ export class DuckDBPool {
   }
 
   /**
+   * Whether `use` at `priority` would be refused at once now (no idle connection, the
+   * queue full, nobody less urgent waiting): for work a caller would do only to be refused.
+   */
+  refuses(priority: Priority): boolean {
+    if (this.draining || this.idle.length > 0) return this.draining;
+    if (this.queueClosed) return true;
+    return this.waiting >= this.maxQueue && this.lessUrgentWaiting(priority) === undefined;
+  }
+
+  /** The least urgent priority below `priority` that a caller waits at, if any. */
+  private lessUrgentWaiting(priority: Priority): Priority | undefined {
+    return PRIORITIES.slice(PRIORITIES.indexOf(priority) + 1).reverse().find((p) => this.queues[p].length > 0);
+  }
+
+  /**
    * Runs `fn` with a borrowed connection and returns it afterwards.
    * @throws NotReadyError once `drain` began, or when it would wait once `stopQueueing` was called; QueryQueueFullError when all connections are busy and `maxQueue` callers
    *   already wait, none less urgent (or later, while waiting, when a more urgent caller
@@ -259,7 +274,7 @@ export class DuckDBPool {
       this.totals.rejected++;
       const full = new QueryQueueFullError(this.maxQueue, RETRY_AFTER_SECONDS);
       // The least urgent queue below this caller's priority gives up its last waiter, if any.
-      const lower = PRIORITIES.slice(PRIORITIES.indexOf(priority) + 1).reverse().find((p) => this.queues[p].length > 0);
+      const lower = this.lessUrgentWaiting(priority);
       if (lower === undefined) return Promise.reject(full);
       this.queues[lower].pop()!.refuse(full);
     }

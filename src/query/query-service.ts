@@ -150,11 +150,19 @@ interface RewrittenQuery {
   readonly noData: ReadonlySet<MeasurementOccurrence>;
 }
 
+/** What `QueryService.gather` takes, by `refKey`. */
+interface Gathered {
+  readonly heldOf: ReadonlyMap<string, BufferSnapshot[]>;
+  readonly listings: ReadonlyMap<string, readonly StoredObject[]>;
+}
+
 /**
- * What `QueryService.prefetch` pinned, by storage key: the listed size and the local path
- * of each file; pinned until `release()`, which the query calls once it has ended.
+ * What `QueryService.prefetch` took: the held records and listings `plan` reads, and the
+ * files pinned, by storage key (the listed size and the local path of each), until
+ * `release()`, which the query calls once it has ended.
  */
 interface Prefetched {
+  readonly gathered?: Gathered;
   readonly local: ReadonlyMap<string, { size: number; path: string }>;
   release(): void;
 }
@@ -287,19 +295,21 @@ export class QueryService {
   }
 
   /**
-   * For a remote backend (`planner` set): lists the measurements the query reads and
-   * downloads the files its time bounds can match into the cache, pinned (released by
-   * the caller once the query has ended), before the query borrows a connection of the
-   * pool. `plan` then finds the listings cached and the files on disk; were a query to
-   * list and download on its connection, a stalled S3 would hold every connection of the
-   * pool and queue every other query, one that reads no stored file too, until its
-   * deadline. Parsing and the bounds run on a `planner` connection, borrowed at the
-   * query's priority and given back before the first S3 request. Left to `plan`, on its
-   * connection: the footers of files the bounds prune away whose columns are not known yet,
-   * files a bound read as the clock ends up scanning (`clockWord`), and whatever changed
-   * since (a new file, a replan after a file gone). A query whose files pass
-   * MAX_FILE_REFERENCES is left to `plan` to refuse.
-   * @returns the files pinned, for `plan`; the caller releases them once the query has ended.
+   * For a remote backend (`planner` set): takes the query's held records and listings
+   * (`gather`) and downloads the files its time bounds can match into the cache, pinned,
+   * before the query borrows a connection of the pool; `plan` then reads from these. Were
+   * a query to list and download on its connection, a stalled S3 would hold every
+   * connection of the pool and queue every other query, one that reads no stored file
+   * too, until its deadline. Parsing and the bounds run on a `planner` connection,
+   * borrowed at the query's priority and given back before the first S3 request. The
+   * files stay pinned while the query waits for a connection too: queries queued on a
+   * busy pool can hold the cache past `STRATA_CACHE_MAX_BYTES` (a query the pool would
+   * refuse at once downloads nothing). Left to `plan`, on its connection: the footers of
+   * files the bounds prune away whose columns are not known yet, files a bound read as
+   * the clock ends up scanning (`clockWord`), a replan (a file gone), and the downloads of
+   * a query whose files pass MAX_FILE_REFERENCES, which `plan` refuses.
+   * @returns the state and files for `plan`; the caller releases the files once the
+   *   query has ended.
    * @throws as `open`: QueryRejectedError for SQL it refuses; StorageUnavailableError
    *   (503) when S3 fails; the signal's reason once it aborts. Nothing stays pinned then.
    */
@@ -307,40 +317,64 @@ export class QueryService {
     const planner = this.planner;
     if (planner === undefined) return NOTHING_PREFETCHED;
     const pinned: LocalFiles[] = [];
+    let refs: readonly MeasurementRef[] = [];
     try {
       const { analyzed, ranges } = await planner.use(async (conn) => {
         if (req.wraps !== undefined) await this.analysis(conn, req.wraps, req.database);
         const analyzed = await this.analysis(conn, req.sql, req.database);
         return { analyzed, ranges: await this.hourRanges(conn, analyzed.statement, analyzed.occurrences) };
       }, { priority: req.priority, signal: req.signal });
-      const scans = new Map<string, { ref: MeasurementRef; hours: (HourRange | undefined)[] }>();
-      analyzed.occurrences.forEach((o, i) => {
-        const key = refKey(o.ref);
-        if (!scans.has(key)) scans.set(key, { ref: o.ref, hours: [] });
-        scans.get(key)!.hours.push(ranges[i].hours);
-      });
-      const scanned: (readonly StoredObject[])[] = [];
+      refs = analyzed.refs;
+      if (this.pool.refuses(req.priority)) return NOTHING_PREFETCHED;
+      const gathered = await this.gather(refs, req.signal);
+      const wanted = new Map<string, Set<StoredObject>>(refs.map((ref) => [refKey(ref), new Set()]));
       let fileReferences = 0;
-      for (const { ref, hours } of scans.values()) {
-        const all = await this.catalog.files(ref.database, ref.measurement, req.signal);
-        const kept = hours.includes(undefined) ? all : [...new Set(hours.flatMap((h) => inHours(all, h!)))];
-        fileReferences += kept.length;
-        scanned.push(kept);
-      }
-      if (fileReferences > MAX_FILE_REFERENCES) return NOTHING_PREFETCHED;
+      analyzed.occurrences.forEach((o, i) => {
+        const all = gathered.listings.get(refKey(o.ref))!;
+        const { hours } = ranges[i];
+        const scanned = hours === undefined ? all : inHours(all, hours);
+        fileReferences += scanned.length * (o.copies ?? 1);
+        for (const f of scanned) wanted.get(refKey(o.ref))!.add(f);
+      });
       const local = new Map<string, { size: number; path: string }>();
-      for (const files of scanned) {
-        if (files.length === 0) continue;
+      const release = (): void => pinned.forEach((files) => files.release());
+      if (fileReferences > MAX_FILE_REFERENCES) return { gathered, local, release };
+      for (const set of wanted.values()) {
+        if (set.size === 0) continue;
+        const files = [...set];
         const opened = await this.catalog.open(files, false, req.signal);
         pinned.push(opened);
         opened.paths.forEach((path, i) => local.set(files[i].key, { size: files[i].size, path }));
       }
-      return { local, release: () => pinned.forEach((files) => files.release()) };
+      return { gathered, local, release };
     } catch (err) {
       for (const files of pinned) files.release();
+      // Gone from the bucket since it was listed: `plan` lists again, and plans again should that happen once more.
+      if (err instanceof StoredFileGoneError) {
+        for (const ref of refs) this.catalog.changed(ref.database, ref.measurement);
+        return NOTHING_PREFETCHED;
+      }
       // The abort interrupted a DuckDB call: its own "INTERRUPT Error" is no answer.
       throw req.signal.aborted && !(err instanceof StrataError) ? req.signal.reason : err;
     }
+  }
+
+  /**
+   * The held records of each of `refs` and its stored files that hold none of them, as
+   * one consistent state (see `listed`): the records first, all at once (synchronously),
+   * the listings after; each record is in exactly one of the two. By `refKey`.
+   * @throws StorageUnavailableError when the backend cannot list; `signal.reason` once it aborts.
+   */
+  private async gather(refs: readonly MeasurementRef[], signal: AbortSignal): Promise<Gathered> {
+    const heldOf = new Map(refs.map((ref) => [refKey(ref), this.held.held(ref.database, ref.measurement)] as const));
+    const cut = this.held.cut();
+    const listings = new Map<string, readonly StoredObject[]>();
+    try {
+      for (const ref of refs) listings.set(refKey(ref), await this.listed(ref, heldOf.get(refKey(ref))!, cut, signal));
+    } finally {
+      cut.close();
+    }
+    return { heldOf, listings };
   }
 
   /**
@@ -498,18 +532,9 @@ export class QueryService {
     const sources = new Map<MeasurementOccurrence, string>();
     const noData = new Set<MeasurementOccurrence>();
     await this.heldTables.sweep(conn);
-    // Held records and the cut first, all at once (synchronously: one consistent state),
-    // file listings after (see `listed`): each record exactly once. One listing per
-    // measurement, so that every read of it in the query sees the same files; each read
-    // scans those in the hour partitions its time bounds can match.
-    const heldOf = new Map(analyzed.refs.map((ref) => [refKey(ref), this.held.held(ref.database, ref.measurement)] as const));
-    const cut = this.held.cut();
-    const listings = new Map<string, readonly StoredObject[]>();
-    try {
-      for (const ref of analyzed.refs) listings.set(refKey(ref), await this.listed(ref, heldOf.get(refKey(ref))!, cut, req.signal));
-    } finally {
-      cut.close();
-    }
+    // One listing per measurement, so that every read of it in the query sees the same
+    // files; each read scans those in the hour partitions its time bounds can match.
+    const { heldOf, listings } = !verify && prefetched.gathered !== undefined ? prefetched.gathered : await this.gather(analyzed.refs, req.signal);
     const perRef = new Map<string, { heldTables: string[]; bufferedRows: number }>();
     const heldRows: number[] = [];
     for (const ref of analyzed.refs) {
