@@ -758,6 +758,8 @@ describe('result formats', () => {
     // QuestDB's console asks for a page and the whole result's row count.
     const counted = await exec('limit=2,4&count=true&nm=true');
     assert.deepEqual(counted.body, { dataset: rows(1, 4), count: 5000 });
+    // A page past the end counts 0 with count=true too, as QuestDB's.
+    assert.deepEqual((await exec('limit=7000,7001&count=true&nm=true')).body, { dataset: [], count: 0 });
     for (const limit of ['-5', '5,2', '6,4', 'abc', '1,2,3']) {
       const { status, body } = await exec(`limit=${encodeURIComponent(limit)}`);
       assert.equal(status, 400, limit);

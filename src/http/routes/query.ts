@@ -25,7 +25,7 @@
  *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, numbered from 1, both
  *   included) pages through the result as QuestDB's web console does, `count` then being the
  *   number of the page's last row (0 past the end), or with `count=true` the whole result's
- *   rows (then read to its end, and not cached); `nm=true` sends only `dataset` and `count`;
+ *   rows (then read to its end, and not cached; still 0 past the end, as QuestDB's); `nm=true` sends only `dataset` and `count`;
  *   `quoteLargeNum=true` (or `src=con`) sends LONG values as JSON strings; errors are
  *   `{"query","error","position":0}`; `timings=true` adds QuestDB's `timings` after `count`:
  *   {"authentication","compiler","execute","count"} in ns (no authentication here, so 0;
@@ -232,7 +232,8 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
     const opened = await open(o, request, reply, sql, 'exact', limits);
     const ranged = range === undefined ? undefined : withinRange(opened, range, countAll);
     const query = counted(request, quoteLongs ? longsQuoted(ranged ?? opened) : ranged ?? opened);
-    const trailer = (rows: number): string => execTrailer(countAll && ranged !== undefined ? ranged.seen : pageCount(range, rows),
+    // A page with no rows counts 0 (QuestDB counts only from its first row), however many precede it.
+    const trailer = (rows: number): string => execTrailer(countAll && ranged !== undefined && rows > 0 ? ranged.seen : pageCount(range, rows),
       timings ? { started, compilerMs: query.profile.planning_ms, countMs: ranged?.countMs ?? 0 } : undefined);
     return sendBody(request, reply, o.stallMs, 'application/json', execBody(query, o.encoders, sql, withColumns, trailer, recorder, storer(o.cache, 'exec', request, key, query)));
   });
