@@ -132,10 +132,12 @@ export async function createStrata(config: StrataConfig): Promise<Strata> {
   ]);
   lockConnection.closeSync();
   const schemaReaders = await DuckDBPool.create(instance, SCHEMA_READERS, SCHEMA_READS_WAITING);
-  // The S3 backend's queries list and download before they borrow a query connection
+  // The S3 backend's queries list and download while they wait for a query connection
   // (`QueryService.prefetch`); this one parses them and evaluates their time bounds first.
   // Its calls are short (no file is read on it), so its thread is one of SPARE_THREADS.
-  const planner = config.storage.backend === 'local' ? undefined : await DuckDBPool.create(instance, PLANNERS, config.query.max_queue);
+  // Its callers are the query pool's waiters, which that pool bounds (`max_queue` beyond its idle connections).
+  const planner = config.storage.backend === 'local' ? undefined
+    : await DuckDBPool.create(instance, PLANNERS, config.query.max_queue + config.query.pool_size);
   const catalog = new Catalog(storage, schemaReaders, { cacheListings: config.storage.backend === 'local' });
   const writerConnections = await Promise.all(Array.from({ length: FLUSH_WORKERS }, () => instance.connect()));
   // The logger exists only once the server does; flush and WAL errors are reported through it.

@@ -374,6 +374,69 @@ describe('S3 stalling while a query plans', () => {
   });
 });
 
+test('S3 queries listing or downloading wait in the pool\'s queue: a burst as large as the idle connections and the bound is served; past it, with S3 stalled, 503 at once', async () => {
+  const s3 = await S3TestServer.start();
+  // Listings not cached: every query asks S3 first.
+  const server = await TestServer.start(s3.env({ STRATA_QUERY_POOL_SIZE: '2', STRATA_QUERY_MAX_QUEUE: '1', STRATA_S3_LIST_TTL_MS: '0' }));
+  try {
+    assert.equal((await server.writeLines('burst v=1i 1767225600', 'db=queued&precision=s')).status, 204);
+    await server.flush();
+    const sql = 'SELECT count(*) FROM burst';
+    // Two connections idle and a queue of one: three at once are all answered.
+    const burst = await Promise.all([0, 1, 2].map(() => timedQuery(server, sql, 'queued', 10_000)));
+    assert.deepEqual(burst.map((r) => [r.status, r.body.includes('"data":[[1]]')]), [[200, true], [200, true], [200, true]], JSON.stringify(burst));
+    s3.pause();
+    let stalled: Promise<{ status: number; body: string; ms: number }>[] = [];
+    try {
+      stalled = [0, 1, 2].map(() => timedQuery(server, sql, 'queued', 10_000));
+      await sleep(300);
+      assert.equal(await server.connectionsInUse(), 0, 'no connection is held while S3 stalls');
+      const refused = await timedQuery(server, sql, 'queued', 10_000);
+      assert.equal(refused.status, 503, refused.body);
+      assert.match(refused.body, /query queue full/);
+    } finally {
+      s3.resume();
+    }
+    for (const r of await Promise.all(stalled)) {
+      assert.equal(r.status, 200, r.body);
+      assert.match(r.body, /"data":\[\[1\]\]/);
+    }
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    await s3.destroy();
+  }
+});
+
+test('S3: records gathered while a query waits for the pool and written before it runs are read once, and their copy is dropped when it ends', async () => {
+  const s3 = await S3TestServer.start();
+  const server = await TestServer.start(s3.env({ STRATA_QUERY_POOL_SIZE: '1', STRATA_BUFFER_MAX_AGE_MS: '600000' }));
+  try {
+    assert.equal((await server.writeLines('gathered v=1i 1767225600\ngathered v=2i 1767229200', 'db=late&precision=s')).status, 204);
+    // The one connection, held until this query's 2 s deadline.
+    const holder = timedQuery(server, 'SELECT count(*) FROM range(1000000000000)', 'late', 2000);
+    await sleep(200);
+    // Takes the held records (and the empty listing) now, then waits for the connection.
+    const waiting = timedQuery(server, 'SELECT count(*), sum(v) FROM gathered', 'late', 20_000);
+    await sleep(200);
+    await server.flush();
+    let answeredFirst = false;
+    void waiting.then(() => (answeredFirst = true));
+    assert.equal((await holder).status, 504);
+    assert.equal(answeredFirst, false, 'the query waited for the connection past the flush');
+    const r = await waiting;
+    assert.equal(r.status, 200, r.body);
+    assert.match(r.body, /"data":\[\[2,3\]\]/);
+    const heldTables = async (): Promise<number> => Number(/^strata_query_held_tables (\d+)/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1]);
+    assert.equal(await heldTables(), 0, 'the copy of the records written meanwhile is dropped');
+    assert.deepEqual(await server.rows('SELECT count(*), sum(v) FROM gathered', 'late'), [[2, 3]]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    removeDir(server.dataDir);
+    await s3.destroy();
+  }
+});
+
 describe('S3 stalling while a write reads a stored schema', () => {
   const t0 = 1767225600;
   let s3: S3TestServer;

@@ -99,18 +99,37 @@ test('a full queue takes a more urgent caller in place of its last least urgent 
   p.close();
 });
 
-test('refuses says whether use would be refused at once: never with an idle connection; with the queue full, only when nobody less urgent waits', async () => {
+test('a caller with `before` waits in the queue, counted in its bound, until `before` resolves, even with a connection idle; its signal aborts when the caller is refused', async () => {
   const p = await pool(1, 2);
-  assert.equal(p.refuses('low'), false);
+  let finish!: () => void;
+  const prepared = p.use(async () => 'ran', { before: () => new Promise<void>((resolve) => (finish = resolve)) });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual([p.waiting, p.waitingReady, p.inUse], [1, 0, 0], 'queued, not lent the idle connection');
+  // A plain caller takes the idle connection meanwhile and gives it back.
+  assert.equal(await p.use(async () => 'plain'), 'plain');
+  finish();
+  assert.equal(await prepared, 'ran');
+  assert.deepEqual([p.waiting, p.inUse], [0, 0]);
+
+  // Failing `before`: `use` rejects with its error, nothing stays queued.
+  await assert.rejects(p.use(async () => 'never', { before: async () => { throw new Error('listing failed'); } }), /listing failed/);
+  assert.equal(p.waiting, 0);
+
+  // Counted in the bound: with the queue full of callers still in `before`, another one is refused at once;
+  // a critical one takes the last low one's place, whose `before` is told.
   const busy = await hold(p);
-  assert.equal(p.refuses('low'), false, 'the queue has room');
-  const waiting = [p.use(async () => undefined, { priority: 'normal' }), p.use(async () => undefined, { priority: 'normal' })];
-  assert.deepEqual([p.refuses('low'), p.refuses('normal'), p.refuses('high'), p.refuses('critical')], [true, true, false, false]);
+  const signals: AbortSignal[] = [];
+  const pending = () => new Promise<void>(() => undefined);
+  const lows = [0, 1].map(() => p.use(async () => undefined, { priority: 'low', before: (signal) => { signals.push(signal); return pending(); } }).catch((err: unknown) => err));
+  await assert.rejects(p.use(async () => undefined, { priority: 'low' }), QueryQueueFullError);
+  const critical = p.use(async () => 'critical', { priority: 'critical', before: async () => undefined });
+  assert.ok((await lows[1]) instanceof QueryQueueFullError);
+  assert.deepEqual(signals.map((s) => s.aborted), [false, true]);
   busy.release();
-  await Promise.all(waiting);
-  assert.equal(p.refuses('low'), false);
+  assert.equal(await critical, 'critical');
   p.stopQueueing();
-  assert.equal(p.refuses('low'), false, 'an idle connection is still lent');
+  assert.ok((await lows[0]) instanceof NotReadyError);
+  assert.equal(signals[0].aborted, true, 'refused at shutdown: its `before` is told too');
   p.close();
 });
 

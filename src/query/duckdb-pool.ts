@@ -27,6 +27,16 @@ export interface UseOptions {
   priority?: Priority;
   /** Aborting removes the caller from the queue (rejecting with `signal.reason`) or interrupts its running statement. */
   signal?: AbortSignal;
+  /**
+   * Work to finish before the connection is lent (a query's S3 listings and downloads):
+   * the caller joins the queue at once, counted in its depth, runs `before` while it
+   * waits, and is lent a connection only once `before` has resolved, in its turn; an idle
+   * connection does not skip the queue then. The bound counts it beyond the connections
+   * idle: with the queue at `maxQueue` plus those, it is refused at once. `before`'s signal aborts when the caller leaves the queue
+   * (its own signal aborted, refused in favour of a more urgent caller, shutdown); if
+   * `before` rejects, `use` rejects with its error.
+   */
+  before?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** Counters for `GET /api/v1/metrics/query-pool`; times in ms. */
@@ -63,6 +73,8 @@ export interface PoolStats {
 }
 
 interface Waiter {
+  /** False while the caller's `before` runs: no connection is handed to it yet. */
+  ready: boolean;
   grant(conn: DuckDBConnection): void;
   refuse(err: Error): void;
 }
@@ -124,19 +136,14 @@ export class DuckDBPool {
     return this.size - this.idle.length;
   }
 
-  /** Callers waiting for a connection, all priorities. */
+  /** Callers waiting for a connection, all priorities, those still running their `before` included. */
   get waiting(): number {
     return PRIORITIES.reduce((n, p) => n + this.queues[p].length, 0);
   }
 
-  /**
-   * Whether `use` at `priority` would be refused at once now (no idle connection, the
-   * queue full, nobody less urgent waiting): for work a caller would do only to be refused.
-   */
-  refuses(priority: Priority): boolean {
-    if (this.draining || this.idle.length > 0) return this.draining;
-    if (this.queueClosed) return true;
-    return this.waiting >= this.maxQueue && this.lessUrgentWaiting(priority) === undefined;
+  /** Callers that would take a connection now (their `before`, if any, done). */
+  get waitingReady(): number {
+    return PRIORITIES.reduce((n, p) => n + this.queues[p].filter((w) => w.ready).length, 0);
   }
 
   /** The least urgent priority below `priority` that a caller waits at, if any. */
@@ -156,7 +163,7 @@ export class DuckDBPool {
     signal?.throwIfAborted();
     if (this.draining) throw new NotReadyError('shutting down');
     const asked = performance.now();
-    const conn = this.idle.pop() ?? (await this.wait(options.priority ?? 'normal', signal));
+    const conn = (options.before === undefined ? this.idle.pop() : undefined) ?? (await this.wait(options.priority ?? 'normal', signal, options.before));
     const started = performance.now();
     this.totals.leases++;
     this.totals.waits++;
@@ -185,7 +192,7 @@ export class DuckDBPool {
    * connection runs one thing at a time; a query keeps its connection until its result
    * is closed). For upkeep such as dropping stale temp tables, so it counts as no lease,
    * wait or busy time in `stats()` (only `inUse` shows the connection while `fn` runs). A caller queued meanwhile gets the connection as soon as `fn` settles, so
-   * `fn` should run short statements only (it may check `waiting` to stop early). With
+   * `fn` should run short statements only (it may check `waitingReady` to stop early). With
    * nobody waiting, the connection goes back to its place in the idle stack: queries
    * keep getting the most recently used connection, whose kept tables and statements
    * are the warm ones.
@@ -268,9 +275,11 @@ export class DuckDBPool {
     for (const conn of this.all) conn.closeSync();
   }
 
-  private wait(priority: Priority, signal: AbortSignal | undefined): Promise<DuckDBConnection> {
+  private wait(priority: Priority, signal: AbortSignal | undefined, before?: (signal: AbortSignal) => Promise<void>): Promise<DuckDBConnection> {
     if (this.queueClosed) return Promise.reject(new NotReadyError('shutting down'));
-    if (this.waiting >= this.maxQueue) {
+    // Callers with `before` queue even with connections idle, which a plain caller would take
+    // at once: up to that many of them are not waiting for a busy pool.
+    if (this.waiting >= this.maxQueue + this.idle.length) {
       this.totals.rejected++;
       const full = new QueryQueueFullError(this.maxQueue, RETRY_AFTER_SECONDS);
       // The least urgent queue below this caller's priority gives up its last waiter, if any.
@@ -281,6 +290,7 @@ export class DuckDBPool {
     const queued = performance.now();
     return new Promise<DuckDBConnection>((resolve, reject) => {
       const queue = this.queues[priority];
+      const left = new AbortController();
       const leave = (): void => {
         const i = queue.indexOf(waiter);
         if (i !== -1) queue.splice(i, 1);
@@ -294,17 +304,30 @@ export class DuckDBPool {
         reject(signal!.reason);
       };
       const waiter: Waiter = {
+        ready: before === undefined,
         grant: (conn) => {
           signal?.removeEventListener('abort', onAbort);
           resolve(conn);
         },
         refuse: (err) => {
           leave();
+          left.abort(err);
           reject(err);
         },
       };
       queue.push(waiter);
+      signal?.addEventListener('abort', () => left.abort(signal.reason), { once: true });
       signal?.addEventListener('abort', onAbort, { once: true });
+      before?.(left.signal).then(() => {
+        if (!queue.includes(waiter)) return;
+        waiter.ready = true;
+        const conn = this.idle.pop();
+        if (conn !== undefined && !this.handOver(conn)) this.idle.push(conn);
+      }, (err: unknown) => {
+        if (!queue.includes(waiter)) return;
+        leave();
+        reject(err);
+      });
     });
   }
 
@@ -316,9 +339,9 @@ export class DuckDBPool {
   /** Gives `conn` to the first waiter, if any; false when nobody waits. */
   private handOver(conn: DuckDBConnection): boolean {
     for (const p of PRIORITIES) {
-      const next = this.queues[p].shift();
-      if (next !== undefined) {
-        next.grant(conn);
+      const at = this.queues[p].findIndex((w) => w.ready);
+      if (at !== -1) {
+        this.queues[p].splice(at, 1)[0].grant(conn);
         return true;
       }
     }

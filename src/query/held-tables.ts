@@ -22,7 +22,10 @@
  * A query sweeps its own connection before planning, but the pool lends connections
  * LIFO, so one left idle after a burst would keep its copies of written records (DuckDB
  * memory outside the buffer bound, shared with the Parquet writer) indefinitely:
- * `IdleSweeper` sweeps idle connections too, after each flush.
+ * `IdleSweeper` sweeps idle connections too, after each flush. An S3 query takes its held
+ * records before it waits for a connection (`QueryService.prefetch`), so it may copy a
+ * snapshot written meanwhile, after that flush's sweep: it sweeps its connection again
+ * when it ends.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';
@@ -234,7 +237,7 @@ export class HeldTables {
       (conn) => this.byConnection.get(conn)?.stale(this.state) ?? false,
       async (conn) => {
         const tables = this.of(conn);
-        await tables.sweep(this.state, () => pool.waiting > 0);
+        await tables.sweep(this.state, () => pool.waitingReady > 0);
         if (tables.stale(this.state)) unfinished++;
       },
     );

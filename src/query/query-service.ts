@@ -162,12 +162,13 @@ interface Gathered {
  * `release()`, which the query calls once it has ended.
  */
 interface Prefetched {
-  readonly gathered?: Gathered;
   readonly local: ReadonlyMap<string, { size: number; path: string }>;
+  /** The held records and listings taken, the first time it is called; undefined after, or when none were. */
+  takeGathered(): Gathered | undefined;
   release(): void;
 }
 
-const NOTHING_PREFETCHED: Prefetched = { local: new Map(), release: () => undefined };
+const NOTHING_PREFETCHED: Prefetched = { local: new Map(), takeGathered: () => undefined, release: () => undefined };
 
 /** A planned query: the SQL to run (undefined: the empty answer), what it reads, its profile. */
 interface Plan {
@@ -252,7 +253,15 @@ export class QueryService {
     checkText(sql);
     const show = parseShowCommand(sql);
     const showSql = show === undefined ? undefined : await this.showSql(show, req.database, req.signal);
-    const prefetched = show === undefined ? await this.prefetch(req) : NOTHING_PREFETCHED;
+    // On S3, listed and downloaded while the query waits in the pool's queue (`prefetch`).
+    let prefetched: Prefetched | undefined;
+    let ended = false;
+    const before = show !== undefined || this.planner === undefined ? undefined : async (left: AbortSignal): Promise<void> => {
+      const taken = await this.prefetch(req, left);
+      // Gone from the queue meanwhile (refused, aborted): nothing will read these.
+      if (ended) taken.release();
+      else prefetched = taken;
+    };
     return new Promise<OpenQuery>((resolve, reject) => {
       let answered = false;
       const fail = (err: unknown): void => {
@@ -266,7 +275,7 @@ export class QueryService {
         const cleanup: (() => Promise<void> | void)[] = [];
         try {
           if (req.wraps !== undefined) await this.analysis(conn, req.wraps, req.database);
-          const { plan, result } = await this.start(conn, req, showSql, prefetched, cleanup);
+          const { plan, result } = await this.start(conn, req, showSql, prefetched ?? NOTHING_PREFETCHED, cleanup);
           if (result === undefined) {
             let done!: () => void;
             const finished = new Promise<void>((r) => (done = r));
@@ -290,30 +299,34 @@ export class QueryService {
           await settled(conn);
           for (const c of cleanup.reverse()) await c();
         }
-      }, { priority: req.priority, signal: req.signal }).catch(fail).finally(() => prefetched.release());
+      }, { priority: req.priority, signal: req.signal, before }).catch(fail).finally(() => {
+        ended = true;
+        prefetched?.release();
+      });
     });
   }
 
   /**
-   * For a remote backend (`planner` set): takes the query's held records and listings
-   * (`gather`) and downloads the files its time bounds can match into the cache, pinned,
-   * before the query borrows a connection of the pool; `plan` then reads from these. Were
-   * a query to list and download on its connection, a stalled S3 would hold every
+   * For a remote backend (`planner` set), run while the query waits in the pool's queue
+   * (`UseOptions.before`: counted in its depth and bound, lent a connection only once this
+   * is done): takes the query's held records and listings (`gather`) and downloads the
+   * files its time bounds can match into the cache, pinned; `plan` then reads from these.
+   * Were a query to list and download on its connection, a stalled S3 would hold every
    * connection of the pool and queue every other query, one that reads no stored file
    * too, until its deadline. Parsing and the bounds run on a `planner` connection,
    * borrowed at the query's priority and given back before the first S3 request. The
-   * files stay pinned while the query waits for a connection too: queries queued on a
-   * busy pool can hold the cache past `STRATA_CACHE_MAX_BYTES` (a query the pool would
-   * refuse at once downloads nothing). Left to `plan`, on its connection: the footers of
+   * files stay pinned while the query waits: queries queued on a busy pool can hold the
+   * cache past `STRATA_CACHE_MAX_BYTES`. Left to `plan`, on its connection: the footers of
    * files the bounds prune away whose columns are not known yet, files a bound read as
    * the clock ends up scanning (`clockWord`), a replan (a file gone), and the downloads of
    * a query whose files pass MAX_FILE_REFERENCES, which `plan` refuses.
+   * @param left aborts when the query leaves the queue (its own signal, refused, shutdown).
    * @returns the state and files for `plan`; the caller releases the files once the
    *   query has ended.
    * @throws as `open`: QueryRejectedError for SQL it refuses; StorageUnavailableError
-   *   (503) when S3 fails; the signal's reason once it aborts. Nothing stays pinned then.
+   *   (503) when S3 fails; `left`'s reason once it aborts. Nothing stays pinned then.
    */
-  private async prefetch(req: QueryRequest): Promise<Prefetched> {
+  private async prefetch(req: QueryRequest, left: AbortSignal): Promise<Prefetched> {
     const planner = this.planner;
     if (planner === undefined) return NOTHING_PREFETCHED;
     const pinned: LocalFiles[] = [];
@@ -323,30 +336,39 @@ export class QueryService {
         if (req.wraps !== undefined) await this.analysis(conn, req.wraps, req.database);
         const analyzed = await this.analysis(conn, req.sql, req.database);
         return { analyzed, ranges: await this.hourRanges(conn, analyzed.statement, analyzed.occurrences) };
-      }, { priority: req.priority, signal: req.signal });
+      }, { priority: req.priority, signal: left });
       refs = analyzed.refs;
-      if (this.pool.refuses(req.priority)) return NOTHING_PREFETCHED;
-      const gathered = await this.gather(refs, req.signal);
+      const state = await this.gather(refs, left);
+      let gathered: Gathered | undefined = state;
       const wanted = new Map<string, Set<StoredObject>>(refs.map((ref) => [refKey(ref), new Set()]));
       let fileReferences = 0;
       analyzed.occurrences.forEach((o, i) => {
-        const all = gathered.listings.get(refKey(o.ref))!;
+        const all = state.listings.get(refKey(o.ref))!;
         const { hours } = ranges[i];
         const scanned = hours === undefined ? all : inHours(all, hours);
         fileReferences += scanned.length * (o.copies ?? 1);
         for (const f of scanned) wanted.get(refKey(o.ref))!.add(f);
       });
       const local = new Map<string, { size: number; path: string }>();
-      const release = (): void => pinned.forEach((files) => files.release());
-      if (fileReferences > MAX_FILE_REFERENCES) return { gathered, local, release };
+      const taken: Prefetched = {
+        local,
+        // Given to `plan` once: the query's snapshots are not kept while its result streams.
+        takeGathered: () => {
+          const state = gathered;
+          gathered = undefined;
+          return state;
+        },
+        release: () => pinned.forEach((files) => files.release()),
+      };
+      if (fileReferences > MAX_FILE_REFERENCES) return taken;
       for (const set of wanted.values()) {
         if (set.size === 0) continue;
         const files = [...set];
-        const opened = await this.catalog.open(files, false, req.signal);
+        const opened = await this.catalog.open(files, false, left);
         pinned.push(opened);
         opened.paths.forEach((path, i) => local.set(files[i].key, { size: files[i].size, path }));
       }
-      return { gathered, local, release };
+      return taken;
     } catch (err) {
       for (const files of pinned) files.release();
       // Gone from the bucket since it was listed: `plan` lists again, and plans again should that happen once more.
@@ -355,7 +377,7 @@ export class QueryService {
         return NOTHING_PREFETCHED;
       }
       // The abort interrupted a DuckDB call: its own "INTERRUPT Error" is no answer.
-      throw req.signal.aborted && !(err instanceof StrataError) ? req.signal.reason : err;
+      throw left.aborted && !(err instanceof StrataError) ? left.reason : err;
     }
   }
 
@@ -534,7 +556,8 @@ export class QueryService {
     await this.heldTables.sweep(conn);
     // One listing per measurement, so that every read of it in the query sees the same
     // files; each read scans those in the hour partitions its time bounds can match.
-    const { heldOf, listings } = !verify && prefetched.gathered !== undefined ? prefetched.gathered : await this.gather(analyzed.refs, req.signal);
+    const gathered = prefetched.takeGathered();
+    const { heldOf, listings } = !verify && gathered !== undefined ? gathered : await this.gather(analyzed.refs, req.signal);
     const perRef = new Map<string, { heldTables: string[]; bufferedRows: number }>();
     const heldRows: number[] = [];
     for (const ref of analyzed.refs) {
@@ -553,6 +576,10 @@ export class QueryService {
       }
       perRef.set(refKey(ref), { heldTables, bufferedRows });
     }
+    // Records gathered before the query waited for its connection may have been written
+    // since: their tables are dropped once it ends (the flush's sweep of idle connections
+    // came before they were made).
+    if (gathered !== undefined && heldRows.length > 0) cleanup.push(() => this.heldTables.sweep(conn));
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
     const occurrences = analyzed.occurrences.map((occurrence, i) => {
       // A pruned read still binds the columns of every file (see below).
