@@ -127,9 +127,31 @@ test('a caller with `before` waits in the queue, counted in its bound, until `be
   assert.deepEqual(signals.map((s) => s.aborted), [false, true]);
   busy.release();
   assert.equal(await critical, 'critical');
-  p.stopQueueing();
+  await p.drain();
   assert.ok((await lows[0]) instanceof NotReadyError);
-  assert.equal(signals[0].aborted, true, 'refused at shutdown: its `before` is told too');
+  assert.equal(signals[0].aborted, true, 'refused by drain: its `before` is told too');
+  p.close();
+});
+
+test('stopQueueing lets callers in their `before` go on: once done, they take an idle connection, or are refused if none is', async () => {
+  const p = await pool(1);
+  const finish: (() => void)[] = [];
+  const later = (): Promise<void> => new Promise<void>((resolve) => finish.push(resolve));
+  const first = p.use(async () => 'first', { before: later });
+  await new Promise((r) => setImmediate(r));
+  p.stopQueueing();
+  // Let in while the connection is idle.
+  const second = p.use(async () => 'second', { before: later }).catch((err: unknown) => err);
+  const busy = await hold(p);
+  // Refused now: no connection idle.
+  await assert.rejects(p.use(async () => 'third', { before: async () => undefined }), NotReadyError);
+  busy.release();
+  finish[0]();
+  assert.equal(await first, 'first');
+  const again = await hold(p);
+  finish[1]();
+  assert.ok((await second) instanceof NotReadyError, 'done while the connection was busy');
+  again.release();
   p.close();
 });
 

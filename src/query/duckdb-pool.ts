@@ -12,7 +12,10 @@
  * piling up latency, unless a less urgent caller waits: then the last of the least urgent
  * is refused so instead, and the new caller waits (a full queue of reports does not shut
  * out a dashboard's critical query). A caller's AbortSignal (timeout, client gone) removes it from the
- * queue, or interrupts its running DuckDB statement (`connection.interrupt()`).
+ * queue, or interrupts its running DuckDB statement (`connection.interrupt()`). A caller
+ * may have work to finish before it can use a connection (`UseOptions.before`: an S3
+ * query's listings and downloads): it waits in the queue meanwhile, and is served in its
+ * turn once that work is done, so that slow work holds no connection.
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { NotReadyError, QueryQueueFullError } from '../errors.js';
@@ -56,7 +59,8 @@ export interface PoolStats {
   /**
    * Mean time waited for a connection, ms, over every lease and every caller that left the
    * queue without one (its deadline passed, its client left, a more urgent caller took its
-   * place, shutdown): a saturated queue whose queries all time out waits long, not zero.
+   * place, shutdown, its `before` failed): a saturated queue whose queries all time out
+   * waits long, not zero. A caller's `before` counts as waiting.
    */
   avgWaitMs: number;
   /** Mean time a lease was held, ms, over the leases that ended. */
@@ -153,10 +157,11 @@ export class DuckDBPool {
 
   /**
    * Runs `fn` with a borrowed connection and returns it afterwards.
-   * @throws NotReadyError once `drain` began, or when it would wait once `stopQueueing` was called; QueryQueueFullError when all connections are busy and `maxQueue` callers
-   *   already wait, none less urgent (or later, while waiting, when a more urgent caller
-   *   takes this one's place); `signal.reason` when aborted while waiting; whatever `fn` throws
-   *   (an interrupted DuckDB statement throws "INTERRUPT Error").
+   * @throws NotReadyError once `drain` began, or when it would wait once `stopQueueing` was called; QueryQueueFullError when it would wait and `maxQueue` callers
+   *   already wait beyond the idle connections (those in `before` count), none less urgent
+   *   (or later, while waiting, when a more urgent caller takes this one's place);
+   *   `signal.reason` when aborted while waiting; whatever `before` or `fn` throws (an
+   *   interrupted DuckDB statement throws "INTERRUPT Error").
    */
   async use<T>(fn: (conn: DuckDBConnection) => Promise<T>, options: UseOptions = {}): Promise<T> {
     const { signal } = options;
@@ -191,7 +196,7 @@ export class DuckDBPool {
    * comes: one connection at a time, never waiting for one lent to a query (a DuckDB
    * connection runs one thing at a time; a query keeps its connection until its result
    * is closed). For upkeep such as dropping stale temp tables, so it counts as no lease,
-   * wait or busy time in `stats()` (only `inUse` shows the connection while `fn` runs). A caller queued meanwhile gets the connection as soon as `fn` settles, so
+   * wait or busy time in `stats()` (only `inUse` shows the connection while `fn` runs). A caller queued meanwhile (its `before` done) gets the connection as soon as `fn` settles, so
    * `fn` should run short statements only (it may check `waitingReady` to stop early). With
    * nobody waiting, the connection goes back to its place in the idle stack: queries
    * keep getting the most recently used connection, whose kept tables and statements
@@ -240,12 +245,19 @@ export class DuckDBPool {
    * Refuses the callers waiting for a connection, and from now on every caller that would
    * wait, with NotReadyError (503 + Retry-After); idle connections are still lent. At
    * shutdown the queries running may hold their connections up to the drain deadline, and
-   * one waiting behind them would then be cut off with no answer to retry on.
+   * one waiting behind them would then be cut off with no answer to retry on. A caller
+   * still in its `before` stays, and so is let in a new one while a connection is idle:
+   * once done, it takes an idle connection, or is refused if none is.
    */
   stopQueueing(): void {
     this.queueClosed = true;
+    this.refuseWaiters((waiter) => waiter.ready);
+  }
+
+  /** Refuses the waiting callers `which` picks with NotReadyError. */
+  private refuseWaiters(which: (waiter: Waiter) => boolean): void {
     const refused = new NotReadyError('shutting down');
-    for (const p of PRIORITIES) for (const waiter of this.queues[p].splice(0)) waiter.refuse(refused);
+    for (const p of PRIORITIES) for (const waiter of this.queues[p].filter(which)) waiter.refuse(refused);
   }
 
   /**
@@ -259,7 +271,8 @@ export class DuckDBPool {
    */
   async drain(): Promise<void> {
     this.draining = true;
-    this.stopQueueing();
+    this.queueClosed = true;
+    this.refuseWaiters(() => true);
     while (this.idle.length < this.all.length) {
       // Again and again (REINTERRUPT_MS): a statement beginning after an interrupt would not see it.
       for (const conn of this.all) if (!this.idle.includes(conn)) conn.interrupt();
@@ -276,7 +289,7 @@ export class DuckDBPool {
   }
 
   private wait(priority: Priority, signal: AbortSignal | undefined, before?: (signal: AbortSignal) => Promise<void>): Promise<DuckDBConnection> {
-    if (this.queueClosed) return Promise.reject(new NotReadyError('shutting down'));
+    if (this.queueClosed && (before === undefined || this.idle.length === 0)) return Promise.reject(new NotReadyError('shutting down'));
     // Callers with `before` queue even with connections idle, which a plain caller would take
     // at once: up to that many of them are not waiting for a busy pool.
     if (this.waiting >= this.maxQueue + this.idle.length) {
@@ -301,6 +314,7 @@ export class DuckDBPool {
       const onAbort = (): void => {
         leave();
         this.totals.aborted++;
+        left.abort(signal!.reason);
         reject(signal!.reason);
       };
       const waiter: Waiter = {
@@ -316,12 +330,17 @@ export class DuckDBPool {
         },
       };
       queue.push(waiter);
-      signal?.addEventListener('abort', () => left.abort(signal.reason), { once: true });
       signal?.addEventListener('abort', onAbort, { once: true });
-      before?.(left.signal).then(() => {
+      if (before === undefined) return;
+      // Called from a promise, so that a synchronous throw rejects it too.
+      Promise.resolve(left.signal).then(before).then(() => {
         if (!queue.includes(waiter)) return;
-        waiter.ready = true;
         const conn = this.idle.pop();
+        if (conn === undefined && this.queueClosed) {
+          waiter.refuse(new NotReadyError('shutting down'));
+          return;
+        }
+        waiter.ready = true;
         if (conn !== undefined && !this.handOver(conn)) this.idle.push(conn);
       }, (err: unknown) => {
         if (!queue.includes(waiter)) return;
@@ -336,7 +355,7 @@ export class DuckDBPool {
     this.onIdle?.();
   }
 
-  /** Gives `conn` to the first waiter, if any; false when nobody waits. */
+  /** Gives `conn` to the first waiter whose `before` is done, most urgent first; false when none is. */
   private handOver(conn: DuckDBConnection): boolean {
     for (const p of PRIORITIES) {
       const at = this.queues[p].findIndex((w) => w.ready);
