@@ -22,10 +22,7 @@
  * A query sweeps its own connection before planning, but the pool lends connections
  * LIFO, so one left idle after a burst would keep its copies of written records (DuckDB
  * memory outside the buffer bound, shared with the Parquet writer) indefinitely:
- * `IdleSweeper` sweeps idle connections too, after each flush. An S3 query takes its held
- * records before it waits for a connection (`QueryService.prefetch`), so it may copy a
- * snapshot written meanwhile, after that flush's sweep: it sweeps its connection again
- * when it ends.
+ * `IdleSweeper` sweeps idle connections too, after each flush.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BufferSnapshot } from '../buffer/measurement-buffer.js';

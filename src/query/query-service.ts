@@ -98,7 +98,7 @@ export interface QueryRequest {
 
 /** What `x-strata-profile` reports; times in ms. */
 export interface QueryProfile {
-  /** Parsing, listing, pruning and loading held records, ms. */
+  /** Parsing, listing, pruning, downloading (S3) and loading held records, ms. */
   planning_ms: number;
   /**
    * Parquet files of the measurement each reference reads, summed over the query's
@@ -157,18 +157,17 @@ interface Gathered {
 }
 
 /**
- * What `QueryService.prefetch` took: the held records and listings `plan` reads, and the
- * files pinned, by storage key (the listed size and the local path of each), until
- * `release()`, which the query calls once it has ended.
+ * What `QueryService.prefetch` did: the files it pinned, by storage key (the listed size
+ * and the local path of each), until `release()`, which the query calls once it has
+ * ended; and how long it took, ms (part of the query's planning time).
  */
 interface Prefetched {
   readonly local: ReadonlyMap<string, { size: number; path: string }>;
-  /** The held records and listings taken, the first time it is called; undefined after, or when none were. */
-  takeGathered(): Gathered | undefined;
+  readonly ms: number;
   release(): void;
 }
 
-const NOTHING_PREFETCHED: Prefetched = { local: new Map(), takeGathered: () => undefined, release: () => undefined };
+const NOTHING_PREFETCHED: Prefetched = { local: new Map(), ms: 0, release: () => undefined };
 
 /** A planned query: the SQL to run (undefined: the empty answer), what it reads, its profile. */
 interface Plan {
@@ -309,26 +308,31 @@ export class QueryService {
   /**
    * For a remote backend (`planner` set), run while the query waits in the pool's queue
    * (`UseOptions.before`: counted in its depth and bound, lent a connection only once this
-   * is done): takes the query's held records and listings (`gather`) and downloads the
-   * files its time bounds can match into the cache, pinned; `plan` then reads from these.
-   * Were a query to list and download on its connection, a stalled S3 would hold every
-   * connection of the pool and queue every other query, one that reads no stored file
-   * too, until its deadline. Parsing and the bounds run on a `planner` connection,
-   * borrowed at the query's priority and given back before the first S3 request. The
-   * files stay pinned while the query waits: queries queued on a busy pool can hold the
-   * cache past `STRATA_CACHE_MAX_BYTES`. Left to `plan`, on its connection: the footers of
-   * files the bounds prune away whose columns are not known yet, files a bound read as
-   * the clock ends up scanning (`clockWord`), a replan (a file gone), and the downloads of
-   * a query whose files pass MAX_FILE_REFERENCES, which `plan` refuses.
+   * is done): lists the measurements the query reads and downloads the files its time
+   * bounds can match into the cache, pinned. `plan` then finds the listings in the
+   * backend's listing cache (`s3.list_ttl_ms`) and the files on disk. Were a query to
+   * list and download on its connection, a stalled S3 would hold every connection of the
+   * pool and queue every other query, one that reads no stored file too, until its
+   * deadline. Parsing and the bounds run on a `planner` connection, borrowed at the
+   * query's priority and given back before the first S3 request. The held records are
+   * not taken here but by `plan`, on the connection: taken now, the records of snapshots
+   * written while the query waits would stay in memory, outside the buffers' byte bound,
+   * for as long as it waits. The files stay pinned while the query waits: queries queued
+   * on a busy pool can hold the cache past `STRATA_CACHE_MAX_BYTES`. Left to `plan`, on
+   * its connection: listing again when the listing cache holds no listing by then (`s3.list_ttl_ms`
+   * 0, expired during the wait), the footers of files the bounds prune away whose columns
+   * are not known yet, files a bound read as the clock ends up scanning (`clockWord`),
+   * files written since, a replan (a file gone), and the downloads of a query whose files
+   * pass MAX_FILE_REFERENCES, which `plan` refuses.
    * @param left aborts when the query leaves the queue (its own signal, refused, shutdown).
-   * @returns the state and files for `plan`; the caller releases the files once the
-   *   query has ended.
+   * @returns the files for `plan`; the caller releases them once the query has ended.
    * @throws as `open`: QueryRejectedError for SQL it refuses; StorageUnavailableError
    *   (503) when S3 fails; `left`'s reason once it aborts. Nothing stays pinned then.
    */
   private async prefetch(req: QueryRequest, left: AbortSignal): Promise<Prefetched> {
     const planner = this.planner;
     if (planner === undefined) return NOTHING_PREFETCHED;
+    const started = performance.now();
     const pinned: LocalFiles[] = [];
     let refs: readonly MeasurementRef[] = [];
     try {
@@ -338,37 +342,28 @@ export class QueryService {
         return { analyzed, ranges: await this.hourRanges(conn, analyzed.statement, analyzed.occurrences) };
       }, { priority: req.priority, signal: left });
       refs = analyzed.refs;
-      const state = await this.gather(refs, left);
-      let gathered: Gathered | undefined = state;
+      const listings = new Map<string, readonly StoredObject[]>();
+      for (const ref of refs) listings.set(refKey(ref), await this.catalog.files(ref.database, ref.measurement, left));
       const wanted = new Map<string, Set<StoredObject>>(refs.map((ref) => [refKey(ref), new Set()]));
       let fileReferences = 0;
       analyzed.occurrences.forEach((o, i) => {
-        const all = state.listings.get(refKey(o.ref))!;
+        const all = listings.get(refKey(o.ref))!;
         const { hours } = ranges[i];
         const scanned = hours === undefined ? all : inHours(all, hours);
         fileReferences += scanned.length * (o.copies ?? 1);
         for (const f of scanned) wanted.get(refKey(o.ref))!.add(f);
       });
       const local = new Map<string, { size: number; path: string }>();
-      const taken: Prefetched = {
-        local,
-        // Given to `plan` once: the query's snapshots are not kept while its result streams.
-        takeGathered: () => {
-          const state = gathered;
-          gathered = undefined;
-          return state;
-        },
-        release: () => pinned.forEach((files) => files.release()),
-      };
-      if (fileReferences > MAX_FILE_REFERENCES) return taken;
-      for (const set of wanted.values()) {
-        if (set.size === 0) continue;
-        const files = [...set];
-        const opened = await this.catalog.open(files, false, left);
-        pinned.push(opened);
-        opened.paths.forEach((path, i) => local.set(files[i].key, { size: files[i].size, path }));
+      if (fileReferences <= MAX_FILE_REFERENCES) {
+        for (const set of wanted.values()) {
+          if (set.size === 0) continue;
+          const files = [...set];
+          const opened = await this.catalog.open(files, false, left);
+          pinned.push(opened);
+          opened.paths.forEach((path, i) => local.set(files[i].key, { size: files[i].size, path }));
+        }
       }
-      return taken;
+      return { local, ms: performance.now() - started, release: () => pinned.forEach((files) => files.release()) };
     } catch (err) {
       for (const files of pinned) files.release();
       // Gone from the bucket since it was listed: `plan` lists again, and plans again should that happen once more.
@@ -425,7 +420,8 @@ export class QueryService {
         for (const c of cleanup.splice(0).reverse()) await c();
         continue;
       }
-      plan.profile.planning_ms = Math.round((performance.now() - started) * 1000) / 1000;
+      // On S3 the listings and downloads made while the query waited for its connection count too.
+      plan.profile.planning_ms = Math.round((performance.now() - started + prefetched.ms) * 1000) / 1000;
       req.signal.throwIfAborted();
       if (plan.sql === undefined) return { plan, result: undefined };
       const run = (sql: string): Promise<DuckDBResult> =>
@@ -556,8 +552,7 @@ export class QueryService {
     await this.heldTables.sweep(conn);
     // One listing per measurement, so that every read of it in the query sees the same
     // files; each read scans those in the hour partitions its time bounds can match.
-    const gathered = prefetched.takeGathered();
-    const { heldOf, listings } = !verify && gathered !== undefined ? gathered : await this.gather(analyzed.refs, req.signal);
+    const { heldOf, listings } = await this.gather(analyzed.refs, req.signal);
     const perRef = new Map<string, { heldTables: string[]; bufferedRows: number }>();
     const heldRows: number[] = [];
     for (const ref of analyzed.refs) {
@@ -576,10 +571,6 @@ export class QueryService {
       }
       perRef.set(refKey(ref), { heldTables, bufferedRows });
     }
-    // Records gathered before the query waited for its connection may have been written
-    // since: their tables are dropped once it ends (the flush's sweep of idle connections
-    // came before they were made).
-    if (gathered !== undefined && heldRows.length > 0) cleanup.push(() => this.heldTables.sweep(conn));
     const ranges = await this.hourRanges(conn, analyzed.statement, analyzed.occurrences);
     const occurrences = analyzed.occurrences.map((occurrence, i) => {
       // A pruned read still binds the columns of every file (see below).
