@@ -41,7 +41,7 @@ const FLUSH_WORKERS = 2;
  */
 const SCHEMA_READERS = 1;
 const SCHEMA_READS_WAITING = 100_000;
-/** Connections planning the queries of a remote backend before they borrow one of the pool (`QueryService.prefetch`). */
+/** Connections planning the queries of a remote backend while they wait for one of the pool (`QueryService.prefetch`). */
 const PLANNERS = 1;
 /** libuv threads left for file I/O, zlib and the WAL's syncs besides the DuckDB calls. */
 const SPARE_THREADS = 4;
@@ -74,8 +74,8 @@ export interface Strata {
 
 /**
  * The configured storage backend, not yet initialised. The S3 backend's module is loaded
- * only for it: the AWS SDK takes ~150 ms of every start to load, which a local server
- * (the default, and most of the test suite's hundreds of starts) never uses.
+ * only for it: loading the AWS SDK is a noticeable part of every start, which a local
+ * server (the default, and most of the test suite's many starts) never needs.
  */
 async function createStorage(config: StrataConfig, nodeId: string): Promise<Storage> {
   if (config.storage.backend === 'local') return new LocalStorage(config.storage.data_dir);

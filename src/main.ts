@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   }
   loaded = config;
   // Loaded once the configuration is valid: a refused one is reported at once, without
-  // first loading the server's modules (DuckDB, Fastify, Arrow: most of a start's ~1 s).
+  // first loading the server's modules (DuckDB, Fastify, Arrow: most of a start's time).
   const { createStrata } = await import('./app.js');
   let strata;
   try {

@@ -150,12 +150,6 @@ interface RewrittenQuery {
   readonly noData: ReadonlySet<MeasurementOccurrence>;
 }
 
-/** What `QueryService.gather` takes, by `refKey`. */
-interface Gathered {
-  readonly heldOf: ReadonlyMap<string, BufferSnapshot[]>;
-  readonly listings: ReadonlyMap<string, readonly StoredObject[]>;
-}
-
 /**
  * What `QueryService.prefetch` did: the files it pinned, by storage key (the listed size
  * and the local path of each), until `release()`, which the query calls once it has
@@ -377,24 +371,6 @@ export class QueryService {
   }
 
   /**
-   * The held records of each of `refs` and its stored files that hold none of them, as
-   * one consistent state (see `listed`): the records first, all at once (synchronously),
-   * the listings after; each record is in exactly one of the two. By `refKey`.
-   * @throws StorageUnavailableError when the backend cannot list; `signal.reason` once it aborts.
-   */
-  private async gather(refs: readonly MeasurementRef[], signal: AbortSignal): Promise<Gathered> {
-    const heldOf = new Map(refs.map((ref) => [refKey(ref), this.held.held(ref.database, ref.measurement)] as const));
-    const cut = this.held.cut();
-    const listings = new Map<string, readonly StoredObject[]>();
-    try {
-      for (const ref of refs) listings.set(refKey(ref), await this.listed(ref, heldOf.get(refKey(ref))!, cut, signal));
-    } finally {
-      cut.close();
-    }
-    return { heldOf, listings };
-  }
-
-  /**
    * Plans the query and starts it on `conn`. A measurement read with no data yet is an
    * empty table with only `time`; when the query names columns it would have had, not a
    * binder error but the query with them NULL runs, or, when it reads nothing else, the
@@ -550,9 +526,18 @@ export class QueryService {
     const sources = new Map<MeasurementOccurrence, string>();
     const noData = new Set<MeasurementOccurrence>();
     await this.heldTables.sweep(conn);
-    // One listing per measurement, so that every read of it in the query sees the same
-    // files; each read scans those in the hour partitions its time bounds can match.
-    const { heldOf, listings } = await this.gather(analyzed.refs, req.signal);
+    // Held records and the cut first, all at once (synchronously: one consistent state),
+    // file listings after (see `listed`): each record exactly once. One listing per
+    // measurement, so that every read of it in the query sees the same files; each read
+    // scans those in the hour partitions its time bounds can match.
+    const heldOf = new Map(analyzed.refs.map((ref) => [refKey(ref), this.held.held(ref.database, ref.measurement)] as const));
+    const cut = this.held.cut();
+    const listings = new Map<string, readonly StoredObject[]>();
+    try {
+      for (const ref of analyzed.refs) listings.set(refKey(ref), await this.listed(ref, heldOf.get(refKey(ref))!, cut, req.signal));
+    } finally {
+      cut.close();
+    }
     const perRef = new Map<string, { heldTables: string[]; bufferedRows: number }>();
     const heldRows: number[] = [];
     for (const ref of analyzed.refs) {
