@@ -4,7 +4,8 @@
  * read part of it and before it reads the rest. Requests pass on unchanged (their
  * signatures stay valid: the Host header is the proxy's, as the client signed it);
  * `beforeRequest` runs before a request is passed on (to hold it back), and each answer is
- * read whole, then `beforeAnswer` runs, then the answer is sent.
+ * read whole, then `beforeAnswer` runs, then the answer is sent: whole, or cut off after the
+ * bytes of its body `beforeAnswer` names (the connection reset there, as a network can).
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,11 @@ export interface ProxiedRequest {
   /** Path and query, as sent (`/bucket/key?…`, percent-encoded). */
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+}
+
+/** What `beforeAnswer` may ask for: send the answer's headers and its body's first `cutAfter` bytes, then reset the connection. */
+export interface AnswerCut {
+  readonly cutAfter: number;
 }
 
 /**
@@ -31,10 +37,11 @@ export class S3Proxy {
 
   /**
    * Listens on a free port of 127.0.0.1 and forwards to `target` (`http://127.0.0.1:PORT`).
-   * @param beforeAnswer runs once S3's answer to a request is read, before it is sent on.
+   * @param beforeAnswer runs once S3's answer to a request is read, before it is sent on;
+   *   resolving to an `AnswerCut` sends only part of it.
    * @param beforeRequest runs before a request is passed on to S3 (its body waits meanwhile).
    */
-  static async start(target: string, beforeAnswer: (request: ProxiedRequest) => Promise<void>,
+  static async start(target: string, beforeAnswer: (request: ProxiedRequest) => Promise<void | AnswerCut>,
     beforeRequest: (request: ProxiedRequest) => Promise<void> = async () => undefined): Promise<S3Proxy> {
     const upstream = new URL(target);
     const server = createServer((req, res) => {
@@ -48,9 +55,11 @@ export class S3Proxy {
         const chunks: Buffer[] = [];
         answer.on('data', (c: Buffer) => chunks.push(c));
         answer.on('end', () => {
-          beforeAnswer({ method: req.method ?? '', url: req.url ?? '', headers: req.headers }).then(() => {
+          beforeAnswer({ method: req.method ?? '', url: req.url ?? '', headers: req.headers }).then((cut) => {
             res.writeHead(answer.statusCode ?? 502, answer.headers);
-            res.end(Buffer.concat(chunks));
+            const body = Buffer.concat(chunks);
+            if (cut === undefined) res.end(body);
+            else res.write(body.subarray(0, cut.cutAfter), () => res.socket?.resetAndDestroy());
           }, (err: unknown) => res.destroy(err as Error));
         });
       });

@@ -10,7 +10,9 @@
  * - Retries and timeouts: the SDK's standard retry strategy (exponential backoff with
  *   full jitter, `maxAttempts` tries, throttling and 5xx and network errors retried);
  *   a connection must open within `CONNECT_TIMEOUT_MS` and a socket idle longer than
- *   `requestTimeoutMs` fails the attempt. A put that still fails throws: the writer's
+ *   `requestTimeoutMs` fails the attempt. The SDK's tries end once an answer's headers
+ *   are in: a GET whose body breaks off part-way (a reset, a stalled socket) is sent again
+ *   here, up to `maxAttempts` times in all (`bodyRetried`). A put that still fails throws: the writer's
  *   caller (`BufferManager`) keeps the records and retries the flush with its own
  *   jittered backoff, re-staging the file.
  * - A query's AbortSignal (its deadline, its client gone) aborts the requests that are
@@ -39,6 +41,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { LRUCache } from 'lru-cache';
+import pRetry, { AbortError } from 'p-retry';
 import { StorageUnavailableError, StoredFileGoneError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import { cacheFault, onCacheDisk, type FileCache } from './file-cache.js';
@@ -79,6 +82,9 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const PART_BYTES = 16 * 1024 * 1024;
 const PART_QUEUE = 4;
 const LISTING_CACHE_ENTRIES = 10_000;
+/** Backoff before the first retry of a body that broke off, ms (doubled at each retry, then jittered ×1–2, at most `BODY_RETRY_MAX_MS`). */
+const BODY_RETRY_MIN_MS = 100;
+const BODY_RETRY_MAX_MS = 5_000;
 
 /**
  * `Storage` on an S3 bucket (the module comment gives the write, retry, abort, listing
@@ -214,18 +220,20 @@ export class S3Storage implements Storage {
    * `signal` stops this caller's wait, and a download once no caller waits for it.
    */
   open(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
-    return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, async () => {
-      const object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own });
+    return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, () => this.bodyRetried(async () => {
+      const object = await final(this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own }));
+      // Truncates what a broken-off try wrote.
       const file = createWriteStream(destination);
       await localFaults(file, pipeline(object.Body as Readable, file, { signal: own }));
-    }, own, key), signal, sizesOf(objects));
+    }, own), own, key), signal, sizesOf(objects));
   }
 
   /** Each footer read is this caller's alone: `signal` aborts its requests. */
   openFooters(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
     const sizes = sizesOf(objects);
     return this.o.cache.openFooters(objects.map((o) => o.key), verify, async (key, destination, own) => {
-      const read = (start: number, end: number): Promise<ObjectRange> => this.call(`footer read ${key}`, () => this.range(key, start, end, own), own, key);
+      const read = (start: number, end: number): Promise<ObjectRange> =>
+        this.call(`footer read ${key}`, () => this.bodyRetried(() => this.range(key, start, end, own), own), own, key);
       const stub = await footerStub(key, sizes.get(key)!, read);
       // A local write: its failure is no failure of S3 (`health`).
       await onCacheDisk(writeFile(destination, stub));
@@ -255,8 +263,8 @@ export class S3Storage implements Storage {
     try {
       object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }), { abortSignal: signal });
     } catch (err) {
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw err;
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: signal });
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw new AbortError(err as Error);
+      const head = await final(this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: signal }));
       return { bytes: Buffer.alloc(0), size: head.ContentLength ?? 0, version: head.ETag };
     }
     let bytes = Buffer.from(await object.Body!.transformToByteArray());
@@ -264,8 +272,23 @@ export class S3Storage implements Storage {
     let size = bytes.length;
     if (total !== null) size = Number(total[1]);
     else bytes = bytes.subarray(start, end + 1);
-    if (bytes.length !== Math.min(end, size - 1) - start + 1) throw new Error(`ranged read of bytes ${start}-${end} returned ${bytes.length} bytes`);
+    if (bytes.length !== Math.min(end, size - 1) - start + 1) throw new AbortError(`ranged read of bytes ${start}-${end} returned ${bytes.length} bytes`);
     return { bytes, size, version: object.ETag };
+  }
+
+  /**
+   * `transfer` (a GET and the reading of its answer's body), tried again after a jittered
+   * backoff while it fails, `maxAttempts` tries in all: the SDK retried its request until
+   * the answer's headers came, never a body that broke off after them. What `transfer`
+   * throws as p-retry's `AbortError` (a failure the SDK has retried already, an answer
+   * that is wrong rather than cut short) and a `LocalFileFault` end the tries at once,
+   * as `signal` aborting does. Resolves or rejects as the last try did.
+   */
+  private bodyRetried<T>(transfer: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    return pRetry(transfer, {
+      retries: this.o.maxAttempts - 1, minTimeout: BODY_RETRY_MIN_MS, maxTimeout: BODY_RETRY_MAX_MS, randomize: true, signal,
+      shouldRetry: ({ error }) => !(error instanceof LocalFileFault),
+    });
   }
 
   /** Every page of ListObjectsV2 under `prefix`; `signal` aborts the requests. */
@@ -354,6 +377,13 @@ async function localFaults<T>(file: NodeJS.EventEmitter, transfer: Promise<T>): 
   } catch (err) {
     throw fault !== undefined && err === fault ? new LocalFileFault(err) : err;
   }
+}
+
+/** `request`, its failure marked final for `bodyRetried`: the SDK has retried it already. */
+function final<T>(request: Promise<T>): Promise<T> {
+  return request.catch((err: unknown) => {
+    throw new AbortError(err as Error);
+  });
 }
 
 /** S3's error codes for a key or signature it refuses. */
