@@ -256,8 +256,9 @@ export class MemoryLimitError extends StrataError {
  * should retry after `retryAfterSeconds`.
  */
 export class QueryQueueFullError extends StrataError {
-  constructor(maxQueue: number, retryAfterSeconds: number) {
-    super(`query queue full (${maxQueue} queries waiting); retry later`, 503, 'query_queue_full', retryAfterSeconds);
+  /** `waiting`: queries queued when this one was refused (`maxQueue`, or more on S3: `DuckDBPool.use`'s `before`). */
+  constructor(waiting: number, retryAfterSeconds: number) {
+    super(`query queue full (${waiting} queries waiting); retry later`, 503, 'query_queue_full', retryAfterSeconds);
   }
 }
 

@@ -215,7 +215,7 @@ describe('bounded queue (pool of 1, STRATA_QUERY_MAX_QUEUE=2)', () => {
     assert.equal(refused.headers.get('retry-after'), '1');
     const body = (await refused.json()) as { success: boolean; error: string };
     assert.equal(body.success, false);
-    assert.match(body.error, /queue full/);
+    assert.equal(body.error, 'query queue full (2 queries waiting); retry later');
     assert.equal((await metrics(server)).queue_rejected_total, 1);
     // The server's log reaches this process through a pipe, possibly after the response.
     await waitFor(() => server.logLines().some((l) => /queue full/.test(l.msg)), 5000);

@@ -294,7 +294,7 @@ export class DuckDBPool {
     // at once: up to that many of them are not waiting for a busy pool.
     if (this.waiting >= this.maxQueue + this.idle.length) {
       this.totals.rejected++;
-      const full = new QueryQueueFullError(this.maxQueue, RETRY_AFTER_SECONDS);
+      const full = new QueryQueueFullError(this.waiting, RETRY_AFTER_SECONDS);
       // The least urgent queue below this caller's priority gives up its last waiter, if any.
       const lower = this.lessUrgentWaiting(priority);
       if (lower === undefined) return Promise.reject(full);
