@@ -735,7 +735,7 @@ describe('result formats', () => {
     const body = (await res.json()) as { columns: { name: string; type: string }[] };
     assert.deepEqual(body.columns.map((c) => c.type), columns.map(([, t]) => t));
   });
-  test('/exec?limit= pages through the result as QuestDB does: N, LO,HI across chunk edges, NULLs kept; count=true counts every row; nm=true leaves out the columns', async () => {
+  test('/exec?limit= pages through the result as QuestDB does: N, LO,HI across chunk edges, LO, to the end, NULLs kept; count=true counts every row; nm=true leaves out the columns', async () => {
     const sql = "SELECT range AS n, CASE WHEN range % 3 = 0 THEN NULL ELSE 'v' || range END AS s FROM range(5000)";
     const exec = async (params: string): Promise<{ status: number; body: Record<string, unknown> }> => {
       const res = await fetch(`${server.url}/exec?query=${encodeURIComponent(sql)}&${params}`);
@@ -745,7 +745,7 @@ describe('result formats', () => {
     // QuestDB numbers rows from 1, both ends included (0 reads as 1): `rows(lo, hi)` are 0-based, hi excluded.
     // DuckDB hands over 2,048 rows a chunk: windows inside one, across an edge, from a row not on a byte of the NULL bitmap.
     for (const [limit, lo, hi] of [['3', 0, 3], ['0,3', 0, 3], ['1,3', 0, 3], ['2,4', 1, 4], ['4,4', 3, 4], ['2040,2060', 2039, 2060], ['4093,4103', 4092, 4103],
-      ['4990,6000', 4989, 5000], ['0', 0, 0], ['7000,7001', 5000, 5000], ['5,4', 4, 4], ['1,0', 0, 0]] as const) {
+      ['4990,6000', 4989, 5000], ['0', 0, 0], ['7000,7001', 5000, 5000], ['5,4', 4, 4], ['1,0', 0, 0], ['4990,', 4989, 5000], ['0,', 0, 5000]] as const) {
       const { status, body } = await exec(`limit=${limit}`);
       assert.equal(status, 200, limit);
       assert.deepEqual(body.dataset, rows(lo, hi), limit);
@@ -760,10 +760,15 @@ describe('result formats', () => {
     assert.deepEqual(counted.body, { dataset: rows(1, 4), count: 5000 });
     // A page past the end counts 0 with count=true too, as QuestDB's.
     assert.deepEqual((await exec('limit=7000,7001&count=true&nm=true')).body, { dataset: [], count: 0 });
-    for (const limit of ['-5', '5,2', '6,4', 'abc', '1,2,3']) {
+    for (const limit of ['5,2', '6,4', 'abc', '1,2,3', ',5', '3,-1']) {
       const { status, body } = await exec(`limit=${encodeURIComponent(limit)}`);
       assert.equal(status, 400, limit);
-      assert.match(String(body.error), /query parameter "limit" must be N \(the first N rows\) or LO,HI/, limit);
+      assert.match(String(body.error), /query parameter "limit" must be N \(the first N rows\), LO,HI .* or LO, \(rows LO to the end\), got /, limit);
+    }
+    for (const limit of ['-5', '-5,10']) {
+      const { status, body } = await exec(`limit=${encodeURIComponent(limit)}`);
+      assert.equal(status, 400, limit);
+      assert.equal(body.error, `query parameter "limit" must not be negative, got "${limit}": for the last N rows, ORDER BY … DESC LIMIT N in the query`);
     }
     assert.equal(await server.connectionsInUse(), 0, 'a window read to its end gives its connection back');
   });

@@ -8,7 +8,7 @@
 import { sliceColumns } from './chunk-columns.js';
 import type { OpenQuery, ResultChunk } from './query-service.js';
 
-/** Rows `skip` (0-based) to `skip + take`, the end excluded. */
+/** Rows `skip` (0-based) to `skip + take`, the end excluded; `take` Infinity: to the result's end. */
 export interface RowRange {
   readonly skip: number;
   readonly take: number;

@@ -808,20 +808,27 @@ function execTrailer(count: number, clock: ExecClock | undefined): string {
 }
 
 /**
- * QuestDB's `limit` parameter of `/exec`: `N` (the first N rows) or `LO,HI` (rows LO to HI,
- * numbered from 1, both included; LO 0 reads as 1, so that `0,N` and `1,N` are `N`), as
- * questdb/questdb `JsonQueryProcessor.parseUrl` reads it (skip LO - 1, stop at HI), and as
- * its web console pages (`0,1000`, then `1001,2000`); undefined when absent.
- * @throws QueryRejectedError for any other value (negative, reversed, not integers, repeated).
+ * QuestDB's `limit` parameter of `/exec`: `N` (the first N rows), `LO,HI` (rows LO to HI,
+ * numbered from 1, both included; LO 0 reads as 1, so that `0,N` and `1,N` are `N`) or `LO,`
+ * (rows LO to the end), as questdb/questdb `JsonQueryProcessor.parseUrl` reads it (skip LO -
+ * 1, stop at HI, no HI: no stop), and as its web console pages (`0,1000`, then
+ * `1001,2000`); undefined when absent.
+ * @throws QueryRejectedError for any other value: negative (QuestDB's server answers no rows,
+ *   though its documentation says the last N; neither is what was asked, so it is refused,
+ *   saying how to get the last rows), reversed, not integers, repeated.
  */
 function execLimit(value: unknown): RowRange | undefined {
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new QueryRejectedError(`query parameter "limit" is given ${value.length} times: give it once`);
-  const m = /^ *(\d{1,15}) *(?:, *(\d{1,15}) *)?$/.exec(String(value));
-  const [lo, hi] = m === null ? [NaN, NaN] : m[2] === undefined ? [0, Number(m[1])] : [Number(m[1]), Number(m[2])];
+  const text = String(value);
+  if (/^ *-/.test(text)) {
+    throw new QueryRejectedError(`query parameter "limit" must not be negative, got ${JSON.stringify(value)}: for the last N rows, ORDER BY … DESC LIMIT N in the query`);
+  }
+  const m = /^ *(\d{1,15}) *(?:(,) *(\d{1,15})? *)?$/.exec(text);
+  const [lo, hi] = m === null ? [NaN, NaN] : m[2] === undefined ? [0, Number(m[1])] : [Number(m[1]), m[3] === undefined ? Infinity : Number(m[3])];
   // LO = HI + 1 is QuestDB's empty page.
   if (!(lo <= hi + 1)) {
-    throw new QueryRejectedError(`query parameter "limit" must be N (the first N rows) or LO,HI (rows LO to HI, numbered from 1, both included, LO ≤ HI + 1), got ${JSON.stringify(value)}`);
+    throw new QueryRejectedError(`query parameter "limit" must be N (the first N rows), LO,HI (rows LO to HI, numbered from 1, both included, LO ≤ HI + 1) or LO, (rows LO to the end), got ${JSON.stringify(value)}`);
   }
   const skip = Math.max(0, lo - 1);
   return { skip, take: hi - skip };
