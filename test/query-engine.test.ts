@@ -7,9 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
 import { inspector, parquetFiles, removeDir, tempDir, TestServer } from './harness.js';
@@ -645,6 +647,58 @@ describe('result formats', () => {
     assert.equal(r.body.row_count, 100000);
     assert.deepEqual(r.body.data[99999], [99999, 49999.5]);
   });
+  test('Accept-Encoding: JSON and CSV answers compressed as the client asks (gzip, br, deflate), whole or streamed; small answers, Arrow and identity as they are', async () => {
+    /** The answer as sent, not decompressed (fetch would undo the encoding). */
+    const raw = (path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; bytes: Buffer }> =>
+      new Promise((resolve, reject) => {
+        const req = httpRequest(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-arc-database': 'qe', ...headers } }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, bytes: Buffer.concat(parts) }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    const decode: Record<string, (b: Buffer) => Buffer> = { gzip: gunzipSync, br: brotliDecompressSync, deflate: inflateSync };
+    // 150 rows (about 3 KB: compressed in one call, sent with its Content-Length), 2,000 (about 60 KB: one
+    // body, compressed through a zlib stream, chunked) and 100,000 (streamed, chunked).
+    for (const rows of [150, 2000, 100_000]) {
+      const sql = `SELECT range AS i, 'host_' || (range % 7) AS host, range * 0.25 AS x FROM range(${rows})`;
+      const plain = await raw('/api/v1/query', { sql }, {});
+      assert.equal(plain.headers['content-encoding'], undefined);
+      const expected = (JSON.parse(plain.bytes.toString()) as { data: unknown[][] }).data;
+      assert.equal(expected.length, rows);
+      for (const [asked, chosen] of [['gzip', 'gzip'], ['br;q=1, gzip;q=0.5', 'br'], ['deflate', 'deflate'], ['identity, gzip;q=0', undefined], ['compress', undefined]] as const) {
+        const r = await raw('/api/v1/query', { sql }, { 'accept-encoding': asked });
+        assert.equal(r.status, 200, asked);
+        assert.equal(r.headers['content-encoding'], chosen, `${rows} rows, ${asked}`);
+        if (chosen === undefined) {
+          assert.deepEqual((JSON.parse(r.bytes.toString()) as { data: unknown[][] }).data, expected);
+          continue;
+        }
+        assert.match(String(r.headers.vary), /accept-encoding/, asked);
+        assert.ok(r.bytes.length * 3 < plain.bytes.length, `${chosen}: ${r.bytes.length} of ${plain.bytes.length} bytes`);
+        assert.deepEqual([r.headers['content-length'], r.headers['transfer-encoding']],
+          rows === 150 ? [String(r.bytes.length), undefined] : [undefined, 'chunked'], `${rows} rows, ${asked}`);
+        const body = JSON.parse(decode[chosen](r.bytes).toString()) as { data: unknown[][]; row_count: number };
+        assert.equal(body.row_count, rows);
+        assert.deepEqual(body.data, expected, `${rows} rows, ${chosen}`);
+      }
+      const csv = await raw('/api/v1/query', { sql, format: 'csv' }, { 'accept-encoding': 'gzip' });
+      assert.equal(csv.headers['content-encoding'], 'gzip');
+      const lines = gunzipSync(csv.bytes).toString().split('\r\n');
+      assert.deepEqual([lines[0], lines[rows], lines.length], ['i,host,x', `${rows - 1},host_${(rows - 1) % 7},${(rows - 1) * 0.25}`, rows + 2]);
+    }
+    // An answer under 1 KiB, an Arrow stream and an error are sent as they are.
+    const small = await raw('/api/v1/query', { sql: 'SELECT 1 AS one' }, { 'accept-encoding': 'gzip' });
+    assert.deepEqual([small.headers['content-encoding'], (JSON.parse(small.bytes.toString()) as { data: unknown }).data], [undefined, [[1]]]);
+    const arrow = await raw('/api/v1/query/arrow', { sql: 'SELECT range AS i FROM range(100000)' }, { 'accept-encoding': 'gzip' });
+    assert.equal(arrow.headers['content-encoding'], undefined);
+    assert.equal(tableFromIPC(new Uint8Array(arrow.bytes)).numRows, 100000);
+    const refused = await raw('/api/v1/query', { sql: 'DROP TABLE cpu' }, { 'accept-encoding': 'gzip' });
+    assert.deepEqual([refused.status, refused.headers['content-encoding']], [400, undefined]);
+  });
   test('CSV by Accept and by format', async () => {
     const sql = `SELECT 'a,b' AS s, 'say "hi"' AS q, NULL AS n, 1 AS i`;
     const expected = 's,q,n,i\r\n"a,b","say ""hi""",,1\r\n';
@@ -972,10 +1026,13 @@ describe('pool', () => {
     const timeouts = async (): Promise<number> =>
       Number((await (await fetch(`${server.url}/metrics`)).text()).match(/^strata_queries_total\{outcome="timeout"\} (\d+)/m)?.[1] ?? 0);
     const timeoutsBefore = await timeouts();
-    const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];
+    // As fetch sends them: gzip asked for, so JSON and CSV are cut off inside a compressed stream.
+    const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}],
+      ['/api/v1/query', { 'accept-encoding': 'identity' }]];
     for (const [path, headers] of forms) {
       const res = await post(path, { sql }, { 'x-strata-timeout-ms': '499', ...headers });
       assert.equal(res.status, 200, 'the status line went out with the first rows');
+      assert.equal(res.headers.get('content-encoding'), path.endsWith('arrow') || headers['accept-encoding'] === 'identity' ? null : 'gzip');
       let bytes = 0;
       const read = (async () => {
         for await (const chunk of res.body!) bytes += chunk.length;
@@ -983,13 +1040,13 @@ describe('pool', () => {
       await assert.rejects(read, `${path} ${JSON.stringify(headers)}: the body ends in an error`);
       assert.ok(bytes > 0);
     }
-    assert.equal(await timeouts(), timeoutsBefore + 3, 'each counted as a timeout');
+    assert.equal(await timeouts(), timeoutsBefore + forms.length, 'each counted as a timeout');
     // Each logged once (the deadline, and the body it ends), as a warning without a stack.
     const logged = (): Record<string, unknown>[] => server.output.split('\n').filter((l) => l.includes('Query timed out (after 499 ms) while streaming'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    for (let i = 0; i < 40 && logged().length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let i = 0; i < 40 && logged().length < forms.length; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(logged().length, 3, server.output.slice(-3000));
+    assert.equal(logged().length, forms.length, server.output.slice(-3000));
     assert.ok(logged().every((l) => l.level === 40 && !JSON.stringify(l).includes('"stack"')));
   });
   test('HTTP/1.0 (a body that ends with its connection): a failure mid-stream resets the connection, so the client sees an error, not a shorter answer', async () => {
@@ -1020,7 +1077,9 @@ describe('pool', () => {
     }
   });
   test('a result of up to 256 KiB is one body with a Content-Length, a larger one is chunked, and a failure within the first 256 KiB gets its status', async () => {
-    const forms: [string, Record<string, string>][] = [['/api/v1/query', {}], ['/api/v1/query', { accept: 'text/csv' }], ['/api/v1/query/arrow', {}]];
+    // Uncompressed (fetch asks for gzip): a compressed answer is framed by its compression (the Accept-Encoding test).
+    const forms: [string, Record<string, string>][] = [['/api/v1/query', { 'accept-encoding': 'identity' }],
+      ['/api/v1/query', { accept: 'text/csv', 'accept-encoding': 'identity' }], ['/api/v1/query/arrow', { 'accept-encoding': 'identity' }]];
     for (const [path, headers] of forms) {
       const what = `${path} ${JSON.stringify(headers)}`;
       const small = await post(path, { sql: 'SELECT range AS n FROM range(3000)' }, headers);

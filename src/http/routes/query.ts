@@ -72,6 +72,7 @@ import type { ResultEncoders, WorkerRows } from '../../query/result-encoders.js'
 import { cellText, csvField, type TextFormat } from '../../query/json-result.js';
 import { parseShowCommand } from '../../query/show.js';
 import { decodeBody } from '../content-type-parser.js';
+import { compressResponses } from '../response-compression.js';
 import { bareStatement, quoteIdentifier } from '../../query/sql-text.js';
 import { nameError } from '../../parse/names.js';
 import type { Column } from '../../query/chunk-columns.js';
@@ -119,6 +120,7 @@ export async function queryRoutes(app: FastifyInstance, o: QueryRouteOptions): P
       else reject(new QueryRejectedError(`request body is not valid JSON (${err.message.replace(/ (?:but|when) content-type is set to .*$/, '')}): send {"sql": "<statement>"}`));
     }));
   });
+  await compressResponses(app);
   app.addHook('onRequest', async (request, reply) => countWhenClosed(request, reply, o.metrics));
   app.addHook('onError', async (request, _reply, err) => {
     failures.set(request, err);

@@ -1,0 +1,27 @@
+/**
+ * Compression of query answers (`Content-Encoding`), as the client's `Accept-Encoding`
+ * asks: Arc compresses its JSON answers the same way (../shared/notes/arc-wire-contract.md
+ * §5.2, `response_compression.go`), and Python's `requests`, browsers and Grafana ask for it
+ * on every request; a JSON result shrinks about tenfold, which counts on a link slower
+ * than loopback.
+ *
+ * `@fastify/compress` negotiates (q-values, `identity`, `*`), sets `Vary: accept-encoding` on
+ * what it compresses and honours `x-no-compression`. A body up to its sync threshold (8 KiB
+ * on two cores; more on fewer) is compressed in one call and keeps a Content-Length; a
+ * larger one, whole (up to 256 KiB) or streamed, goes through a zlib stream, on libuv's
+ * threadpool rather than the event loop, with backpressure, chunked. Encodings: zstd (on Node ≥ 22.15, whose zlib has it; Arc's first
+ * choice), br (quality 4, the plugin's default: near gzip's speed), gzip, deflate. Bodies
+ * under 1 KiB, error bodies mostly, and types that do not compress (the Arrow stream) are
+ * sent as they are. Request bodies are not its business: `content-type-parser.ts` and
+ * `decodeBody` decompress those.
+ */
+import compress from '@fastify/compress';
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * Registers response compression on `app`'s routes (its encapsulation context: the query
+ * routes, not the write endpoints, whose answers are empty).
+ */
+export async function compressResponses(app: FastifyInstance): Promise<void> {
+  await app.register(compress, { global: true, globalDecompression: false, threshold: 1024 });
+}
