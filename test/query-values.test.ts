@@ -93,8 +93,33 @@ test('a BLOB holding a backslash byte, and -0.0, keep their value in JSON, /exec
   const exec = await execRows(sql);
   assert.ok(exec[0][0] === '\\x5Cx41' && Object.is(exec[0][1], -0), JSON.stringify(exec));
   assert.equal(await csvText(sql), 'b,z\r\n\\x5Cx41,-0\r\n');
-  const arrow = (await arrowTable(sql)).toArray()[0] as { b: string; z: number };
-  assert.ok(arrow.b === '\\x5Cx41' && Object.is(arrow.z, -0), JSON.stringify(arrow));
+  // Arrow: the bytes themselves (Binary).
+  const arrow = (await arrowTable(sql)).toArray()[0] as { b: Uint8Array; z: number };
+  assert.ok(Buffer.from(arrow.b).toString('latin1') === '\\x41' && Object.is(arrow.z, -0), JSON.stringify(arrow));
+});
+
+test('Arrow: LIST, STRUCT, MAP, ARRAY and BLOB are native Arrow types, NULLs kept at every level', async () => {
+  const sql = `SELECT r, list(v ORDER BY v) AS l, {'n': r, 's': CASE WHEN r = 1 THEN NULL ELSE 'x' || r END, 'l': [r, NULL]} AS st,
+      MAP {'a': r, 'b': NULL} AS m, CASE WHEN r = 1 THEN NULL ELSE '\\x00\\xFF'::BLOB END AS b, [r, r + 1]::INTEGER[2] AS a,
+      CASE WHEN r = 2 THEN NULL ELSE [{'t': TIMESTAMPTZ '2026-01-01 00:00:00.000001+00'}] END AS ls
+    FROM (VALUES (0, 1.5), (0, NULL), (1, 2.5), (2, 3.5)) t(r, v) GROUP BY r ORDER BY r`;
+  const table = await arrowTable(sql);
+  assert.deepEqual(table.schema.fields.map((f) => `${f.name}:${String(f.type)}`), ['r:Int32', 'l:List<Float64>', 'st:Struct<{n:Int32, s:Utf8, l:List<Int32>}>',
+    'm:Map<{key:Utf8, value:Int32}>', 'b:Binary', 'a:FixedSizeList[2]<Int32>', 'ls:List<Struct<{t:Timestamp<MICROSECOND, UTC>}>>']);
+  const rows = table.toArray().map((row) => {
+    const { l, st, m, b, a, ls } = row.toJSON() as Record<string, { toJSON(): unknown; toArray(): unknown } | Uint8Array | null>;
+    const s = (st as { toJSON(): Record<string, unknown> }).toJSON();
+    return [Array.from(l as Iterable<unknown>), { ...s, l: Array.from(s.l as Iterable<unknown>) }, (m as { toJSON(): unknown }).toJSON(),
+      b === null ? null : [...(b as Uint8Array)], Array.from(a as Iterable<unknown>), ls === null ? null : Array.from(ls as Iterable<{ toJSON(): unknown }>, (x) => x.toJSON())];
+  });
+  const t = Date.UTC(2026, 0, 1) + 0.001;
+  assert.deepEqual(rows, [
+    [[1.5, null], { n: 0, s: 'x0', l: [0, null] }, { a: 0, b: null }, [0, 255], [0, 1], [{ t }]],
+    [[2.5], { n: 1, s: null, l: [1, null] }, { a: 1, b: null }, null, [1, 2], [{ t }]],
+    [[3.5], { n: 2, s: 'x2', l: [2, null] }, { a: 2, b: null }, [0, 255], [2, 3], null],
+  ]);
+  // JSON is as before: arrays and objects, a BLOB as DuckDB's text.
+  assert.deepEqual((await server.rows(sql))[1].slice(1, 5), [[2.5], { n: 1, s: null, l: [1, null] }, { a: 1, b: null }, null]);
 });
 
 test('Arrow: DECIMAL(18,3) past 2^53 unscaled is the nearest double, as DuckDB casts it', async () => {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BIGINT, BOOLEAN, DATE, DOUBLE, DuckDBInstance, INTEGER, TIMESTAMPTZ, UTINYINT, type DuckDBType } from '@duckdb/node-api';
-import { tableFromIPC } from 'apache-arrow';
+import duckdb from '@duckdb/node-bindings';
+import {
+  ARRAY, BIGINT, BOOLEAN, DATE, DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, LIST, STRUCT, TIMESTAMPTZ, UTINYINT, VARCHAR, type DuckDBType,
+} from '@duckdb/node-api';
+import { MapRow, StructRow, tableFromIPC, Vector, type Data, type Field, type Table } from 'apache-arrow';
 import { Message, type RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
 import { ArrowStreamEncoder } from './arrow-result.js';
 import { ChunkBudget } from './chunk-budget.js';
@@ -44,7 +47,7 @@ const ALL_LAYOUTS = `SELECT
   (TIMESTAMP '2026-01-01' + INTERVAL (r) MICROSECOND)::TIMESTAMP_NS AS tsns,
   DATE '2026-01-01' + r::INTEGER AS d,
   CASE r % 5 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN 'short' WHEN 3 THEN 'a string longer than twelve bytes ' || r ELSE 'ünïcødé ' || r END AS s,
-  CASE WHEN r % 17 = 0 THEN NULL ELSE [r, r + 1] END AS list,
+  CASE WHEN r % 17 = 0 THEN NULL ELSE INTERVAL (r) SECOND END AS iv,
   (r / 8)::DECIMAL(10, 2) AS dec
 FROM range(${ROWS}) t(r)`;
 
@@ -57,7 +60,7 @@ test('Arrow record batches decode (apache-arrow\'s reader) to the chunks they we
   assert.deepEqual(table.schema.fields.map((f) => `${f.name}:${String(f.type)}`), [
     'f64:Float64', 'f32:Float32', 'i8:Int8', 'i16:Int16', 'i32:Int32', 'i64:Int64', 'u8:Uint8', 'u16:Uint16', 'u32:Uint32', 'u64:Uint64',
     'b:Bool', 'ts:Timestamp<MICROSECOND>', 'tstz:Timestamp<MICROSECOND, UTC>', 'tsns:Timestamp<NANOSECOND>', 'd:Date32<DAY>',
-    's:Utf8', 'list:Utf8', 'dec:Float64',
+    's:Utf8', 'iv:Utf8', 'dec:Float64',
   ]);
   let nulls = 0;
   chunks.forEach(({ columns, rowCount }, k) => {
@@ -78,7 +81,8 @@ test('Arrow record batches decode (apache-arrow\'s reader) to the chunks they we
         if (col.kind === 'utf8') assert.equal(vector.get(r), Buffer.from(col.data.subarray(col.offsets[r], col.offsets[r + 1])).toString('utf8'), where);
         else if (col.kind === 'other') assert.equal(vector.get(r), cellText(col, r, 'csv'), where);
         else if (col.kind === 'bool') assert.equal(vector.get(r), col.values[r] !== 0, where);
-        else assert.equal((data.values as ArrayLike<number | bigint>)[r], col.values[r], where);
+        else if ('values' in col) assert.equal((data.values as ArrayLike<number | bigint>)[r], col.values[r], where);
+        else assert.fail(`${where}: a ${col.kind} column`);
       }
       assert.equal(data.nullCount, expectedNulls, `batch ${k}, column ${c}`);
       nulls += expectedNulls;
@@ -89,7 +93,7 @@ test('Arrow record batches decode (apache-arrow\'s reader) to the chunks they we
   assert.equal(table.getChild('s')!.get(3), 'a string longer than twelve bytes 3');
   assert.equal(table.getChild('s')!.get(4), 'ünïcødé 4');
   assert.equal(table.getChild('s')!.get(ROWS - 1), 'short');
-  assert.equal(table.getChild('list')!.get(1), '[1, 2]');
+  assert.equal(table.getChild('iv')!.get(1), '00:00:01');
   assert.equal(table.getChild('i64')!.get(1), 1000000007n);
 });
 
@@ -199,4 +203,154 @@ test('a NULL row\'s value slot is zero in Arrow, whatever the column held there 
   }
   // The caller's columns are left as they were.
   assert.equal((columns[0] as { values: BigInt64Array }).values[1], 0x5345435245542d50n);
+});
+
+/** A value apache-arrow read, as plain JS: lists as arrays, structs and maps as objects, binary as hex. */
+function plain(v: unknown): unknown {
+  if (v instanceof Vector) return Array.from(v as Vector, plain);
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (v instanceof StructRow || v instanceof MapRow) return Object.fromEntries(Object.entries(v.toJSON() as object).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+/** Column `name` of every batch of `table`, each row as `plain` reads it. */
+function plainColumn(table: Table, name: string): unknown[] {
+  return Array.from(table.getChild(name)!, plain);
+}
+
+const NESTED = `SELECT
+  CASE WHEN r % 7 = 0 THEN NULL WHEN r % 7 = 1 THEN [] ELSE [r, NULL, r * 2] END::INTEGER[] AS ints,
+  CASE WHEN r % 5 = 0 THEN NULL ELSE [r / 4, NULL] END::DOUBLE[] AS doubles,
+  CASE WHEN r % 3 = 0 THEN NULL ELSE ['v' || r, NULL, '', 'a string longer than twelve bytes ' || r] END AS strs,
+  CASE WHEN r % 11 = 0 THEN NULL ELSE [TIMESTAMPTZ '2026-01-01 00:00:00+00' + INTERVAL (r) MICROSECOND, NULL] END AS tss,
+  [(TIMESTAMP '2026-01-01' + INTERVAL (r) MICROSECOND)::TIMESTAMP_NS] AS tsns,
+  CASE WHEN r % 4 = 0 THEN NULL ELSE {'i': CASE WHEN r % 8 = 1 THEN NULL ELSE r END, 's': CASE WHEN r % 8 = 2 THEN NULL ELSE 'x' || r END} END AS st,
+  CASE WHEN r % 6 = 0 THEN NULL ELSE MAP {'a': r, 'b': NULL} END AS m,
+  [{'q': r, 'w': 'w' || r}, NULL] AS ls,
+  {'l': CASE WHEN r % 2 = 0 THEN NULL ELSE [r, r + 1] END, 'd': [DATE '2026-01-01' + r::INTEGER]} AS sl,
+  (CASE WHEN r % 9 = 0 THEN NULL ELSE [r, NULL, r] END)::INTEGER[3] AS arr,
+  CASE WHEN r % 10 = 0 THEN NULL ELSE '\\x00\\xff'::BLOB || (r::VARCHAR)::BLOB END AS b,
+  [(r * 0.25)::DECIMAL(10, 2)] AS decs, [r::DECIMAL(10, 0)] AS decs0, [INTERVAL (r) SECOND] AS ivs
+FROM range(${ROWS}) t(r)`;
+
+test('nested columns and BLOB are native Arrow types: lists (NULL, empty, NULL elements), structs, maps, fixed-size arrays, their nestings, over several batches', async () => {
+  const { messages, chunks } = await encoded(NESTED);
+  checkLayout(messages);
+  const table = tableFromIPC(Buffer.concat(messages));
+  assert.equal(table.numRows, ROWS);
+  assert.ok(chunks.length >= 3);
+  assert.deepEqual(table.schema.fields.map((f) => `${f.name}:${String(f.type)}`), [
+    'ints:List<Int32>', 'doubles:List<Float64>', 'strs:List<Utf8>', 'tss:List<Timestamp<MICROSECOND, UTC>>', 'tsns:List<Timestamp<NANOSECOND>>',
+    'st:Struct<{i:Int64, s:Utf8}>', 'm:Map<{key:Utf8, value:Int64}>', 'ls:List<Struct<{q:Int64, w:Utf8}>>', 'sl:Struct<{l:List<Int64>, d:List<Date32<DAY>>}>',
+    'arr:FixedSizeList[3]<Int32>', 'b:Binary', 'decs:List<Float64>', 'decs0:List<Int64>', 'ivs:List<Utf8>',
+  ]);
+  const map = table.schema.fields[6].type.children[0];
+  assert.equal(map.name, 'entries');
+  assert.deepEqual(map.type.children.map((f: Field) => [f.name, f.nullable]), [['key', false], ['value', true]]);
+  const rows = Array.from({ length: ROWS }, (_, r) => r);
+  const n = BigInt;
+  assert.deepEqual(plainColumn(table, 'ints'), rows.map((r) => (r % 7 === 0 ? null : r % 7 === 1 ? [] : [r, null, r * 2])));
+  assert.deepEqual(plainColumn(table, 'doubles'), rows.map((r) => (r % 5 === 0 ? null : [r / 4, null])));
+  assert.deepEqual(plainColumn(table, 'strs'), rows.map((r) => (r % 3 === 0 ? null : [`v${r}`, null, '', `a string longer than twelve bytes ${r}`])));
+  assert.deepEqual(plainColumn(table, 'st'), rows.map((r) => (r % 4 === 0 ? null : { i: r % 8 === 1 ? null : n(r), s: r % 8 === 2 ? null : `x${r}` })));
+  assert.deepEqual(plainColumn(table, 'm'), rows.map((r) => (r % 6 === 0 ? null : { a: n(r), b: null })));
+  assert.deepEqual(plainColumn(table, 'ls'), rows.map((r) => [{ q: n(r), w: `w${r}` }, null]));
+  const day = Date.UTC(2026, 0, 1);
+  assert.deepEqual(plainColumn(table, 'sl'), rows.map((r) => ({ l: r % 2 === 0 ? null : [n(r), n(r + 1)], d: [day + r * 86_400_000] })));
+  assert.deepEqual(plainColumn(table, 'arr'), rows.map((r) => (r % 9 === 0 ? null : [r, null, r])));
+  assert.deepEqual(plainColumn(table, 'b'), rows.map((r) => (r % 10 === 0 ? null : `00ff${Buffer.from(String(r)).toString('hex')}`)));
+  assert.deepEqual(plainColumn(table, 'decs'), rows.map((r) => [r / 4]));
+  assert.deepEqual(plainColumn(table, 'decs0'), rows.map((r) => [n(r)]));
+  assert.deepEqual(plainColumn(table, 'ivs').slice(0, 3), [['00:00:00'], ['00:00:01'], ['00:00:02']]);
+  // Timestamps by their int64 (apache-arrow's `get` gives milliseconds as a double).
+  const rawChild = (name: string): { values: bigint[]; valid: boolean[] } => {
+    const data = table.getChild(name)!.data.map((d) => d.children[0]);
+    return { values: data.flatMap((d) => Array.from(d.values as BigInt64Array)), valid: data.flatMap((d) => Array.from({ length: d.length }, (_, k) => d.getValid(k))) };
+  };
+  const start = 1_767_225_600_000_000n;
+  const tss = rawChild('tss');
+  const withTss = rows.filter((r) => r % 11 !== 0);
+  assert.deepEqual(tss.values, withTss.flatMap((r) => [start + n(r), 0n]));
+  assert.deepEqual(tss.valid, withTss.flatMap(() => [true, false]));
+  assert.deepEqual(rawChild('tsns').values, rows.map((r) => (start + n(r)) * 1000n));
+});
+
+test('a NULL list, struct or array sends no bytes of what DuckDB held under it, and a NULL element or field none of its slot', async () => {
+  const { messages } = await encoded(NESTED);
+  const table = tableFromIPC(Buffer.concat(messages));
+  for (const batch of table.batches) {
+    const column = (name: string): Data => batch.data.children[table.schema.fields.findIndex((f) => f.name === name)];
+    const [ints, st, arr] = [column('ints'), column('st'), column('arr')];
+    const [i, s] = st.children;
+    for (let r = 0; r < batch.numRows; r++) {
+      if (!ints.getValid(r)) assert.equal(ints.valueOffsets[r + 1], ints.valueOffsets[r], `list row ${r}`);
+      if (!st.getValid(r)) {
+        assert.ok(!i.getValid(r) && !s.getValid(r), `struct row ${r}: its fields NULL too`);
+        assert.equal((i.values as BigInt64Array)[r], 0n);
+        assert.equal(s.valueOffsets[r + 1], s.valueOffsets[r]);
+      }
+      for (let k = 0; k < 3; k++) {
+        const e = r * 3 + k;
+        if (!arr.getValid(r)) assert.ok(!arr.children[0].getValid(e), `array row ${r}: its elements NULL too`);
+        if (!arr.children[0].getValid(e)) assert.equal((arr.children[0].values as Int32Array)[e], 0, `array element ${e}`);
+      }
+    }
+  }
+});
+
+test('a nested column all NULL in the first chunk, then not', async () => {
+  const { messages, chunks } = await encoded(`SELECT CASE WHEN r < 2048 THEN NULL ELSE [r] END AS l, CASE WHEN r < 2048 THEN NULL ELSE {'a': r} END AS s,
+    CASE WHEN r < 2048 THEN NULL ELSE MAP {r: 'x'} END AS m, CASE WHEN r < 2048 THEN NULL ELSE [r, r]::BIGINT[2] END AS a FROM range(3000) t(r)`);
+  assert.equal(chunks[0].rowCount, 2048);
+  const table = tableFromIPC(Buffer.concat(messages));
+  assert.ok(table.batches[0].data.children.every((d) => d.nullCount === 2048));
+  const rows = Array.from({ length: 3000 }, (_, r) => r);
+  assert.deepEqual(plainColumn(table, 'l'), rows.map((r) => (r < 2048 ? null : [BigInt(r)])));
+  assert.deepEqual(plainColumn(table, 's'), rows.map((r) => (r < 2048 ? null : { a: BigInt(r) })));
+  assert.deepEqual(plainColumn(table, 'm'), rows.map((r) => (r < 2048 ? null : { [r]: 'x' })));
+  assert.deepEqual(plainColumn(table, 'a'), rows.map((r) => (r < 2048 ? null : [BigInt(r), BigInt(r)])));
+});
+
+test('list elements out of row order, shared, or under a NULL row, and values under a NULL struct or array, are gathered into Arrow\'s layout', () => {
+  const types = [LIST(INTEGER), LIST(VARCHAR), STRUCT({ a: INTEGER, s: VARCHAR }), ARRAY(INTEGER, 2)];
+  const chunk = DuckDBDataChunk.create(types, 4);
+  const vectors = types.map((_, c) => duckdb.data_chunk_get_vector(chunk.chunk, c));
+  const copy = (vector: duckdb.Vector, values: Int32Array | BigUint64Array): void => duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, 0, values.byteLength);
+  const nullRows = (vector: duckdb.Vector, mask: bigint): void => {
+    duckdb.vector_ensure_validity_writable(vector);
+    duckdb.copy_data_to_vector_validity(vector, 0, BigUint64Array.of(mask).buffer, 0, 8);
+  };
+  // Rows: elements 2–3, then 0–1 (before the first's), NULL over elements 0–4, then 1–3 (shared).
+  const words = ['zero', 'one', 'two: a string longer than twelve bytes', 'three', 'four'];
+  for (const [c, vector] of vectors.slice(0, 2).entries()) {
+    duckdb.list_vector_reserve(vector, 5);
+    duckdb.list_vector_set_size(vector, 5);
+    const child = duckdb.list_vector_get_child(vector);
+    if (c === 0) copy(child, Int32Array.of(10, 11, 12, 13, 14));
+    else words.forEach((w, k) => duckdb.vector_assign_string_element(child, k, w));
+    copy(vector, BigUint64Array.of(2n, 2n, 0n, 2n, 0n, 5n, 1n, 3n));
+    nullRows(vector, 0b1011n);
+  }
+  // Struct row 2 and array row 1 NULL over fields and elements DuckDB left valid.
+  const [a, s] = [0, 1].map((k) => duckdb.struct_vector_get_child(vectors[2], k));
+  copy(a, Int32Array.of(1, 2, 3, 4));
+  words.slice(1).forEach((w, k) => duckdb.vector_assign_string_element(s, k, w));
+  nullRows(vectors[2], 0b1011n);
+  copy(duckdb.array_vector_get_child(vectors[3]), Int32Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+  nullRows(vectors[3], 0b1101n);
+
+  const names = ['ints', 'strs', 'st', 'arr'];
+  const encoder = new ArrowStreamEncoder(names, types);
+  const budget = new ChunkBudget(names, chunk.rowCount);
+  const messages = [encoder.start(), encoder.batch(types.map((t, c) => readColumn(chunk, c, t, 'arrow', budget)), chunk.rowCount), encoder.end()];
+  checkLayout(messages);
+  const table = tableFromIPC(Buffer.concat(messages));
+  assert.deepEqual(plainColumn(table, 'ints'), [[12, 13], [10, 11], null, [11, 12, 13]]);
+  assert.deepEqual(plainColumn(table, 'strs'), [[words[2], words[3]], [words[0], words[1]], null, [words[1], words[2], words[3]]]);
+  assert.deepEqual(plainColumn(table, 'st'), [{ a: 1, s: 'one' }, { a: 2, s: words[2] }, null, { a: 4, s: 'four' }]);
+  assert.deepEqual(plainColumn(table, 'arr'), [[1, 2], null, [5, 6], [7, 8]]);
+  const [st, arr] = [table.batches[0].data.children[2], table.batches[0].data.children[3]];
+  assert.equal((st.children[0].values as Int32Array)[2], 0);
+  assert.equal(st.children[1].valueOffsets[3], st.children[1].valueOffsets[2]);
+  assert.deepEqual(Array.from(arr.children[0].values as Int32Array).slice(2, 4), [0, 0]);
 });

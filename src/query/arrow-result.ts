@@ -9,8 +9,17 @@
  * stored `time` column), TIMESTAMP_NS as `Timestamp(NANOSECOND)` (as DuckDB's own Arrow
  * export, so no digit is lost); DATE as `Date(DAY)`; VARCHAR and ENUM as `Utf8`; DECIMAL as
  * Arc does (scale 0 → Int64, else Float64), HUGEINT and UHUGEINT as Int64 (see
- * `chunk-columns.ts`); every other type as
- * `Utf8` holding its DuckDB text. All fields are nullable.
+ * `chunk-columns.ts`); BLOB as `Binary` (its bytes). Nested types as DuckDB's own Arrow
+ * export (which Arc sends) makes them, of any of these types at any depth
+ * (`nested-columns.ts` reads them): LIST as `List` (its child named `l`), ARRAY as
+ * `FixedSizeList` of its size (child named ``: DuckDB exports an ARRAY so, and a reader
+ * gets the size in the type rather than per row), STRUCT as `Struct` of its named fields,
+ * MAP as `Map` (a non-nullable `entries` struct of a non-nullable `key` and a `value`, as
+ * the format requires of a Map; DuckDB refuses NULL keys). Every other type, alone or
+ * within a nested one, as `Utf8` holding its DuckDB text: UUID as DuckDB's export makes it
+ * by default (`arrow_lossless_conversion` off); INTERVAL, TIME, TIMETZ, UNION, BIT, BIGNUM,
+ * … where DuckDB's export has an Arrow type of their own, left for later. All other fields
+ * are nullable.
  *
  * apache-arrow encodes each message's flatbuffer metadata; the batch bodies are laid out
  * here, each batch as one Buffer with one copy of each column's buffers. apache-arrow's
@@ -20,16 +29,17 @@
  * runs").
  */
 import {
-  Bool, DateDay, Field, Float32, Float64, Int16, Int32, Int64, Int8, Schema, TimestampMicrosecond, TimestampNanosecond,
-  Uint16, Uint32, Uint64, Uint8, Utf8, type DataType,
+  Binary, Bool, DateDay, Field, FixedSizeList, Float32, Float64, Int16, Int32, Int64, Int8, List, Map_, Schema, Struct,
+  TimestampMicrosecond, TimestampNanosecond, Uint16, Uint32, Uint64, Uint8, Utf8, type DataType,
 } from 'apache-arrow';
 import { BufferRegion, FieldNode, Message, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
-import type { DuckDBType } from '@duckdb/node-api';
-import { isValid, kindOf, type Column, type ColumnKind } from './chunk-columns.js';
+import { DuckDBTypeId, type DuckDBArrayType, type DuckDBListType, type DuckDBMapType, type DuckDBStructType, type DuckDBType } from '@duckdb/node-api';
+import { isValid, kindOf, type Column } from './chunk-columns.js';
 import { cellText } from './json-result.js';
 
-function arrowType(kind: ColumnKind): DataType {
-  switch (kind) {
+/** The Arrow type a DuckDB result type is sent as (see the module comment), nested types with their children's. */
+function arrowType(type: DuckDBType): DataType {
+  switch (kindOf(type, 'arrow')) {
     case 'f64': return new Float64();
     case 'f32': return new Float32();
     case 'i8': return new Int8();
@@ -41,10 +51,25 @@ function arrowType(kind: ColumnKind): DataType {
     case 'u32': return new Uint32();
     case 'u64': return new Uint64();
     case 'bool': return new Bool();
-    case 'timestamp': return new TimestampMicrosecond();
+    case 'timestamp': return new TimestampMicrosecond(type.typeId === DuckDBTypeId.TIMESTAMP_TZ ? 'UTC' : null);
     case 'timestamp_ns': return new TimestampNanosecond();
     case 'date': return new DateDay();
     case 'utf8': case 'other': return new Utf8();
+    case 'binary': return new Binary();
+    case 'list': {
+      if (type.typeId === DuckDBTypeId.LIST) return new List(new Field('l', arrowType((type as DuckDBListType).valueType), true));
+      const { keyType, valueType } = type as DuckDBMapType;
+      const entries = new Struct([new Field('key', arrowType(keyType), false), new Field('value', arrowType(valueType), true)]);
+      return new Map_(new Field('entries', entries, false));
+    }
+    case 'fixed_list': {
+      const { valueType, length } = type as DuckDBArrayType;
+      return new FixedSizeList(length, new Field('', arrowType(valueType), true));
+    }
+    case 'struct': {
+      const { entryNames, entryTypes } = type as DuckDBStructType;
+      return new Struct(entryNames.map((name, k) => new Field(name, arrowType(entryTypes[k]), true)));
+    }
   }
 }
 
@@ -81,11 +106,7 @@ export class ArrowStreamEncoder {
 
   /** `names` and `types` are the result's columns, as DuckDB reports them. */
   constructor(names: readonly string[], types: readonly DuckDBType[]) {
-    this.schema = new Schema(names.map((name, i) => {
-      const kind = kindOf(types[i], 'arrow');
-      const type = kind === 'timestamp' && types[i].toString() === 'TIMESTAMP WITH TIME ZONE' ? new TimestampMicrosecond('UTC') : arrowType(kind);
-      return new Field(name, type, true);
-    }));
+    this.schema = new Schema(names.map((name, i) => new Field(name, arrowType(types[i]), true)));
   }
 
   /** The schema message (the stream's first bytes). */
@@ -96,16 +117,15 @@ export class ArrowStreamEncoder {
   /**
    * The record batch message for one chunk's `columns` (read with `'arrow'` decimals),
    * `rowCount` rows: per column a validity bitmap (empty when no row is NULL), then its
-   * values (booleans as bits), or its int32 offsets and UTF-8 bytes.
+   * values (booleans as bits), or its int32 offsets and UTF-8 or binary bytes, or (nested
+   * types) its int32 offsets (LIST, MAP) and its children's buffers. Field nodes and
+   * buffers come in pre-order, a column before its children (the IPC format's "Record
+   * batch message").
    */
   batch(columns: readonly Column[], rowCount: number): Buffer {
     const nodes: FieldNode[] = [];
     const buffers: Uint8Array[] = [];
-    for (const col of columns) {
-      const { nullCount, parts } = columnBuffers(col, rowCount);
-      nodes.push(new FieldNode(rowCount, nullCount));
-      buffers.push(...parts);
-    }
+    for (const col of columns) appendColumn(col, rowCount, nodes, buffers);
     const regions: BufferRegion[] = [];
     let bodyLength = 0;
     for (const b of buffers) {
@@ -146,7 +166,22 @@ function nulls(valid: Uint8Array | null, n: number): number {
   return n - set;
 }
 
-/** The Arrow buffers of one column of `n` rows, in the format's order for its layout, and its NULL count. */
+/**
+ * Appends the field node of one column of `n` rows to `nodes`, and its Arrow buffers in the
+ * format's order for its layout to `buffers`; then its children's, in pre-order.
+ */
+function appendColumn(col: Column, n: number, nodes: FieldNode[], buffers: Uint8Array[]): void {
+  const { nullCount, parts } = columnBuffers(col, n);
+  nodes.push(new FieldNode(n, nullCount));
+  buffers.push(...parts);
+  switch (col.kind) {
+    case 'list': return appendColumn(col.child, col.offsets[n], nodes, buffers);
+    case 'fixed_list': return appendColumn(col.child, n * col.size, nodes, buffers);
+    case 'struct': for (const child of col.children) appendColumn(child, n, nodes, buffers);
+  }
+}
+
+/** The Arrow buffers of one column of `n` rows (not its children's), in the format's order for its layout, and its NULL count. */
 function columnBuffers(col: Column, n: number): { nullCount: number; parts: Uint8Array[] } {
   if (col.kind === 'other') {
     // Slow path for rare types: their text, as JSON shows it, NULL kept.
@@ -163,8 +198,13 @@ function columnBuffers(col: Column, n: number): { nullCount: number; parts: Uint
   }
   const nullCount = nulls(col.valid, n);
   const validity = nullCount === 0 || col.valid === null ? NO_BYTES : col.valid.subarray(0, Math.ceil(n / 8));
-  // A NULL string has no bytes (`readStrings`), its offsets none between them.
-  if (col.kind === 'utf8') return { nullCount, parts: [validity, bytesOf(col.offsets, n + 1), col.data.subarray(0, col.offsets[n])] };
+  // A NULL string has no bytes (`copyStrings`), its offsets none between them; nor has a
+  // NULL list elements (`nested-columns.ts`).
+  switch (col.kind) {
+    case 'utf8': case 'binary': return { nullCount, parts: [validity, bytesOf(col.offsets, n + 1), col.data.subarray(0, col.offsets[n])] };
+    case 'list': return { nullCount, parts: [validity, bytesOf(col.offsets, n + 1)] };
+    case 'fixed_list': case 'struct': return { nullCount, parts: [validity] };
+  }
   if (col.kind === 'bool') {
     // DuckDB keeps one byte per boolean; Arrow one bit (0 for a NULL row).
     const bits = new Uint8Array(Math.ceil(n / 8));

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { ResultTooLargeError } from '../errors.js';
 import { ChunkBudget } from './chunk-budget.js';
-import { readColumn } from './chunk-columns.js';
+import { readColumn, type DecimalMode } from './chunk-columns.js';
 
 let conn: DuckDBConnection;
 
@@ -12,23 +12,23 @@ before(async () => {
 });
 after(() => conn.closeSync());
 
-/** Reads every chunk of `sql` as the query service does (one budget per chunk); resolves to the rows read, or rejects as the budget does. */
-async function readAll(sql: string): Promise<number> {
+/** Reads every chunk of `sql` as the query service does (one budget per chunk, JSON's `exact` reads or Arrow's); resolves to the rows read, or rejects as the budget does. */
+async function readAll(sql: string, mode: DecimalMode = 'exact'): Promise<number> {
   const result = await conn.stream(sql);
   const names = result.columnNames();
   const types = result.columnTypes();
   let rows = 0;
   for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
     const budget = new ChunkBudget(names, chunk.rowCount);
-    types.forEach((t, i) => readColumn(chunk!, i, t, 'exact', budget));
+    types.forEach((t, i) => readColumn(chunk!, i, t, mode, budget));
     rows += chunk.rowCount;
   }
   return rows;
 }
 
 /** Asserts that reading `sql` fails with a ResultTooLargeError whose message matches `message`. */
-async function refused(sql: string, message: RegExp): Promise<void> {
-  await assert.rejects(readAll(sql), (err: unknown) => err instanceof ResultTooLargeError && err.statusCode === 422 && message.test(err.message));
+async function refused(sql: string, message: RegExp, mode: DecimalMode = 'exact'): Promise<void> {
+  await assert.rejects(readAll(sql, mode), (err: unknown) => err instanceof ResultTooLargeError && err.statusCode === 422 && message.test(err.message));
 }
 
 test('values: every row, element and field of a chunk counts, up to 1,000,000', async () => {
@@ -61,4 +61,13 @@ test('text: characters within nested values up to 16,000,000 (a BLOB byte counts
   assert.equal(await readAll("SELECT [CASE WHEN i % 2 = 0 THEN repeat('x', 15000) END] AS l FROM range(2048) t(i)"), 2048);
   assert.equal(await readAll("SELECT repeat('x', 65536) AS s FROM range(2048)"), 2048);
   await refused("SELECT repeat('x', 65537) AS s FROM range(2048)", /^result column "s" .*: at least 134,219,776 bytes of text in one chunk of 2,048 rows, over the 134,217,728 \(128 MiB\) .*left\(s, n\)/);
+});
+
+test('Arrow reads: a nested column counts its values and text as in JSON, a BLOB column its bytes as VARCHAR does', async () => {
+  assert.equal(await readAll('SELECT range(487) AS l FROM range(2048)', 'arrow'), 2048);
+  await refused('SELECT range(488) AS l FROM range(2048)', /^result column "l" .*: at least 1,001,472 values/, 'arrow');
+  await refused("SELECT {'s': [repeat('x', 7813), NULL]} AS s FROM range(2048)", /^result column "s" .*: at least 16,001,024 characters/, 'arrow');
+  // 4 MB of bytes a chunk: over the bound of text in JSON (`\xNN`), sent as they are in Arrow, up to 128 MiB.
+  assert.equal(await readAll("SELECT repeat('x', 2000)::BLOB AS b FROM range(2048)", 'arrow'), 2048);
+  await refused("SELECT repeat('x', 66000)::BLOB AS b FROM range(2048)", /^result column "b" .*: at least 135,168,000 bytes of text/, 'arrow');
 });

@@ -11,7 +11,12 @@
  *   UNION and VARIANT one per element, field or member at every level;
  * - characters of text the strings among those values become (VARCHAR, BLOB, BIT,
  *   BIGNUM, GEOMETRY), reckoned from their bytes;
- * - bytes of VARCHAR columns, read on the fast path.
+ * - bytes of VARCHAR columns, read on the fast path, and of BLOB columns in Arrow results
+ *   (`binary`, read the same way).
+ *
+ * Nested columns of Arrow results (`nested-columns.ts`) are counted as `other` columns,
+ * whole, before they are read: they make typed arrays rather than JS values, so this bound
+ * is conservative for them, and it keeps one bound for every format.
  *
  * A nested column is measured in O(nesting depth) calls (a LIST's element count is its
  * child vector's size: DuckDB copies each streamed chunk with only the elements its rows

@@ -13,9 +13,10 @@
  * With `DecimalMode` `arrow`, as Arc's Arrow path (Grafana cannot read decimals):
  * DECIMAL(p, 0) of any width, HUGEINT and UHUGEINT become int64 (`i64`; Arc sees the
  * 128-bit integers as DECIMAL(38, 0), which DuckDB's `sum` of integers returns), other
- * decimals float64; a value outside int64 fails the query. Types without a fast path
- * (INTERVAL, LIST, STRUCT, UUID, …) come out as `other`: node-api's values, one row at a
- * time, as JSON text.
+ * decimals float64; a value outside int64 fails the query, and BLOB, LIST, ARRAY, MAP and
+ * STRUCT are read as Arrow lays them out (`nested-columns.ts`). Types without a fast path
+ * (INTERVAL, UUID, and in `exact` mode LIST, STRUCT, …) come out as `other`: node-api's
+ * values, one row at a time, as JSON text.
  *
  * What a chunk may hold is bounded (`chunk-budget.ts`): a column too large fails the
  * query before it is read.
@@ -25,6 +26,7 @@ import duckdb from '@duckdb/node-bindings';
 import { ResultValueError } from '../errors.js';
 import type { ChunkBudget } from './chunk-budget.js';
 import { jsonValue, microsFromUnit } from './json-result.js';
+import { readNested } from './nested-columns.js';
 import { nestedText } from './nested-text.js';
 import { positionalItems, readByPosition } from './unnamed-structs.js';
 import { DuckDBTypeId, DuckDBVector, type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBEnumType, type DuckDBType } from '@duckdb/node-api';
@@ -54,6 +56,17 @@ export type Column =
   | { kind: 'date'; values: Int32Array; valid: Validity }
   /** UTF-8 bytes of row i are `data[offsets[i] .. offsets[i+1])`. */
   | { kind: 'utf8'; offsets: Int32Array; data: Uint8Array; valid: Validity }
+  /** BLOB (read for Arrow only): bytes of row i are `data[offsets[i] .. offsets[i+1])`. */
+  | { kind: 'binary'; offsets: Int32Array; data: Uint8Array; valid: Validity }
+  /**
+   * LIST and MAP (read for Arrow only; a MAP's `child` is a `struct` of key and value): row
+   * i's elements are rows `offsets[i] .. offsets[i+1])` of `child`, none for a NULL row.
+   */
+  | { kind: 'list'; offsets: Int32Array; child: Column; valid: Validity }
+  /** ARRAY (read for Arrow only): row i's elements are rows `i·size .. (i+1)·size` of `child`, NULL under a NULL row. */
+  | { kind: 'fixed_list'; size: number; child: Column; valid: Validity }
+  /** STRUCT (read for Arrow only): one column of as many rows per field, NULL under a NULL row. */
+  | { kind: 'struct'; children: Column[]; valid: Validity }
   /**
    * Each row's value as JSON text (`jsonValue`), null for NULL; for nested types (LIST,
    * ARRAY, STRUCT, MAP, UNION) also `plain`, their text for CSV and Arrow (`[1, 2]`).
@@ -66,7 +79,9 @@ export type ColumnKind = Column['kind'];
 /**
  * How DECIMAL (and 128-bit integer) columns are read: `arrow` converts them as Arc's
  * Arrow path does (scale 0 → int64, else float64); `exact` keeps DuckDB's values (as
- * `other`) so JSON and CSV can print them digit for digit.
+ * `other`) so JSON and CSV can print them digit for digit. `arrow` also reads BLOB, LIST,
+ * ARRAY, MAP and STRUCT as Arrow lays them out (`binary`, `list`, `fixed_list`, `struct`:
+ * `nested-columns.ts`), where `exact` reads them as `other` text.
  */
 export type DecimalMode = 'arrow' | 'exact';
 
@@ -93,6 +108,10 @@ export function kindOf(type: DuckDBType, decimals: DecimalMode): ColumnKind {
     case DuckDBTypeId.DECIMAL:
       if (decimals === 'exact') return 'other';
       return (type as DuckDBDecimalType).scale === 0 ? 'i64' : 'f64';
+    case DuckDBTypeId.BLOB: return decimals === 'arrow' ? 'binary' : 'other';
+    case DuckDBTypeId.LIST: case DuckDBTypeId.MAP: return decimals === 'arrow' ? 'list' : 'other';
+    case DuckDBTypeId.ARRAY: return decimals === 'arrow' ? 'fixed_list' : 'other';
+    case DuckDBTypeId.STRUCT: return decimals === 'arrow' ? 'struct' : 'other';
     default: return 'other';
   }
 }
@@ -108,8 +127,16 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  *   ResultValueError for a 128-bit value outside int64 in `arrow` mode.
  */
 export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBType, decimals: DecimalMode, budget: ChunkBudget): Column {
-  const n = chunk.rowCount;
-  const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
+  return readVector(duckdb.data_chunk_get_vector(chunk.chunk, index), chunk.rowCount, type, decimals, budget, index);
+}
+
+/**
+ * The first `n` rows of the flat `vector` (of SQL type `type`) as `readColumn` reads a
+ * chunk's column `index`. `budget` null: what the vector holds is already counted (the
+ * elements of a nested column, `nested-columns.ts`).
+ * @throws as `readColumn`.
+ */
+export function readVector(vector: duckdb.Vector, n: number, type: DuckDBType, decimals: DecimalMode, budget: ChunkBudget | null, index: number): Column {
   const valid = readValidity(vector, n);
   const data = (bytes: number): Uint8Array => duckdb.vector_get_data(vector, bytes);
   // `vector_get_data` already returns a copy (a Buffer of its own, offset 0), detached from
@@ -150,7 +177,7 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
       if (decimals === 'exact') break;
       // Wider than 18 digits, the unscaled value is a 128-bit integer.
       if (t.width > 18 && t.scale === 0) return { kind: 'i64', values: int64From128(data(n * 16), n, valid, false), valid };
-      if (t.width > 18) return { kind: 'f64', values: Float64Array.from(chunk.getColumnValues(index), (v) => (v === null ? 0 : Number(String(v)))), valid };
+      if (t.width > 18) return { kind: 'f64', values: Float64Array.from(DuckDBVector.create(vector, n, type).toArray(), (v) => (v === null ? 0 : Number(String(v)))), valid };
       const raw = t.width <= 4 ? copy(Int16Array, 2) : t.width <= 9 ? copy(Int32Array, 4) : copy(BigInt64Array, 8);
       if (t.scale === 0) return { kind: 'i64', values: BigInt64Array.from(raw as ArrayLike<number | bigint>, BigInt), valid };
       const div = 10 ** t.scale;
@@ -164,8 +191,18 @@ export function readColumn(chunk: DuckDBDataChunk, index: number, type: DuckDBTy
       }
       return { kind: 'f64', values, valid };
     }
+    case DuckDBTypeId.BLOB:
+      if (decimals === 'arrow') return { kind: 'binary', ...copyStrings(data(n * 16), n, valid, budget, index), valid };
+      break;
+    case DuckDBTypeId.LIST: case DuckDBTypeId.MAP: case DuckDBTypeId.ARRAY: case DuckDBTypeId.STRUCT:
+      if (decimals === 'arrow') {
+        // Counted whole here, at every level, so their reading counts nothing more.
+        budget?.other(vector, index);
+        return readNested(vector, n, type, index);
+      }
+      break;
   }
-  budget.other(vector, index);
+  budget?.other(vector, index);
   return otherColumn(vector, n, type);
 }
 
@@ -248,8 +285,24 @@ export function readValidity(vector: duckdb.Vector, n: number): Validity {
 }
 
 /**
- * Decodes `string_t` entries (16 bytes, little-endian): length (u32), then ≤ 12 bytes
- * inline, or a 4-byte prefix and a pointer. Their total is counted in `budget` (as column
+ * Reads VARCHAR `string_t` entries (`copyStrings`) as a `utf8` column, each invalid UTF-8
+ * sequence replaced by U+FFFD.
+ * @throws ResultTooLargeError beyond the budget.
+ */
+function readStrings(stringEntries: Uint8Array, n: number, valid: Validity, budget: ChunkBudget | null, index: number): Column {
+  const { offsets, data } = copyStrings(stringEntries, n, valid, budget, index);
+  // DuckDB checks text it reads, but a function may make invalid UTF-8 (printf('%c', 200)):
+  // JSON (RFC 8259 §8.1), CSV and Arrow's Utf8 all promise UTF-8. One check of the column's
+  // bytes a chunk; valid as a whole, a value is invalid alone only where a sequence crosses
+  // into the next value, which then starts with a continuation byte (none in ASCII).
+  if (!isAscii(data) && (!isUtf8(data) || startsMidSequence(offsets, data, n))) return withReplacementCharacters(offsets, data, valid, budget, index);
+  return { kind: 'utf8', offsets, data, valid };
+}
+
+/**
+ * Decodes `string_t` entries (16 bytes, little-endian; VARCHAR and BLOB): length (u32), then
+ * ≤ 12 bytes inline, or a 4-byte prefix and a pointer, into Arrow-style int32 `offsets` and
+ * one byte buffer (a NULL row has no bytes). Their total is counted in `budget` (as column
  * `index`) before any is copied.
  *
  * Inline strings are copied in 32-bit words. Pointed-to strings are copied one run at a time:
@@ -259,7 +312,7 @@ export function readValidity(vector: duckdb.Vector, n: number): Validity {
  * bytes of its own strings, so no memory outside them is read.
  * @throws ResultTooLargeError beyond the budget (which also keeps the int32 offsets from wrapping).
  */
-function readStrings(stringEntries: Uint8Array, n: number, valid: Validity, budget: ChunkBudget, index: number): Column {
+function copyStrings(stringEntries: Uint8Array, n: number, valid: Validity, budget: ChunkBudget | null, index: number): { offsets: Int32Array; data: Uint8Array } {
   // 32-bit words need a 4-byte aligned view (`vector_get_data` returns a Buffer of its own, at 0).
   const entries = stringEntries.byteOffset % 4 === 0 ? stringEntries : new Uint8Array(stringEntries);
   const words = new Uint32Array(entries.buffer, entries.byteOffset, n * 4);
@@ -269,7 +322,7 @@ function readStrings(stringEntries: Uint8Array, n: number, valid: Validity, budg
     if (valid === null || (valid[i >>> 3] & (1 << (i & 7))) !== 0) total += words[i * 4];
     offsets[i + 1] = total;
   }
-  budget.text(total, index);
+  budget?.text(total, index);
   // Room for a whole last word past the end of the last inline string.
   const bytes = new Uint8Array(total + 12);
   const view = new DataView(bytes.buffer);
@@ -319,13 +372,7 @@ function readStrings(stringEntries: Uint8Array, n: number, valid: Validity, budg
     together = true;
   }
   if (runFirst >= 0) copyRun();
-  const data = bytes.subarray(0, total);
-  // DuckDB checks text it reads, but a function may make invalid UTF-8 (printf('%c', 200)):
-  // JSON (RFC 8259 §8.1), CSV and Arrow's Utf8 all promise UTF-8. One check of the column's
-  // bytes a chunk; valid as a whole, a value is invalid alone only where a sequence crosses
-  // into the next value, which then starts with a continuation byte (none in ASCII).
-  if (!isAscii(data) && (!isUtf8(data) || startsMidSequence(offsets, data, n))) return withReplacementCharacters(offsets, data, valid, budget, index);
-  return { kind: 'utf8', offsets, data, valid };
+  return { offsets, data: bytes.subarray(0, total) };
 }
 
 /** Whether a non-empty value of the `n` in `data` starts with a UTF-8 continuation byte (10xxxxxx). */
@@ -338,12 +385,12 @@ function startsMidSequence(offsets: Int32Array, data: Uint8Array, n: number): bo
  * The strings `data[offsets[i], offsets[i + 1])` with each invalid UTF-8 sequence replaced
  * by U+FFFD, as a UTF-8 decoder does (WHATWG); the bytes this adds are counted in `budget`.
  */
-function withReplacementCharacters(offsets: Int32Array, data: Uint8Array, valid: Validity, budget: ChunkBudget, index: number): Column {
+function withReplacementCharacters(offsets: Int32Array, data: Uint8Array, valid: Validity, budget: ChunkBudget | null, index: number): Column {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const strings = Array.from({ length: offsets.length - 1 }, (_, i) => Buffer.from(bytes.toString('utf8', offsets[i], offsets[i + 1]), 'utf8'));
   const fixed = new Int32Array(offsets.length);
   strings.forEach((s, i) => (fixed[i + 1] = fixed[i] + s.length));
-  budget.text(fixed[fixed.length - 1] - data.length, index);
+  budget?.text(fixed[fixed.length - 1] - data.length, index);
   return { kind: 'utf8', offsets: fixed, data: Buffer.concat(strings), valid };
 }
 
@@ -371,15 +418,17 @@ export function isValid(valid: Validity, i: number): boolean {
 
 /**
  * Rows [start, end) of a chunk's `columns`, as columns of their own: typed arrays and
- * string offsets as views of the same memory (offsets still index the whole `data`, as the
- * encoders read them), validity as a new bitmap starting at bit 0.
+ * string and list offsets as views of the same memory (offsets still index the whole `data`
+ * or `child`, as the encoders read them), validity as a new bitmap starting at bit 0.
  */
 export function sliceColumns(columns: readonly Column[], start: number, end: number): Column[] {
   return columns.map((col): Column => {
     switch (col.kind) {
       case 'other': return col.plain === undefined ? { kind: 'other', texts: col.texts.slice(start, end) }
         : { kind: 'other', texts: col.texts.slice(start, end), plain: col.plain.slice(start, end) };
-      case 'utf8': return { kind: 'utf8', offsets: col.offsets.subarray(start, end + 1), data: col.data, valid: sliceValidity(col.valid, start, end) };
+      case 'utf8': case 'binary': case 'list': return { ...col, offsets: col.offsets.subarray(start, end + 1), valid: sliceValidity(col.valid, start, end) };
+      case 'fixed_list': return { ...col, child: sliceColumns([col.child], start * col.size, end * col.size)[0], valid: sliceValidity(col.valid, start, end) };
+      case 'struct': return { ...col, children: sliceColumns(col.children, start, end), valid: sliceValidity(col.valid, start, end) };
       default: return { ...col, values: col.values.subarray(start, end), valid: sliceValidity(col.valid, start, end) } as Column;
     }
   });

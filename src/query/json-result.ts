@@ -357,6 +357,7 @@ export function cellText(col: Column, i: number, mode: 'json' | 'csv'): string {
       const text = utf8(col.data, col.offsets[i], col.offsets[i + 1]);
       return mode === 'json' ? JSON.stringify(text) : text;
     }
+    case 'binary': case 'list': case 'fixed_list': case 'struct': return arrowOnly(col.kind);
     default: return String(col.values[i]);
   }
 }
@@ -654,6 +655,15 @@ function writeString(data: Uint8Array, start: number, end: number, clean: boolea
   out[pos++] = 34;
 }
 
+/**
+ * Fails for a column of `kind`, one read for Arrow results only (`binary`, `list`,
+ * `fixed_list`, `struct`: `DecimalMode` `arrow`), which JSON and CSV never are.
+ * @throws TypeError always.
+ */
+function arrowOnly(kind: ColumnKind): never {
+  throw new TypeError(`a ${kind} column is read for Arrow results only`);
+}
+
 /** How `jsonRowsBytes` writes a column (a switch on small integers, not on kind strings). */
 const enum Cell { F64, F32, Int, I64, U64, Bool, Timestamp, TimestampNanos, Date, Utf8, Other }
 
@@ -670,6 +680,7 @@ function cellOf(kind: ColumnKind): Cell {
     case 'date': return Cell.Date;
     case 'utf8': return Cell.Utf8;
     case 'other': return Cell.Other;
+    case 'binary': case 'list': case 'fixed_list': case 'struct': return arrowOnly(kind);
   }
 }
 
@@ -706,7 +717,7 @@ export function rowsBytes(columns: readonly Column[], rowCount: number, format: 
   const clean: boolean[] = [];
   for (const col of columns) {
     const int64 = col.kind === 'i64' || col.kind === 'timestamp' || col.kind === 'timestamp_ns';
-    numbers.push(int64 || col.kind === 'utf8' || col.kind === 'other' || col.kind === 'u64' ? null : col.values);
+    numbers.push(int64 || col.kind === 'u64' || !('values' in col) ? null : col.values);
     bigints.push(int64 || col.kind === 'u64' ? col.values : null);
     words.push(int64 ? new Int32Array(col.values.buffer, col.values.byteOffset, rowCount * 2) : null);
     valids.push(col.kind === 'other' ? null : col.valid);
