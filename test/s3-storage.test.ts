@@ -334,6 +334,19 @@ describe('S3 backend', () => {
     assert.ok(await waitFor(() => readdirSync(join(server.dataDir, '.cache', '.part')).length === 0, 5000), 'no stub left');
   });
 
+  test('refused SQL counts in the query pool\'s queries_total and query_errors_total, as on local storage (on S3 it is refused before a connection is taken)', async () => {
+    const pool = async (): Promise<number[]> => {
+      const { pool: p } = (await (await fetch(`${server.url}/api/v1/metrics/query-pool`)).json()) as { pool: { queries_total: number; query_errors_total: number } };
+      return [p.queries_total, p.query_errors_total];
+    };
+    const [total, errors] = await pool();
+    for (const sql of ['DROP TABLE cpu', "SELECT * FROM read_csv('/etc/passwd')", 'SELEC 1']) {
+      const r = await server.query(sql, 'tdb');
+      assert.equal(r.status, 400, sql);
+    }
+    assert.deepEqual(await pool(), [total + 3, errors + 3]);
+  });
+
   test('a query after the cache is wiped (while running and across a restart) returns every row', async () => {
     const lines = Array.from({ length: 48 }, (_, i) => `wipe,host=h${i % 3} v=${i}i ${1700000000 + i * 1800}`).join('\n');
     assert.equal((await server.writeLines(lines, 'db=wipe&precision=s')).status, 204);

@@ -114,6 +114,18 @@ test('a caller with `before` waits in the queue, counted in its bound, until `be
   // Failing `before`: `use` rejects with its error, nothing stays queued.
   await assert.rejects(p.use(async () => 'never', { before: async () => { throw new Error('listing failed'); } }), /listing failed/);
   assert.equal(p.waiting, 0);
+  // Counted as a lease that failed: its query failed there, as it would have on a connection.
+  assert.deepEqual([p.stats().totalLeases, p.stats().failedLeases], [3, 1]);
+  // One whose caller leaves while its `before` runs is not.
+  const gone = new AbortController();
+  const leaving = p.use(async () => 'never', {
+    signal: gone.signal,
+    before: (signal) => new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(new Error('listing aborted')))),
+  });
+  await new Promise((r) => setImmediate(r));
+  gone.abort(new Error('client left'));
+  await assert.rejects(leaving, /client left/);
+  assert.deepEqual([p.stats().totalLeases, p.stats().failedLeases], [3, 1]);
 
   // Counted in the bound: with the queue full of callers still in `before`, another one is refused at once;
   // a critical one takes the last low one's place, whose `before` is told.
@@ -130,6 +142,7 @@ test('a caller with `before` waits in the queue, counted in its bound, until `be
   await p.drain();
   assert.ok((await lows[0]) instanceof NotReadyError);
   assert.equal(signals[0].aborted, true, 'refused by drain: its `before` is told too');
+  assert.deepEqual([p.stats().totalLeases, p.stats().failedLeases], [5, 1], 'the callers refused count as neither');
   p.close();
 });
 

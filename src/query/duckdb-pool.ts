@@ -49,7 +49,12 @@ export interface PoolStats {
   idle: number;
   maxQueue: number;
   queueDepth: Record<Priority, number>;
-  /** Leases granted, and how many of them failed (threw: a query's result that failed or was aborted while it streamed fails its lease too). */
+  /**
+   * Leases granted, and how many of them failed (threw: a query's result that failed or was
+   * aborted while it streamed fails its lease too). A caller whose `before` failed (not
+   * refused, nor left through its signal) counts as a lease that failed: its query failed as it would have on a
+   * connection (on S3 the SQL is checked there, on local storage on the connection).
+   */
   totalLeases: number;
   failedLeases: number;
   /** Callers refused because the queue was full. */
@@ -343,7 +348,10 @@ export class DuckDBPool {
         waiter.ready = true;
         if (conn !== undefined && !this.handOver(conn)) this.idle.push(conn);
       }, (err: unknown) => {
+        // Not refused nor left (either took it from the queue): its query failed, as on a connection.
         if (!queue.includes(waiter)) return;
+        this.totals.leases++;
+        this.totals.failed++;
         leave();
         reject(err);
       });

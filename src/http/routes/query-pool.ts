@@ -7,7 +7,8 @@
  * queue_depth:{critical,high,normal,low}, queue_max, queue_rejected_total,
  * queries_aborted_total, avg_wait_ms, avg_execution_ms, held_tables, held_rows}, "cache":{ttl_ms, max_bytes,
  * entries, bytes, hits, misses, invalidated}}`. A query counts once it holds a
- * connection (a cache hit never does); latency is the time it held it (µs); waits in ms.
+ * connection (a cache hit never does), or once its S3 listing and downloads, done before
+ * it takes one, fail (`PoolStats.totalLeases`); latency is the time it held it (µs); waits in ms.
  * `query_requests`, `query_success`, `query_errors`, `query_rows_returned`: per query
  * request, cache hits included (`StrataMetrics.queryTotals`).
  * `held_tables` / `held_rows`: the read-your-writes copies of unflushed records the
