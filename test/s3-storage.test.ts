@@ -668,7 +668,7 @@ test('S3 backend: an object deleted from the bucket behind Strata while its list
   }
 });
 
-test('S3 backend: a download or footer read whose body breaks off part-way is sent again, up to STRATA_S3_MAX_ATTEMPTS tries in all', async () => {
+test('S3 backend: a download or footer read is tried STRATA_S3_MAX_ATTEMPTS times in all, whether its request fails or its body breaks off part-way', async () => {
   const T0 = 1767225600;
   const writer = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'cut/' }));
   try {
@@ -679,39 +679,46 @@ test('S3 backend: a download or footer read whose body breaks off part-way is se
     removeDir(writer.dataDir);
   }
   const [hour0, hour1] = await bucketKeys('cut/cdb/cutoff/');
-  /** GETs of the two objects as the proxy answered them: `whole <key>` or `range <key>`, and whether it cut the body off. */
+  /**
+   * What the proxy does with the next GETs of each object, in turn: `drop` resets the
+   * connection before any answer (a failure the SDK would retry itself), `cut` resets it
+   * 100 bytes into the body (one it would not); then GETs pass.
+   */
+  const plan = new Map<string, ('drop' | 'cut')[]>();
+  /** GETs of the two objects as the proxy answered them: `whole|range <key> drop|cut|pass`. */
   const gets: string[] = [];
-  let cutEvery = false;
   const proxy = await S3Proxy.start(s3.endpoint, async ({ method, url, headers }) => {
     const key = decodeURIComponent(url.split('?')[0]).slice(`/${s3.bucket}/`.length);
     if (method !== 'GET' || (key !== hour0 && key !== hour1)) return;
-    const get = `${headers.range === undefined ? 'whole' : 'range'} ${key}`;
-    // The first GET of each object, or every one: a connection reset 100 bytes into the body.
-    const cut = cutEvery || !gets.some((g) => g.startsWith(get));
-    gets.push(`${get}${cut ? ' cut' : ''}`);
-    return cut ? { cutAfter: 100 } : undefined;
+    const step = plan.get(key)?.shift() ?? 'pass';
+    gets.push(`${headers.range === undefined ? 'whole' : 'range'} ${key} ${step}`);
+    if (step === 'drop') throw new Error('connection reset by the test');
+    return step === 'cut' ? { cutAfter: 100 } : undefined;
   });
   // A fresh cache: the query downloads what it scans and reads the other file's footer.
   const server = await TestServer.start(s3.env({ STRATA_S3_ENDPOINT: proxy.endpoint, STRATA_S3_PREFIX: 'cut/', STRATA_S3_MAX_ATTEMPTS: '3' }));
   try {
+    plan.set(hour0, ['drop', 'cut']);
+    plan.set(hour1, ['drop', 'cut']);
     // Before: 503 "S3 download … failed: aborted" on the first cut.
     const r = await server.query(`SELECT v FROM cutoff WHERE time < to_timestamp(${T0 + 3600})`, 'cdb');
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body.data, [[0]]);
-    assert.deepEqual(gets.sort(), [`range ${hour1}`, `range ${hour1} cut`, `whole ${hour0}`, `whole ${hour0} cut`]);
+    assert.deepEqual(gets.sort(), [`range ${hour1} cut`, `range ${hour1} drop`, `range ${hour1} pass`, `whole ${hour0} cut`, `whole ${hour0} drop`, `whole ${hour0} pass`]);
     let stats = await storageStats(server);
     assert.deepEqual([stats.health.ok, stats.cache.misses, stats.cache.footer_reads, stats.cache.downloaded_bytes],
       [true, 1, 1, (await bucketObjects('cut/cdb/cutoff/'))[0].size], 'the retried download counted once, at its size');
 
-    // Every try cut off: 503 after three GETs, naming the object; no part file left.
+    // Every try fails, one way then the other: 503 after three GETs in all (the SDK's own
+    // retries within each try once made it six), naming the object; no part file left.
     gets.length = 0;
-    cutEvery = true;
+    plan.set(hour1, ['drop', 'cut', 'drop', 'cut', 'drop', 'cut']);
     const failed = await server.query('SELECT v FROM cutoff ORDER BY time', 'cdb');
     assert.equal(failed.status, 503, JSON.stringify(failed.body));
     assert.match(failed.body.error ?? '', new RegExp(`S3 download ${hour1.slice('cut/'.length)} failed`));
-    assert.deepEqual(gets, [`whole ${hour1} cut`, `whole ${hour1} cut`, `whole ${hour1} cut`]);
+    assert.deepEqual(gets, [`whole ${hour1} drop`, `whole ${hour1} cut`, `whole ${hour1} drop`]);
     assert.ok(await waitFor(() => readdirSync(join(server.dataDir, '.cache', '.part')).length === 0, 5000), 'no partial download left');
-    cutEvery = false;
+    plan.clear();
     assert.deepEqual(await server.rows('SELECT v FROM cutoff ORDER BY time', 'cdb'), [[0], [1]]);
     stats = await storageStats(server);
     assert.equal(stats.cache.pinned_files, 0);

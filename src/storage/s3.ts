@@ -11,8 +11,10 @@
  *   full jitter, `maxAttempts` tries, throttling and 5xx and network errors retried);
  *   a connection must open within `CONNECT_TIMEOUT_MS` and a socket idle longer than
  *   `requestTimeoutMs` fails the attempt. The SDK's tries end once an answer's headers
- *   are in: a GET whose body breaks off part-way (a reset, a stalled socket) is sent again
- *   here, up to `maxAttempts` times in all (`bodyRetried`). A put that still fails throws: the writer's
+ *   are in, so GETs of objects (downloads, footer reads) are tried here instead
+ *   (`bodyRetried`): one request per try, again while it fails as the SDK would retry it
+ *   or its body breaks off part-way (a reset, a stalled socket), `maxAttempts` tries in
+ *   all, with the SDK's decider and a jittered exponential backoff. A put that still fails throws: the writer's
  *   caller (`BufferManager`) keeps the records and retries the flush with its own
  *   jittered backoff, re-staging the file.
  * - A query's AbortSignal (its deadline, its client gone) aborts the requests that are
@@ -42,6 +44,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { LRUCache } from 'lru-cache';
 import pRetry, { AbortError } from 'p-retry';
+import { defaultRetryDecider } from '@smithy/core/retry';
 import { StorageUnavailableError, StoredFileGoneError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import { cacheFault, onCacheDisk, type FileCache } from './file-cache.js';
@@ -82,9 +85,9 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const PART_BYTES = 16 * 1024 * 1024;
 const PART_QUEUE = 4;
 const LISTING_CACHE_ENTRIES = 10_000;
-/** Backoff before the first retry of a body that broke off, ms (doubled at each retry, then jittered ×1–2, at most `BODY_RETRY_MAX_MS`). */
+/** Backoff before the first retry of a GET (`bodyRetried`), ms, doubled at each retry, then jittered ×1–2, at most `BODY_RETRY_MAX_MS` (the SDK's base and cap). */
 const BODY_RETRY_MIN_MS = 100;
-const BODY_RETRY_MAX_MS = 5_000;
+const BODY_RETRY_MAX_MS = 20_000;
 
 /**
  * `Storage` on an S3 bucket (the module comment gives the write, retry, abort, listing
@@ -101,6 +104,8 @@ export class S3Storage implements Storage {
   private readonly o: S3StorageOptions;
   private readonly prefix: string;
   private readonly client: S3Client;
+  /** The same bucket, one try per request: for the GETs `bodyRetried` tries itself. */
+  private readonly once: S3Client;
   private readonly healthTracker = new HealthTracker();
   private readonly listings: LRUCache<string, Promise<StoredObject[] | string[]>> | undefined;
 
@@ -109,19 +114,20 @@ export class S3Storage implements Storage {
     this.prefix = options.prefix === '' || options.prefix.endsWith('/') ? options.prefix : `${options.prefix}/`;
     this.stagingDir = options.cache.partDir;
     this.description = `s3://${options.bucket}/${this.prefix}${options.endpoint === '' ? '' : ` at ${options.endpoint}`}`;
-    this.client = new S3Client({
+    const config = {
       region: options.region,
       endpoint: options.endpoint === '' ? undefined : options.endpoint,
       forcePathStyle: options.forcePathStyle,
       credentials: options.accessKeyId !== '' || options.secretAccessKey !== ''
         ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
         : undefined,
-      maxAttempts: options.maxAttempts,
       retryMode: 'standard',
       requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: options.requestTimeoutMs },
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    } as const;
+    this.client = new S3Client({ ...config, maxAttempts: options.maxAttempts });
+    this.once = new S3Client({ ...config, maxAttempts: 1 });
     this.listings = options.listTtlMs > 0
       ? new LRUCache({ max: LISTING_CACHE_ENTRIES, ttl: options.listTtlMs })
       : undefined;
@@ -221,7 +227,7 @@ export class S3Storage implements Storage {
    */
   open(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
     return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, () => this.bodyRetried(async () => {
-      const object = await final(this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own }));
+      const object = await tried(this.once.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own }));
       // Truncates what a broken-off try wrote.
       const file = createWriteStream(destination);
       await localFaults(file, pipeline(object.Body as Readable, file, { signal: own }));
@@ -261,10 +267,12 @@ export class S3Storage implements Storage {
   private async range(key: string, start: number, end: number, signal: AbortSignal | undefined): Promise<ObjectRange> {
     let object;
     try {
-      object = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }), { abortSignal: signal });
+      object = await this.once.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }), { abortSignal: signal });
     } catch (err) {
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw new AbortError(err as Error);
-      const head = await final(this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: signal }));
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw triedFailure(err);
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: signal }).catch((headErr: unknown) => {
+        throw new AbortError(headErr as Error);
+      });
       return { bytes: Buffer.alloc(0), size: head.ContentLength ?? 0, version: head.ETag };
     }
     let bytes = Buffer.from(await object.Body!.transformToByteArray());
@@ -277,12 +285,14 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * `transfer` (a GET and the reading of its answer's body), tried again after a jittered
-   * backoff while it fails, `maxAttempts` tries in all: the SDK retried its request until
-   * the answer's headers came, never a body that broke off after them. What `transfer`
-   * throws as p-retry's `AbortError` (a failure the SDK has retried already, an answer
-   * that is wrong rather than cut short) and a `LocalFileFault` end the tries at once,
-   * as `signal` aborting does. Resolves or rejects as the last try did.
+   * `transfer` (one GET through `once`, marked by `tried`, and the reading of its answer's
+   * body), tried again after a jittered exponential backoff while it fails, `maxAttempts`
+   * tries in all: the SDK's own tries end once an answer's headers are in, never covering a
+   * body that breaks off after them, and a try here is one request, so the two never
+   * multiply. What `transfer` throws as p-retry's `AbortError` (a request the SDK would
+   * not retry, such as NoSuchKey or AccessDenied; an answer that is wrong rather than cut
+   * short) and a `LocalFileFault` end the tries at once, as `signal` aborting does.
+   * Resolves or rejects as the last try did.
    */
   private bodyRetried<T>(transfer: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     return pRetry(transfer, {
@@ -379,11 +389,16 @@ async function localFaults<T>(file: NodeJS.EventEmitter, transfer: Promise<T>): 
   }
 }
 
-/** `request`, its failure marked final for `bodyRetried`: the SDK has retried it already. */
-function final<T>(request: Promise<T>): Promise<T> {
+/** `request` (one try), its failure as `triedFailure` makes it. */
+function tried<T>(request: Promise<T>): Promise<T> {
   return request.catch((err: unknown) => {
-    throw new AbortError(err as Error);
+    throw triedFailure(err);
   });
+}
+
+/** A request's failure, marked final for `bodyRetried` unless the SDK's retry strategy would try it again (throttling, 5xx, network errors). */
+function triedFailure(err: unknown): unknown {
+  return defaultRetryDecider(err as Parameters<typeof defaultRetryDecider>[0]) ? err : new AbortError(err as Error);
 }
 
 /** S3's error codes for a key or signature it refuses. */

@@ -600,6 +600,10 @@ async function* rest(request: FastifyRequest, reply: FastifyReply, read: readonl
   try {
     for await (const part of body) yield* pieces(part);
   } catch (err) {
+    // Once the response is cut off (a deadline, a stalled client: logged there) or its client
+    // gone, a compressed answer's zlib stream closes too and its pipeline throws "Premature
+    // close" in here: no failure of the query's.
+    if (reply.raw.destroyed) throw err;
     logLate(request, err);
     cutOff(request, reply);
     throw err;
