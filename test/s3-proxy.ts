@@ -4,8 +4,9 @@
  * read part of it and before it reads the rest. Requests pass on unchanged (their
  * signatures stay valid: the Host header is the proxy's, as the client signed it);
  * `beforeRequest` runs before a request is passed on (to hold it back), and each answer is
- * read whole, then `beforeAnswer` runs, then the answer is sent: whole, or cut off after the
- * bytes of its body `beforeAnswer` names (the connection reset there, as a network can).
+ * read whole, then `beforeAnswer` runs, then the answer is sent: whole, cut off after the
+ * bytes of its body `beforeAnswer` names (the connection reset there, as a network can), or
+ * replaced by an error answer it names.
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,10 +19,12 @@ export interface ProxiedRequest {
   readonly headers: IncomingHttpHeaders;
 }
 
-/** What `beforeAnswer` may ask for: send the answer's headers and its body's first `cutAfter` bytes, then reset the connection. */
-export interface AnswerCut {
-  readonly cutAfter: number;
-}
+/**
+ * What `beforeAnswer` may ask for instead of S3's answer as it is: its headers and its
+ * body's first `cutAfter` bytes, then the connection reset; or another answer, `status`
+ * with an XML `body` (an S3 error document).
+ */
+export type AnswerChange = { readonly cutAfter: number } | { readonly status: number; readonly body: string };
 
 /**
  * One proxy server on 127.0.0.1 in front of one S3 endpoint: `start` it, point Strata's
@@ -38,10 +41,10 @@ export class S3Proxy {
   /**
    * Listens on a free port of 127.0.0.1 and forwards to `target` (`http://127.0.0.1:PORT`).
    * @param beforeAnswer runs once S3's answer to a request is read, before it is sent on;
-   *   resolving to an `AnswerCut` sends only part of it.
+   *   resolving to an `AnswerChange` sends part of it or another answer.
    * @param beforeRequest runs before a request is passed on to S3 (its body waits meanwhile).
    */
-  static async start(target: string, beforeAnswer: (request: ProxiedRequest) => Promise<void | AnswerCut>,
+  static async start(target: string, beforeAnswer: (request: ProxiedRequest) => Promise<void | AnswerChange>,
     beforeRequest: (request: ProxiedRequest) => Promise<void> = async () => undefined): Promise<S3Proxy> {
     const upstream = new URL(target);
     const server = createServer((req, res) => {
@@ -55,11 +58,15 @@ export class S3Proxy {
         const chunks: Buffer[] = [];
         answer.on('data', (c: Buffer) => chunks.push(c));
         answer.on('end', () => {
-          beforeAnswer({ method: req.method ?? '', url: req.url ?? '', headers: req.headers }).then((cut) => {
+          beforeAnswer({ method: req.method ?? '', url: req.url ?? '', headers: req.headers }).then((change) => {
+            if (change !== undefined && 'status' in change) {
+              res.writeHead(change.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(change.body) });
+              return void res.end(change.body);
+            }
             res.writeHead(answer.statusCode ?? 502, answer.headers);
             const body = Buffer.concat(chunks);
-            if (cut === undefined) res.end(body);
-            else res.write(body.subarray(0, cut.cutAfter), () => res.socket?.resetAndDestroy());
+            if (change === undefined) res.end(body);
+            else res.write(body.subarray(0, change.cutAfter), () => res.socket?.resetAndDestroy());
           }, (err: unknown) => res.destroy(err as Error));
         });
       });

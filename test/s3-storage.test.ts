@@ -668,7 +668,7 @@ test('S3 backend: an object deleted from the bucket behind Strata while its list
   }
 });
 
-test('S3 backend: a download or footer read is tried STRATA_S3_MAX_ATTEMPTS times in all, whether its request fails or its body breaks off part-way', async () => {
+test('S3 backend: a download or footer read is tried STRATA_S3_MAX_ATTEMPTS times in all, whether its request fails as the SDK would retry it or its body breaks off part-way; a refused signature once', async () => {
   const T0 = 1767225600;
   const writer = await TestServer.start(s3.env({ STRATA_S3_PREFIX: 'cut/' }));
   try {
@@ -682,9 +682,10 @@ test('S3 backend: a download or footer read is tried STRATA_S3_MAX_ATTEMPTS time
   /**
    * What the proxy does with the next GETs of each object, in turn: `drop` resets the
    * connection before any answer (a failure the SDK would retry itself), `cut` resets it
-   * 100 bytes into the body (one it would not); then GETs pass.
+   * 100 bytes into the body (one it would not), `slow` answers 503 SlowDown (throttling,
+   * retried), `refused` 403 SignatureDoesNotMatch (final); then GETs pass.
    */
-  const plan = new Map<string, ('drop' | 'cut')[]>();
+  const plan = new Map<string, ('drop' | 'cut' | 'slow' | 'refused')[]>();
   /** GETs of the two objects as the proxy answered them: `whole|range <key> drop|cut|pass`. */
   const gets: string[] = [];
   const proxy = await S3Proxy.start(s3.endpoint, async ({ method, url, headers }) => {
@@ -693,18 +694,21 @@ test('S3 backend: a download or footer read is tried STRATA_S3_MAX_ATTEMPTS time
     const step = plan.get(key)?.shift() ?? 'pass';
     gets.push(`${headers.range === undefined ? 'whole' : 'range'} ${key} ${step}`);
     if (step === 'drop') throw new Error('connection reset by the test');
+    const error = (status: number, code: string): { status: number; body: string } => ({ status, body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>from the test</Message></Error>` });
+    if (step === 'slow') return error(503, 'SlowDown');
+    if (step === 'refused') return error(403, 'SignatureDoesNotMatch');
     return step === 'cut' ? { cutAfter: 100 } : undefined;
   });
   // A fresh cache: the query downloads what it scans and reads the other file's footer.
   const server = await TestServer.start(s3.env({ STRATA_S3_ENDPOINT: proxy.endpoint, STRATA_S3_PREFIX: 'cut/', STRATA_S3_MAX_ATTEMPTS: '3' }));
   try {
     plan.set(hour0, ['drop', 'cut']);
-    plan.set(hour1, ['drop', 'cut']);
+    plan.set(hour1, ['slow', 'cut']);
     // Before: 503 "S3 download … failed: aborted" on the first cut.
     const r = await server.query(`SELECT v FROM cutoff WHERE time < to_timestamp(${T0 + 3600})`, 'cdb');
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body.data, [[0]]);
-    assert.deepEqual(gets.sort(), [`range ${hour1} cut`, `range ${hour1} drop`, `range ${hour1} pass`, `whole ${hour0} cut`, `whole ${hour0} drop`, `whole ${hour0} pass`]);
+    assert.deepEqual(gets.sort(), [`range ${hour1} cut`, `range ${hour1} pass`, `range ${hour1} slow`, `whole ${hour0} cut`, `whole ${hour0} drop`, `whole ${hour0} pass`]);
     let stats = await storageStats(server);
     assert.deepEqual([stats.health.ok, stats.cache.misses, stats.cache.footer_reads, stats.cache.downloaded_bytes],
       [true, 1, 1, (await bucketObjects('cut/cdb/cutoff/'))[0].size], 'the retried download counted once, at its size');
@@ -718,6 +722,13 @@ test('S3 backend: a download or footer read is tried STRATA_S3_MAX_ATTEMPTS time
     assert.match(failed.body.error ?? '', new RegExp(`S3 download ${hour1.slice('cut/'.length)} failed`));
     assert.deepEqual(gets, [`whole ${hour1} drop`, `whole ${hour1} cut`, `whole ${hour1} drop`]);
     assert.ok(await waitFor(() => readdirSync(join(server.dataDir, '.cache', '.part')).length === 0, 5000), 'no partial download left');
+    // A refused signature (a secret revoked, say) is final: one GET, 503 naming the credentials.
+    gets.length = 0;
+    plan.set(hour1, ['refused', 'refused', 'refused']);
+    const refused = await server.query('SELECT v FROM cutoff ORDER BY time', 'cdb');
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.match(refused.body.error ?? '', /SignatureDoesNotMatch.*\(HTTP 403\): access denied \(check STRATA_S3_ACCESS_KEY_ID/);
+    assert.deepEqual(gets, [`whole ${hour1} refused`]);
     plan.clear();
     assert.deepEqual(await server.rows('SELECT v FROM cutoff ORDER BY time', 'cdb'), [[0], [1]]);
     stats = await storageStats(server);

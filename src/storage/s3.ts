@@ -14,7 +14,7 @@
  *   are in, so GETs of objects (downloads, footer reads) are tried here instead
  *   (`bodyRetried`): one request per try, again while it fails as the SDK would retry it
  *   or its body breaks off part-way (a reset, a stalled socket), `maxAttempts` tries in
- *   all, with the SDK's decider and a jittered exponential backoff. A put that still fails throws: the writer's
+ *   all, classed as the SDK's standard strategy classes failures, with a jittered exponential backoff. A put that still fails throws: the writer's
  *   caller (`BufferManager`) keeps the records and retries the flush with its own
  *   jittered backoff, re-staging the file.
  * - A query's AbortSignal (its deadline, its client gone) aborts the requests that are
@@ -44,7 +44,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { LRUCache } from 'lru-cache';
 import pRetry, { AbortError } from 'p-retry';
-import { defaultRetryDecider } from '@smithy/core/retry';
+import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { StorageUnavailableError, StoredFileGoneError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import { cacheFault, onCacheDisk, type FileCache } from './file-cache.js';
@@ -396,9 +396,16 @@ function tried<T>(request: Promise<T>): Promise<T> {
   });
 }
 
-/** A request's failure, marked final for `bodyRetried` unless the SDK's retry strategy would try it again (throttling, 5xx, network errors). */
+/**
+ * A request's failure, marked final for `bodyRetried` unless the SDK's standard retry
+ * strategy would try it again: throttling or a transient error (500, 502, 503, 504, a
+ * network error or timeout), as its `getRetryErrorType` classes them. Not its older
+ * `defaultRetryDecider`, which also retries SignatureDoesNotMatch and other clock-skew names
+ * (a secret revoked would cost every GET all its tries).
+ */
 function triedFailure(err: unknown): unknown {
-  return defaultRetryDecider(err as Parameters<typeof defaultRetryDecider>[0]) ? err : new AbortError(err as Error);
+  const e = err as Parameters<typeof isTransientError>[0];
+  return isThrottlingError(e) || isTransientError(e) ? err : new AbortError(err as Error);
 }
 
 /** S3's error codes for a key or signature it refuses. */
