@@ -7,14 +7,15 @@
  *
  * The encoding is negotiated here (`negotiator`, as for `Accept`), and `@fastify/compress`
  * compresses with it, sets `Vary: accept-encoding` on what it compresses and honours
- * `x-no-compression`; it leaves `HEAD` answers as they are. A body up to its sync threshold (8 KiB
- * on two cores; more on fewer) is compressed in one call and keeps a Content-Length; a
- * larger one, whole (up to 256 KiB) or streamed, goes through a zlib stream, on libuv's
- * threadpool rather than the event loop, with backpressure, chunked. Encodings: zstd (on Node ≥ 22.15, whose zlib has it; Arc's first
- * choice), br (quality 4, the plugin's default: near gzip's speed), gzip, deflate. Bodies
- * under 1 KiB, error bodies mostly, and types that do not compress (the Arrow stream) are
- * sent as they are. Request bodies are not its business: `content-type-parser.ts` and
- * `decodeBody` decompress those.
+ * `x-no-compression`; it leaves `HEAD` answers as they are. A body up to its sync
+ * threshold (8 KiB on two cores; more on fewer) is compressed in one call and keeps a
+ * Content-Length; a larger one, whole (up to 256 KiB) or streamed, goes through a zlib
+ * stream, on libuv's threadpool rather than the event loop, with backpressure, chunked.
+ * Encodings: zstd (on Node ≥ 22.15, whose zlib has it; Arc's first choice), gzip, br
+ * (quality 4, the plugin's default: near gzip's speed), deflate. Bodies under 1 KiB, error
+ * bodies mostly, and types that do not compress (the Arrow stream) are sent as they are.
+ * Request bodies are not its business: `content-type-parser.ts` and `decodeBody`
+ * decompress those.
  */
 import zlib from 'node:zlib';
 import compress from '@fastify/compress';

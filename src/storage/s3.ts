@@ -12,9 +12,9 @@
  *   a connection must open within `CONNECT_TIMEOUT_MS` and a socket idle longer than
  *   `requestTimeoutMs` fails the attempt. The SDK's tries end once an answer's headers
  *   are in, so GETs of objects (downloads, footer reads) are tried here instead
- *   (`bodyRetried`): one request per try, again while it fails as the SDK would retry it
- *   or its body breaks off part-way (a reset, a stalled socket), `maxAttempts` tries in
- *   all, classed as the SDK's standard strategy classes failures, with a jittered exponential backoff. A put that still fails throws: the writer's
+ *   (`getRetried`): one request per try, again while it fails as the SDK's standard
+ *   strategy would retry it or its body breaks off part-way (a reset, a stalled socket),
+ *   `maxAttempts` tries in all, with a jittered exponential backoff. A put that still fails throws: the writer's
  *   caller (`BufferManager`) keeps the records and retries the flush with its own
  *   jittered backoff, re-staging the file.
  * - A query's AbortSignal (its deadline, its client gone) aborts the requests that are
@@ -85,9 +85,9 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const PART_BYTES = 16 * 1024 * 1024;
 const PART_QUEUE = 4;
 const LISTING_CACHE_ENTRIES = 10_000;
-/** Backoff before the first retry of a GET (`bodyRetried`), ms, doubled at each retry, then jittered ×1–2, at most `BODY_RETRY_MAX_MS` (the SDK's base and cap). */
-const BODY_RETRY_MIN_MS = 100;
-const BODY_RETRY_MAX_MS = 20_000;
+/** Backoff before the first retry of a GET (`getRetried`), ms, doubled at each retry, then jittered ×1–2, at most `GET_RETRY_MAX_MS` (the SDK's base and cap). */
+const GET_RETRY_MIN_MS = 100;
+const GET_RETRY_MAX_MS = 20_000;
 
 /**
  * `Storage` on an S3 bucket (the module comment gives the write, retry, abort, listing
@@ -104,7 +104,7 @@ export class S3Storage implements Storage {
   private readonly o: S3StorageOptions;
   private readonly prefix: string;
   private readonly client: S3Client;
-  /** The same bucket, one try per request: for the GETs `bodyRetried` tries itself. */
+  /** The same bucket, one try per request: for the GETs `getRetried` tries itself. */
   private readonly once: S3Client;
   private readonly healthTracker = new HealthTracker();
   private readonly listings: LRUCache<string, Promise<StoredObject[] | string[]>> | undefined;
@@ -226,7 +226,7 @@ export class S3Storage implements Storage {
    * `signal` stops this caller's wait, and a download once no caller waits for it.
    */
   open(objects: readonly StoredObject[], verify = false, signal?: AbortSignal): Promise<LocalFiles> {
-    return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, () => this.bodyRetried(async () => {
+    return this.o.cache.open(objects.map((o) => o.key), verify, (key, destination, own) => this.call(`download ${key}`, () => this.getRetried(async () => {
       const object = await tried(this.once.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.prefix + key }), { abortSignal: own }));
       // Truncates what a broken-off try wrote.
       const file = createWriteStream(destination);
@@ -239,7 +239,7 @@ export class S3Storage implements Storage {
     const sizes = sizesOf(objects);
     return this.o.cache.openFooters(objects.map((o) => o.key), verify, async (key, destination, own) => {
       const read = (start: number, end: number): Promise<ObjectRange> =>
-        this.call(`footer read ${key}`, () => this.bodyRetried(() => this.range(key, start, end, own), own), own, key);
+        this.call(`footer read ${key}`, () => this.getRetried(() => this.range(key, start, end, own), own), own, key);
       const stub = await footerStub(key, sizes.get(key)!, read);
       // A local write: its failure is no failure of S3 (`health`).
       await onCacheDisk(writeFile(destination, stub));
@@ -294,9 +294,9 @@ export class S3Storage implements Storage {
    * short) and a `LocalFileFault` end the tries at once, as `signal` aborting does.
    * Resolves or rejects as the last try did.
    */
-  private bodyRetried<T>(transfer: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  private getRetried<T>(transfer: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     return pRetry(transfer, {
-      retries: this.o.maxAttempts - 1, minTimeout: BODY_RETRY_MIN_MS, maxTimeout: BODY_RETRY_MAX_MS, randomize: true, signal,
+      retries: this.o.maxAttempts - 1, minTimeout: GET_RETRY_MIN_MS, maxTimeout: GET_RETRY_MAX_MS, randomize: true, signal,
       shouldRetry: ({ error }) => !(error instanceof LocalFileFault),
     });
   }
@@ -397,7 +397,7 @@ function tried<T>(request: Promise<T>): Promise<T> {
 }
 
 /**
- * A request's failure, marked final for `bodyRetried` unless the SDK's standard retry
+ * A request's failure, marked final for `getRetried` unless the SDK's standard retry
  * strategy would try it again: throttling or a transient error (500, 502, 503, 504, a
  * network error or timeout), as its `getRetryErrorType` classes them. Not its older
  * `defaultRetryDecider`, which also retries SignatureDoesNotMatch and other clock-skew names

@@ -22,8 +22,9 @@
  *   error with 200 and `success:false`, errors keep their status.
  * - `GET /exec?query=…` — QuestDB's JSON `{"query","columns":[{"name","type"}],"timestamp","dataset":[[…]],"count"}`
  *   (`timestamp`: the index of a scalar timestamp column named `time`, else -1);
- *   `limit=N` (the first N rows) or `limit=LO,HI` (rows LO to HI, numbered from 1, both
- *   included) pages through the result as QuestDB's web console does, `count` then being the
+ *   `limit=N` (the first N rows), `limit=LO,HI` (rows LO to HI, numbered from 1, both
+ *   included) or `limit=LO,` (rows LO to the end; a negative limit is a 400, `execLimit`)
+ *   pages through the result as QuestDB's web console does, `count` then being the
  *   number of the page's last row (0 past the end), or with `count=true` the whole result's
  *   rows (then read to its end, and not cached; still 0 past the end, as QuestDB's); `nm=true` sends only `dataset` and `count`;
  *   `quoteLargeNum=true` (or `src=con`) sends LONG values as JSON strings; errors are
@@ -43,7 +44,8 @@
  * Arrow and CSV; without execution_ms, as headers go out before the rows are read).
  * A result of up to 256 KiB (`WHOLE_BODY_BYTES`) is sent as one body with a
  * Content-Length; a larger one is streamed chunk by chunk (chunked encoding), never
- * held whole.
+ * held whole. JSON and CSV answers are compressed as `Accept-Encoding` asks
+ * (`response-compression.ts`).
  * Errors are Arc's answer struct with `success:false`, `columns` and `data` null, `row_count`
  * 0 and `error` (Arrow's and the estimate's: `{"success":false,"error":"…"}`, as Arc's), with 400 (bad or refused SQL), 503 +
  * Retry-After (queue full), 504 (timeout) or 500, also for a failure within the first
